@@ -1,0 +1,41 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { ScheduleModule } from '@nestjs/schedule';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { DestinationStream } from 'pino';
+import { CommonModule } from './common/common.module';
+import { buildLoggerModule } from './common/logging';
+import { AppConfig } from './config/app-config';
+import { AppConfigModule } from './config/config.module';
+import { buildDataSourceOptions } from './database/data-source-options';
+import { HealthModule } from './health/health.module';
+
+export interface AppModuleOptions {
+  /** Where log lines go (tests capture them); stdout when absent. */
+  logStream?: DestinationStream;
+  /** Scheduled jobs on (default) or off (some tests drive the jobs by hand). */
+  schedules?: boolean;
+}
+
+/** The composition root: which modules make up the application, given the validated config. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        AppConfigModule.forRoot(config),
+        buildLoggerModule(config, options.logStream),
+        TypeOrmModule.forRoot({
+          ...buildDataSourceOptions(config),
+          migrationsRun: true,
+          autoLoadEntities: true,
+        }),
+        EventEmitterModule.forRoot(),
+        ...(options.schedules === false ? [] : [ScheduleModule.forRoot()]),
+        CommonModule,
+        HealthModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,90 @@
+import { DynamicModule } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoggerModule } from 'nestjs-pino';
+import type { Options } from 'pino-http';
+import type { DestinationStream } from 'pino';
+import { AppConfig } from '../config/app-config';
+
+/** Query parameters whose values never reach a log line. */
+const SECRET_QUERY_PARAMS = new Set([
+  'access_token',
+  'refresh_token',
+  'secret',
+  'appsecret',
+  'code',
+  'token',
+  'ticket',
+  'jsapi_ticket',
+  'session',
+  'state',
+]);
+
+/** Object keys whose values are censored wherever pino finds them (up to three levels deep). */
+const SECRET_KEYS = [
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'access_token',
+  'accessToken',
+  'refresh_token',
+  'refreshToken',
+  'secret',
+  'appsecret',
+  'apiv3Key',
+  'privateKey',
+  'private_key',
+  'password',
+  'ticket',
+  'sessionSecret',
+  'paySign',
+];
+
+export const REDACT_PATHS = SECRET_KEYS.flatMap((key) => {
+  const k = /^[A-Za-z_$][\w$]*$/.test(key) ? key : `["${key}"]`;
+  const dot = k.startsWith('[') ? '' : '.';
+  return [k, `*${dot}${k}`, `*.*${dot}${k}`, `*.*.*${dot}${k}`];
+});
+
+/** Replaces the values of secret query parameters: `/x?code=abc&a=1` -> `/x?code=[Redacted]&a=1`. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = decodeURIComponent((eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' '));
+      return SECRET_QUERY_PARAMS.has(name.toLowerCase()) && eq >= 0 ? `${pair.slice(0, eq)}=[Redacted]` : pair;
+    });
+  return `${url.slice(0, q)}?${params.join('&')}`;
+}
+
+export function buildLoggerModule(config: AppConfig, stream?: DestinationStream): DynamicModule {
+  const options = {
+        level: config.logLevel,
+        redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
+        genReqId: (req: IncomingMessage, res: ServerResponse) => {
+          const incoming = req.headers['x-request-id'];
+          const id =
+            typeof incoming === 'string' && /^[\w.:-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+          res.setHeader('X-Request-Id', id);
+          return id;
+        },
+        serializers: {
+          req: (req: { id: string; method: string; url: string }) => ({
+            id: req.id,
+            method: req.method,
+            url: redactUrl(req.url),
+          }),
+          res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        },
+        customLogLevel: (_req, res, err) =>
+          err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+        // The health probe and static assets would drown the log.
+        autoLogging: { ignore: (req) => req.url === '/health' || /\.(js|css|png|svg|ico)$/.test(req.url ?? '') },
+        quietReqLogger: true,
+  } satisfies Options;
+  return LoggerModule.forRoot({ pinoHttp: stream ? [options, stream] : options });
+}

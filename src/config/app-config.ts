@@ -1,0 +1,69 @@
+export type WechatMode = 'sandbox' | 'live';
+
+export type DatabaseConfig =
+  | { type: 'sqlite'; path: string }
+  | {
+      type: 'mysql';
+      url: string;
+      host: string;
+      port: number;
+      username: string;
+      password: string;
+      database: string;
+    };
+
+export interface WechatConfig {
+  /** Official-account appid. In sandbox mode filled from the sandbox keystore at start-up. */
+  appid?: string;
+  appsecret?: string;
+  mchid?: string;
+  privateKeyPath?: string;
+  certSerial?: string;
+  apiv3Key?: string;
+  publicKeyPath?: string;
+  publicKeyId?: string;
+  /** Base of the Pay APIv3 (no trailing slash). */
+  payApiBase: string;
+  payApiBackupBase: string;
+  /** Base of api.weixin.qq.com (sns/*, cgi-bin/*). */
+  mpApiBase: string;
+  /** Base of open.weixin.qq.com (connect/oauth2/authorize). */
+  openBase: string;
+  useStableToken: boolean;
+  httpTimeoutMs: number;
+}
+
+export interface SandboxConfig {
+  port: number;
+  /** ./data/sandbox by default: keystore and persisted sandbox state. */
+  dataDir: string;
+  timeScale: number;
+  payDirectories: string[];
+}
+
+/**
+ * The validated, typed configuration. Built once by `loadConfig(env)`; services inject it
+ * (`constructor(private readonly config: AppConfig)`) and never read `process.env`.
+ * It is an abstract class only so that it can serve as its own injection token.
+ */
+export abstract class AppConfig {
+  port: number;
+  nodeEnv: 'development' | 'production' | 'test';
+  /** Externally visible base URL, no trailing slash. */
+  publicBaseUrl: string;
+  dataDir: string;
+  logLevel: string;
+  database: DatabaseConfig;
+  redisUrl?: string;
+  redisPrefix: string;
+  wechatMode: WechatMode;
+  wechat: WechatConfig;
+  admin: { tokens: string[] };
+  /** Undefined outside live mode means: generate one and keep it under dataDir (see resolveSessionSecret). */
+  session: { secret?: string };
+  orders: { closeAfterMs: number };
+  jssdk: { allowedDomains: string[] };
+  sandbox: SandboxConfig;
+}
+
+export const SANDBOX_ADMIN_TOKEN = 'sandbox-admin-token-change-me';

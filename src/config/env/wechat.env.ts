@@ -1,0 +1,65 @@
+import { IsIn, IsOptional, Length, Matches } from 'class-validator';
+import { IsBaseUrl, IsBooleanString, IsDuration } from './validators';
+
+/** WeChat official account and WeChat Pay merchant settings. Property names are the variable names. */
+export class WechatEnv {
+  @IsOptional()
+  @IsIn(['sandbox', 'live'], { message: 'must be sandbox or live' })
+  WECHAT_MODE?: string = undefined;
+
+  @IsOptional()
+  @Matches(/^wx[0-9a-zA-Z]{16}$/, { message: 'must be an official-account appid: "wx" followed by 16 letters or digits' })
+  WECHAT_APPID?: string = undefined;
+
+  @IsOptional()
+  @Matches(/^[0-9a-zA-Z]{32}$/, { message: 'must be the 32-character AppSecret of the official account' })
+  WECHAT_APPSECRET?: string = undefined;
+
+  @IsOptional()
+  @Matches(/^\d{8,12}$/, { message: 'must be the numeric merchant id (8 to 12 digits)' })
+  WECHATPAY_MCHID?: string = undefined;
+
+  @IsOptional()
+  WECHATPAY_PRIVATE_KEY_PATH?: string = undefined;
+
+  @IsOptional()
+  @Matches(/^[0-9A-Fa-f]{8,64}$/, { message: 'must be the hexadecimal serial number of the merchant API certificate' })
+  WECHATPAY_CERT_SERIAL?: string = undefined;
+
+  @IsOptional()
+  @Length(32, 32, { message: 'must be exactly 32 characters (the APIv3 key set in the merchant portal)' })
+  WECHATPAY_APIV3_KEY?: string = undefined;
+
+  @IsOptional()
+  WECHATPAY_PUBLIC_KEY_PATH?: string = undefined;
+
+  @IsOptional()
+  @Matches(/^PUB_KEY_ID_[0-9A-Za-z]+$/, { message: 'must start with PUB_KEY_ID_ (the id shown beside the WeChat Pay public key)' })
+  WECHATPAY_PUBLIC_KEY_ID?: string = undefined;
+
+  @IsOptional()
+  @IsBaseUrl()
+  WECHATPAY_API_BASE?: string = undefined;
+
+  @IsOptional()
+  @IsBaseUrl()
+  WECHATPAY_API_BACKUP_BASE?: string = undefined;
+
+  @IsOptional()
+  @IsBaseUrl()
+  WECHAT_API_BASE?: string = undefined;
+
+  @IsOptional()
+  @IsBaseUrl()
+  WECHAT_OPEN_BASE?: string = undefined;
+
+  /** Use POST /cgi-bin/stable_token (does not invalidate tokens other instances hold). Default true. */
+  @IsOptional()
+  @IsBooleanString()
+  WECHAT_USE_STABLE_TOKEN?: string = undefined;
+
+  /** Per-call timeout for WeChat APIs. Default 10s. */
+  @IsOptional()
+  @IsDuration({ minMs: 100 })
+  WECHAT_HTTP_TIMEOUT?: string = undefined;
+}

@@ -1,0 +1,144 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigValidationError, loadConfig } from './load-config';
+import { parseDuration } from './duration';
+
+function problemsOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    return (error as Error).message;
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+function liveEnv(): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), 'whp-cfg-'));
+  const key = join(dir, 'apiclient_key.pem');
+  writeFileSync(key, 'not parsed by config validation');
+  return {
+    WECHAT_MODE: 'live',
+    NODE_ENV: 'production',
+    WECHAT_APPID: 'wx1234567890abcdef',
+    WECHAT_APPSECRET: 'a'.repeat(32),
+    WECHATPAY_MCHID: '1900007291',
+    WECHATPAY_PRIVATE_KEY_PATH: key,
+    WECHATPAY_CERT_SERIAL: '408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB',
+    WECHATPAY_APIV3_KEY: 'k'.repeat(32),
+    PUBLIC_BASE_URL: 'https://shop.example.com',
+    SESSION_SECRET: 's'.repeat(40),
+    ADMIN_TOKENS: 'admin-token-0123456789',
+  };
+}
+
+describe('loadConfig', () => {
+  it('starts with no variables at all: sandbox mode, SQLite under ./data, port 3000', () => {
+    const config = loadConfig({});
+    expect(config.wechatMode).toBe('sandbox');
+    expect(config.port).toBe(3000);
+    expect(config.publicBaseUrl).toBe('http://localhost:3000');
+    expect(config.database).toEqual({ type: 'sqlite', path: expect.stringMatching(/data[/\\]wechat-h5-pay\.sqlite$/) });
+    expect(config.wechat.payApiBase).toBe('http://localhost:3000/sandbox');
+    expect(config.wechat.mpApiBase).toBe('http://localhost:3000/sandbox');
+    expect(config.wechat.openBase).toBe('http://localhost:3000/sandbox');
+    expect(config.orders.closeAfterMs).toBe(5 * 60_000);
+    expect(config.redisUrl).toBeUndefined();
+  });
+
+  it('derives PUBLIC_BASE_URL from PORT and strips a trailing slash when given', () => {
+    expect(loadConfig({ PORT: '8080' }).publicBaseUrl).toBe('http://localhost:8080');
+    expect(loadConfig({ PUBLIC_BASE_URL: 'https://pay.example.com/' }).publicBaseUrl).toBe('https://pay.example.com');
+  });
+
+  it('selects MySQL from DATABASE_URL', () => {
+    const config = loadConfig({ DATABASE_URL: 'mysql://shop:p%40ss@db.internal:3307/shop' });
+    expect(config.database).toMatchObject({
+      type: 'mysql',
+      host: 'db.internal',
+      port: 3307,
+      username: 'shop',
+      password: 'p@ss',
+      database: 'shop',
+    });
+  });
+
+  it('rejects a bad DATABASE_URL with a message naming the variable', () => {
+    expect(problemsOf({ DATABASE_URL: 'postgres://u:p@h/db' })).toMatch(/DATABASE_URL: must look like mysql:\/\/user:pass@host:port\/database/);
+    expect(problemsOf({ DATABASE_URL: 'mysql://host-without-db' })).toMatch(/DATABASE_URL/);
+  });
+
+  it('rejects a short WECHATPAY_APIV3_KEY without echoing it', () => {
+    const message = problemsOf({ WECHATPAY_APIV3_KEY: 'short-secret-key' });
+    expect(message).toMatch(/WECHATPAY_APIV3_KEY: must be exactly 32 characters/);
+    expect(message).not.toContain('short-secret-key');
+  });
+
+  it('refuses live mode without credentials and names every missing one', () => {
+    const message = problemsOf({ WECHAT_MODE: 'live' });
+    for (const variable of [
+      'WECHAT_APPID',
+      'WECHAT_APPSECRET',
+      'WECHATPAY_MCHID',
+      'WECHATPAY_PRIVATE_KEY_PATH',
+      'WECHATPAY_CERT_SERIAL',
+      'WECHATPAY_APIV3_KEY',
+      'PUBLIC_BASE_URL',
+      'SESSION_SECRET',
+      'ADMIN_TOKENS',
+    ]) {
+      expect(message).toContain(`${variable}: is required when WECHAT_MODE=live`);
+    }
+  });
+
+  it('accepts complete live credentials and points the clients at WeChat', () => {
+    const config = loadConfig(liveEnv());
+    expect(config.wechatMode).toBe('live');
+    expect(config.wechat.payApiBase).toBe('https://api.mch.weixin.qq.com');
+    expect(config.wechat.payApiBackupBase).toBe('https://api2.wechatpay.cn');
+    expect(config.wechat.mpApiBase).toBe('https://api.weixin.qq.com');
+    expect(config.wechat.openBase).toBe('https://open.weixin.qq.com');
+    expect(config.admin.tokens).toEqual(['admin-token-0123456789']);
+  });
+
+  it('refuses a private key path that cannot be read', () => {
+    const message = problemsOf({ ...liveEnv(), WECHATPAY_PRIVATE_KEY_PATH: '/nonexistent/apiclient_key.pem' });
+    expect(message).toMatch(/WECHATPAY_PRIVATE_KEY_PATH: points to \/nonexistent\/apiclient_key.pem, which does not exist/);
+  });
+
+  it('refuses the sandbox in production', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toMatch(/WECHAT_MODE: is sandbox .* NODE_ENV=production/);
+  });
+
+  it('wants the public key path and id together', () => {
+    expect(problemsOf({ WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0114232134912410000000000000' })).toMatch(
+      /WECHATPAY_PUBLIC_KEY_PATH: is required together/,
+    );
+  });
+
+  it('collects every problem in one message', () => {
+    const message = problemsOf({ PORT: 'eighty', WECHAT_MODE: 'test', ORDER_CLOSE_AFTER: 'soon', REDIS_URL: 'localhost' });
+    expect(message.split('\n').filter((line) => line.startsWith('  - '))).toHaveLength(4);
+    expect(message).toMatch(/PORT: must be an integer from 0 to 65535/);
+    expect(message).toMatch(/WECHAT_MODE: must be sandbox or live/);
+    expect(message).toMatch(/ORDER_CLOSE_AFTER: must be a duration/);
+    expect(message).toMatch(/REDIS_URL: must look like redis:\/\//);
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', REDIS_URL: ' ' }).database.type).toBe('sqlite');
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['5m', 300_000],
+    ['90s', 90_000],
+    ['1500ms', 1500],
+    ['2h', 7_200_000],
+    ['30', 30_000],
+  ])('%s -> %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
+
+  it('rejects text that is not a duration', () => expect(parseDuration('five minutes')).toBeUndefined());
+});

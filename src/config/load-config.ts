@@ -1,0 +1,152 @@
+import { accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
+import { AppConfig, DatabaseConfig, SANDBOX_ADMIN_TOKEN } from './app-config';
+import { parseDuration } from './duration';
+import { CoreEnv } from './env/core.env';
+import { SandboxEnv } from './env/sandbox.env';
+import { EnvProblem, RawEnv, parseList, validateSection } from './env/validate-section';
+import { toBool } from './env/validators';
+import { WechatEnv } from './env/wechat.env';
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: EnvProblem[]) {
+    super(
+      'Invalid environment variables:\n' +
+        problems.map((p) => `  - ${p.variable}: ${p.reason}`).join('\n') +
+        '\nSee .env.example for every variable and its meaning.',
+    );
+    this.name = 'ConfigValidationError';
+  }
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+function parseMysql(url: string): DatabaseConfig {
+  const u = new URL(url);
+  return {
+    type: 'mysql',
+    url,
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 3306,
+    username: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')),
+  };
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Validates the environment and builds the typed configuration. Every problem is collected so that
+ * one start-up attempt names every bad variable; the values of secrets never appear in messages.
+ */
+export function loadConfig(env: RawEnv = process.env): AppConfig {
+  const core = validateSection(CoreEnv, env);
+  const wechat = validateSection(WechatEnv, env);
+  const sandbox = validateSection(SandboxEnv, env);
+  const problems: EnvProblem[] = [...core.problems, ...wechat.problems, ...sandbox.problems];
+  const c = core.values;
+  const w = wechat.values;
+  const s = sandbox.values;
+
+  const nodeEnv = (c.NODE_ENV ?? 'development') as AppConfig['nodeEnv'];
+  const mode = (w.WECHAT_MODE ?? 'sandbox') as AppConfig['wechatMode'];
+  const port = c.PORT !== undefined ? Number(c.PORT) : 3000;
+  const publicBaseUrl = trimSlash(c.PUBLIC_BASE_URL ?? `http://localhost:${port}`);
+  const dataDir = resolve(c.DATA_DIR ?? './data');
+
+  if (mode === 'sandbox' && nodeEnv === 'production') {
+    problems.push({
+      variable: 'WECHAT_MODE',
+      reason:
+        'is sandbox (the default) while NODE_ENV=production: the sandbox fakes payments and must never run in production. Set WECHAT_MODE=live with the merchant credentials.',
+    });
+  }
+
+  if (mode === 'live') {
+    const required: Array<[keyof WechatEnv | keyof CoreEnv, string | undefined, string]> = [
+      ['WECHAT_APPID', w.WECHAT_APPID, 'the official-account appid'],
+      ['WECHAT_APPSECRET', w.WECHAT_APPSECRET, 'the official-account AppSecret'],
+      ['WECHATPAY_MCHID', w.WECHATPAY_MCHID, 'the merchant id'],
+      ['WECHATPAY_PRIVATE_KEY_PATH', w.WECHATPAY_PRIVATE_KEY_PATH, 'the path of apiclient_key.pem'],
+      ['WECHATPAY_CERT_SERIAL', w.WECHATPAY_CERT_SERIAL, 'the merchant certificate serial number'],
+      ['WECHATPAY_APIV3_KEY', w.WECHATPAY_APIV3_KEY, 'the 32-character APIv3 key'],
+      ['PUBLIC_BASE_URL', c.PUBLIC_BASE_URL, 'the public https base URL that WeChat can reach'],
+      ['SESSION_SECRET', c.SESSION_SECRET, 'a random secret of at least 32 characters'],
+      ['ADMIN_TOKENS', c.ADMIN_TOKENS, 'at least one admin bearer token'],
+    ];
+    for (const [variable, value, what] of required) {
+      if (value === undefined && !problems.some((p) => p.variable === variable)) {
+        problems.push({ variable, reason: `is required when WECHAT_MODE=live (${what})` });
+      }
+    }
+    for (const variable of ['WECHATPAY_PRIVATE_KEY_PATH', 'WECHATPAY_PUBLIC_KEY_PATH'] as const) {
+      const path = w[variable];
+      if (path !== undefined && !readable(path)) {
+        problems.push({ variable, reason: `points to ${path}, which does not exist or cannot be read` });
+      }
+    }
+  }
+  if ((w.WECHATPAY_PUBLIC_KEY_PATH === undefined) !== (w.WECHATPAY_PUBLIC_KEY_ID === undefined)) {
+    const missing = w.WECHATPAY_PUBLIC_KEY_PATH === undefined ? 'WECHATPAY_PUBLIC_KEY_PATH' : 'WECHATPAY_PUBLIC_KEY_ID';
+    problems.push({
+      variable: missing,
+      reason: 'is required together with the other one of WECHATPAY_PUBLIC_KEY_PATH / WECHATPAY_PUBLIC_KEY_ID (public-key verification mode)',
+    });
+  }
+
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+
+  const sandboxBase = `${publicBaseUrl}/sandbox`;
+  const defaultBase = (live: string) => (mode === 'sandbox' ? sandboxBase : live);
+
+  const adminTokens = parseList(c.ADMIN_TOKENS);
+  return {
+    port,
+    nodeEnv,
+    publicBaseUrl,
+    dataDir,
+    logLevel: c.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    database: c.DATABASE_URL
+      ? parseMysql(c.DATABASE_URL)
+      : { type: 'sqlite', path: resolve(dataDir, 'wechat-h5-pay.sqlite') },
+    redisUrl: c.REDIS_URL,
+    redisPrefix: c.REDIS_PREFIX ?? 'whp:',
+    wechatMode: mode,
+    wechat: {
+      appid: w.WECHAT_APPID,
+      appsecret: w.WECHAT_APPSECRET,
+      mchid: w.WECHATPAY_MCHID,
+      privateKeyPath: w.WECHATPAY_PRIVATE_KEY_PATH,
+      certSerial: w.WECHATPAY_CERT_SERIAL?.toUpperCase(),
+      apiv3Key: w.WECHATPAY_APIV3_KEY,
+      publicKeyPath: w.WECHATPAY_PUBLIC_KEY_PATH,
+      publicKeyId: w.WECHATPAY_PUBLIC_KEY_ID,
+      payApiBase: trimSlash(w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com')),
+      payApiBackupBase: trimSlash(w.WECHATPAY_API_BACKUP_BASE ?? 'https://api2.wechatpay.cn'),
+      mpApiBase: trimSlash(w.WECHAT_API_BASE ?? defaultBase('https://api.weixin.qq.com')),
+      openBase: trimSlash(w.WECHAT_OPEN_BASE ?? defaultBase('https://open.weixin.qq.com')),
+      useStableToken: toBool(w.WECHAT_USE_STABLE_TOKEN, true),
+      httpTimeoutMs: parseDuration(w.WECHAT_HTTP_TIMEOUT ?? '10s')!,
+    },
+    admin: { tokens: adminTokens.length > 0 ? adminTokens : mode === 'sandbox' ? [SANDBOX_ADMIN_TOKEN] : [] },
+    session: { secret: c.SESSION_SECRET },
+    orders: { closeAfterMs: parseDuration(c.ORDER_CLOSE_AFTER ?? '5m')! },
+    jssdk: { allowedDomains: parseList(c.JSSDK_ALLOWED_DOMAINS).map((d) => d.toLowerCase()) },
+    sandbox: {
+      port: s.SANDBOX_PORT !== undefined ? Number(s.SANDBOX_PORT) : 3100,
+      dataDir: resolve(dataDir, 'sandbox'),
+      timeScale: s.SANDBOX_TIME_SCALE !== undefined ? Number(s.SANDBOX_TIME_SCALE) : 1,
+      payDirectories: parseList(s.SANDBOX_PAY_DIRECTORIES),
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import { Logger } from '@nestjs/common';
+import { createApp } from './app.factory';
+import { ConfigValidationError, loadConfig } from './config/load-config';
+
+async function bootstrap(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) {
+      process.stderr.write(`wechat-h5-pay cannot start.\n${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const app = await createApp(config);
+  app.enableShutdownHooks();
+  await app.listen(config.port);
+  const logger = new Logger('Bootstrap');
+  logger.log(`wechat-h5-pay listening on ${config.publicBaseUrl} (port ${config.port}, mode ${config.wechatMode}, database ${config.database.type})`);
+  if (config.wechatMode === 'sandbox') {
+    logger.log(`Sandbox WeChat at ${config.publicBaseUrl}/sandbox; shop at ${config.publicBaseUrl}/; API docs at ${config.publicBaseUrl}/docs`);
+  }
+}
+
+void bootstrap();

@@ -1,0 +1,8 @@
+import { JobLeases1763900000000 } from './1763900000000-job-leases';
+
+/**
+ * Every migration, in order. Append new ones here (file name `<unix ms>-<name>.ts`); never edit one
+ * that has landed on main. Each must run on both MySQL/MariaDB and SQLite: build tables with
+ * TypeORM's schema builder and the helpers in src/database/columns.ts.
+ */
+export const migrations = [JobLeases1763900000000];
