@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { AppConfig } from '../config/app-config';
+
+/**
+ * Everything the WeChat clients need to act as our merchant and official account. In live mode it
+ * comes from the environment and the PEM files it names (loadLiveCredentials); in sandbox mode from
+ * the sandbox keystore generated under DATA_DIR/sandbox. Injectable as `WechatCredentials`.
+ */
+export abstract class WechatCredentials {
+  /** Official-account appid (also the `appid` of JSAPI prepay and the invoke parameters). */
+  appid: string;
+  appsecret: string;
+  mchid: string;
+  /** Merchant API private key, PEM (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA PRIVATE KEY`). */
+  merchantPrivateKeyPem: string;
+  /** Serial number of the merchant API certificate, upper-case hex. */
+  merchantCertSerial: string;
+  /** The 32-character APIv3 key (AES-256-GCM key, used as its UTF-8 bytes). */
+  apiv3Key: string;
+  /** WeChat Pay public key (public-key verification mode); absent = platform-certificate mode only. */
+  wechatpayPublicKey?: { id: string; pem: string };
+}
+
+export function loadLiveCredentials(config: AppConfig): WechatCredentials {
+  const w = config.wechat;
+  if (!w.appid || !w.appsecret || !w.mchid || !w.privateKeyPath || !w.certSerial || !w.apiv3Key) {
+    throw new Error('live WeChat credentials are incomplete (loadConfig should have refused to start)');
+  }
+  return {
+    appid: w.appid,
+    appsecret: w.appsecret,
+    mchid: w.mchid,
+    merchantPrivateKeyPem: readFileSync(w.privateKeyPath, 'utf8'),
+    merchantCertSerial: w.certSerial.toUpperCase(),
+    apiv3Key: w.apiv3Key,
+    wechatpayPublicKey:
+      w.publicKeyPath && w.publicKeyId
+        ? { id: w.publicKeyId, pem: readFileSync(w.publicKeyPath, 'utf8') }
+        : undefined,
+  };
+}
