@@ -11,6 +11,8 @@ const common = {
 
 module.exports = {
   maxWorkers: 2,
+  // e2e tests start whole applications (and, on MariaDB, fresh databases).
+  testTimeout: 60_000,
   projects: [
     { ...common, displayName: 'unit', rootDir: '.', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
     {
@@ -18,7 +20,6 @@ module.exports = {
       displayName: 'e2e',
       rootDir: '.',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      testTimeout: 60_000,
     },
   ],
 };
