@@ -3,6 +3,7 @@ import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { DestinationStream } from 'pino';
+import { AdminModule } from './admin/admin.module';
 import { CommonModule } from './common/common.module';
 import { buildLoggerModule } from './common/logging';
 import { AppConfig } from './config/app-config';
@@ -35,6 +36,7 @@ export class AppModule {
         ...(options.schedules === false ? [] : [ScheduleModule.forRoot()]),
         CommonModule,
         HealthModule,
+        AdminModule,
       ],
     };
   }

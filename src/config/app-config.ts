@@ -58,7 +58,7 @@ export abstract class AppConfig {
   redisPrefix: string;
   wechatMode: WechatMode;
   wechat: WechatConfig;
-  admin: { tokens: string[] };
+  admin: { tokens: string[]; rateLimitPerMinute: number };
   /** Undefined outside live mode means: generate one and keep it under dataDir (see resolveSessionSecret). */
   session: { secret?: string };
   orders: { closeAfterMs: number };

@@ -138,7 +138,10 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       useStableToken: toBool(w.WECHAT_USE_STABLE_TOKEN, true),
       httpTimeoutMs: parseDuration(w.WECHAT_HTTP_TIMEOUT ?? '10s')!,
     },
-    admin: { tokens: adminTokens.length > 0 ? adminTokens : mode === 'sandbox' ? [SANDBOX_ADMIN_TOKEN] : [] },
+    admin: {
+      tokens: adminTokens.length > 0 ? adminTokens : mode === 'sandbox' ? [SANDBOX_ADMIN_TOKEN] : [],
+      rateLimitPerMinute: c.ADMIN_RATE_LIMIT !== undefined ? Number(c.ADMIN_RATE_LIMIT) : 300,
+    },
     session: { secret: c.SESSION_SECRET },
     orders: { closeAfterMs: parseDuration(c.ORDER_CLOSE_AFTER ?? '5m')! },
     jssdk: { allowedDomains: parseList(c.JSSDK_ALLOWED_DOMAINS).map((d) => d.toLowerCase()) },

@@ -44,6 +44,11 @@ export class CoreEnv {
   })
   ADMIN_TOKENS?: string = undefined;
 
+  /** Requests per minute allowed to /admin/* per client (token, else IP). Default 300. */
+  @IsOptional()
+  @IsIntString(1, 1_000_000)
+  ADMIN_RATE_LIMIT?: string = undefined;
+
   @IsOptional()
   @MinLength(32, { message: 'must be at least 32 characters' })
   SESSION_SECRET?: string = undefined;

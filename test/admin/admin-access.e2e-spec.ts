@@ -1,0 +1,87 @@
+import { Body, Controller, Module, Post } from '@nestjs/common';
+import { IsString } from 'class-validator';
+import request from 'supertest';
+import { Audit, AdminOnly } from '../../src/admin/admin.decorators';
+import { tokenFingerprint } from '../../src/admin/admin-token';
+import { ConflictError } from '../../src/common/errors/app-error';
+import { TestApp, startTestApp } from '../helpers/test-app';
+
+class ThingDto {
+  @IsString()
+  name: string;
+}
+
+@AdminOnly()
+@Controller('admin/things')
+class ThingsController {
+  @Post()
+  @Audit('thing.create', (req, result) => (result as { id?: string })?.id ?? req.body?.name)
+  create(@Body() body: ThingDto) {
+    if (body.name === 'taken') throw new ConflictError('THING_EXISTS', 'a thing with that name exists');
+    return { id: `thing-${body.name}` };
+  }
+}
+
+@Module({ controllers: [ThingsController] })
+class ThingsModule {}
+
+const TOKEN = 'ops-token-aaaaaaaaaaaaaaaa';
+const OTHER = 'ops-token-bbbbbbbbbbbbbbbb';
+
+describe('admin access', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      env: { ADMIN_TOKENS: `${TOKEN},${OTHER}`, ADMIN_RATE_LIMIT: '1000' },
+      extraModules: [ThingsModule],
+    });
+  });
+  afterAll(() => t?.close());
+
+  it('answers 401 without a token, with a malformed header and with a wrong token', async () => {
+    const missing = await request(t.baseUrl).post('/admin/things').send({ name: 'a' }).expect(401);
+    expect(missing.body).toMatchObject({ statusCode: 401, code: 'ADMIN_TOKEN_MISSING' });
+    await request(t.baseUrl).post('/admin/things').set('Authorization', `Basic ${TOKEN}`).send({ name: 'a' }).expect(401);
+    const wrong = await request(t.baseUrl)
+      .post('/admin/things')
+      .set('Authorization', `Bearer ${TOKEN}x`)
+      .send({ name: 'a' })
+      .expect(401);
+    expect(wrong.body).toMatchObject({ code: 'ADMIN_TOKEN_INVALID', message: 'The admin token is not valid' });
+    await request(t.baseUrl).get('/admin/audit').expect(401);
+  });
+
+  it('accepts every configured token and audits successes and failures with the token fingerprint', async () => {
+    await request(t.baseUrl).post('/admin/things').set('Authorization', `Bearer ${TOKEN}`).send({ name: 'lamp' }).expect(201);
+    await request(t.baseUrl).post('/admin/things').set('Authorization', `Bearer ${OTHER}`).send({ name: 'taken' }).expect(409);
+    const res = await request(t.baseUrl).get('/admin/audit?action=thing.create').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    expect(res.body.items).toEqual([
+      expect.objectContaining({ tokenFingerprint: tokenFingerprint(OTHER), target: 'taken', outcome: 'error:THING_EXISTS' }),
+      expect.objectContaining({ tokenFingerprint: tokenFingerprint(TOKEN), target: 'thing-lamp', outcome: 'ok' }),
+    ]);
+    expect(JSON.stringify(res.body)).not.toContain(TOKEN);
+  });
+
+  it('does not audit requests that fail authentication', async () => {
+    await request(t.baseUrl).post('/admin/things').set('Authorization', 'Bearer nope-nope-nope-nope').send({ name: 'x' }).expect(401);
+    const res = await request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+    expect(res.body.items.some((i: { target: string }) => i.target === 'x')).toBe(false);
+  });
+});
+
+describe('admin rate limit', () => {
+  it('answers 429 past ADMIN_RATE_LIMIT requests a minute, per client', async () => {
+    const t = await startTestApp({ env: { ADMIN_TOKENS: `${TOKEN},${OTHER}`, ADMIN_RATE_LIMIT: '3' } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        await request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer ${TOKEN}`).expect(200);
+      }
+      const limited = await request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer ${TOKEN}`).expect(429);
+      expect(limited.body).toMatchObject({ statusCode: 429, message: expect.stringMatching(/Too many admin requests/) });
+      await request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer ${OTHER}`).expect(200);
+    } finally {
+      await t.close();
+    }
+  });
+});
