@@ -1,0 +1,74 @@
+// Shared helpers for the benchmarks under bench/. Every benchmark prints its result as a ratio to a
+// baseline measured in the same run on the same machine, never as an absolute pass/fail: the machine
+// is small and noisy, so only same-run comparisons mean anything.
+import autocannon from 'autocannon';
+
+export interface LoadResult {
+  name: string;
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+}
+
+export interface LoadOptions {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  connections?: number;
+  durationSec?: number;
+  /** For distinct requests per call (e.g. one notification each). */
+  setupClient?: autocannon.SetupClientFunction;
+  requests?: autocannon.Request[];
+}
+
+export async function load(name: string, options: LoadOptions): Promise<LoadResult> {
+  const result = await autocannon({
+    url: options.url,
+    method: options.method ?? 'GET',
+    headers: options.headers,
+    body: options.body,
+    connections: options.connections ?? 16,
+    duration: options.durationSec ?? 10,
+    setupClient: options.setupClient,
+    requests: options.requests,
+  });
+  return {
+    name,
+    requestsPerSec: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+/** Prints rows relative to the first (the baseline). */
+export function printTable(title: string, rows: LoadResult[]): void {
+  const base = rows[0];
+  console.log(`\n${title}`);
+  console.log('| case | req/s | ratio | p50 ms | p99 ms | errors | non-2xx |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const row of rows) {
+    console.log(
+      `| ${row.name} | ${row.requestsPerSec.toFixed(0)} | ${(row.requestsPerSec / base.requestsPerSec).toFixed(2)}x | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} | ${row.non2xx} |`,
+    );
+  }
+}
+
+/** Runs fn repeatedly for ~durationMs (after a warm-up) and returns operations per second. */
+export function opsPerSecond(fn: () => unknown, durationMs = 1500): number {
+  const warmUntil = performance.now() + 200;
+  while (performance.now() < warmUntil) fn();
+  let ops = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < durationMs) {
+    for (let i = 0; i < 50; i++) fn();
+    ops += 50;
+    now = performance.now();
+  }
+  return (ops * 1000) / (now - start);
+}
