@@ -20,7 +20,7 @@ export interface LoadOptions {
   connections?: number;
   durationSec?: number;
   /** For distinct requests per call (e.g. one notification each). */
-  setupClient?: autocannon.SetupClientFunction;
+  setupClient?: (client: autocannon.Client) => void;
   requests?: autocannon.Request[];
 }
 
