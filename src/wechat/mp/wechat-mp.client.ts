@@ -1,0 +1,128 @@
+import { Logger } from '@nestjs/common';
+import { redactUrl } from '../../common/logging';
+import { TransportError, send } from '../http/transport';
+import { WechatCredentials } from '../wechat-credentials';
+import { WechatMpApiError, WechatMpNetworkError } from './errors';
+import type { AccessToken, JsapiTicket, OAuthAccessToken, OAuthScope, WechatUserInfo } from './types';
+
+export interface WechatMpClientOptions {
+  /** api.weixin.qq.com (sns/*, cgi-bin/*) */
+  apiBase: string;
+  /** open.weixin.qq.com (connect/oauth2/authorize) */
+  openBase: string;
+  timeoutMs: number;
+  useStableToken: boolean;
+}
+
+/**
+ * Official-account (公众号) APIs: web OAuth, the basic access_token, the jsapi_ticket. Stateless: the
+ * jssdk module owns token caching. Every `errcode != 0` becomes WechatMpApiError; secrets and tokens
+ * travel in query strings that are redacted from every log line.
+ */
+export class WechatMpClient {
+  private readonly logger = new Logger(WechatMpClient.name);
+
+  constructor(
+    private readonly credentials: WechatCredentials,
+    private readonly options: WechatMpClientOptions,
+  ) {}
+
+  get appid(): string {
+    return this.credentials.appid;
+  }
+
+  oauthAuthorizeUrl(redirectUri: string, scope: OAuthScope, state: string): string {
+    // Parameter order as documented; WeChat is strict about it.
+    return (
+      `${this.options.openBase}/connect/oauth2/authorize?appid=${encodeURIComponent(this.credentials.appid)}` +
+      `&redirect_uri=${encodeURIComponent(redirectUri)}&response_type=code&scope=${scope}` +
+      `&state=${encodeURIComponent(state)}#wechat_redirect`
+    );
+  }
+
+  exchangeCode(code: string): Promise<OAuthAccessToken> {
+    return this.get<OAuthAccessToken>('sns/oauth2/access_token', {
+      appid: this.credentials.appid,
+      secret: this.credentials.appsecret,
+      code,
+      grant_type: 'authorization_code',
+    });
+  }
+
+  refreshUserToken(refreshToken: string): Promise<OAuthAccessToken> {
+    return this.get<OAuthAccessToken>('sns/oauth2/refresh_token', {
+      appid: this.credentials.appid,
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+    });
+  }
+
+  getUserInfo(accessToken: string, openid: string, lang: 'zh_CN' | 'zh_TW' | 'en' = 'zh_CN'): Promise<WechatUserInfo> {
+    return this.get<WechatUserInfo>('sns/userinfo', { access_token: accessToken, openid, lang });
+  }
+
+  /** The basic access_token: POST cgi-bin/stable_token when configured (default), else GET cgi-bin/token. */
+  getAccessToken(options: { forceRefresh?: boolean } = {}): Promise<AccessToken> {
+    if (this.options.useStableToken) {
+      return this.post<AccessToken>('cgi-bin/stable_token', {
+        grant_type: 'client_credential',
+        appid: this.credentials.appid,
+        secret: this.credentials.appsecret,
+        force_refresh: options.forceRefresh ?? false,
+      });
+    }
+    return this.get<AccessToken>('cgi-bin/token', {
+      grant_type: 'client_credential',
+      appid: this.credentials.appid,
+      secret: this.credentials.appsecret,
+    });
+  }
+
+  getJsapiTicket(accessToken: string): Promise<JsapiTicket> {
+    return this.get<JsapiTicket>('cgi-bin/ticket/getticket', { access_token: accessToken, type: 'jsapi' });
+  }
+
+  private get<T>(api: string, query: Record<string, string>): Promise<T> {
+    const qs = Object.entries(query)
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+      .join('&');
+    return this.call<T>('GET', api, new URL(`${this.options.apiBase}/${api}?${qs}`));
+  }
+
+  private post<T>(api: string, body: unknown): Promise<T> {
+    return this.call<T>('POST', api, new URL(`${this.options.apiBase}/${api}`), Buffer.from(JSON.stringify(body), 'utf8'));
+  }
+
+  private async call<T>(method: string, api: string, url: URL, body?: Buffer): Promise<T> {
+    const started = Date.now();
+    let res;
+    try {
+      res = await send({
+        method,
+        url,
+        headers: { Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        body,
+        timeoutMs: this.options.timeoutMs,
+      });
+    } catch (error) {
+      if (error instanceof TransportError) {
+        this.logger.warn(`${method} ${redactUrl(url.pathname + url.search)} failed: ${error.message}`);
+        throw new WechatMpNetworkError(`WeChat ${api} ${error.timedOut ? 'timed out' : 'unreachable'}: ${error.message}`, error.timedOut);
+      }
+      throw error;
+    }
+    this.logger.log(`${method} ${redactUrl(url.pathname + url.search)} -> ${res.status} ${Date.now() - started}ms`);
+    let parsed: (T & { errcode?: number; errmsg?: string }) | undefined;
+    try {
+      parsed = JSON.parse(res.body.toString('utf8'));
+    } catch {
+      throw new WechatMpApiError(-1, `HTTP ${res.status}, body is not JSON`, api);
+    }
+    if (!parsed || typeof parsed !== 'object') throw new WechatMpApiError(-1, 'empty answer', api);
+    if (typeof parsed.errcode === 'number' && parsed.errcode !== 0) {
+      throw new WechatMpApiError(parsed.errcode, parsed.errmsg ?? '', api);
+    }
+    if (res.status >= 400) throw new WechatMpApiError(-1, `HTTP ${res.status}`, api);
+    return parsed;
+  }
+}

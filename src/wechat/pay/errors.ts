@@ -1,0 +1,75 @@
+import { HttpStatus } from '@nestjs/common';
+import { AppError } from '../../common/errors/app-error';
+
+/** WeChat Pay answered with an error body `{ code, message, detail }` (or an unreadable one). */
+export class WechatPayApiError extends AppError {
+  constructor(
+    /** HTTP status WeChat answered with. */
+    readonly httpStatus: number,
+    /** WeChat's error code, e.g. PARAM_ERROR, ORDER_NOT_EXIST, FREQUENCY_LIMITED. */
+    readonly wechatCode: string,
+    readonly wechatMessage: string,
+    readonly requestId?: string,
+    readonly detail?: unknown,
+  ) {
+    super(
+      HttpStatus.BAD_GATEWAY,
+      'WECHATPAY_ERROR',
+      `WeChat Pay answered ${httpStatus} ${wechatCode}: ${wechatMessage}`,
+      { wechatStatus: httpStatus, wechatCode, wechatMessage, requestId, detail },
+    );
+  }
+
+  get isRateLimited(): boolean {
+    return this.httpStatus === 429 || this.wechatCode === 'FREQUENCY_LIMITED';
+  }
+
+  get isServerError(): boolean {
+    return this.httpStatus >= 500;
+  }
+}
+
+export type SignatureFailure =
+  | 'missing_header'
+  | 'bad_timestamp'
+  | 'stale_timestamp'
+  | 'unknown_serial'
+  | 'signature_probe'
+  | 'bad_signature';
+
+/** A response or notification whose Wechatpay-* signature does not check out: never trust its body. */
+export class WechatPaySignatureError extends AppError {
+  constructor(
+    readonly reason: SignatureFailure,
+    message: string,
+    readonly serial?: string,
+  ) {
+    super(HttpStatus.UNAUTHORIZED, 'WECHATPAY_SIGNATURE_INVALID', message, { reason });
+  }
+}
+
+/** An AEAD_AES_256_GCM resource that cannot be decrypted: wrong APIv3 key or tampered data. */
+export class WechatPayDecryptError extends AppError {
+  constructor(message: string) {
+    super(HttpStatus.BAD_REQUEST, 'WECHATPAY_DECRYPT_FAILED', message);
+  }
+}
+
+/** WeChat Pay could not be reached or did not answer in time. `sent` tells whether the request left. */
+export class WechatPayNetworkError extends AppError {
+  constructor(
+    message: string,
+    readonly sent: boolean,
+    readonly timedOut: boolean,
+    readonly causeCode?: string,
+  ) {
+    super(HttpStatus.BAD_GATEWAY, timedOut ? 'WECHATPAY_TIMEOUT' : 'WECHATPAY_UNREACHABLE', message);
+  }
+}
+
+/** The downloaded bill does not match the hash WeChat announced. */
+export class WechatPayBillHashError extends AppError {
+  constructor(expected: string, actual: string) {
+    super(HttpStatus.BAD_GATEWAY, 'WECHATPAY_BILL_HASH_MISMATCH', `bill hash mismatch: expected ${expected}, got ${actual}`);
+  }
+}

@@ -1,0 +1,170 @@
+/* Request and response shapes of WeChat Pay APIv3, with the official snake_case field names. */
+
+export interface EncryptedResource {
+  algorithm: string;
+  ciphertext: string;
+  nonce: string;
+  associated_data?: string;
+  original_type?: string;
+}
+
+export interface Amount {
+  total: number;
+  currency?: string;
+}
+
+export interface JsapiPrepayRequest {
+  appid: string;
+  mchid: string;
+  description: string;
+  out_trade_no: string;
+  time_expire?: string;
+  attach?: string;
+  notify_url: string;
+  goods_tag?: string;
+  support_fapiao?: boolean;
+  amount: Amount;
+  payer: { openid: string };
+  detail?: {
+    cost_price?: number;
+    invoice_id?: string;
+    goods_detail?: Array<{
+      merchant_goods_id: string;
+      wechatpay_goods_id?: string;
+      goods_name?: string;
+      quantity: number;
+      unit_price: number;
+    }>;
+  };
+  scene_info?: { payer_client_ip: string; device_id?: string };
+  settle_info?: { profit_sharing?: boolean };
+}
+
+export interface JsapiPrepayResponse {
+  prepay_id: string;
+}
+
+/** Parameters for WeixinJSBridge.invoke('getBrandWCPayRequest', …). */
+export interface JsapiInvokeParams {
+  appId: string;
+  timeStamp: string;
+  nonceStr: string;
+  package: string;
+  signType: 'RSA';
+  paySign: string;
+}
+
+export type TradeState = 'SUCCESS' | 'REFUND' | 'NOTPAY' | 'CLOSED' | 'REVOKED' | 'USERPAYING' | 'PAYERROR';
+
+export interface Transaction {
+  appid: string;
+  mchid: string;
+  out_trade_no: string;
+  transaction_id?: string;
+  trade_type?: string;
+  trade_state: TradeState;
+  trade_state_desc?: string;
+  bank_type?: string;
+  attach?: string;
+  success_time?: string;
+  payer?: { openid?: string };
+  amount?: { total?: number; payer_total?: number; currency?: string; payer_currency?: string };
+  scene_info?: { device_id?: string };
+  promotion_detail?: unknown[];
+}
+
+export interface CreateRefundRequest {
+  transaction_id?: string;
+  out_trade_no?: string;
+  out_refund_no: string;
+  reason?: string;
+  notify_url?: string;
+  funds_account?: string;
+  amount: { refund: number; total: number; currency: string; from?: Array<{ account: string; amount: number }> };
+  goods_detail?: Array<{
+    merchant_goods_id: string;
+    wechatpay_goods_id?: string;
+    goods_name?: string;
+    unit_price: number;
+    refund_amount: number;
+    refund_quantity: number;
+  }>;
+}
+
+export type RefundStatus = 'SUCCESS' | 'CLOSED' | 'PROCESSING' | 'ABNORMAL';
+
+export interface Refund {
+  refund_id: string;
+  out_refund_no: string;
+  transaction_id: string;
+  out_trade_no: string;
+  channel?: string;
+  user_received_account?: string;
+  success_time?: string;
+  create_time?: string;
+  status: RefundStatus;
+  funds_account?: string;
+  amount: {
+    total: number;
+    refund: number;
+    payer_total?: number;
+    payer_refund?: number;
+    settlement_refund?: number;
+    settlement_total?: number;
+    discount_refund?: number;
+    currency?: string;
+    refund_fee?: number;
+    from?: Array<{ account: string; amount: number }>;
+  };
+  promotion_detail?: unknown[];
+}
+
+/** Decrypted resource of a REFUND.* notification (note `refund_status`, not `status`). */
+export interface RefundNotificationResource {
+  mchid: string;
+  transaction_id: string;
+  out_trade_no: string;
+  refund_id: string;
+  out_refund_no: string;
+  refund_status: RefundStatus;
+  success_time?: string;
+  user_received_account?: string;
+  amount: { total: number; refund: number; payer_total: number; payer_refund: number };
+}
+
+export interface NotificationEnvelope {
+  id: string;
+  create_time: string;
+  resource_type: string;
+  event_type: string;
+  summary?: string;
+  resource: EncryptedResource;
+}
+
+export type TradeBillType = 'ALL' | 'SUCCESS' | 'REFUND';
+export type FundFlowAccountType = 'BASIC' | 'OPERATION' | 'FEES';
+
+export interface BillApplyResponse {
+  hash_type: string;
+  hash_value: string;
+  download_url: string;
+}
+
+export interface CertificateEntry {
+  serial_no: string;
+  effective_time: string;
+  expire_time: string;
+  encrypt_certificate: EncryptedResource;
+}
+
+export interface CertificatesResponse {
+  data: CertificateEntry[];
+}
+
+/** A platform certificate after decryption and parsing. */
+export interface PlatformCertificate {
+  serialNo: string;
+  pem: string;
+  effectiveTime: Date;
+  expireTime: Date;
+}

@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { TestingModule } from '@nestjs/testing';
+import { FakeWechatPay, encryptResource } from '../../../test/helpers/fake-wechatpay';
+import { TestKeyPair, randomSerial, rsaKeyPair, selfSignedCertificate } from '../../../test/helpers/keys';
+import { wechatTestingModule } from '../../../test/helpers/wechat-module';
+import { FixedClock } from '../../common/clock';
+import { readAll } from '../http/transport';
+import { WechatCredentials } from '../wechat-credentials';
+import { CertificateManager } from './certificates';
+import { WechatPayApiError, WechatPayBillHashError, WechatPayNetworkError, WechatPaySignatureError } from './errors';
+import { WechatPayClient } from './wechat-pay.client';
+import { loadPublicKey, rsaVerify } from './rsa';
+
+const APIV3_KEY = 'a'.repeat(16) + 'b'.repeat(16);
+
+let merchant: TestKeyPair;
+let platformA: TestKeyPair;
+let platformB: TestKeyPair;
+let wechatpayPublic: TestKeyPair;
+
+beforeAll(() => {
+  merchant = rsaKeyPair();
+  platformA = rsaKeyPair();
+  platformB = rsaKeyPair();
+  wechatpayPublic = rsaKeyPair();
+});
+
+function credentials(extra: Partial<WechatCredentials> = {}): WechatCredentials {
+  return {
+    appid: 'wx1234567890abcdef',
+    appsecret: 's'.repeat(32),
+    mchid: '1900000109',
+    merchantPrivateKeyPem: merchant.privateKeyPem,
+    merchantCertSerial: 'ABCDEF0123456789ABCDEF0123456789ABCDEF01',
+    apiv3Key: APIV3_KEY,
+    ...extra,
+  };
+}
+
+const PUB_ID = 'PUB_KEY_ID_0114232134912410000000000000';
+
+describe('WechatPayClient over HTTP (public-key mode)', () => {
+  let fake: FakeWechatPay;
+  let moduleRef: TestingModule;
+  let client: WechatPayClient;
+  let clock: FixedClock;
+
+  beforeEach(async () => {
+    fake = new FakeWechatPay({ serial: PUB_ID, privateKeyPem: wechatpayPublic.privateKeyPem }, () => ({ status: 200, body: '{}' }), merchant.publicKeyPem);
+    const base = await fake.listen();
+    const built = await wechatTestingModule({
+      env: { WECHATPAY_API_BASE: `${base}/prefix`, WECHAT_HTTP_TIMEOUT: '500ms' },
+      credentials: credentials({ wechatpayPublicKey: { id: PUB_ID, pem: wechatpayPublic.publicKeyPem } }),
+    });
+    moduleRef = built.moduleRef;
+    clock = built.clock;
+    fake.now = () => clock.nowSeconds();
+    client = moduleRef.get(WechatPayClient);
+  });
+
+  afterEach(async () => {
+    await moduleRef.close();
+    await fake.close();
+  });
+
+  it('signs the full request-target (base prefix included) over the exact body and verifies the answer', async () => {
+    fake.handler = () => ({ status: 200, body: '{"prepay_id":"wx201410272009395522657a690389285100"}' });
+    const res = await client.prepayJsapi({
+      description: '形象店-QQ公仔',
+      out_trade_no: 'T20261124000001',
+      notify_url: 'https://shop.example.com/notify',
+      amount: { total: 100, currency: 'CNY' },
+      payer: { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' },
+    });
+    expect(res.prepay_id).toBe('wx201410272009395522657a690389285100');
+    const sent = fake.requests[0];
+    expect(sent.url).toBe('/prefix/v3/pay/transactions/jsapi');
+    expect(sent.authorizationValid).toBe(true);
+    expect(sent.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(sent.body.toString())).toMatchObject({ appid: 'wx1234567890abcdef', mchid: '1900000109', out_trade_no: 'T20261124000001' });
+  });
+
+  it('signs query strings as sent', async () => {
+    fake.handler = () => ({ status: 200, body: '{"trade_state":"NOTPAY","out_trade_no":"a b|c","appid":"x","mchid":"y"}' });
+    await client.queryByOutTradeNo('a b|c');
+    expect(fake.requests[0].url).toBe('/prefix/v3/pay/transactions/out-trade-no/a%20b%7Cc?mchid=1900000109');
+    expect(fake.requests[0].authorizationValid).toBe(true);
+  });
+
+  it('turns an error body into WechatPayApiError with code, message and Request-ID', async () => {
+    fake.handler = () => ({
+      status: 400,
+      sign: false,
+      headers: { 'Request-ID': '08F5-268498688' },
+      body: '{"code":"INVALID_REQUEST","message":"请求重入时，参数与首次请求时不一致","detail":{"field":"/amount/total"}}',
+    });
+    const error = (await client.queryByOutTradeNo('x1234567').catch((e: unknown) => e)) as WechatPayApiError;
+    expect(error).toBeInstanceOf(WechatPayApiError);
+    expect(error).toMatchObject({ httpStatus: 400, wechatCode: 'INVALID_REQUEST', requestId: '08F5-268498688', status: 502 });
+    expect(error.wechatMessage).toContain('参数与首次请求时不一致');
+    expect(error.detail).toEqual({ field: '/amount/total' });
+  });
+
+  it('rejects a 2xx answer whose signature does not match', async () => {
+    fake.handler = () => ({ status: 200, body: '{"trade_state":"SUCCESS"}', signWith: { serial: PUB_ID, privateKeyPem: platformA.privateKeyPem } });
+    await expect(client.queryByOutTradeNo('x1234567')).rejects.toMatchObject({ reason: 'bad_signature' });
+  });
+
+  it('retries a GET after a 500 and does not retry a POST', async () => {
+    let calls = 0;
+    fake.handler = () => (++calls === 1 ? { status: 500, sign: false, body: '{"code":"SYSTEM_ERROR","message":"busy"}' } : { status: 200, body: '{"trade_state":"NOTPAY"}' });
+    await expect(client.queryByOutTradeNo('x1234567')).resolves.toMatchObject({ trade_state: 'NOTPAY' });
+    expect(fake.count).toBe(2);
+    calls = 0;
+    fake.handler = () => ({ status: 500, sign: false, body: '{"code":"SYSTEM_ERROR","message":"busy"}' });
+    await expect(client.closeOrder('x1234567')).rejects.toMatchObject({ httpStatus: 500, wechatCode: 'SYSTEM_ERROR' });
+    expect(fake.count).toBe(3);
+  });
+
+  it('gives up after the per-call timeout with a typed error', async () => {
+    fake.handler = () => 'hang';
+    const error = (await client.closeOrder('x1234567').catch((e: unknown) => e)) as WechatPayNetworkError;
+    expect(error).toBeInstanceOf(WechatPayNetworkError);
+    expect(error.timedOut).toBe(true);
+    expect(error.sent).toBe(true);
+    expect(fake.count).toBe(1); // a POST that left is never repeated
+  });
+
+  it('accepts 204 without a body for close', async () => {
+    fake.handler = () => ({ status: 204 });
+    await expect(client.closeOrder('x1234567')).resolves.toBeUndefined();
+    expect(JSON.parse(fake.requests[0].body.toString())).toEqual({ mchid: '1900000109' });
+  });
+
+  it('builds the JSAPI invoke parameters with a paySign over appId, timeStamp, nonceStr, package', () => {
+    const params = client.buildJsapiInvokeParams('wx201410272009395522657a690389285100', 1554208460, '593BEC0C930BF1AFEB40B4A08C8FB242');
+    expect(params).toMatchObject({
+      appId: 'wx1234567890abcdef',
+      timeStamp: '1554208460',
+      nonceStr: '593BEC0C930BF1AFEB40B4A08C8FB242',
+      package: 'prepay_id=wx201410272009395522657a690389285100',
+      signType: 'RSA',
+    });
+    const message = `wx1234567890abcdef\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\nprepay_id=wx201410272009395522657a690389285100\n`;
+    expect(rsaVerify(message, params.paySign, loadPublicKey(merchant.publicKeyPem))).toBe(true);
+  });
+
+  it('downloads a gzip bill, checks the SHA-1 of the plain file and streams the CSV', async () => {
+    const csv = '\uFEFF交易时间,公众账号ID\r\n`2026-11-23 10:00:00,`wx1234567890abcdef\r\n';
+    const sha1 = createHash('sha1').update(csv).digest('hex');
+    fake.handler = (req) =>
+      req.url.startsWith('/prefix/v3/bill/tradebill')
+        ? { status: 200, body: JSON.stringify({ hash_type: 'SHA1', hash_value: sha1, download_url: `${base()}/prefix/v3/billdownload/file?token=abc&tartype=gzip` }) }
+        : { status: 200, sign: false, headers: { 'Content-Type': 'application/octet-stream' }, body: gzipSync(Buffer.from(csv)) };
+    const apply = await client.applyTradeBill({ billDate: '2026-11-23', billType: 'ALL', tarType: 'GZIP' });
+    expect(fake.requests[0].url).toBe('/prefix/v3/bill/tradebill?bill_date=2026-11-23&bill_type=ALL&tar_type=GZIP');
+    const stream = await client.downloadBill(apply);
+    expect((await readAll(stream)).toString('utf8')).toBe(csv);
+    expect(fake.requests[1].url).toBe('/prefix/v3/billdownload/file?token=abc&tartype=gzip');
+    expect(fake.requests[1].authorizationValid).toBe(true);
+
+    const bad = await client.downloadBill({ ...apply, hash_value: '0'.repeat(40) });
+    await expect(readAll(bad)).rejects.toBeInstanceOf(WechatPayBillHashError);
+  });
+
+  function base(): string {
+    const url = new URL(`http://${fake.requests[0]?.headers.host}`);
+    return url.origin;
+  }
+});
+
+describe('failover to the backup domain', () => {
+  it('retries on the backup base when the primary cannot be reached, marking the User-Agent', async () => {
+    const backup = new FakeWechatPay({ serial: PUB_ID, privateKeyPem: wechatpayPublic.privateKeyPem }, () => ({ status: 200, body: '{"trade_state":"SUCCESS"}' }), merchant.publicKeyPem);
+    const backupBase = await backup.listen();
+    const { moduleRef, clock } = await wechatTestingModule({
+      env: { WECHATPAY_API_BASE: 'http://127.0.0.1:9', WECHATPAY_API_BACKUP_BASE: backupBase },
+      credentials: credentials({ wechatpayPublicKey: { id: PUB_ID, pem: wechatpayPublic.publicKeyPem } }),
+    });
+    backup.now = () => clock.nowSeconds();
+    try {
+      const client = moduleRef.get(WechatPayClient);
+      // a POST is failed over too: it never left this machine
+      backup.handler = () => ({ status: 204 });
+      await client.closeOrder('x1234567');
+      expect(backup.count).toBe(1);
+      expect(backup.requests[0].authorizationValid).toBe(true);
+      expect(String(backup.requests[0].headers['user-agent'])).toContain('(Retried-V1)');
+    } finally {
+      await moduleRef.close();
+      await backup.close();
+    }
+  });
+});
+
+describe('platform-certificate mode', () => {
+  const serialA = randomSerial();
+  const serialB = randomSerial();
+  let certA: string;
+  let certB: string;
+  const t0 = new Date('2026-11-24T00:00:00Z');
+
+  beforeAll(async () => {
+    certA = await selfSignedCertificate({ keys: platformA, serial: serialA, notBefore: new Date('2025-01-01'), notAfter: new Date('2026-12-01') });
+    certB = await selfSignedCertificate({ keys: platformB, serial: serialB, notBefore: new Date('2026-11-01'), notAfter: new Date('2031-11-01') });
+  });
+
+  function certificatesBody(list: Array<{ serial: string; pem: string; expire: string }>): string {
+    return JSON.stringify({
+      data: list.map((c) => ({
+        serial_no: c.serial,
+        effective_time: '2025-01-01T00:00:00+08:00',
+        expire_time: c.expire,
+        encrypt_certificate: encryptResource(APIV3_KEY, c.pem, 'certificate'),
+      })),
+    });
+  }
+
+  it('downloads certificates once for 50 concurrent verifications of an unknown serial, and follows a rotation', async () => {
+    const clock = new FixedClock(t0);
+    let listed = [{ serial: serialA, pem: certA, expire: '2026-12-01T00:00:00+08:00' }];
+    let signer = { serial: serialA, privateKeyPem: platformA.privateKeyPem };
+    const fake = new FakeWechatPay(signer, () => ({ status: 200, body: '{}' }), merchant.publicKeyPem);
+    fake.now = () => clock.nowSeconds();
+    fake.handler = (req) =>
+      req.url.endsWith('/v3/certificates')
+        ? { status: 200, body: certificatesBody(listed), signWith: { serial: serialA, privateKeyPem: platformA.privateKeyPem } }
+        : { status: 200, body: '{"trade_state":"NOTPAY"}', signWith: signer };
+    const base = await fake.listen();
+    const { moduleRef } = await wechatTestingModule({ env: { WECHATPAY_API_BASE: base }, credentials: credentials(), clock });
+    try {
+      const client = moduleRef.get(WechatPayClient);
+      const manager = moduleRef.get(CertificateManager);
+      const results = await Promise.all(Array.from({ length: 50 }, () => client.queryByOutTradeNo('x1234567')));
+      expect(results).toHaveLength(50);
+      expect(manager.downloads).toBe(1);
+      expect(fake.requests.filter((r) => r.url === '/v3/certificates')).toHaveLength(1);
+
+      // Rotation: WeChat lists A and B, then signs with B. B is unknown: one more download.
+      listed = [...listed, { serial: serialB, pem: certB, expire: '2031-11-01T00:00:00+08:00' }];
+      signer = { serial: serialB, privateKeyPem: platformB.privateKeyPem };
+      clock.advance(61_000);
+      await Promise.all(Array.from({ length: 20 }, () => client.queryByOutTradeNo('x1234567')));
+      expect(manager.downloads).toBe(2);
+      expect(manager.list().map((c) => c.serialNo).sort()).toEqual([serialA, serialB].sort());
+
+      // Responses still signed with A verify while A is valid...
+      signer = { serial: serialA, privateKeyPem: platformA.privateKeyPem };
+      await expect(client.queryByOutTradeNo('x1234567')).resolves.toBeDefined();
+      // ...and not after it expired (WeChat stops listing it too).
+      listed = listed.filter((c) => c.serial !== serialA);
+      clock.set(new Date('2026-12-02T00:00:00Z'));
+      await expect(client.queryByOutTradeNo('x1234567')).rejects.toBeInstanceOf(WechatPaySignatureError);
+      expect(manager.list().map((c) => c.serialNo)).toEqual([serialB]);
+      signer = { serial: serialB, privateKeyPem: platformB.privateKeyPem };
+      await expect(client.queryByOutTradeNo('x1234567')).resolves.toBeDefined();
+    } finally {
+      await moduleRef.close();
+      await fake.close();
+    }
+  });
+
+  it('refuses a certificate download whose signature does not match the certificates it carries', async () => {
+    const clock = new FixedClock(t0);
+    const fake = new FakeWechatPay({ serial: serialA, privateKeyPem: platformB.privateKeyPem }, () => ({
+      status: 200,
+      body: certificatesBody([{ serial: serialA, pem: certA, expire: '2026-12-01T00:00:00+08:00' }]),
+    }));
+    fake.now = () => clock.nowSeconds();
+    const base = await fake.listen();
+    const { moduleRef } = await wechatTestingModule({ env: { WECHATPAY_API_BASE: base }, credentials: credentials(), clock });
+    try {
+      await expect(moduleRef.get(WechatPayClient).downloadCertificates()).rejects.toMatchObject({ reason: 'bad_signature' });
+      expect(moduleRef.get(CertificateManager).list()).toEqual([]);
+    } finally {
+      await moduleRef.close();
+      await fake.close();
+    }
+  });
+});

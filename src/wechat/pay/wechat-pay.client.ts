@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { WechatCredentials } from '../wechat-credentials';
+import { readAll } from '../http/transport';
+import { CertificateManager } from './certificates';
+import { WechatPayApiError, WechatPayBillHashError } from './errors';
+import { nonce } from './formatter';
+import { WechatPaySigner } from './signer';
+import type {
+  BillApplyResponse,
+  CreateRefundRequest,
+  FundFlowAccountType,
+  JsapiInvokeParams,
+  JsapiPrepayRequest,
+  JsapiPrepayResponse,
+  PlatformCertificate,
+  Refund,
+  TradeBillType,
+  Transaction,
+} from './types';
+import { WechatPayHttp } from './wechat-pay.http';
+
+export type PrepayInput = Omit<JsapiPrepayRequest, 'appid' | 'mchid'>;
+
+/**
+ * The typed Pay APIv3 calls this shop needs (direct merchant, JSAPI). Knows nothing of our orders:
+ * it takes and returns WeChat's own shapes.
+ */
+export class WechatPayClient {
+  constructor(
+    private readonly http: WechatPayHttp,
+    private readonly credentials: WechatCredentials,
+    private readonly signer: WechatPaySigner,
+    private readonly certificates: CertificateManager,
+    private readonly nowSeconds: () => number,
+  ) {}
+
+  get mchid(): string {
+    return this.credentials.mchid;
+  }
+
+  get appid(): string {
+    return this.credentials.appid;
+  }
+
+  async prepayJsapi(input: PrepayInput): Promise<JsapiPrepayResponse> {
+    const body: JsapiPrepayRequest = { appid: this.credentials.appid, mchid: this.credentials.mchid, ...input };
+    const res = await this.http.request<JsapiPrepayResponse>({ method: 'POST', path: '/v3/pay/transactions/jsapi', body });
+    return this.required(res.body, 'prepay_id', res.requestId);
+  }
+
+  async queryByOutTradeNo(outTradeNo: string): Promise<Transaction> {
+    const res = await this.http.request<Transaction>({
+      method: 'GET',
+      path: `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}`,
+      query: { mchid: this.credentials.mchid },
+    });
+    return this.required(res.body, 'trade_state', res.requestId);
+  }
+
+  async queryByTransactionId(transactionId: string): Promise<Transaction> {
+    const res = await this.http.request<Transaction>({
+      method: 'GET',
+      path: `/v3/pay/transactions/id/${encodeURIComponent(transactionId)}`,
+      query: { mchid: this.credentials.mchid },
+    });
+    return this.required(res.body, 'trade_state', res.requestId);
+  }
+
+  /** 204 on success; closing an already closed order succeeds again, a paid one fails (ORDER_PAID). */
+  async closeOrder(outTradeNo: string): Promise<void> {
+    await this.http.request({
+      method: 'POST',
+      path: `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/close`,
+      body: { mchid: this.credentials.mchid },
+    });
+  }
+
+  async createRefund(request: CreateRefundRequest): Promise<Refund> {
+    const res = await this.http.request<Refund>({ method: 'POST', path: '/v3/refund/domestic/refunds', body: request });
+    return this.required(res.body, 'status', res.requestId);
+  }
+
+  async queryRefund(outRefundNo: string): Promise<Refund> {
+    const res = await this.http.request<Refund>({
+      method: 'GET',
+      path: `/v3/refund/domestic/refunds/${encodeURIComponent(outRefundNo)}`,
+    });
+    return this.required(res.body, 'status', res.requestId);
+  }
+
+  async applyTradeBill(params: { billDate: string; billType?: TradeBillType; tarType?: 'GZIP' }): Promise<BillApplyResponse> {
+    const res = await this.http.request<BillApplyResponse>({
+      method: 'GET',
+      path: '/v3/bill/tradebill',
+      query: { bill_date: params.billDate, bill_type: params.billType, tar_type: params.tarType },
+    });
+    return this.required(res.body, 'download_url', res.requestId);
+  }
+
+  async applyFundFlowBill(params: { billDate: string; accountType?: FundFlowAccountType; tarType?: 'GZIP' }): Promise<BillApplyResponse> {
+    const res = await this.http.request<BillApplyResponse>({
+      method: 'GET',
+      path: '/v3/bill/fundflowbill',
+      query: { bill_date: params.billDate, account_type: params.accountType, tar_type: params.tarType },
+    });
+    return this.required(res.body, 'download_url', res.requestId);
+  }
+
+  /**
+   * Downloads a bill (signed GET of download_url; the file itself is not signed), gunzips it when
+   * it is GZIP, and returns the plain CSV as a stream. The SHA-1 announced by the apply call is over
+   * the uncompressed file and is checked as the data passes: on a mismatch the stream ends with a
+   * WechatPayBillHashError instead of ending normally, so consumers must treat stream errors as fatal.
+   */
+  async downloadBill(apply: BillApplyResponse, options: { gzip?: boolean } = {}): Promise<Readable> {
+    const res = await this.http.download(apply.download_url);
+    if (res.status < 200 || res.status >= 300) {
+      const body = await readAll(res.stream);
+      let code = `HTTP_${res.status}`;
+      let message = body.toString('utf8').slice(0, 200);
+      try {
+        const parsed = JSON.parse(body.toString('utf8')) as { code?: string; message?: string };
+        code = parsed.code ?? code;
+        message = parsed.message ?? message;
+      } catch {
+        // keep the raw text
+      }
+      throw new WechatPayApiError(res.status, code, message);
+    }
+    const gzip = options.gzip ?? /tartype=gzip/i.test(apply.download_url);
+    const algorithm = (apply.hash_type || 'SHA1').toLowerCase().replace('-', '');
+    const hash = createHash(algorithm);
+    const expected = apply.hash_value.toLowerCase();
+    const check = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+      flush(done) {
+        const actual = hash.digest('hex');
+        done(actual === expected ? undefined : new WechatPayBillHashError(expected, actual));
+      },
+    });
+    const out = new PassThrough();
+    const done = gzip ? pipeline(res.stream, createGunzip(), check, out) : pipeline(res.stream, check, out);
+    done.catch((error: Error) => out.destroy(error));
+    return out;
+  }
+
+  /** Fetches the platform certificates now (verified, cached) and returns every one still valid. */
+  async downloadCertificates(): Promise<PlatformCertificate[]> {
+    await this.certificates.refresh({ skipStore: true });
+    return this.certificates.list();
+  }
+
+  /**
+   * Parameters for WeixinJSBridge.invoke('getBrandWCPayRequest'): paySign is SHA256withRSA with the
+   * merchant key over `appId\ntimeStamp\nnonceStr\npackage\n` (signType is not signed).
+   */
+  buildJsapiInvokeParams(prepayId: string, timestamp: number = this.nowSeconds(), nonceStr: string = nonce()): JsapiInvokeParams {
+    const appId = this.credentials.appid;
+    const timeStamp = String(timestamp);
+    const pkg = `prepay_id=${prepayId}`;
+    return {
+      appId,
+      timeStamp,
+      nonceStr,
+      package: pkg,
+      signType: 'RSA',
+      paySign: this.signer.sign(`${appId}\n${timeStamp}\n${nonceStr}\n${pkg}\n`),
+    };
+  }
+
+  private required<T>(body: T | undefined, field: string, requestId?: string): T {
+    if (!body || typeof body !== 'object' || !(field in (body as object))) {
+      throw new WechatPayApiError(200, 'INVALID_RESPONSE', `response lacks ${field}`, requestId);
+    }
+    return body;
+  }
+}

@@ -1,0 +1,201 @@
+import { Logger } from '@nestjs/common';
+import type { IncomingHttpHeaders } from 'node:http';
+import { redactUrl } from '../../common/logging';
+import { TransportError, TransportResponse, StreamingResponse, headerValue, send, sendStreaming } from '../http/transport';
+import {
+  HEADER_NONCE,
+  HEADER_REQUEST_ID,
+  HEADER_SERIAL,
+  HEADER_SIGNATURE,
+  HEADER_TIMESTAMP,
+  USER_AGENT,
+} from './constants';
+import { WechatPayApiError, WechatPayNetworkError } from './errors';
+import { canonicalUrl } from './formatter';
+import { WechatPaySigner } from './signer';
+import { SignedHeaders, VerificationKeySource, verifySigned } from './verifier';
+
+export interface WechatPayHttpOptions {
+  signer: WechatPaySigner;
+  keys: VerificationKeySource;
+  baseUrl: string;
+  /** Used when the primary cannot be reached (connection failures), like the official Java SDK. */
+  backupBaseUrl?: string;
+  timeoutMs: number;
+  /** Milliseconds since the epoch (injected clock). */
+  now: () => number;
+  /** Retries of safe requests (default 2) and the first backoff (default 200 ms, doubling). */
+  maxRetries?: number;
+  backoffMs?: number;
+}
+
+export interface PayRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  /** Verify the response signature (default true; only 2xx responses are signed). */
+  verify?: boolean;
+  timeoutMs?: number;
+}
+
+export interface PayResponse<T> {
+  status: number;
+  headers: IncomingHttpHeaders;
+  rawBody: Buffer;
+  body: T | undefined;
+  requestId?: string;
+}
+
+export function signedHeadersOf(headers: IncomingHttpHeaders): SignedHeaders {
+  return {
+    timestamp: headerValue(headers, HEADER_TIMESTAMP),
+    nonce: headerValue(headers, HEADER_NONCE),
+    signature: headerValue(headers, HEADER_SIGNATURE),
+    serial: headerValue(headers, HEADER_SERIAL),
+  };
+}
+
+function queryString(query: PayRequest['query']): string {
+  if (!query) return '';
+  const pairs = Object.entries(query)
+    .filter(([, value]) => value !== undefined && value !== '')
+    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`);
+  return pairs.length ? `?${pairs.join('&')}` : '';
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The signed, verified HTTP layer of APIv3: signs each request over the exact bytes sent, verifies
+ * each 2xx response over the exact bytes received, turns error bodies into WechatPayApiError, retries
+ * only what is safe (GETs; any request that never left), and fails over to the backup domain when the
+ * primary cannot be reached. Logs method, path, status, latency and Request-ID — never bodies.
+ */
+export class WechatPayHttp {
+  private readonly logger = new Logger('WechatPayHttp');
+
+  constructor(private readonly options: WechatPayHttpOptions) {}
+
+  async request<T>(req: PayRequest): Promise<PayResponse<T>> {
+    const bodyText = req.body === undefined ? '' : JSON.stringify(req.body);
+    const res = await this.exchange(req.method, (base) => new URL(base + req.path + queryString(req.query)), bodyText, req.timeoutMs);
+    const requestId = headerValue(res.headers, HEADER_REQUEST_ID);
+    if (res.status < 200 || res.status >= 300) throw this.apiError(res, requestId);
+    if (req.verify !== false) {
+      await verifySigned(signedHeadersOf(res.headers), res.body, this.options.keys, Math.floor(this.options.now() / 1000));
+    }
+    let body: T | undefined;
+    if (res.body.length > 0) {
+      try {
+        body = JSON.parse(res.body.toString('utf8')) as T;
+      } catch {
+        throw new WechatPayApiError(res.status, 'INVALID_RESPONSE', 'response body is not JSON', requestId);
+      }
+    }
+    return { status: res.status, headers: res.headers, rawBody: res.body, body, requestId };
+  }
+
+  /** Signed GET of an absolute URL (bill download_url); the answer is a stream and is not verified. */
+  async download(absoluteUrl: string, timeoutMs?: number): Promise<StreamingResponse> {
+    const url = new URL(absoluteUrl);
+    const started = Date.now();
+    const res = await this.withRetries('GET', [url.origin], async () =>
+      sendStreaming({
+        method: 'GET',
+        url,
+        headers: this.headers('GET', url, ''),
+        timeoutMs: timeoutMs ?? this.options.timeoutMs,
+      }),
+    );
+    this.logger.log(`GET ${redactUrl(url.pathname + url.search)} -> ${res.status} ${Date.now() - started}ms`);
+    return res;
+  }
+
+  private headers(method: string, url: URL, body: string): Record<string, string> {
+    const timestamp = Math.floor(this.options.now() / 1000);
+    return {
+      Authorization: this.options.signer.authorization(method, canonicalUrl(url), body, timestamp),
+      Accept: 'application/json',
+      'User-Agent': USER_AGENT,
+      ...(body ? { 'Content-Type': 'application/json' } : {}),
+    };
+  }
+
+  private async exchange(
+    method: 'GET' | 'POST',
+    urlFor: (base: string) => URL,
+    body: string,
+    timeoutMs?: number,
+  ): Promise<TransportResponse> {
+    const bases = [this.options.baseUrl];
+    if (this.options.backupBaseUrl && this.options.backupBaseUrl !== this.options.baseUrl) bases.push(this.options.backupBaseUrl);
+    const payload = body ? Buffer.from(body, 'utf8') : undefined;
+    return this.withRetries(method, bases, async (base, failedOver) => {
+      const url = urlFor(base);
+      const started = Date.now();
+      const headers = this.headers(method, url, body);
+      if (failedOver) headers['User-Agent'] += ' (Retried-V1)';
+      const res = await send({ method, url, headers, body: payload, timeoutMs: timeoutMs ?? this.options.timeoutMs });
+      this.logger.log(
+        `${method} ${redactUrl(url.pathname + url.search)} -> ${res.status} ${Date.now() - started}ms request-id=${headerValue(res.headers, HEADER_REQUEST_ID) ?? '-'}`,
+      );
+      return res;
+    });
+  }
+
+  private async withRetries<R extends { status: number }>(
+    method: string,
+    bases: string[],
+    attempt: (base: string, failedOver: boolean) => Promise<R>,
+  ): Promise<R> {
+    const maxRetries = this.options.maxRetries ?? 2;
+    let baseIndex = 0;
+    let retries = 0;
+    for (;;) {
+      try {
+        const res = await attempt(bases[baseIndex], baseIndex > 0);
+        if (res.status >= 500 && method === 'GET' && retries < maxRetries) {
+          await sleep(this.backoff(retries++));
+          continue;
+        }
+        return res;
+      } catch (error) {
+        if (!(error instanceof TransportError)) throw error;
+        if (!error.sent && baseIndex + 1 < bases.length) {
+          this.logger.warn(`${bases[baseIndex]} unreachable (${error.code ?? error.message}); failing over to ${bases[baseIndex + 1]}`);
+          baseIndex++;
+          continue;
+        }
+        const safe = method === 'GET' || !error.sent;
+        if (safe && retries < maxRetries) {
+          await sleep(this.backoff(retries++));
+          continue;
+        }
+        throw new WechatPayNetworkError(
+          `WeChat Pay ${error.timedOut ? 'timed out' : 'unreachable'}: ${error.message}`,
+          error.sent,
+          error.timedOut,
+          error.code,
+        );
+      }
+    }
+  }
+
+  private backoff(retry: number): number {
+    const base = (this.options.backoffMs ?? 200) * 2 ** retry;
+    return base + Math.floor(Math.random() * base * 0.2);
+  }
+
+  private apiError(res: TransportResponse, requestId?: string): WechatPayApiError {
+    try {
+      const parsed = JSON.parse(res.body.toString('utf8')) as { code?: string; message?: string; detail?: unknown };
+      if (parsed && typeof parsed.code === 'string') {
+        return new WechatPayApiError(res.status, parsed.code, parsed.message ?? '', requestId, parsed.detail);
+      }
+    } catch {
+      // not JSON: fall through
+    }
+    return new WechatPayApiError(res.status, `HTTP_${res.status}`, res.body.toString('utf8').slice(0, 200), requestId);
+  }
+}

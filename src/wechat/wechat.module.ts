@@ -1,0 +1,157 @@
+import { DynamicModule, Global, Injectable, Module, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Clock } from '../common/clock';
+import { SharedStore } from '../common/store/shared-store';
+import { AppConfig } from '../config/app-config';
+import { WechatMpClient } from './mp/wechat-mp.client';
+import { CertificateManager } from './pay/certificates';
+import { AesGcmCipher } from './pay/cipher';
+import { WechatPayNotificationParser } from './pay/notification-parser';
+import { loadPrivateKey } from './pay/rsa';
+import { WechatPaySigner } from './pay/signer';
+import { CombinedKeySource, PublicKeySource, VerificationKeySource } from './pay/verifier';
+import { WechatPayClient } from './pay/wechat-pay.client';
+import { WechatPayHttp, signedHeadersOf } from './pay/wechat-pay.http';
+import { WechatCredentials } from './wechat-credentials';
+
+export type CredentialsFactory = (config: AppConfig) => WechatCredentials | Promise<WechatCredentials>;
+
+/** Injection token of the verification keys (public key and/or platform certificates). */
+export const WECHATPAY_KEYS = Symbol('WECHATPAY_KEYS');
+
+@Injectable()
+class CertificateLifecycle implements OnModuleInit, OnModuleDestroy {
+  constructor(
+    private readonly certificates: CertificateManager,
+    private readonly credentials: WechatCredentials,
+  ) {}
+
+  onModuleInit(): void {
+    // Platform-certificate mode keeps them fresh every 12 h; public-key mode only downloads on
+    // demand (an unknown serial during a migration).
+    if (!this.credentials.wechatpayPublicKey) this.certificates.startAutoRefresh();
+  }
+
+  onModuleDestroy(): void {
+    this.certificates.stop();
+  }
+}
+
+/**
+ * The low-level WeChat clients, knowing nothing of our orders or users: Pay APIv3 (signer, verifier,
+ * cipher, certificates, HTTP, typed API, notification parser) and the official-account API. Keys are
+ * parsed once here.
+ */
+@Global()
+@Module({})
+export class WechatModule {
+  static forRoot(credentialsFactory: CredentialsFactory): DynamicModule {
+    return {
+      module: WechatModule,
+      providers: [
+        { provide: WechatCredentials, inject: [AppConfig], useFactory: credentialsFactory },
+        {
+          provide: WechatPaySigner,
+          inject: [WechatCredentials],
+          useFactory: (c: WechatCredentials) =>
+            new WechatPaySigner(c.mchid, c.merchantCertSerial, loadPrivateKey(c.merchantPrivateKeyPem)),
+        },
+        { provide: AesGcmCipher, inject: [WechatCredentials], useFactory: (c: WechatCredentials) => new AesGcmCipher(c.apiv3Key) },
+        {
+          provide: PublicKeySource,
+          inject: [WechatCredentials],
+          useFactory: (c: WechatCredentials) =>
+            c.wechatpayPublicKey ? new PublicKeySource(c.wechatpayPublicKey.id, c.wechatpayPublicKey.pem) : undefined,
+        },
+        {
+          provide: WechatPayHttp,
+          inject: [AppConfig, WechatPaySigner, Clock, WECHATPAY_KEYS],
+          useFactory: (config: AppConfig, signer: WechatPaySigner, clock: Clock, keys: VerificationKeySource) =>
+            new WechatPayHttp({
+              signer,
+              keys,
+              baseUrl: config.wechat.payApiBase,
+              backupBaseUrl: config.wechat.payApiBackupBase,
+              timeoutMs: config.wechat.httpTimeoutMs,
+              now: () => clock.nowMs(),
+            }),
+        },
+        {
+          // The key source is built first; the certificate manager inside it reaches WeChat through
+          // WechatPayHttp lazily (the download itself is verified by the manager, not by the HTTP layer).
+          provide: CertificateManager,
+          inject: [WechatCredentials, AesGcmCipher, PublicKeySource, SharedStore, Clock, AppConfig, WechatPaySigner],
+          useFactory: (
+            c: WechatCredentials,
+            cipher: AesGcmCipher,
+            publicKey: PublicKeySource | undefined,
+            store: SharedStore,
+            clock: Clock,
+            config: AppConfig,
+            signer: WechatPaySigner,
+          ) => {
+            const downloader = new WechatPayHttp({
+              signer,
+              keys: { keyFor: () => undefined },
+              baseUrl: config.wechat.payApiBase,
+              backupBaseUrl: config.wechat.payApiBackupBase,
+              timeoutMs: config.wechat.httpTimeoutMs,
+              now: () => clock.nowMs(),
+            });
+            return new CertificateManager({
+              mchid: c.mchid,
+              cipher,
+              fallbackKeys: publicKey,
+              store,
+              now: () => clock.nowMs(),
+              download: async () => {
+                const res = await downloader.request({ method: 'GET', path: '/v3/certificates', verify: false });
+                return { headers: signedHeadersOf(res.headers), body: res.rawBody };
+              },
+            });
+          },
+        },
+        {
+          provide: WECHATPAY_KEYS,
+          inject: [PublicKeySource, CertificateManager],
+          useFactory: (publicKey: PublicKeySource | undefined, certificates: CertificateManager) =>
+            new CombinedKeySource(publicKey, certificates),
+        },
+        {
+          provide: WechatPayClient,
+          inject: [WechatPayHttp, WechatCredentials, WechatPaySigner, CertificateManager, Clock],
+          useFactory: (http: WechatPayHttp, c: WechatCredentials, signer: WechatPaySigner, certs: CertificateManager, clock: Clock) =>
+            new WechatPayClient(http, c, signer, certs, () => clock.nowSeconds()),
+        },
+        {
+          provide: WechatPayNotificationParser,
+          inject: [WECHATPAY_KEYS, AesGcmCipher, Clock],
+          useFactory: (keys: VerificationKeySource, cipher: AesGcmCipher, clock: Clock) =>
+            new WechatPayNotificationParser(keys, cipher, () => clock.nowSeconds()),
+        },
+        {
+          provide: WechatMpClient,
+          inject: [WechatCredentials, AppConfig],
+          useFactory: (c: WechatCredentials, config: AppConfig) =>
+            new WechatMpClient(c, {
+              apiBase: config.wechat.mpApiBase,
+              openBase: config.wechat.openBase,
+              timeoutMs: config.wechat.httpTimeoutMs,
+              useStableToken: config.wechat.useStableToken,
+            }),
+        },
+        CertificateLifecycle,
+      ],
+      exports: [
+        WechatCredentials,
+        WechatPaySigner,
+        AesGcmCipher,
+        CertificateManager,
+        WECHATPAY_KEYS,
+        WechatPayHttp,
+        WechatPayClient,
+        WechatPayNotificationParser,
+        WechatMpClient,
+      ],
+    };
+  }
+}
