@@ -16,6 +16,8 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   express.set('trust proxy', 'loopback, linklocal, uniquelocal');
   express.disable('x-powered-by');
   express.useBodyParser('json', { limit: '1mb' });
+  // HTML forms (the sandbox's WeChat pages).
+  express.useBodyParser('urlencoded', { extended: false, limit: '64kb' });
   app.use(cookieParser());
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());

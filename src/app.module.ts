@@ -10,6 +10,16 @@ import { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
 import { HealthModule } from './health/health.module';
+import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from './sandbox/keystore';
+import { SandboxModule } from './sandbox/sandbox.module';
+import { WechatCredentials, loadLiveCredentials } from './wechat/wechat-credentials';
+import { WechatModule } from './wechat/wechat.module';
+
+/** Live: the merchant's files. Sandbox: the keystore the sandbox generated under DATA_DIR/sandbox. */
+async function resolveCredentials(config: AppConfig): Promise<WechatCredentials> {
+  if (config.wechatMode === 'live') return loadLiveCredentials(config);
+  return sandboxMerchantCredentials(await loadOrCreateSandboxKeystore(config.sandbox.dataDir), config.sandbox.signMode);
+}
 
 export interface AppModuleOptions {
   /** Where log lines go (tests capture them); stdout when absent. */
@@ -37,6 +47,8 @@ export class AppModule {
         CommonModule,
         HealthModule,
         AdminModule,
+        WechatModule.forRoot(resolveCredentials),
+        ...(config.wechatMode === 'sandbox' ? [SandboxModule.forRoot(config)] : []),
       ],
     };
   }

@@ -38,7 +38,16 @@ export interface SandboxConfig {
   /** ./data/sandbox by default: keystore and persisted sandbox state. */
   dataDir: string;
   timeScale: number;
+  /** Registered JSAPI payment directories; empty = the app's own origin + '/' (standalone: localhost). */
   payDirectories: string[];
+  signMode: 'public_key' | 'certificate';
+  /** Empty = the app's own host (standalone: localhost, 127.0.0.1). */
+  jsDomains: string[];
+  oauthDomains: string[];
+  refundDelayMs: number;
+  billUrlTtlMs: number;
+  notifyTimeoutMs: number;
+  persistState: boolean;
 }
 
 /**

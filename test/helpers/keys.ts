@@ -38,7 +38,7 @@ export async function selfSignedCertificate(options: {
   const publicKey = await webcrypto.subtle.importKey('spki', der(options.keys.publicKeyPem), alg, true, ['verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: options.serial,
-    name: 'CN=Tenpay.com Root CA (test), O=Tenpay.com, C=CN',
+    name: 'CN=Tenpay.com Root CA (test),O=Tenpay.com,C=CN',
     notBefore: options.notBefore,
     notAfter: options.notAfter,
     keys: { privateKey, publicKey } as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],

@@ -1,5 +1,5 @@
-import { IsOptional } from 'class-validator';
-import { IsIntString, IsNumberString } from './validators';
+import { IsIn, IsOptional, Matches } from 'class-validator';
+import { IsBooleanString, IsDuration, IsIntString, IsNumberString } from './validators';
 
 /** Settings of the built-in WeChat sandbox (ignored in live mode). Property names are the variable names. */
 export class SandboxEnv {
@@ -16,4 +16,39 @@ export class SandboxEnv {
   /** JSAPI payment directories registered with the sandbox merchant (comma-separated URL prefixes). */
   @IsOptional()
   SANDBOX_PAY_DIRECTORIES?: string = undefined;
+
+  /** Which key signs responses and notifications: the WeChat Pay public key (default) or the platform certificate. */
+  @IsOptional()
+  @IsIn(['public_key', 'certificate'], { message: 'must be public_key or certificate' })
+  SANDBOX_SIGN_MODE?: string = undefined;
+
+  /** JS-safe domains (wx.config page hosts). Default: the app's own host (standalone: localhost, 127.0.0.1). */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$/, { message: 'must be a comma-separated list of host names' })
+  SANDBOX_JS_DOMAINS?: string = undefined;
+
+  /** Web-authorization (OAuth redirect_uri) domains. Default: as SANDBOX_JS_DOMAINS. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$/, { message: 'must be a comma-separated list of host names' })
+  SANDBOX_OAUTH_DOMAINS?: string = undefined;
+
+  /** How long a refund stays PROCESSING before it succeeds (divided by SANDBOX_TIME_SCALE). Default 10s. */
+  @IsOptional()
+  @IsDuration({ minMs: 0 })
+  SANDBOX_REFUND_DELAY?: string = undefined;
+
+  /** Lifetime of a bill download_url (older docs: 30 s, current: 5 minutes). Default 30s. */
+  @IsOptional()
+  @IsDuration({ minMs: 1000 })
+  SANDBOX_BILL_URL_TTL?: string = undefined;
+
+  /** A notification not answered 200/204 within this is a failure. Default 5s (not scaled). */
+  @IsOptional()
+  @IsDuration({ minMs: 10 })
+  SANDBOX_NOTIFY_TIMEOUT?: string = undefined;
+
+  /** Keep sandbox state (users, orders, refunds) under DATA_DIR/sandbox across restarts. Default true, false when NODE_ENV=test. */
+  @IsOptional()
+  @IsBooleanString()
+  SANDBOX_PERSIST_STATE?: string = undefined;
 }

@@ -1,0 +1,170 @@
+import { Body, Controller, Get, Header, HttpCode, Options, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { createHash } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { escapeHtml, page } from './pages/layout';
+import { JWEIXIN_JS } from './pages/jweixin';
+import { publicKeyOf, verifyBase64Signature } from './sandbox-crypto';
+import { SandboxFaults } from './sandbox-faults';
+import { SandboxMpService } from './sandbox-mp.service';
+import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxSettings, hostAllowed, pageUnderPayDirectory } from './sandbox.settings';
+import { yuan } from './bills/trade-bill';
+
+type Json = Record<string, unknown>;
+
+function cors(req: Request, res: Response): void {
+  const origin = req.headers.origin;
+  if (origin) {
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Allow-Credentials', 'true');
+    res.setHeader('Vary', 'Origin');
+  }
+}
+
+/**
+ * What happens inside the WeChat browser: the JS bridge shim (/sandbox/jweixin.js), its checks of
+ * wx.config and getBrandWCPayRequest, and the cashier sheet where the user pays, cancels or fails.
+ */
+@ApiExcludeController()
+@Controller('sandbox')
+export class SandboxCashierController {
+  private readonly merchantKey;
+
+  constructor(
+    private readonly settings: SandboxSettings,
+    private readonly pay: SandboxPayService,
+    private readonly mp: SandboxMpService,
+    private readonly faults: SandboxFaults,
+  ) {
+    this.merchantKey = publicKeyOf(settings.keystore.merchant.publicKeyPem);
+  }
+
+  @Get('jweixin.js')
+  @Header('Content-Type', 'application/javascript; charset=utf-8')
+  @Header('Cache-Control', 'no-cache')
+  jweixin(): string {
+    return JWEIXIN_JS;
+  }
+
+  @Options(['jsbridge/config', 'jsbridge/pay', 'pay'])
+  preflight(@Req() req: Request, @Res() res: Response) {
+    cors(req, res);
+    res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+    res.setHeader('Access-Control-Allow-Headers', 'Content-Type');
+    res.status(204).end();
+  }
+
+  /** wx.config: JS-safe domain, appId, and signature against the current jsapi_ticket. */
+  @Post('jsbridge/config')
+  @HttpCode(200)
+  config(@Body() body: Json, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    cors(req, res);
+    this.faults.enter('jsbridge/config');
+    const url = String(body.url ?? '');
+    if (body.appId !== this.settings.keystore.appid) return { ok: false, errMsg: 'config:invalid appid' };
+    if (!hostAllowed(url, this.settings.jsDomains)) return { ok: false, errMsg: 'config:invalid url domain' };
+    const ticket = this.mp.currentTicket();
+    const string1 = `jsapi_ticket=${ticket}&noncestr=${body.nonceStr}&timestamp=${body.timestamp}&url=${url.split('#')[0]}`;
+    const expected = createHash('sha1').update(string1, 'utf8').digest('hex');
+    if (!ticket || body.signature !== expected) return { ok: false, errMsg: 'config:invalid signature' };
+    return { ok: true, errMsg: 'config:ok' };
+  }
+
+  /** getBrandWCPayRequest: payment directory, appId, paySign, prepay_id — then the cashier may open. */
+  @Post('jsbridge/pay')
+  @HttpCode(200)
+  payCheck(@Body() body: Json, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    cors(req, res);
+    this.faults.enter('jsbridge/pay');
+    const url = String(body.url ?? '');
+    const p = (body.params ?? {}) as Record<string, unknown>;
+    if (!pageUnderPayDirectory(url, this.settings.payDirectories)) {
+      return { ok: false, errDesc: `当前页面的URL未注册：${url}` };
+    }
+    if (p.appId !== this.settings.keystore.appid) return { ok: false, errDesc: 'appId 与商户号绑定的 appid 不一致' };
+    if (p.signType !== 'RSA') return { ok: false, errDesc: 'signType 必须是 RSA（APIv3）' };
+    for (const field of ['timeStamp', 'nonceStr', 'package', 'paySign']) {
+      if (typeof p[field] !== 'string' || !p[field]) return { ok: false, errDesc: `缺少参数 ${field}（必须是字符串）` };
+    }
+    const message = Buffer.from(`${p.appId}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`, 'utf8');
+    if (!verifyBase64Signature(message, String(p.paySign), this.merchantKey)) return { ok: false, errDesc: '支付验证签名失败' };
+    const prepayId = /^prepay_id=(.+)$/.exec(String(p.package))?.[1];
+    const tx = prepayId ? this.pay.prepayInfo(prepayId) : undefined;
+    if (!prepayId || !tx) return { ok: false, errDesc: 'prepay_id 不存在' };
+    if (!this.pay.prepayValid(tx, prepayId)) return { ok: false, errDesc: 'prepay_id 已过期' };
+    return { ok: true, prepayId };
+  }
+
+  @Get('cashier')
+  cashier(@Query('prepay_id') prepayId: string | undefined, @Query('bridge') bridge: string | undefined, @Req() req: Request, @Res() res: Response) {
+    const tx = prepayId ? this.pay.prepayInfo(prepayId) : undefined;
+    if (!prepayId || !tx) {
+      res.status(404).type('html').send(page('微信支付', `<div class="bar">微信支付<span class="badge">沙箱</span></div><div class="card error">prepay_id 不存在</div>`));
+      return;
+    }
+    const cookieOpenid = (req as Request & { cookies?: Record<string, string> }).cookies?.sandbox_openid;
+    const payer = cookieOpenid || tx.openid;
+    const merchant = `沙箱商户 ${this.settings.keystore.mchid}`;
+    const script = `<script>
+(function () {
+  var bridge = ${bridge ? 'true' : 'false'};
+  function send(result) {
+    fetch('pay', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prepay_id: ${JSON.stringify(prepayId)}, openid: ${JSON.stringify(payer)}, result: result }) })
+      .then(function (r) { return r.json(); })
+      .then(function (answer) {
+        document.getElementById('status').textContent = answer.result === 'ok' ? '支付成功' : answer.result === 'cancel' ? '已取消' : '支付失败：' + (answer.reason || '');
+        if (bridge && window.parent !== window) {
+          setTimeout(function () { window.parent.postMessage({ type: 'wx-sandbox-pay-result', result: answer.result, reason: answer.reason || '' }, '*'); }, answer.result === 'ok' ? 400 : 0);
+        }
+      });
+    Array.prototype.forEach.call(document.querySelectorAll('button'), function (b) { b.disabled = true; });
+  }
+  document.getElementById('pay').onclick = function () { send('success'); };
+  document.getElementById('cancel').onclick = function () { send('cancel'); };
+  document.getElementById('fail').onclick = function () { send('fail'); };
+})();
+</script>`;
+    res.type('html').send(
+      page(
+        '微信支付',
+        `<div class="bar">微信支付<span class="badge">沙箱</span></div>
+<div class="card" style="text-align:center"><div class="muted">${escapeHtml(merchant)}</div>
+<div class="amount" id="amount">¥${yuan(tx.total)}</div><div>${escapeHtml(tx.description)}</div>
+<div class="muted">订单号 <code>${escapeHtml(tx.outTradeNo)}</code></div>
+<div class="muted">付款用户 <code>${escapeHtml(payer)}</code></div></div>
+<div class="card"><button class="btn btn-primary" id="pay">确认支付</button>
+<button class="btn btn-default" id="cancel">取消</button>
+<button class="btn btn-warn" id="fail">模拟支付失败</button>
+<p id="status" class="muted" style="text-align:center" role="status"></p></div>${script}`,
+      ),
+    );
+  }
+
+  /**
+   * Pays a prepay as the given user (the cashier's buttons, and tests). The payer must be the
+   * prepay's openid, as in WeChat where only the user the order was made for can pay it.
+   */
+  @Post('pay')
+  payNow(@Body() body: Json, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+    cors(req, res);
+    this.faults.enter('sandbox/pay');
+    const prepayId = typeof body.prepay_id === 'string' ? body.prepay_id : undefined;
+    const openid = typeof body.openid === 'string' ? body.openid : undefined;
+    const outcome = body.result === 'cancel' || body.result === 'fail' ? body.result : 'success';
+    if (!prepayId || !openid) {
+      res.status(400);
+      return { result: 'fail', reason: 'prepay_id and openid are required' };
+    }
+    const answer = this.pay.pay(prepayId, openid, outcome);
+    const status = answer.result === 'fail' && outcome === 'success' ? (answer.reason?.includes('openid') ? 403 : answer.transaction ? 409 : 404) : 200;
+    res.status(status);
+    return {
+      result: answer.result,
+      reason: answer.reason,
+      outTradeNo: answer.transaction?.outTradeNo,
+      transactionId: answer.result === 'ok' ? answer.transaction?.transactionId : undefined,
+    };
+  }
+}

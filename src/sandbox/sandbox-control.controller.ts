@@ -1,0 +1,245 @@
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { SandboxPayError } from './sandbox-errors';
+import { FaultKind, SandboxFaults } from './sandbox-faults';
+import { SandboxClock } from './sandbox-clock';
+import { SandboxMpService } from './sandbox-mp.service';
+import { SandboxNotifier, Tamper } from './sandbox-notifier.service';
+import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxSettings } from './sandbox.settings';
+import { SandboxState } from './sandbox.state';
+
+type Json = Record<string, unknown>;
+
+function bad(res: Response, message: string) {
+  res.status(400);
+  return { statusCode: 400, error: 'Bad Request', message };
+}
+
+function targetOf(query: Json): string | undefined {
+  if (typeof query.target === 'string') return query.target;
+  if (typeof query.outTradeNo === 'string') return `transaction:${query.outTradeNo}`;
+  if (typeof query.outRefundNo === 'string') return `refund:${query.outRefundNo}`;
+  return undefined;
+}
+
+/**
+ * Test controls of the sandbox (never present in live mode): call counts, fault injection,
+ * programmatic payment, notification replay/tampering/dropping, clock shifts, data injection, reset.
+ */
+@ApiTags('sandbox control')
+@Controller('sandbox/control')
+export class SandboxControlController {
+  constructor(
+    private readonly faults: SandboxFaults,
+    private readonly notifier: SandboxNotifier,
+    private readonly pay: SandboxPayService,
+    private readonly mp: SandboxMpService,
+    private readonly clock: SandboxClock,
+    private readonly state: SandboxState,
+    private readonly settings: SandboxSettings,
+  ) {}
+
+  @Get('merchant')
+  @ApiOperation({ summary: 'Who the sandbox merchant is (no secrets)' })
+  merchant() {
+    const ks = this.settings.keystore;
+    return {
+      appid: ks.appid,
+      mchid: ks.mchid,
+      merchantCertSerial: ks.merchant.certSerial,
+      platformCertSerial: ks.platform.serial,
+      publicKeyId: ks.publicKey.id,
+      signMode: this.settings.signMode,
+      timeScale: this.settings.timeScale,
+      oauthDomains: this.settings.oauthDomains,
+      jsDomains: this.settings.jsDomains,
+      payDirectories: this.settings.payDirectories,
+    };
+  }
+
+  @Get('stats')
+  @ApiOperation({ summary: 'Calls per endpoint since start or the last reset' })
+  stats() {
+    return { calls: this.faults.counts(), pendingFaults: this.faults.pendingFaults() };
+  }
+
+  @Post('stats/reset')
+  @HttpCode(204)
+  resetStats() {
+    this.faults.resetCounts();
+  }
+
+  @Post('faults')
+  @ApiOperation({ summary: 'Fail the next `count` calls of `endpoint` with 500, 429 FREQUENCY_LIMITED or a timeout' })
+  fault(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const endpoint = body.endpoint;
+    const kind = String(body.kind ?? '500') as FaultKind;
+    const count = body.count === undefined ? 1 : Number(body.count);
+    if (typeof endpoint !== 'string' || !endpoint) return bad(res, 'endpoint is required, e.g. "v3/pay/transactions/jsapi"');
+    if (!['500', '429', 'timeout'].includes(kind)) return bad(res, 'kind must be 500, 429 or timeout');
+    if (!Number.isInteger(count) || count < 1) return bad(res, 'count must be a positive integer');
+    this.faults.failNext(endpoint.replace(/^\//, ''), count, kind);
+    return { endpoint, kind, count };
+  }
+
+  @Post('pay')
+  @ApiOperation({ summary: 'Pay (or cancel/fail) a prepay as its own user' })
+  payPrepay(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const prepayId = typeof body.prepayId === 'string' ? body.prepayId : typeof body.prepay_id === 'string' ? body.prepay_id : undefined;
+    if (!prepayId) return bad(res, 'prepayId is required');
+    const outcome = body.result === 'cancel' || body.result === 'fail' ? body.result : 'success';
+    const answer = this.pay.pay(prepayId, typeof body.openid === 'string' ? body.openid : undefined, outcome);
+    if (answer.result === 'fail' && outcome === 'success') res.status(answer.transaction ? 409 : 404);
+    return {
+      result: answer.result,
+      reason: answer.reason,
+      outTradeNo: answer.transaction?.outTradeNo,
+      transactionId: answer.result === 'ok' ? answer.transaction?.transactionId : undefined,
+    };
+  }
+
+  @Get('transactions/:outTradeNo')
+  transaction(@Param('outTradeNo') outTradeNo: string, @Res({ passthrough: true }) res: Response) {
+    const tx = this.state.transactions.get(outTradeNo);
+    if (!tx) {
+      res.status(404);
+      return { statusCode: 404, error: 'Not Found', message: `no sandbox transaction ${outTradeNo}` };
+    }
+    return { ...this.pay.transactionView(tx), prepay_ids: tx.prepays.map((p) => p.prepayId), notify_url: tx.notifyUrl };
+  }
+
+  @Post('transactions')
+  @ApiOperation({ summary: 'Inject a paid transaction (as if paid at WeChat without our prepay)' })
+  inject(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    try {
+      const tx = this.pay.inject({
+        outTradeNo: String(body.outTradeNo ?? ''),
+        total: Number(body.total),
+        openid: typeof body.openid === 'string' ? body.openid : undefined,
+        successTime: typeof body.successTime === 'string' ? Date.parse(body.successTime) : undefined,
+        description: typeof body.description === 'string' ? body.description : undefined,
+      });
+      return this.pay.transactionView(tx);
+    } catch (error) {
+      if (error instanceof SandboxPayError) return bad(res, error.message);
+      throw error;
+    }
+  }
+
+  @Patch('transactions/:outTradeNo')
+  @ApiOperation({ summary: 'Change what WeChat recorded for an order (e.g. its amount)' })
+  alter(@Param('outTradeNo') outTradeNo: string, @Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    if (body.total !== undefined && (!Number.isInteger(body.total) || (body.total as number) <= 0)) return bad(res, 'total must be a positive integer (fen)');
+    try {
+      return this.pay.transactionView(this.pay.alter(outTradeNo, { total: body.total as number | undefined }));
+    } catch (error) {
+      if (error instanceof SandboxPayError) {
+        res.status(404);
+        return { statusCode: 404, error: 'Not Found', message: error.message };
+      }
+      throw error;
+    }
+  }
+
+  @Post('refunds/next-outcome')
+  @ApiOperation({ summary: 'Make the next refund(s) end ABNORMAL or CLOSED instead of SUCCESS' })
+  refundOutcome(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const status = body.status;
+    if (status !== 'SUCCESS' && status !== 'ABNORMAL' && status !== 'CLOSED') return bad(res, 'status must be SUCCESS, ABNORMAL or CLOSED');
+    const count = body.count === undefined ? 1 : Number(body.count);
+    this.pay.forceNextRefundOutcome(status, count);
+    return { status, count };
+  }
+
+  @Get('refunds/:outRefundNo')
+  refund(@Param('outRefundNo') outRefundNo: string, @Res({ passthrough: true }) res: Response) {
+    const refund = this.state.refunds.get(outRefundNo);
+    if (!refund) {
+      res.status(404);
+      return { statusCode: 404, error: 'Not Found', message: `no sandbox refund ${outRefundNo}` };
+    }
+    return this.pay.refundView(refund);
+  }
+
+  @Get('notifications')
+  @ApiOperation({ summary: 'Every delivery attempt (?outTradeNo= | ?outRefundNo= | ?target=)' })
+  notifications(@Query() query: Json) {
+    return { attempts: this.notifier.list(targetOf(query)), dropping: this.notifier.dropping };
+  }
+
+  @Post('notifications/drop')
+  @ApiOperation({ summary: 'Drop (true) or deliver (false) future notifications' })
+  drop(@Body() body: Json) {
+    this.notifier.dropping = body.enabled !== false;
+    return { dropping: this.notifier.dropping };
+  }
+
+  @Post('notifications/deliver')
+  @ApiOperation({ summary: 'Deliver the latest notification of an order/refund `times` times at once, optionally tampered' })
+  async deliver(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const target = targetOf(body);
+    if (!target) return bad(res, 'outTradeNo, outRefundNo or target is required');
+    const tamper = body.tamper as Tamper | undefined;
+    if (tamper !== undefined && !['signature', 'timestamp', 'ciphertext', 'probe'].includes(tamper)) {
+      return bad(res, 'tamper must be signature, timestamp, ciphertext or probe');
+    }
+    const times = body.times === undefined ? 1 : Number(body.times);
+    if (!Number.isInteger(times) || times < 1 || times > 1000) return bad(res, 'times must be 1..1000');
+    if (!this.notifier.hasNotification(target)) {
+      res.status(404);
+      return { statusCode: 404, error: 'Not Found', message: `no notification was ever produced for ${target}` };
+    }
+    return { attempts: await this.notifier.redeliver(target, times, tamper) };
+  }
+
+  @Get('clock')
+  clockNow() {
+    return { now: new Date(this.clock.now()).toISOString(), offsetMs: this.clock.offset };
+  }
+
+  @Post('clock')
+  @ApiOperation({ summary: 'Shift the sandbox clock by shiftMs (expiry of codes, tokens, tickets, prepays, bill URLs)' })
+  shiftClock(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    if (body.reset === true) this.clock.reset();
+    else if (typeof body.shiftMs === 'number' && Number.isFinite(body.shiftMs)) this.clock.shift(body.shiftMs);
+    else return bad(res, 'shiftMs (number) or reset: true is required');
+    return this.clockNow();
+  }
+
+  @Post('tokens/invalidate')
+  @ApiOperation({ summary: 'Invalidate every basic access_token (APIs then answer 40001)' })
+  invalidate() {
+    return { invalidated: this.mp.invalidateTokens() };
+  }
+
+  @Get('users')
+  users() {
+    return { users: this.mp.listUsers() };
+  }
+
+  @Post('users')
+  createUser(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    try {
+      return this.mp.upsertUser({
+        openid: typeof body.openid === 'string' ? body.openid : undefined,
+        nickname: typeof body.nickname === 'string' ? body.nickname : undefined,
+        avatarUrl: typeof body.avatarUrl === 'string' ? body.avatarUrl : undefined,
+      });
+    } catch (error) {
+      return bad(res, (error as Error).message);
+    }
+  }
+
+  @Post('reset')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Forget all state, faults, counts and notifications; clock back to real time' })
+  reset() {
+    this.state.reset();
+    this.faults.reset();
+    this.notifier.reset();
+    this.pay.resetRefundControls();
+    this.clock.reset();
+  }
+}

@@ -1,0 +1,160 @@
+import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { escapeHtml, page } from './pages/layout';
+import { SandboxHttp } from './sandbox-http';
+import { SandboxMpService } from './sandbox-mp.service';
+import { SandboxMpError } from './sandbox-errors';
+import { SandboxFaults } from './sandbox-faults';
+
+type Query = Record<string, string | undefined>;
+
+const USER_COOKIE = 'sandbox_openid';
+
+/**
+ * The official account as a merchant backend and a WeChat user see it: the OAuth authorize page on
+ * /sandbox/connect/oauth2/authorize, and sns/* and cgi-bin/* on /sandbox.
+ */
+@ApiExcludeController()
+@Controller('sandbox')
+export class SandboxMpController {
+  constructor(
+    private readonly http: SandboxHttp,
+    private readonly mp: SandboxMpService,
+    private readonly faults: SandboxFaults,
+  ) {}
+
+  /**
+   * Plays the WeChat user: `?sandbox_openid=…` (tests) consents at once; otherwise a page lets the
+   * tester pick or create a user. The #wechat_redirect fragment never reaches a server.
+   */
+  @Get('connect/oauth2/authorize')
+  authorize(@Query() query: Query, @Req() req: Request, @Res() res: Response) {
+    this.faults.enter('connect/oauth2/authorize');
+    const problem = this.mp.authorizeProblem(query);
+    if (problem) return this.errorPage(res, problem.errcode, problem.errmsg);
+    if (query.sandbox_openid) {
+      try {
+        const user = this.mp.upsertUser({ openid: query.sandbox_openid, nickname: query.sandbox_nickname });
+        return this.consent(res, query, user.openid);
+      } catch (error) {
+        if (error instanceof SandboxMpError) return this.errorPage(res, error.errcode, error.errmsg);
+        throw error;
+      }
+    }
+    const remembered = (req as Request & { cookies?: Record<string, string> }).cookies?.[USER_COOKIE];
+    const users = this.mp.listUsers();
+    const hidden = ['appid', 'redirect_uri', 'response_type', 'scope', 'state']
+      .map((k) => `<input type="hidden" name="${k}" value="${escapeHtml(query[k] ?? '')}">`)
+      .join('');
+    const scopeText = query.scope === 'snsapi_userinfo' ? '获取你的昵称、头像' : '获取你的身份标识（静默授权）';
+    const list = users.length
+      ? users
+          .map(
+            (u) => `<form method="post" class="user" data-openid="${escapeHtml(u.openid)}">${hidden}
+<input type="hidden" name="openid" value="${escapeHtml(u.openid)}"><input type="hidden" name="action" value="allow">
+<img src="${escapeHtml(u.avatarUrl)}" alt=""><div><div>${escapeHtml(u.nickname)}${u.openid === remembered ? ' <span class="muted">(上次使用)</span>' : ''}</div>
+<div class="muted"><code>${escapeHtml(u.openid)}</code></div></div><button class="btn btn-primary" type="submit">以此身份允许</button></form>`,
+          )
+          .join('\n')
+      : '<p class="muted">还没有测试用户，请在下方创建一个。</p>';
+    const host = (() => {
+      try {
+        return new URL(query.redirect_uri!).host;
+      } catch {
+        return '';
+      }
+    })();
+    res.type('html').send(
+      page(
+        '微信授权',
+        `<div class="bar">微信授权<span class="badge">沙箱</span></div>
+<div class="card"><div><b>${escapeHtml(host)}</b> 申请${scopeText}</div>
+<p class="muted">沙箱模拟的微信用户：选择一个测试用户，或创建新用户。</p>${list}</div>
+<div class="card"><form method="post" id="create-user">${hidden}<input type="hidden" name="action" value="allow">
+<label>openid（留空自动生成）<input name="openid" placeholder="o_test_user_1"></label>
+<label>昵称<input name="nickname" placeholder="沙箱测试员"></label>
+<button class="btn btn-primary" type="submit">创建并允许</button></form>
+<form method="post">${hidden}<input type="hidden" name="action" value="deny"><button class="btn btn-default" type="submit">拒绝</button></form></div>`,
+      ),
+    );
+  }
+
+  @Post('connect/oauth2/authorize')
+  authorizeSubmit(@Body() body: Query, @Res() res: Response) {
+    const problem = this.mp.authorizeProblem(body);
+    if (problem) return this.errorPage(res, problem.errcode, problem.errmsg);
+    if (body.action === 'deny') {
+      // A refusal returns to the site with the state only.
+      return res.redirect(302, this.appendQuery(body.redirect_uri!, { state: body.state ?? '' }));
+    }
+    try {
+      const user = this.mp.upsertUser({ openid: body.openid, nickname: body.nickname });
+      return this.consent(res, body, user.openid);
+    } catch (error) {
+      if (error instanceof SandboxMpError) return this.errorPage(res, error.errcode, error.errmsg);
+      throw error;
+    }
+  }
+
+  private consent(res: Response, query: Query, openid: string) {
+    const code = this.mp.issueCode(openid, query.scope!);
+    res.cookie(USER_COOKIE, openid, { httpOnly: false, sameSite: 'lax', path: '/sandbox' });
+    return res.redirect(302, this.appendQuery(query.redirect_uri!, { code, state: query.state ?? '' }));
+  }
+
+  private appendQuery(url: string, params: Record<string, string>): string {
+    const qs = Object.entries(params)
+      .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+      .join('&');
+    const hash = url.indexOf('#');
+    const base = hash < 0 ? url : url.slice(0, hash);
+    return `${base}${base.includes('?') ? '&' : '?'}${qs}`;
+  }
+
+  private errorPage(res: Response, errcode: number, errmsg: string) {
+    res
+      .status(400)
+      .type('html')
+      .send(page('微信授权错误', `<div class="bar">微信授权<span class="badge">沙箱</span></div><div class="card error" data-errcode="${errcode}">Oops! Something went wrong:(<br>${escapeHtml(errmsg)}<br>errcode: ${errcode}</div>`));
+  }
+
+  @Get('sns/oauth2/access_token')
+  accessToken(@Query() query: Query, @Res() res: Response) {
+    return this.http.mp('sns/oauth2/access_token', res, () => this.mp.exchangeCode(query));
+  }
+
+  @Get('sns/oauth2/refresh_token')
+  refreshToken(@Query() query: Query, @Res() res: Response) {
+    return this.http.mp('sns/oauth2/refresh_token', res, () => this.mp.refreshUserToken(query));
+  }
+
+  @Get('sns/userinfo')
+  userInfo(@Query() query: Query, @Res() res: Response) {
+    return this.http.mp('sns/userinfo', res, () => this.mp.userInfo(query));
+  }
+
+  @Get('cgi-bin/token')
+  token(@Query() query: Query, @Res() res: Response) {
+    return this.http.mp('cgi-bin/token', res, () => this.mp.token(query));
+  }
+
+  @Post('cgi-bin/stable_token')
+  stableToken(@Body() body: Record<string, unknown>, @Res() res: Response) {
+    return this.http.mp('cgi-bin/stable_token', res, () =>
+      this.mp.stableToken(body as { grant_type?: string; appid?: string; secret?: string; force_refresh?: boolean }),
+    );
+  }
+
+  @Get('cgi-bin/stable_token')
+  stableTokenGet(@Res() res: Response) {
+    return this.http.mp('cgi-bin/stable_token', res, () => {
+      throw new SandboxMpError(43002, 'require POST method');
+    });
+  }
+
+  @Get('cgi-bin/ticket/getticket')
+  ticket(@Query() query: Query, @Res() res: Response) {
+    return this.http.mp('cgi-bin/ticket/getticket', res, () => this.mp.ticket(query));
+  }
+}

@@ -1,0 +1,242 @@
+import { Injectable } from '@nestjs/common';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { SandboxMpError } from './sandbox-errors';
+import { SandboxClock } from './sandbox-clock';
+import { SandboxSettings, hostAllowed } from './sandbox.settings';
+import { SandboxState, SandboxUser, UserToken } from './sandbox.state';
+
+const CODE_LIFETIME_MS = 5 * 60_000;
+const TOKEN_LIFETIME_MS = 7200_000;
+const REFRESH_LIFETIME_MS = 30 * 24 * 3600_000;
+const TOKEN_GRACE_MS = 5 * 60_000;
+
+function rid(): string {
+  return `${randomBytes(4).toString('hex')}-${randomBytes(4).toString('hex')}-${randomBytes(4).toString('hex')}`;
+}
+
+/** WeChat appends a trace to every errmsg; clients must match on errcode only. */
+function mpError(errcode: number, errmsg: string): SandboxMpError {
+  return new SandboxMpError(errcode, `${errmsg} rid: ${rid()}`);
+}
+
+const NICKNAMES = ['微信用户', '小明', '小红', '阿强', '沙箱测试员', 'Sandbox Tester'];
+
+/**
+ * The official account's side: web authorization (codes, user tokens, user info), the basic
+ * access_token (token and stable_token), and the jsapi_ticket, with WeChat's error codes.
+ */
+@Injectable()
+export class SandboxMpService {
+  constructor(
+    private readonly state: SandboxState,
+    private readonly settings: SandboxSettings,
+    private readonly clock: SandboxClock,
+  ) {}
+
+  get appid(): string {
+    return this.settings.keystore.appid;
+  }
+
+  // ---------------------------------------------------------------- users
+
+  listUsers(): SandboxUser[] {
+    return [...this.state.users.values()].sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Finds or creates a test user; a new openid is generated when none is given. */
+  upsertUser(input: { openid?: string; nickname?: string; avatarUrl?: string }): SandboxUser {
+    const openid = input.openid?.trim() || `o${randomBytes(14).toString('base64url')}`;
+    if (!/^[A-Za-z0-9_-]{6,64}$/.test(openid)) {
+      throw mpError(40003, 'invalid openid (6-64 letters, digits, _ or -)');
+    }
+    const existing = this.state.users.get(openid);
+    if (existing) {
+      if (input.nickname) existing.nickname = input.nickname.slice(0, 32);
+      if (input.avatarUrl) existing.avatarUrl = input.avatarUrl;
+      this.state.changed();
+      return existing;
+    }
+    const hash = createHash('md5').update(openid).digest('hex');
+    const user: SandboxUser = {
+      openid,
+      nickname: (input.nickname?.trim() || `${NICKNAMES[randomInt(NICKNAMES.length)]}${hash.slice(0, 4)}`).slice(0, 32),
+      avatarUrl: input.avatarUrl || `https://api.dicebear.com/7.x/thumbs/svg?seed=${hash.slice(0, 8)}`,
+      unionid: `o6_${hash.slice(0, 25)}`,
+      sex: 0,
+      createdAt: this.clock.now(),
+    };
+    this.state.users.set(openid, user);
+    this.state.changed();
+    return user;
+  }
+
+  // ---------------------------------------------------------------- web authorization
+
+  /** Checks an authorize request as WeChat does before showing anything. Returns an error text or undefined. */
+  authorizeProblem(query: { appid?: string; redirect_uri?: string; response_type?: string; scope?: string }): { errcode: number; errmsg: string } | undefined {
+    if (query.appid !== this.appid) return { errcode: 40013, errmsg: 'invalid appid' };
+    if (!query.redirect_uri) return { errcode: 10003, errmsg: 'redirect_uri 参数错误' };
+    if (!hostAllowed(query.redirect_uri, this.settings.oauthDomains)) {
+      return { errcode: 10003, errmsg: `redirect_uri 参数错误：${safeHost(query.redirect_uri)} 不是已配置的网页授权域名` };
+    }
+    if (query.response_type !== 'code') return { errcode: 10004, errmsg: 'response_type 参数错误' };
+    if (query.scope !== 'snsapi_base' && query.scope !== 'snsapi_userinfo') return { errcode: 10005, errmsg: 'scope 参数错误或没有 scope 权限' };
+    return undefined;
+  }
+
+  issueCode(openid: string, scope: string): string {
+    const code = randomBytes(16).toString('hex');
+    this.state.codes.set(code, { code, openid, scope, expiresAt: this.clock.now() + CODE_LIFETIME_MS, used: false });
+    return code;
+  }
+
+  private checkApp(appid: string | undefined, secret: string | undefined): void {
+    if (appid !== this.appid) throw mpError(40013, 'invalid appid');
+    if (secret !== this.settings.keystore.appsecret) throw mpError(40125, 'invalid appsecret');
+  }
+
+  exchangeCode(query: { appid?: string; secret?: string; code?: string; grant_type?: string }) {
+    this.checkApp(query.appid, query.secret);
+    if (query.grant_type !== 'authorization_code') throw mpError(40002, 'invalid grant_type');
+    if (!query.code) throw mpError(41008, 'missing code');
+    const entry = this.state.codes.get(query.code);
+    if (!entry) throw mpError(40029, 'invalid code');
+    if (entry.used) throw mpError(40163, 'code been used');
+    if (this.clock.now() > entry.expiresAt) throw mpError(40029, 'invalid code (expired after 5 minutes)');
+    entry.used = true;
+    const token = this.newUserToken(entry.openid, entry.scope);
+    return this.userTokenView(token);
+  }
+
+  refreshUserToken(query: { appid?: string; grant_type?: string; refresh_token?: string }) {
+    if (query.appid !== this.appid) throw mpError(40013, 'invalid appid');
+    if (query.grant_type !== 'refresh_token') throw mpError(40002, 'invalid grant_type');
+    const old = query.refresh_token ? this.state.refreshTokens.get(query.refresh_token) : undefined;
+    if (!old) throw mpError(40030, 'invalid refresh_token');
+    if (this.clock.now() > old.refreshExpiresAt) throw mpError(42002, 'refresh_token timeout');
+    const token: UserToken = { ...old, accessToken: randomBytes(32).toString('base64url'), expiresAt: this.clock.now() + TOKEN_LIFETIME_MS };
+    this.state.userTokens.set(token.accessToken, token);
+    this.state.refreshTokens.set(token.refreshToken, token);
+    return this.userTokenView(token);
+  }
+
+  userInfo(query: { access_token?: string; openid?: string }) {
+    const token = query.access_token ? this.state.userTokens.get(query.access_token) : undefined;
+    if (!token) throw mpError(40001, 'invalid credential, access_token is invalid or not latest');
+    if (this.clock.now() > token.expiresAt) throw mpError(42001, 'access_token expired');
+    if (query.openid !== token.openid) throw mpError(40003, 'invalid openid');
+    if (token.scope !== 'snsapi_userinfo') throw mpError(48001, 'api unauthorized (snsapi_base tokens cannot read user info)');
+    const user = this.state.users.get(token.openid)!;
+    return {
+      openid: user.openid,
+      nickname: user.nickname,
+      sex: user.sex,
+      province: '',
+      city: '',
+      country: '',
+      headimgurl: user.avatarUrl,
+      privilege: [],
+      unionid: user.unionid,
+    };
+  }
+
+  private newUserToken(openid: string, scope: string): UserToken {
+    const now = this.clock.now();
+    const token: UserToken = {
+      accessToken: randomBytes(32).toString('base64url'),
+      refreshToken: randomBytes(32).toString('base64url'),
+      openid,
+      scope,
+      expiresAt: now + TOKEN_LIFETIME_MS,
+      refreshExpiresAt: now + REFRESH_LIFETIME_MS,
+    };
+    this.state.userTokens.set(token.accessToken, token);
+    this.state.refreshTokens.set(token.refreshToken, token);
+    return token;
+  }
+
+  private userTokenView(token: UserToken) {
+    const user = this.state.users.get(token.openid);
+    return {
+      access_token: token.accessToken,
+      expires_in: Math.round((token.expiresAt - this.clock.now()) / 1000),
+      refresh_token: token.refreshToken,
+      openid: token.openid,
+      scope: token.scope,
+      ...(user?.unionid ? { unionid: user.unionid } : {}),
+    };
+  }
+
+  // ---------------------------------------------------------------- basic access_token and ticket
+
+  /** GET cgi-bin/token: a new token each call; the previous one keeps working for 5 more minutes. */
+  token(query: { grant_type?: string; appid?: string; secret?: string }) {
+    if (query.grant_type !== 'client_credential') throw mpError(40002, 'invalid grant_type');
+    this.checkApp(query.appid, query.secret);
+    const now = this.clock.now();
+    for (const t of this.state.basicTokens.values()) {
+      if (!t.graceUntil && t !== this.state.stableToken) t.graceUntil = Math.min(t.expiresAt, now + TOKEN_GRACE_MS);
+    }
+    const token = { token: randomBytes(48).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS };
+    this.state.basicTokens.set(token.token, token);
+    return { access_token: token.token, expires_in: 7200 };
+  }
+
+  /** POST cgi-bin/stable_token: the same token until it expires, unless force_refresh. */
+  stableToken(body: { grant_type?: string; appid?: string; secret?: string; force_refresh?: boolean } | undefined) {
+    if (!body || body.grant_type !== 'client_credential') throw mpError(40002, 'invalid grant_type');
+    this.checkApp(body.appid, body.secret);
+    const now = this.clock.now();
+    const current = this.state.stableToken;
+    if (current && !body.force_refresh && current.expiresAt > now && !current.invalidated) {
+      return { access_token: current.token, expires_in: Math.round((current.expiresAt - now) / 1000) };
+    }
+    const token = { token: randomBytes(48).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS };
+    if (current) current.graceUntil = Math.min(current.expiresAt, now + TOKEN_GRACE_MS);
+    this.state.stableToken = token;
+    this.state.basicTokens.set(token.token, token);
+    return { access_token: token.token, expires_in: 7200 };
+  }
+
+  /** Validates a basic access_token as every cgi-bin API does. */
+  requireToken(accessToken: string | undefined): void {
+    if (!accessToken) throw mpError(41001, 'access_token missing');
+    const token = this.state.basicTokens.get(accessToken);
+    if (!token || token.invalidated) throw mpError(40001, 'invalid credential, access_token is invalid or not latest');
+    const now = this.clock.now();
+    if (now > token.expiresAt || (token.graceUntil !== undefined && now > token.graceUntil)) throw mpError(42001, 'access_token expired');
+  }
+
+  ticket(query: { access_token?: string; type?: string }) {
+    this.requireToken(query.access_token);
+    if (query.type !== 'jsapi') throw mpError(40097, 'invalid args (type must be jsapi)');
+    const now = this.clock.now();
+    if (!this.state.ticket || this.state.ticket.expiresAt <= now) {
+      this.state.ticket = { ticket: randomBytes(40).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS };
+    }
+    return { errcode: 0, errmsg: 'ok', ticket: this.state.ticket.ticket, expires_in: Math.round((this.state.ticket.expiresAt - now) / 1000) };
+  }
+
+  currentTicket(): string | undefined {
+    const t = this.state.ticket;
+    return t && t.expiresAt > this.clock.now() ? t.ticket : undefined;
+  }
+
+  /** Control API: every basic token becomes invalid (40001), as when another party reset the secret. */
+  invalidateTokens(): number {
+    let n = 0;
+    for (const t of this.state.basicTokens.values()) {
+      t.invalidated = true;
+      n++;
+    }
+    return n;
+  }
+}
+
+function safeHost(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url.slice(0, 64);
+  }
+}

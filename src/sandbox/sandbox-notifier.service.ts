@@ -1,0 +1,245 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import http from 'node:http';
+import https from 'node:https';
+import { randomUUID } from 'node:crypto';
+import { beijingTime, encryptForMerchant, SandboxSigningKey } from './sandbox-crypto';
+import { SandboxClock } from './sandbox-clock';
+import { SandboxSettings } from './sandbox.settings';
+
+/** WeChat's retry schedule after a failed delivery (15 retries, ≈ 24 h 4 min), before scaling. */
+export const RETRY_SCHEDULE_MS = [
+  15_000, 15_000, 30_000, 180_000, 600_000, 1_200_000, 1_800_000, 1_800_000, 1_800_000, 3_600_000, 10_800_000,
+  10_800_000, 10_800_000, 21_600_000, 21_600_000,
+];
+
+export type Tamper = 'signature' | 'timestamp' | 'ciphertext' | 'probe';
+
+export interface NotificationAttempt {
+  notificationId: string;
+  target: string;
+  eventType: string;
+  attempt: number;
+  kind: 'scheduled' | 'manual';
+  tamper?: Tamper;
+  at: string;
+  status?: number;
+  latencyMs: number;
+  ok: boolean;
+  error?: string;
+}
+
+interface Notification {
+  id: string;
+  target: string;
+  url: string;
+  eventType: string;
+  summary: string;
+  resourceType: 'transaction' | 'refund';
+  plaintext: string;
+  createdAt: number;
+  /** Scheduled delivery finished (acknowledged, dropped or retries exhausted). */
+  done: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * Sends payment and refund results to the merchant's notify_url: JSON envelope, AES-256-GCM resource,
+ * Wechatpay-* signature. Anything but 200/204 within the deadline is a failure, retried on WeChat's
+ * schedule divided by SANDBOX_TIME_SCALE. Every attempt is recorded for the control API.
+ */
+@Injectable()
+export class SandboxNotifier implements OnModuleDestroy {
+  private readonly logger = new Logger(SandboxNotifier.name);
+  private readonly notifications = new Map<string, Notification[]>();
+  private readonly attempts: NotificationAttempt[] = [];
+  private readonly agentHttp = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly agentHttps = new https.Agent({ keepAlive: true, maxSockets: 256 });
+  /** When set, results are recorded but never sent: only active queries can find them. */
+  dropping = false;
+  private destroyed = false;
+
+  constructor(
+    private readonly settings: SandboxSettings,
+    private readonly clock: SandboxClock,
+  ) {}
+
+  /** Queues a notification and starts its scheduled delivery. */
+  enqueue(input: {
+    target: string;
+    url: string;
+    eventType: string;
+    summary: string;
+    resourceType: 'transaction' | 'refund';
+    resource: object;
+  }): void {
+    const notification: Notification = {
+      id: randomUUID(),
+      target: input.target,
+      url: input.url,
+      eventType: input.eventType,
+      summary: input.summary,
+      resourceType: input.resourceType,
+      plaintext: JSON.stringify(input.resource),
+      createdAt: this.clock.now(),
+      done: false,
+    };
+    const list = this.notifications.get(input.target) ?? [];
+    list.push(notification);
+    this.notifications.set(input.target, list);
+    if (this.dropping) {
+      notification.done = true;
+      this.record(notification, 0, 'scheduled', undefined, { ok: false, latencyMs: 0, error: 'dropped by the sandbox (control API)' });
+      return;
+    }
+    this.schedule(notification, 0, 0);
+  }
+
+  private schedule(notification: Notification, attempt: number, delayMs: number): void {
+    if (this.destroyed) return;
+    notification.timer = setTimeout(() => void this.deliverScheduled(notification, attempt), delayMs);
+    notification.timer.unref();
+  }
+
+  private async deliverScheduled(notification: Notification, attempt: number): Promise<void> {
+    notification.timer = undefined;
+    if (this.destroyed || notification.done) return;
+    const result = await this.deliver(notification, attempt, 'scheduled');
+    if (result.ok) {
+      notification.done = true;
+      return;
+    }
+    if (attempt >= RETRY_SCHEDULE_MS.length) {
+      notification.done = true;
+      this.logger.warn(`notification ${notification.id} for ${notification.target} given up after ${attempt + 1} attempts`);
+      return;
+    }
+    this.schedule(notification, attempt + 1, this.settings.scaled(RETRY_SCHEDULE_MS[attempt]));
+  }
+
+  /** Delivers the latest notification of a target `times` times at once (optionally tampered). */
+  async redeliver(target: string, times: number, tamper?: Tamper): Promise<NotificationAttempt[]> {
+    const latest = this.notifications.get(target)?.at(-1);
+    if (!latest) return [];
+    const results = await Promise.all(Array.from({ length: times }, () => this.deliver(latest, -1, 'manual', tamper)));
+    return results;
+  }
+
+  list(target?: string): NotificationAttempt[] {
+    return target ? this.attempts.filter((a) => a.target === target) : [...this.attempts];
+  }
+
+  hasNotification(target: string): boolean {
+    return (this.notifications.get(target)?.length ?? 0) > 0;
+  }
+
+  reset(): void {
+    for (const list of this.notifications.values()) for (const n of list) if (n.timer) clearTimeout(n.timer);
+    this.notifications.clear();
+    this.attempts.length = 0;
+    this.dropping = false;
+  }
+
+  onModuleDestroy(): void {
+    this.destroyed = true;
+    for (const list of this.notifications.values()) for (const n of list) if (n.timer) clearTimeout(n.timer);
+    this.agentHttp.destroy();
+    this.agentHttps.destroy();
+  }
+
+  private build(notification: Notification, tamper?: Tamper): { body: Buffer; headers: Record<string, string> } {
+    const resource = encryptForMerchant(
+      this.settings.keystore.apiv3Key,
+      notification.plaintext,
+      notification.resourceType,
+      notification.resourceType,
+    );
+    if (tamper === 'ciphertext') {
+      const data = Buffer.from(resource.ciphertext, 'base64');
+      data[Math.floor(data.length / 2)] ^= 0x5a;
+      resource.ciphertext = data.toString('base64');
+    }
+    const body = Buffer.from(
+      JSON.stringify({
+        id: notification.id,
+        create_time: beijingTime(notification.createdAt),
+        resource_type: 'encrypt-resource',
+        event_type: notification.eventType,
+        summary: notification.summary,
+        resource,
+      }),
+    );
+    const timestamp = tamper === 'timestamp' ? this.clock.seconds() - 3600 : this.clock.seconds();
+    const headers = this.key().headers(body, timestamp);
+    if (tamper === 'signature') {
+      const sig = Buffer.from(headers['Wechatpay-Signature'], 'base64');
+      sig[10] ^= 0x01;
+      headers['Wechatpay-Signature'] = sig.toString('base64');
+    }
+    if (tamper === 'probe') headers['Wechatpay-Signature'] = `WECHATPAY/SIGNTEST/${headers['Wechatpay-Signature']}`;
+    return { body, headers: { ...headers, 'Content-Type': 'application/json', 'User-Agent': 'Mozilla/4.0' } };
+  }
+
+  private key(): SandboxSigningKey {
+    return this.settings.signingKey;
+  }
+
+  private deliver(notification: Notification, attempt: number, kind: 'scheduled' | 'manual', tamper?: Tamper): Promise<NotificationAttempt> {
+    const { body, headers } = this.build(notification, tamper);
+    const started = Date.now();
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (outcome: { ok: boolean; status?: number; error?: string }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(this.record(notification, attempt, kind, tamper, { ...outcome, latencyMs: Date.now() - started }));
+      };
+      let url: URL;
+      try {
+        url = new URL(notification.url);
+      } catch {
+        finish({ ok: false, error: 'invalid notify_url' });
+        return;
+      }
+      const lib = url.protocol === 'https:' ? https : http;
+      const req = lib.request(url, {
+        method: 'POST',
+        headers: { ...headers, 'Content-Length': String(body.length) },
+        agent: url.protocol === 'https:' ? this.agentHttps : this.agentHttp,
+      });
+      const timer = setTimeout(() => {
+        req.destroy();
+        finish({ ok: false, error: `no answer within ${this.settings.notifyTimeoutMs} ms` });
+      }, this.settings.notifyTimeoutMs);
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => finish({ ok: res.statusCode === 200 || res.statusCode === 204, status: res.statusCode }));
+        res.on('error', (error) => finish({ ok: false, status: res.statusCode, error: error.message }));
+      });
+      req.on('error', (error) => finish({ ok: false, error: error.message }));
+      req.end(body);
+    });
+  }
+
+  private record(
+    notification: Notification,
+    attempt: number,
+    kind: 'scheduled' | 'manual',
+    tamper: Tamper | undefined,
+    outcome: { ok: boolean; status?: number; error?: string; latencyMs: number },
+  ): NotificationAttempt {
+    const entry: NotificationAttempt = {
+      notificationId: notification.id,
+      target: notification.target,
+      eventType: notification.eventType,
+      attempt,
+      kind,
+      tamper,
+      at: new Date(this.clock.now()).toISOString(),
+      ...outcome,
+    };
+    this.attempts.push(entry);
+    if (this.attempts.length > 10_000) this.attempts.splice(0, this.attempts.length - 10_000);
+    return entry;
+  }
+}

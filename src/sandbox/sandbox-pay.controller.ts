@@ -1,0 +1,95 @@
+import { Controller, Get, Param, Post, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { RawRequest, SandboxHttp } from './sandbox-http';
+import { SandboxPayService } from './sandbox-pay.service';
+
+function sandboxBase(req: RawRequest): string {
+  return `${req.protocol}://${req.get('host')}/sandbox`;
+}
+
+/** WeChat Pay APIv3 as seen by a merchant, under /sandbox/v3/… */
+@ApiExcludeController()
+@Controller('sandbox/v3')
+export class SandboxPayController {
+  constructor(
+    private readonly http: SandboxHttp,
+    private readonly pay: SandboxPayService,
+  ) {}
+
+  @Post('pay/transactions/jsapi')
+  prepay(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/pay/transactions/jsapi', req, res, (body) => ({ status: 200, body: this.pay.prepay(body) }));
+  }
+
+  @Get('pay/transactions/out-trade-no/:outTradeNo')
+  queryByOutTradeNo(@Req() req: RawRequest, @Res() res: Response, @Param('outTradeNo') outTradeNo: string) {
+    return this.http.pay('v3/pay/transactions/out-trade-no', req, res, () => ({
+      status: 200,
+      body: this.pay.transactionView(this.pay.findByOutTradeNo(outTradeNo, req.query.mchid as string | undefined)),
+    }));
+  }
+
+  @Get('pay/transactions/id/:transactionId')
+  queryById(@Req() req: RawRequest, @Res() res: Response, @Param('transactionId') transactionId: string) {
+    return this.http.pay('v3/pay/transactions/id', req, res, () => ({
+      status: 200,
+      body: this.pay.transactionView(this.pay.findByTransactionId(transactionId, req.query.mchid as string | undefined)),
+    }));
+  }
+
+  @Post('pay/transactions/out-trade-no/:outTradeNo/close')
+  close(@Req() req: RawRequest, @Res() res: Response, @Param('outTradeNo') outTradeNo: string) {
+    return this.http.pay('v3/pay/transactions/close', req, res, (body) => {
+      this.pay.close(outTradeNo, body);
+      return { status: 204 };
+    });
+  }
+
+  @Post('refund/domestic/refunds')
+  createRefund(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/refund/domestic/refunds', req, res, (body) => ({
+      status: 200,
+      body: this.pay.refundView(this.pay.createRefund(body)),
+    }));
+  }
+
+  @Get('refund/domestic/refunds/:outRefundNo')
+  queryRefund(@Req() req: RawRequest, @Res() res: Response, @Param('outRefundNo') outRefundNo: string) {
+    return this.http.pay('v3/refund/domestic/refunds/query', req, res, () => ({
+      status: 200,
+      body: this.pay.refundView(this.pay.queryRefund(outRefundNo)),
+    }));
+  }
+
+  @Get('certificates')
+  certificates(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/certificates', req, res, () => ({ status: 200, body: this.pay.certificatesView() }));
+  }
+
+  @Get('bill/tradebill')
+  tradeBill(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/bill/tradebill', req, res, () => ({
+      status: 200,
+      body: this.pay.applyBill('trade', req.query as Record<string, unknown>, sandboxBase(req)),
+    }));
+  }
+
+  @Get('bill/fundflowbill')
+  fundFlowBill(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/bill/fundflowbill', req, res, () => ({
+      status: 200,
+      body: this.pay.applyBill('fundflow', req.query as Record<string, unknown>, sandboxBase(req)),
+    }));
+  }
+
+  /** The bill file: the request is signed like any call; the answer is the file itself, not signed. */
+  @Get('billdownload/file')
+  downloadBill(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/billdownload/file', req, res, () => ({
+      status: 200,
+      file: this.pay.billFile(req.query.token as string | undefined),
+      contentType: req.query.tartype === 'gzip' ? 'application/x-gzip' : 'text/plain; charset=utf-8',
+    }));
+  }
+}

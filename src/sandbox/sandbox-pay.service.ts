@@ -1,0 +1,639 @@
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { beijingDate, beijingDateTime, beijingTime, encryptForMerchant } from './sandbox-crypto';
+import { SandboxPayError, payError } from './sandbox-errors';
+import { SandboxClock } from './sandbox-clock';
+import { SandboxNotifier } from './sandbox-notifier.service';
+import { SandboxSettings } from './sandbox.settings';
+import { SandboxRefund, SandboxRefundStatus, SandboxState, SandboxTransaction } from './sandbox.state';
+import {
+  DEFAULT_RATE,
+  FundFlowRow,
+  TRADE_BILL_ALL_HEADER,
+  TradeBillRow,
+  addToTotals,
+  defaultFeeMilliFen,
+  emptyTotals,
+  renderFundFlowBill,
+  summaryLines,
+  tradeBillLine,
+} from './bills/trade-bill';
+
+const OUT_TRADE_NO = /^[0-9A-Za-z_\-|*]{6,32}$/;
+const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+const PREPAY_LIFETIME_MS = 2 * 3600_000;
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function requireString(body: Json, field: string, max: number, min = 1): string {
+  const value = body[field];
+  if (value === undefined || value === null) throw payError.param(`输入源“/body/${field}”映射到字段“${field}”必填性规则校验失败，此字段为必填项`, `/${field}`);
+  if (typeof value !== 'string') throw payError.param(`字段 ${field} 类型错误，应为字符串`, `/${field}`, value);
+  if (value.length < min || value.length > max) throw payError.param(`字段 ${field} 长度应在 ${min} 到 ${max} 之间`, `/${field}`, value);
+  return value;
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isObject(value)) {
+    return `{${Object.keys(value)
+      .sort()
+      .filter((k) => value[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function digits(n: number): string {
+  let out = '';
+  for (let i = 0; i < n; i++) out += String(randomInt(10));
+  return out;
+}
+
+/**
+ * WeChat Pay's side of the APIv3 business: JSAPI prepay, queries, close, refunds, bills. Request
+ * signatures are checked by the controller before anything here runs.
+ */
+@Injectable()
+export class SandboxPayService implements OnModuleDestroy {
+  private readonly refundTimers = new Set<NodeJS.Timeout>();
+  /** Outcome forced on the next refunds (control API): ABNORMAL / CLOSED instead of SUCCESS. */
+  private readonly nextRefundOutcomes: Array<Exclude<SandboxRefundStatus, 'PROCESSING'>> = [];
+
+  constructor(
+    private readonly state: SandboxState,
+    private readonly settings: SandboxSettings,
+    private readonly clock: SandboxClock,
+    private readonly notifier: SandboxNotifier,
+  ) {}
+
+  get mchid(): string {
+    return this.settings.keystore.mchid;
+  }
+
+  get appid(): string {
+    return this.settings.keystore.appid;
+  }
+
+  // ---------------------------------------------------------------- prepay
+
+  prepay(body: unknown): { prepay_id: string } {
+    if (!isObject(body)) throw payError.param('请求体必须是 JSON 对象');
+    const appid = requireString(body, 'appid', 32);
+    const mchid = requireString(body, 'mchid', 32);
+    const description = requireString(body, 'description', 127);
+    const outTradeNo = requireString(body, 'out_trade_no', 32, 6);
+    const notifyUrl = requireString(body, 'notify_url', 256);
+    if (!OUT_TRADE_NO.test(outTradeNo)) {
+      throw payError.param('out_trade_no 只能是 6-32 位数字、大小写字母、_-|*', '/out_trade_no', outTradeNo);
+    }
+    if (mchid !== this.mchid) throw new SandboxPayError(400, 'MCH_NOT_EXISTS', '商户号不存在');
+    if (appid !== this.appid) throw new SandboxPayError(400, 'APPID_MCHID_NOT_MATCH', 'appid和mch_id不匹配');
+    let notify: URL;
+    try {
+      notify = new URL(notifyUrl);
+    } catch {
+      throw payError.param('notify_url 格式不正确', '/notify_url', notifyUrl);
+    }
+    if ((notify.protocol !== 'https:' && notify.protocol !== 'http:') || notify.search) {
+      throw payError.param('notify_url 必须是 http(s) 地址且不能携带参数', '/notify_url', notifyUrl);
+    }
+    const amount = body.amount;
+    if (!isObject(amount)) throw payError.param('amount 为必填项', '/amount');
+    if (!Number.isInteger(amount.total) || (amount.total as number) <= 0) {
+      throw payError.param('amount.total 必须是大于 0 的整数（单位：分）', '/amount/total', amount.total);
+    }
+    if (amount.currency !== undefined && amount.currency !== 'CNY') {
+      throw payError.param('Currency code is invalid', '/amount/currency', amount.currency);
+    }
+    const payer = body.payer;
+    if (!isObject(payer) || typeof payer.openid !== 'string' || !payer.openid) {
+      throw new SandboxPayError(400, 'PARAM_ERROR', 'JSAPI支付必须传openid', { field: '/payer/openid', location: 'body' });
+    }
+    let timeExpire: number | undefined;
+    if (body.time_expire !== undefined) {
+      if (typeof body.time_expire !== 'string' || !RFC3339.test(body.time_expire)) {
+        throw payError.param('time_expire 必须是 RFC3339 格式，如 2018-06-08T10:34:56+08:00', '/time_expire', body.time_expire);
+      }
+      timeExpire = Date.parse(body.time_expire);
+    }
+    if (body.attach !== undefined && (typeof body.attach !== 'string' || body.attach.length > 128)) {
+      throw payError.param('attach 长度不能超过 128', '/attach');
+    }
+
+    const fingerprint = canonical({ ...body, notify_url: undefined });
+    const now = this.clock.now();
+    const existing = this.state.transactions.get(outTradeNo);
+    if (existing) {
+      this.refreshTransaction(existing);
+      if (existing.state === 'SUCCESS' || existing.state === 'REFUND') throw new SandboxPayError(400, 'ORDER_PAID', '该订单已支付');
+      if (existing.state === 'CLOSED') throw new SandboxPayError(400, 'ORDER_CLOSED', '该订单已关闭');
+      if (existing.fingerprint !== fingerprint) throw payError.invalid('请求重入时，参数与首次请求时不一致');
+      const valid = existing.prepays.find((p) => now - p.issuedAt < PREPAY_LIFETIME_MS);
+      if (valid) return { prepay_id: valid.prepayId };
+      const prepayId = this.newPrepayId();
+      existing.prepays.push({ prepayId, issuedAt: now });
+      this.state.prepayIds.set(prepayId, outTradeNo);
+      this.state.changed();
+      return { prepay_id: prepayId };
+    }
+    if (timeExpire !== undefined && timeExpire <= now) throw payError.invalid('订单已过期（time_expire 早于当前时间）');
+    const prepayId = this.newPrepayId();
+    this.state.addTransaction({
+      appid,
+      mchid,
+      outTradeNo,
+      description,
+      fingerprint,
+      notifyUrl,
+      attach: body.attach as string | undefined,
+      total: amount.total as number,
+      currency: 'CNY',
+      openid: payer.openid,
+      timeExpire,
+      createdAt: now,
+      prepays: [{ prepayId, issuedAt: now }],
+      state: 'NOTPAY',
+    });
+    this.state.changed();
+    return { prepay_id: prepayId };
+  }
+
+  private newPrepayId(): string {
+    const stamp = beijingDateTime(this.clock.now()).replace(/\D/g, '');
+    return `wx${stamp}${randomBytes(9).toString('hex')}`.slice(0, 36);
+  }
+
+  /** A NOTPAY order past its time_expire (or 7 days) is CLOSED, as WeChat does on its own. */
+  private refreshTransaction(tx: SandboxTransaction): void {
+    if (tx.state !== 'NOTPAY') return;
+    const deadline = tx.timeExpire ?? tx.createdAt + 7 * 24 * 3600_000;
+    if (this.clock.now() >= deadline) {
+      tx.state = 'CLOSED';
+      tx.closedAt = deadline;
+      this.state.changed();
+    }
+  }
+
+  // ---------------------------------------------------------------- queries and close
+
+  findByOutTradeNo(outTradeNo: string, mchid: string | undefined): SandboxTransaction {
+    if (mchid !== this.mchid) throw payError.param('mchid 与请求商户不一致', 'mchid', mchid);
+    const tx = this.state.transactions.get(outTradeNo);
+    if (!tx) throw payError.notFound();
+    this.refreshTransaction(tx);
+    return tx;
+  }
+
+  findByTransactionId(transactionId: string, mchid: string | undefined): SandboxTransaction {
+    if (mchid !== this.mchid) throw payError.param('mchid 与请求商户不一致', 'mchid', mchid);
+    const outTradeNo = this.state.transactionIds.get(transactionId);
+    if (!outTradeNo) throw payError.notFound();
+    return this.state.transactions.get(outTradeNo)!;
+  }
+
+  transactionView(tx: SandboxTransaction): Json {
+    const paid = tx.state === 'SUCCESS' || tx.state === 'REFUND';
+    const view: Json = {
+      appid: tx.appid,
+      mchid: tx.mchid,
+      out_trade_no: tx.outTradeNo,
+      trade_state: tx.state,
+      trade_state_desc: { NOTPAY: '订单未支付', SUCCESS: '支付成功', REFUND: '转入退款', CLOSED: '订单已关闭', PAYERROR: '支付失败' }[tx.state],
+      amount: paid
+        ? { total: tx.total, payer_total: tx.total, currency: tx.currency, payer_currency: tx.currency }
+        : { total: tx.total, currency: tx.currency },
+      payer: { openid: tx.openid },
+    };
+    if (paid) {
+      Object.assign(view, {
+        transaction_id: tx.transactionId,
+        trade_type: 'JSAPI',
+        bank_type: tx.bankType ?? 'OTHERS',
+        success_time: beijingTime(tx.successTime!),
+        attach: tx.attach ?? '',
+      });
+    }
+    return view;
+  }
+
+  close(outTradeNo: string, body: unknown): void {
+    if (!isObject(body) || typeof body.mchid !== 'string') throw payError.param('mchid 为必填项', '/mchid');
+    const tx = this.findByOutTradeNo(outTradeNo, body.mchid);
+    if (tx.state === 'SUCCESS' || tx.state === 'REFUND') throw new SandboxPayError(400, 'ORDER_PAID', '订单已支付，不能关闭');
+    if (tx.state !== 'CLOSED') {
+      tx.state = 'CLOSED';
+      tx.closedAt = this.clock.now();
+      this.state.changed();
+    }
+  }
+
+  // ---------------------------------------------------------------- paying (cashier / control)
+
+  prepayInfo(prepayId: string): SandboxTransaction | undefined {
+    const outTradeNo = this.state.prepayIds.get(prepayId);
+    const tx = outTradeNo ? this.state.transactions.get(outTradeNo) : undefined;
+    if (tx) this.refreshTransaction(tx);
+    return tx;
+  }
+
+  prepayValid(tx: SandboxTransaction, prepayId: string): boolean {
+    const record = tx.prepays.find((p) => p.prepayId === prepayId);
+    return !!record && this.clock.now() - record.issuedAt < PREPAY_LIFETIME_MS;
+  }
+
+  /**
+   * The user confirms (or cancels, or fails) the payment in the cashier. Returns the JS bridge's
+   * err_msg suffix: ok | cancel | fail, with a reason when it fails.
+   */
+  pay(prepayId: string, openid: string | undefined, outcome: 'success' | 'cancel' | 'fail' = 'success'): { result: 'ok' | 'cancel' | 'fail'; reason?: string; transaction?: SandboxTransaction } {
+    const tx = this.prepayInfo(prepayId);
+    if (!tx) return { result: 'fail', reason: 'prepay_id 不存在' };
+    if (!this.prepayValid(tx, prepayId)) return { result: 'fail', reason: 'prepay_id 已过期（有效期 2 小时）', transaction: tx };
+    if (openid !== undefined && openid !== tx.openid) return { result: 'fail', reason: '支付用户与下单用户不一致（openid 不匹配）', transaction: tx };
+    if (tx.state === 'SUCCESS' || tx.state === 'REFUND') return { result: 'fail', reason: '该订单已支付', transaction: tx };
+    if (tx.state === 'CLOSED') return { result: 'fail', reason: '该订单已关闭或已过期', transaction: tx };
+    if (outcome === 'cancel') return { result: 'cancel', transaction: tx };
+    if (outcome === 'fail') return { result: 'fail', reason: '支付失败（沙箱模拟：银行卡余额不足）', transaction: tx };
+    this.markPaid(tx, this.clock.now());
+    return { result: 'ok', transaction: tx };
+  }
+
+  private markPaid(tx: SandboxTransaction, at: number): void {
+    tx.state = 'SUCCESS';
+    tx.successTime = at;
+    tx.bankType = 'OTHERS';
+    tx.transactionId = `42000${digits(5)}${beijingDate(at).replace(/-/g, '')}${digits(10)}`;
+    this.state.transactionIds.set(tx.transactionId, tx.outTradeNo);
+    this.state.changed();
+    this.notifier.enqueue({
+      target: `transaction:${tx.outTradeNo}`,
+      url: tx.notifyUrl,
+      eventType: 'TRANSACTION.SUCCESS',
+      summary: '支付成功',
+      resourceType: 'transaction',
+      resource: this.transactionView(tx),
+    });
+  }
+
+  /** Control API: a paid transaction that never went through prepay (reconciliation tests). */
+  inject(input: { outTradeNo: string; total: number; openid?: string; successTime?: number; notifyUrl?: string; description?: string }): SandboxTransaction {
+    if (!OUT_TRADE_NO.test(input.outTradeNo)) throw payError.param('out_trade_no 格式不正确');
+    if (!Number.isInteger(input.total) || input.total <= 0) throw payError.param('total 必须是正整数');
+    const at = input.successTime ?? this.clock.now();
+    const tx: SandboxTransaction = {
+      appid: this.appid,
+      mchid: this.mchid,
+      outTradeNo: input.outTradeNo,
+      description: input.description ?? 'injected',
+      fingerprint: '',
+      notifyUrl: input.notifyUrl ?? '',
+      total: input.total,
+      currency: 'CNY',
+      openid: input.openid ?? 'o_sandbox_injected',
+      createdAt: at,
+      prepays: [],
+      state: 'NOTPAY',
+      injected: true,
+    };
+    this.state.addTransaction(tx);
+    tx.state = 'SUCCESS';
+    tx.successTime = at;
+    tx.bankType = 'OTHERS';
+    tx.transactionId = `42000${digits(5)}${beijingDate(at).replace(/-/g, '')}${digits(10)}`;
+    this.state.transactionIds.set(tx.transactionId, tx.outTradeNo);
+    this.state.changed();
+    return tx;
+  }
+
+  /** Control API: change what WeChat recorded for an order (amount differences in reconciliation tests). */
+  alter(outTradeNo: string, changes: { total?: number }): SandboxTransaction {
+    const tx = this.state.transactions.get(outTradeNo);
+    if (!tx) throw payError.notFound();
+    if (changes.total !== undefined) tx.total = changes.total;
+    this.state.changed();
+    return tx;
+  }
+
+  // ---------------------------------------------------------------- refunds
+
+  forceNextRefundOutcome(outcome: Exclude<SandboxRefundStatus, 'PROCESSING'>, count = 1): void {
+    for (let i = 0; i < count; i++) this.nextRefundOutcomes.push(outcome);
+  }
+
+  createRefund(body: unknown): SandboxRefund {
+    if (!isObject(body)) throw payError.param('请求体必须是 JSON 对象');
+    const outRefundNo = requireString(body, 'out_refund_no', 64);
+    if (!OUT_REFUND_NO.test(outRefundNo)) throw payError.param('out_refund_no 只能是数字、大小写字母、_-|*@', '/out_refund_no', outRefundNo);
+    let tx: SandboxTransaction | undefined;
+    if (typeof body.transaction_id === 'string') {
+      const no = this.state.transactionIds.get(body.transaction_id);
+      tx = no ? this.state.transactions.get(no) : undefined;
+    } else if (typeof body.out_trade_no === 'string') {
+      tx = this.state.transactions.get(body.out_trade_no);
+    } else {
+      throw payError.param('transaction_id 和 out_trade_no 必须二选一', '/out_trade_no');
+    }
+    const amount = body.amount;
+    if (!isObject(amount)) throw payError.param('amount 为必填项', '/amount');
+    if (!Number.isInteger(amount.refund) || (amount.refund as number) <= 0) throw payError.param('amount.refund 必须是大于 0 的整数', '/amount/refund', amount.refund);
+    if (!Number.isInteger(amount.total) || (amount.total as number) <= 0) throw payError.param('amount.total 必须是大于 0 的整数', '/amount/total', amount.total);
+    if (amount.currency !== 'CNY') throw payError.param('amount.currency 必须是 CNY', '/amount/currency', amount.currency);
+    if (body.notify_url !== undefined && typeof body.notify_url !== 'string') throw payError.param('notify_url 格式不正确', '/notify_url');
+    if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 80)) throw payError.param('reason 长度不能超过 80', '/reason');
+
+    const fingerprint = canonical({ ...body, notify_url: undefined, reason: undefined });
+    const existing = this.state.refunds.get(outRefundNo);
+    if (existing) {
+      if (existing.fingerprint !== fingerprint) throw payError.invalid('请求重入时，参数与首次请求时不一致');
+      this.refreshRefund(existing);
+      return existing;
+    }
+    if (!tx || (tx.state !== 'SUCCESS' && tx.state !== 'REFUND')) throw payError.resourceNotFound('订单不存在或未支付');
+    if (amount.total !== tx.total) throw payError.invalid('订单金额（amount.total）与原订单金额不一致');
+    const refunded = [...this.state.refunds.values()]
+      .filter((r) => r.outTradeNo === tx!.outTradeNo && r.status !== 'CLOSED' && r.status !== 'ABNORMAL')
+      .reduce((sum, r) => sum + r.refund, 0);
+    if ((amount.refund as number) > tx.total - refunded) {
+      throw new SandboxPayError(403, 'NOT_ENOUGH', `可退金额不足：订单金额 ${tx.total} 分，已退及退款中 ${refunded} 分，本次申请 ${amount.refund} 分`);
+    }
+    const now = this.clock.now();
+    const refund: SandboxRefund = {
+      refundId: `50${digits(6)}${beijingDate(now).replace(/-/g, '')}${digits(13)}`,
+      outRefundNo,
+      outTradeNo: tx.outTradeNo,
+      transactionId: tx.transactionId!,
+      fingerprint,
+      reason: body.reason as string | undefined,
+      notifyUrl: body.notify_url as string | undefined,
+      refund: amount.refund as number,
+      total: tx.total,
+      currency: 'CNY',
+      status: 'PROCESSING',
+      createdAt: now,
+      outcome: this.nextRefundOutcomes.shift() ?? 'SUCCESS',
+      completesAt: now + this.settings.scaled(this.settings.refundDelayMs),
+    };
+    this.state.refunds.set(outRefundNo, refund);
+    tx.state = 'REFUND';
+    this.state.changed();
+    const timer = setTimeout(() => {
+      this.refundTimers.delete(timer);
+      this.refreshRefund(refund, true);
+    }, refund.completesAt - now);
+    timer.unref();
+    this.refundTimers.add(timer);
+    return refund;
+  }
+
+  queryRefund(outRefundNo: string): SandboxRefund {
+    const refund = this.state.refunds.get(outRefundNo);
+    if (!refund) throw payError.resourceNotFound('退款单不存在');
+    this.refreshRefund(refund);
+    return refund;
+  }
+
+  private refreshRefund(refund: SandboxRefund, timerFired = false): void {
+    if (refund.status !== 'PROCESSING') return;
+    if (!timerFired && this.clock.now() < refund.completesAt) return;
+    refund.status = refund.outcome;
+    if (refund.status === 'SUCCESS') refund.successTime = this.clock.now();
+    this.state.changed();
+    if (refund.notifyUrl) {
+      this.notifier.enqueue({
+        target: `refund:${refund.outRefundNo}`,
+        url: refund.notifyUrl,
+        eventType: `REFUND.${refund.status}`,
+        summary: refund.status === 'SUCCESS' ? '退款成功' : refund.status === 'CLOSED' ? '退款关闭' : '退款异常',
+        resourceType: 'refund',
+        resource: {
+          mchid: this.mchid,
+          transaction_id: refund.transactionId,
+          out_trade_no: refund.outTradeNo,
+          refund_id: refund.refundId,
+          out_refund_no: refund.outRefundNo,
+          refund_status: refund.status,
+          ...(refund.successTime ? { success_time: beijingTime(refund.successTime) } : {}),
+          user_received_account: '支付用户零钱',
+          amount: { total: refund.total, refund: refund.refund, payer_total: refund.total, payer_refund: refund.refund },
+        },
+      });
+    }
+  }
+
+  refundView(refund: SandboxRefund): Json {
+    return {
+      refund_id: refund.refundId,
+      out_refund_no: refund.outRefundNo,
+      transaction_id: refund.transactionId,
+      out_trade_no: refund.outTradeNo,
+      channel: 'ORIGINAL',
+      user_received_account: '支付用户零钱',
+      ...(refund.successTime ? { success_time: beijingTime(refund.successTime) } : {}),
+      create_time: beijingTime(refund.createdAt),
+      status: refund.status,
+      funds_account: 'AVAILABLE',
+      amount: {
+        total: refund.total,
+        refund: refund.refund,
+        from: [],
+        payer_total: refund.total,
+        payer_refund: refund.refund,
+        settlement_refund: refund.refund,
+        settlement_total: refund.total,
+        discount_refund: 0,
+        currency: refund.currency,
+      },
+      promotion_detail: [],
+    };
+  }
+
+  // ---------------------------------------------------------------- bills
+
+  private validateBillDate(value: unknown): string {
+    if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00+08:00`))) {
+      throw new SandboxPayError(400, 'PARAM_ERROR', 'bill_date 格式应为 yyyy-MM-DD', { field: 'bill_date', value, location: 'query' });
+    }
+    const today = beijingDate(this.clock.now());
+    if (value > today) throw new SandboxPayError(400, 'INVALID_REQUEST', '账单日期不能晚于今天');
+    const oldest = beijingDate(this.clock.now() - 92 * 24 * 3600_000);
+    if (value < oldest) throw new SandboxPayError(400, 'INVALID_REQUEST', '只能下载三个月以内的账单');
+    return value;
+  }
+
+  /** Applies for a bill and returns what WeChat answers, with a short-lived download token. */
+  applyBill(kind: 'trade' | 'fundflow', query: Record<string, unknown>, sandboxBase: string): Json {
+    const billDate = this.validateBillDate(query.bill_date);
+    let billType = 'ALL';
+    if (kind === 'trade') {
+      billType = (query.bill_type as string | undefined) ?? 'ALL';
+      if (!['ALL', 'SUCCESS', 'REFUND'].includes(billType)) {
+        throw new SandboxPayError(400, 'PARAM_ERROR', 'bill_type 只能是 ALL、SUCCESS 或 REFUND', { field: 'bill_type', value: billType, location: 'query' });
+      }
+    } else {
+      billType = (query.account_type as string | undefined) ?? 'BASIC';
+      if (!['BASIC', 'OPERATION', 'FEES'].includes(billType)) {
+        throw new SandboxPayError(400, 'PARAM_ERROR', 'account_type 只能是 BASIC、OPERATION 或 FEES', { field: 'account_type', value: billType, location: 'query' });
+      }
+    }
+    const tarType = query.tar_type as string | undefined;
+    if (tarType !== undefined && tarType !== 'GZIP') {
+      throw new SandboxPayError(400, 'PARAM_ERROR', 'tar_type 只能是 GZIP', { field: 'tar_type', value: tarType, location: 'query' });
+    }
+    const rows = kind === 'trade' ? this.tradeRows(billDate, billType) : [];
+    const fundRows = kind === 'fundflow' ? this.fundRows(billDate) : [];
+    if (kind === 'trade' ? rows.length === 0 : fundRows.length === 0) {
+      throw new SandboxPayError(400, 'NO_STATEMENT_EXIST', '账单日期没有交易，不会生成账单文件');
+    }
+    const token = randomBytes(24).toString('base64url');
+    const gzip = tarType === 'GZIP';
+    this.state.billTokens.set(token, {
+      token,
+      kind,
+      billDate,
+      billType,
+      gzip,
+      expiresAt: this.clock.now() + this.settings.billUrlTtlMs,
+    });
+    const plain = kind === 'trade' ? this.renderTrade(rows) : this.renderFund(fundRows);
+    return {
+      hash_type: 'SHA1',
+      hash_value: createHash('sha1').update(plain).digest('hex'),
+      download_url: `${sandboxBase}/v3/billdownload/file?token=${token}${gzip ? '&tartype=gzip' : ''}`,
+    };
+  }
+
+  /** The file behind a download token: plain CSV or gzip (not signed). */
+  billFile(token: string | undefined): Buffer {
+    const entry = token ? this.state.billTokens.get(token) : undefined;
+    if (!entry) throw new SandboxPayError(400, 'INVALID_REQUEST', '下载地址无效（token 不存在）');
+    if (this.clock.now() > entry.expiresAt) throw new SandboxPayError(400, 'INVALID_REQUEST', '下载地址已过期，请重新申请账单');
+    const plain =
+      entry.kind === 'trade' ? this.renderTrade(this.tradeRows(entry.billDate, entry.billType)) : this.renderFund(this.fundRows(entry.billDate));
+    return entry.gzip ? gzipSync(plain) : plain;
+  }
+
+  private renderTrade(rows: TradeBillRow[]): Buffer {
+    const totals = emptyTotals();
+    let text = '\uFEFF' + TRADE_BILL_ALL_HEADER.join(',') + '\r\n';
+    for (const row of rows) {
+      addToTotals(totals, row);
+      text += tradeBillLine(row);
+    }
+    return Buffer.from(text + summaryLines(totals), 'utf8');
+  }
+
+  private renderFund(rows: FundFlowRow[]): Buffer {
+    return Buffer.from(renderFundFlowBill(rows), 'utf8');
+  }
+
+  tradeRows(billDate: string, billType: string): TradeBillRow[] {
+    const rows: Array<TradeBillRow & { at: number }> = [];
+    if (billType === 'ALL' || billType === 'SUCCESS') {
+      for (const tx of this.state.transactions.values()) {
+        if (!tx.successTime || beijingDate(tx.successTime) !== billDate) continue;
+        rows.push({
+          at: tx.successTime,
+          time: beijingDateTime(tx.successTime),
+          appid: tx.appid,
+          mchid: tx.mchid,
+          transactionId: tx.transactionId!,
+          outTradeNo: tx.outTradeNo,
+          openid: tx.openid,
+          tradeType: 'JSAPI',
+          tradeState: 'SUCCESS',
+          bankType: tx.bankType ?? 'OTHERS',
+          total: tx.total,
+          body: tx.description,
+          attach: tx.attach,
+          feeMilliFen: defaultFeeMilliFen(tx.total),
+          rate: DEFAULT_RATE,
+        });
+      }
+    }
+    if (billType === 'ALL' || billType === 'REFUND') {
+      for (const refund of this.state.refunds.values()) {
+        if (refund.status !== 'SUCCESS' || !refund.successTime || beijingDate(refund.successTime) !== billDate) continue;
+        const tx = this.state.transactions.get(refund.outTradeNo)!;
+        rows.push({
+          at: refund.successTime,
+          time: beijingDateTime(refund.successTime),
+          appid: tx.appid,
+          mchid: tx.mchid,
+          transactionId: refund.transactionId,
+          outTradeNo: refund.outTradeNo,
+          openid: tx.openid,
+          tradeType: 'JSAPI',
+          tradeState: 'REFUND',
+          bankType: tx.bankType ?? 'OTHERS',
+          total: tx.total,
+          refundId: refund.refundId,
+          outRefundNo: refund.outRefundNo,
+          refund: refund.refund,
+          refundStatus: 'SUCCESS',
+          body: tx.description,
+          attach: tx.attach,
+          feeMilliFen: -defaultFeeMilliFen(refund.refund),
+          rate: DEFAULT_RATE,
+        });
+      }
+    }
+    return rows.sort((a, b) => a.at - b.at);
+  }
+
+  private fundRows(billDate: string): FundFlowRow[] {
+    const events: Array<{ at: number; row: Omit<FundFlowRow, 'balance'> }> = [];
+    for (const tx of this.state.transactions.values()) {
+      if (!tx.successTime || beijingDate(tx.successTime) !== billDate) continue;
+      events.push({
+        at: tx.successTime,
+        row: { time: beijingDateTime(tx.successTime), businessId: tx.transactionId!, flowId: `FL${tx.transactionId}`, name: '交易', type: '交易', direction: '收入', amount: tx.total, applicant: '系统', remark: tx.description, voucher: tx.outTradeNo },
+      });
+    }
+    for (const refund of this.state.refunds.values()) {
+      if (refund.status !== 'SUCCESS' || !refund.successTime || beijingDate(refund.successTime) !== billDate) continue;
+      events.push({
+        at: refund.successTime,
+        row: { time: beijingDateTime(refund.successTime), businessId: refund.refundId, flowId: `FL${refund.refundId}`, name: '退款', type: '退款', direction: '支出', amount: refund.refund, applicant: this.mchid, remark: refund.reason ?? '', voucher: refund.outRefundNo },
+      });
+    }
+    let balance = 0;
+    return events
+      .sort((a, b) => a.at - b.at)
+      .map(({ row }) => {
+        balance += row.direction === '收入' ? row.amount : -row.amount;
+        return { ...row, balance };
+      });
+  }
+
+  certificatesView(): Json {
+    const ks = this.settings.keystore;
+    return {
+      data: [
+        {
+          serial_no: ks.platform.serial,
+          effective_time: beijingTime(Date.now() - 24 * 3600_000),
+          expire_time: beijingTime(Date.now() + 5 * 365 * 24 * 3600_000 - 24 * 3600_000),
+          encrypt_certificate: encryptForMerchant(ks.apiv3Key, ks.platform.certificatePem, 'certificate'),
+        },
+      ],
+    };
+  }
+
+  resetRefundControls(): void {
+    this.nextRefundOutcomes.length = 0;
+    for (const timer of this.refundTimers) clearTimeout(timer);
+    this.refundTimers.clear();
+  }
+
+  onModuleDestroy(): void {
+    this.resetRefundControls();
+  }
+}

@@ -1,0 +1,62 @@
+import { DynamicModule, Module, OnModuleInit } from '@nestjs/common';
+import { AppConfig } from '../config/app-config';
+import { loadOrCreateSandboxKeystore } from './keystore';
+import { SandboxCashierController } from './sandbox-cashier.controller';
+import { SandboxClock } from './sandbox-clock';
+import { SandboxControlController } from './sandbox-control.controller';
+import { SandboxFaults } from './sandbox-faults';
+import { SandboxHttp } from './sandbox-http';
+import { SandboxMpController } from './sandbox-mp.controller';
+import { SandboxMpService } from './sandbox-mp.service';
+import { SandboxNotifier } from './sandbox-notifier.service';
+import { SandboxPayController } from './sandbox-pay.controller';
+import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxSettings } from './sandbox.settings';
+import { SandboxState } from './sandbox.state';
+
+const STANDALONE = Symbol('SANDBOX_STANDALONE');
+
+/**
+ * A faithful local WeChat under /sandbox: official-account OAuth/token/ticket APIs, Pay APIv3 with
+ * real signatures and encryption, cashier and JS bridge, notifications with retries, bills, and a
+ * control API for tests. Mounted only in sandbox mode (AppModule) or alone (npm run sandbox).
+ */
+@Module({})
+export class SandboxModule implements OnModuleInit {
+  constructor(
+    private readonly state: SandboxState,
+    private readonly settings: SandboxSettings,
+  ) {}
+
+  static forRoot(config: AppConfig, options: { standalone?: boolean } = {}): DynamicModule {
+    if (config.wechatMode !== 'sandbox') {
+      throw new Error('the WeChat sandbox can never be mounted in live mode');
+    }
+    return {
+      module: SandboxModule,
+      controllers: [SandboxPayController, SandboxMpController, SandboxCashierController, SandboxControlController],
+      providers: [
+        { provide: STANDALONE, useValue: options.standalone ?? false },
+        {
+          provide: SandboxSettings,
+          inject: [AppConfig, STANDALONE],
+          useFactory: async (cfg: AppConfig, standalone: boolean) =>
+            SandboxSettings.from(cfg, await loadOrCreateSandboxKeystore(cfg.sandbox.dataDir), standalone),
+        },
+        SandboxClock,
+        SandboxState,
+        SandboxFaults,
+        SandboxNotifier,
+        SandboxHttp,
+        SandboxPayService,
+        SandboxMpService,
+      ],
+      exports: [SandboxSettings, SandboxMpService, SandboxPayService],
+    };
+  }
+
+  onModuleInit(): void {
+    if (this.settings.persistState) this.state.enablePersistence(this.settings.dataDir);
+  }
+}
+

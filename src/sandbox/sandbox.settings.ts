@@ -1,0 +1,95 @@
+import { AppConfig } from '../config/app-config';
+import type { SandboxKeystore, SandboxSignMode } from './keystore';
+import { SandboxSigningKey } from './sandbox-crypto';
+
+/**
+ * The simulated merchant's registration at WeChat (what a real merchant configures in the portals),
+ * plus the sandbox's own knobs. Built once from AppConfig and the keystore.
+ */
+export class SandboxSettings {
+  readonly signingKey: SandboxSigningKey;
+
+  constructor(
+    readonly keystore: SandboxKeystore,
+    readonly signMode: SandboxSignMode,
+    readonly timeScale: number,
+    /** 网页授权域名 */
+    readonly oauthDomains: string[],
+    /** JS接口安全域名 */
+    readonly jsDomains: string[],
+    /** JSAPI支付授权目录 */
+    readonly payDirectories: string[],
+    readonly refundDelayMs: number,
+    readonly billUrlTtlMs: number,
+    readonly notifyTimeoutMs: number,
+    readonly persistState: boolean,
+    readonly dataDir: string,
+  ) {
+    this.signingKey =
+      signMode === 'public_key'
+        ? new SandboxSigningKey(keystore.publicKey.id, keystore.publicKey.privateKeyPem)
+        : new SandboxSigningKey(keystore.platform.serial, keystore.platform.privateKeyPem);
+  }
+
+  /** Scaled delay: WeChat's schedule divided by SANDBOX_TIME_SCALE. */
+  scaled(ms: number): number {
+    return Math.max(1, Math.round(ms / this.timeScale));
+  }
+
+  static from(config: AppConfig, keystore: SandboxKeystore, standalone: boolean): SandboxSettings {
+    const s = config.sandbox;
+    const ownHost = new URL(config.publicBaseUrl).hostname.toLowerCase();
+    const defaultHosts = standalone ? ['localhost', '127.0.0.1'] : [ownHost];
+    const defaultDirectories = standalone
+      ? ['http://localhost/', 'http://127.0.0.1/']
+      : [`${new URL(config.publicBaseUrl).origin}/`];
+    return new SandboxSettings(
+      keystore,
+      s.signMode,
+      s.timeScale,
+      s.oauthDomains.length ? s.oauthDomains : defaultHosts,
+      s.jsDomains.length ? s.jsDomains : defaultHosts,
+      s.payDirectories.length ? s.payDirectories : defaultDirectories,
+      s.refundDelayMs,
+      s.billUrlTtlMs,
+      s.notifyTimeoutMs,
+      s.persistState,
+      s.dataDir,
+    );
+  }
+}
+
+/**
+ * WeChat's JSAPI payment-directory rule: the page's directory (its path up to the last '/') must equal
+ * a registered directory exactly — except that a bare domain (path '/') covers every page on it.
+ * Registering https://a.com/x/y/ therefore rejects pages in /x/ and in /x/y/pay/. Hosts compare
+ * without ports (WeChat registrations have none).
+ */
+export function pageUnderPayDirectory(pageUrl: string, directories: string[]): boolean {
+  let page: URL;
+  try {
+    page = new URL(pageUrl);
+  } catch {
+    return false;
+  }
+  const pageDir = page.pathname.slice(0, page.pathname.lastIndexOf('/') + 1);
+  return directories.some((entry) => {
+    let dir: URL;
+    try {
+      dir = new URL(entry.endsWith('/') ? entry : `${entry}/`);
+    } catch {
+      return false;
+    }
+    if (dir.hostname.toLowerCase() !== page.hostname.toLowerCase() || dir.protocol !== page.protocol) return false;
+    return dir.pathname === '/' || dir.pathname === pageDir;
+  });
+}
+
+export function hostAllowed(url: string, hosts: string[]): boolean {
+  try {
+    const host = new URL(url).hostname.toLowerCase();
+    return hosts.includes(host);
+  } catch {
+    return false;
+  }
+}

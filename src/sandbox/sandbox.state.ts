@@ -1,0 +1,206 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface SandboxUser {
+  openid: string;
+  nickname: string;
+  avatarUrl: string;
+  unionid?: string;
+  sex: number;
+  createdAt: number;
+}
+
+export interface OAuthCode {
+  code: string;
+  openid: string;
+  scope: string;
+  expiresAt: number;
+  used: boolean;
+}
+
+export interface UserToken {
+  accessToken: string;
+  refreshToken: string;
+  openid: string;
+  scope: string;
+  expiresAt: number;
+  refreshExpiresAt: number;
+}
+
+export interface BasicToken {
+  token: string;
+  expiresAt: number;
+  /** Set when a newer GET cgi-bin/token replaced it: it keeps working until then (5 minutes). */
+  graceUntil?: number;
+  invalidated?: boolean;
+}
+
+export interface PrepayRecord {
+  prepayId: string;
+  issuedAt: number;
+}
+
+export type SandboxTradeState = 'NOTPAY' | 'SUCCESS' | 'REFUND' | 'CLOSED' | 'PAYERROR';
+
+export interface SandboxTransaction {
+  appid: string;
+  mchid: string;
+  outTradeNo: string;
+  description: string;
+  /** Canonical JSON of the parameters that must match on a repeated prepay. */
+  fingerprint: string;
+  notifyUrl: string;
+  attach?: string;
+  total: number;
+  currency: string;
+  openid: string;
+  timeExpire?: number;
+  createdAt: number;
+  prepays: PrepayRecord[];
+  state: SandboxTradeState;
+  transactionId?: string;
+  successTime?: number;
+  closedAt?: number;
+  bankType?: string;
+  /** Injected by the control API (no prepay happened). */
+  injected?: boolean;
+}
+
+export type SandboxRefundStatus = 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL';
+
+export interface SandboxRefund {
+  refundId: string;
+  outRefundNo: string;
+  outTradeNo: string;
+  transactionId: string;
+  fingerprint: string;
+  reason?: string;
+  notifyUrl?: string;
+  refund: number;
+  total: number;
+  currency: string;
+  status: SandboxRefundStatus;
+  createdAt: number;
+  successTime?: number;
+  /** What PROCESSING turns into once the delay has passed. */
+  outcome: Exclude<SandboxRefundStatus, 'PROCESSING'>;
+  completesAt: number;
+}
+
+export interface BillToken {
+  token: string;
+  kind: 'trade' | 'fundflow';
+  billDate: string;
+  billType: string;
+  gzip: boolean;
+  expiresAt: number;
+}
+
+interface PersistedState {
+  version: 1;
+  users: SandboxUser[];
+  transactions: SandboxTransaction[];
+  refunds: SandboxRefund[];
+}
+
+/**
+ * All of the simulated WeChat's data, in memory. Users, transactions and refunds are optionally
+ * written (debounced, atomically) to DATA_DIR/sandbox/state.json so restarts of `npm start` keep
+ * working; tokens, codes and tickets are short-lived and are not.
+ */
+@Injectable()
+export class SandboxState implements OnModuleDestroy {
+  private readonly logger = new Logger(SandboxState.name);
+  users = new Map<string, SandboxUser>();
+  codes = new Map<string, OAuthCode>();
+  userTokens = new Map<string, UserToken>();
+  refreshTokens = new Map<string, UserToken>();
+  basicTokens = new Map<string, BasicToken>();
+  stableToken?: BasicToken;
+  ticket?: { ticket: string; expiresAt: number };
+  transactions = new Map<string, SandboxTransaction>();
+  transactionIds = new Map<string, string>();
+  prepayIds = new Map<string, string>();
+  refunds = new Map<string, SandboxRefund>();
+  billTokens = new Map<string, BillToken>();
+  private saveTimer?: NodeJS.Timeout;
+  private file?: string;
+
+  /** Starts persistence in `dir` (loading what is there). */
+  enablePersistence(dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    this.file = join(dir, 'state.json');
+    if (!existsSync(this.file)) return;
+    try {
+      const data = JSON.parse(readFileSync(this.file, 'utf8')) as PersistedState;
+      for (const user of data.users ?? []) this.users.set(user.openid, user);
+      for (const tx of data.transactions ?? []) this.addTransaction(tx);
+      for (const refund of data.refunds ?? []) this.refunds.set(refund.outRefundNo, refund);
+      this.logger.log(`sandbox state loaded: ${this.users.size} users, ${this.transactions.size} transactions, ${this.refunds.size} refunds`);
+    } catch (error) {
+      this.logger.warn(`sandbox state in ${this.file} unreadable, starting empty: ${(error as Error).message}`);
+    }
+  }
+
+  addTransaction(tx: SandboxTransaction): void {
+    this.transactions.set(tx.outTradeNo, tx);
+    for (const p of tx.prepays) this.prepayIds.set(p.prepayId, tx.outTradeNo);
+    if (tx.transactionId) this.transactionIds.set(tx.transactionId, tx.outTradeNo);
+  }
+
+  /** Call after any change of users, transactions or refunds. */
+  changed(): void {
+    if (!this.file || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save();
+    }, 300);
+    this.saveTimer.unref();
+  }
+
+  private save(): void {
+    if (!this.file) return;
+    const data: PersistedState = {
+      version: 1,
+      users: [...this.users.values()],
+      transactions: [...this.transactions.values()],
+      refunds: [...this.refunds.values()],
+    };
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, JSON.stringify(data));
+      renameSync(tmp, this.file);
+    } catch (error) {
+      this.logger.warn(`could not save sandbox state: ${(error as Error).message}`);
+    }
+  }
+
+  reset(): void {
+    for (const map of [
+      this.users,
+      this.codes,
+      this.userTokens,
+      this.refreshTokens,
+      this.basicTokens,
+      this.transactions,
+      this.transactionIds,
+      this.prepayIds,
+      this.refunds,
+      this.billTokens,
+    ]) {
+      map.clear();
+    }
+    this.stableToken = undefined;
+    this.ticket = undefined;
+    this.changed();
+  }
+
+  onModuleDestroy(): void {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = undefined;
+      this.save();
+    }
+  }
+}

@@ -1,0 +1,65 @@
+// `npm run sandbox`: the WeChat sandbox alone, on SANDBOX_PORT (default 3100), for a backend written in
+// any language. Prints what that backend must be configured with.
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import cookieParser from 'cookie-parser';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigValidationError, loadConfig } from '../config/load-config';
+import { AppConfigModule } from '../config/config.module';
+import { loadOrCreateSandboxKeystore } from './keystore';
+import { SandboxModule } from './sandbox.module';
+
+async function main(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config;
+  try {
+    const port = process.env.SANDBOX_PORT || '3100';
+    // The sandbox's own public address: what the backend under test and the browser reach it at.
+    config = loadConfig({ ...process.env, WECHAT_MODE: 'sandbox', PORT: port, PUBLIC_BASE_URL: process.env.SANDBOX_PUBLIC_URL || `http://localhost:${port}` });
+  } catch (error) {
+    if (error instanceof ConfigValidationError) {
+      process.stderr.write(`the sandbox cannot start.\n${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  @Module({ imports: [AppConfigModule.forRoot(config), SandboxModule.forRoot(config, { standalone: true })] })
+  class StandaloneSandboxModule {}
+
+  const app = await NestFactory.create<NestExpressApplication>(StandaloneSandboxModule, { rawBody: true, bodyParser: false, logger: ['error', 'warn'] });
+  app.useBodyParser('json', { limit: '1mb' });
+  app.useBodyParser('urlencoded', { extended: false });
+  app.use(cookieParser());
+  app.enableShutdownHooks();
+  await app.listen(config.port);
+
+  const ks = await loadOrCreateSandboxKeystore(config.sandbox.dataDir);
+  const base = `${config.publicBaseUrl}/sandbox`;
+  const dir = config.sandbox.dataDir;
+  const lines = [
+    `WeChat sandbox listening on ${base} (sign mode: ${config.sandbox.signMode}, time scale: ${config.sandbox.timeScale})`,
+    '',
+    'Configure the backend under test with:',
+    `  WECHATPAY_API_BASE=${base}        WECHAT_API_BASE=${base}        WECHAT_OPEN_BASE=${base}`,
+    `  WECHAT_APPID=${ks.appid}`,
+    `  WECHAT_APPSECRET=${ks.appsecret}`,
+    `  WECHATPAY_MCHID=${ks.mchid}`,
+    `  WECHATPAY_PRIVATE_KEY_PATH=${join(dir, 'apiclient_key.pem')}`,
+    `  WECHATPAY_CERT_SERIAL=${ks.merchant.certSerial}`,
+    `  WECHATPAY_APIV3_KEY=${ks.apiv3Key}`,
+    config.sandbox.signMode === 'public_key'
+      ? `  WECHATPAY_PUBLIC_KEY_PATH=${join(dir, 'wechatpay_public_key.pem')}\n  WECHATPAY_PUBLIC_KEY_ID=${ks.publicKey.id}`
+      : `  (platform certificate ${ks.platform.serial}: download it from ${base}/v3/certificates)`,
+    '',
+    `Browser side: ${base}/jweixin.js (JS-SDK + WeixinJSBridge), cashier ${base}/cashier?prepay_id=…`,
+    `Test controls: ${base}/control/* (stats, faults, pay, notifications, clock, reset)`,
+    'These are sandbox credentials generated on this machine; they are worthless anywhere else.',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+void main();

@@ -1,0 +1,141 @@
+/**
+ * Typed client of the sandbox's control API (/sandbox/control/*), for tests. Construct it with the
+ * base URL of the app (sandbox mounted) or of `npm run sandbox`.
+ */
+export type FaultKind = '500' | '429' | 'timeout';
+export type Tamper = 'signature' | 'timestamp' | 'ciphertext' | 'probe';
+
+export interface NotificationAttempt {
+  notificationId: string;
+  target: string;
+  eventType: string;
+  attempt: number;
+  kind: 'scheduled' | 'manual';
+  tamper?: Tamper;
+  at: string;
+  status?: number;
+  latencyMs: number;
+  ok: boolean;
+  error?: string;
+}
+
+export interface PayResult {
+  result: 'ok' | 'cancel' | 'fail';
+  reason?: string;
+  outTradeNo?: string;
+  transactionId?: string;
+}
+
+export class SandboxControl {
+  constructor(private readonly baseUrl: string) {}
+
+  private async call<T>(method: string, path: string, body?: unknown, expectOk = true): Promise<{ status: number; body: T }> {
+    const res = await fetch(`${this.baseUrl}/sandbox/control${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const parsed = (text ? JSON.parse(text) : undefined) as T;
+    if (expectOk && !res.ok) throw new Error(`sandbox control ${method} ${path} -> ${res.status}: ${text}`);
+    return { status: res.status, body: parsed };
+  }
+
+  async merchant(): Promise<{ appid: string; mchid: string; merchantCertSerial: string; platformCertSerial: string; publicKeyId: string; signMode: string }> {
+    return (await this.call<Awaited<ReturnType<SandboxControl['merchant']>>>('GET', '/merchant')).body;
+  }
+
+  /** Calls per endpoint, e.g. { 'cgi-bin/stable_token': 1, 'v3/pay/transactions/jsapi': 3 }. */
+  async calls(): Promise<Record<string, number>> {
+    return (await this.call<{ calls: Record<string, number> }>('GET', '/stats')).body.calls;
+  }
+
+  async callsTo(endpoint: string): Promise<number> {
+    return (await this.calls())[endpoint] ?? 0;
+  }
+
+  async resetCalls(): Promise<void> {
+    await this.call('POST', '/stats/reset');
+  }
+
+  /** Fail the next `count` calls of an endpoint ('v3/pay/transactions/jsapi', 'cgi-bin/ticket/getticket', …). */
+  async failNext(endpoint: string, kind: FaultKind, count = 1): Promise<void> {
+    await this.call('POST', '/faults', { endpoint, kind, count });
+  }
+
+  /** Pays a prepay as its user (or `openid`); `result` cancel/fail simulate the other buttons. */
+  async pay(prepayId: string, options: { openid?: string; result?: 'success' | 'cancel' | 'fail' } = {}): Promise<PayResult & { status: number }> {
+    const res = await this.call<PayResult>('POST', '/pay', { prepayId, ...options }, false);
+    return { ...res.body, status: res.status };
+  }
+
+  async transaction(outTradeNo: string): Promise<Record<string, unknown> & { trade_state: string; prepay_ids: string[]; transaction_id?: string }> {
+    return (await this.call<Record<string, unknown> & { trade_state: string; prepay_ids: string[] }>('GET', `/transactions/${encodeURIComponent(outTradeNo)}`)).body;
+  }
+
+  /** Records a paid transaction at "WeChat" that never went through our prepay. */
+  async injectTransaction(input: { outTradeNo: string; total: number; openid?: string; successTime?: string; description?: string }) {
+    return (await this.call<Record<string, unknown>>('POST', '/transactions', input)).body;
+  }
+
+  async alterTransaction(outTradeNo: string, changes: { total?: number }) {
+    return (await this.call<Record<string, unknown>>('PATCH', `/transactions/${encodeURIComponent(outTradeNo)}`, changes)).body;
+  }
+
+  async refund(outRefundNo: string): Promise<Record<string, unknown> & { status: string }> {
+    return (await this.call<Record<string, unknown> & { status: string }>('GET', `/refunds/${encodeURIComponent(outRefundNo)}`)).body;
+  }
+
+  async nextRefundOutcome(status: 'SUCCESS' | 'ABNORMAL' | 'CLOSED', count = 1): Promise<void> {
+    await this.call('POST', '/refunds/next-outcome', { status, count });
+  }
+
+  async notifications(filter: { outTradeNo?: string; outRefundNo?: string } = {}): Promise<NotificationAttempt[]> {
+    const qs = new URLSearchParams(filter as Record<string, string>).toString();
+    return (await this.call<{ attempts: NotificationAttempt[] }>('GET', `/notifications${qs ? `?${qs}` : ''}`)).body.attempts;
+  }
+
+  /** Waits until a notification attempt matching `predicate` exists (scaled retries run in the background). */
+  async waitForNotification(
+    filter: { outTradeNo?: string; outRefundNo?: string },
+    predicate: (attempts: NotificationAttempt[]) => boolean = (a) => a.some((x) => x.ok),
+    timeoutMs = 10_000,
+  ): Promise<NotificationAttempt[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const attempts = await this.notifications(filter);
+      if (predicate(attempts)) return attempts;
+      if (Date.now() > deadline) throw new Error(`notification for ${JSON.stringify(filter)} not seen: ${JSON.stringify(attempts)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  async dropNotifications(enabled = true): Promise<void> {
+    await this.call('POST', '/notifications/drop', { enabled });
+  }
+
+  /** Delivers the latest notification of an order/refund `times` times at once, optionally tampered. */
+  async deliver(target: { outTradeNo?: string; outRefundNo?: string }, options: { times?: number; tamper?: Tamper } = {}): Promise<NotificationAttempt[]> {
+    return (await this.call<{ attempts: NotificationAttempt[] }>('POST', '/notifications/deliver', { ...target, ...options })).body.attempts;
+  }
+
+  async shiftClock(shiftMs: number): Promise<void> {
+    await this.call('POST', '/clock', { shiftMs });
+  }
+
+  async resetClock(): Promise<void> {
+    await this.call('POST', '/clock', { reset: true });
+  }
+
+  async invalidateTokens(): Promise<number> {
+    return (await this.call<{ invalidated: number }>('POST', '/tokens/invalidate')).body.invalidated;
+  }
+
+  async createUser(input: { openid?: string; nickname?: string; avatarUrl?: string } = {}): Promise<{ openid: string; nickname: string; avatarUrl: string }> {
+    return (await this.call<{ openid: string; nickname: string; avatarUrl: string }>('POST', '/users', input)).body;
+  }
+
+  async reset(): Promise<void> {
+    await this.call('POST', '/reset');
+  }
+}
