@@ -7,7 +7,7 @@ import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxMpError } from './sandbox-errors';
 import { SandboxFaults } from './sandbox-faults';
 
-type Query = Record<string, string | undefined>;
+type QueryParams = Record<string, string | undefined>;
 
 const USER_COOKIE = 'sandbox_openid';
 
@@ -29,7 +29,7 @@ export class SandboxMpController {
    * tester pick or create a user. The #wechat_redirect fragment never reaches a server.
    */
   @Get('connect/oauth2/authorize')
-  authorize(@Query() query: Query, @Req() req: Request, @Res() res: Response) {
+  authorize(@Query() query: QueryParams, @Req() req: Request, @Res() res: Response) {
     this.faults.enter('connect/oauth2/authorize');
     const problem = this.mp.authorizeProblem(query);
     if (problem) return this.errorPage(res, problem.errcode, problem.errmsg);
@@ -81,7 +81,7 @@ export class SandboxMpController {
   }
 
   @Post('connect/oauth2/authorize')
-  authorizeSubmit(@Body() body: Query, @Res() res: Response) {
+  authorizeSubmit(@Body() body: QueryParams, @Res() res: Response) {
     const problem = this.mp.authorizeProblem(body);
     if (problem) return this.errorPage(res, problem.errcode, problem.errmsg);
     if (body.action === 'deny') {
@@ -97,7 +97,7 @@ export class SandboxMpController {
     }
   }
 
-  private consent(res: Response, query: Query, openid: string) {
+  private consent(res: Response, query: QueryParams, openid: string) {
     const code = this.mp.issueCode(openid, query.scope!);
     res.cookie(USER_COOKIE, openid, { httpOnly: false, sameSite: 'lax', path: '/sandbox' });
     return res.redirect(302, this.appendQuery(query.redirect_uri!, { code, state: query.state ?? '' }));
@@ -120,22 +120,22 @@ export class SandboxMpController {
   }
 
   @Get('sns/oauth2/access_token')
-  accessToken(@Query() query: Query, @Res() res: Response) {
+  accessToken(@Query() query: QueryParams, @Res() res: Response) {
     return this.http.mp('sns/oauth2/access_token', res, () => this.mp.exchangeCode(query));
   }
 
   @Get('sns/oauth2/refresh_token')
-  refreshToken(@Query() query: Query, @Res() res: Response) {
+  refreshToken(@Query() query: QueryParams, @Res() res: Response) {
     return this.http.mp('sns/oauth2/refresh_token', res, () => this.mp.refreshUserToken(query));
   }
 
   @Get('sns/userinfo')
-  userInfo(@Query() query: Query, @Res() res: Response) {
+  userInfo(@Query() query: QueryParams, @Res() res: Response) {
     return this.http.mp('sns/userinfo', res, () => this.mp.userInfo(query));
   }
 
   @Get('cgi-bin/token')
-  token(@Query() query: Query, @Res() res: Response) {
+  token(@Query() query: QueryParams, @Res() res: Response) {
     return this.http.mp('cgi-bin/token', res, () => this.mp.token(query));
   }
 
@@ -154,7 +154,7 @@ export class SandboxMpController {
   }
 
   @Get('cgi-bin/ticket/getticket')
-  ticket(@Query() query: Query, @Res() res: Response) {
+  ticket(@Query() query: QueryParams, @Res() res: Response) {
     return this.http.mp('cgi-bin/ticket/getticket', res, () => this.mp.ticket(query));
   }
 }

@@ -1,0 +1,29 @@
+import { hostAllowed, pageUnderPayDirectory } from './sandbox.settings';
+
+describe('JSAPI payment directories', () => {
+  it('lets a bare domain cover every page on it', () => {
+    expect(pageUnderPayDirectory('https://a.com/', ['https://a.com/'])).toBe(true);
+    expect(pageUnderPayDirectory('https://a.com/x/y/pay.html?x=1#frag', ['https://a.com'])).toBe(true);
+  });
+
+  it('requires a deeper directory to match exactly', () => {
+    const dirs = ['https://a.com/x/y/'];
+    expect(pageUnderPayDirectory('https://a.com/x/y/index.html', dirs)).toBe(true);
+    expect(pageUnderPayDirectory('https://a.com/x/y/', dirs)).toBe(true);
+    expect(pageUnderPayDirectory('https://a.com/x/index.html', dirs)).toBe(false);
+    expect(pageUnderPayDirectory('https://a.com/x/y/pay/index.html', dirs)).toBe(false);
+    expect(pageUnderPayDirectory('https://a.com/x/yy/index.html', dirs)).toBe(false);
+  });
+
+  it('compares scheme and host, not the port', () => {
+    expect(pageUnderPayDirectory('http://a.com/p', ['https://a.com/'])).toBe(false);
+    expect(pageUnderPayDirectory('https://b.com/p', ['https://a.com/'])).toBe(false);
+    expect(pageUnderPayDirectory('http://127.0.0.1:4321/shop', ['http://127.0.0.1:3000/'])).toBe(true);
+    expect(pageUnderPayDirectory('not a url', ['https://a.com/'])).toBe(false);
+  });
+
+  it('checks hosts for JS-safe and OAuth domains', () => {
+    expect(hostAllowed('https://shop.example.com/a?b', ['shop.example.com'])).toBe(true);
+    expect(hostAllowed('https://evil.com/shop.example.com', ['shop.example.com'])).toBe(false);
+  });
+});

@@ -1,0 +1,122 @@
+import { SandboxTestApp, startSandboxApp } from './sandbox-app';
+
+describe('sandbox official-account APIs', () => {
+  let t: SandboxTestApp;
+  let appid: string;
+  let secret: string;
+  const redirect = () => `${t.baseUrl}/auth/wechat/callback`;
+
+  beforeAll(async () => {
+    t = await startSandboxApp();
+    appid = t.keystore.appid;
+    secret = t.keystore.appsecret;
+  });
+  afterAll(() => t?.close());
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- WeChat answers of every shape
+  const api = async (path: string, init?: RequestInit): Promise<any> => {
+    const res = await fetch(`${t.baseUrl}/sandbox/${path}`, init);
+    expect(res.status).toBe(200);
+    return res.json();
+  };
+
+  async function authorize(openid: string, scope = 'snsapi_base', state = 'xyz'): Promise<URL> {
+    const url =
+      `${t.baseUrl}/sandbox/connect/oauth2/authorize?appid=${appid}&redirect_uri=${encodeURIComponent(redirect())}` +
+      `&response_type=code&scope=${scope}&state=${state}&sandbox_openid=${openid}`;
+    const res = await fetch(url, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    return new URL(res.headers.get('location')!);
+  }
+
+  it('consents as a given user and redirects back with code and state', async () => {
+    const back = await authorize('o_user_base');
+    expect(back.origin + back.pathname).toBe(redirect());
+    expect(back.searchParams.get('state')).toBe('xyz');
+    expect(back.searchParams.get('code')).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('shows a page to pick or create a user when no sandbox_openid is given', async () => {
+    await authorize('o_listed_user');
+    const res = await fetch(`${t.baseUrl}/sandbox/connect/oauth2/authorize?appid=${appid}&redirect_uri=${encodeURIComponent(redirect())}&response_type=code&scope=snsapi_userinfo&state=s`);
+    const html = await res.text();
+    expect(res.status).toBe(200);
+    expect(html).toContain('o_listed_user');
+    expect(html).toContain('创建并允许');
+    const form = new URLSearchParams({ appid, redirect_uri: redirect(), response_type: 'code', scope: 'snsapi_userinfo', state: 's', action: 'allow', nickname: '新用户' });
+    const created = await fetch(`${t.baseUrl}/sandbox/connect/oauth2/authorize`, { method: 'POST', body: form, redirect: 'manual' });
+    expect(created.status).toBe(302);
+    expect(new URL(created.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+    const denied = await fetch(`${t.baseUrl}/sandbox/connect/oauth2/authorize`, { method: 'POST', body: new URLSearchParams({ ...Object.fromEntries(form), action: 'deny' }), redirect: 'manual' });
+    const deniedUrl = new URL(denied.headers.get('location')!);
+    expect(deniedUrl.searchParams.get('code')).toBeNull();
+    expect(deniedUrl.searchParams.get('state')).toBe('s');
+  });
+
+  it('rejects a redirect_uri outside the registered OAuth domain with 10003', async () => {
+    const res = await fetch(`${t.baseUrl}/sandbox/connect/oauth2/authorize?appid=${appid}&redirect_uri=${encodeURIComponent('https://evil.example.com/cb')}&response_type=code&scope=snsapi_base&state=s&sandbox_openid=o1`, { redirect: 'manual' });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('errcode: 10003');
+  });
+
+  it('exchanges a code once (40163 after), rejects unknown codes (40029), a wrong secret (40125) and expired codes', async () => {
+    const code = (await authorize('o_code_user')).searchParams.get('code')!;
+    expect(await api(`sns/oauth2/access_token?appid=${appid}&secret=${'0'.repeat(32)}&code=${code}&grant_type=authorization_code`)).toMatchObject({ errcode: 40125 });
+    const token = await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${code}&grant_type=authorization_code`);
+    expect(token).toMatchObject({ openid: 'o_code_user', scope: 'snsapi_base', expires_in: 7200 });
+    expect(token.access_token).toBeTruthy();
+    expect(token.refresh_token).toBeTruthy();
+    const again = await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${code}&grant_type=authorization_code`);
+    expect(again).toMatchObject({ errcode: 40163 });
+    expect(again.errmsg).toMatch(/^code been used rid: /);
+    expect(await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=nope&grant_type=authorization_code`)).toMatchObject({ errcode: 40029 });
+    const late = (await authorize('o_code_user')).searchParams.get('code')!;
+    await t.control.shiftClock(5 * 60_000 + 1000);
+    try {
+      expect(await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${late}&grant_type=authorization_code`)).toMatchObject({ errcode: 40029 });
+    } finally {
+      await t.control.resetClock();
+    }
+  });
+
+  it('gives user info only to snsapi_userinfo tokens (48001 otherwise), and refreshes tokens', async () => {
+    const baseCode = (await authorize('o_scope_user', 'snsapi_base')).searchParams.get('code')!;
+    const base = await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${baseCode}&grant_type=authorization_code`);
+    expect(await api(`sns/userinfo?access_token=${base.access_token}&openid=o_scope_user&lang=zh_CN`)).toMatchObject({ errcode: 48001 });
+    const infoCode = (await authorize('o_scope_user', 'snsapi_userinfo')).searchParams.get('code')!;
+    const info = await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${infoCode}&grant_type=authorization_code`);
+    const user = await api(`sns/userinfo?access_token=${info.access_token}&openid=o_scope_user&lang=zh_CN`);
+    expect(user).toMatchObject({ openid: 'o_scope_user', nickname: expect.any(String), headimgurl: expect.stringMatching(/^https:/), privilege: [] });
+    const refreshed = await api(`sns/oauth2/refresh_token?appid=${appid}&grant_type=refresh_token&refresh_token=${info.refresh_token}`);
+    expect(refreshed.access_token).not.toBe(info.access_token);
+    expect(refreshed.openid).toBe('o_scope_user');
+    expect(await api(`sns/oauth2/refresh_token?appid=${appid}&grant_type=refresh_token&refresh_token=bogus`)).toMatchObject({ errcode: 40030 });
+  });
+
+  it('issues basic tokens (token, stable_token) and a jsapi ticket; 42001 when expired, 40001 when invalid; counts calls', async () => {
+    await t.control.resetCalls();
+    const token = await api(`cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${secret}`);
+    expect(token).toEqual({ access_token: expect.any(String), expires_in: 7200 });
+    const stableBody = { grant_type: 'client_credential', appid, secret, force_refresh: false };
+    const post = (body: object) => api('cgi-bin/stable_token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const s1 = await post(stableBody);
+    const s2 = await post(stableBody);
+    expect(s2.access_token).toBe(s1.access_token);
+    const s3 = await post({ ...stableBody, force_refresh: true });
+    expect(s3.access_token).not.toBe(s1.access_token);
+    expect(await post({ ...stableBody, secret: 'x' })).toMatchObject({ errcode: 40125 });
+
+    const ticket = await api(`cgi-bin/ticket/getticket?access_token=${s3.access_token}&type=jsapi`);
+    expect(ticket).toMatchObject({ errcode: 0, errmsg: 'ok', expires_in: 7200, ticket: expect.any(String) });
+    expect(await api(`cgi-bin/ticket/getticket?access_token=bogus&type=jsapi`)).toMatchObject({ errcode: 40001 });
+    await t.control.shiftClock(7201_000);
+    try {
+      expect(await api(`cgi-bin/ticket/getticket?access_token=${s3.access_token}&type=jsapi`)).toMatchObject({ errcode: 42001 });
+    } finally {
+      await t.control.resetClock();
+    }
+    await t.control.invalidateTokens();
+    expect(await api(`cgi-bin/ticket/getticket?access_token=${s3.access_token}&type=jsapi`)).toMatchObject({ errcode: 40001 });
+    expect(await t.control.calls()).toMatchObject({ 'cgi-bin/token': 1, 'cgi-bin/stable_token': 4, 'cgi-bin/ticket/getticket': 4 });
+  });
+});
