@@ -4,12 +4,14 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { DestinationStream } from 'pino';
 import { AdminModule } from './admin/admin.module';
+import { AuthModule } from './auth/auth.module';
 import { CommonModule } from './common/common.module';
 import { buildLoggerModule } from './common/logging';
 import { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
 import { HealthModule } from './health/health.module';
+import { JssdkModule } from './jssdk/jssdk.module';
 import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from './sandbox/keystore';
 import { SandboxModule } from './sandbox/sandbox.module';
 import { WechatCredentials, loadLiveCredentials } from './wechat/wechat-credentials';
@@ -49,6 +51,8 @@ export class AppModule {
         AdminModule,
         WechatModule.forRoot(resolveCredentials),
         ...(config.wechatMode === 'sandbox' ? [SandboxModule.forRoot(config)] : []),
+        AuthModule,
+        JssdkModule,
       ],
     };
   }

@@ -69,9 +69,9 @@ export abstract class AppConfig {
   wechat: WechatConfig;
   admin: { tokens: string[]; rateLimitPerMinute: number };
   /** Undefined outside live mode means: generate one and keep it under dataDir (see resolveSessionSecret). */
-  session: { secret?: string };
+  session: { secret?: string; ttlMs: number };
   orders: { closeAfterMs: number };
-  jssdk: { allowedDomains: string[] };
+  jssdk: { allowedDomains: string[]; apiList: string[]; refreshAheadMs: number };
   sandbox: SandboxConfig;
 }
 

@@ -2,6 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { AppConfig, DatabaseConfig, SANDBOX_ADMIN_TOKEN } from './app-config';
 import { parseDuration } from './duration';
+import { AuthEnv } from './env/auth.env';
 import { CoreEnv } from './env/core.env';
 import { SandboxEnv } from './env/sandbox.env';
 import { EnvProblem, RawEnv, parseList, validateSection } from './env/validate-section';
@@ -53,10 +54,12 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
   const core = validateSection(CoreEnv, env);
   const wechat = validateSection(WechatEnv, env);
   const sandbox = validateSection(SandboxEnv, env);
-  const problems: EnvProblem[] = [...core.problems, ...wechat.problems, ...sandbox.problems];
+  const auth = validateSection(AuthEnv, env);
+  const problems: EnvProblem[] = [...core.problems, ...wechat.problems, ...sandbox.problems, ...auth.problems];
   const c = core.values;
   const w = wechat.values;
   const s = sandbox.values;
+  const a = auth.values;
 
   const nodeEnv = (c.NODE_ENV ?? 'development') as AppConfig['nodeEnv'];
   const mode = (w.WECHAT_MODE ?? 'sandbox') as AppConfig['wechatMode'];
@@ -142,9 +145,13 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       tokens: adminTokens.length > 0 ? adminTokens : mode === 'sandbox' ? [SANDBOX_ADMIN_TOKEN] : [],
       rateLimitPerMinute: c.ADMIN_RATE_LIMIT !== undefined ? Number(c.ADMIN_RATE_LIMIT) : 300,
     },
-    session: { secret: c.SESSION_SECRET },
+    session: { secret: c.SESSION_SECRET, ttlMs: parseDuration(a.SESSION_TTL ?? '7d')! },
     orders: { closeAfterMs: parseDuration(c.ORDER_CLOSE_AFTER ?? '5m')! },
-    jssdk: { allowedDomains: parseList(c.JSSDK_ALLOWED_DOMAINS).map((d) => d.toLowerCase()) },
+    jssdk: {
+      allowedDomains: parseList(c.JSSDK_ALLOWED_DOMAINS).map((d) => d.toLowerCase()),
+      apiList: a.JSSDK_API_LIST ? parseList(a.JSSDK_API_LIST) : ['chooseWXPay'],
+      refreshAheadMs: parseDuration(a.WECHAT_TOKEN_REFRESH_AHEAD ?? '5m')!,
+    },
     sandbox: {
       port: s.SANDBOX_PORT !== undefined ? Number(s.SANDBOX_PORT) : 3100,
       dataDir: resolve(dataDir, 'sandbox'),

@@ -1,0 +1,73 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Keys derived from SESSION_SECRET with HKDF, one per purpose, so that a token signature can never
+ * be replayed as a state signature, and the encryption key is never used to sign.
+ */
+export class AuthCrypto {
+  private readonly sessionKey: Buffer;
+  private readonly stateKey: Buffer;
+  private readonly encryptionKey: Buffer;
+
+  constructor(secret: string) {
+    const derive = (info: string) => Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'wechat-h5-pay', info, 32));
+    this.sessionKey = derive('session-token');
+    this.stateKey = derive('oauth-state');
+    this.encryptionKey = derive('oauth-token-encryption');
+  }
+
+  /** `<id>.<base64url hmac>` */
+  signSession(id: string): string {
+    return `${id}.${this.mac(this.sessionKey, id).toString('base64url')}`;
+  }
+
+  /** The session id when the token's signature is ours, else undefined. */
+  verifySession(token: string): string | undefined {
+    const dot = token.lastIndexOf('.');
+    if (dot <= 0) return undefined;
+    const id = token.slice(0, dot);
+    return this.equal(token.slice(dot + 1), this.mac(this.sessionKey, id).toString('base64url')) ? id : undefined;
+  }
+
+  /** OAuth `state`: [0-9a-f] only (WeChat allows [a-zA-Z0-9], ≤ 128 bytes): nonce + truncated HMAC. */
+  signState(nonce: string): string {
+    return nonce + this.mac(this.stateKey, nonce).toString('hex').slice(0, 32);
+  }
+
+  verifyState(state: string): string | undefined {
+    if (!/^[0-9a-f]{64}$/.test(state)) return undefined;
+    const nonce = state.slice(0, 32);
+    return this.equal(state.slice(32), this.mac(this.stateKey, nonce).toString('hex').slice(0, 32)) ? nonce : undefined;
+  }
+
+  /** AES-256-GCM for OAuth tokens at rest: `v1.<iv>.<ciphertext+tag>` (base64url). */
+  encrypt(plaintext: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.encryptionKey, iv);
+    const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return `v1.${iv.toString('base64url')}.${data.toString('base64url')}`;
+  }
+
+  decrypt(value: string): string {
+    const [version, iv, data] = value.split('.');
+    if (version !== 'v1' || !iv || !data) throw new Error('unknown token encryption format');
+    const raw = Buffer.from(data, 'base64url');
+    const decipher = createDecipheriv('aes-256-gcm', this.encryptionKey, Buffer.from(iv, 'base64url'));
+    decipher.setAuthTag(raw.subarray(raw.length - 16));
+    return Buffer.concat([decipher.update(raw.subarray(0, raw.length - 16)), decipher.final()]).toString('utf8');
+  }
+
+  private mac(key: Buffer, data: string): Buffer {
+    return createHmac('sha256', key).update(data, 'utf8').digest();
+  }
+
+  private equal(a: string, b: string): boolean {
+    const x = Buffer.from(a);
+    const y = Buffer.from(b);
+    return x.length === y.length && timingSafeEqual(x, y);
+  }
+}
+
+export function randomId(bytes = 16): string {
+  return randomBytes(bytes).toString('hex');
+}

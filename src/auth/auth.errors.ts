@@ -1,0 +1,35 @@
+import { HttpStatus } from '@nestjs/common';
+import { AppError } from '../common/errors/app-error';
+
+export class InvalidRedirectError extends AppError {
+  constructor(redirect: string) {
+    super(
+      HttpStatus.BAD_REQUEST,
+      'INVALID_REDIRECT',
+      `redirect must be a path on this site starting with a single "/" (such as /orders), not ${JSON.stringify(redirect.slice(0, 100))}`,
+    );
+  }
+}
+
+export class InvalidStateError extends AppError {
+  constructor(reason: string) {
+    super(HttpStatus.BAD_REQUEST, 'INVALID_STATE', `OAuth state ${reason}; start again from /auth/wechat/authorize`);
+  }
+}
+
+export class LoginRequiredError extends AppError {
+  constructor(reason = 'Log in with WeChat first') {
+    super(HttpStatus.UNAUTHORIZED, 'LOGIN_REQUIRED', `${reason}: GET /auth/wechat/authorize?redirect=<page>`, {
+      login: '/auth/wechat/authorize',
+    });
+  }
+}
+
+/** The user's WeChat authorization no longer works: send them through /auth/wechat/authorize again. */
+export class ReauthRequiredError extends AppError {
+  constructor(reason: string, redirect = '/') {
+    super(HttpStatus.UNAUTHORIZED, 'REAUTH_REQUIRED', `${reason}; authorize again`, {
+      reauth: `/auth/wechat/authorize?scope=snsapi_userinfo&redirect=${encodeURIComponent(redirect)}`,
+    });
+  }
+}

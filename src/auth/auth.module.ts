@@ -1,0 +1,18 @@
+import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuthController } from './auth.controller';
+import { AuthService } from './auth.service';
+import { OAuthState } from './entities/oauth-state.entity';
+import { Session } from './entities/session.entity';
+import { User } from './entities/user.entity';
+import { SessionGuard } from './session.guard';
+
+/** WeChat OAuth login and shopper sessions. Other modules use SessionGuard, @CurrentUser() and AuthService. */
+@Global()
+@Module({
+  imports: [TypeOrmModule.forFeature([User, Session, OAuthState])],
+  controllers: [AuthController],
+  providers: [AuthService, SessionGuard],
+  exports: [AuthService, SessionGuard],
+})
+export class AuthModule {}

@@ -1,0 +1,262 @@
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomBytes } from 'node:crypto';
+import { IsNull, LessThan, Repository } from 'typeorm';
+import { Clock } from '../common/clock';
+import { AppError } from '../common/errors/app-error';
+import { AppConfig } from '../config/app-config';
+import { resolveSessionSecret } from '../config/session-secret';
+import { WechatMpApiError } from '../wechat/mp/errors';
+import type { OAuthAccessToken, OAuthScope } from '../wechat/mp/types';
+import { WechatMpClient } from '../wechat/mp/wechat-mp.client';
+import { AuthCrypto, randomId } from './auth-crypto';
+import { InvalidRedirectError, InvalidStateError, ReauthRequiredError } from './auth.errors';
+import { OAuthState } from './entities/oauth-state.entity';
+import { Session } from './entities/session.entity';
+import { User } from './entities/user.entity';
+import { isSafeRedirect } from './redirect';
+import { SessionUser } from './session-user';
+
+const STATE_LIFETIME_MS = 10 * 60_000;
+const REFRESH_TOKEN_LIFETIME_MS = 30 * 24 * 3600_000;
+
+export interface UserProfile {
+  id: number;
+  appid: string;
+  openid: string;
+  unionid: string | null;
+  nickname: string | null;
+  avatarUrl: string | null;
+  scope: string;
+}
+
+/**
+ * WeChat web authorization (OAuth2) and shopper sessions. OAuth tokens live only here, encrypted at
+ * rest; the browser gets an opaque signed session token and nothing else.
+ */
+@Injectable()
+export class AuthService {
+  private readonly logger = new Logger(AuthService.name);
+  readonly crypto: AuthCrypto;
+
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    @InjectRepository(Session) private readonly sessions: Repository<Session>,
+    @InjectRepository(OAuthState) private readonly states: Repository<OAuthState>,
+    private readonly mp: WechatMpClient,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {
+    this.crypto = new AuthCrypto(resolveSessionSecret(config));
+  }
+
+  get callbackUrl(): string {
+    return `${this.config.publicBaseUrl}/auth/wechat/callback`;
+  }
+
+  /** Records a single-use state and returns WeChat's authorize URL. */
+  async beginAuthorize(redirect = '/', scope: OAuthScope = 'snsapi_base'): Promise<string> {
+    if (!isSafeRedirect(redirect, this.config.publicBaseUrl)) throw new InvalidRedirectError(redirect);
+    const now = this.clock.now();
+    const nonce = randomId(16);
+    await this.states.insert({ id: nonce, redirect, scope, createdAt: now, expiresAt: new Date(now.getTime() + STATE_LIFETIME_MS), usedAt: null });
+    if (Math.random() < 0.02) {
+      // Opportunistic clean-up of states nobody came back for.
+      void this.states.delete({ expiresAt: LessThan(new Date(now.getTime() - 24 * 3600_000)) }).catch(() => undefined);
+    }
+    return this.mp.oauthAuthorizeUrl(this.callbackUrl, scope, this.crypto.signState(nonce));
+  }
+
+  /**
+   * Checks the state (signed, unexpired, unused — the use is recorded by a guarded UPDATE, so a replay
+   * loses even when two arrive at once), exchanges the code, stores the user and starts a session.
+   */
+  async completeCallback(code: string | undefined, state: string | undefined): Promise<{ token: string; redirect: string; user: UserProfile }> {
+    if (!state) throw new InvalidStateError('is missing');
+    const nonce = this.crypto.verifyState(state);
+    if (!nonce) throw new InvalidStateError('is not one we issued');
+    const record = await this.states.findOneBy({ id: nonce });
+    if (!record) throw new InvalidStateError('is unknown');
+    const now = this.clock.now();
+    if (record.expiresAt.getTime() < now.getTime()) throw new InvalidStateError('has expired (10 minutes)');
+    if (record.usedAt) throw new InvalidStateError('was already used');
+    if (!code) {
+      throw new AppError(HttpStatus.BAD_REQUEST, 'MISSING_CODE', 'WeChat returned no code: the user declined, or the link is incomplete');
+    }
+    const used = await this.states.update({ id: nonce, usedAt: IsNull() }, { usedAt: now });
+    if (!used.affected) throw new InvalidStateError('was already used');
+
+    let token: OAuthAccessToken;
+    try {
+      token = await this.mp.exchangeCode(code);
+    } catch (error) {
+      if (error instanceof WechatMpApiError && [40029, 40163, 42003].includes(error.errcode)) {
+        const reason = error.errcode === 40163 ? 'the code was already used' : error.errcode === 42003 ? 'the code expired' : 'the code is invalid';
+        throw new AppError(HttpStatus.UNAUTHORIZED, 'WECHAT_CODE_REJECTED', `WeChat rejected the login: ${reason} (errcode ${error.errcode})`, {
+          errcode: error.errcode,
+        });
+      }
+      throw error;
+    }
+    const user = await this.upsertUser(token);
+    const sessionToken = await this.startSession(user.id);
+    return { token: sessionToken, redirect: record.redirect, user };
+  }
+
+  private async upsertUser(token: OAuthAccessToken): Promise<UserProfile> {
+    const now = this.clock.now();
+    let profile: { nickname?: string; headimgurl?: string; unionid?: string } = {};
+    if (token.scope.split(',').includes('snsapi_userinfo')) {
+      profile = await this.mp.getUserInfo(token.access_token, token.openid);
+    }
+    const appid = this.mp.appid;
+    const values: Partial<User> = {
+      appid,
+      openid: token.openid,
+      scope: token.scope.includes('snsapi_userinfo') ? 'snsapi_userinfo' : 'snsapi_base',
+      accessTokenEnc: this.crypto.encrypt(token.access_token),
+      refreshTokenEnc: this.crypto.encrypt(token.refresh_token),
+      accessExpiresAt: new Date(now.getTime() + token.expires_in * 1000),
+      refreshExpiresAt: new Date(now.getTime() + REFRESH_TOKEN_LIFETIME_MS),
+      updatedAt: now,
+      ...(token.unionid || profile.unionid ? { unionid: token.unionid ?? profile.unionid } : {}),
+      ...(profile.nickname !== undefined ? { nickname: profile.nickname, avatarUrl: profile.headimgurl ?? null } : {}),
+    };
+    const existing = await this.users.findOneBy({ appid, openid: token.openid });
+    if (existing) {
+      // A silent (base) login must not downgrade a user who once granted userinfo.
+      if (existing.scope === 'snsapi_userinfo' && values.scope === 'snsapi_base') {
+        delete values.scope;
+        delete values.accessTokenEnc;
+        delete values.refreshTokenEnc;
+        delete values.accessExpiresAt;
+        delete values.refreshExpiresAt;
+      }
+      await this.users.update({ id: existing.id }, values);
+    } else {
+      try {
+        await this.users.insert({ ...values, createdAt: now } as User);
+      } catch {
+        // Two first logins of one user racing: the other insert won; update it instead.
+        await this.users.update({ appid, openid: token.openid }, values);
+      }
+    }
+    const user = await this.users.findOneByOrFail({ appid, openid: token.openid });
+    return toProfile(user);
+  }
+
+  private async startSession(userId: number): Promise<string> {
+    const now = this.clock.now();
+    const id = randomBytes(32).toString('base64url');
+    await this.sessions.insert({
+      id,
+      userId: String(userId),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + this.config.session.ttlMs),
+      revokedAt: null,
+    });
+    return this.crypto.signSession(id);
+  }
+
+  /** The shopper for a session token, or undefined when it is forged, expired, revoked or unknown. */
+  async resolveSession(token: string | undefined): Promise<SessionUser | undefined> {
+    if (!token) return undefined;
+    const id = this.crypto.verifySession(token);
+    if (!id) return undefined;
+    const row = await this.sessions
+      .createQueryBuilder('s')
+      .innerJoin(User, 'u', 'u.id = s.user_id')
+      .select(['s.id AS sid', 's.expires_at AS expires_at', 's.revoked_at AS revoked_at', 'u.id AS uid', 'u.openid AS openid', 'u.appid AS appid', 'u.scope AS scope'])
+      .where('s.id = :id', { id })
+      .getRawOne<{ sid: string; expires_at: Date | string; revoked_at: Date | string | null; uid: number | string; openid: string; appid: string; scope: string }>();
+    if (!row || row.revoked_at) return undefined;
+    if (toDate(row.expires_at).getTime() <= this.clock.nowMs()) return undefined;
+    return { userId: Number(row.uid), openid: row.openid, appid: row.appid, scope: row.scope, sessionId: row.sid };
+  }
+
+  async logout(sessionId: string): Promise<void> {
+    await this.sessions.update({ id: sessionId, revokedAt: IsNull() }, { revokedAt: this.clock.now() });
+  }
+
+  async findUserById(id: number): Promise<UserProfile | undefined> {
+    const user = await this.users.findOneBy({ id: String(id) });
+    return user ? toProfile(user) : undefined;
+  }
+
+  async findUserByOpenid(openid: string): Promise<UserProfile | undefined> {
+    const user = await this.users.findOneBy({ appid: this.mp.appid, openid });
+    return user ? toProfile(user) : undefined;
+  }
+
+  /**
+   * Re-reads the profile from WeChat with the user's own token, refreshing it when it expired. When the
+   * refresh token is gone too, the answer is 401 REAUTH_REQUIRED with the URL that fixes it.
+   */
+  async refreshProfile(userId: number): Promise<UserProfile> {
+    const user = await this.users.createQueryBuilder('u').addSelect(['u.accessTokenEnc', 'u.refreshTokenEnc']).where('u.id = :id', { id: userId }).getOne();
+    if (!user) throw new ReauthRequiredError('unknown user');
+    if (user.scope !== 'snsapi_userinfo') throw new ReauthRequiredError('this login did not grant access to the WeChat profile');
+    const now = this.clock.nowMs();
+    let accessToken = user.accessTokenEnc ? this.safeDecrypt(user.accessTokenEnc) : undefined;
+    if (!accessToken || !user.accessExpiresAt || user.accessExpiresAt.getTime() - 60_000 <= now) {
+      const refreshToken = user.refreshTokenEnc ? this.safeDecrypt(user.refreshTokenEnc) : undefined;
+      if (!refreshToken || !user.refreshExpiresAt || user.refreshExpiresAt.getTime() <= now) {
+        throw new ReauthRequiredError('the WeChat authorization has expired (refresh tokens last 30 days)');
+      }
+      try {
+        const fresh = await this.mp.refreshUserToken(refreshToken);
+        accessToken = fresh.access_token;
+        await this.users.update(
+          { id: user.id },
+          {
+            accessTokenEnc: this.crypto.encrypt(fresh.access_token),
+            refreshTokenEnc: this.crypto.encrypt(fresh.refresh_token),
+            accessExpiresAt: new Date(now + fresh.expires_in * 1000),
+            updatedAt: new Date(now),
+          },
+        );
+      } catch (error) {
+        if (error instanceof WechatMpApiError) {
+          throw new ReauthRequiredError(`WeChat refused to refresh the authorization (errcode ${error.errcode})`);
+        }
+        throw error;
+      }
+    }
+    try {
+      const info = await this.mp.getUserInfo(accessToken, user.openid);
+      await this.users.update({ id: user.id }, { nickname: info.nickname, avatarUrl: info.headimgurl ?? null, updatedAt: new Date(now) });
+    } catch (error) {
+      if (error instanceof WechatMpApiError && [40001, 42001, 48001].includes(error.errcode)) {
+        throw new ReauthRequiredError(`WeChat refused the profile request (errcode ${error.errcode})`);
+      }
+      throw error;
+    }
+    return toProfile(await this.users.findOneByOrFail({ id: user.id }));
+  }
+
+  private safeDecrypt(value: string): string | undefined {
+    try {
+      return this.crypto.decrypt(value);
+    } catch {
+      this.logger.warn('a stored OAuth token could not be decrypted (SESSION_SECRET changed?)');
+      return undefined;
+    }
+  }
+}
+
+function toDate(value: Date | string): Date {
+  if (value instanceof Date) return value;
+  return new Date(value.includes('T') ? value : value.replace(' ', 'T') + 'Z');
+}
+
+function toProfile(user: User): UserProfile {
+  return {
+    id: Number(user.id),
+    appid: user.appid,
+    openid: user.openid,
+    unionid: user.unionid,
+    nickname: user.nickname,
+    avatarUrl: user.avatarUrl,
+    scope: user.scope,
+  };
+}

@@ -1,0 +1,58 @@
+import { Injectable } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
+import { Clock } from '../common/clock';
+import { BadRequestError } from '../common/errors/app-error';
+import { AppConfig } from '../config/app-config';
+import { jssdkSignature, urlForSignature } from '../wechat/mp/jssdk-signature';
+import { WechatCredentials } from '../wechat/wechat-credentials';
+import { WechatTokenService } from './wechat-token.service';
+
+export interface WxConfig {
+  appId: string;
+  timestamp: number;
+  nonceStr: string;
+  signature: string;
+  jsApiList: string[];
+}
+
+/** Signs wx.config for a page of this shop, with the cached jsapi_ticket. */
+@Injectable()
+export class JssdkService {
+  private readonly allowed: Set<string>;
+
+  constructor(
+    private readonly tokens: WechatTokenService,
+    private readonly credentials: WechatCredentials,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {
+    this.allowed = new Set(config.jssdk.allowedDomains);
+    // In sandbox mode the app's own pages are a JS-safe domain, as the sandbox registers them.
+    if (config.wechatMode === 'sandbox') this.allowed.add(new URL(config.publicBaseUrl).hostname.toLowerCase());
+  }
+
+  async configFor(pageUrl: string): Promise<WxConfig> {
+    let url: URL;
+    try {
+      url = new URL(pageUrl);
+    } catch {
+      throw new BadRequestError('INVALID_URL', 'url must be the absolute URL of the page calling wx.config');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BadRequestError('INVALID_URL', 'url must be an http(s) URL');
+    if (!this.allowed.has(url.hostname.toLowerCase())) {
+      throw new BadRequestError('URL_NOT_ALLOWED', `${url.hostname} is not in JSSDK_ALLOWED_DOMAINS; wx.config would fail on it`);
+    }
+    const ticket = await this.tokens.getJsapiTicket();
+    const nonceStr = randomBytes(12).toString('base64url').replace(/[-_]/g, 'x');
+    const timestamp = this.clock.nowSeconds();
+    // Signed exactly as the page will present it: everything before '#', not re-encoded.
+    const signedUrl = urlForSignature(pageUrl);
+    return {
+      appId: this.credentials.appid,
+      timestamp,
+      nonceStr,
+      signature: jssdkSignature({ jsapiTicket: ticket, nonceStr, timestamp, url: signedUrl }),
+      jsApiList: this.config.jssdk.apiList,
+    };
+  }
+}

@@ -1,0 +1,158 @@
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { Clock, FixedClock } from '../../src/common/clock';
+import { loginAs } from '../helpers/login';
+import { SandboxControl } from '../helpers/sandbox-control';
+import { TestApp, startTestApp } from '../helpers/test-app';
+
+describe('WeChat login', () => {
+  let t: TestApp;
+  let sandbox: SandboxControl;
+
+  beforeAll(async () => {
+    t = await startTestApp({ captureLogs: true });
+    sandbox = new SandboxControl(t.baseUrl);
+  });
+  afterAll(() => t?.close());
+
+  async function authorizeStep(query = 'redirect=/orders') {
+    const res = await fetch(`${t.baseUrl}/auth/wechat/authorize?${query}`, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    const location = res.headers.get('location')!;
+    expect(location.endsWith('#wechat_redirect')).toBe(true);
+    return new URL(location.replace('#wechat_redirect', ''));
+  }
+
+  async function consent(wechat: URL, openid: string) {
+    wechat.searchParams.set('sandbox_openid', openid);
+    const res = await fetch(wechat, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    return new URL(res.headers.get('location')!);
+  }
+
+  it('runs the whole flow with snsapi_base: authorize → WeChat → callback → cookie → /auth/me', async () => {
+    const wechat = await authorizeStep('redirect=/orders%3Ftab%3D1');
+    expect(wechat.pathname).toBe('/sandbox/connect/oauth2/authorize');
+    expect(wechat.searchParams.get('redirect_uri')).toBe(`${t.baseUrl}/auth/wechat/callback`);
+    expect(wechat.searchParams.get('scope')).toBe('snsapi_base');
+    expect(wechat.searchParams.get('response_type')).toBe('code');
+    expect(wechat.searchParams.get('state')).toMatch(/^[0-9a-f]{64}$/);
+    const back = await consent(wechat, 'o_login_base');
+    const callback = await fetch(back, { redirect: 'manual' });
+    expect(callback.status).toBe(302);
+    expect(callback.headers.get('location')).toBe('/orders?tab=1');
+    const cookie = callback.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/whp_session=[^;]+; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax/);
+    expect(cookie).not.toMatch(/Secure/);
+    const session = cookie.split(';')[0];
+    const me = await request(t.baseUrl).get('/auth/me').set('Cookie', session).expect(200);
+    expect(me.body).toEqual({ openid: 'o_login_base', nickname: null, avatarUrl: null, scope: 'snsapi_base' });
+  });
+
+  it('reads nickname and avatar with snsapi_userinfo, and accepts the token as a bearer', async () => {
+    const login = await loginAs(t.baseUrl, 'o_login_info', { scope: 'snsapi_userinfo', nickname: '张三' });
+    const me = await request(t.baseUrl).get('/auth/me').set(login.headers).expect(200);
+    expect(me.body).toEqual({ openid: 'o_login_info', nickname: '张三', avatarUrl: expect.stringMatching(/^https:/), scope: 'snsapi_userinfo' });
+    // a later silent login keeps the profile
+    const again = await loginAs(t.baseUrl, 'o_login_info');
+    const me2 = await request(t.baseUrl).get('/auth/me').set(again.headers).expect(200);
+    expect(me2.body).toMatchObject({ nickname: '张三', scope: 'snsapi_userinfo' });
+  });
+
+  it('answers 401 without a session, with a forged one, and after logout', async () => {
+    const none = await request(t.baseUrl).get('/auth/me').expect(401);
+    expect(none.body).toMatchObject({ code: 'LOGIN_REQUIRED', message: expect.stringContaining('/auth/wechat/authorize') });
+    await request(t.baseUrl).get('/auth/me').set('Authorization', 'Bearer abc.def').expect(401);
+    const login = await loginAs(t.baseUrl, 'o_logout');
+    const forged = login.token.slice(0, -2) + (login.token.endsWith('A') ? 'BB' : 'AA');
+    await request(t.baseUrl).get('/auth/me').set('Authorization', `Bearer ${forged}`).expect(401);
+    await request(t.baseUrl).post('/auth/logout').set(login.headers).expect(204);
+    await request(t.baseUrl).get('/auth/me').set(login.headers).expect(401);
+  });
+
+  it.each([['//evil.com'], ['https://evil.com'], ['/\\evil.com'], ['evil.com'], ['/\r\nLocation: https://evil.com'], ['javascript:alert(1)'], ['/\t/evil.com']])(
+    'refuses the open redirect %j with 400 and records nothing',
+    async (redirect) => {
+      const dataSource = t.app.get(DataSource);
+      const before = await dataSource.query('SELECT COUNT(*) AS n FROM oauth_states');
+      const res = await request(t.baseUrl).get('/auth/wechat/authorize').query({ redirect }).expect(400);
+      expect(res.body).toMatchObject({ code: 'INVALID_REDIRECT', message: expect.stringContaining('redirect must be a path on this site') });
+      expect(await dataSource.query('SELECT COUNT(*) AS n FROM oauth_states')).toEqual(before);
+    },
+  );
+
+  it('refuses an unknown scope and unknown parameters', async () => {
+    const res = await request(t.baseUrl).get('/auth/wechat/authorize?scope=snsapi_login').expect(400);
+    expect(res.body.message).toContain('scope must be snsapi_base or snsapi_userinfo');
+    await request(t.baseUrl).get('/auth/wechat/authorize?foo=bar').expect(400);
+  });
+
+  it('rejects a replayed state, a forged state, and a missing code', async () => {
+    const wechat = await authorizeStep();
+    const back = await consent(wechat, 'o_state');
+    expect((await fetch(back, { redirect: 'manual' })).status).toBe(302);
+    // replay: same state, and even a fresh code for it
+    const replay = await consent(wechat, 'o_state');
+    const replayed = await request(t.baseUrl).get(`/auth/wechat/callback${replay.search}`).expect(400);
+    expect(replayed.body).toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('already used') });
+
+    const forged = new URL(back);
+    forged.searchParams.set('state', 'a'.repeat(64));
+    await request(t.baseUrl).get(`/auth/wechat/callback${forged.search}`).expect(400);
+
+    const noCode = await authorizeStep();
+    const missing = await request(t.baseUrl).get(`/auth/wechat/callback?state=${noCode.searchParams.get('state')}`).expect(400);
+    expect(missing.body.code).toBe('MISSING_CODE');
+    await request(t.baseUrl).get('/auth/wechat/callback?code=abc').expect(400);
+  });
+
+  it('answers 401 with the reason when WeChat rejects the code (40029 invalid, 40163 reused)', async () => {
+    const wechat = await authorizeStep();
+    const back = await consent(wechat, 'o_code');
+    const invalid = new URL(back);
+    invalid.searchParams.set('code', 'not-a-code');
+    const res = await request(t.baseUrl).get(`/auth/wechat/callback${invalid.search}`).expect(401);
+    expect(res.body).toMatchObject({ code: 'WECHAT_CODE_REJECTED', message: expect.stringContaining('40029') });
+
+    // The code is spent by someone else first (e.g. a proxy prefetching the link): 40163.
+    const second = await authorizeStep();
+    const back2 = await consent(second, 'o_code');
+    const code = back2.searchParams.get('code')!;
+    const other = await authorizeStep();
+    await request(t.baseUrl).get(`/auth/wechat/callback?code=${code}&state=${other.searchParams.get('state')}`).expect(302);
+    const again = await request(t.baseUrl).get(`/auth/wechat/callback?code=${code}&state=${back2.searchParams.get('state')}`).expect(401);
+    expect(again.body.message).toContain('already used');
+  });
+
+  it('never puts a token or secret into a response body or a log line', async () => {
+    const login = await loginAs(t.baseUrl, 'o_secret_check', { scope: 'snsapi_userinfo' });
+    const me = await request(t.baseUrl).get('/auth/me?refresh=1').set(login.headers).expect(200);
+    expect(JSON.stringify(me.body)).not.toMatch(/token/i);
+    const merchant = await sandbox.merchant();
+    const keystore = await import('../../src/sandbox/keystore').then((m) => m.loadOrCreateSandboxKeystore(t.config.sandbox.dataDir));
+    const logs = t.rawLogs.join('\n');
+    expect(logs).not.toContain(keystore.appsecret);
+    expect(logs).not.toContain(login.token);
+    expect(merchant.appid).toBe(keystore.appid);
+    // every OAuth access token the sandbox issued stays out of the logs
+    expect(logs).toMatch(/sns\/oauth2\/access_token\?appid=[^&]+&secret=\[Redacted\]&code=\[Redacted\]/);
+  });
+});
+
+describe('OAuth state lifetime', () => {
+  it('rejects a state older than 10 minutes', async () => {
+    const clock = new FixedClock(new Date());
+    const t = await startTestApp({ override: (b) => b.overrideProvider(Clock).useValue(clock) });
+    try {
+      const start = await fetch(`${t.baseUrl}/auth/wechat/authorize?redirect=/`, { redirect: 'manual' });
+      const wechat = new URL(start.headers.get('location')!.replace('#wechat_redirect', ''));
+      wechat.searchParams.set('sandbox_openid', 'o_slow');
+      const back = await fetch(wechat, { redirect: 'manual' });
+      clock.advance(10 * 60_000 + 1000);
+      const res = await request(t.baseUrl).get(new URL(back.headers.get('location')!).pathname + new URL(back.headers.get('location')!).search).expect(400);
+      expect(res.body).toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('expired') });
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,0 +1,35 @@
+/**
+ * Logs a shopper in through the real flow: our /auth/wechat/authorize → the sandbox's authorize page
+ * (consenting as `openid`) → our callback. Returns the session cookie and the bearer token.
+ */
+export interface Login {
+  cookie: string;
+  token: string;
+  location: string;
+  /** Headers that authenticate as this shopper with fetch/supertest. */
+  headers: { Authorization: string };
+}
+
+export async function loginAs(
+  baseUrl: string,
+  openid: string,
+  options: { scope?: 'snsapi_base' | 'snsapi_userinfo'; redirect?: string; nickname?: string } = {},
+): Promise<Login> {
+  const start = await fetch(
+    `${baseUrl}/auth/wechat/authorize?redirect=${encodeURIComponent(options.redirect ?? '/')}&scope=${options.scope ?? 'snsapi_base'}`,
+    { redirect: 'manual' },
+  );
+  if (start.status !== 302) throw new Error(`authorize answered ${start.status}: ${await start.text()}`);
+  const wechat = new URL(start.headers.get('location')!.replace('#wechat_redirect', ''));
+  wechat.searchParams.set('sandbox_openid', openid);
+  if (options.nickname) wechat.searchParams.set('sandbox_nickname', options.nickname);
+  const consent = await fetch(wechat, { redirect: 'manual' });
+  if (consent.status !== 302) throw new Error(`sandbox authorize answered ${consent.status}: ${await consent.text()}`);
+  const callback = await fetch(consent.headers.get('location')!, { redirect: 'manual' });
+  if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${await callback.text()}`);
+  const setCookie = callback.headers.get('set-cookie') ?? '';
+  const match = /whp_session=([^;]+)/.exec(setCookie);
+  if (!match) throw new Error(`no session cookie in ${setCookie}`);
+  const token = decodeURIComponent(match[1]);
+  return { cookie: `whp_session=${match[1]}`, token, location: callback.headers.get('location')!, headers: { Authorization: `Bearer ${token}` } };
+}
