@@ -4,7 +4,7 @@
  */
 export function isSafeRedirect(redirect: string, origin: string): boolean {
   if (!redirect.startsWith('/') || redirect.startsWith('//')) return false;
-  if (redirect.length > 512 || /[\\\u0000-\u001f\u007f]/.test(redirect)) return false;
+  if (redirect.length > 512 || redirect.includes('\\') || [...redirect].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return false;
   try {
     return new URL(redirect, origin).origin === new URL(origin).origin;
   } catch {

@@ -17,8 +17,8 @@ describe('sandbox JS bridge', () => {
   };
 
   async function ticket(): Promise<string> {
-    const token = await fetch(`${t.baseUrl}/sandbox/cgi-bin/token?grant_type=client_credential&appid=${t.keystore.appid}&secret=${t.keystore.appsecret}`).then((r) => r.json());
-    const res = await fetch(`${t.baseUrl}/sandbox/cgi-bin/ticket/getticket?access_token=${token.access_token}&type=jsapi`).then((r) => r.json());
+    const token = await fetch(`${t.baseUrl}/sandbox/cgi-bin/token?grant_type=client_credential&appid=${t.keystore.appid}&secret=${t.keystore.appsecret}`).then((r) => r.json() as Promise<{ access_token: string }>);
+    const res = await fetch(`${t.baseUrl}/sandbox/cgi-bin/ticket/getticket?access_token=${token.access_token}&type=jsapi`).then((r) => r.json() as Promise<{ ticket: string }>);
     return res.ticket;
   }
 

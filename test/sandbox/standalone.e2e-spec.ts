@@ -21,9 +21,9 @@ describe('npm run sandbox (the sandbox alone)', () => {
       expect(out).toContain(variable);
     }
     expect(out).not.toContain('PRIVATE KEY-----');
-    const merchant = await fetch(`http://127.0.0.1:${port}/sandbox/control/merchant`).then((r) => r.json());
+    const merchant = await fetch(`http://127.0.0.1:${port}/sandbox/control/merchant`).then((r) => r.json() as Promise<{ appid: string }>);
     expect(merchant.appid).toMatch(/^wx[a-z0-9]{16}$/);
-    const token = await fetch(`http://127.0.0.1:${port}/sandbox/cgi-bin/token?grant_type=client_credential&appid=${merchant.appid}&secret=bad`).then((r) => r.json());
+    const token = await fetch(`http://127.0.0.1:${port}/sandbox/cgi-bin/token?grant_type=client_credential&appid=${merchant.appid}&secret=bad`).then((r) => r.json() as Promise<{ errcode: number }>);
     expect(token.errcode).toBe(40125);
   });
 });
