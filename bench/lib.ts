@@ -24,7 +24,12 @@ export interface LoadOptions {
   requests?: autocannon.Request[];
 }
 
+/**
+ * Runs autocannon in a separate process (the load generator must not share the event loop of the
+ * server it measures), unless the options need in-process hooks (setupClient / requests).
+ */
 export async function load(name: string, options: LoadOptions): Promise<LoadResult> {
+  if (!options.setupClient && !options.requests) return loadInChild(name, options);
   const result = await autocannon({
     url: options.url,
     method: options.method ?? 'GET',
@@ -71,4 +76,35 @@ export function opsPerSecond(fn: () => unknown, durationMs = 1500): number {
     now = performance.now();
   }
   return (ops * 1000) / (now - start);
+}
+
+async function loadInChild(name: string, options: LoadOptions): Promise<LoadResult> {
+  const { spawn } = await import('node:child_process');
+  const args = [
+    require.resolve('autocannon/autocannon.js'),
+    '-j',
+    '-c',
+    String(options.connections ?? 16),
+    '-d',
+    String(options.durationSec ?? 10),
+    '-m',
+    options.method ?? 'GET',
+  ];
+  for (const [k, v] of Object.entries(options.headers ?? {})) args.push('-H', `${k}=${v}`);
+  if (options.body) args.push('-b', options.body);
+  args.push(options.url);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  if (code !== 0) throw new Error(`autocannon exited with ${code}`);
+  const result = JSON.parse(out) as autocannon.Result;
+  return {
+    name,
+    requestsPerSec: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
 }

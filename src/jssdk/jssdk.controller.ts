@@ -1,6 +1,8 @@
-import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { JssdkConfigQueryDto, WxConfigDto } from './dto/jssdk-config.dto';
+import { Controller, Get, Req } from '@nestjs/common';
+import type { Request } from 'express';
+import { BadRequestError } from '../common/errors/app-error';
+import { ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { WxConfigDto } from './dto/jssdk-config.dto';
 import { JssdkService } from './jssdk.service';
 
 @ApiTags('jssdk')
@@ -11,7 +13,19 @@ export class JssdkController {
   @Get('config')
   @ApiOperation({ summary: 'Signed parameters for wx.config on the given page' })
   @ApiOkResponse({ type: WxConfigDto })
-  config(@Query() query: JssdkConfigQueryDto): Promise<WxConfigDto> {
-    return this.jssdk.configFor(query.url);
+  @ApiQuery({ name: 'url', type: String, required: true, description: 'Absolute URL of the page calling wx.config (the #fragment is ignored)' })
+  config(@Req() req: Request): Promise<WxConfigDto> {
+    // Hand-checked rather than through the global ValidationPipe: this is the hottest public route
+    // (every page view) and the pipe's class-transformer round trip costs more than the signature.
+    return this.jssdk.configFor(checkedUrl(req.query));
   }
+}
+
+function checkedUrl(query: Request['query']): string {
+  const extra = Object.keys(query).filter((key) => key !== 'url');
+  if (extra.length) throw new BadRequestError('VALIDATION_FAILED', extra.map((key) => `property ${key} should not exist`).join('; '));
+  const url = query.url;
+  if (typeof url !== 'string' || url.length === 0) throw new BadRequestError('VALIDATION_FAILED', 'url is required: the absolute URL of the page');
+  if (url.length > 2048) throw new BadRequestError('VALIDATION_FAILED', 'url must be at most 2048 characters');
+  return url;
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Clock } from '../common/clock';
 import { BadRequestError } from '../common/errors/app-error';
 import { AppConfig } from '../config/app-config';
@@ -43,7 +43,8 @@ export class JssdkService {
       throw new BadRequestError('URL_NOT_ALLOWED', `${url.hostname} is not in JSSDK_ALLOWED_DOMAINS; wx.config would fail on it`);
     }
     const ticket = await this.tokens.getJsapiTicket();
-    const nonceStr = randomBytes(12).toString('base64url').replace(/[-_]/g, 'x');
+    // randomUUID draws from a cached entropy pool: far cheaper per call than randomBytes.
+    const nonceStr = randomUUID().replace(/-/g, '').slice(0, 16);
     const timestamp = this.clock.nowSeconds();
     // Signed exactly as the page will present it: everything before '#', not re-encoded.
     const signedUrl = urlForSignature(pageUrl);

@@ -32,7 +32,7 @@ describe('GET /jssdk/config', () => {
     expect(res.body).toEqual({
       appId: (await sandbox.merchant()).appid,
       timestamp: clock.nowSeconds(),
-      nonceStr: expect.stringMatching(/^[A-Za-z0-9]{16}$/),
+      nonceStr: expect.stringMatching(/^[0-9a-f]{16}$/),
       signature: expect.stringMatching(/^[0-9a-f]{40}$/),
       jsApiList: ['chooseWXPay'],
     });
