@@ -12,6 +12,8 @@ import { AppConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
 import { HealthModule } from './health/health.module';
 import { JssdkModule } from './jssdk/jssdk.module';
+import { NotifyModule } from './notify/notify.module';
+import { PaymentModule } from './payment/payment.module';
 import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from './sandbox/keystore';
 import { SandboxModule } from './sandbox/sandbox.module';
 import { WechatCredentials, loadLiveCredentials } from './wechat/wechat-credentials';
@@ -53,6 +55,8 @@ export class AppModule {
         ...(config.wechatMode === 'sandbox' ? [SandboxModule.forRoot(config)] : []),
         AuthModule,
         JssdkModule,
+        PaymentModule,
+        NotifyModule,
       ],
     };
   }

@@ -70,7 +70,18 @@ export abstract class AppConfig {
   admin: { tokens: string[]; rateLimitPerMinute: number };
   /** Undefined outside live mode means: generate one and keep it under dataDir (see resolveSessionSecret). */
   session: { secret?: string; ttlMs: number };
-  orders: { closeAfterMs: number };
+  orders: {
+    closeAfterMs: number;
+    reconcileIntervalMs: number;
+    reconcileAfterMs: number;
+    closeIntervalMs: number;
+    jobBatch: number;
+    wechatConcurrency: number;
+    queryOnReadAfterMs: number;
+    paidAfterCloseAction: 'refund' | 'reinstate' | 'hold';
+    notifyBatchMax: number;
+    seedDemoProducts: boolean;
+  };
   jssdk: { allowedDomains: string[]; apiList: string[]; refreshAheadMs: number };
   sandbox: SandboxConfig;
 }

@@ -4,6 +4,7 @@ import { AppConfig, DatabaseConfig, SANDBOX_ADMIN_TOKEN } from './app-config';
 import { parseDuration } from './duration';
 import { AuthEnv } from './env/auth.env';
 import { CoreEnv } from './env/core.env';
+import { PaymentEnv } from './env/payment.env';
 import { SandboxEnv } from './env/sandbox.env';
 import { EnvProblem, RawEnv, parseList, validateSection } from './env/validate-section';
 import { toBool } from './env/validators';
@@ -55,11 +56,13 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
   const wechat = validateSection(WechatEnv, env);
   const sandbox = validateSection(SandboxEnv, env);
   const auth = validateSection(AuthEnv, env);
-  const problems: EnvProblem[] = [...core.problems, ...wechat.problems, ...sandbox.problems, ...auth.problems];
+  const payment = validateSection(PaymentEnv, env);
+  const problems: EnvProblem[] = [...core.problems, ...wechat.problems, ...sandbox.problems, ...auth.problems, ...payment.problems];
   const c = core.values;
   const w = wechat.values;
   const s = sandbox.values;
   const a = auth.values;
+  const p = payment.values;
 
   const nodeEnv = (c.NODE_ENV ?? 'development') as AppConfig['nodeEnv'];
   const mode = (w.WECHAT_MODE ?? 'sandbox') as AppConfig['wechatMode'];
@@ -146,7 +149,18 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       rateLimitPerMinute: c.ADMIN_RATE_LIMIT !== undefined ? Number(c.ADMIN_RATE_LIMIT) : 300,
     },
     session: { secret: c.SESSION_SECRET, ttlMs: parseDuration(a.SESSION_TTL ?? '7d')! },
-    orders: { closeAfterMs: parseDuration(c.ORDER_CLOSE_AFTER ?? '5m')! },
+    orders: {
+      closeAfterMs: parseDuration(c.ORDER_CLOSE_AFTER ?? '5m')!,
+      reconcileIntervalMs: parseDuration(p.PAYMENT_RECONCILE_INTERVAL ?? '10s')!,
+      reconcileAfterMs: parseDuration(p.PAYMENT_RECONCILE_AFTER ?? '60s')!,
+      closeIntervalMs: parseDuration(p.PAYMENT_CLOSE_INTERVAL ?? '10s')!,
+      jobBatch: p.PAYMENT_JOB_BATCH !== undefined ? Number(p.PAYMENT_JOB_BATCH) : 100,
+      wechatConcurrency: p.PAYMENT_WECHAT_CONCURRENCY !== undefined ? Number(p.PAYMENT_WECHAT_CONCURRENCY) : 8,
+      queryOnReadAfterMs: parseDuration(p.PAYMENT_QUERY_ON_READ_AFTER ?? '5s')!,
+      paidAfterCloseAction: (p.PAID_AFTER_CLOSE_ACTION ?? 'refund') as 'refund' | 'reinstate' | 'hold',
+      notifyBatchMax: p.NOTIFY_BATCH_MAX !== undefined ? Number(p.NOTIFY_BATCH_MAX) : 64,
+      seedDemoProducts: toBool(p.SEED_DEMO_PRODUCTS, true),
+    },
     jssdk: {
       allowedDomains: parseList(c.JSSDK_ALLOWED_DOMAINS).map((d) => d.toLowerCase()),
       apiList: a.JSSDK_API_LIST ? parseList(a.JSSDK_API_LIST) : ['chooseWXPay'],

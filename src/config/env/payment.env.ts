@@ -1,0 +1,50 @@
+import { IsIn, IsOptional } from 'class-validator';
+import { IsBooleanString, IsDuration, IsIntString } from './validators';
+
+/** Orders, payment jobs and notification handling. Property names are the variable names. */
+export class PaymentEnv {
+  /** How often the reconcile job queries WeChat for unpaid orders with a prepay (lost notifications). Default 10s. */
+  @IsOptional()
+  @IsDuration({ minMs: 100 })
+  PAYMENT_RECONCILE_INTERVAL?: string = undefined;
+
+  /** A prepay older than this without a notification is queried by the reconcile job. Default 60s. */
+  @IsOptional()
+  @IsDuration({ minMs: 0 })
+  PAYMENT_RECONCILE_AFTER?: string = undefined;
+
+  /** How often the auto-close job looks for orders past ORDER_CLOSE_AFTER. Default 10s. */
+  @IsOptional()
+  @IsDuration({ minMs: 100 })
+  PAYMENT_CLOSE_INTERVAL?: string = undefined;
+
+  /** Orders per job batch. Default 100. */
+  @IsOptional()
+  @IsIntString(1, 10_000)
+  PAYMENT_JOB_BATCH?: string = undefined;
+
+  /** Concurrent WeChat calls of one job. Default 8. */
+  @IsOptional()
+  @IsIntString(1, 256)
+  PAYMENT_WECHAT_CONCURRENCY?: string = undefined;
+
+  /** GET /orders/:no asks WeChat when the order is unpaid and its prepay is older than this. Default 5s. */
+  @IsOptional()
+  @IsDuration({ minMs: 0 })
+  PAYMENT_QUERY_ON_READ_AFTER?: string = undefined;
+
+  /** What to do with a payment for an order already closed: refund (default), reinstate (if stock allows), hold. */
+  @IsOptional()
+  @IsIn(['refund', 'reinstate', 'hold'], { message: 'must be refund, reinstate or hold' })
+  PAID_AFTER_CLOSE_ACTION?: string = undefined;
+
+  /** Largest group of payments applied in one database transaction. Default 64. */
+  @IsOptional()
+  @IsIntString(1, 1000)
+  NOTIFY_BATCH_MAX?: string = undefined;
+
+  /** Seed demo products on first start (sandbox mode only). Default true. */
+  @IsOptional()
+  @IsBooleanString()
+  SEED_DEMO_PRODUCTS?: string = undefined;
+}

@@ -1,0 +1,50 @@
+import { Controller, DefaultValuePipe, Get, ParseIntPipe, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { AdminOnly } from '../admin/admin.decorators';
+import { BadRequestError } from '../common/errors/app-error';
+import { NotifyAnswer, NotifyService } from './notify.service';
+
+type RawRequest = Request & { rawBody?: Buffer };
+
+function answer(res: Response, result: NotifyAnswer): void {
+  if (result.status === 204) {
+    res.status(204).end();
+    return;
+  }
+  // WeChat's own failure shape, so its retry machinery (and people reading its logs) understand it.
+  res.status(result.status).json({ code: result.code, message: result.message });
+}
+
+/** notify_url endpoints. No login: WeChat calls them; the signature is the authentication. */
+@ApiTags('notify')
+@Controller('notify/wechatpay')
+export class NotifyController {
+  constructor(private readonly notify: NotifyService) {}
+
+  @Post('transaction')
+  @ApiExcludeEndpoint()
+  async transaction(@Req() req: RawRequest, @Res() res: Response) {
+    answer(res, await this.notify.transaction(req.headers, req.rawBody));
+  }
+
+  @Post('refund')
+  @ApiExcludeEndpoint()
+  async refund(@Req() req: RawRequest, @Res() res: Response) {
+    answer(res, await this.notify.refund(req.headers, req.rawBody));
+  }
+}
+
+@ApiTags('admin')
+@AdminOnly()
+@Controller('admin/notifications')
+export class AdminNotificationsController {
+  constructor(private readonly notify: NotifyService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Notification health: recent notifications, outcomes and redeliveries in the last 24 h' })
+  health(@Query('limit', new DefaultValuePipe(50), ParseIntPipe) limit: number) {
+    if (limit < 1 || limit > 500) throw new BadRequestError('INVALID_LIMIT', 'limit must be between 1 and 500');
+    return this.notify.health(limit);
+  }
+}

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { PaymentModule } from '../payment/payment.module';
+import { PaymentEvent } from './entities/payment-event.entity';
+import { AdminNotificationsController, NotifyController } from './notify.controller';
+import { NotifyService } from './notify.service';
+
+/** WeChat Pay notifications: verified on raw bytes, stored, decrypted, applied once. */
+@Module({
+  imports: [TypeOrmModule.forFeature([PaymentEvent]), PaymentModule],
+  controllers: [NotifyController, AdminNotificationsController],
+  providers: [NotifyService],
+  exports: [NotifyService],
+})
+export class NotifyModule {}

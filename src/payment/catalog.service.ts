@@ -1,0 +1,87 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { In, Repository } from 'typeorm';
+import { Clock } from '../common/clock';
+import { NotFoundError } from '../common/errors/app-error';
+import { CreateProductDto, ProductDto, UpdateProductDto } from './dto/product.dto';
+import { Product } from './entities/product.entity';
+
+export const DEMO_PRODUCTS: Array<Pick<CreateProductDto, 'name' | 'price' | 'stock' | 'description'>> = [
+  { name: '微信支付定制马克杯', price: 3900, stock: 100, description: '陶瓷马克杯 350ml' },
+  { name: '沙箱测试 T 恤', price: 8800, stock: 50, description: '纯棉，均码' },
+  { name: '一分钱体验商品', price: 1, stock: null, description: '用来试一试支付流程' },
+  { name: '限量徽章（仅剩 3 个）', price: 1200, stock: 3, description: '售完即止' },
+];
+
+export function productView(p: Product): ProductDto {
+  return {
+    id: Number(p.id),
+    name: p.name,
+    price: p.price,
+    stock: p.stock,
+    description: p.description,
+    imageUrl: p.imageUrl,
+    active: p.active === 1,
+  };
+}
+
+/** The catalog. Prices live only here: an order's amount is always computed from it, never taken from a client. */
+@Injectable()
+export class CatalogService {
+  private readonly logger = new Logger(CatalogService.name);
+
+  constructor(
+    @InjectRepository(Product) private readonly products: Repository<Product>,
+    private readonly clock: Clock,
+  ) {}
+
+  async listActive(): Promise<ProductDto[]> {
+    return (await this.products.find({ where: { active: 1 }, order: { id: 'ASC' } })).map(productView);
+  }
+
+  async listAll(): Promise<ProductDto[]> {
+    return (await this.products.find({ order: { id: 'ASC' } })).map(productView);
+  }
+
+  async findActive(ids: number[]): Promise<Product[]> {
+    if (!ids.length) return [];
+    return this.products.find({ where: { id: In(ids.map(String)), active: 1 } });
+  }
+
+  async create(dto: CreateProductDto): Promise<ProductDto> {
+    const now = this.clock.now();
+    const result = await this.products.insert({
+      name: dto.name,
+      price: dto.price,
+      stock: dto.stock ?? null,
+      description: dto.description ?? null,
+      imageUrl: dto.imageUrl ?? null,
+      active: 1,
+      createdAt: now,
+      updatedAt: now,
+    });
+    const id = result.identifiers[0].id as string | number;
+    return productView(await this.products.findOneByOrFail({ id: String(id) }));
+  }
+
+  async update(id: number, dto: UpdateProductDto): Promise<ProductDto> {
+    const existing = await this.products.findOneBy({ id: String(id) });
+    if (!existing) throw new NotFoundError(`product ${id}`, 'PRODUCT_NOT_FOUND');
+    const changes: Partial<Product> = { updatedAt: this.clock.now() };
+    if (dto.name !== undefined) changes.name = dto.name;
+    if (dto.price !== undefined) changes.price = dto.price;
+    if (dto.stock !== undefined) changes.stock = dto.stock;
+    if (dto.description !== undefined) changes.description = dto.description;
+    if (dto.imageUrl !== undefined) changes.imageUrl = dto.imageUrl;
+    if (dto.active !== undefined) changes.active = dto.active ? 1 : 0;
+    await this.products.update({ id: String(id) }, changes);
+    return productView(await this.products.findOneByOrFail({ id: String(id) }));
+  }
+
+  /** Demo products for a fresh sandbox shop; does nothing once any product exists. */
+  async seedDemo(): Promise<void> {
+    if ((await this.products.count()) > 0) return;
+    for (const product of DEMO_PRODUCTS) await this.create(product);
+    this.logger.log(`seeded ${DEMO_PRODUCTS.length} demo products`);
+  }
+}

@@ -1,0 +1,116 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsIn, IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { ORDER_STATUSES } from '../entities/order.entity';
+
+export class OrderItemInputDto {
+  @ApiProperty({ example: 1 })
+  @IsDefined({ message: 'productId is required' })
+  @IsInt({ message: 'productId must be an integer' })
+  @Min(1)
+  productId: number;
+
+  @ApiProperty({ example: 1, minimum: 1, maximum: 99 })
+  @IsDefined({ message: 'quantity is required' })
+  @IsInt({ message: 'quantity must be an integer' })
+  @Min(1, { message: 'quantity must be at least 1' })
+  @Max(99, { message: 'quantity must be at most 99' })
+  quantity: number;
+}
+
+export class CreateOrderDto {
+  @ApiProperty({ type: [OrderItemInputDto] })
+  @IsDefined({ message: 'items is required: [{ productId, quantity }]' })
+  @IsArray({ message: 'items must be an array of { productId, quantity }' })
+  @ArrayMinSize(1, { message: 'items must contain at least one item' })
+  @ArrayMaxSize(20, { message: 'items must contain at most 20 items' })
+  @ValidateNested({ each: true })
+  @Type(() => OrderItemInputDto)
+  items: OrderItemInputDto[];
+}
+
+export class ListQueryDto {
+  @ApiPropertyOptional({ default: 1 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'page must be an integer' })
+  @Min(1)
+  page?: number;
+
+  @ApiPropertyOptional({ default: 20, maximum: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'pageSize must be an integer' })
+  @Min(1)
+  @Max(100)
+  pageSize?: number;
+
+  @ApiPropertyOptional({ enum: ORDER_STATUSES })
+  @IsOptional()
+  @IsIn(ORDER_STATUSES as unknown as string[], { message: `status must be one of ${ORDER_STATUSES.join(', ')}` })
+  status?: string;
+}
+
+export class OrderItemDto {
+  @ApiProperty()
+  productId: number;
+
+  @ApiProperty()
+  name: string;
+
+  @ApiProperty({ description: 'fen' })
+  unitPrice: number;
+
+  @ApiProperty()
+  quantity: number;
+
+  @ApiProperty({ description: 'fen' })
+  subtotal: number;
+}
+
+export class OrderDto {
+  @ApiProperty()
+  outTradeNo: string;
+
+  @ApiProperty({ enum: ORDER_STATUSES })
+  status: string;
+
+  @ApiProperty({ description: 'fen' })
+  total: number;
+
+  @ApiProperty({ example: 'CNY' })
+  currency: string;
+
+  @ApiProperty()
+  description: string;
+
+  @ApiProperty({ type: [OrderItemDto] })
+  items: OrderItemDto[];
+
+  @ApiProperty()
+  createdAt: string;
+
+  @ApiProperty({ nullable: true, type: String })
+  paidAt: string | null;
+
+  @ApiProperty({ description: 'Unpaid orders are closed at this time' })
+  expiresAt: string;
+
+  @ApiProperty({ nullable: true, type: String })
+  closedAt: string | null;
+
+  @ApiProperty({ description: 'fen refunded so far' })
+  refundedTotal: number;
+
+  @ApiProperty({ nullable: true, type: String })
+  transactionId: string | null;
+}
+
+export class InvokeParamsDto {
+  @ApiProperty() appId: string;
+  @ApiProperty() timeStamp: string;
+  @ApiProperty() nonceStr: string;
+  @ApiProperty({ example: 'prepay_id=wx201410272009395522657a690389285100' }) package: string;
+  @ApiProperty({ example: 'RSA' }) signType: string;
+  @ApiProperty() paySign: string;
+}

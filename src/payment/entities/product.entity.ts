@@ -1,0 +1,33 @@
+import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
+
+@Entity('products')
+export class Product {
+  @PrimaryGeneratedColumn({ type: 'bigint' })
+  id: string;
+
+  @Column({ type: 'varchar', length: 128 })
+  name: string;
+
+  @Column({ type: 'varchar', length: 512, nullable: true })
+  description: string | null;
+
+  @Column({ name: 'image_url', type: 'varchar', length: 512, nullable: true })
+  imageUrl: string | null;
+
+  /** fen */
+  @Column({ type: 'int' })
+  price: number;
+
+  /** null = unlimited */
+  @Column({ type: 'int', nullable: true })
+  stock: number | null;
+
+  @Column({ type: 'int', default: 1 })
+  active: number;
+
+  @Column({ name: 'created_at', type: 'datetime' })
+  createdAt: Date;
+
+  @Column({ name: 'updated_at', type: 'datetime' })
+  updatedAt: Date;
+}

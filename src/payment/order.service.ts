@@ -1,0 +1,502 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { createHash, randomBytes } from 'node:crypto';
+import { DataSource, EntityManager, In, Repository } from 'typeorm';
+import type { SessionUser } from '../auth/session-user';
+import { Clock } from '../common/clock';
+import { BadRequestError } from '../common/errors/app-error';
+import { AppConfig } from '../config/app-config';
+import { isDuplicateKey } from '../database/lease.service';
+import { dbDate, inTransaction, isSqlite } from '../database/transactions';
+import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
+import type { JsapiInvokeParams, Transaction } from '../wechat/pay/types';
+import { WechatPayClient } from '../wechat/pay/wechat-pay.client';
+import { CatalogService } from './catalog.service';
+import { CreateOrderDto, ListQueryDto, OrderDto } from './dto/order.dto';
+import { OrderEvent } from './entities/order-event.entity';
+import { OrderItem } from './entities/order-item.entity';
+import { Order, OrderStatus } from './entities/order.entity';
+import { Product } from './entities/product.entity';
+import { PaymentApplier, PaymentSource } from './payment-applier.service';
+import { IdempotencyConflictError, OrderNotFoundError, OrderStateError, OutOfStockError, ProductNotFoundError } from './payment.errors';
+import { beijingRfc3339 } from './time';
+
+/** A prepay_id lives 2 hours at WeChat; stop reusing it a little before. */
+const PREPAY_REUSE_MS = 2 * 3600_000 - 5 * 60_000;
+const MAX_ORDER_TOTAL = 100_000_000; // 1,000,000 yuan
+const READ_QUERY_SPACING_MS = 2000;
+
+export interface TimelineEntry {
+  type: string;
+  at: string;
+  detail: unknown;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function newOutTradeNo(now: Date): string {
+  // W + yyMMddHHmmss (Beijing) + 10 random base-36 characters: 23 chars of [0-9A-Z].
+  const stamp = new Date(now.getTime() + 8 * 3600_000).toISOString().replace(/\D/g, '').slice(2, 14);
+  let rand = '';
+  const bytes = randomBytes(10);
+  for (const b of bytes) rand += (b % 36).toString(36).toUpperCase();
+  return `W${stamp}${rand}`;
+}
+
+/**
+ * Orders from creation to payment, cancellation and expiry. Every state change is a guarded UPDATE
+ * (… WHERE status = 'NOTPAY'), so concurrent requests, jobs on several instances and duplicate
+ * notifications cannot apply a change twice.
+ */
+@Injectable()
+export class OrderService {
+  private readonly logger = new Logger(OrderService.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectRepository(Order) private readonly orders: Repository<Order>,
+    @InjectRepository(OrderItem) private readonly items: Repository<OrderItem>,
+    @InjectRepository(OrderEvent) private readonly events: Repository<OrderEvent>,
+    private readonly catalog: CatalogService,
+    private readonly applier: PaymentApplier,
+    private readonly wechat: WechatPayClient,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  get notifyUrl(): string {
+    return `${this.config.publicBaseUrl}/notify/wechatpay/transaction`;
+  }
+
+  // ------------------------------------------------------------------ create
+
+  async create(user: SessionUser, dto: CreateOrderDto, idempotencyKey?: string): Promise<{ order: OrderDto; replayed: boolean }> {
+    if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,64}$/.test(idempotencyKey)) {
+      throw new BadRequestError('INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-64 printable ASCII characters');
+    }
+    const requestHash = createHash('sha256')
+      .update(JSON.stringify(dto.items.map((i) => [i.productId, i.quantity])))
+      .digest('hex');
+    if (idempotencyKey) {
+      const replay = await this.replay(user, idempotencyKey, requestHash);
+      if (replay) return { order: replay, replayed: true };
+    }
+    // Merge repeated product lines, validate against the catalog (prices come from here only).
+    const quantities = new Map<number, number>();
+    for (const item of dto.items) quantities.set(item.productId, (quantities.get(item.productId) ?? 0) + item.quantity);
+    for (const [productId, quantity] of quantities) {
+      if (quantity > 99) throw new BadRequestError('VALIDATION_FAILED', `quantity of product ${productId} must be at most 99 in total`);
+    }
+    const products = await this.catalog.findActive([...quantities.keys()]);
+    const found = new Map(products.map((p) => [Number(p.id), p]));
+    const missing = [...quantities.keys()].filter((id) => !found.has(id));
+    if (missing.length) throw new ProductNotFoundError(missing);
+    const lines = [...quantities.entries()].map(([productId, quantity]) => {
+      const product = found.get(productId)!;
+      return { product, quantity, subtotal: product.price * quantity };
+    });
+    const total = lines.reduce((sum, line) => sum + line.subtotal, 0);
+    if (total > MAX_ORDER_TOTAL) throw new BadRequestError('ORDER_TOO_LARGE', `order total ${total} fen exceeds the limit of ${MAX_ORDER_TOTAL} fen`);
+    const description = (lines.length === 1 ? lines[0].product.name : `${lines[0].product.name} 等${lines.length}件商品`).slice(0, 127);
+
+    const now = this.clock.now();
+    const outTradeNo = newOutTradeNo(now);
+    try {
+      await inTransaction(this.dataSource, async (_runner, manager) => {
+        for (const line of lines) {
+          if (line.product.stock === null) continue;
+          // Atomic reservation: two shoppers racing for the last unit cannot both get it.
+          const res = await manager
+            .createQueryBuilder()
+            .update(Product)
+            .set({ stock: () => 'stock - :q' })
+            .where('id = :id AND stock IS NOT NULL AND stock >= :q', { id: line.product.id, q: line.quantity })
+            .setParameter('q', line.quantity)
+            .execute();
+          if (!res.affected) throw new OutOfStockError(line.product.name, line.product.id);
+        }
+        const inserted = await manager.insert(Order, {
+          outTradeNo,
+          userId: String(user.userId),
+          appid: user.appid,
+          openid: user.openid,
+          status: 'NOTPAY',
+          total,
+          currency: 'CNY',
+          description,
+          idempotencyKey: idempotencyKey ?? null,
+          requestHash,
+          expiresAt: new Date(now.getTime() + this.config.orders.closeAfterMs),
+          refundedTotal: 0,
+          createdAt: now,
+          updatedAt: now,
+        });
+        const orderId = String(inserted.identifiers[0].id);
+        await manager.insert(
+          OrderItem,
+          lines.map((line) => ({
+            orderId,
+            productId: line.product.id,
+            name: line.product.name,
+            unitPrice: line.product.price,
+            quantity: line.quantity,
+            subtotal: line.subtotal,
+          })),
+        );
+        await manager.insert(OrderEvent, {
+          outTradeNo,
+          type: 'created',
+          detail: JSON.stringify({ total, items: lines.map((l) => ({ productId: Number(l.product.id), quantity: l.quantity })) }),
+          createdAt: now,
+        });
+      });
+    } catch (error) {
+      if (idempotencyKey && isDuplicateKey(error)) {
+        // Another request with the same key won the race; answer with its order.
+        const replay = await this.replay(user, idempotencyKey, requestHash);
+        if (replay) return { order: replay, replayed: true };
+      }
+      throw error;
+    }
+    return { order: await this.view(await this.orders.findOneByOrFail({ outTradeNo })), replayed: false };
+  }
+
+  private async replay(user: SessionUser, key: string, requestHash: string): Promise<OrderDto | undefined> {
+    const existing = await this.orders.findOneBy({ userId: String(user.userId), idempotencyKey: key });
+    if (!existing) return undefined;
+    if (existing.requestHash !== requestHash) throw new IdempotencyConflictError();
+    return this.view(existing);
+  }
+
+  // ------------------------------------------------------------------ read
+
+  async list(user: SessionUser, query: ListQueryDto) {
+    const page = query.page ?? 1;
+    const pageSize = query.pageSize ?? 20;
+    const where = { userId: String(user.userId), ...(query.status ? { status: query.status as OrderStatus } : {}) };
+    const [rows, total] = await this.orders.findAndCount({ where, order: { id: 'DESC' }, skip: (page - 1) * pageSize, take: pageSize });
+    return { items: await this.views(rows), page, pageSize, total };
+  }
+
+  /** The shopper's own order (another user's is 404). Asks WeChat first when a payment may be pending. */
+  async getForUser(user: SessionUser, outTradeNo: string): Promise<OrderDto> {
+    let order = await this.own(user, outTradeNo);
+    if (await this.maybeQuery(order)) order = await this.orders.findOneByOrFail({ outTradeNo });
+    return this.view(order);
+  }
+
+  private async own(user: SessionUser, outTradeNo: string): Promise<Order> {
+    const order = /^[0-9A-Za-z_\-|*]{1,32}$/.test(outTradeNo) ? await this.orders.findOneBy({ outTradeNo }) : null;
+    if (!order || String(order.userId) !== String(user.userId)) throw new OrderNotFoundError(outTradeNo);
+    return order;
+  }
+
+  /** For an unpaid order whose prepay is a few seconds old: the truth from WeChat, applied. */
+  private async maybeQuery(order: Order): Promise<boolean> {
+    const now = this.clock.nowMs();
+    if (order.status !== 'NOTPAY' || !order.prepayAt) return false;
+    if (now - order.prepayAt.getTime() < this.config.orders.queryOnReadAfterMs) return false;
+    if (order.lastQueriedAt && now - order.lastQueriedAt.getTime() < READ_QUERY_SPACING_MS) return false;
+    try {
+      const result = await this.queryAndApply(order.outTradeNo, 'query');
+      return result === 'applied' || result === 'duplicate';
+    } catch (error) {
+      this.logger.warn(`query of ${order.outTradeNo} on read failed: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Queries WeChat and applies a SUCCESS; records the query on the timeline. */
+  async queryAndApply(outTradeNo: string, source: PaymentSource): Promise<string> {
+    const now = this.clock.now();
+    await this.orders.update({ outTradeNo }, { lastQueriedAt: now });
+    let tx: Transaction;
+    try {
+      tx = await this.wechat.queryByOutTradeNo(outTradeNo);
+    } catch (error) {
+      if (error instanceof WechatPayApiError && error.httpStatus === 404) {
+        await this.recordEvent(outTradeNo, `${source}:ORDER_NOT_EXIST`, { requestId: error.requestId });
+        return 'ORDER_NOT_EXIST';
+      }
+      throw error;
+    }
+    if (tx.trade_state === 'SUCCESS' || (tx.trade_state === 'REFUND' && tx.transaction_id)) {
+      return (await this.applier.apply({ ...tx, trade_state: 'SUCCESS' }, source)).outcome;
+    }
+    await this.recordEvent(outTradeNo, `${source}:${tx.trade_state}`, { tradeStateDesc: tx.trade_state_desc });
+    return tx.trade_state;
+  }
+
+  // ------------------------------------------------------------------ pay
+
+  async pay(user: SessionUser, outTradeNo: string, clientIp?: string): Promise<JsapiInvokeParams> {
+    const order = await this.own(user, outTradeNo);
+    this.assertPayable(order);
+    const now = this.clock.now();
+    if (order.expiresAt.getTime() <= now.getTime()) {
+      throw new OrderStateError('ORDER_EXPIRED', 'the order expired unpaid and is being closed; place a new order', order.status);
+    }
+    if (order.prepayId && order.prepayAt && now.getTime() - order.prepayAt.getTime() < PREPAY_REUSE_MS) {
+      return this.wechat.buildJsapiInvokeParams(order.prepayId);
+    }
+    const items = await this.items.findBy({ orderId: order.id });
+    const prepay = await this.withRetries(() =>
+      this.wechat.prepayJsapi({
+        description: order.description,
+        out_trade_no: order.outTradeNo,
+        notify_url: this.notifyUrl,
+        time_expire: beijingRfc3339(order.expiresAt),
+        amount: { total: order.total, currency: 'CNY' },
+        payer: { openid: user.openid },
+        detail: {
+          goods_detail: items.map((i) => ({ merchant_goods_id: String(i.productId), goods_name: i.name.slice(0, 256), quantity: i.quantity, unit_price: i.unitPrice })),
+        },
+        ...(clientIp && /^[0-9a-fA-F.:]{3,45}$/.test(clientIp) ? { scene_info: { payer_client_ip: clientIp } } : {}),
+      }),
+    );
+    const updated = await this.orders.update({ outTradeNo, status: 'NOTPAY' }, { prepayId: prepay.prepay_id, prepayAt: now, updatedAt: now });
+    if (!updated.affected) {
+      // It changed under us (paid by another tab, closed by the job): say what it is now.
+      this.assertPayable(await this.orders.findOneByOrFail({ outTradeNo }));
+    }
+    await this.recordEvent(outTradeNo, 'prepay', { prepayId: prepay.prepay_id, reused: false });
+    return this.wechat.buildJsapiInvokeParams(prepay.prepay_id);
+  }
+
+  private assertPayable(order: Order): void {
+    switch (order.status) {
+      case 'NOTPAY':
+        return;
+      case 'PAID':
+      case 'REFUNDED':
+      case 'PAID_AFTER_CLOSE':
+        throw new OrderStateError('ORDER_PAID', `order ${order.outTradeNo} is already paid`, order.status);
+      case 'CLOSED':
+        throw new OrderStateError('ORDER_CLOSED', `order ${order.outTradeNo} is closed; place a new order`, order.status);
+      default:
+        throw new OrderStateError('ORDER_NOT_PAYABLE', `order ${order.outTradeNo} is ${order.status} and cannot be paid`, order.status);
+    }
+  }
+
+  /** Idempotent WeChat calls (prepay with the same parameters, close) are retried on 5xx, 429 and network errors. */
+  private async withRetries<T>(call: () => Promise<T>, attempts = 3): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        const retryable =
+          (error instanceof WechatPayApiError && (error.isServerError || error.isRateLimited)) || error instanceof WechatPayNetworkError;
+        if (!retryable || attempt >= attempts) throw error;
+        await sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ cancel and close
+
+  async cancel(user: SessionUser, outTradeNo: string): Promise<OrderDto> {
+    const order = await this.own(user, outTradeNo);
+    if (order.status === 'CLOSED') return this.view(order);
+    if (order.status !== 'NOTPAY') {
+      throw new OrderStateError('ORDER_NOT_CANCELLABLE', `order ${outTradeNo} is ${order.status}; paid orders cannot be cancelled (ask for a refund)`, order.status);
+    }
+    const result = await this.closeOrder(order, 'cancelled', 'cancel-check');
+    if (result === 'paid') {
+      throw new OrderStateError('ORDER_PAID', `order ${outTradeNo} was paid in the meantime and cannot be cancelled`, 'PAID');
+    }
+    return this.view(await this.orders.findOneByOrFail({ outTradeNo }));
+  }
+
+  /**
+   * Closes at WeChat first (when a prepay exists), then here, releasing stock. If WeChat says it was
+   * paid, the payment is applied instead. Returns what happened.
+   */
+  async closeOrder(order: Order, reason: 'cancelled' | 'expired', source: PaymentSource): Promise<'closed' | 'paid' | 'unchanged'> {
+    if (order.prepayId) {
+      try {
+        await this.withRetries(() => this.wechat.closeOrder(order.outTradeNo));
+      } catch (error) {
+        if (error instanceof WechatPayApiError && (error.wechatCode === 'ORDER_PAID' || error.wechatCode === 'ORDERPAID')) {
+          const outcome = await this.queryAndApply(order.outTradeNo, source);
+          return outcome === 'applied' || outcome === 'duplicate' || outcome === 'paid_after_close' ? 'paid' : 'unchanged';
+        }
+        if (!(error instanceof WechatPayApiError && error.httpStatus === 404)) throw error;
+      }
+    }
+    return (await this.closeLocally(order.outTradeNo, reason)) ? 'closed' : 'unchanged';
+  }
+
+  /** NOTPAY → CLOSED and the reserved stock back, in one transaction; false when it was no longer NOTPAY. */
+  async closeLocally(outTradeNo: string, reason: string): Promise<boolean> {
+    return inTransaction(this.dataSource, async (_runner, manager) => {
+      const now = this.clock.now();
+      const res = await manager.update(Order, { outTradeNo, status: 'NOTPAY' }, { status: 'CLOSED', closedAt: now, updatedAt: now });
+      if (!res.affected) return false;
+      const order = await manager.findOneByOrFail(Order, { outTradeNo });
+      await this.releaseStock(manager, order.id);
+      await manager.insert(OrderEvent, { outTradeNo, type: 'closed', detail: JSON.stringify({ reason }), createdAt: now });
+      return true;
+    });
+  }
+
+  private async releaseStock(manager: EntityManager, orderId: string): Promise<void> {
+    const lines = await manager.findBy(OrderItem, { orderId });
+    for (const line of lines) {
+      await manager
+        .createQueryBuilder()
+        .update(Product)
+        .set({ stock: () => 'stock + :q' })
+        .where('id = :id AND stock IS NOT NULL', { id: line.productId })
+        .setParameter('q', line.quantity)
+        .execute();
+    }
+  }
+
+  /** Takes the stock again for an order paid after it was closed; PAID when every line still fits. */
+  async reinstate(outTradeNo: string): Promise<boolean> {
+    try {
+      return await inTransaction(this.dataSource, async (_runner, manager) => {
+        const order = await manager.findOneBy(Order, { outTradeNo, status: 'PAID_AFTER_CLOSE' });
+        if (!order) return false;
+        for (const line of await manager.findBy(OrderItem, { orderId: order.id })) {
+          const res = await manager
+            .createQueryBuilder()
+            .update(Product)
+            .set({ stock: () => 'stock - :q' })
+            .where('id = :id AND (stock IS NULL OR stock >= :q)', { id: line.productId })
+            .setParameter('q', line.quantity)
+            .execute();
+          if (!res.affected) throw new OutOfStockError(line.name, line.productId);
+        }
+        const now = this.clock.now();
+        const res = await manager.update(Order, { outTradeNo, status: 'PAID_AFTER_CLOSE' }, { status: 'PAID', updatedAt: now });
+        if (!res.affected) return false;
+        await manager.insert(OrderEvent, { outTradeNo, type: 'reinstated', detail: null, createdAt: now });
+        return true;
+      });
+    } catch (error) {
+      if (error instanceof OutOfStockError) {
+        await this.recordEvent(outTradeNo, 'reinstate_failed', { reason: error.message });
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------------ for jobs and other modules
+
+  async findStale(kind: 'reconcile' | 'close', limit: number): Promise<Order[]> {
+    const now = this.clock.nowMs();
+    const qb = this.orders.createQueryBuilder('o').where("o.status = 'NOTPAY'").take(limit);
+    if (kind === 'close') {
+      qb.andWhere('o.created_at <= :cutoff', { cutoff: new Date(now - this.config.orders.closeAfterMs) }).orderBy('o.created_at', 'ASC');
+    } else {
+      const cutoff = new Date(now - this.config.orders.reconcileAfterMs);
+      qb.andWhere('o.prepay_at IS NOT NULL AND o.prepay_at <= :cutoff', { cutoff })
+        .andWhere('(o.last_queried_at IS NULL OR o.last_queried_at <= :cutoff)', { cutoff })
+        .orderBy('o.prepay_at', 'ASC');
+    }
+    return qb.getMany();
+  }
+
+  async findByOutTradeNo(outTradeNo: string): Promise<Order | null> {
+    return this.orders.findOneBy({ outTradeNo });
+  }
+
+  async recordEvent(outTradeNo: string, type: string, detail: unknown, manager?: EntityManager): Promise<void> {
+    const row = { outTradeNo, type: type.slice(0, 32), detail: detail === undefined ? null : JSON.stringify(detail), createdAt: this.clock.now() };
+    await (manager ? manager.insert(OrderEvent, row) : this.events.insert(row));
+  }
+
+  async timeline(outTradeNo: string): Promise<TimelineEntry[]> {
+    const rows = await this.events.find({ where: { outTradeNo }, order: { id: 'ASC' } });
+    return rows.map((e) => ({ type: e.type, at: e.createdAt.toISOString(), detail: e.detail ? JSON.parse(e.detail) : null }));
+  }
+
+  /**
+   * Locks an order row for the rest of the caller's transaction (refunds: "how much is left" must not
+   * change underneath). SQLite transactions are already serialised.
+   */
+  async lockForUpdate(manager: EntityManager, outTradeNo: string): Promise<Order | null> {
+    const qb = manager.createQueryBuilder(Order, 'o').where('o.out_trade_no = :no', { no: outTradeNo });
+    if (!isSqlite(this.dataSource)) qb.setLock('pessimistic_write');
+    return qb.getOne();
+  }
+
+  /** Adds a completed refund to the order; a full refund makes it REFUNDED. Guarded, within the caller's transaction. */
+  async addRefunded(manager: EntityManager, outTradeNo: string, amount: number): Promise<OrderStatus | undefined> {
+    const now = dbDate(this.dataSource, this.clock.now());
+    await manager.query(
+      `UPDATE orders SET refunded_total = refunded_total + ?,
+         status = CASE WHEN refunded_total + ? >= COALESCE(paid_total, total) THEN 'REFUNDED' ELSE status END,
+         updated_at = ?
+       WHERE out_trade_no = ? AND status IN ('PAID', 'PAID_AFTER_CLOSE', 'ANOMALY')`,
+      [amount, amount, now, outTradeNo],
+    );
+    return (await manager.findOneBy(Order, { outTradeNo }))?.status;
+  }
+
+  async adminList(filters: { status?: string; from?: Date; to?: Date; openid?: string; page: number; pageSize: number }) {
+    const qb = this.orders.createQueryBuilder('o').orderBy('o.id', 'DESC').skip((filters.page - 1) * filters.pageSize).take(filters.pageSize);
+    if (filters.status) qb.andWhere('o.status = :status', { status: filters.status });
+    if (filters.openid) qb.andWhere('o.openid = :openid', { openid: filters.openid });
+    if (filters.from) qb.andWhere('o.created_at >= :from', { from: filters.from });
+    if (filters.to) qb.andWhere('o.created_at < :to', { to: filters.to });
+    const [rows, total] = await qb.getManyAndCount();
+    return { items: await this.views(rows, true), page: filters.page, pageSize: filters.pageSize, total };
+  }
+
+  async adminGet(outTradeNo: string) {
+    const order = await this.orders.findOneBy({ outTradeNo });
+    if (!order) throw new OrderNotFoundError(outTradeNo);
+    return { ...(await this.view(order, true)), timeline: await this.timeline(outTradeNo) };
+  }
+
+  /** Orders paid (or refunded) at WeChat on a Beijing calendar day, for reconciliation. */
+  async paidOn(from: Date, to: Date): Promise<Array<Pick<Order, 'outTradeNo' | 'status' | 'total' | 'paidTotal' | 'transactionId' | 'refundedTotal' | 'paidAt'>>> {
+    return this.orders
+      .createQueryBuilder('o')
+      .select(['o.outTradeNo', 'o.status', 'o.total', 'o.paidTotal', 'o.transactionId', 'o.refundedTotal', 'o.paidAt'])
+      .where('o.paid_at >= :from AND o.paid_at < :to', { from, to })
+      .getMany();
+  }
+
+  // ------------------------------------------------------------------ views
+
+  async view(order: Order, admin = false): Promise<OrderDto & Record<string, unknown>> {
+    return (await this.views([order], admin))[0];
+  }
+
+  private async views(orders: Order[], admin = false): Promise<Array<OrderDto & Record<string, unknown>>> {
+    if (!orders.length) return [];
+    const lines = await this.items.findBy({ orderId: In(orders.map((o) => o.id)) });
+    return orders.map((o) => ({
+      outTradeNo: o.outTradeNo,
+      status: o.status,
+      total: o.total,
+      currency: o.currency,
+      description: o.description,
+      items: lines
+        .filter((l) => String(l.orderId) === String(o.id))
+        .map((l) => ({ productId: Number(l.productId), name: l.name, unitPrice: l.unitPrice, quantity: l.quantity, subtotal: l.subtotal })),
+      createdAt: o.createdAt.toISOString(),
+      paidAt: o.paidAt ? o.paidAt.toISOString() : null,
+      expiresAt: o.expiresAt.toISOString(),
+      closedAt: o.closedAt ? o.closedAt.toISOString() : null,
+      refundedTotal: o.refundedTotal,
+      transactionId: o.transactionId,
+      ...(admin
+        ? {
+            openid: o.openid,
+            userId: Number(o.userId),
+            paidTotal: o.paidTotal,
+            payerOpenid: o.payerOpenid,
+            prepayId: o.prepayId,
+            prepayAt: o.prepayAt ? o.prepayAt.toISOString() : null,
+            anomalyReason: o.anomalyReason,
+          }
+        : {}),
+    }));
+  }
+}
+

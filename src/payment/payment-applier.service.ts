@@ -1,0 +1,290 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { randomBytes } from 'node:crypto';
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
+import { dbDate, inTransaction, isSqlite } from '../database/transactions';
+import type { Transaction } from '../wechat/pay/types';
+import { WechatCredentials } from '../wechat/wechat-credentials';
+
+/** Where a payment report came from. */
+export type PaymentSource = 'notification' | 'query' | 'reconcile' | 'close-check' | 'cancel-check' | 'bill';
+
+export type ApplyOutcome =
+  /** NOTPAY → PAID, this time */
+  | 'applied'
+  /** already applied (same transaction_id): nothing changed */
+  | 'duplicate'
+  /** amount, currency, appid or mchid do not match the order: flagged ANOMALY, never PAID */
+  | 'anomaly'
+  /** the order had been closed: recorded as PAID_AFTER_CLOSE */
+  | 'paid_after_close'
+  /** no such order here */
+  | 'unknown_order'
+  /** the order is paid by a different transaction_id */
+  | 'conflict';
+
+export interface ApplyResult {
+  outTradeNo: string;
+  outcome: ApplyOutcome;
+}
+
+/** Hook that writes its own rows in the same transaction, once per batch (the notify module's raw events). */
+export type BatchHook = (manager: EntityManager, items: Array<{ outcome: ApplyOutcome; attachment: unknown }>) => Promise<void>;
+
+export const ORDER_PAID = 'order.paid';
+export const ORDER_PAID_AFTER_CLOSE = 'order.paid_after_close';
+export const ORDER_ANOMALY = 'order.anomaly';
+
+export interface OrderPaidEvent {
+  outTradeNo: string;
+  transactionId: string;
+  total: number;
+  payerOpenid: string | undefined;
+  paidAt: Date;
+  source: PaymentSource;
+}
+
+interface Pending {
+  tx: Transaction;
+  source: PaymentSource;
+  attachment?: unknown;
+  hook?: BatchHook;
+  resolve: (result: ApplyResult) => void;
+  reject: (error: unknown) => void;
+}
+
+function parseTime(value: string | undefined, fallback: Date): Date {
+  const ms = value ? Date.parse(value) : NaN;
+  return Number.isNaN(ms) ? fallback : new Date(ms);
+}
+
+/**
+ * Applies WeChat's word that an order was paid — from a notification or a query — exactly once.
+ * Reports that arrive together are grouped into one transaction (fewer round trips and commits; each
+ * caller is answered only after that commit). Within it, one guarded UPDATE … WHERE status = 'NOTPAY'
+ * AND total/currency match moves every payable order to PAID, stamped with the batch id; a SELECT then
+ * tells, per report, applied from duplicate, anomaly, paid-after-close or unknown. N instances and N
+ * duplicate notifications therefore still move an order once.
+ */
+@Injectable()
+export class PaymentApplier implements OnModuleDestroy {
+  private readonly logger = new Logger(PaymentApplier.name);
+  private queue: Pending[] = [];
+  private active = 0;
+  private scheduled = false;
+  private readonly maxConcurrent: number;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+    private readonly events: EventEmitter2,
+    private readonly credentials: WechatCredentials,
+  ) {
+    // SQLite has one writer; MySQL overlaps two batches so one commits while the next fills.
+    this.maxConcurrent = isSqlite(dataSource) ? 1 : 2;
+  }
+
+  /** Resolves after the transaction that applied (or recorded) the report committed. */
+  apply(tx: Transaction, source: PaymentSource, options: { attachment?: unknown; hook?: BatchHook } = {}): Promise<ApplyResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ tx, source, attachment: options.attachment, hook: options.hook, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.drain();
+        });
+      }
+    });
+  }
+
+  private drain(): void {
+    while (this.active < this.maxConcurrent && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.config.orders.notifyBatchMax);
+      this.active++;
+      void this.flush(batch).finally(() => {
+        this.active--;
+        if (this.queue.length) this.drain();
+      });
+    }
+  }
+
+  private async flush(batch: Pending[]): Promise<void> {
+    const batchId = randomBytes(12).toString('hex');
+    let results: ApplyResult[];
+    let paid: OrderPaidEvent[] = [];
+    let afterClose: string[] = [];
+    let anomalies: string[] = [];
+    try {
+      ({ results, paid, afterClose, anomalies } = await inTransaction(this.dataSource, (runner, manager) => this.applyBatch(runner, manager, batch, batchId)));
+    } catch (error) {
+      this.logger.error(`payment batch of ${batch.length} failed and was rolled back: ${(error as Error).message}`);
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, i) => item.resolve(results[i]));
+    // After commit, outside the request: a listener that throws cannot undo or lose the payment.
+    setImmediate(() => {
+      for (const event of paid) this.emit(ORDER_PAID, event);
+      for (const outTradeNo of afterClose) this.emit(ORDER_PAID_AFTER_CLOSE, { outTradeNo });
+      for (const outTradeNo of anomalies) this.emit(ORDER_ANOMALY, { outTradeNo });
+    });
+  }
+
+  private emit(name: string, payload: unknown): void {
+    this.events.emitAsync(name, payload).catch((error: Error) => this.logger.error(`a ${name} listener failed: ${error.message}`));
+  }
+
+  private async applyBatch(runner: QueryRunner, manager: EntityManager, batch: Pending[], batchId: string) {
+    const now = this.clock.now();
+    const d = (date: Date) => dbDate(this.dataSource, date);
+    const ours = (tx: Transaction) => tx.appid === this.credentials.appid && tx.mchid === this.credentials.mchid;
+
+    // 1. One guarded UPDATE for every order a well-formed report may pay (first report per order).
+    const candidates = new Map<string, Transaction>();
+    for (const item of batch) {
+      const tx = item.tx;
+      if (tx.trade_state === 'SUCCESS' && ours(tx) && tx.transaction_id && !candidates.has(tx.out_trade_no)) candidates.set(tx.out_trade_no, tx);
+    }
+    if (candidates.size > 0) {
+      const list = [...candidates.values()];
+      const whenThen = (value: (tx: Transaction) => unknown) => ({
+        sql: `CASE out_trade_no ${list.map(() => 'WHEN ? THEN ?').join(' ')} END`,
+        params: list.flatMap((tx) => [tx.out_trade_no, value(tx)]),
+      });
+      const txId = whenThen((tx) => tx.transaction_id);
+      const payer = whenThen((tx) => tx.payer?.openid ?? null);
+      const paidTotal = whenThen((tx) => tx.amount?.total ?? null);
+      const paidAt = whenThen((tx) => d(parseTime(tx.success_time, now)));
+      const expectTotal = whenThen((tx) => tx.amount?.total ?? -1);
+      const expectCurrency = whenThen((tx) => tx.amount?.currency ?? 'CNY');
+      await runner.query(
+        `UPDATE orders SET status = 'PAID', transaction_id = ${txId.sql}, payer_openid = ${payer.sql}, paid_total = ${paidTotal.sql},
+           paid_at = ${paidAt.sql}, paid_batch = ?, updated_at = ?
+         WHERE status = 'NOTPAY' AND out_trade_no IN (${list.map(() => '?').join(',')})
+           AND total = ${expectTotal.sql} AND currency = ${expectCurrency.sql}`,
+        [
+          ...txId.params,
+          ...payer.params,
+          ...paidTotal.params,
+          ...paidAt.params,
+          batchId,
+          d(now),
+          ...list.map((tx) => tx.out_trade_no),
+          ...expectTotal.params,
+          ...expectCurrency.params,
+        ],
+      );
+    }
+
+    // 2. Where does each order stand now?
+    const numbers = [...new Set(batch.map((item) => item.tx.out_trade_no))];
+    const rows: Array<{ out_trade_no: string; status: string; paid_batch: string | null; transaction_id: string | null; total: number; currency: string }> =
+      numbers.length
+        ? await runner.query(
+            `SELECT out_trade_no, status, paid_batch, transaction_id, total, currency FROM orders WHERE out_trade_no IN (${numbers.map(() => '?').join(',')})`,
+            numbers,
+          )
+        : [];
+    const byNo = new Map(rows.map((r) => [r.out_trade_no, r]));
+
+    // 3. Classify; the rare cases get their own guarded statements.
+    const claimed = new Set<string>();
+    const results: ApplyResult[] = [];
+    const paid: OrderPaidEvent[] = [];
+    const afterClose: string[] = [];
+    const anomalies: string[] = [];
+    const timeline: Array<[string, string, string, Date | string]> = [];
+    for (const item of batch) {
+      const tx = item.tx;
+      const row = byNo.get(tx.out_trade_no);
+      let outcome: ApplyOutcome;
+      let reason: string | undefined;
+      if (!row) {
+        outcome = 'unknown_order';
+      } else if (row.status === 'PAID' && row.paid_batch === batchId && row.transaction_id === tx.transaction_id && !claimed.has(tx.out_trade_no)) {
+        outcome = 'applied';
+        claimed.add(tx.out_trade_no);
+        paid.push({
+          outTradeNo: tx.out_trade_no,
+          transactionId: tx.transaction_id!,
+          total: tx.amount?.total ?? row.total,
+          payerOpenid: tx.payer?.openid,
+          paidAt: parseTime(tx.success_time, now),
+          source: item.source,
+        });
+      } else if (row.transaction_id && row.transaction_id === tx.transaction_id) {
+        outcome = 'duplicate';
+      } else if (row.transaction_id && row.transaction_id !== tx.transaction_id && row.status !== 'NOTPAY' && row.status !== 'CLOSED') {
+        outcome = 'conflict';
+        reason = `order already paid by transaction ${row.transaction_id}`;
+      } else if (row.status === 'CLOSED' && ours(item.tx) && tx.amount?.total === row.total) {
+        const res = await runner.query(
+          `UPDATE orders SET status = 'PAID_AFTER_CLOSE', transaction_id = ?, payer_openid = ?, paid_total = ?, paid_at = ?, paid_batch = ?, updated_at = ?
+           WHERE out_trade_no = ? AND status = 'CLOSED'`,
+          [tx.transaction_id, tx.payer?.openid ?? null, tx.amount?.total ?? null, d(parseTime(tx.success_time, now)), batchId, d(now), tx.out_trade_no],
+          true,
+        );
+        outcome = (res as { affected?: number }).affected ? 'paid_after_close' : 'duplicate';
+        if (outcome === 'paid_after_close') {
+          afterClose.push(tx.out_trade_no);
+          row.status = 'PAID_AFTER_CLOSE';
+          row.transaction_id = tx.transaction_id ?? null;
+        }
+      } else {
+        // NOTPAY (or CLOSED) but the report does not match the order: never mark it paid.
+        reason = !ours(tx)
+          ? `appid/mchid ${tx.appid}/${tx.mchid} are not ours`
+          : tx.amount?.total !== row.total
+            ? `paid ${tx.amount?.total} fen, order total is ${row.total}`
+            : tx.amount?.currency && tx.amount.currency !== row.currency
+              ? `currency ${tx.amount.currency}, order is ${row.currency}`
+              : `unexpected trade_state ${tx.trade_state}`;
+        const res = await runner.query(
+          `UPDATE orders SET status = 'ANOMALY', anomaly_reason = ?, transaction_id = ?, payer_openid = ?, paid_total = ?, updated_at = ?
+           WHERE out_trade_no = ? AND status IN ('NOTPAY', 'CLOSED')`,
+          [reason.slice(0, 255), tx.transaction_id ?? null, tx.payer?.openid ?? null, tx.amount?.total ?? null, d(now), tx.out_trade_no],
+          true,
+        );
+        outcome = 'anomaly';
+        if ((res as { affected?: number }).affected) {
+          anomalies.push(tx.out_trade_no);
+          row.status = 'ANOMALY';
+          row.transaction_id = tx.transaction_id ?? null;
+        }
+      }
+      results.push({ outTradeNo: tx.out_trade_no, outcome });
+      timeline.push([
+        tx.out_trade_no,
+        `${item.source}:${outcome}`.slice(0, 32),
+        JSON.stringify({ transactionId: tx.transaction_id, tradeState: tx.trade_state, total: tx.amount?.total, ...(reason ? { reason } : {}) }),
+        d(now),
+      ]);
+    }
+
+    // 4. The timeline, then whatever the callers must store in the same transaction.
+    if (timeline.length) {
+      await runner.query(
+        `INSERT INTO order_events (out_trade_no, type, detail, created_at) VALUES ${timeline.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        timeline.flat(),
+      );
+    }
+    const hooks = new Map<BatchHook, Array<{ outcome: ApplyOutcome; attachment: unknown }>>();
+    batch.forEach((item, i) => {
+      if (!item.hook) return;
+      const list = hooks.get(item.hook) ?? [];
+      list.push({ outcome: results[i].outcome, attachment: item.attachment });
+      hooks.set(item.hook, list);
+    });
+    for (const [hook, items] of hooks) await hook(manager, items);
+    return { results, paid, afterClose, anomalies };
+  }
+
+  onModuleDestroy(): void {
+    for (const item of this.queue.splice(0)) item.reject(new Error('shutting down'));
+  }
+}
