@@ -81,6 +81,7 @@ export abstract class AppConfig {
     paidAfterCloseAction: 'refund' | 'reinstate' | 'hold';
     notifyBatchMax: number;
     seedDemoProducts: boolean;
+    notifyFastPath: boolean;
   };
   jssdk: { allowedDomains: string[]; apiList: string[]; refreshAheadMs: number };
   sandbox: SandboxConfig;

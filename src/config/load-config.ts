@@ -160,6 +160,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       paidAfterCloseAction: (p.PAID_AFTER_CLOSE_ACTION ?? 'refund') as 'refund' | 'reinstate' | 'hold',
       notifyBatchMax: p.NOTIFY_BATCH_MAX !== undefined ? Number(p.NOTIFY_BATCH_MAX) : 64,
       seedDemoProducts: toBool(p.SEED_DEMO_PRODUCTS, true),
+      notifyFastPath: toBool(p.NOTIFY_FAST_PATH, true),
     },
     jssdk: {
       allowedDomains: parseList(c.JSSDK_ALLOWED_DOMAINS).map((d) => d.toLowerCase()),

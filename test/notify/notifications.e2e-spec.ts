@@ -164,3 +164,26 @@ describe('notifications while the database is down', () => {
     }
   });
 });
+
+describe('notifications through the Nest controller (NOTIFY_FAST_PATH=false)', () => {
+  it('verifies, applies once and rejects forgeries the same way', async () => {
+    const shop = await Shop.start({ env: { NOTIFY_FAST_PATH: 'false' } });
+    try {
+      const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+      const user = await shop.login('o_controller_path');
+      const product = await shop.product('控制器路径', 500);
+      const no = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
+      const good = craftNotification(keystore, successResource(keystore, no, 500));
+      const post = (n: { body: Buffer; headers: Record<string, string> }) =>
+        fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: n.headers, body: n.body });
+      const forged = { ...good, headers: { ...good.headers, 'Wechatpay-Signature': good.headers['Wechatpay-Signature'].replace(/^./, 'A') } };
+      expect((await post(forged)).status).toBe(401);
+      expect(await shop.status(no)).toBe('NOTPAY');
+      const results = await Promise.all(Array.from({ length: 10 }, () => post(good)));
+      expect(results.map((r) => r.status)).toEqual(Array(10).fill(204));
+      expect(await shop.status(no)).toBe('PAID');
+    } finally {
+      await shop.close();
+    }
+  });
+});

@@ -43,6 +43,11 @@ export class PaymentEnv {
   @IsIntString(1, 1000)
   NOTIFY_BATCH_MAX?: string = undefined;
 
+  /** Answer POST /notify/wechatpay/transaction before Express (see NotifyFastPath). Default true. */
+  @IsOptional()
+  @IsBooleanString()
+  NOTIFY_FAST_PATH?: string = undefined;
+
   /** Seed demo products on first start (sandbox mode only). Default true. */
   @IsOptional()
   @IsBooleanString()
