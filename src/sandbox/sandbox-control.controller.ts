@@ -72,6 +72,7 @@ export class SandboxControlController {
   }
 
   @Post('faults')
+  @HttpCode(200)
   @ApiOperation({ summary: 'Fail the next `count` calls of `endpoint` with 500, 429 FREQUENCY_LIMITED or a timeout' })
   fault(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     const endpoint = body.endpoint;
@@ -85,6 +86,7 @@ export class SandboxControlController {
   }
 
   @Post('pay')
+  @HttpCode(200)
   @ApiOperation({ summary: 'Pay (or cancel/fail) a prepay as its own user' })
   payPrepay(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     const prepayId = typeof body.prepayId === 'string' ? body.prepayId : typeof body.prepay_id === 'string' ? body.prepay_id : undefined;
@@ -144,6 +146,7 @@ export class SandboxControlController {
   }
 
   @Post('refunds/next-outcome')
+  @HttpCode(200)
   @ApiOperation({ summary: 'Make the next refund(s) end ABNORMAL or CLOSED instead of SUCCESS' })
   refundOutcome(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     const status = body.status;
@@ -170,6 +173,7 @@ export class SandboxControlController {
   }
 
   @Post('notifications/drop')
+  @HttpCode(200)
   @ApiOperation({ summary: 'Drop (true) or deliver (false) future notifications' })
   drop(@Body() body: Json) {
     this.notifier.dropping = body.enabled !== false;
@@ -177,6 +181,7 @@ export class SandboxControlController {
   }
 
   @Post('notifications/deliver')
+  @HttpCode(200)
   @ApiOperation({ summary: 'Deliver the latest notification of an order/refund `times` times at once, optionally tampered' })
   async deliver(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     const target = targetOf(body);
@@ -200,6 +205,7 @@ export class SandboxControlController {
   }
 
   @Post('clock')
+  @HttpCode(200)
   @ApiOperation({ summary: 'Shift the sandbox clock by shiftMs (expiry of codes, tokens, tickets, prepays, bill URLs)' })
   shiftClock(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     if (body.reset === true) this.clock.reset();
@@ -209,6 +215,7 @@ export class SandboxControlController {
   }
 
   @Post('tokens/invalidate')
+  @HttpCode(200)
   @ApiOperation({ summary: 'Invalidate every basic access_token (APIs then answer 40001)' })
   invalidate() {
     return { invalidated: this.mp.invalidateTokens() };
