@@ -14,6 +14,7 @@ import { HealthModule } from './health/health.module';
 import { JssdkModule } from './jssdk/jssdk.module';
 import { NotifyModule } from './notify/notify.module';
 import { PaymentModule } from './payment/payment.module';
+import { RefundModule } from './refund/refund.module';
 import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from './sandbox/keystore';
 import { SandboxModule } from './sandbox/sandbox.module';
 import { WechatCredentials, loadLiveCredentials } from './wechat/wechat-credentials';
@@ -56,6 +57,7 @@ export class AppModule {
         AuthModule,
         JssdkModule,
         PaymentModule,
+        RefundModule,
         NotifyModule,
       ],
     };

@@ -83,6 +83,7 @@ export abstract class AppConfig {
     seedDemoProducts: boolean;
     notifyFastPath: boolean;
   };
+  billing: { refundQueryAfterMs: number; refundQueryIntervalMs: number; reconcileCron: string };
   jssdk: { allowedDomains: string[]; apiList: string[]; refreshAheadMs: number };
   sandbox: SandboxConfig;
 }

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { AppConfig, DatabaseConfig, SANDBOX_ADMIN_TOKEN } from './app-config';
 import { parseDuration } from './duration';
 import { AuthEnv } from './env/auth.env';
+import { BillingEnv } from './env/billing.env';
 import { CoreEnv } from './env/core.env';
 import { PaymentEnv } from './env/payment.env';
 import { SandboxEnv } from './env/sandbox.env';
@@ -57,12 +58,21 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
   const sandbox = validateSection(SandboxEnv, env);
   const auth = validateSection(AuthEnv, env);
   const payment = validateSection(PaymentEnv, env);
-  const problems: EnvProblem[] = [...core.problems, ...wechat.problems, ...sandbox.problems, ...auth.problems, ...payment.problems];
+  const billing = validateSection(BillingEnv, env);
+  const problems: EnvProblem[] = [
+    ...core.problems,
+    ...wechat.problems,
+    ...sandbox.problems,
+    ...auth.problems,
+    ...payment.problems,
+    ...billing.problems,
+  ];
   const c = core.values;
   const w = wechat.values;
   const s = sandbox.values;
   const a = auth.values;
   const p = payment.values;
+  const b = billing.values;
 
   const nodeEnv = (c.NODE_ENV ?? 'development') as AppConfig['nodeEnv'];
   const mode = (w.WECHAT_MODE ?? 'sandbox') as AppConfig['wechatMode'];
@@ -161,6 +171,11 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       notifyBatchMax: p.NOTIFY_BATCH_MAX !== undefined ? Number(p.NOTIFY_BATCH_MAX) : 64,
       seedDemoProducts: toBool(p.SEED_DEMO_PRODUCTS, true),
       notifyFastPath: toBool(p.NOTIFY_FAST_PATH, true),
+    },
+    billing: {
+      refundQueryAfterMs: parseDuration(b.REFUND_QUERY_AFTER ?? '3m')!,
+      refundQueryIntervalMs: parseDuration(b.REFUND_QUERY_INTERVAL ?? '1m')!,
+      reconcileCron: b.RECONCILE_CRON ?? '0 10 * * *',
     },
     jssdk: {
       allowedDomains: parseList(c.JSSDK_ALLOWED_DOMAINS).map((d) => d.toLowerCase()),

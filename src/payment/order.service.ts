@@ -427,8 +427,9 @@ export class OrderService {
   async addRefunded(manager: EntityManager, outTradeNo: string, amount: number): Promise<OrderStatus | undefined> {
     const now = dbDate(this.dataSource, this.clock.now());
     await manager.query(
-      `UPDATE orders SET refunded_total = refunded_total + ?,
-         status = CASE WHEN refunded_total + ? >= COALESCE(paid_total, total) THEN 'REFUNDED' ELSE status END,
+      // status first: MySQL evaluates SET assignments left to right, each seeing the ones before it.
+      `UPDATE orders SET status = CASE WHEN refunded_total + ? >= COALESCE(paid_total, total) THEN 'REFUNDED' ELSE status END,
+         refunded_total = refunded_total + ?,
          updated_at = ?
        WHERE out_trade_no = ? AND status IN ('PAID', 'PAID_AFTER_CLOSE', 'ANOMALY')`,
       [amount, amount, now, outTradeNo],

@@ -1,0 +1,296 @@
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { createHash, randomBytes } from 'node:crypto';
+import { DataSource, In, LessThanOrEqual, Repository } from 'typeorm';
+import { AdminAuditService } from '../admin/admin-audit.service';
+import { Clock } from '../common/clock';
+import { AppError, NotFoundError } from '../common/errors/app-error';
+import { AppConfig } from '../config/app-config';
+import { isDuplicateKey } from '../database/lease.service';
+import { inTransaction } from '../database/transactions';
+import type { RefundNotificationSink } from '../notify/refund-notification.sink';
+import { OrderService } from '../payment/order.service';
+import { ORDER_PAID_AFTER_CLOSE } from '../payment/payment-applier.service';
+import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
+import type { Refund as WechatRefund, RefundNotificationResource } from '../wechat/pay/types';
+import { WechatPayClient } from '../wechat/pay/wechat-pay.client';
+import { WechatCredentials } from '../wechat/wechat-credentials';
+import { CreateRefundDto, RefundDto } from './dto/refund.dto';
+import { Refund, RefundStatus } from './entities/refund.entity';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function refundView(r: Refund): RefundDto {
+  return {
+    outRefundNo: r.outRefundNo,
+    outTradeNo: r.outTradeNo,
+    amount: r.amount,
+    reason: r.reason,
+    status: r.status,
+    refundId: r.refundId,
+    wechatCode: r.wechatCode,
+    wechatMessage: r.wechatMessage,
+    source: r.source,
+    createdAt: r.createdAt.toISOString(),
+    successAt: r.successAt ? r.successAt.toISOString() : null,
+  };
+}
+
+function newOutRefundNo(now: Date): string {
+  const stamp = new Date(now.getTime() + 8 * 3600_000).toISOString().replace(/\D/g, '').slice(2, 14);
+  return `R${stamp}${randomBytes(6).toString('hex').toUpperCase()}`;
+}
+
+/**
+ * Refunds. The refundable amount (paid − succeeded − in flight) is checked and the refund row is
+ * written PROCESSING under a lock on the order, before WeChat is called, so two simultaneous full
+ * refunds cannot both pass. Results (notification, query, job) move a refund out of PROCESSING once,
+ * by a guarded UPDATE, and only then add to the order's refunded total.
+ */
+@Injectable()
+export class RefundService implements RefundNotificationSink {
+  private readonly logger = new Logger(RefundService.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectRepository(Refund) private readonly refunds: Repository<Refund>,
+    private readonly orders: OrderService,
+    private readonly wechat: WechatPayClient,
+    private readonly credentials: WechatCredentials,
+    private readonly audit: AdminAuditService,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  get notifyUrl(): string {
+    return `${this.config.publicBaseUrl}/notify/wechatpay/refund`;
+  }
+
+  async create(dto: CreateRefundDto, source: 'admin' | 'auto' = 'admin'): Promise<{ refund: RefundDto; replayed: boolean }> {
+    const now = this.clock.now();
+    const outRefundNo = dto.outRefundNo ?? newOutRefundNo(now);
+    const requestHash = createHash('sha256').update(JSON.stringify([dto.outTradeNo, dto.amount, dto.reason])).digest('hex');
+
+    const reserved: { replay: Refund } | { paidTotal: number } = await this.reserve(dto, outRefundNo, requestHash, source).catch(async (error: unknown) => {
+      if (!isDuplicateKey(error)) throw error;
+      // The same outRefundNo raced in from another request: answer as its replay.
+      return { replay: await this.refunds.findOneByOrFail({ outRefundNo }) };
+    });
+    if ('replay' in reserved) {
+      if (reserved.replay.requestHash !== requestHash) {
+        throw new AppError(HttpStatus.CONFLICT, 'REFUND_NO_REUSED', `outRefundNo ${outRefundNo} was already used for a different refund`);
+      }
+      return { refund: refundView(reserved.replay), replayed: true };
+    }
+
+    let answer: WechatRefund;
+    try {
+      answer = await this.callWithRetries(() =>
+        this.wechat.createRefund({
+          out_trade_no: dto.outTradeNo,
+          out_refund_no: outRefundNo,
+          reason: dto.reason,
+          notify_url: this.notifyUrl,
+          amount: { refund: dto.amount, total: reserved.paidTotal, currency: 'CNY' },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500) {
+        // WeChat refused it: the row stays, marked FAILED with WeChat's reason; the amount is free again.
+        await this.refunds.update(
+          { outRefundNo, status: 'PROCESSING' },
+          { status: 'FAILED', wechatCode: error.wechatCode.slice(0, 64), wechatMessage: error.wechatMessage.slice(0, 255), updatedAt: this.clock.now() },
+        );
+        await this.orders.recordEvent(dto.outTradeNo, 'refund_failed', { outRefundNo, wechatCode: error.wechatCode, message: error.wechatMessage });
+        throw new AppError(
+          error.httpStatus === 429 ? HttpStatus.SERVICE_UNAVAILABLE : HttpStatus.UNPROCESSABLE_ENTITY,
+          'WECHAT_REFUND_REJECTED',
+          `WeChat refused the refund: ${error.wechatCode} ${error.wechatMessage}`,
+          { wechatCode: error.wechatCode, wechatMessage: error.wechatMessage, wechatStatus: error.httpStatus, outRefundNo },
+        );
+      }
+      // Unknown outcome (5xx after retries, network): the row stays PROCESSING; the refund job asks WeChat.
+      this.logger.warn(`refund ${outRefundNo} outcome unknown: ${(error as Error).message}`);
+      throw error;
+    }
+    await this.refunds.update({ outRefundNo }, { refundId: answer.refund_id, updatedAt: this.clock.now() });
+    if (answer.status !== 'PROCESSING') await this.applyResult(outRefundNo, answer.status, answer.refund_id, answer.success_time, 'create');
+    return { refund: refundView(await this.refunds.findOneByOrFail({ outRefundNo })), replayed: false };
+  }
+
+  /** Under a lock on the order: how much may still be refunded, and the PROCESSING row. */
+  private async reserve(dto: CreateRefundDto, outRefundNo: string, requestHash: string, source: string): Promise<{ replay: Refund } | { paidTotal: number }> {
+    return inTransaction(this.dataSource, async (_runner, manager): Promise<{ replay: Refund } | { paidTotal: number }> => {
+      // The lock comes first: on MySQL (REPEATABLE READ) the first plain read fixes the snapshot, and it
+      // must be taken after a competing refund committed, or its row would be invisible to the sum below.
+      const order = await this.orders.lockForUpdate(manager, dto.outTradeNo);
+      const existing = await manager.findOneBy(Refund, { outRefundNo });
+      if (existing) return { replay: existing };
+      if (!order) throw new NotFoundError(`order ${dto.outTradeNo}`, 'ORDER_NOT_FOUND');
+      if (!['PAID', 'PAID_AFTER_CLOSE', 'REFUNDED'].includes(order.status)) {
+        throw new AppError(HttpStatus.CONFLICT, 'ORDER_NOT_PAID', `order ${dto.outTradeNo} is ${order.status}; only paid orders can be refunded`, { status: order.status });
+      }
+      const paidTotal = order.paidTotal ?? order.total;
+      const committed: Array<{ status: string; sum: string | number | null }> = await manager
+        .createQueryBuilder(Refund, 'r')
+        .select('r.status', 'status')
+        .addSelect('SUM(r.amount)', 'sum')
+        .where('r.out_trade_no = :no', { no: dto.outTradeNo })
+        .andWhere('r.status IN (:...statuses)', { statuses: ['PROCESSING', 'SUCCESS'] })
+        .groupBy('r.status')
+        .getRawMany();
+      const refunded = Number(committed.find((c) => c.status === 'SUCCESS')?.sum ?? 0);
+      const inFlight = Number(committed.find((c) => c.status === 'PROCESSING')?.sum ?? 0);
+      const remaining = paidTotal - refunded - inFlight;
+      if (dto.amount > remaining) {
+        throw new AppError(
+          HttpStatus.CONFLICT,
+          'REFUND_EXCEEDS_REMAINING',
+          `cannot refund ${dto.amount} fen: paid ${paidTotal}, refunded ${refunded}, in flight ${inFlight}, ${remaining} left`,
+          { paid: paidTotal, refunded, inFlight, remaining },
+        );
+      }
+      const now = this.clock.now();
+      await manager.insert(Refund, {
+        outRefundNo,
+        outTradeNo: dto.outTradeNo,
+        amount: dto.amount,
+        reason: dto.reason,
+        status: 'PROCESSING',
+        requestHash,
+        source,
+        createdAt: now,
+        updatedAt: now,
+      });
+      await this.orders.recordEvent(dto.outTradeNo, 'refund_requested', { outRefundNo, amount: dto.amount, reason: dto.reason, source }, manager);
+      return { paidTotal };
+    });
+  }
+
+  private async callWithRetries<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        // Same out_refund_no, same body: WeChat refunds it only once, so 5xx and network errors are safe to retry.
+        const retryable = (error instanceof WechatPayApiError && (error.isServerError || error.isRateLimited)) || error instanceof WechatPayNetworkError;
+        if (!retryable || attempt >= 3) throw error;
+        await sleep(150 * attempt);
+      }
+    }
+  }
+
+  /**
+   * Moves a refund out of PROCESSING exactly once (guarded UPDATE) and, for SUCCESS, adds it to the
+   * order in the same transaction. Returns what happened.
+   */
+  async applyResult(outRefundNo: string, status: string, refundId: string | undefined, successTime: string | undefined, source: string): Promise<string> {
+    if (!['SUCCESS', 'CLOSED', 'ABNORMAL'].includes(status)) return 'still_processing';
+    return inTransaction(this.dataSource, async (_runner, manager) => {
+      const refund = await manager.findOneBy(Refund, { outRefundNo });
+      if (!refund) return 'unknown_refund';
+      const now = this.clock.now();
+      const at = successTime && !Number.isNaN(Date.parse(successTime)) ? new Date(successTime) : now;
+      const res = await manager
+        .createQueryBuilder()
+        .update(Refund)
+        .set({ status: status as RefundStatus, successAt: status === 'SUCCESS' ? at : null, refundId: refundId ?? refund.refundId, updatedAt: now })
+        .where('out_refund_no = :no AND status = :processing', { no: outRefundNo, processing: 'PROCESSING' })
+        .execute();
+      if (!res.affected) return 'duplicate';
+      let orderStatus: string | undefined;
+      if (status === 'SUCCESS') orderStatus = await this.orders.addRefunded(manager, refund.outTradeNo, refund.amount);
+      await this.orders.recordEvent(refund.outTradeNo, `refund_${status.toLowerCase()}`, { outRefundNo, amount: refund.amount, source, orderStatus }, manager);
+      return 'applied';
+    });
+  }
+
+  /** From the notify module: a verified, decrypted REFUND.* notification. */
+  async handleRefundNotification(resource: RefundNotificationResource, eventType: string): Promise<string> {
+    if (resource.mchid && resource.mchid !== this.credentials.mchid) {
+      this.logger.error(`refund notification for mchid ${resource.mchid} is not ours`);
+      return 'not_ours';
+    }
+    const status = resource.refund_status ?? eventType.replace('REFUND.', '');
+    return this.applyResult(resource.out_refund_no, status, resource.refund_id, resource.success_time, 'notification');
+  }
+
+  /** The refund, asking WeChat first when it is still PROCESSING. */
+  async get(outRefundNo: string): Promise<RefundDto> {
+    let refund = await this.refunds.findOneBy({ outRefundNo });
+    if (!refund) throw new NotFoundError(`refund ${outRefundNo}`, 'REFUND_NOT_FOUND');
+    if (refund.status === 'PROCESSING') {
+      await this.query(refund).catch((error: Error) => this.logger.warn(`query of refund ${outRefundNo} failed: ${error.message}`));
+      refund = await this.refunds.findOneByOrFail({ outRefundNo });
+    }
+    return refundView(refund);
+  }
+
+  private async query(refund: Refund): Promise<string> {
+    await this.refunds.update({ outRefundNo: refund.outRefundNo }, { lastQueriedAt: this.clock.now() });
+    try {
+      const answer = await this.wechat.queryRefund(refund.outRefundNo);
+      return await this.applyResult(refund.outRefundNo, answer.status, answer.refund_id, answer.success_time, 'query');
+    } catch (error) {
+      if (error instanceof WechatPayApiError && error.httpStatus === 404) {
+        // WeChat never got it (the create call failed before reaching it): the amount is free again.
+        await this.refunds.update({ outRefundNo: refund.outRefundNo, status: 'PROCESSING' }, { status: 'FAILED', wechatCode: error.wechatCode, wechatMessage: error.wechatMessage.slice(0, 255), updatedAt: this.clock.now() });
+        return 'failed';
+      }
+      throw error;
+    }
+  }
+
+  async list(filter: { outTradeNo?: string; status?: string }): Promise<RefundDto[]> {
+    const where: Record<string, unknown> = {};
+    if (filter.outTradeNo) where.outTradeNo = filter.outTradeNo;
+    if (filter.status) where.status = filter.status;
+    return (await this.refunds.find({ where, order: { id: 'DESC' }, take: 200 })).map(refundView);
+  }
+
+  /** The refund job: refunds PROCESSING longer than REFUND_QUERY_AFTER are asked about. */
+  async sweepProcessing(limit = 100): Promise<number> {
+    const cutoff = new Date(this.clock.nowMs() - this.config.billing.refundQueryAfterMs);
+    const stale = await this.refunds.find({ where: { status: 'PROCESSING', createdAt: LessThanOrEqual(cutoff) }, order: { id: 'ASC' }, take: limit });
+    let changed = 0;
+    for (const refund of stale) {
+      try {
+        if ((await this.query(refund)) === 'applied') changed++;
+      } catch (error) {
+        this.logger.warn(`refund ${refund.outRefundNo} query failed: ${(error as Error).message}`);
+      }
+    }
+    return changed;
+  }
+
+  /** Refunds that succeeded on a Beijing day, for reconciliation. */
+  async succeededBetween(from: Date, to: Date): Promise<Refund[]> {
+    return this.refunds
+      .createQueryBuilder('r')
+      .where('r.success_at >= :from AND r.success_at < :to', { from, to })
+      .andWhere('r.status = :s', { s: 'SUCCESS' })
+      .getMany();
+  }
+
+  async byNumbers(outRefundNos: string[]): Promise<Refund[]> {
+    return outRefundNos.length ? this.refunds.findBy({ outRefundNo: In(outRefundNos) }) : [];
+  }
+
+  /** PAID_AFTER_CLOSE_ACTION=refund: give the money back, once (the refund number is derived from the order). */
+  @OnEvent(ORDER_PAID_AFTER_CLOSE, { async: true, promisify: true })
+  async onPaidAfterClose(event: { outTradeNo: string }): Promise<void> {
+    if (this.config.orders.paidAfterCloseAction !== 'refund') return;
+    const order = await this.orders.findByOutTradeNo(event.outTradeNo);
+    if (!order) return;
+    const outRefundNo = `AC${event.outTradeNo}`.slice(0, 64);
+    let outcome = 'ok';
+    try {
+      await this.create({ outTradeNo: event.outTradeNo, amount: order.paidTotal ?? order.total, reason: '订单已关闭，款项原路退回', outRefundNo }, 'auto');
+    } catch (error) {
+      outcome = `error:${error instanceof AppError ? error.code : 'ERROR'}`;
+      this.logger.error(`automatic refund of ${event.outTradeNo} (paid after close) failed: ${(error as Error).message}`);
+    }
+    await this.audit.record({ tokenFingerprint: 'system', action: 'refund.auto_paid_after_close', target: outRefundNo, outcome });
+  }
+}

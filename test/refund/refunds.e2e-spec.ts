@@ -1,0 +1,183 @@
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
+import { RefundJobs } from '../../src/refund/refund.jobs';
+import { TestMerchant } from '../helpers/merchant-signer';
+import { Login } from '../helpers/login';
+import { ADMIN_TOKEN, Shop } from '../helpers/shop';
+
+describe('refunds', () => {
+  let shop: Shop;
+  let shopper: Login;
+  let productId: number;
+
+  beforeAll(async () => {
+    // refunds complete 10 s / 1000 = 10 ms after WeChat accepts them
+    shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', REFUND_QUERY_AFTER: '0s' } });
+    shopper = await shop.login('o_refund_shopper');
+    productId = (await shop.product('退款测试', 1000)).id;
+  });
+  afterAll(() => shop?.close());
+
+  async function paidOrder(quantity = 1): Promise<string> {
+    const no = await shop.placeOrder(shopper, [{ productId, quantity }]);
+    const prepayId = await shop.prepay(shopper, no);
+    await shop.sandbox.pay(prepayId);
+    await shop.waitForStatus(no, 'PAID');
+    return no;
+  }
+
+  const refund = (body: Record<string, unknown>) => shop.admin().post('/admin/refunds').send(body);
+
+  it('refunds in two parts, refuses more than what is left, and ends REFUNDED', async () => {
+    const no = await paidOrder();
+    const first = await refund({ outTradeNo: no, amount: 300, reason: '部分退款' }).expect(201);
+    expect(first.body).toMatchObject({ outTradeNo: no, amount: 300, status: 'PROCESSING', outRefundNo: expect.stringMatching(/^R/), source: 'admin' });
+    await shop.sandbox.waitForNotification({ outRefundNo: first.body.outRefundNo });
+    const afterFirst = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
+    expect(afterFirst).toMatchObject({ status: 'PAID', refundedTotal: 300 });
+    expect((await shop.admin().get(`/admin/refunds/${first.body.outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', successAt: expect.any(String) });
+
+    const second = await refund({ outTradeNo: no, amount: 500, reason: '再退一部分' }).expect(201);
+    await shop.sandbox.waitForNotification({ outRefundNo: second.body.outRefundNo });
+    const over = await refund({ outTradeNo: no, amount: 201, reason: '超额' }).expect(409);
+    expect(over.body).toMatchObject({ code: 'REFUND_EXCEEDS_REMAINING', details: { paid: 1000, refunded: 800, inFlight: 0, remaining: 200 } });
+    const last = await refund({ outTradeNo: no, amount: 200, reason: '退完' }).expect(201);
+    await shop.sandbox.waitForNotification({ outRefundNo: last.body.outRefundNo });
+    await shop.waitForStatus(no, 'REFUNDED');
+    const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
+    expect(order.refundedTotal).toBe(1000);
+    expect(order.timeline.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['refund_requested', 'refund_success']));
+    expect((await refund({ outTradeNo: no, amount: 1, reason: 'x' }).expect(409)).body.code).toBe('REFUND_EXCEEDS_REMAINING');
+  });
+
+  it('lets only one of two simultaneous full refunds through', async () => {
+    const no = await paidOrder();
+    const results = await Promise.all([refund({ outTradeNo: no, amount: 1000, reason: 'A' }), refund({ outTradeNo: no, amount: 1000, reason: 'B' })]);
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(results.find((r) => r.status === 409)!.body.details).toMatchObject({ inFlight: 1000, remaining: 0 });
+  });
+
+  it('is idempotent per outRefundNo, and refuses the number for another body', async () => {
+    const no = await paidOrder();
+    const body = { outTradeNo: no, amount: 100, reason: '幂等', outRefundNo: `${no}-R1` };
+    const a = await refund(body).expect(201);
+    const b = await refund(body).expect(200);
+    expect(b.body.outRefundNo).toBe(a.body.outRefundNo);
+    expect((await refund({ ...body, amount: 101 }).expect(409)).body.code).toBe('REFUND_NO_REUSED');
+    expect(await shop.sandbox.callsTo('v3/refund/domestic/refunds')).toBeGreaterThan(0);
+  });
+
+  it('applies a refund notification delivered 20 times exactly once', async () => {
+    const no = await paidOrder();
+    const r = await refund({ outTradeNo: no, amount: 400, reason: '重复通知' }).expect(201);
+    await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
+    const burst = await shop.sandbox.deliver({ outRefundNo: r.body.outRefundNo }, { times: 20 });
+    expect(burst.map((x) => x.status)).toEqual(Array(20).fill(204));
+    const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
+    expect(order.refundedTotal).toBe(400);
+    expect(order.timeline.filter((e: { type: string }) => e.type === 'refund_success')).toHaveLength(1);
+    const ds = shop.t.app.get<DataSource>(getDataSourceToken());
+    const outcomes: Array<{ outcome: string }> = await ds.query('SELECT outcome FROM payment_events WHERE out_refund_no = ?', [r.body.outRefundNo]);
+    expect(outcomes.filter((o) => o.outcome === 'refund:applied')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.outcome === 'refund:duplicate')).toHaveLength(20);
+  });
+
+  it('follows a refund that ends ABNORMAL: the order keeps its money', async () => {
+    const no = await paidOrder();
+    await shop.sandbox.nextRefundOutcome('ABNORMAL');
+    const r = await refund({ outTradeNo: no, amount: 1000, reason: '异常' }).expect(201);
+    await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
+    expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body.status).toBe('ABNORMAL');
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'PAID', refundedTotal: 0 });
+    // the amount is refundable again
+    await refund({ outTradeNo: no, amount: 1000, reason: '重试' }).expect(201);
+  });
+
+  it('finds the result by query when the refund notification is lost (GET and the job)', async () => {
+    const no = await paidOrder();
+    await shop.sandbox.dropNotifications(true);
+    try {
+      const a = await refund({ outTradeNo: no, amount: 100, reason: '查询' }).expect(201);
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await shop.admin().get(`/admin/refunds/${a.body.outRefundNo}`).expect(200)).body.status).toBe('SUCCESS');
+      const b = await refund({ outTradeNo: no, amount: 100, reason: '任务' }).expect(201);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await shop.t.app.get(RefundJobs).run()).toBeGreaterThanOrEqual(1);
+      expect((await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body.find((x: { outRefundNo: string }) => x.outRefundNo === b.body.outRefundNo).status).toBe('SUCCESS');
+      expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(200);
+    } finally {
+      await shop.sandbox.dropNotifications(false);
+    }
+  });
+
+  it('marks the refund FAILED with WeChat\'s code when WeChat refuses it (NOT_ENOUGH), and frees the amount', async () => {
+    const no = await paidOrder();
+    // a refund made elsewhere (the merchant portal) has already used most of the money at WeChat
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const merchant = new TestMerchant(shop.baseUrl, keystore);
+    const outside = await merchant.request('POST', '/v3/refund/domestic/refunds', { out_trade_no: no, out_refund_no: `${no}PORTAL`, amount: { refund: 900, total: 1000, currency: 'CNY' } });
+    expect(outside.status).toBe(200);
+    const res = await refund({ outTradeNo: no, amount: 500, reason: '余额不足' }).expect(422);
+    expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_REJECTED', details: { wechatCode: 'NOT_ENOUGH', wechatStatus: 403 } });
+    const failed = (await shop.admin().get(`/admin/refunds/${res.body.details.outRefundNo}`).expect(200)).body;
+    expect(failed).toMatchObject({ status: 'FAILED', wechatCode: 'NOT_ENOUGH' });
+    await refund({ outTradeNo: no, amount: 100, reason: '仍可退' }).expect(201);
+  });
+
+  it('refuses bad input and unpaid or unknown orders, changing nothing', async () => {
+    const unpaid = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
+    expect((await refund({ outTradeNo: unpaid, amount: 1, reason: 'x' }).expect(409)).body.code).toBe('ORDER_NOT_PAID');
+    expect((await refund({ outTradeNo: 'NOSUCHORDER', amount: 1, reason: 'x' }).expect(404)).body.code).toBe('ORDER_NOT_FOUND');
+    for (const [body, message] of [
+      [{ outTradeNo: unpaid, amount: 0, reason: 'x' }, 'amount must be at least 1 fen'],
+      [{ outTradeNo: unpaid, amount: 1.5, reason: 'x' }, 'amount must be an integer number of fen'],
+      [{ outTradeNo: unpaid, amount: 1 }, 'reason is required'],
+      [{ amount: 1, reason: 'x' }, 'outTradeNo is required'],
+      [{ outTradeNo: unpaid, amount: 1, reason: 'x'.repeat(81) }, 'reason must be 1-80 characters'],
+      [{ outTradeNo: unpaid, amount: 1, reason: 'x', outRefundNo: 'bad no!' }, 'outRefundNo must be'],
+      [{ outTradeNo: unpaid, amount: 1, reason: 'x', extra: 1 }, 'property extra should not exist'],
+    ] as const) {
+      const res = await refund(body).expect(400);
+      expect(res.body.message).toContain(message);
+    }
+    expect((await shop.admin().get(`/admin/refunds?outTradeNo=${unpaid}`).expect(200)).body).toEqual([]);
+  });
+
+  it('requires the admin token, and audits refunds', async () => {
+    await shop.http().post('/admin/refunds').send({ outTradeNo: 'x', amount: 1, reason: 'x' }).expect(401);
+    await shop.http().post('/admin/refunds').set('Authorization', 'Bearer wrong-token-0000000000').send({ outTradeNo: 'x', amount: 1, reason: 'x' }).expect(401);
+    await shop.http().get('/admin/orders').set('Authorization', `Bearer ${ADMIN_TOKEN}x`).expect(401);
+    const audit = (await shop.admin().get('/admin/audit?action=refund.create').expect(200)).body.items;
+    expect(audit.length).toBeGreaterThan(0);
+    expect(audit.map((a: { outcome: string }) => a.outcome)).toEqual(expect.arrayContaining(['ok', 'error:REFUND_EXCEEDS_REMAINING']));
+  });
+});
+
+describe('automatic refund of a payment for a closed order', () => {
+  it('refunds it in full once (PAID_AFTER_CLOSE_ACTION=refund, the default)', async () => {
+    const shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s' } });
+    try {
+      const { craftNotification, successResource } = await import('../helpers/craft-notification');
+      const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+      const user = await shop.login('o_auto_refund');
+      const product = await shop.product('关单后支付退款', 600);
+      const no = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
+      const prepayId = await shop.prepay(user, no);
+      // paid at WeChat, but the notification is lost and we close the order ourselves first
+      await shop.sandbox.dropNotifications(true);
+      await shop.sandbox.pay(prepayId);
+      const { OrderService } = await import('../../src/payment/order.service');
+      await shop.t.app.get(OrderService).closeLocally(no, 'test');
+      await shop.sandbox.dropNotifications(false);
+      const crafted = craftNotification(keystore, successResource(keystore, no, 600, { transaction_id: (await shop.sandbox.transaction(no)).transaction_id }));
+      const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: crafted.headers, body: crafted.body });
+      expect(res.status).toBe(204);
+      await shop.waitForStatus(no, 'REFUNDED');
+      const refunds = (await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body;
+      expect(refunds).toEqual([expect.objectContaining({ outRefundNo: `AC${no}`, amount: 600, status: 'SUCCESS', source: 'auto' })]);
+    } finally {
+      await shop.close();
+    }
+  });
+});
