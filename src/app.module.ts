@@ -5,6 +5,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import type { DestinationStream } from 'pino';
 import { AdminModule } from './admin/admin.module';
 import { AuthModule } from './auth/auth.module';
+import { BillingModule } from './billing/billing.module';
 import { CommonModule } from './common/common.module';
 import { buildLoggerModule } from './common/logging';
 import { AppConfig } from './config/app-config';
@@ -59,6 +60,7 @@ export class AppModule {
         PaymentModule,
         RefundModule,
         NotifyModule,
+        BillingModule,
       ],
     };
   }

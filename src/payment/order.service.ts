@@ -26,6 +26,14 @@ const PREPAY_REUSE_MS = 2 * 3600_000 - 5 * 60_000;
 const MAX_ORDER_TOTAL = 100_000_000; // 1,000,000 yuan
 const READ_QUERY_SPACING_MS = 2000;
 
+export interface ReconcileOrder {
+  outTradeNo: string;
+  status: OrderStatus;
+  total: number;
+  paidTotal: number | null;
+  transactionId: string | null;
+}
+
 export interface TimelineEntry {
   type: string;
   at: string;
@@ -453,13 +461,51 @@ export class OrderService {
     return { ...(await this.view(order, true)), timeline: await this.timeline(outTradeNo) };
   }
 
-  /** Orders paid (or refunded) at WeChat on a Beijing calendar day, for reconciliation. */
-  async paidOn(from: Date, to: Date): Promise<Array<Pick<Order, 'outTradeNo' | 'status' | 'total' | 'paidTotal' | 'transactionId' | 'refundedTotal' | 'paidAt'>>> {
-    return this.orders
+  /** Reconciliation: our view of the given orders (missing ones are absent from the map). */
+  async reconcileView(outTradeNos: string[]): Promise<Map<string, ReconcileOrder>> {
+    if (!outTradeNos.length) return new Map();
+    const rows: Array<Record<string, unknown>> = await this.orders
       .createQueryBuilder('o')
-      .select(['o.outTradeNo', 'o.status', 'o.total', 'o.paidTotal', 'o.transactionId', 'o.refundedTotal', 'o.paidAt'])
-      .where('o.paid_at >= :from AND o.paid_at < :to', { from, to })
-      .getMany();
+      .select(['o.out_trade_no AS out_trade_no', 'o.status AS status', 'o.total AS total', 'o.paid_total AS paid_total', 'o.transaction_id AS transaction_id'])
+      .where('o.out_trade_no IN (:...nos)', { nos: outTradeNos })
+      .getRawMany();
+    return new Map(
+      rows.map((r) => [
+        String(r.out_trade_no),
+        {
+          outTradeNo: String(r.out_trade_no),
+          status: String(r.status) as OrderStatus,
+          total: Number(r.total),
+          paidTotal: r.paid_total === null ? null : Number(r.paid_total),
+          transactionId: (r.transaction_id as string | null) ?? null,
+        },
+      ]),
+    );
+  }
+
+  /** Reconciliation: every order paid (per WeChat's success time) in [from, to), in id order, a page at a time. */
+  async *paidBetween(from: Date, to: Date, pageSize = 5000): AsyncGenerator<ReconcileOrder[]> {
+    let lastId = '0';
+    for (;;) {
+      const rows: Array<Record<string, unknown>> = await this.orders
+        .createQueryBuilder('o')
+        .select(['o.id AS id', 'o.out_trade_no AS out_trade_no', 'o.status AS status', 'o.total AS total', 'o.paid_total AS paid_total', 'o.transaction_id AS transaction_id'])
+        .where('o.paid_at >= :from AND o.paid_at < :to', { from, to })
+        .andWhere('o.id > :lastId', { lastId })
+        .orderBy('o.id', 'ASC')
+        .limit(pageSize)
+        .getRawMany();
+      if (!rows.length) return;
+      lastId = String(rows[rows.length - 1].id);
+      yield rows.map((r) => ({
+        outTradeNo: String(r.out_trade_no),
+        status: String(r.status) as OrderStatus,
+        total: Number(r.total),
+        paidTotal: r.paid_total === null ? null : Number(r.paid_total),
+        transactionId: (r.transaction_id as string | null) ?? null,
+      }));
+      if (rows.length < pageSize) return;
+    }
   }
 
   // ------------------------------------------------------------------ views

@@ -1,0 +1,90 @@
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Clock } from '../common/clock';
+import { AppError } from '../common/errors/app-error';
+import { WechatPayApiError } from '../wechat/pay/errors';
+import type { BillApplyResponse, FundFlowAccountType, TradeBillType } from '../wechat/pay/types';
+import { WechatPayClient } from '../wechat/pay/wechat-pay.client';
+import { parseBillDate } from './bill-date';
+
+/** WeChat answered that the bill does not exist (yet). */
+export class BillNotAvailableError extends AppError {
+  constructor(code: string, message: string) {
+    super(HttpStatus.NOT_FOUND, 'BILL_NOT_AVAILABLE', `WeChat has no bill for that day: ${code} ${message}`, { wechatCode: code, wechatMessage: message });
+  }
+}
+
+export interface DownloadedBill {
+  /** The verified, decompressed CSV. Read it once; it is deleted when closed. */
+  stream: Readable;
+  filename: string;
+}
+
+/**
+ * Bill download: apply, download at once (the download_url is short-lived), verify the SHA-1 of the
+ * plain file, gunzip. The file is spooled to a temporary file while it is checked, so a caller never
+ * receives a bill whose hash did not match.
+ */
+@Injectable()
+export class BillingService {
+  private readonly logger = new Logger(BillingService.name);
+
+  constructor(
+    private readonly wechat: WechatPayClient,
+    private readonly clock: Clock,
+  ) {}
+
+  async tradeBill(dateText: unknown, type: unknown): Promise<DownloadedBill> {
+    const { date } = parseBillDate(dateText, this.clock.nowMs());
+    const billType = (type ?? 'ALL') as TradeBillType;
+    if (!['ALL', 'SUCCESS', 'REFUND'].includes(billType)) throw new AppError(HttpStatus.BAD_REQUEST, 'INVALID_BILL_TYPE', 'type must be ALL, SUCCESS or REFUND');
+    const apply = await this.applyOrExplain(() => this.wechat.applyTradeBill({ billDate: date, billType, tarType: 'GZIP' }));
+    return { stream: await this.spool(apply), filename: `tradebill-${date}-${billType}.csv` };
+  }
+
+  async fundFlowBill(dateText: unknown, account: unknown): Promise<DownloadedBill> {
+    const { date } = parseBillDate(dateText, this.clock.nowMs());
+    const accountType = (account ?? 'BASIC') as FundFlowAccountType;
+    if (!['BASIC', 'OPERATION', 'FEES'].includes(accountType)) throw new AppError(HttpStatus.BAD_REQUEST, 'INVALID_ACCOUNT', 'account must be BASIC, OPERATION or FEES');
+    const apply = await this.applyOrExplain(() => this.wechat.applyFundFlowBill({ billDate: date, accountType, tarType: 'GZIP' }));
+    return { stream: await this.spool(apply), filename: `fundflowbill-${date}-${accountType}.csv` };
+  }
+
+  /** For reconciliation: the ALL trade bill as a stream whose end fails if the hash does not match. */
+  async tradeBillStream(date: string): Promise<Readable> {
+    const apply = await this.applyOrExplain(() => this.wechat.applyTradeBill({ billDate: date, billType: 'ALL', tarType: 'GZIP' }));
+    return this.wechat.downloadBill(apply);
+  }
+
+  private async applyOrExplain(apply: () => Promise<BillApplyResponse>): Promise<BillApplyResponse> {
+    try {
+      return await apply();
+    } catch (error) {
+      if (error instanceof WechatPayApiError && ['NO_STATEMENT_EXIST', 'STATEMENT_CREATING'].includes(error.wechatCode)) {
+        throw new BillNotAvailableError(error.wechatCode, error.wechatMessage);
+      }
+      if (error instanceof WechatPayApiError && error.httpStatus === 400 && error.wechatCode === 'INVALID_REQUEST') {
+        throw new AppError(HttpStatus.BAD_REQUEST, 'BILL_DATE_REJECTED', `WeChat refused the date: ${error.wechatMessage}`, { wechatCode: error.wechatCode });
+      }
+      throw error;
+    }
+  }
+
+  private async spool(apply: BillApplyResponse): Promise<Readable> {
+    const dir = mkdtempSync(join(tmpdir(), 'whp-bill-'));
+    const file = join(dir, 'bill.csv');
+    try {
+      await pipeline(await this.wechat.downloadBill(apply), createWriteStream(file));
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+    const stream = createReadStream(file);
+    stream.on('close', () => rmSync(dir, { recursive: true, force: true }));
+    return stream;
+  }
+}
