@@ -23,6 +23,8 @@ import { beijingRfc3339 } from './time';
 
 /** A prepay_id lives 2 hours at WeChat; stop reusing it a little before. */
 const PREPAY_REUSE_MS = 2 * 3600_000 - 5 * 60_000;
+/** A prepay needs this much time before the order's expiry (capped at a quarter of ORDER_CLOSE_AFTER). */
+const PREPAY_MIN_REMAINING_MS = 1000;
 const MAX_ORDER_TOTAL = 100_000_000; // 1,000,000 yuan
 const READ_QUERY_SPACING_MS = 2000;
 
@@ -134,7 +136,8 @@ export class OrderService {
           description,
           idempotencyKey: idempotencyKey ?? null,
           requestHash,
-          expiresAt: new Date(now.getTime() + this.config.orders.closeAfterMs),
+          // Whole seconds: time_expire has no fraction, so WeChat's deadline is exactly ours.
+          expiresAt: new Date(Math.ceil((now.getTime() + this.config.orders.closeAfterMs) / 1000) * 1000),
           refundedTotal: 0,
           createdAt: now,
           updatedAt: now,
@@ -241,7 +244,11 @@ export class OrderService {
     const order = await this.own(user, outTradeNo);
     this.assertPayable(order);
     const now = this.clock.now();
-    if (order.expiresAt.getTime() <= now.getTime()) {
+    // WeChat sees the expiry to the second (time_expire) and refuses a prepay whose time_expire has
+    // passed; an order with less than a moment left is answered here, as expired, not as a 502.
+    const wechatExpiry = Math.floor(order.expiresAt.getTime() / 1000) * 1000;
+    const margin = Math.min(PREPAY_MIN_REMAINING_MS, this.config.orders.closeAfterMs / 4);
+    if (wechatExpiry - now.getTime() < margin) {
       throw new OrderStateError('ORDER_EXPIRED', 'the order expired unpaid and is being closed; place a new order', order.status);
     }
     if (order.prepayId && order.prepayAt && now.getTime() - order.prepayAt.getTime() < PREPAY_REUSE_MS) {

@@ -12,7 +12,7 @@ describe('payment jobs and WeChat failures', () => {
   let jobs: PaymentJobs;
 
   beforeAll(async () => {
-    shop = await Shop.start({ env: { ORDER_CLOSE_AFTER: '1s', PAYMENT_RECONCILE_AFTER: '0s', PAID_AFTER_CLOSE_ACTION: 'reinstate' } });
+    shop = await Shop.start({ env: { ORDER_CLOSE_AFTER: '2s', PAYMENT_RECONCILE_AFTER: '0s', PAID_AFTER_CLOSE_ACTION: 'reinstate' } });
     jobs = shop.t.app.get(PaymentJobs);
   });
   afterAll(() => shop?.close());
@@ -28,7 +28,7 @@ describe('payment jobs and WeChat failures', () => {
     await shop.sandbox.resetCalls();
     const early = await jobs.closeExpired();
     expect(early.closed).toBe(0);
-    await sleep(1100);
+    await sleep(2100);
     const result = await jobs.closeExpired();
     expect(result).toMatchObject({ ran: true, closed: 2, paid: 0 });
     expect(await shop.status(withPrepay)).toBe('CLOSED');
@@ -47,7 +47,7 @@ describe('payment jobs and WeChat failures', () => {
     await shop.sandbox.dropNotifications(true);
     try {
       await shop.sandbox.pay(prepayId);
-      await sleep(1100);
+      await sleep(2100);
       const result = await jobs.closeExpired();
       expect(result.paid).toBeGreaterThanOrEqual(1);
       expect(await shop.status(no)).toBe('PAID');
@@ -87,6 +87,20 @@ describe('payment jobs and WeChat failures', () => {
     expect(res.body).toMatchObject({ code: 'WECHATPAY_ERROR', details: { wechatCode: 'FREQUENCY_LIMITED', wechatStatus: 429 } });
     expect((await shop.admin().get(`/admin/orders/${other}`).expect(200)).body).toMatchObject({ status: 'NOTPAY', prepayId: null });
     await shop.sandbox.reset();
+  });
+
+  it('answers 409 ORDER_EXPIRED, without calling WeChat, when an order is too close to its time_expire to prepay', async () => {
+    const product = await shop.product('将过期', 100);
+    const user = await shop.login('o_near_expiry');
+    const created = await shop.order(user, [{ productId: product.id, quantity: 1 }]);
+    expect(created.status).toBe(201);
+    const expiresAt = Date.parse(created.body.expiresAt);
+    expect(expiresAt % 1000).toBe(0); // whole seconds, as time_expire carries them
+    await sleep(Math.max(0, expiresAt - Date.now() - 300));
+    await shop.sandbox.resetCalls();
+    const res = await shop.http().post(`/orders/${created.body.outTradeNo}/pay`).set(user.headers).expect(409);
+    expect(res.body).toMatchObject({ code: 'ORDER_EXPIRED', message: expect.stringContaining('expired') });
+    expect(await shop.sandbox.callsTo('v3/pay/transactions/jsapi')).toBe(0);
   });
 
   it('backs off when WeChat answers FREQUENCY_LIMITED, then carries on', async () => {
