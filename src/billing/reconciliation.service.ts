@@ -10,7 +10,7 @@ import { WechatCredentials } from '../wechat/wechat-credentials';
 import { parseBillDate } from './bill-date';
 import { BillingService } from './billing.service';
 import { Reconciliation } from './entities/reconciliation.entity';
-import { TradeBillRecord, TradeBillSummary, parseTradeBill } from './trade-bill-parser';
+import { TradeBillRecord, TradeBillSummary, parseTradeBillBatches } from './trade-bill-parser';
 
 export type DifferenceType =
   | 'only_in_wechat'
@@ -60,6 +60,15 @@ export interface ReconciliationResult {
 const PAID_HERE = new Set(['PAID', 'REFUNDED', 'PAID_AFTER_CLOSE']);
 const MAX_STORED_DIFFERENCES = 50_000;
 const BATCH = 2000;
+
+/**
+ * A copy of a short string that does not keep its source alive. The parser's fields are slices of the
+ * decompressed chunk they came from; kept as they are in a Set, a million of them would pin the whole
+ * file in memory.
+ */
+function detached(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
 
 /** '2026-11-24 10:00:00' (Beijing, as in bills) → RFC 3339 with +08:00. */
 function billTimeToRfc3339(time: string): string {
@@ -176,7 +185,7 @@ export class ReconciliationService {
       const stream = await this.billing.tradeBillStream(date);
       let paymentBatch: TradeBillRecord[] = [];
       let refundBatch: TradeBillRecord[] = [];
-      for await (const record of parseTradeBill(stream)) {
+      for await (const batch of parseTradeBillBatches(stream)) for (const record of batch) {
         if (record.kind === 'summary') {
           billSummary = record;
           continue;
@@ -188,7 +197,7 @@ export class ReconciliationService {
         if (record.tradeState === 'REFUND') {
           refundStats.inBill++;
           refundStats.billAmount += record.refundAmount;
-          seenRefunds.add(record.outRefundNo);
+          seenRefunds.add(detached(record.outRefundNo));
           refundBatch.push(record);
           if (refundBatch.length >= BATCH) {
             await checkRefunds(refundBatch);
@@ -197,7 +206,7 @@ export class ReconciliationService {
         } else if (record.tradeState === 'SUCCESS') {
           payments.inBill++;
           payments.billAmount += record.orderAmount;
-          seenTrades.add(record.outTradeNo);
+          seenTrades.add(detached(record.outTradeNo));
           paymentBatch.push(record);
           if (paymentBatch.length >= BATCH) {
             await checkPayments(paymentBatch);
@@ -205,6 +214,7 @@ export class ReconciliationService {
           }
         }
       }
+
       if (paymentBatch.length) await checkPayments(paymentBatch);
       if (refundBatch.length) await checkRefunds(refundBatch);
 

@@ -166,6 +166,19 @@ export class SandboxControlController {
     return this.pay.refundView(refund);
   }
 
+  @Post('bills')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Serve a gzip file on the sandbox machine as the ALL trade bill of a date (big-bill tests, benchmarks)' })
+  async registerBill(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    if (typeof body.date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.date)) return bad(res, 'date must be YYYY-MM-DD');
+    if (typeof body.path !== 'string' || !body.path.startsWith('/')) return bad(res, 'path must be an absolute path of a .gz trade bill on the sandbox machine');
+    try {
+      return { date: body.date, ...(await this.pay.registerTradeBillFile(body.date, body.path)) };
+    } catch (error) {
+      return bad(res, `cannot read ${body.path}: ${(error as Error).message}`);
+    }
+  }
+
   @Get('notifications')
   @ApiOperation({ summary: 'Every delivery attempt (?outTradeNo= | ?outRefundNo= | ?target=)' })
   notifications(@Query() query: Json) {

@@ -1,6 +1,8 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { parseAuthorization, publicKeyOf, requestSignMessage, verifyBase64Signature } from './sandbox-crypto';
 import { SandboxMpError, SandboxPayError } from './sandbox-errors';
 import { FaultKind, SandboxFaults } from './sandbox-faults';
@@ -10,7 +12,7 @@ import { SandboxSettings } from './sandbox.settings';
 export type PayAnswer =
   | { status: number; body?: unknown }
   /** A file (bill download): sent as is, not signed. */
-  | { status: number; file: Buffer; contentType: string };
+  | { status: number; file: Buffer | Readable; contentType: string };
 
 export type RawRequest = Request & { rawBody?: Buffer };
 
@@ -50,7 +52,8 @@ export class SandboxHttp implements OnModuleDestroy {
       const answer = await handler(body);
       if ('file' in answer) {
         res.status(answer.status).setHeader('Content-Type', answer.contentType);
-        res.end(answer.file);
+        if (Buffer.isBuffer(answer.file)) res.end(answer.file);
+        else await pipeline(answer.file, res);
         return;
       }
       this.sendSigned(res, answer.status, answer.body);

@@ -1,6 +1,9 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, gzipSync } from 'node:zlib';
 import { beijingDate, beijingDateTime, beijingTime, encryptForMerchant } from './sandbox-crypto';
 import { SandboxPayError, payError } from './sandbox-errors';
 import { SandboxClock } from './sandbox-clock';
@@ -487,9 +490,10 @@ export class SandboxPayService implements OnModuleDestroy {
     if (tarType !== undefined && tarType !== 'GZIP') {
       throw new SandboxPayError(400, 'PARAM_ERROR', 'tar_type 只能是 GZIP', { field: 'tar_type', value: tarType, location: 'query' });
     }
-    const rows = kind === 'trade' ? this.tradeRows(billDate, billType) : [];
+    const external = kind === 'trade' && billType === 'ALL' ? this.externalBills.get(billDate) : undefined;
+    const rows = kind === 'trade' && !external ? this.tradeRows(billDate, billType) : [];
     const fundRows = kind === 'fundflow' ? this.fundRows(billDate) : [];
-    if (kind === 'trade' ? rows.length === 0 : fundRows.length === 0) {
+    if (!external && (kind === 'trade' ? rows.length === 0 : fundRows.length === 0)) {
       throw new SandboxPayError(400, 'NO_STATEMENT_EXIST', '账单日期没有交易，不会生成账单文件');
     }
     const token = randomBytes(24).toString('base64url');
@@ -502,19 +506,45 @@ export class SandboxPayService implements OnModuleDestroy {
       gzip,
       expiresAt: this.clock.now() + this.settings.billUrlTtlMs,
     });
-    const plain = kind === 'trade' ? this.renderTrade(rows) : this.renderFund(fundRows);
+    const hashValue = external
+      ? external.hash
+      : createHash('sha1')
+          .update(kind === 'trade' ? this.renderTrade(rows) : this.renderFund(fundRows))
+          .digest('hex');
     return {
       hash_type: 'SHA1',
-      hash_value: createHash('sha1').update(plain).digest('hex'),
+      hash_value: hashValue,
       download_url: `${sandboxBase}/v3/billdownload/file?token=${token}${gzip ? '&tartype=gzip' : ''}`,
     };
   }
 
+  /**
+   * Control API (benchmarks, big-bill tests): serve this gzip file as the ALL trade bill of `date`.
+   * Its SHA-1 is computed over the uncompressed content, as WeChat's is.
+   */
+  async registerTradeBillFile(date: string, path: string): Promise<{ hash: string; bytes: number }> {
+    const hash = createHash('sha1');
+    let bytes = 0;
+    await pipeline(createReadStream(path), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        bytes += chunk.length;
+      }
+    });
+    const entry = { path, hash: hash.digest('hex') };
+    this.externalBills.set(date, entry);
+    return { hash: entry.hash, bytes };
+  }
+
+  private readonly externalBills = new Map<string, { path: string; hash: string }>();
+
   /** The file behind a download token: plain CSV or gzip (not signed). */
-  billFile(token: string | undefined): Buffer {
+  billFile(token: string | undefined): Buffer | Readable {
     const entry = token ? this.state.billTokens.get(token) : undefined;
     if (!entry) throw new SandboxPayError(400, 'INVALID_REQUEST', '下载地址无效（token 不存在）');
     if (this.clock.now() > entry.expiresAt) throw new SandboxPayError(400, 'INVALID_REQUEST', '下载地址已过期，请重新申请账单');
+    const external = entry.kind === 'trade' && entry.billType === 'ALL' ? this.externalBills.get(entry.billDate) : undefined;
+    if (external) return entry.gzip ? createReadStream(external.path) : createReadStream(external.path).pipe(createGunzip());
     const plain =
       entry.kind === 'trade' ? this.renderTrade(this.tradeRows(entry.billDate, entry.billType)) : this.renderFund(this.fundRows(entry.billDate));
     return entry.gzip ? gzipSync(plain) : plain;

@@ -110,6 +110,11 @@ export class SandboxControl {
     }
   }
 
+  /** Serves a gzip trade bill file (a path on the sandbox's machine) as the ALL bill of `date`. */
+  async registerTradeBill(date: string, path: string): Promise<{ hash: string; bytes: number }> {
+    return (await this.call<{ hash: string; bytes: number }>('POST', '/bills', { date, path })).body;
+  }
+
   async dropNotifications(enabled = true): Promise<void> {
     await this.call('POST', '/notifications/drop', { enabled });
   }
