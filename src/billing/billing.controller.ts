@@ -56,6 +56,15 @@ export class ReconciliationsController {
     return this.reconciliations.run(date);
   }
 
+  @Get()
+  @ApiOperation({ summary: 'Recent reconciliations, newest bill date first (summaries; ?limit=1-100, default 31)' })
+  @ApiQuery({ name: 'limit', required: false, example: 31 })
+  list(@Query('limit') limit: string | undefined) {
+    const n = limit === undefined ? 31 : Number(limit);
+    if (!Number.isInteger(n) || n < 1 || n > 100) throw new BadRequestError('INVALID_LIMIT', 'limit must be an integer from 1 to 100');
+    return this.reconciliations.list(n);
+  }
+
   @Get(':date')
   @ApiOperation({ summary: 'The stored result: summary and every difference (?format=csv for the differences as CSV)' })
   @ApiQuery({ name: 'format', enum: ['json', 'csv'], required: false })

@@ -339,6 +339,22 @@ export class ReconciliationService {
     }
   }
 
+  /** The most recent reconciliations (newest bill date first), summaries only. */
+  async list(limit: number): Promise<Array<{ date: string; status: string; startedAt: string; differenceCount: number; billRows: number; error?: string }>> {
+    const rows = await this.results.find({ select: ['billDate', 'status', 'summary'], order: { billDate: 'DESC' }, take: limit });
+    return rows.map((row) => {
+      const summary = JSON.parse(row.summary) as Omit<ReconciliationResult, 'differences'>;
+      return {
+        date: row.billDate,
+        status: row.status,
+        startedAt: summary.startedAt,
+        differenceCount: summary.summary.differenceCount,
+        billRows: summary.summary.billRows,
+        ...(summary.error ? { error: summary.error } : {}),
+      };
+    });
+  }
+
   async get(date: string): Promise<ReconciliationResult> {
     const row = await this.results.findOneBy({ billDate: date });
     if (!row) throw new NotFoundError(`reconciliation of ${date}`, 'RECONCILIATION_NOT_FOUND');

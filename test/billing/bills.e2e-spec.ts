@@ -117,6 +117,11 @@ describe('bills and reconciliation', () => {
     // a second run finds the dropped payment matched now
     const again = (await shop.admin().post(`/admin/reconciliations?date=${today()}`).expect(200)).body;
     expect(again.summary.byType.only_in_wechat ?? 0).toBe(0);
+
+    // the list of recent runs carries the summary of the latest one
+    const list = (await shop.admin().get('/admin/reconciliations').expect(200)).body;
+    expect(list[0]).toMatchObject({ date: today(), status: 'done', differenceCount: again.summary.differenceCount, billRows: again.summary.billRows });
+    expect((await shop.admin().get('/admin/reconciliations?limit=0').expect(400)).body.message).toContain('limit must be an integer from 1 to 100');
   });
 
   it('guards the admin routes and validates the date', async () => {

@@ -52,7 +52,11 @@ describe('checkout: login → order → pay → WeChat pays → notification →
       paidAt: null,
       refundedTotal: 0,
     });
-    expect(Date.parse(created.body.expiresAt) - Date.parse(created.body.createdAt)).toBe(5 * 60_000);
+    // ORDER_CLOSE_AFTER (5m), rounded up to a whole second as time_expire carries it
+    const lifetime = Date.parse(created.body.expiresAt) - Date.parse(created.body.createdAt);
+    expect(Date.parse(created.body.expiresAt) % 1000).toBe(0);
+    expect(lifetime).toBeGreaterThanOrEqual(5 * 60_000);
+    expect(lifetime).toBeLessThan(5 * 60_000 + 1000);
     const no = created.body.outTradeNo;
     expect((await shop.http().get('/products').expect(200)).body.find((p: { id: number }) => p.id === mug.id).stock).toBe(8);
 
