@@ -1,5 +1,6 @@
 import { Body, Controller, Module, Post } from '@nestjs/common';
 import { IsString } from 'class-validator';
+import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { Audit, AdminOnly } from '../../src/admin/admin.decorators';
 import { tokenFingerprint } from '../../src/admin/admin-token';
@@ -80,6 +81,23 @@ describe('admin rate limit', () => {
       const limited = await request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer ${TOKEN}`).expect(429);
       expect(limited.body).toMatchObject({ statusCode: 429, message: expect.stringMatching(/Too many admin requests/) });
       await request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer ${OTHER}`).expect(200);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('limits guessed tokens per client IP: a new random token per request does not escape the limit', async () => {
+    const t = await startTestApp({ env: { ADMIN_TOKENS: `${TOKEN},${OTHER}`, ADMIN_RATE_LIMIT: '5' } });
+    try {
+      const guess = () => request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer guess-${randomBytes(12).toString('hex')}`);
+      for (let i = 0; i < 5; i++) expect((await guess()).status).toBe(401);
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) statuses.push((await guess()).status);
+      expect(statuses).toEqual(Array(20).fill(429));
+      // requests without a token share the same per-IP allowance
+      await request(t.baseUrl).get('/admin/audit').expect(429);
+      // a real token has an allowance of its own, untouched by the guesses
+      await request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer ${TOKEN}`).expect(200);
     } finally {
       await t.close();
     }
