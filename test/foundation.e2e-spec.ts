@@ -84,6 +84,10 @@ describe('foundation', () => {
     await request(t.baseUrl).get('/docs').expect(200);
     const json = await request(t.baseUrl).get('/docs-json').expect(200);
     expect(json.body.paths).toHaveProperty('/health');
+    // The 503 is documented in the global error shape, not terminus' `{ status, error: {...} }`.
+    const unavailable = json.body.paths['/health'].get.responses['503'].content['application/json'].schema;
+    expect(unavailable.properties.error).toMatchObject({ type: 'string' });
+    expect(unavailable.properties).toHaveProperty('details');
   });
 });
 
@@ -121,7 +125,15 @@ describe('health when the database is down', () => {
     try {
       await t.app.get<DataSource>(getDataSourceToken()).destroy();
       const res = await request(t.baseUrl).get('/health').expect(503);
-      expect(res.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
+      // The global error shape; terminus' report (what is down and why) under details.
+      expect(res.body).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'database is down',
+        details: { info: {}, error: { database: { status: 'down' } } },
+        requestId: res.headers['x-request-id'],
+      });
+      expect(res.headers['cache-control']).toBe('no-cache, no-store, must-revalidate');
     } finally {
       await t.close().catch(() => undefined);
     }

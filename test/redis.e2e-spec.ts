@@ -34,7 +34,12 @@ describeRedis('Redis as the shared store', () => {
     const t = await startTestApp({ env: { REDIS_URL: `redis://127.0.0.1:${await freePort()}` } });
     try {
       const res = await request(t.baseUrl).get('/health').expect(503);
-      expect(res.body).toMatchObject({ status: 'error', error: { redis: { status: 'down' } } });
+      expect(res.body).toMatchObject({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'redis is down',
+        details: { info: { database: { status: 'up' } }, error: { redis: { status: 'down' } } },
+      });
     } finally {
       await t.close();
     }

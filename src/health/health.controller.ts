@@ -1,14 +1,39 @@
 import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import {
   HealthCheck,
+  HealthCheckResult,
   HealthCheckService,
   HealthIndicatorFunction,
   HealthIndicatorService,
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
 import { SharedStore } from '../common/store/shared-store';
+
+/** What a failed check answers: the global error shape, with terminus' report under `details`. */
+const UNAVAILABLE_SCHEMA = {
+  type: 'object',
+  properties: {
+    statusCode: { type: 'number', example: 503 },
+    error: { type: 'string', example: 'Service Unavailable' },
+    message: { type: 'string', example: 'database is down' },
+    details: {
+      type: 'object',
+      description: "terminus' report: `info` lists the dependencies that are up, `error` those that are down and why",
+      example: { info: {}, error: { database: { status: 'down', message: 'timeout of 3000ms exceeded' } } },
+    },
+    requestId: { type: 'string' },
+  },
+};
+
+/** `database is down`, `database and redis are down`. */
+export function describeDown(report: Pick<HealthCheckResult, 'status' | 'error'>): string {
+  const down = Object.keys(report.error ?? {});
+  if (down.length === 0) return report.status === 'shutting_down' ? 'the application is shutting down' : 'a dependency is down';
+  const names = down.length === 1 ? down[0] : `${down.slice(0, -1).join(', ')} and ${down[down.length - 1]}`;
+  return `${names} ${down.length === 1 ? 'is' : 'are'} down`;
+}
 
 @ApiTags('health')
 @Controller('health')
@@ -21,6 +46,8 @@ export class HealthController {
   ) {}
 
   @Get()
+  // Above @HealthCheck() so that it replaces terminus' own 503 description.
+  @ApiServiceUnavailableResponse({ description: 'A dependency is down', schema: UNAVAILABLE_SCHEMA })
   @HealthCheck()
   @ApiOperation({ summary: 'Database (and Redis when configured) reachability; 503 when one is down' })
   async check(@Res({ passthrough: true }) res: Response) {
@@ -30,14 +57,14 @@ export class HealthController {
       return await this.health.check(checks);
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
-      // Keep terminus' report (what is down and why) instead of a bare 503.
-      const report = error.getResponse() as { error?: Record<string, unknown> };
-      res.status(503);
-      return {
-        statusCode: 503,
-        message: `unavailable: ${Object.keys(report.error ?? {}).join(', ')} down`,
-        ...report,
-      };
+      // The 503 goes through the global filter like every other error (`error` is the status text),
+      // keeping terminus' report (what is down and why) under `details`.
+      const report = error.getResponse() as HealthCheckResult;
+      res.setHeader('Cache-Control', 'no-cache, no-store, must-revalidate');
+      throw new ServiceUnavailableException({
+        message: describeDown(report),
+        details: { info: report.info ?? {}, error: report.error ?? {} },
+      });
     }
   }
 
