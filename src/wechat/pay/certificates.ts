@@ -22,8 +22,25 @@ export interface CertificateManagerOptions {
   now: () => number;
   /** Periodic refresh (default 12 h). */
   refreshIntervalMs?: number;
-  /** An unknown serial triggers at most one download per this interval (default 60 s). */
+  /**
+   * Unknown serials trigger at most one download per this interval (default 60 s), counted from the
+   * last download of any kind, and also before any certificate is known.
+   */
   unknownSerialCooldownMs?: number;
+  /** Runs `tick` every `everyMs` and returns how to stop it (default: an unref'd setInterval). */
+  schedule?: (tick: () => void, everyMs: number) => () => void;
+}
+
+/**
+ * What a platform-certificate serial can look like: an X.509 serial in hex. Anything else — a
+ * `PUB_KEY_ID_…` id, garbage sent to the public notify endpoint — is never looked up.
+ */
+const CERTIFICATE_SERIAL = /^[0-9A-Fa-f]{1,64}$/;
+
+function everyInterval(tick: () => void, everyMs: number): () => void {
+  const timer = setInterval(tick, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 interface CachedCert {
@@ -37,15 +54,19 @@ interface CachedCert {
  * Platform certificates: downloaded from /v3/certificates, decrypted with the APIv3 key, the
  * response verified with the certificates it carries, kept in memory (and in the shared store so
  * other instances skip the download), refreshed every 12 hours and — single-flight, rate limited —
- * when a response carries an unknown serial. Certificates stay until they expire, so a rotation
- * (old and new valid side by side) never breaks verification.
+ * when a response carries an unknown serial: the shared store is read first, and WeChat asked when
+ * the serial is still unknown after it, at most once per cooldown (also while no certificate is
+ * known, so bogus serials on the public notify endpoint cannot make us send a download each).
+ * Certificates stay until they expire, so a rotation (old and new valid side by side) never breaks
+ * verification.
  */
 export class CertificateManager implements VerificationKeySource {
   private readonly logger = new Logger(CertificateManager.name);
   private readonly certs = new Map<string, { key: KeyObject; cert: PlatformCertificate }>();
   private inflight?: Promise<void>;
-  private lastUnknownRefresh = 0;
-  private timer?: NodeJS.Timeout;
+  /** When the last download was started (any reason); undefined before the first. */
+  private lastDownloadAt?: number;
+  private stopSchedule?: () => void;
   /** Downloads performed by this instance (tests assert single-flight). */
   downloads = 0;
 
@@ -55,17 +76,18 @@ export class CertificateManager implements VerificationKeySource {
     return `wechatpay:certificates:${this.options.mchid}`;
   }
 
-  /** Starts the periodic refresh (timer does not keep the process alive). */
+  /** Starts the periodic refresh (the default timer does not keep the process alive). */
   startAutoRefresh(): void {
+    this.stop();
     const interval = this.options.refreshIntervalMs ?? 12 * 3600_000;
-    this.timer = setInterval(() => {
+    this.stopSchedule = (this.options.schedule ?? everyInterval)(() => {
       this.refresh().catch((error: Error) => this.logger.warn(`scheduled certificate refresh failed: ${error.message}`));
     }, interval);
-    this.timer.unref();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopSchedule?.();
+    this.stopSchedule = undefined;
   }
 
   list(): PlatformCertificate[] {
@@ -74,38 +96,59 @@ export class CertificateManager implements VerificationKeySource {
   }
 
   async keyFor(serial: string): Promise<KeyObject | undefined> {
-    this.purgeExpired();
-    const known = this.certs.get(serial);
-    if (known) return known.key;
-    const now = this.options.now();
-    const cooldown = this.options.unknownSerialCooldownMs ?? 60_000;
-    if (this.inflight) {
-      await this.inflight.catch(() => undefined);
-    } else if (this.certs.size === 0 || now - this.lastUnknownRefresh >= cooldown) {
-      this.lastUnknownRefresh = now;
-      await this.refresh().catch((error: Error) => this.logger.warn(`certificate refresh for serial ${serial} failed: ${error.message}`));
+    if (!CERTIFICATE_SERIAL.test(serial)) return undefined;
+    const wanted = serial.toUpperCase();
+    const known = this.known(wanted);
+    if (known) return known;
+    // A refresh already under way (another caller's) may bring it: share it rather than start one.
+    if (this.inflight) await this.inflight.catch(() => undefined);
+    if (!this.known(wanted)) {
+      await this.run({ skipStore: false, wanted }).catch((error: Error) =>
+        this.logger.warn(`certificate refresh for serial ${wanted} failed: ${error.message}`),
+      );
     }
-    return this.certs.get(serial)?.key;
+    return this.known(wanted);
   }
 
-  /** Single-flight: concurrent callers share one download. Shared store first, then WeChat. */
+  /**
+   * Single-flight: concurrent callers share one refresh. Shared store first (unless skipStore),
+   * then WeChat. Always downloads when the store brings nothing new (the cooldown of unknown
+   * serials does not apply: this is the periodic refresh or an explicit call).
+   */
   refresh(options: { skipStore?: boolean } = {}): Promise<void> {
+    return this.run({ skipStore: options.skipStore ?? false });
+  }
+
+  private run(options: { skipStore: boolean; wanted?: string }): Promise<void> {
     if (!this.inflight) {
-      this.inflight = this.doRefresh(options.skipStore ?? false).finally(() => (this.inflight = undefined));
+      this.inflight = this.doRefresh(options).finally(() => (this.inflight = undefined));
     }
     return this.inflight;
   }
 
-  private async doRefresh(skipStore: boolean): Promise<void> {
+  private known(serial: string): KeyObject | undefined {
+    this.purgeExpired();
+    return this.certs.get(serial)?.key;
+  }
+
+  private async doRefresh({ skipStore, wanted }: { skipStore: boolean; wanted?: string }): Promise<void> {
     if (!skipStore && this.options.store) {
       const cached = await this.options.store.get(this.storeKey).catch(() => undefined);
       if (cached) {
         const before = this.certs.size;
-        for (const entry of JSON.parse(cached) as CachedCert[]) this.add(entry);
-        // The cache only helps when it brings something new; otherwise ask WeChat.
-        if (this.certs.size > before) return;
+        this.addAll(cached);
+        // The cache settles a lookup when it holds the wanted serial (another instance already
+        // downloaded it), and a periodic refresh when it brings something new; otherwise ask WeChat.
+        if (wanted !== undefined ? this.certs.has(wanted) : this.certs.size > before) return;
       }
     }
+    const now = this.options.now();
+    if (wanted !== undefined && this.lastDownloadAt !== undefined) {
+      const cooldown = this.options.unknownSerialCooldownMs ?? 60_000;
+      // (A clock that went back does not block downloads.)
+      if (now >= this.lastDownloadAt && now - this.lastDownloadAt < cooldown) return;
+    }
+    this.lastDownloadAt = now;
     this.downloads++;
     const raw = await this.options.download();
     const parsed = JSON.parse(raw.body.toString('utf8')) as CertificatesResponse;
@@ -140,6 +183,26 @@ export class CertificateManager implements VerificationKeySource {
       await this.options.store.set(this.storeKey, JSON.stringify(all), 12 * 3600_000).catch(() => undefined);
     }
     this.logger.log(`platform certificates: ${[...this.certs.keys()].join(', ')}`);
+  }
+
+  /** Adds what the shared store holds; unreadable content is ignored (a download replaces it). */
+  private addAll(cached: string): void {
+    let entries: unknown;
+    try {
+      entries = JSON.parse(cached);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(entries)) return;
+    for (const entry of entries as CachedCert[]) {
+      // Already known: skip parsing it again.
+      if (this.certs.get(String(entry?.serialNo).toUpperCase())?.cert.pem === entry.pem) continue;
+      try {
+        this.add(entry);
+      } catch (error) {
+        this.logger.warn(`ignoring an unreadable cached certificate: ${(error as Error).message}`);
+      }
+    }
   }
 
   private add(entry: CachedCert): void {

@@ -1,5 +1,5 @@
 import { KeyObject } from 'node:crypto';
-import { MAX_CLOCK_SKEW_SECONDS, SIGNATURE_PROBE_PREFIX } from './constants';
+import { MAX_CLOCK_SKEW_SECONDS, PUBLIC_KEY_ID_PREFIX, SIGNATURE_PROBE_PREFIX } from './constants';
 import { WechatPaySignatureError } from './errors';
 import { responseMessageParts } from './formatter';
 import { loadPublicKey, rsaVerifyParts } from './rsa';
@@ -27,7 +27,8 @@ export class PublicKeySource implements VerificationKeySource {
 
 /**
  * The public key when the serial is its id, else the platform certificates (during a migration a
- * merchant may receive either). Like wechatpay-go's combined verifier.
+ * merchant may receive either). Like wechatpay-go's combined verifier. A `PUB_KEY_ID_…` serial other
+ * than the configured id is refused here: it can never be a certificate, so it never costs a lookup.
  */
 export class CombinedKeySource implements VerificationKeySource {
   constructor(
@@ -37,6 +38,7 @@ export class CombinedKeySource implements VerificationKeySource {
 
   keyFor(serial: string): KeyObject | undefined | Promise<KeyObject | undefined> {
     if (this.publicKey && serial === this.publicKey.keyId) return this.publicKey.key;
+    if (serial.startsWith(PUBLIC_KEY_ID_PREFIX)) return undefined;
     return this.certificates?.keyFor(serial);
   }
 }
