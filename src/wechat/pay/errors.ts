@@ -55,15 +55,19 @@ export class WechatPayDecryptError extends AppError {
   }
 }
 
-/** WeChat Pay could not be reached or did not answer in time. `sent` tells whether the request left. */
+/**
+ * WeChat Pay could not be reached or did not answer in time (or a streamed body stalled or broke off).
+ * `sent` tells whether the request left; `requestId` is WeChat's when its headers had arrived.
+ */
 export class WechatPayNetworkError extends AppError {
   constructor(
     message: string,
     readonly sent: boolean,
     readonly timedOut: boolean,
     readonly causeCode?: string,
+    readonly requestId?: string,
   ) {
-    super(HttpStatus.BAD_GATEWAY, timedOut ? 'WECHATPAY_TIMEOUT' : 'WECHATPAY_UNREACHABLE', message);
+    super(HttpStatus.BAD_GATEWAY, timedOut ? 'WECHATPAY_TIMEOUT' : 'WECHATPAY_UNREACHABLE', message, requestId ? { requestId } : undefined);
   }
 }
 

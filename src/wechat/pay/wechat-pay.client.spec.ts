@@ -1,14 +1,19 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { TestingModule } from '@nestjs/testing';
-import { FakeWechatPay, encryptResource } from '../../../test/helpers/fake-wechatpay';
+import { FakeWechatPay, encryptResource, signResponse } from '../../../test/helpers/fake-wechatpay';
 import { TestKeyPair, randomSerial, rsaKeyPair, selfSignedCertificate } from '../../../test/helpers/keys';
 import { wechatTestingModule } from '../../../test/helpers/wechat-module';
 import { FixedClock } from '../../common/clock';
-import { readAll } from '../http/transport';
+import { loadConfig } from '../../config/load-config';
+import { BODY_IDLE_TIMEOUT, readAll } from '../http/transport';
 import { WechatCredentials } from '../wechat-credentials';
+import { payApiBackupBase } from '../wechat.module';
 import { CertificateManager } from './certificates';
 import { WechatPayApiError, WechatPayBillHashError, WechatPayNetworkError, WechatPaySignatureError } from './errors';
+import { WechatPayNotificationParser } from './notification-parser';
 import { WechatPayClient } from './wechat-pay.client';
 import { loadPublicKey, rsaVerify } from './rsa';
 
@@ -45,10 +50,12 @@ describe('WechatPayClient over HTTP (public-key mode)', () => {
   let moduleRef: TestingModule;
   let client: WechatPayClient;
   let clock: FixedClock;
+  let fakeBase: string;
 
   beforeEach(async () => {
     fake = new FakeWechatPay({ serial: PUB_ID, privateKeyPem: wechatpayPublic.privateKeyPem }, () => ({ status: 200, body: '{}' }), merchant.publicKeyPem);
     const base = await fake.listen();
+    fakeBase = base;
     const built = await wechatTestingModule({
       env: { WECHATPAY_API_BASE: `${base}/prefix`, WECHAT_HTTP_TIMEOUT: '500ms' },
       credentials: credentials({ wechatpayPublicKey: { id: PUB_ID, pem: wechatpayPublic.publicKeyPem } }),
@@ -164,6 +171,106 @@ describe('WechatPayClient over HTTP (public-key mode)', () => {
     await expect(readAll(bad)).rejects.toBeInstanceOf(WechatPayBillHashError);
   });
 
+  it('queries by transaction_id on its own path, signed, with mchid in the query', async () => {
+    fake.handler = () => ({
+      status: 200,
+      body: '{"appid":"wx1234567890abcdef","mchid":"1900000109","out_trade_no":"T1","transaction_id":"4200000985202611240000000001","trade_state":"SUCCESS"}',
+    });
+    const trade = await client.queryByTransactionId('4200000985202611240000000001');
+    expect(trade).toMatchObject({ trade_state: 'SUCCESS', transaction_id: '4200000985202611240000000001' });
+    expect(fake.requests[0].method).toBe('GET');
+    expect(fake.requests[0].url).toBe('/prefix/v3/pay/transactions/id/4200000985202611240000000001?mchid=1900000109');
+    expect(fake.requests[0].authorizationValid).toBe(true);
+    expect(fake.requests[0].body.length).toBe(0);
+  });
+
+  it('downloads a plain (non-gzip) bill and checks the SHA-1', async () => {
+    const csv = '\uFEFF记账时间,微信支付业务单号\r\n`2026-11-23 10:00:00,`4200000985202611230000000001\r\n';
+    const sha1 = createHash('sha1').update(csv).digest('hex').toUpperCase(); // case is not significant
+    fake.handler = () => ({ status: 200, sign: false, headers: { 'Content-Type': 'text/plain' }, body: Buffer.from(csv) });
+    const url = `${fakeBase}/prefix/v3/billdownload/file?token=plain`;
+    const stream = await client.downloadBill({ hash_type: 'SHA1', hash_value: sha1, download_url: url });
+    expect((await readAll(stream)).toString('utf8')).toBe(csv);
+    expect(fake.requests[0].url).toBe('/prefix/v3/billdownload/file?token=plain');
+    expect(fake.requests[0].authorizationValid).toBe(true);
+    // The same bytes announced as GZIP would not gunzip: a typed failure, not garbage.
+    const wrong = await client.downloadBill({ hash_type: 'SHA1', hash_value: sha1, download_url: url }, { gzip: true });
+    await expect(readAll(wrong)).rejects.toBeDefined();
+  });
+
+  it('a refused bill download is a WechatPayApiError carrying the Request-ID', async () => {
+    fake.handler = () => ({
+      status: 400,
+      sign: false,
+      headers: { 'Request-ID': '08F5BILL-268435461' },
+      body: '{"code":"INVALID_REQUEST","message":"token expired"}',
+    });
+    const url = `${fakeBase}/prefix/v3/billdownload/file?token=old`;
+    const error = (await client.downloadBill({ hash_type: 'SHA1', hash_value: '0'.repeat(40), download_url: url }).catch((e: unknown) => e)) as WechatPayApiError;
+    expect(error).toBeInstanceOf(WechatPayApiError);
+    expect(error).toMatchObject({ httpStatus: 400, wechatCode: 'INVALID_REQUEST', wechatMessage: 'token expired', requestId: '08F5BILL-268435461' });
+    expect(error.details).toMatchObject({ requestId: '08F5BILL-268435461' });
+  });
+
+  it('a bill body that stalls ends with a typed network error carrying the Request-ID', async () => {
+    const stalling = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': '100000', 'Request-ID': '08F5STALL-0' });
+      res.write('交易时间,公众账号ID\r\n'); // ...and nothing more
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}/v3/billdownload/file?token=t`;
+      const stream = await client.downloadBill({ hash_type: 'SHA1', hash_value: '0'.repeat(40), download_url: url }, { idleTimeoutMs: 200 });
+      const error = (await readAll(stream).catch((e: unknown) => e)) as WechatPayNetworkError;
+      expect(error).toBeInstanceOf(WechatPayNetworkError);
+      expect(error).toMatchObject({ timedOut: true, sent: true, causeCode: BODY_IDLE_TIMEOUT, requestId: '08F5STALL-0', code: 'WECHATPAY_TIMEOUT' });
+      expect(error.message).toContain('08F5STALL-0');
+    } finally {
+      stalling.closeAllConnections();
+      await new Promise<void>((resolve) => stalling.close(() => resolve()));
+    }
+  });
+
+  it('N notifications with bogus serials cost at most one certificate download per cooldown, foreign PUB_KEY_IDs none', async () => {
+    const serialA = randomSerial();
+    const certA = await selfSignedCertificate({ keys: platformA, serial: serialA, notBefore: new Date('2025-01-01'), notAfter: new Date('2031-01-01') });
+    fake.handler = (req) =>
+      req.url.endsWith('/v3/certificates')
+        ? {
+            status: 200,
+            body: JSON.stringify({
+              data: [{ serial_no: serialA, effective_time: '2025-01-01T00:00:00+08:00', expire_time: '2031-01-01T00:00:00+08:00', encrypt_certificate: encryptResource(APIV3_KEY, certA, 'certificate') }],
+            }),
+            signWith: { serial: serialA, privateKeyPem: platformA.privateKeyPem },
+          }
+        : { status: 404, sign: false, body: '{}' };
+    const parser = moduleRef.get(WechatPayNotificationParser);
+    const notification = (serial: string) => {
+      const body = Buffer.from('{"id":"EV-1","event_type":"TRANSACTION.SUCCESS","resource":{}}');
+      const signed = signResponse({ serial, privateKeyPem: platformB.privateKeyPem }, body, clock.nowSeconds());
+      return { headers: Object.fromEntries(Object.entries(signed).map(([k, v]) => [k.toLowerCase(), v])), body };
+    };
+    const downloads = () => fake.requests.filter((r) => r.url.endsWith('/v3/certificates')).length;
+
+    for (let i = 0; i < 30; i++) {
+      const n = notification(`PUB_KEY_ID_${String(i).padStart(30, '9')}`);
+      await expect(parser.verify(n.headers, n.body)).rejects.toMatchObject({ reason: 'unknown_serial' });
+    }
+    expect(downloads()).toBe(0);
+
+    const bogus = Array.from({ length: 30 }, () => notification(randomSerial()));
+    await Promise.all(bogus.slice(0, 15).map((n) => expect(parser.verify(n.headers, n.body)).rejects.toMatchObject({ reason: 'unknown_serial' })));
+    for (const n of bogus.slice(15)) {
+      await expect(parser.verify(n.headers, n.body)).rejects.toMatchObject({ reason: 'unknown_serial' });
+      clock.advance(1_000);
+    }
+    expect(downloads()).toBe(1);
+    clock.advance(60_000);
+    const later = notification(randomSerial());
+    await expect(parser.verify(later.headers, later.body)).rejects.toMatchObject({ reason: 'unknown_serial' });
+    expect(downloads()).toBe(2);
+  });
+
   function base(): string {
     const url = new URL(`http://${fake.requests[0]?.headers.host}`);
     return url.origin;
@@ -261,6 +368,74 @@ describe('platform-certificate mode', () => {
     }
   });
 
+  it('downloadCertificates fetches, verifies and returns the valid platform certificates', async () => {
+    const clock = new FixedClock(t0);
+    const fake = new FakeWechatPay({ serial: serialB, privateKeyPem: platformB.privateKeyPem }, () => ({
+      status: 200,
+      body: certificatesBody([
+        { serial: serialA, pem: certA, expire: '2026-12-01T00:00:00+08:00' },
+        { serial: serialB, pem: certB, expire: '2031-11-01T00:00:00+08:00' },
+      ]),
+    }), merchant.publicKeyPem);
+    fake.now = () => clock.nowSeconds();
+    const base = await fake.listen();
+    const { moduleRef, store } = await wechatTestingModule({ env: { WECHATPAY_API_BASE: base }, credentials: credentials(), clock });
+    try {
+      const list = await moduleRef.get(WechatPayClient).downloadCertificates();
+      expect(list.map((c) => c.serialNo).sort()).toEqual([serialA, serialB].sort());
+      const a = list.find((c) => c.serialNo === serialA)!;
+      expect(a.pem).toBe(certA);
+      expect(a.expireTime.toISOString()).toBe('2026-11-30T16:00:00.000Z');
+      expect(a.effectiveTime.toISOString()).toBe('2024-12-31T16:00:00.000Z');
+      expect(fake.requests).toHaveLength(1);
+      expect(fake.requests[0]).toMatchObject({ method: 'GET', url: '/v3/certificates', authorizationValid: true });
+      // Kept for verification (no second download) and in the shared store for other instances.
+      expect(await moduleRef.get(CertificateManager).keyFor(serialB)).toBeDefined();
+      expect(fake.requests).toHaveLength(1);
+      expect(await store.get('wechatpay:certificates:1900000109')).toContain(serialB);
+    } finally {
+      await moduleRef.close();
+      await fake.close();
+    }
+  });
+
+  it('combined mode: answers signed with the public key id and with a platform certificate both verify', async () => {
+    const clock = new FixedClock(t0);
+    let signer = { serial: PUB_ID, privateKeyPem: wechatpayPublic.privateKeyPem };
+    const fake = new FakeWechatPay(signer, () => ({ status: 200, body: '{}' }), merchant.publicKeyPem);
+    fake.now = () => clock.nowSeconds();
+    fake.handler = (req) =>
+      req.url.endsWith('/v3/certificates')
+        ? { status: 200, body: certificatesBody([{ serial: serialA, pem: certA, expire: '2026-12-01T00:00:00+08:00' }]), signWith: { serial: serialA, privateKeyPem: platformA.privateKeyPem } }
+        : { status: 200, body: '{"trade_state":"SUCCESS"}', signWith: signer };
+    const base = await fake.listen();
+    const { moduleRef } = await wechatTestingModule({
+      env: { WECHATPAY_API_BASE: base },
+      credentials: credentials({ wechatpayPublicKey: { id: PUB_ID, pem: wechatpayPublic.publicKeyPem } }),
+      clock,
+    });
+    const certificateCalls = () => fake.requests.filter((r) => r.url === '/v3/certificates').length;
+    try {
+      const client = moduleRef.get(WechatPayClient);
+      await expect(client.queryByOutTradeNo('x1234567')).resolves.toMatchObject({ trade_state: 'SUCCESS' });
+      expect(certificateCalls()).toBe(0);
+      signer = { serial: serialA, privateKeyPem: platformA.privateKeyPem };
+      await expect(client.queryByOutTradeNo('x1234567')).resolves.toMatchObject({ trade_state: 'SUCCESS' });
+      expect(certificateCalls()).toBe(1);
+      signer = { serial: PUB_ID, privateKeyPem: wechatpayPublic.privateKeyPem };
+      await expect(client.queryByOutTradeNo('x1234567')).resolves.toBeDefined();
+      signer = { serial: serialA, privateKeyPem: platformA.privateKeyPem };
+      await expect(client.queryByOutTradeNo('x1234567')).resolves.toBeDefined();
+      // A different public key id is not ours, and never a reason to download.
+      signer = { serial: 'PUB_KEY_ID_0000000000000000000000000999', privateKeyPem: wechatpayPublic.privateKeyPem };
+      await expect(client.queryByOutTradeNo('x1234567')).rejects.toMatchObject({ reason: 'unknown_serial' });
+      expect(certificateCalls()).toBe(1);
+    } finally {
+      await moduleRef.close();
+      await fake.close();
+    }
+  });
+
   it('refuses a certificate download whose signature does not match the certificates it carries', async () => {
     const clock = new FixedClock(t0);
     const fake = new FakeWechatPay({ serial: serialA, privateKeyPem: platformB.privateKeyPem }, () => ({
@@ -277,5 +452,21 @@ describe('platform-certificate mode', () => {
       await moduleRef.close();
       await fake.close();
     }
+  });
+});
+
+describe('payApiBackupBase', () => {
+  it('keeps a configured backup, but never sends sandbox traffic to WeChat\'s real hosts', () => {
+    const live = loadConfig({ NODE_ENV: 'test', WECHAT_MODE: 'sandbox', WECHATPAY_API_BASE: 'https://api.mch.weixin.qq.com' });
+    expect(payApiBackupBase(live)).toBe('https://api2.wechatpay.cn');
+    const sandbox = loadConfig({ NODE_ENV: 'test', WECHAT_MODE: 'sandbox', WECHATPAY_API_BASE: 'http://127.0.0.1:3001/sandbox/pay' });
+    expect(payApiBackupBase(sandbox)).toBeUndefined();
+    const sandboxWithOwnBackup = loadConfig({
+      NODE_ENV: 'test',
+      WECHAT_MODE: 'sandbox',
+      WECHATPAY_API_BASE: 'http://127.0.0.1:3001/sandbox/pay',
+      WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:3002/sandbox/pay',
+    });
+    expect(payApiBackupBase(sandboxWithOwnBackup)).toBe('http://127.0.0.1:3002/sandbox/pay');
   });
 });

@@ -3,9 +3,9 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { WechatCredentials } from '../wechat-credentials';
-import { readAll } from '../http/transport';
+import { TransportError, readAll } from '../http/transport';
 import { CertificateManager } from './certificates';
-import { WechatPayApiError, WechatPayBillHashError } from './errors';
+import { WechatPayApiError, WechatPayBillHashError, WechatPayNetworkError } from './errors';
 import { nonce } from './formatter';
 import { WechatPaySigner } from './signer';
 import type {
@@ -114,21 +114,28 @@ export class WechatPayClient {
    * it is GZIP, and returns the plain CSV as a stream. The SHA-1 announced by the apply call is over
    * the uncompressed file and is checked as the data passes: on a mismatch the stream ends with a
    * WechatPayBillHashError instead of ending normally, so consumers must treat stream errors as fatal.
+   * A body that stops arriving for `idleTimeoutMs` (default 30 s) or is cut short ends the stream
+   * with a WechatPayNetworkError. Errors carry WeChat's Request-ID where there is one.
    */
-  async downloadBill(apply: BillApplyResponse, options: { gzip?: boolean } = {}): Promise<Readable> {
-    const res = await this.http.download(apply.download_url);
+  async downloadBill(apply: BillApplyResponse, options: { gzip?: boolean; idleTimeoutMs?: number } = {}): Promise<Readable> {
+    const res = await this.http.download(apply.download_url, { idleTimeoutMs: options.idleTimeoutMs });
+    const requestId = res.requestId;
     if (res.status < 200 || res.status >= 300) {
-      const body = await readAll(res.stream);
+      const body = await readAll(res.stream).catch((error: unknown) => {
+        throw billStreamError(error, requestId);
+      });
       let code = `HTTP_${res.status}`;
       let message = body.toString('utf8').slice(0, 200);
+      let detail: unknown;
       try {
-        const parsed = JSON.parse(body.toString('utf8')) as { code?: string; message?: string };
+        const parsed = JSON.parse(body.toString('utf8')) as { code?: string; message?: string; detail?: unknown };
         code = parsed.code ?? code;
         message = parsed.message ?? message;
+        detail = parsed.detail;
       } catch {
         // keep the raw text
       }
-      throw new WechatPayApiError(res.status, code, message);
+      throw new WechatPayApiError(res.status, code, message, requestId, detail);
     }
     const gzip = options.gzip ?? /tartype=gzip/i.test(apply.download_url);
     const algorithm = (apply.hash_type || 'SHA1').toLowerCase().replace('-', '');
@@ -144,9 +151,15 @@ export class WechatPayClient {
         done(actual === expected ? undefined : new WechatPayBillHashError(expected, actual));
       },
     });
+    // `out` stays outside the pipeline so that it ends with the typed error, not the raw one.
     const out = new PassThrough();
-    const done = gzip ? pipeline(res.stream, createGunzip(), check, out) : pipeline(res.stream, check, out);
-    done.catch((error: Error) => out.destroy(error));
+    const done = gzip ? pipeline(res.stream, createGunzip(), check) : pipeline(res.stream, check);
+    check.pipe(out);
+    done.catch((error: unknown) => out.destroy(billStreamError(error, requestId)));
+    // A consumer that gives up early releases the download.
+    out.on('close', () => {
+      if (!out.readableEnded) res.stream.destroy();
+    });
     return out;
   }
 
@@ -180,4 +193,13 @@ export class WechatPayClient {
     }
     return body;
   }
+}
+
+/** Transport failures of a bill body become typed network errors naming the download's Request-ID. */
+function billStreamError(error: unknown, requestId?: string): Error {
+  if (error instanceof TransportError) {
+    const suffix = requestId ? ` (request-id ${requestId})` : '';
+    return new WechatPayNetworkError(`bill download failed: ${error.message}${suffix}`, true, error.timedOut, error.code, requestId);
+  }
+  return error instanceof Error ? error : new Error(String(error));
 }

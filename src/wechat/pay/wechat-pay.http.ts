@@ -19,14 +19,21 @@ export interface WechatPayHttpOptions {
   signer: WechatPaySigner;
   keys: VerificationKeySource;
   baseUrl: string;
-  /** Used when the primary cannot be reached (connection failures), like the official Java SDK. */
+  /**
+   * Used when the primary fails at the network level, like the official Java SDK: for any request
+   * that never left (no connection, or no completed TLS handshake), and for GETs on any network error.
+   */
   backupBaseUrl?: string;
   timeoutMs: number;
+  /** Bill downloads: longest silence of the body once the headers arrived (default 30 s). */
+  bodyIdleTimeoutMs?: number;
   /** Milliseconds since the epoch (injected clock). */
   now: () => number;
   /** Retries of safe requests (default 2) and the first backoff (default 200 ms, doubling). */
   maxRetries?: number;
   backoffMs?: number;
+  /** Waits between retries (injectable for tests; default a timer). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface PayRequest {
@@ -64,13 +71,15 @@ function queryString(query: PayRequest['query']): string {
   return pairs.length ? `?${pairs.join('&')}` : '';
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * The signed, verified HTTP layer of APIv3: signs each request over the exact bytes sent, verifies
  * each 2xx response over the exact bytes received, turns error bodies into WechatPayApiError, retries
- * only what is safe (GETs; any request that never left), and fails over to the backup domain when the
- * primary cannot be reached. Logs method, path, status, latency and Request-ID — never bodies.
+ * only what is safe (GETs; any request that never left), and fails over to the backup domain on the
+ * same condition: a network error of a GET, or of any request before its connection (TCP, and TLS
+ * handshake for https) was established. Logs method, path, status, latency and Request-ID — never
+ * bodies.
  */
 export class WechatPayHttp {
   private readonly logger = new Logger('WechatPayHttp');
@@ -96,8 +105,14 @@ export class WechatPayHttp {
     return { status: res.status, headers: res.headers, rawBody: res.body, body, requestId };
   }
 
-  /** Signed GET of an absolute URL (bill download_url); the answer is a stream and is not verified. */
-  async download(absoluteUrl: string, timeoutMs?: number): Promise<StreamingResponse> {
+  /**
+   * Signed GET of an absolute URL (bill download_url); the answer is a stream and is not verified.
+   * `timeoutMs` bounds the wait for the headers, `idleTimeoutMs` any later silence of the body.
+   */
+  async download(
+    absoluteUrl: string,
+    options: { timeoutMs?: number; idleTimeoutMs?: number } = {},
+  ): Promise<StreamingResponse & { requestId?: string }> {
     const url = new URL(absoluteUrl);
     const started = Date.now();
     const res = await this.withRetries('GET', [url.origin], async () =>
@@ -105,11 +120,13 @@ export class WechatPayHttp {
         method: 'GET',
         url,
         headers: this.headers('GET', url, ''),
-        timeoutMs: timeoutMs ?? this.options.timeoutMs,
+        timeoutMs: options.timeoutMs ?? this.options.timeoutMs,
+        idleTimeoutMs: options.idleTimeoutMs ?? this.options.bodyIdleTimeoutMs,
       }),
     );
-    this.logger.log(`GET ${redactUrl(url.pathname + url.search)} -> ${res.status} ${Date.now() - started}ms`);
-    return res;
+    const requestId = headerValue(res.headers, HEADER_REQUEST_ID);
+    this.logger.log(`GET ${redactUrl(url.pathname + url.search)} -> ${res.status} ${Date.now() - started}ms request-id=${requestId ?? '-'}`);
+    return { ...res, requestId };
   }
 
   private headers(method: string, url: URL, body: string): Record<string, string> {
@@ -156,20 +173,24 @@ export class WechatPayHttp {
       try {
         const res = await attempt(bases[baseIndex], baseIndex > 0);
         if (res.status >= 500 && method === 'GET' && retries < maxRetries) {
-          await sleep(this.backoff(retries++));
+          await this.sleep(this.backoff(retries++));
           continue;
         }
         return res;
       } catch (error) {
         if (!(error instanceof TransportError)) throw error;
-        if (!error.sent && baseIndex + 1 < bases.length) {
-          this.logger.warn(`${bases[baseIndex]} unreachable (${error.code ?? error.message}); failing over to ${bases[baseIndex + 1]}`);
+        // Safe to repeat: a request that never left, or an idempotent GET. A POST that may have
+        // reached WeChat is neither retried nor sent to the other domain.
+        const safe = method === 'GET' || !error.sent;
+        if (safe && baseIndex + 1 < bases.length) {
+          this.logger.warn(
+            `${method} to ${bases[baseIndex]} failed (${error.code ?? error.message}${error.sent ? '' : ', not sent'}); failing over to ${bases[baseIndex + 1]}`,
+          );
           baseIndex++;
           continue;
         }
-        const safe = method === 'GET' || !error.sent;
         if (safe && retries < maxRetries) {
-          await sleep(this.backoff(retries++));
+          await this.sleep(this.backoff(retries++));
           continue;
         }
         throw new WechatPayNetworkError(
@@ -180,6 +201,10 @@ export class WechatPayHttp {
         );
       }
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return (this.options.sleep ?? sleep)(ms);
   }
 
   private backoff(retry: number): number {
