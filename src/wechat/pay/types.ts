@@ -13,6 +13,19 @@ export interface Amount {
   currency?: string;
 }
 
+/** `limit_pay` values: restrict the payment methods the payer may use. */
+export type LimitPay = 'no_balance' | 'no_credit' | 'no_debit' | 'balance_only';
+
+/** `scene_info.store_info`: the merchant's store where the payment happens. */
+export interface StoreInfo {
+  /** Merchant-side store id. */
+  id: string;
+  name?: string;
+  /** Administrative region code of the store (行政区划码). */
+  area_code?: string;
+  address?: string;
+}
+
 export interface JsapiPrepayRequest {
   appid: string;
   mchid: string;
@@ -22,6 +35,7 @@ export interface JsapiPrepayRequest {
   attach?: string;
   notify_url: string;
   goods_tag?: string;
+  limit_pay?: LimitPay[];
   support_fapiao?: boolean;
   amount: Amount;
   payer: { openid: string };
@@ -36,7 +50,7 @@ export interface JsapiPrepayRequest {
       unit_price: number;
     }>;
   };
-  scene_info?: { payer_client_ip: string; device_id?: string };
+  scene_info?: { payer_client_ip: string; device_id?: string; store_info?: StoreInfo };
   settle_info?: { profit_sharing?: boolean };
 }
 
