@@ -3,6 +3,9 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import cookieParser from 'cookie-parser';
+import { existsSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
@@ -19,6 +22,23 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   // HTML forms (the sandbox's WeChat pages).
   express.useBodyParser('urlencoded', { extended: false, limit: '64kb' });
   app.use(cookieParser());
+  // The admin console (/admin/, always) and the demo shop (/, DEMO_SHOP): plain static files, no build step.
+  const publicDir = [join(__dirname, '..', 'public'), join(__dirname, '..', '..', 'public')].find((dir) => existsSync(join(dir, 'admin', 'index.html')));
+  if (publicDir) {
+    const options = {
+      index: 'index.html',
+      redirect: true,
+      setHeaders: (res: ServerResponse, path: string) => res.setHeader('Cache-Control', path.endsWith('.html') ? 'no-cache' : 'public, max-age=300'),
+    };
+    express.useStaticAssets(join(publicDir, 'admin'), { ...options, prefix: '/admin/' });
+    if (config.shop.demo) express.useStaticAssets(join(publicDir, 'shop'), options);
+    // Browsers ask for /favicon.ico on every page without an icon link (the sandbox's WeChat pages, API
+    // responses opened in a tab): answer with our icon rather than a 404 in the console.
+    const icon = join(publicDir, 'admin', 'favicon.svg');
+    express.use('/favicon.ico', (_req: unknown, res: ServerResponse & { sendFile: (path: string, options: object) => void }) =>
+      res.sendFile(icon, { headers: { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'public, max-age=86400' } }),
+    );
+  }
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 

@@ -18,6 +18,7 @@ import { PaymentModule } from './payment/payment.module';
 import { RefundModule } from './refund/refund.module';
 import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from './sandbox/keystore';
 import { SandboxModule } from './sandbox/sandbox.module';
+import { ShopModule } from './shop/shop.module';
 import { WechatCredentials, loadLiveCredentials } from './wechat/wechat-credentials';
 import { WechatModule } from './wechat/wechat.module';
 
@@ -61,6 +62,7 @@ export class AppModule {
         RefundModule,
         NotifyModule,
         BillingModule,
+        ShopModule,
       ],
     };
   }

@@ -83,6 +83,8 @@ export abstract class AppConfig {
     seedDemoProducts: boolean;
     notifyFastPath: boolean;
   };
+  /** The demo H5 shop page at / (static files under public/). */
+  shop: { demo: boolean };
   billing: { refundQueryAfterMs: number; refundQueryIntervalMs: number; reconcileCron: string };
   jssdk: { allowedDomains: string[]; apiList: string[]; refreshAheadMs: number };
   sandbox: SandboxConfig;

@@ -142,3 +142,28 @@ describe('parseDuration', () => {
 
   it('rejects text that is not a duration', () => expect(parseDuration('five minutes')).toBeUndefined());
 });
+
+describe('.env.example', () => {
+  const { readFileSync } = require('node:fs') as typeof import('node:fs');
+  const { parseEnv } = require('node:util') as { parseEnv: (text: string) => Record<string, string> };
+  const text = readFileSync(join(__dirname, '..', '..', '.env.example'), 'utf8');
+
+  it('copied to .env as it is, still runs the whole shop against the sandbox', () => {
+    const config = loadConfig({ ...parseEnv(text), DATA_DIR: mkdtempSync(join(tmpdir(), 'whp-envex-')) });
+    expect(config.wechatMode).toBe('sandbox');
+    expect(config.wechat.payApiBase).toBe('http://localhost:3000/sandbox');
+    expect(config.wechat.mpApiBase).toBe('http://localhost:3000/sandbox');
+    expect(config.wechat.openBase).toBe('http://localhost:3000/sandbox');
+    expect(config.database.type).toBe('sqlite');
+  });
+
+  it('documents every variable the configuration reads', () => {
+    const sources = ['core', 'wechat', 'sandbox', 'auth', 'payment', 'billing'].map((name) =>
+      readFileSync(join(__dirname, 'env', `${name}.env.ts`), 'utf8'),
+    );
+    const declared = new Set(sources.flatMap((src) => [...src.matchAll(/^\s+([A-Z][A-Z0-9_]+)\?: string/gm)].map((m) => m[1])));
+    expect(declared.size).toBeGreaterThan(40);
+    const documented = new Set([...text.matchAll(/^#?\s?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect([...declared].filter((name) => !documented.has(name))).toEqual([]);
+  });
+});

@@ -172,6 +172,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       seedDemoProducts: toBool(p.SEED_DEMO_PRODUCTS, true),
       notifyFastPath: toBool(p.NOTIFY_FAST_PATH, true),
     },
+    shop: { demo: toBool(p.DEMO_SHOP, mode === 'sandbox') },
     billing: {
       refundQueryAfterMs: parseDuration(b.REFUND_QUERY_AFTER ?? '3m')!,
       refundQueryIntervalMs: parseDuration(b.REFUND_QUERY_INTERVAL ?? '1m')!,

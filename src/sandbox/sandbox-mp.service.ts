@@ -60,7 +60,7 @@ export class SandboxMpService {
     const user: SandboxUser = {
       openid,
       nickname: (input.nickname?.trim() || `${NICKNAMES[randomInt(NICKNAMES.length)]}${hash.slice(0, 4)}`).slice(0, 32),
-      avatarUrl: input.avatarUrl || `https://api.dicebear.com/7.x/thumbs/svg?seed=${hash.slice(0, 8)}`,
+      avatarUrl: input.avatarUrl || avatarDataUri(hash),
       unionid: `o6_${hash.slice(0, 25)}`,
       sex: 0,
       createdAt: this.clock.now(),
@@ -239,4 +239,14 @@ function safeHost(url: string): string {
   } catch {
     return url.slice(0, 64);
   }
+}
+
+/** A self-contained avatar (no network in the sandbox): initials-free coloured tile from the openid hash. */
+function avatarDataUri(hash: string): string {
+  const hue = parseInt(hash.slice(0, 4), 16) % 360;
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">` +
+    `<rect width="132" height="132" fill="hsl(${hue},60%,55%)"/>` +
+    `<circle cx="66" cy="52" r="24" fill="#fff" opacity=".9"/><rect x="26" y="84" width="80" height="40" rx="20" fill="#fff" opacity=".9"/></svg>`;
+  return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
 }

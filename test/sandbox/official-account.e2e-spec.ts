@@ -86,7 +86,7 @@ describe('sandbox official-account APIs', () => {
     const infoCode = (await authorize('o_scope_user', 'snsapi_userinfo')).searchParams.get('code')!;
     const info = await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${infoCode}&grant_type=authorization_code`);
     const user = await api(`sns/userinfo?access_token=${info.access_token}&openid=o_scope_user&lang=zh_CN`);
-    expect(user).toMatchObject({ openid: 'o_scope_user', nickname: expect.any(String), headimgurl: expect.stringMatching(/^https:/), privilege: [] });
+    expect(user).toMatchObject({ openid: 'o_scope_user', nickname: expect.any(String), headimgurl: expect.stringMatching(/^data:image\/svg\+xml;base64,/), privilege: [] });
     const refreshed = await api(`sns/oauth2/refresh_token?appid=${appid}&grant_type=refresh_token&refresh_token=${info.refresh_token}`);
     expect(refreshed.access_token).not.toBe(info.access_token);
     expect(refreshed.openid).toBe('o_scope_user');

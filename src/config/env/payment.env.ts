@@ -52,4 +52,9 @@ export class PaymentEnv {
   @IsOptional()
   @IsBooleanString()
   SEED_DEMO_PRODUCTS?: string = undefined;
+
+  /** Serve the demo H5 shop at / (the admin console at /admin/ is always served). Default: true in sandbox mode, false in live mode. */
+  @IsOptional()
+  @IsBooleanString()
+  DEMO_SHOP?: string = undefined;
 }

@@ -1,0 +1,293 @@
+/* The demo H5 shop: WeChat login, products, cart, JSAPI pay through WeixinJSBridge, my orders.
+   Plain browser JavaScript, no build step. The server is the only source of prices and statuses. */
+(function () {
+  'use strict';
+
+  var state = { config: null, me: null, products: [], cart: {}, wxReady: null, timers: [] };
+  var view = document.getElementById('view');
+
+  function yuan(fen) { return '¥' + (fen / 100).toFixed(2); }
+  function esc(text) {
+    return String(text == null ? '' : text).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+  /** Result icons as inline SVG: emoji are missing from some WebViews' fonts. */
+  var ICONS = {
+    ok: '<circle cx="32" cy="32" r="30" fill="#07c160"/><path d="M18 33l9 9 19-20" stroke="#fff" stroke-width="6" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
+    wait: '<circle cx="32" cy="32" r="30" fill="#10aeff"/><path d="M32 16v17l11 7" stroke="#fff" stroke-width="6" fill="none" stroke-linecap="round" stroke-linejoin="round"/>',
+    closed: '<circle cx="32" cy="32" r="30" fill="#b2b2b2"/><path d="M21 21l22 22M43 21L21 43" stroke="#fff" stroke-width="6" stroke-linecap="round"/>',
+    warn: '<circle cx="32" cy="32" r="30" fill="#fa9d3b"/><path d="M32 15v22" stroke="#fff" stroke-width="6" stroke-linecap="round"/><circle cx="32" cy="47" r="4" fill="#fff"/>'
+  };
+  function icon(name) { return '<svg viewBox="0 0 64 64" width="64" height="64" aria-hidden="true">' + ICONS[name] + '</svg>'; }
+
+  var STATUS = { NOTPAY: '待支付', PAID: '已支付', CLOSED: '已关闭', REFUNDED: '已退款', ANOMALY: '异常', PAID_AFTER_CLOSE: '关闭后支付' };
+
+  function toast(message, ms) {
+    var el = document.getElementById('toast');
+    el.textContent = message;
+    el.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(function () { el.hidden = true; }, ms || 2600);
+  }
+
+  function login() {
+    var back = location.pathname + location.search + location.hash;
+    location.href = '/auth/wechat/authorize?scope=snsapi_userinfo&redirect=' + encodeURIComponent(back);
+  }
+
+  /** fetch + JSON; a 401 sends the shopper through WeChat login and back. */
+  function api(path, options) {
+    options = options || {};
+    var headers = { Accept: 'application/json' };
+    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    Object.assign(headers, options.headers || {});
+    return fetch(path, {
+      method: options.method || 'GET',
+      credentials: 'same-origin',
+      headers: headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body)
+    }).then(function (res) {
+      return res.text().then(function (text) {
+        var data = text ? JSON.parse(text) : null;
+        if (res.status === 401 && data && data.code === 'LOGIN_REQUIRED') { login(); throw new Error('login required'); }
+        if (!res.ok) {
+          var error = new Error((data && data.message) || res.statusText);
+          error.status = res.status;
+          error.code = data && data.code;
+          throw error;
+        }
+        return data;
+      });
+    });
+  }
+
+  function loadScript(src) {
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement('script');
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = function () { reject(new Error('cannot load ' + src)); };
+      document.head.appendChild(s);
+    });
+  }
+
+  /** wx.config exactly once per page: configuring twice can make WeChat open the cashier twice. */
+  function ensureWxConfig() {
+    if (!state.wxReady) {
+      var url = location.href.split('#')[0];
+      state.wxReady = api('/jssdk/config?url=' + encodeURIComponent(url)).then(function (cfg) {
+        return new Promise(function (resolve, reject) {
+          var wx = window.wx;
+          if (!wx) { reject(new Error('微信 JS-SDK 未加载，请在微信中打开')); return; }
+          wx.config({ debug: false, appId: cfg.appId, timestamp: cfg.timestamp, nonceStr: cfg.nonceStr, signature: cfg.signature, jsApiList: cfg.jsApiList });
+          wx.ready(resolve);
+          wx.error(function (res) { reject(new Error('wx.config 失败：' + (res && res.errMsg))); });
+        });
+      });
+      state.wxReady.catch(function () { state.wxReady = null; });
+    }
+    return state.wxReady;
+  }
+
+  function bridge() {
+    if (window.WeixinJSBridge) return Promise.resolve(window.WeixinJSBridge);
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(function () { reject(new Error('请在微信中打开本页面完成支付')); }, 3000);
+      document.addEventListener('WeixinJSBridgeReady', function () { clearTimeout(timer); resolve(window.WeixinJSBridge); }, { once: true });
+    });
+  }
+
+  /** Prepay, then the WeChat cashier. The bridge's "ok" is not proof: the result page asks the server. */
+  function pay(outTradeNo) {
+    return api('/orders/' + encodeURIComponent(outTradeNo) + '/pay', { method: 'POST' })
+      .then(function (params) {
+        return ensureWxConfig().then(bridge).then(function (jsBridge) {
+          return new Promise(function (resolve) {
+            jsBridge.invoke('getBrandWCPayRequest', params, function (res) { resolve(res || {}); });
+          });
+        });
+      })
+      .then(function (res) {
+        var msg = String(res.err_msg || '');
+        if (/:ok$/.test(msg)) { location.hash = '#/result/' + outTradeNo; return; }
+        if (/:cancel$/.test(msg)) { toast('已取消支付。订单已保留，可在“我的订单”中继续支付。', 3500); location.hash = '#/orders'; return; }
+        toast('支付失败：' + (res.err_desc || msg || '未知原因') + '。订单已保留，可稍后重试。', 4000);
+        location.hash = '#/orders';
+      })
+      .catch(function (error) { toast(error.message, 3500); });
+  }
+
+  // ------------------------------------------------------------------ views
+
+  function setNav(name) {
+    document.querySelectorAll('[data-nav]').forEach(function (a) { a.classList.toggle('active', a.getAttribute('data-nav') === name); });
+  }
+
+  function clearTimers() {
+    state.timers.forEach(clearInterval);
+    state.timers = [];
+  }
+
+  function cartTotal() {
+    return state.products.reduce(function (sum, p) { return sum + (state.cart[p.id] || 0) * p.price; }, 0);
+  }
+
+  function renderShop() {
+    setNav('shop');
+    var cards = state.products.map(function (p) {
+      var qty = state.cart[p.id] || 0;
+      var soldOut = p.stock !== null && p.stock <= 0;
+      var maxed = p.stock !== null && qty >= p.stock;
+      var hue = (p.id * 67) % 360;
+      var tile = p.imageUrl
+        ? '<img class="tile" alt="" src="' + esc(p.imageUrl) + '">'
+        : '<div class="tile" aria-hidden="true" style="background:linear-gradient(135deg,hsl(' + hue + ',70%,62%),hsl(' + ((hue + 40) % 360) + ',70%,48%))">' + esc(String(p.name).charAt(0)) + '</div>';
+      return '<article class="card product" data-product="' + p.id + '">' + tile +
+        '<h3>' + esc(p.name) + '</h3><p>' + esc(p.description || '') + '</p>' +
+        '<div class="price">' + yuan(p.price) + '</div>' +
+        '<div class="stock">' + (p.stock === null ? '库存充足' : soldOut ? '已售罄' : '剩余 ' + p.stock + ' 件') + '</div>' +
+        '<div class="qty"><button type="button" data-dec="' + p.id + '" aria-label="减少"' + (qty ? '' : ' disabled') + '>−</button>' +
+        '<span data-qty="' + p.id + '">' + qty + '</span>' +
+        '<button type="button" data-inc="' + p.id + '" aria-label="增加"' + (soldOut || maxed || qty >= 99 ? ' disabled' : '') + '>+</button></div>' +
+        '</article>';
+    }).join('');
+    var total = cartTotal();
+    view.innerHTML = '<section class="grid">' + cards + '</section>' +
+      '<div class="cartbar"><span class="muted">合计</span> <span class="total price" id="cart-total">' + yuan(total) + '</span>' +
+      '<button class="btn btn-primary" id="checkout"' + (total ? '' : ' disabled') + '>去支付</button></div>';
+    view.querySelectorAll('[data-inc]').forEach(function (b) { b.onclick = function () { change(b.getAttribute('data-inc'), 1); }; });
+    view.querySelectorAll('[data-dec]').forEach(function (b) { b.onclick = function () { change(b.getAttribute('data-dec'), -1); }; });
+    document.getElementById('checkout').onclick = checkout;
+  }
+
+  function change(id, delta) {
+    state.cart[id] = Math.max(0, (state.cart[id] || 0) + delta);
+    renderShop();
+  }
+
+  function checkout() {
+    var items = Object.keys(state.cart).filter(function (id) { return state.cart[id] > 0; }).map(function (id) {
+      return { productId: Number(id), quantity: state.cart[id] };
+    });
+    if (!items.length) return;
+    var button = document.getElementById('checkout');
+    button.disabled = true;
+    var key = 'checkout-' + Date.now() + '-' + Math.random().toString(36).slice(2);
+    api('/orders', { method: 'POST', body: { items: items }, headers: { 'Idempotency-Key': key } })
+      .then(function (order) {
+        state.cart = {};
+        return pay(order.outTradeNo);
+      })
+      .catch(function (error) {
+        toast(error.message, 3500);
+        button.disabled = false;
+        return loadProducts().then(renderShop);
+      });
+  }
+
+  function countdown(expiresAt) {
+    var left = Math.max(0, Math.floor((Date.parse(expiresAt) - Date.now()) / 1000));
+    return left > 0 ? Math.floor(left / 60) + ' 分 ' + ('0' + (left % 60)).slice(-2) + ' 秒后自动关闭' : '即将关闭';
+  }
+
+  function renderOrders() {
+    setNav('orders');
+    return api('/orders?pageSize=50').then(function (page) {
+      if (!page.items.length) { view.innerHTML = '<p class="muted center">还没有订单</p>'; return; }
+      view.innerHTML = page.items.map(function (o) {
+        var items = o.items.map(function (i) { return esc(i.name) + ' × ' + i.quantity; }).join('，');
+        var unpaid = o.status === 'NOTPAY';
+        return '<article class="card order" data-order="' + esc(o.outTradeNo) + '" data-status="' + o.status + '">' +
+          '<div class="row"><span class="muted">' + esc(o.outTradeNo) + '</span><span class="badge ' + o.status + '">' + (STATUS[o.status] || o.status) + '</span></div>' +
+          '<div class="items">' + items + '</div>' +
+          '<div class="row"><span class="price">' + yuan(o.total) + (o.refundedTotal ? ' <span class="muted">（已退 ' + yuan(o.refundedTotal) + '）</span>' : '') + '</span>' +
+          (unpaid ? '<span class="countdown" data-expires="' + esc(o.expiresAt) + '">' + countdown(o.expiresAt) + '</span>' : '') + '</div>' +
+          (unpaid ? '<div class="actions"><button class="btn btn-ghost" data-cancel="' + esc(o.outTradeNo) + '">取消订单</button>' +
+            '<button class="btn btn-primary" data-pay="' + esc(o.outTradeNo) + '">继续支付</button></div>' : '') +
+          '</article>';
+      }).join('');
+      view.querySelectorAll('[data-pay]').forEach(function (b) { b.onclick = function () { b.disabled = true; pay(b.getAttribute('data-pay')).then(function () { b.disabled = false; }); }; });
+      view.querySelectorAll('[data-cancel]').forEach(function (b) {
+        b.onclick = function () {
+          b.disabled = true;
+          api('/orders/' + encodeURIComponent(b.getAttribute('data-cancel')) + '/cancel', { method: 'POST' })
+            .then(function () { toast('订单已取消'); return renderOrders(); })
+            .catch(function (error) { toast(error.message); return renderOrders(); });
+        };
+      });
+      var tick = setInterval(function () {
+        var expired = false;
+        view.querySelectorAll('[data-expires]').forEach(function (el) {
+          el.textContent = countdown(el.getAttribute('data-expires'));
+          if (Date.parse(el.getAttribute('data-expires')) < Date.now() - 1500) expired = true;
+        });
+        if (expired) { clearTimers(); setTimeout(renderOrders, 1000); }
+      }, 1000);
+      state.timers.push(tick);
+    });
+  }
+
+  /** After the cashier: poll the server until it says paid, closed or failed. */
+  function renderResult(outTradeNo) {
+    setNav('orders');
+    view.innerHTML = '<div class="card result" id="result"><div class="icon">' + icon('wait') + '</div><h2>正在确认支付结果…</h2><p class="muted">' + esc(outTradeNo) + '</p></div>';
+    var started = Date.now();
+    function show(icon, title, text, status) {
+      view.innerHTML = '<div class="card result" id="result" data-status="' + status + '"><div class="icon">' + icon + '</div><h2>' + title + '</h2>' +
+        '<p class="muted">' + text + '</p><p><a href="#/orders" class="btn btn-ghost">查看我的订单</a> <a href="#/" class="btn btn-primary">继续购物</a></p></div>';
+    }
+    function poll() {
+      api('/orders/' + encodeURIComponent(outTradeNo)).then(function (o) {
+        if (o.status === 'PAID' || o.status === 'REFUNDED') return show(icon('ok'), '支付成功', '订单 ' + esc(o.outTradeNo) + '，实付 ' + yuan(o.total), 'PAID');
+        if (o.status === 'CLOSED') return show(icon('closed'), '订单已关闭', '订单未支付，已关闭。', 'CLOSED');
+        if (o.status === 'ANOMALY' || o.status === 'PAID_AFTER_CLOSE') return show(icon('warn'), '支付异常', '我们会尽快处理，款项不会丢失。', o.status);
+        if (Date.now() - started > 30000) return show(icon('wait'), '暂未确认到支付', '如已付款，请稍后在“我的订单”中查看。', 'PENDING');
+        state.timers.push(setTimeout(poll, 800));
+      }).catch(function (error) { toast(error.message); });
+    }
+    poll();
+  }
+
+  function loadProducts() {
+    return api('/products').then(function (products) { state.products = products; });
+  }
+
+  function route() {
+    clearTimers();
+    var hash = location.hash || '#/';
+    var result = /^#\/result\/([0-9A-Za-z_\-|*]+)$/.exec(hash);
+    if (result) return renderResult(result[1]);
+    if (hash === '#/orders') return renderOrders();
+    return loadProducts().then(renderShop);
+  }
+
+  function logout() {
+    api('/auth/logout', { method: 'POST' }).then(login, login);
+  }
+
+  function boot() {
+    api('/shop/config')
+      .then(function (config) {
+        state.config = config;
+        document.getElementById('mode').textContent = config.mode === 'sandbox' ? '沙箱模式：微信由本地沙箱模拟' : '正式环境';
+        // Not logged in: straight to WeChat's authorize page (the sandbox's consent page in sandbox mode).
+        if (!config.user) { login(); throw new Error('login required'); }
+        state.me = config.user;
+        return loadScript(config.jweixin);
+      })
+      .then(function () {
+        var me = state.me;
+        document.getElementById('me').innerHTML = (me.avatarUrl ? '<img alt="" src="' + esc(me.avatarUrl) + '">' : '') +
+          '<span id="nickname">' + esc(me.nickname || me.openid) + '</span> <a href="#" id="logout" class="muted">退出</a>';
+        document.getElementById('logout').onclick = function (event) { event.preventDefault(); logout(); };
+        window.addEventListener('hashchange', route);
+        return route();
+      })
+      .catch(function (error) {
+        if (error.message !== 'login required') view.innerHTML = '<p class="muted center">' + esc(error.message) + '</p>';
+      });
+  }
+
+  boot();
+})();
