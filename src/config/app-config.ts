@@ -24,7 +24,8 @@ export interface WechatConfig {
   publicKeyId?: string;
   /** Base of the Pay APIv3 (no trailing slash). */
   payApiBase: string;
-  payApiBackupBase: string;
+  /** Undefined: no failover (the primary is not WeChat's own domain and no backup was configured). */
+  payApiBackupBase?: string;
   /** Base of api.weixin.qq.com (sns/*, cgi-bin/*). */
   mpApiBase: string;
   /** Base of open.weixin.qq.com (connect/oauth2/authorize). */

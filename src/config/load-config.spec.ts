@@ -102,6 +102,15 @@ describe('loadConfig', () => {
     expect(config.admin.tokens).toEqual(['admin-token-0123456789']);
   });
 
+  it("fails over to WeChat's backup domain only from WeChat's own primary, unless a backup is configured", () => {
+    expect(loadConfig({ ...liveEnv(), WECHATPAY_API_BASE: 'https://api.wechatpay.cn' }).wechat.payApiBackupBase).toBe('https://api2.wechatpay.cn');
+    expect(loadConfig({ ...liveEnv(), WECHATPAY_API_BASE: 'http://127.0.0.1:9000' }).wechat.payApiBackupBase).toBeUndefined();
+    expect(loadConfig({}).wechat.payApiBackupBase).toBeUndefined(); // sandbox mode
+    expect(
+      loadConfig({ ...liveEnv(), WECHATPAY_API_BASE: 'http://127.0.0.1:9000', WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:9001/' }).wechat.payApiBackupBase,
+    ).toBe('http://127.0.0.1:9001');
+  });
+
   it('refuses a private key path that cannot be read', () => {
     const message = problemsOf({ ...liveEnv(), WECHATPAY_PRIVATE_KEY_PATH: '/nonexistent/apiclient_key.pem' });
     expect(message).toMatch(/WECHATPAY_PRIVATE_KEY_PATH: points to \/nonexistent\/apiclient_key.pem, which does not exist/);

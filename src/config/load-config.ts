@@ -39,6 +39,19 @@ function parseMysql(url: string): DatabaseConfig {
   };
 }
 
+/**
+ * WeChat's backup domain is a fallback for WeChat's own primary domain only: an app pointed at another
+ * server (the sandbox, a test double, a proxy) must not start sending its signed requests to WeChat
+ * when that server is unreachable. WECHATPAY_API_BACKUP_BASE, when set, is always used as given.
+ */
+function defaultBackupBase(primary: string): string | undefined {
+  try {
+    return ['api.mch.weixin.qq.com', 'api.wechatpay.cn'].includes(new URL(primary).hostname) ? 'https://api2.wechatpay.cn' : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function readable(path: string): boolean {
   try {
     accessSync(path, constants.R_OK);
@@ -148,7 +161,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       publicKeyPath: w.WECHATPAY_PUBLIC_KEY_PATH,
       publicKeyId: w.WECHATPAY_PUBLIC_KEY_ID,
       payApiBase: trimSlash(w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com')),
-      payApiBackupBase: trimSlash(w.WECHATPAY_API_BACKUP_BASE ?? 'https://api2.wechatpay.cn'),
+      payApiBackupBase: w.WECHATPAY_API_BACKUP_BASE !== undefined ? trimSlash(w.WECHATPAY_API_BACKUP_BASE) : defaultBackupBase(w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com')),
       mpApiBase: trimSlash(w.WECHAT_API_BASE ?? defaultBase('https://api.weixin.qq.com')),
       openBase: trimSlash(w.WECHAT_OPEN_BASE ?? defaultBase('https://open.weixin.qq.com')),
       useStableToken: toBool(w.WECHAT_USE_STABLE_TOKEN, true),
