@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { TradeBillRow, tradeBillLine, writeTradeBill } from '../sandbox/bills/trade-bill';
-import { BillParseError, TradeBillRecord, TradeBillSummary, parseAmount, parseTradeBill } from './trade-bill-parser';
+import { BillParseError, TradeBillRecord, TradeBillSummary, parseAmount, parseTradeBill, parseTradeBillBatches } from './trade-bill-parser';
 
 const HEADER =
   '交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注';
@@ -66,9 +66,54 @@ describe('trade bill parser', () => {
     });
   });
 
-  it('reads LF line ends and a file without BOM or final newline', async () => {
-    const records = await parse(`${HEADER}\n${PAYMENT}\n${SUMMARY.replace('\r\n', '\n')}`);
+  it('reads LF line ends and a file without BOM', async () => {
+    const records = await parse(`${HEADER}\n${PAYMENT}\n${SUMMARY.replace('\r\n', '\n')}\n`);
     expect(records.map((r) => r.kind)).toEqual(['row', 'summary']);
+  });
+
+  it('reports a summary row cut short, even inside its last number, with its line number', async () => {
+    // "0.14" cut to "0.1" still reads as a number: only the missing line end tells
+    for (const cut of [SUMMARY, SUMMARY.slice(0, -1), SUMMARY.slice(0, -4), SUMMARY.slice(0, -5)]) {
+      const error = await parseError(`${HEADER}\r\n${PAYMENT}\r\n${REFUND}\r\n${cut}`);
+      expect(error.line).toBe(5);
+      expect(error.message).toMatch(/bill line 5: the summary row has no line end: the file is cut short \(truncated download\?\)/);
+    }
+    // cut inside the summary header: no summary at all
+    expect((await parseError(`${HEADER}\r\n${PAYMENT}\r\n总交易单数,应结订单`)).message).toMatch(/bill line 4: the bill ends without its summary rows/);
+    // a damaged summary row that does have its line end
+    const [summaryHeader, values] = SUMMARY.split('\r\n');
+    expect((await parseError(`${HEADER}\r\n${PAYMENT}\r\n${summaryHeader}\r\n${values.replace('`0.14,', '`,')}\r\n`)).message).toMatch(/bill line 4: summary 退款总金额 is empty/);
+    expect((await parseError(`${HEADER}\r\n${PAYMENT}\r\n${summaryHeader}\r\n${values.split(',').slice(0, 5).join(',')}\r\n`)).message).toMatch(/bill line 4: summary row has 5 fields, expected 7/);
+    expect((await parseError(`${HEADER}\r\n${PAYMENT}\r\n${summaryHeader}\r\n${values.replace('`45.0', '`45.5')}\r\n`)).message).toMatch(/bill line 4: 总交易单数 has more than 0 decimals/);
+  });
+
+  it('checks every amount of every row up front, including the fee, the requested refund and the coupons', async () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['fee', PAYMENT.replace('`0.01000,', '`0.01x00,'), /line 2: 手续费 is not an amount/],
+      ['fee precision', PAYMENT.replace('`0.01000,', '`0.010001,'), /line 2: 手续费 has more than 5 decimals/],
+      ['requested refund', REFUND.replace('`0.00,`0.01,`', '`0.00,`0,01,`'), /line 2: 申请退款金额 is not an amount/],
+      ['coupon', PAYMENT.replace('`0.03,`0.01,', '`0.03,`abc,'), /line 2: 代金券金额 is not an amount/],
+      ['coupon refund', REFUND.replace('`0.01,`0.00,`ORIGINAL', '`0.01,`-,`ORIGINAL'), /line 2: 充值券退款金额 is not an amount/],
+      ['refund amount', REFUND.replace('`0.01,`0.00,`ORIGINAL', '`1.0.1,`0.00,`ORIGINAL'), /line 2: 退款金额 is not an amount/],
+    ];
+    for (const [name, row, message] of cases) {
+      const error = await parseError(`${HEADER}\r\n${row}\r\n${SUMMARY}\r\n`);
+      expect([name, error.message]).toEqual([name, expect.stringMatching(message)]);
+    }
+    const [payment, refund] = (await parse(file)) as TradeBillRecord[];
+    expect(payment).toMatchObject({ feeMilliFen: 1000, couponAmount: 1, requestedRefund: 0, couponRefundAmount: 0 });
+    expect(refund).toMatchObject({ requestedRefund: 1, refundAmount: 1, feeMilliFen: 0 });
+  });
+
+  it('reads a header of any width (no field limit) and reports rows wider than it', async () => {
+    const extra = Array.from({ length: 60 }, (_, i) => `扩展字段${i}`);
+    const wideHeader = `${HEADER},${extra.join(',')}`;
+    const wide = (row: string, n = extra.length) => `${row},${Array.from({ length: n }, (_, i) => `\`x${i}`).join(',')}`;
+    const records = await parse(`${wideHeader}\r\n${wide(PAYMENT)}\r\n${wide(REFUND)}\r\n${SUMMARY}\r\n`, 4096);
+    expect(records.map((r) => r.kind)).toEqual(['row', 'row', 'summary']);
+    expect(records[1]).toMatchObject({ outRefundNo: 'REF4200000263201902167700963919', refundAmount: 1, requestedRefund: 1, refundStatus: 'SUCCESS' });
+    const tooWide = await parseError(`${wideHeader}\r\n${wide(PAYMENT, 200)}\r\n${SUMMARY}\r\n`);
+    expect(tooWide.message).toMatch(/bill line 2: expected 87 fields, found 227/);
   });
 
   it('keeps commas that are inside a field', async () => {
@@ -128,6 +173,61 @@ describe('trade bill parser', () => {
     expect((await parseError(`${HEADER}\r\n${badAmount}\r\n${SUMMARY}\r\n`)).message).toMatch(/line 2: 应结订单金额 is not an amount/);
     expect((await parseError(`${HEADER}\r\n${PAYMENT}\r\n${SUMMARY}\r\n${PAYMENT}\r\n`)).message).toMatch(/line 5: unexpected content after the summary/);
     expect((await parseError(`${HEADER}\r\nno backtick here\r\n`)).message).toMatch(/line 2: a data row must start with a backtick/);
+  });
+
+  it('stays fast: at least a quarter of the speed of merely splitting the same text into lines (bench/bill.ts: ≥ 0.5 with gunzip)', async () => {
+    const rows: TradeBillRow[] = Array.from({ length: 60_000 }, (_, i) => ({
+      time: '2026-11-24 10:00:00',
+      appid: 'wx1234567890abcdef',
+      mchid: '1900000109',
+      transactionId: `42000002632019021677${String(i).padStart(8, '0')}`,
+      outTradeNo: `W2611241010001${String(i).padStart(10, '0')}`,
+      openid: 'oHkLxtx0vUqe-18p_AXTZ1innxkCY',
+      tradeType: 'JSAPI',
+      tradeState: i % 10 === 0 ? 'REFUND' : 'SUCCESS',
+      bankType: 'OTHERS',
+      total: 100 + i,
+      refundId: `50${i}`,
+      outRefundNo: `R${i}`,
+      refund: 7,
+      body: '商品名称',
+      feeMilliFen: 600 + i,
+    }));
+    const chunks: Buffer[] = [];
+    const sink = new (require('node:stream').PassThrough)();
+    sink.on('data', (c: Buffer) => chunks.push(c));
+    await writeTradeBill(rows, sink);
+    const data = Buffer.concat(chunks);
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < data.length; i += 65_536) pieces.push(data.subarray(i, i + 65_536));
+    const timed = async (fn: () => Promise<number>) => {
+      const start = process.hrtime.bigint();
+      const n = await fn();
+      return { ms: Number(process.hrtime.bigint() - start) / 1e6, n };
+    };
+    const split = async () => {
+      let lines = 0;
+      let rest = '';
+      for await (const piece of Readable.from(pieces)) {
+        const parts = (rest + (piece as Buffer).toString('utf8')).split('\n');
+        rest = parts.pop()!;
+        lines += parts.length;
+      }
+      return lines;
+    };
+    const parsed = async () => {
+      let n = 0;
+      for await (const batch of parseTradeBillBatches(Readable.from(pieces))) n += batch.length;
+      return n;
+    };
+    let best = { split: Infinity, parse: Infinity };
+    for (let round = 0; round < 4; round++) {
+      const a = await timed(split);
+      const b = await timed(parsed);
+      expect(b.n).toBe(60_001);
+      best = { split: Math.min(best.split, a.ms), parse: Math.min(best.parse, b.ms) };
+    }
+    expect(best.split / best.parse).toBeGreaterThan(0.25);
   });
 
   it('parses amounts exactly', () => {

@@ -4,8 +4,10 @@ import type { Readable } from 'node:stream';
 /*
  * WeChat Pay trade bill (交易账单) parser: streaming, pure (a Readable of plain CSV in, records out).
  * Format: UTF-8 (BOM optional), CRLF or LF, a header row, data rows in which every field starts with
- * a backtick, then a summary header row and one backticked summary row. Fields are not quoted, so a
- * comma can appear inside a field: the real separator is ",`" (comma + the next field's backtick).
+ * a backtick, then a summary header row and one backticked summary row, which ends with a line end
+ * like every other line (a file whose summary row has none is taken as cut short). Fields are not
+ * quoted, so a comma can appear inside a field: the real separator is ",`" (comma + the next field's
+ * backtick). Every amount is checked on every row; any damage is a BillParseError with its line.
  */
 
 export class BillParseError extends Error {
@@ -21,9 +23,11 @@ export class BillParseError extends Error {
 type ColumnIndex = Record<keyof typeof COLUMNS, number>;
 
 /**
- * One data row. What reconciliation reads for every row (order and refund numbers, state, amounts) is
- * decoded at once; the rest is decoded from the raw line on first access — a million rows, most of
- * whose text nobody reads, should not cost a million of each string.
+ * One data row. What reconciliation reads for every row (order and refund numbers, state) and every
+ * amount are decoded at once — amounts are cheap to read and must be checked anyway, so that a damaged
+ * bill fails with its line number rather than being half-used; the other text is decoded from the raw
+ * line on first access — a million rows, most of whose text nobody reads, should not cost a million
+ * of each string.
  */
 export class TradeBillRecord {
   readonly kind = 'row' as const;
@@ -43,6 +47,14 @@ export class TradeBillRecord {
     /** 退款金额, fen */
     readonly refundAmount: number,
     readonly outRefundNo: string,
+    /** 申请退款金额, fen */
+    readonly requestedRefund: number,
+    /** 手续费 in 1/1000 fen (the file has five decimals of yuan) */
+    readonly feeMilliFen: number,
+    /** 代金券金额, fen */
+    readonly couponAmount: number,
+    /** 充值券退款金额, fen */
+    readonly couponRefundAmount: number,
   ) {}
 
   private field(key: keyof typeof COLUMNS): string {
@@ -76,10 +88,6 @@ export class TradeBillRecord {
     const value = this.field('refundId');
     return value === '0' ? '' : value;
   }
-  /** 申请退款金额, fen */
-  get requestedRefund(): number {
-    return parseAmount(this.field('requestedRefund'), this.line, COLUMNS.requestedRefund);
-  }
   get refundStatus(): string {
     return this.field('refundStatus');
   }
@@ -88,10 +96,6 @@ export class TradeBillRecord {
   }
   get attach(): string {
     return this.field('attach');
-  }
-  /** 手续费 in 1/1000 fen (the file has five decimals of yuan) */
-  get feeMilliFen(): number {
-    return parseAmount(this.field('fee'), this.line, COLUMNS.fee, 5);
   }
   get rate(): string {
     return this.field('rate');
@@ -121,9 +125,11 @@ const COLUMNS = {
   tradeState: '交易状态',
   currency: '货币种类',
   settlementTotal: '应结订单金额',
+  coupon: '代金券金额',
   refundId: '微信退款单号',
   outRefundNo: '商户退款单号',
   refundAmount: '退款金额',
+  couponRefund: '充值券退款金额',
   refundStatus: '退款状态',
   body: '商品名称',
   attach: '商户数据包',
@@ -140,6 +146,8 @@ const SUMMARY_FIRST = '总交易单数';
 export function parseAmount(text: string, line: number, field: string, decimals = 2): number {
   return parseAmountIn(text, 0, text.length, line, field, decimals);
 }
+
+const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 
 /** parseAmount over text[start, end), without slicing it out first (the parser's hot path). */
 export function parseAmountIn(text: string, start: number, end: number, line: number, field: string, decimals = 2): number {
@@ -174,7 +182,7 @@ export function parseAmountIn(text: string, start: number, end: number, line: nu
   }
   if (wholeDigits === 0) throw new BillParseError(line, `${field} is not an amount: ${JSON.stringify(text.slice(start, Math.min(end, start + 40)))}`);
   for (; fractionDigits < decimals; fractionDigits++) fraction *= 10;
-  const value = whole * 10 ** decimals + fraction;
+  const value = whole * POW10[decimals] + fraction;
   return negative ? -value : value;
 }
 
@@ -197,8 +205,9 @@ export class TradeBillParser {
   private lineNo = 0;
   private rest = '';
   private first = true;
-  private starts = new Int32Array(64);
-  private ends = new Int32Array(64);
+  /** Field boundaries of the current row; sized from the header, grown should a row have more fields. */
+  private starts = new Int32Array(32);
+  private ends = new Int32Array(32);
 
   push(text: string, out: BillRecord[] = []): BillRecord[] {
     let data = this.rest + text;
@@ -221,6 +230,12 @@ export class TradeBillParser {
     if (this.rest.length > 0) {
       const last = this.rest.endsWith('\r') ? this.rest.slice(0, -1) : this.rest;
       this.rest = '';
+      // The summary row is the file's last line and WeChat ends it with CRLF. Without its line end it
+      // may be cut anywhere — even inside its last number ("0.14" cut to "0.1" is still a number; the
+      // summary prints the shortest decimal, so the digits alone cannot tell).
+      if (this.state === 'summary-values') {
+        throw new BillParseError(this.lineNo + 1, 'the summary row has no line end: the file is cut short (truncated download?)');
+      }
       this.line(last, out);
     }
     if (this.state === 'header') throw new BillParseError(this.lineNo + 1, 'the bill is empty');
@@ -243,6 +258,8 @@ export class TradeBillParser {
         const missing = REQUIRED.filter((key) => map[key] < 0).map((key) => COLUMNS[key]);
         if (missing.length) throw new BillParseError(lineNo, `not a trade bill header: missing ${missing.join(', ')}`);
         this.index = map;
+        this.starts = new Int32Array(names.length + 1);
+        this.ends = new Int32Array(names.length + 1);
         this.state = 'rows';
         return;
       }
@@ -254,13 +271,21 @@ export class TradeBillParser {
         if (line === '') throw new BillParseError(lineNo, 'empty line inside the data rows');
         if (line.charCodeAt(0) !== 96 /* ` */) throw new BillParseError(lineNo, 'a data row must start with a backtick');
         // Field boundaries by scanning for ",`" once, into a reused array; only the fields used are sliced.
-        const starts = this.starts;
-        const ends = this.ends;
+        let starts = this.starts;
+        let ends = this.ends;
         let count = 0;
         let from = 1;
         for (;;) {
           const sep = line.indexOf(',`', from);
-          if (count >= starts.length) break;
+          if (count >= starts.length) {
+            // more fields than the header (a damaged row, reported below): grow rather than cut off
+            const grownStarts = new Int32Array(starts.length * 2);
+            const grownEnds = new Int32Array(ends.length * 2);
+            grownStarts.set(starts);
+            grownEnds.set(ends);
+            this.starts = starts = grownStarts;
+            this.ends = ends = grownEnds;
+          }
           starts[count] = from;
           if (sep === -1) {
             ends[count++] = line.length;
@@ -272,6 +297,7 @@ export class TradeBillParser {
         if (count !== this.width) throw new BillParseError(lineNo, `expected ${this.width} fields, found ${count} (truncated or damaged row?)`);
         const i = this.index!;
         const outRefundNo = i.outRefundNo >= 0 ? line.slice(starts[i.outRefundNo], ends[i.outRefundNo]) : '';
+        // Every amount column is read (and so checked) here, without slicing: a bad value anywhere fails now.
         out.push(
           new TradeBillRecord(
             lineNo,
@@ -284,25 +310,32 @@ export class TradeBillParser {
             i.orderAmount >= 0 ? parseAmountIn(line, starts[i.orderAmount], ends[i.orderAmount], lineNo, COLUMNS.orderAmount) : 0,
             i.refundAmount >= 0 ? parseAmountIn(line, starts[i.refundAmount], ends[i.refundAmount], lineNo, COLUMNS.refundAmount) : 0,
             outRefundNo === '0' ? '' : outRefundNo,
+            i.requestedRefund >= 0 ? parseAmountIn(line, starts[i.requestedRefund], ends[i.requestedRefund], lineNo, COLUMNS.requestedRefund) : 0,
+            i.fee >= 0 ? parseAmountIn(line, starts[i.fee], ends[i.fee], lineNo, COLUMNS.fee, 5) : 0,
+            i.coupon >= 0 ? parseAmountIn(line, starts[i.coupon], ends[i.coupon], lineNo, COLUMNS.coupon) : 0,
+            i.couponRefund >= 0 ? parseAmountIn(line, starts[i.couponRefund], ends[i.couponRefund], lineNo, COLUMNS.couponRefund) : 0,
           ),
         );
         return;
       }
       case 'summary-values': {
         const f = fieldsOf(line, lineNo);
-        if (f.length < 7) throw new BillParseError(lineNo, `summary row has ${f.length} fields, expected 7`);
-        const count = Number(f[0]);
-        if (!Number.isFinite(count)) throw new BillParseError(lineNo, `summary count is not a number: ${f[0]}`);
+        if (f.length < 7) throw new BillParseError(lineNo, `summary row has ${f.length} fields, expected 7 (truncated or damaged?)`);
+        const value = (index: number, name: string, decimals: number) => {
+          if (f[index] === '') throw new BillParseError(lineNo, `summary ${name} is empty (truncated or damaged?)`);
+          return parseAmount(f[index], lineNo, name, decimals);
+        };
         out.push({
           kind: 'summary',
           line: lineNo,
-          count: Math.round(count),
-          settlementTotal: parseAmount(f[1], lineNo, '应结订单总金额'),
-          refundTotal: parseAmount(f[2], lineNo, '退款总金额'),
-          couponRefundTotal: parseAmount(f[3], lineNo, '充值券退款总金额'),
-          feeMilliFen: parseAmount(f[4], lineNo, '手续费总金额', 5),
-          orderTotal: parseAmount(f[5], lineNo, '订单总金额'),
-          requestedRefundTotal: parseAmount(f[6], lineNo, '申请退款总金额'),
+          // "45.0": a whole number printed as a decimal
+          count: value(0, '总交易单数', 0),
+          settlementTotal: value(1, '应结订单总金额', 2),
+          refundTotal: value(2, '退款总金额', 2),
+          couponRefundTotal: value(3, '充值券退款总金额', 2),
+          feeMilliFen: value(4, '手续费总金额', 5),
+          orderTotal: value(5, '订单总金额', 2),
+          requestedRefundTotal: value(6, '申请退款总金额', 2),
         });
         this.state = 'done';
       }
