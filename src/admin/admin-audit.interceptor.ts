@@ -9,8 +9,13 @@ export const AUDIT_METADATA = 'whp:admin-audit';
 
 export interface AuditMetadata {
   action: string;
-  /** Names the object acted on, from the request and (on success) the handler's result. */
-  target?: (req: AdminRequest, result?: unknown) => string | undefined;
+  /**
+   * Names the object acted on, from the request and the handler's result (on success) or the error
+   * (on failure: e.g. a number the handler generated, carried in the error's details).
+   */
+  target?: (req: AdminRequest, result?: unknown, error?: unknown) => string | undefined;
+  /** Extra detail of a successful action, from its result (kept small: it is stored per audit row). */
+  detail?: (req: AdminRequest, result: unknown) => Record<string, unknown> | undefined;
 }
 
 /** Records every audited admin action with its outcome, after the handler has finished either way. */
@@ -33,6 +38,7 @@ export class AdminAuditInterceptor implements NestInterceptor {
           action: meta.action,
           target: safeTarget(meta, req, result),
           outcome: 'ok',
+          detail: safeDetail(meta, req, result),
         });
         return result;
       } catch (error) {
@@ -40,7 +46,7 @@ export class AdminAuditInterceptor implements NestInterceptor {
         await this.audit.record({
           tokenFingerprint: req.adminFingerprint ?? 'unknown',
           action: meta.action,
-          target: safeTarget(meta, req),
+          target: safeTarget(meta, req, undefined, error),
           outcome: `error:${code}`,
           detail: { message: (error as Error)?.message },
         });
@@ -51,10 +57,23 @@ export class AdminAuditInterceptor implements NestInterceptor {
   }
 }
 
-function safeTarget(meta: AuditMetadata, req: AdminRequest, result?: unknown): string | undefined {
+function safeTarget(meta: AuditMetadata, req: AdminRequest, result?: unknown, error?: unknown): string | undefined {
   try {
-    return meta.target?.(req, result);
+    return meta.target?.(req, result, error);
   } catch {
     return undefined;
   }
+}
+
+function safeDetail(meta: AuditMetadata, req: AdminRequest, result: unknown): Record<string, unknown> | undefined {
+  try {
+    return meta.detail?.(req, result);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `details` of an AppError (e.g. to name an audit target from a failed action). */
+export function errorDetails(error: unknown): Record<string, unknown> | undefined {
+  return error instanceof AppError ? error.details : undefined;
 }
