@@ -21,6 +21,13 @@ import { Refund, RefundStatus } from './entities/refund.entity';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Which statuses an authoritative WeChat result may move a refund from, and to what (see applyResult). */
+const TRANSITIONS: Partial<Record<RefundStatus, readonly RefundStatus[]>> = {
+  PROCESSING: ['SUCCESS', 'CLOSED', 'ABNORMAL'],
+  ABNORMAL: ['SUCCESS', 'CLOSED'],
+  FAILED: ['SUCCESS', 'CLOSED', 'ABNORMAL'],
+};
+
 export function refundView(r: Refund): RefundDto {
   return {
     outRefundNo: r.outRefundNo,
@@ -97,22 +104,36 @@ export class RefundService implements RefundNotificationSink {
       );
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500) {
-        // WeChat refused it: the row stays, marked FAILED with WeChat's reason; the amount is free again.
+        // WeChat refused it (400 INVALID_REQUEST "exceeds what is refundable", 403 NOT_ENOUGH "merchant
+        // balance", 404 RESOURCE_NOT_EXISTS, …): the row stays, marked FAILED with WeChat's reason, and
+        // the amount is free again. A later authoritative result from WeChat may still move it (applyResult).
         await this.refunds.update(
           { outRefundNo, status: 'PROCESSING' },
           { status: 'FAILED', wechatCode: error.wechatCode.slice(0, 64), wechatMessage: error.wechatMessage.slice(0, 255), updatedAt: this.clock.now() },
         );
-        await this.orders.recordEvent(dto.outTradeNo, 'refund_failed', { outRefundNo, wechatCode: error.wechatCode, message: error.wechatMessage });
+        await this.orders.recordEvent(dto.outTradeNo, 'refund_failed', { outRefundNo, wechatCode: error.wechatCode, wechatStatus: error.httpStatus, message: error.wechatMessage });
         throw new AppError(
           error.httpStatus === 429 ? HttpStatus.SERVICE_UNAVAILABLE : HttpStatus.UNPROCESSABLE_ENTITY,
           'WECHAT_REFUND_REJECTED',
           `WeChat refused the refund: ${error.wechatCode} ${error.wechatMessage}`,
-          { wechatCode: error.wechatCode, wechatMessage: error.wechatMessage, wechatStatus: error.httpStatus, outRefundNo },
+          { wechatCode: error.wechatCode, wechatMessage: error.wechatMessage, wechatStatus: error.httpStatus, outRefundNo, status: 'FAILED' },
         );
       }
-      // Unknown outcome (5xx after retries, network): the row stays PROCESSING; the refund job asks WeChat.
-      this.logger.warn(`refund ${outRefundNo} outcome unknown: ${(error as Error).message}`);
-      throw error;
+      // Unknown outcome (5xx after retries, network): WeChat may or may not have the refund. The row
+      // stays PROCESSING, so the amount stays reserved; GET /admin/refunds/:no and the refund job ask
+      // WeChat and settle it (a refund WeChat never received becomes FAILED).
+      const message = (error as Error).message;
+      this.logger.warn(`refund ${outRefundNo} outcome unknown: ${message}`);
+      const wechat = error instanceof WechatPayApiError ? { wechatCode: error.wechatCode, wechatStatus: error.httpStatus } : {};
+      await this.orders
+        .recordEvent(dto.outTradeNo, 'refund_outcome_unknown', { outRefundNo, error: error instanceof AppError ? error.code : 'ERROR', message: message.slice(0, 255) })
+        .catch((e: Error) => this.logger.error(`could not record refund_outcome_unknown for ${outRefundNo}: ${e.message}`));
+      throw new AppError(
+        HttpStatus.BAD_GATEWAY,
+        'WECHAT_REFUND_OUTCOME_UNKNOWN',
+        `WeChat Pay did not answer the refund request (${message}); refund ${outRefundNo} stays PROCESSING until WeChat is asked about it (GET /admin/refunds/${outRefundNo} or the refund job)`,
+        { outRefundNo, status: 'PROCESSING', error: error instanceof AppError ? error.code : 'ERROR', ...wechat },
+      );
     }
     await this.refunds.update({ outRefundNo }, { refundId: answer.refund_id, updatedAt: this.clock.now() });
     if (answer.status !== 'PROCESSING') await this.applyResult(outRefundNo, answer.status, answer.refund_id, answer.success_time, 'create');
@@ -137,18 +158,22 @@ export class RefundService implements RefundNotificationSink {
         .select('r.status', 'status')
         .addSelect('SUM(r.amount)', 'sum')
         .where('r.out_trade_no = :no', { no: dto.outTradeNo })
-        .andWhere('r.status IN (:...statuses)', { statuses: ['PROCESSING', 'SUCCESS'] })
+        .andWhere('r.status IN (:...statuses)', { statuses: ['PROCESSING', 'ABNORMAL', 'SUCCESS'] })
         .groupBy('r.status')
         .getRawMany();
-      const refunded = Number(committed.find((c) => c.status === 'SUCCESS')?.sum ?? 0);
-      const inFlight = Number(committed.find((c) => c.status === 'PROCESSING')?.sum ?? 0);
+      const sum = (status: RefundStatus) => Number(committed.find((c) => c.status === status)?.sum ?? 0);
+      const refunded = sum('SUCCESS');
+      // ABNORMAL refunds count as in flight: WeChat holds that money until the refund is retried
+      // (apply-abnormal-refund) or closed; refunding it again could pay the shopper twice.
+      const abnormal = sum('ABNORMAL');
+      const inFlight = sum('PROCESSING') + abnormal;
       const remaining = paidTotal - refunded - inFlight;
       if (dto.amount > remaining) {
         throw new AppError(
           HttpStatus.CONFLICT,
           'REFUND_EXCEEDS_REMAINING',
-          `cannot refund ${dto.amount} fen: paid ${paidTotal}, refunded ${refunded}, in flight ${inFlight}, ${remaining} left`,
-          { paid: paidTotal, refunded, inFlight, remaining },
+          `cannot refund ${dto.amount} fen: paid ${paidTotal}, refunded ${refunded}, in flight ${inFlight}${abnormal ? ` (of which ${abnormal} ABNORMAL, held by WeChat until resolved)` : ''}, ${remaining} left`,
+          { paid: paidTotal, refunded, inFlight, abnormal, remaining },
         );
       }
       const now = this.clock.now();
@@ -182,26 +207,49 @@ export class RefundService implements RefundNotificationSink {
   }
 
   /**
-   * Moves a refund out of PROCESSING exactly once (guarded UPDATE) and, for SUCCESS, adds it to the
-   * order in the same transaction. Returns what happened.
+   * Applies an authoritative result from WeChat (notification, query, create answer, bill) once, by a
+   * guarded UPDATE on the status it was read in, and, for SUCCESS, adds the amount to the order in the
+   * same transaction. Transitions:
+   * - PROCESSING → SUCCESS | CLOSED | ABNORMAL
+   * - ABNORMAL → SUCCESS | CLOSED (an abnormal refund retried or closed at WeChat)
+   * - FAILED → SUCCESS | CLOSED | ABNORMAL (we concluded WeChat refused or never got it, but WeChat
+   *   says otherwise: WeChat is right; the move is on the order's timeline with the previous status)
+   * SUCCESS and CLOSED are final. Returns 'applied', 'duplicate' (nothing to do), 'unknown_refund' or
+   * 'still_processing'.
    */
   async applyResult(outRefundNo: string, status: string, refundId: string | undefined, successTime: string | undefined, source: string): Promise<string> {
     if (!['SUCCESS', 'CLOSED', 'ABNORMAL'].includes(status)) return 'still_processing';
+    const target = status as RefundStatus;
     return inTransaction(this.dataSource, async (_runner, manager) => {
       const refund = await manager.findOneBy(Refund, { outRefundNo });
       if (!refund) return 'unknown_refund';
+      const from = refund.status;
+      if (!TRANSITIONS[from]?.includes(target)) return 'duplicate';
       const now = this.clock.now();
       const at = successTime && !Number.isNaN(Date.parse(successTime)) ? new Date(successTime) : now;
       const res = await manager
         .createQueryBuilder()
         .update(Refund)
-        .set({ status: status as RefundStatus, successAt: status === 'SUCCESS' ? at : null, refundId: refundId ?? refund.refundId, updatedAt: now })
-        .where('out_refund_no = :no AND status = :processing', { no: outRefundNo, processing: 'PROCESSING' })
+        .set({
+          status: target,
+          successAt: target === 'SUCCESS' ? at : null,
+          refundId: refundId ?? refund.refundId,
+          // WeChat's refusal no longer describes the refund once WeChat reports it (it stays on the timeline)
+          ...(from === 'FAILED' ? { wechatCode: null, wechatMessage: null } : {}),
+          updatedAt: now,
+        })
+        .where('out_refund_no = :no AND status = :from', { no: outRefundNo, from })
         .execute();
       if (!res.affected) return 'duplicate';
+      if (from === 'FAILED') this.logger.warn(`refund ${outRefundNo} was FAILED here, WeChat reports ${target} (${source}): applied`);
       let orderStatus: string | undefined;
-      if (status === 'SUCCESS') orderStatus = await this.orders.addRefunded(manager, refund.outTradeNo, refund.amount);
-      await this.orders.recordEvent(refund.outTradeNo, `refund_${status.toLowerCase()}`, { outRefundNo, amount: refund.amount, source, orderStatus }, manager);
+      if (target === 'SUCCESS') orderStatus = await this.orders.addRefunded(manager, refund.outTradeNo, refund.amount);
+      await this.orders.recordEvent(
+        refund.outTradeNo,
+        `refund_${target.toLowerCase()}`,
+        { outRefundNo, amount: refund.amount, source, orderStatus, ...(from !== 'PROCESSING' ? { previousStatus: from } : {}) },
+        manager,
+      );
       return 'applied';
     });
   }
@@ -216,15 +264,19 @@ export class RefundService implements RefundNotificationSink {
     return this.applyResult(resource.out_refund_no, status, resource.refund_id, resource.success_time, 'notification');
   }
 
-  /** The refund, asking WeChat first when it is still PROCESSING. */
-  async get(outRefundNo: string): Promise<RefundDto> {
+  /**
+   * The refund, asking WeChat first while it is unresolved (PROCESSING or ABNORMAL). `previousStatus`
+   * is set when that query changed it (the caller audits it).
+   */
+  async get(outRefundNo: string): Promise<{ refund: RefundDto; previousStatus?: RefundStatus }> {
     let refund = await this.refunds.findOneBy({ outRefundNo });
     if (!refund) throw new NotFoundError(`refund ${outRefundNo}`, 'REFUND_NOT_FOUND');
-    if (refund.status === 'PROCESSING') {
+    const before = refund.status;
+    if (before === 'PROCESSING' || before === 'ABNORMAL') {
       await this.query(refund).catch((error: Error) => this.logger.warn(`query of refund ${outRefundNo} failed: ${error.message}`));
       refund = await this.refunds.findOneByOrFail({ outRefundNo });
     }
-    return refundView(refund);
+    return { refund: refundView(refund), ...(refund.status !== before ? { previousStatus: before } : {}) };
   }
 
   private async query(refund: Refund): Promise<string> {
@@ -233,9 +285,14 @@ export class RefundService implements RefundNotificationSink {
       const answer = await this.wechat.queryRefund(refund.outRefundNo);
       return await this.applyResult(refund.outRefundNo, answer.status, answer.refund_id, answer.success_time, 'query');
     } catch (error) {
-      if (error instanceof WechatPayApiError && error.httpStatus === 404) {
+      if (error instanceof WechatPayApiError && error.httpStatus === 404 && refund.status === 'PROCESSING') {
         // WeChat never got it (the create call failed before reaching it): the amount is free again.
-        await this.refunds.update({ outRefundNo: refund.outRefundNo, status: 'PROCESSING' }, { status: 'FAILED', wechatCode: error.wechatCode, wechatMessage: error.wechatMessage.slice(0, 255), updatedAt: this.clock.now() });
+        const res = await this.refunds.update(
+          { outRefundNo: refund.outRefundNo, status: 'PROCESSING' },
+          { status: 'FAILED', wechatCode: error.wechatCode.slice(0, 64), wechatMessage: error.wechatMessage.slice(0, 255), updatedAt: this.clock.now() },
+        );
+        if (!res.affected) return 'duplicate';
+        await this.orders.recordEvent(refund.outTradeNo, 'refund_failed', { outRefundNo: refund.outRefundNo, wechatCode: error.wechatCode, wechatStatus: 404, source: 'query', message: error.wechatMessage });
         return 'failed';
       }
       throw error;
@@ -249,14 +306,15 @@ export class RefundService implements RefundNotificationSink {
     return (await this.refunds.find({ where, order: { id: 'DESC' }, take: 200 })).map(refundView);
   }
 
-  /** The refund job: refunds PROCESSING longer than REFUND_QUERY_AFTER are asked about. */
+  /** The refund job: refunds PROCESSING longer than REFUND_QUERY_AFTER are asked about. Returns how many changed. */
   async sweepProcessing(limit = 100): Promise<number> {
     const cutoff = new Date(this.clock.nowMs() - this.config.billing.refundQueryAfterMs);
     const stale = await this.refunds.find({ where: { status: 'PROCESSING', createdAt: LessThanOrEqual(cutoff) }, order: { id: 'ASC' }, take: limit });
     let changed = 0;
     for (const refund of stale) {
       try {
-        if ((await this.query(refund)) === 'applied') changed++;
+        const outcome = await this.query(refund);
+        if (outcome === 'applied' || outcome === 'failed') changed++;
       } catch (error) {
         this.logger.warn(`refund ${refund.outRefundNo} query failed: ${(error as Error).message}`);
       }
@@ -277,13 +335,33 @@ export class RefundService implements RefundNotificationSink {
     return outRefundNos.length ? this.refunds.findBy({ outRefundNo: In(outRefundNos) }) : [];
   }
 
-  /** PAID_AFTER_CLOSE_ACTION=refund: give the money back, once (the refund number is derived from the order). */
+  /**
+   * Gives the money of a payment after close back, once: with PAID_AFTER_CLOSE_ACTION=refund, or when
+   * the event asks for it (action 'refund': a reinstatement found no stock, or the payment jobs pursue
+   * a refund decided earlier). The refund number is derived from the order (AC<outTradeNo>), so the
+   * event delivered twice — or re-emitted by the payment jobs' sweep after a crash — refunds once. A
+   * refund in flight or done is left alone; one WeChat refused (FAILED) or closed is retried under
+   * the next derived number (AC<outTradeNo>-2, -3, …), up to 5 attempts, after which the order stays
+   * PAID_AFTER_CLOSE for an operator (logged and audited, never silently dropped).
+   */
   @OnEvent(ORDER_PAID_AFTER_CLOSE, { async: true, promisify: true })
-  async onPaidAfterClose(event: { outTradeNo: string }): Promise<void> {
-    if (this.config.orders.paidAfterCloseAction !== 'refund') return;
+  async onPaidAfterClose(event: { outTradeNo: string; action?: 'refund'; retry?: boolean }): Promise<void> {
+    if (this.config.orders.paidAfterCloseAction !== 'refund' && event.action !== 'refund') return;
     const order = await this.orders.findByOutTradeNo(event.outTradeNo);
-    if (!order) return;
-    const outRefundNo = `AC${event.outTradeNo}`.slice(0, 64);
+    // Resolved already (refunded, reinstated) or not a payment after close at all.
+    if (!order || order.status !== 'PAID_AFTER_CLOSE') return;
+    const base = `AC${event.outTradeNo}`.slice(0, 64);
+    const earlier = (await this.refunds.findBy({ outTradeNo: event.outTradeNo })).filter(
+      (r) => r.outRefundNo === base || r.outRefundNo.startsWith(`${base}-`),
+    );
+    if (earlier.some((r) => r.status === 'PROCESSING' || r.status === 'SUCCESS' || r.status === 'ABNORMAL')) return;
+    const maxAttempts = 5;
+    if (earlier.length >= maxAttempts) {
+      this.logger.error(`automatic refund of ${event.outTradeNo} (paid after close) failed ${earlier.length} times; an operator must settle it`);
+      await this.audit.record({ tokenFingerprint: 'system', action: 'refund.auto_paid_after_close', target: base, outcome: 'gave_up' });
+      return;
+    }
+    const outRefundNo = earlier.length === 0 ? base : `${base}-${earlier.length + 1}`;
     let outcome = 'ok';
     try {
       await this.create({ outTradeNo: event.outTradeNo, amount: order.paidTotal ?? order.total, reason: '订单已关闭，款项原路退回', outRefundNo }, 'auto');

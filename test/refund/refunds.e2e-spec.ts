@@ -1,7 +1,9 @@
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { SandboxEnv } from '../../src/config/env/sandbox.env';
 import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
 import { RefundJobs } from '../../src/refund/refund.jobs';
+import { craftNotification } from '../helpers/craft-notification';
 import { TestMerchant } from '../helpers/merchant-signer';
 import { Login } from '../helpers/login';
 import { ADMIN_TOKEN, Shop } from '../helpers/shop';
@@ -83,15 +85,106 @@ describe('refunds', () => {
     expect(outcomes.filter((o) => o.outcome === 'refund:duplicate')).toHaveLength(20);
   });
 
-  it('follows a refund that ends ABNORMAL: the order keeps its money', async () => {
+  /** A REFUND.* notification as WeChat sends it (signed, encrypted), straight to our notify URL. */
+  async function notifyRefund(outTradeNo: string, outRefundNo: string, status: 'SUCCESS' | 'CLOSED' | 'ABNORMAL', amount: number, total = 1000): Promise<number> {
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const wechat = await shop.sandbox.refund(outRefundNo);
+    const crafted = craftNotification(
+      keystore,
+      {
+        mchid: keystore.mchid,
+        out_trade_no: outTradeNo,
+        transaction_id: wechat.transaction_id,
+        refund_id: wechat.refund_id,
+        out_refund_no: outRefundNo,
+        refund_status: status,
+        ...(status === 'SUCCESS' ? { success_time: new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 19) + '+08:00' } : {}),
+        user_received_account: '支付用户零钱',
+        amount: { total, refund: amount, payer_total: total, payer_refund: amount },
+      },
+      { eventType: `REFUND.${status}`, associatedData: 'refund' },
+    );
+    return (await fetch(`${shop.baseUrl}/notify/wechatpay/refund`, { method: 'POST', headers: crafted.headers, body: crafted.body })).status;
+  }
+
+  const timelineOf = async (no: string): Promise<Array<{ type: string; detail: Record<string, unknown> | null }>> =>
+    (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.timeline;
+
+  it('holds the amount of an ABNORMAL refund (not refundable again) until WeChat reports it SUCCESS', async () => {
     const no = await paidOrder();
     await shop.sandbox.nextRefundOutcome('ABNORMAL');
     const r = await refund({ outTradeNo: no, amount: 1000, reason: '异常' }).expect(201);
     await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
+    // GET asks WeChat again (still ABNORMAL there: nothing changes, nothing audited)
     expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body.status).toBe('ABNORMAL');
+    expect((await shop.admin().get(`/admin/audit?action=refund.query&target=${r.body.outRefundNo}`).expect(200)).body.items).toEqual([]);
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'PAID', refundedTotal: 0 });
-    // the amount is refundable again
-    await refund({ outTradeNo: no, amount: 1000, reason: '重试' }).expect(201);
+    // the money is held by WeChat: refunding it again could pay the shopper twice
+    const again = await refund({ outTradeNo: no, amount: 1000, reason: '重试' }).expect(409);
+    expect(again.body).toMatchObject({ code: 'REFUND_EXCEEDS_REMAINING', details: { paid: 1000, refunded: 0, inFlight: 1000, abnormal: 1000, remaining: 0 } });
+    expect(again.body.message).toContain('ABNORMAL');
+    await refund({ outTradeNo: no, amount: 1, reason: '一分' }).expect(409);
+
+    // the abnormal refund is retried at WeChat (apply-abnormal-refund) and succeeds
+    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 1000)).toBe(204);
+    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 1000)).toBe(204);
+    expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', successAt: expect.any(String) });
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'REFUNDED', refundedTotal: 1000 });
+    const timeline = await timelineOf(no);
+    expect(timeline.filter((e) => e.type === 'refund_abnormal')).toHaveLength(1);
+    expect(timeline.filter((e) => e.type === 'refund_success')).toEqual([expect.objectContaining({ detail: expect.objectContaining({ previousStatus: 'ABNORMAL', source: 'notification' }) })]);
+  });
+
+  it('frees the amount of an ABNORMAL refund once WeChat closes it', async () => {
+    const no = await paidOrder();
+    await shop.sandbox.nextRefundOutcome('ABNORMAL');
+    const r = await refund({ outTradeNo: no, amount: 600, reason: '异常' }).expect(201);
+    await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
+    expect((await refund({ outTradeNo: no, amount: 401, reason: '超额' }).expect(409)).body.details).toMatchObject({ inFlight: 600, abnormal: 600, remaining: 400 });
+    expect(await notifyRefund(no, r.body.outRefundNo, 'CLOSED', 600)).toBe(204);
+    expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body.status).toBe('CLOSED');
+    // CLOSED is final: a late SUCCESS does not move it
+    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 600)).toBe(204);
+    expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body.status).toBe('CLOSED');
+    await refund({ outTradeNo: no, amount: 1000, reason: '重新退款' }).expect(201);
+    expect((await timelineOf(no)).filter((e) => e.type === 'refund_closed')).toEqual([expect.objectContaining({ detail: expect.objectContaining({ previousStatus: 'ABNORMAL' }) })]);
+  });
+
+  it('answers 502 with the outRefundNo when WeChat does not answer, keeps the refund PROCESSING, and lets the job settle it', async () => {
+    const no = await paidOrder();
+    await shop.sandbox.failNext('v3/refund/domestic/refunds', '500', 3); // every retry fails
+    const res = await refund({ outTradeNo: no, amount: 700, reason: '微信故障' }).expect(502);
+    expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_OUTCOME_UNKNOWN', details: { outRefundNo: expect.stringMatching(/^R/), status: 'PROCESSING', wechatStatus: 500, wechatCode: 'SYSTEM_ERROR' } });
+    expect(res.body.message).toContain('stays PROCESSING');
+    const outRefundNo = res.body.details.outRefundNo as string;
+    const rows = (await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body;
+    expect(rows).toEqual([expect.objectContaining({ outRefundNo, status: 'PROCESSING', amount: 700 })]);
+    // the amount stays reserved while the outcome is unknown
+    expect((await refund({ outTradeNo: no, amount: 301, reason: '超额' }).expect(409)).body.details).toMatchObject({ inFlight: 700, remaining: 300 });
+    const audit = (await shop.admin().get(`/admin/audit?action=refund.create&target=${outRefundNo}`).expect(200)).body.items;
+    expect(audit).toEqual([expect.objectContaining({ outcome: 'error:WECHAT_REFUND_OUTCOME_UNKNOWN' })]);
+
+    // the job asks WeChat, which never got it: FAILED, the amount is free again
+    expect(await shop.t.app.get(RefundJobs).run()).toBeGreaterThanOrEqual(1);
+    expect((await shop.admin().get(`/admin/refunds/${outRefundNo}`).expect(200)).body).toMatchObject({ status: 'FAILED', wechatCode: 'RESOURCE_NOT_EXISTS' });
+    expect((await timelineOf(no)).map((e) => e.type)).toEqual(expect.arrayContaining(['refund_requested', 'refund_outcome_unknown', 'refund_failed']));
+
+    // ...but WeChat did get it after all (a delayed request): its SUCCESS notification moves the FAILED row, once
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const late = await new TestMerchant(shop.baseUrl, keystore).request('POST', '/v3/refund/domestic/refunds', {
+      out_trade_no: no,
+      out_refund_no: outRefundNo,
+      reason: '微信故障',
+      notify_url: `${shop.baseUrl}/notify/wechatpay/refund`,
+      amount: { refund: 700, total: 1000, currency: 'CNY' },
+    });
+    expect(late.status).toBe(200);
+    await shop.sandbox.waitForNotification({ outRefundNo });
+    await shop.sandbox.deliver({ outRefundNo }, { times: 5 });
+    expect((await shop.admin().get(`/admin/refunds/${outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', wechatCode: null, refundId: expect.any(String) });
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(700);
+    const successes = (await timelineOf(no)).filter((e) => e.type === 'refund_success');
+    expect(successes).toEqual([expect.objectContaining({ detail: expect.objectContaining({ outRefundNo, previousStatus: 'FAILED', source: 'notification' }) })]);
   });
 
   it('finds the result by query when the refund notification is lost (GET and the job)', async () => {
@@ -101,6 +194,10 @@ describe('refunds', () => {
       const a = await refund({ outTradeNo: no, amount: 100, reason: '查询' }).expect(201);
       await new Promise((r) => setTimeout(r, 50));
       expect((await shop.admin().get(`/admin/refunds/${a.body.outRefundNo}`).expect(200)).body.status).toBe('SUCCESS');
+      // that GET changed the refund: audited; a second GET changes nothing and is not
+      await shop.admin().get(`/admin/refunds/${a.body.outRefundNo}`).expect(200);
+      const audited = (await shop.admin().get(`/admin/audit?action=refund.query&target=${a.body.outRefundNo}`).expect(200)).body.items;
+      expect(audited).toEqual([expect.objectContaining({ outcome: 'ok', detail: { from: 'PROCESSING', to: 'SUCCESS', outTradeNo: no } })]);
       const b = await refund({ outTradeNo: no, amount: 100, reason: '任务' }).expect(201);
       await new Promise((r) => setTimeout(r, 50));
       expect(await shop.t.app.get(RefundJobs).run()).toBeGreaterThanOrEqual(1);
@@ -122,7 +219,48 @@ describe('refunds', () => {
     expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_REJECTED', details: { wechatCode: 'NOT_ENOUGH', wechatStatus: 403 } });
     const failed = (await shop.admin().get(`/admin/refunds/${res.body.details.outRefundNo}`).expect(200)).body;
     expect(failed).toMatchObject({ status: 'FAILED', wechatCode: 'NOT_ENOUGH' });
+    // the audit names the refund number we generated, not just the order
+    const audit = (await shop.admin().get(`/admin/audit?action=refund.create&target=${res.body.details.outRefundNo}`).expect(200)).body.items;
+    expect(audit).toEqual([expect.objectContaining({ outcome: 'error:WECHAT_REFUND_REJECTED' })]);
     await refund({ outTradeNo: no, amount: 100, reason: '仍可退' }).expect(201);
+  });
+
+  it('maps WeChat\'s 400 INVALID_REQUEST (a business rule, e.g. more than is refundable there) the same way: 422 with the code, row FAILED, nothing lost', async () => {
+    const no = await paidOrder();
+    // WeChat's record of the order differs from ours, so it refuses the refund's amount.total
+    await shop.sandbox.alterTransaction(no, { total: 900 });
+    const res = await refund({ outTradeNo: no, amount: 950, reason: '超过微信可退' }).expect(422);
+    expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_REJECTED', details: { wechatCode: 'INVALID_REQUEST', wechatStatus: 400, status: 'FAILED', outRefundNo: expect.stringMatching(/^R/) } });
+    const outRefundNo = res.body.details.outRefundNo as string;
+    expect((await shop.admin().get(`/admin/refunds/${outRefundNo}`).expect(200)).body).toMatchObject({ status: 'FAILED', wechatCode: 'INVALID_REQUEST', amount: 950, wechatMessage: expect.any(String) });
+    const failedEvents = (await timelineOf(no)).filter((e) => e.type === 'refund_failed');
+    expect(failedEvents).toEqual([expect.objectContaining({ detail: expect.objectContaining({ outRefundNo, wechatCode: 'INVALID_REQUEST', wechatStatus: 400 }) })]);
+    expect((await shop.admin().get(`/admin/audit?action=refund.create&target=${outRefundNo}`).expect(200)).body.items).toEqual([
+      expect.objectContaining({ outcome: 'error:WECHAT_REFUND_REJECTED' }),
+    ]);
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'PAID', refundedTotal: 0 });
+  });
+
+  // Real WeChat answers an over-refund with 400 INVALID_REQUEST (protocol E.5); the sandbox can be told to
+  // do so with SANDBOX_OVER_REFUND_ERROR. Runs once the sandbox has that setting.
+  const overRefundSetting = 'SANDBOX_OVER_REFUND_ERROR' in new SandboxEnv();
+  (overRefundSetting ? it : it.skip)('maps an over-refund answered 400 INVALID_REQUEST (SANDBOX_OVER_REFUND_ERROR) to 422, row FAILED', async () => {
+    const strict = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', SANDBOX_OVER_REFUND_ERROR: 'INVALID_REQUEST' } });
+    try {
+      const user = await strict.login('o_over_refund');
+      const product = await strict.product('超额退款', 1000);
+      const no = await strict.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
+      await strict.sandbox.pay(await strict.prepay(user, no));
+      await strict.waitForStatus(no, 'PAID');
+      const keystore = await loadOrCreateSandboxKeystore(strict.t.config.sandbox.dataDir);
+      const outside = await new TestMerchant(strict.baseUrl, keystore).request('POST', '/v3/refund/domestic/refunds', { out_trade_no: no, out_refund_no: `${no}PORTAL`, amount: { refund: 900, total: 1000, currency: 'CNY' } });
+      expect(outside.status).toBe(200);
+      const res = await strict.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 500, reason: '超额' }).expect(422);
+      expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_REJECTED', details: { wechatCode: 'INVALID_REQUEST', wechatStatus: 400 } });
+      expect((await strict.admin().get(`/admin/refunds/${res.body.details.outRefundNo}`).expect(200)).body).toMatchObject({ status: 'FAILED', wechatCode: 'INVALID_REQUEST' });
+    } finally {
+      await strict.close();
+    }
   });
 
   it('refuses bad input and unpaid or unknown orders, changing nothing', async () => {

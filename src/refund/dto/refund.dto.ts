@@ -34,7 +34,12 @@ export class RefundDto {
   @ApiProperty() outTradeNo: string;
   @ApiProperty({ description: 'fen' }) amount: number;
   @ApiProperty({ nullable: true, type: String }) reason: string | null;
-  @ApiProperty({ enum: ['PROCESSING', 'SUCCESS', 'CLOSED', 'ABNORMAL', 'FAILED'] }) status: string;
+  @ApiProperty({
+    enum: ['PROCESSING', 'SUCCESS', 'CLOSED', 'ABNORMAL', 'FAILED'],
+    description:
+      'PROCESSING: at WeChat, or outcome unknown. SUCCESS / CLOSED: final. ABNORMAL: WeChat could not pay it out (e.g. the card was closed); its amount stays reserved (not refundable again) until WeChat reports it SUCCESS or CLOSED. FAILED: WeChat refused it (wechatCode) or never received it; its amount is free again, but a later result from WeChat still moves it.',
+  })
+  status: string;
   @ApiProperty({ nullable: true, type: String }) refundId: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) wechatCode: string | null;
   @ApiPropertyOptional({ nullable: true, type: String }) wechatMessage: string | null;
