@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { Clock } from '../common/clock';
 import { BadRequestError } from '../common/errors/app-error';
@@ -17,7 +17,8 @@ export interface WxConfig {
 
 /** Signs wx.config for a page of this shop, with the cached jsapi_ticket. */
 @Injectable()
-export class JssdkService {
+export class JssdkService implements OnModuleInit {
+  private readonly logger = new Logger(JssdkService.name);
   private readonly allowed: Set<string>;
 
   constructor(
@@ -29,6 +30,15 @@ export class JssdkService {
     this.allowed = new Set(config.jssdk.allowedDomains);
     // In sandbox mode the app's own pages are a JS-safe domain, as the sandbox registers them.
     if (config.wechatMode === 'sandbox') this.allowed.add(new URL(config.publicBaseUrl).hostname.toLowerCase());
+  }
+
+  onModuleInit(): void {
+    if (this.config.wechatMode === 'live' && this.allowed.size === 0) {
+      this.logger.warn(
+        'JSSDK_ALLOWED_DOMAINS is empty while WECHAT_MODE=live: every GET /jssdk/config will answer 400 URL_NOT_ALLOWED and no page can call wx.config. ' +
+          "Set it to the official account's JS interface safe domains (JS接口安全域名), comma-separated, e.g. JSSDK_ALLOWED_DOMAINS=shop.example.com",
+      );
+    }
   }
 
   async configFor(pageUrl: string): Promise<WxConfig> {

@@ -10,6 +10,12 @@ interface Cached {
   value: string;
   /** ms since epoch */
   expiresAt: number;
+  /**
+   * When to fetch again (ms since epoch): normally WECHAT_TOKEN_REFRESH_AHEAD before expiry. A value
+   * WeChat hands out already inside that window (a ticket with 4 minutes left) is used for half of
+   * what remains instead, or every request would fetch it again until it expired.
+   */
+  refreshAt?: number;
 }
 
 const LOCK_TTL_MS = 10_000;
@@ -45,7 +51,16 @@ export class WechatTokenService {
   }
 
   async getAccessToken(): Promise<string> {
-    return (await this.get(this.key('access_token'), () => this.fetchAccessToken())).value;
+    return this.accessToken(false);
+  }
+
+  /**
+   * The cached token, or a fetched one. `forceRefresh` travels with this one fetch (it is only used if
+   * this caller is the one that fetches): a caller joining a fetch already under way, or finding a
+   * token someone else has just replaced, leaves nothing behind to force a later, natural refresh.
+   */
+  private async accessToken(forceRefresh: boolean): Promise<string> {
+    return (await this.get(this.key('access_token'), () => this.fetchAccessToken(forceRefresh))).value;
   }
 
   async getJsapiTicket(): Promise<string> {
@@ -77,17 +92,12 @@ export class WechatTokenService {
       if (!(error instanceof WechatMpApiError) || !error.isTokenInvalid) throw error;
       this.logger.warn(`access_token rejected by WeChat (errcode ${error.errcode}); fetching a new one`);
       await this.invalidateAccessToken(token);
-      this.forceNext = true;
-      return call(await this.getAccessToken());
+      // stable_token would hand back the token WeChat just refused, so this fetch (if it is ours) forces a new one.
+      return call(await this.accessToken(true));
     }
   }
 
-  /** After a rejection, the next stable_token call must force a new token. */
-  private forceNext = false;
-
-  private async fetchAccessToken(): Promise<Cached> {
-    const force = this.forceNext;
-    this.forceNext = false;
+  private async fetchAccessToken(force: boolean): Promise<Cached> {
     let res = await this.mp.getAccessToken({ forceRefresh: force });
     // stable_token hands back the current token with its remaining life; if that is nearly over, ask
     // for a new one rather than caching something about to expire.
@@ -98,7 +108,12 @@ export class WechatTokenService {
   }
 
   private fresh(entry: Cached | undefined): entry is Cached {
-    return !!entry && entry.expiresAt - this.config.jssdk.refreshAheadMs > this.clock.nowMs();
+    return !!entry && (entry.refreshAt ?? entry.expiresAt - this.config.jssdk.refreshAheadMs) > this.clock.nowMs();
+  }
+
+  private scheduled(entry: Cached): Cached {
+    const remaining = entry.expiresAt - this.clock.nowMs();
+    return { ...entry, refreshAt: entry.expiresAt - Math.min(this.config.jssdk.refreshAheadMs, Math.max(0, remaining) / 2) };
   }
 
   private async get(key: string, fetch: () => Promise<Cached>): Promise<Cached> {
@@ -122,7 +137,7 @@ export class WechatTokenService {
         // Another instance may have finished between our read and our lock.
         const again = await this.readShared(key);
         if (again) return this.remember(key, again);
-        const fetched = await fetch();
+        const fetched = this.scheduled(await fetch());
         const ttl = fetched.expiresAt - this.clock.nowMs();
         await this.store.set(key, JSON.stringify(fetched), Math.max(1000, ttl));
         return this.remember(key, fetched);
@@ -138,7 +153,7 @@ export class WechatTokenService {
       if (value) return this.remember(key, value);
       if (!(await this.store.get(lockKey))) break;
     }
-    const fetched = await fetch();
+    const fetched = this.scheduled(await fetch());
     await this.store.set(key, JSON.stringify(fetched), Math.max(1000, fetched.expiresAt - this.clock.nowMs()));
     return this.remember(key, fetched);
   }

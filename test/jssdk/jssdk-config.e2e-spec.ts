@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { Clock, FixedClock } from '../../src/common/clock';
 import { WechatTokenService } from '../../src/jssdk/wechat-token.service';
+import { SandboxState } from '../../src/sandbox/sandbox.state';
+import { WechatMpClient } from '../../src/wechat/mp/wechat-mp.client';
 import { SandboxControl } from '../helpers/sandbox-control';
 import { TestApp, createTestDatabase, startTestApp, tempDir } from '../helpers/test-app';
 
@@ -61,12 +63,26 @@ describe('GET /jssdk/config', () => {
   });
 
   it('refreshes the ticket (and token) ahead of expiry', async () => {
+    const before = await t.app.get(WechatTokenService).getAccessToken();
     await sandbox.resetCalls();
-    clock.advance(7200_000 - 4 * 60_000); // inside the 5-minute refresh window
+    // Both sides' time moves: inside our 5-minute refresh window, and 4 minutes before WeChat expires them.
+    clock.advance(7200_000 - 4 * 60_000);
+    await sandbox.shiftClock(7200_000 - 4 * 60_000);
     await request(t.baseUrl).get('/jssdk/config').query({ url: `${t.baseUrl}/` }).expect(200);
-    const calls = await sandbox.calls();
-    expect(calls['cgi-bin/ticket/getticket']).toBe(1);
-    expect(calls['cgi-bin/stable_token']).toBeGreaterThanOrEqual(1);
+    // stable_token hands back the old token with 4 minutes left, so a second, forced call gets a new one
+    expect(await sandbox.calls()).toEqual({ 'cgi-bin/stable_token': 2, 'cgi-bin/ticket/getticket': 1 });
+    expect(await t.app.get(WechatTokenService).getAccessToken()).not.toBe(before);
+    // WeChat's ticket itself has 4 minutes left: it serves for half of that, not one fetch per request
+    await sandbox.resetCalls();
+    await request(t.baseUrl).get('/jssdk/config').query({ url: `${t.baseUrl}/` }).expect(200);
+    clock.advance(60_000);
+    await sandbox.shiftClock(60_000);
+    await request(t.baseUrl).get('/jssdk/config').query({ url: `${t.baseUrl}/` }).expect(200);
+    expect(await sandbox.calls()).toEqual({});
+    clock.advance(61_000);
+    await sandbox.shiftClock(61_000);
+    await request(t.baseUrl).get('/jssdk/config').query({ url: `${t.baseUrl}/` }).expect(200);
+    expect(await sandbox.calls()).toEqual({ 'cgi-bin/ticket/getticket': 1 });
   });
 
   it('recovers from 40001 by dropping the token and fetching once more', async () => {
@@ -85,7 +101,50 @@ describe('GET /jssdk/config', () => {
     }
   });
 
-  it('keeps tokens and tickets out of logs', async () => {
+  it('a 40001 seen by two callers at once costs one forced token, and the next natural refresh does not force', async () => {
+    const ownClock = new FixedClock(new Date());
+    const fresh = await startTestApp({ override: (b) => b.overrideProvider(Clock).useValue(ownClock) });
+    try {
+      const control = new SandboxControl(fresh.baseUrl);
+      const tokens = fresh.app.get(WechatTokenService);
+      const mp = fresh.app.get(WechatMpClient);
+      const refused = await tokens.getAccessToken();
+      await control.invalidateTokens();
+      await control.resetCalls();
+      const [a, b] = await Promise.all([1, 2].map(() => tokens.withAccessToken((token) => mp.getJsapiTicket(token))));
+      expect(a.ticket).toBe(b.ticket);
+      // both callers refused (40001) and retried; one forced stable_token call served them both
+      expect(await control.calls()).toEqual({ 'cgi-bin/ticket/getticket': 4, 'cgi-bin/stable_token': 1 });
+      const replacement = await tokens.getAccessToken();
+      expect(replacement).not.toBe(refused);
+
+      // Our copy enters its refresh window while WeChat's token still has most of its life: stable_token
+      // with force_refresh:false hands back that same token; a forced call would have made WeChat issue
+      // (and every other holder lose) a new one.
+      ownClock.advance(7200_000 - 4 * 60_000);
+      await control.resetCalls();
+      expect(await tokens.getAccessToken()).toBe(replacement);
+      expect(await control.calls()).toEqual({ 'cgi-bin/stable_token': 1 });
+      await mp.getJsapiTicket(replacement); // and it still works
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('keeps tokens and tickets out of logs and out of the /jssdk/config answer', async () => {
+    const res = await request(t.baseUrl).get('/jssdk/config').query({ url: `${t.baseUrl}/shop/` }).expect(200);
+    // The real values: every basic access_token this sandbox ever issued, and the ticket, as WeChat
+    // and as our cache hold them.
+    const state = t.app.get(SandboxState);
+    const tokens = t.app.get(WechatTokenService);
+    const secrets = new Set([...state.basicTokens.keys(), state.ticket!.ticket, await tokens.getAccessToken(), await tokens.getJsapiTicket()]);
+    expect(secrets.size).toBeGreaterThanOrEqual(2); // a token and a ticket, at least (more when the tests before ran)
+    const answer = JSON.stringify(res.body) + JSON.stringify(res.headers);
+    expect(t.rawLogs.length).toBeGreaterThan(0);
+    for (const secret of secrets) {
+      expect(answer).not.toContain(secret);
+      for (const line of t.rawLogs) expect(line).not.toContain(secret);
+    }
     const logs = t.rawLogs.join('\n');
     expect(logs).toContain('cgi-bin/ticket/getticket?access_token=[Redacted]');
     expect(logs).not.toMatch(/access_token=(?!\[Redacted\])[A-Za-z0-9_-]{20,}/);
