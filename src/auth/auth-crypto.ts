@@ -48,13 +48,21 @@ export class AuthCrypto {
     return `v1.${iv.toString('base64url')}.${data.toString('base64url')}`;
   }
 
+  /** The plaintext of `encrypt`; TokenDecryptionError when the value is not ours, altered, or from another SESSION_SECRET. */
   decrypt(value: string): string {
-    const [version, iv, data] = value.split('.');
-    if (version !== 'v1' || !iv || !data) throw new Error('unknown token encryption format');
+    const parts = value.split('.');
+    const [version, iv, data] = parts;
+    if (parts.length !== 3 || version !== 'v1' || !iv || !data) throw new TokenDecryptionError('unknown token encryption format');
+    const nonce = Buffer.from(iv, 'base64url');
     const raw = Buffer.from(data, 'base64url');
-    const decipher = createDecipheriv('aes-256-gcm', this.encryptionKey, Buffer.from(iv, 'base64url'));
-    decipher.setAuthTag(raw.subarray(raw.length - 16));
-    return Buffer.concat([decipher.update(raw.subarray(0, raw.length - 16)), decipher.final()]).toString('utf8');
+    if (nonce.length !== 12 || raw.length < 16) throw new TokenDecryptionError('truncated encrypted token');
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.encryptionKey, nonce);
+      decipher.setAuthTag(raw.subarray(raw.length - 16));
+      return Buffer.concat([decipher.update(raw.subarray(0, raw.length - 16)), decipher.final()]).toString('utf8');
+    } catch {
+      throw new TokenDecryptionError('encrypted token failed authentication (altered, or encrypted under another SESSION_SECRET)');
+    }
   }
 
   private mac(key: Buffer, data: string): Buffer {
@@ -66,6 +74,11 @@ export class AuthCrypto {
     const y = Buffer.from(b);
     return x.length === y.length && timingSafeEqual(x, y);
   }
+}
+
+/** A stored OAuth token that cannot be decrypted with this SESSION_SECRET. */
+export class TokenDecryptionError extends Error {
+  override readonly name = 'TokenDecryptionError';
 }
 
 export function randomId(bytes = 16): string {

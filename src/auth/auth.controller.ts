@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Post, Query, Req, Res, UseGuards } from '@ne
 import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { AppConfig } from '../config/app-config';
+import { ACCOUNT_GONE, LoginRequiredError } from './auth.errors';
 import { AuthService, UserProfile } from './auth.service';
 import { CurrentUser } from './current-user.decorator';
 import { AuthorizeQueryDto, CallbackQueryDto, MeQueryDto } from './dto/authorize-query.dto';
@@ -47,7 +48,9 @@ export class AuthController {
   async me(@CurrentUser() user: SessionUser, @Query() query: MeQueryDto): Promise<MeDto> {
     const refresh = query.refresh === '1' || query.refresh === 'true';
     const profile = refresh ? await this.auth.refreshProfile(user.userId) : await this.auth.findUserById(user.userId);
-    return view(profile!);
+    // The guard saw the user, but the row can be deleted before we read it: that is a login problem, not a 500.
+    if (!profile) throw new LoginRequiredError(ACCOUNT_GONE);
+    return view(profile);
   }
 
   @Post('logout')

@@ -17,6 +17,9 @@ export class InvalidStateError extends AppError {
   }
 }
 
+/** LoginRequiredError reason for a session whose user row no longer exists. */
+export const ACCOUNT_GONE = 'The account behind this session no longer exists; log in again';
+
 export class LoginRequiredError extends AppError {
   constructor(reason = 'Log in with WeChat first') {
     super(HttpStatus.UNAUTHORIZED, 'LOGIN_REQUIRED', `${reason}: GET /auth/wechat/authorize?redirect=<page>`, {

@@ -9,8 +9,8 @@ import { resolveSessionSecret } from '../config/session-secret';
 import { WechatMpApiError } from '../wechat/mp/errors';
 import type { OAuthAccessToken, OAuthScope } from '../wechat/mp/types';
 import { WechatMpClient } from '../wechat/mp/wechat-mp.client';
-import { AuthCrypto, randomId } from './auth-crypto';
-import { InvalidRedirectError, InvalidStateError, ReauthRequiredError } from './auth.errors';
+import { AuthCrypto, TokenDecryptionError, randomId } from './auth-crypto';
+import { ACCOUNT_GONE, InvalidRedirectError, InvalidStateError, LoginRequiredError, ReauthRequiredError } from './auth.errors';
 import { OAuthState } from './entities/oauth-state.entity';
 import { Session } from './entities/session.entity';
 import { User } from './entities/user.entity';
@@ -194,7 +194,7 @@ export class AuthService {
    */
   async refreshProfile(userId: number): Promise<UserProfile> {
     const user = await this.users.createQueryBuilder('u').addSelect(['u.accessTokenEnc', 'u.refreshTokenEnc']).where('u.id = :id', { id: userId }).getOne();
-    if (!user) throw new ReauthRequiredError('unknown user');
+    if (!user) throw new LoginRequiredError(ACCOUNT_GONE);
     if (user.scope !== 'snsapi_userinfo') throw new ReauthRequiredError('this login did not grant access to the WeChat profile');
     const now = this.clock.nowMs();
     let accessToken = user.accessTokenEnc ? this.safeDecrypt(user.accessTokenEnc) : undefined;
@@ -231,13 +231,16 @@ export class AuthService {
       }
       throw error;
     }
-    return toProfile(await this.users.findOneByOrFail({ id: user.id }));
+    const updated = await this.users.findOneBy({ id: user.id });
+    if (!updated) throw new LoginRequiredError(ACCOUNT_GONE);
+    return toProfile(updated);
   }
 
   private safeDecrypt(value: string): string | undefined {
     try {
       return this.crypto.decrypt(value);
-    } catch {
+    } catch (error) {
+      if (!(error instanceof TokenDecryptionError)) throw error;
       this.logger.warn('a stored OAuth token could not be decrypted (SESSION_SECRET changed?)');
       return undefined;
     }

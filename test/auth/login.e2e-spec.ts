@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { AuthService } from '../../src/auth/auth.service';
 import { Clock, FixedClock } from '../../src/common/clock';
+import { SandboxState } from '../../src/sandbox/sandbox.state';
 import { loginAs } from '../helpers/login';
 import { SandboxControl } from '../helpers/sandbox-control';
 import { TestApp, startTestApp } from '../helpers/test-app';
@@ -125,17 +127,66 @@ describe('WeChat login', () => {
   });
 
   it('never puts a token or secret into a response body or a log line', async () => {
-    const login = await loginAs(t.baseUrl, 'o_secret_check', { scope: 'snsapi_userinfo' });
-    const me = await request(t.baseUrl).get('/auth/me?refresh=1').set(login.headers).expect(200);
-    expect(JSON.stringify(me.body)).not.toMatch(/token/i);
-    const merchant = await sandbox.merchant();
+    const wechat = await authorizeStep('redirect=/&scope=snsapi_userinfo');
+    const back = await consent(wechat, 'o_secret_check');
+    const callback = await fetch(back, { redirect: 'manual' });
+    expect(callback.status).toBe(302);
+    const answers = [`${JSON.stringify([...callback.headers])}${await callback.text()}`];
+    const session = /whp_session=([^;]+)/.exec(callback.headers.get('set-cookie')!)![1];
+    for (const path of ['/auth/me', '/auth/me?refresh=1']) {
+      const me = await request(t.baseUrl).get(path).set('Cookie', `whp_session=${session}`).expect(200);
+      expect(JSON.stringify(me.body)).not.toMatch(/token/i);
+      answers.push(`${JSON.stringify(me.headers)}${me.text}`);
+    }
+
+    // The real OAuth tokens: what the sandbox issued to this user, and what we hold (decrypted from the DB).
+    const issued = [...t.app.get(SandboxState).userTokens.values()].filter((token) => token.openid === 'o_secret_check');
+    expect(issued).toHaveLength(1);
+    const [row] = await t.app.get(DataSource).query('SELECT access_token_enc, refresh_token_enc FROM users WHERE openid = ?', ['o_secret_check']);
+    const crypto = t.app.get(AuthService).crypto;
+    expect(crypto.decrypt(row.access_token_enc)).toBe(issued[0].accessToken);
+    expect(crypto.decrypt(row.refresh_token_enc)).toBe(issued[0].refreshToken);
     const keystore = await import('../../src/sandbox/keystore').then((m) => m.loadOrCreateSandboxKeystore(t.config.sandbox.dataDir));
+    const secrets = {
+      'OAuth access_token': issued[0].accessToken,
+      'OAuth refresh_token': issued[0].refreshToken,
+      appsecret: keystore.appsecret,
+      'session token': decodeURIComponent(session),
+    };
+    // every OAuth token the sandbox issued during this suite, not only this user's
+    const everyToken = [...t.app.get(SandboxState).userTokens.values()].flatMap((token) => [token.accessToken, token.refreshToken]);
+    expect(everyToken).toEqual(expect.arrayContaining([secrets['OAuth access_token'], secrets['OAuth refresh_token']]));
+
+    expect(t.rawLogs.length).toBeGreaterThan(0);
+    for (const [what, secret] of Object.entries(secrets)) {
+      for (const answer of answers.slice(1)) expect({ what, leaked: answer.includes(secret) }).toEqual({ what, leaked: false });
+      if (what !== 'session token') expect({ what, leaked: answers[0].includes(secret) }).toEqual({ what, leaked: false });
+      for (const line of t.rawLogs) expect({ what, leaked: line.includes(secret) }).toEqual({ what, leaked: false });
+    }
+    for (const secret of everyToken) for (const line of t.rawLogs) expect(line.includes(secret)).toBe(false);
     const logs = t.rawLogs.join('\n');
-    expect(logs).not.toContain(keystore.appsecret);
-    expect(logs).not.toContain(login.token);
-    expect(merchant.appid).toBe(keystore.appid);
-    // every OAuth access token the sandbox issued stays out of the logs
+    expect((await sandbox.merchant()).appid).toBe(keystore.appid);
     expect(logs).toMatch(/sns\/oauth2\/access_token\?appid=[^&]+&secret=\[Redacted\]&code=\[Redacted\]/);
+    expect(logs).toMatch(/sns\/userinfo\?access_token=\[Redacted\]/);
+  });
+
+  it('keeps the OAuth tokens encrypted at rest: v1 AES-GCM ciphertext, never the plaintext', async () => {
+    await loginAs(t.baseUrl, 'o_at_rest', { scope: 'snsapi_userinfo' });
+    const dataSource = t.app.get(DataSource);
+    const [row] = await dataSource.query('SELECT * FROM users WHERE openid = ?', ['o_at_rest']);
+    const [issued] = [...t.app.get(SandboxState).userTokens.values()].filter((token) => token.openid === 'o_at_rest');
+    const stored = JSON.stringify(row);
+    for (const [column, plaintext] of [
+      ['access_token_enc', issued.accessToken],
+      ['refresh_token_enc', issued.refreshToken],
+    ] as const) {
+      expect(row[column]).toMatch(/^v1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]+$/);
+      expect(stored).not.toContain(plaintext);
+      expect(stored).not.toContain(Buffer.from(plaintext).toString('base64url'));
+      expect(t.app.get(AuthService).crypto.decrypt(row[column])).toBe(plaintext);
+    }
+    // The entity never selects them by default, so they cannot leak through a casual find.
+    expect(await t.app.get(AuthService).findUserByOpenid('o_at_rest')).not.toHaveProperty('accessTokenEnc');
   });
 });
 
