@@ -23,6 +23,7 @@ async function bootstrap(): Promise<void> {
   logger.log(`wechat-h5-pay listening on ${config.publicBaseUrl} (port ${config.port}, mode ${config.wechatMode}, database ${config.database.type})`);
   if (config.wechatMode === 'sandbox') {
     logger.log(`Sandbox WeChat at ${config.publicBaseUrl}/sandbox; shop at ${config.publicBaseUrl}/; API docs at ${config.publicBaseUrl}/docs`);
+    logger.log(`Admin console at ${config.publicBaseUrl}/admin/ (ADMIN_TOKENS; sandbox mode's default token is in README.md)`);
   }
 }
 
