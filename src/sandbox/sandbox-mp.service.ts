@@ -204,7 +204,10 @@ export class SandboxMpService {
     const token = this.state.basicTokens.get(accessToken);
     if (!token || token.invalidated) throw mpError(40001, 'invalid credential, access_token is invalid or not latest');
     const now = this.clock.now();
-    if (now > token.expiresAt || (token.graceUntil !== undefined && now > token.graceUntil)) throw mpError(42001, 'access_token expired');
+    if (now > token.expiresAt) throw mpError(42001, 'access_token expired');
+    // Replaced by a newer token and past its grace period: no longer the latest, which WeChat
+    // reports as an invalid credential (40001), not as an expiry.
+    if (token.graceUntil !== undefined && now > token.graceUntil) throw mpError(40001, 'invalid credential, access_token is invalid or not latest');
   }
 
   ticket(query: { access_token?: string; type?: string }) {

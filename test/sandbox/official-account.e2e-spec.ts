@@ -119,4 +119,26 @@ describe('sandbox official-account APIs', () => {
     expect(await api(`cgi-bin/ticket/getticket?access_token=${s3.access_token}&type=jsapi`)).toMatchObject({ errcode: 40001 });
     expect(await t.control.calls()).toMatchObject({ 'cgi-bin/token': 1, 'cgi-bin/stable_token': 4, 'cgi-bin/ticket/getticket': 4 });
   });
+
+  it('answers 40001 (not latest), not 42001, for a token replaced by a newer one once its grace period is over', async () => {
+    const first = await api(`cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${secret}`);
+    const second = await api(`cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${secret}`);
+    const ticketWith = (token: string) => api(`cgi-bin/ticket/getticket?access_token=${token}&type=jsapi`);
+    expect(await ticketWith(first.access_token)).toMatchObject({ errcode: 0 }); // still within the 5-minute grace
+    await t.control.shiftClock(5 * 60_000 + 1000);
+    try {
+      const replaced = await ticketWith(first.access_token);
+      expect(replaced).toMatchObject({ errcode: 40001 });
+      expect(replaced.errmsg).toMatch(/^invalid credential, access_token is invalid or not latest rid: /);
+      expect(await ticketWith(second.access_token)).toMatchObject({ errcode: 0 });
+    } finally {
+      await t.control.resetClock();
+    }
+    await t.control.shiftClock(7201_000);
+    try {
+      expect(await ticketWith(second.access_token)).toMatchObject({ errcode: 42001 });
+    } finally {
+      await t.control.resetClock();
+    }
+  });
 });
