@@ -1,17 +1,30 @@
-import { Body, Controller, Get, Header, HttpCode, Options, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, Header, Options, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { escapeHtml, page } from './pages/layout';
 import { JWEIXIN_JS } from './pages/jweixin';
 import { publicKeyOf, verifyBase64Signature } from './sandbox-crypto';
-import { SandboxFaults } from './sandbox-faults';
+import { SandboxHttp } from './sandbox-http';
 import { SandboxMpService } from './sandbox-mp.service';
-import { SandboxPayService } from './sandbox-pay.service';
+import { PayProblem, SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings, hostAllowed, pageUnderPayDirectory } from './sandbox.settings';
 import { yuan } from './bills/trade-bill';
 
 type Json = Record<string, unknown>;
+
+/** HTTP status of a refused POST /sandbox/pay. */
+const PROBLEM_STATUS: Record<PayProblem, number> = {
+  NOT_FOUND: 404,
+  WRONG_PAYER: 403,
+  EXPIRED: 409,
+  PAID: 409,
+  CLOSED: 409,
+  PAYERROR: 409,
+};
+
+const BUSY = '系统繁忙，请稍后再试';
+const TOO_FREQUENT = '操作过于频繁，请稍后再试';
 
 function cors(req: Request, res: Response): void {
   const origin = req.headers.origin;
@@ -35,7 +48,7 @@ export class SandboxCashierController {
     private readonly settings: SandboxSettings,
     private readonly pay: SandboxPayService,
     private readonly mp: SandboxMpService,
-    private readonly faults: SandboxFaults,
+    private readonly http: SandboxHttp,
   ) {
     this.merchantKey = publicKeyOf(settings.keystore.merchant.publicKeyPem);
   }
@@ -57,10 +70,16 @@ export class SandboxCashierController {
 
   /** wx.config: JS-safe domain, appId, and signature against the current jsapi_ticket. */
   @Post('jsbridge/config')
-  @HttpCode(200)
-  config(@Body() body: Json, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  config(@Body() body: Json, @Req() req: Request, @Res() res: Response) {
     cors(req, res);
-    this.faults.enter('jsbridge/config');
+    const faulted = this.http.fault('jsbridge/config', res, (kind) =>
+      res.status(Number(kind)).json({ ok: false, errMsg: kind === '429' ? 'config:fail, frequency limited' : 'config:fail, system error' }),
+    );
+    if (faulted) return;
+    res.status(200).json(this.checkConfig(body ?? {}));
+  }
+
+  private checkConfig(body: Json): { ok: boolean; errMsg: string } {
     const url = String(body.url ?? '');
     if (body.appId !== this.settings.keystore.appid) return { ok: false, errMsg: 'config:invalid appid' };
     if (!hostAllowed(url, this.settings.jsDomains)) return { ok: false, errMsg: 'config:invalid url domain' };
@@ -73,10 +92,14 @@ export class SandboxCashierController {
 
   /** getBrandWCPayRequest: payment directory, appId, paySign, prepay_id — then the cashier may open. */
   @Post('jsbridge/pay')
-  @HttpCode(200)
-  payCheck(@Body() body: Json, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  payCheck(@Body() body: Json, @Req() req: Request, @Res() res: Response) {
     cors(req, res);
-    this.faults.enter('jsbridge/pay');
+    const faulted = this.http.fault('jsbridge/pay', res, (kind) => res.status(Number(kind)).json({ ok: false, errDesc: kind === '429' ? TOO_FREQUENT : BUSY }));
+    if (faulted) return;
+    res.status(200).json(this.checkPay(body ?? {}));
+  }
+
+  private checkPay(body: Json): { ok: true; prepayId: string } | { ok: false; errDesc: string } {
     const url = String(body.url ?? '');
     const p = (body.params ?? {}) as Record<string, unknown>;
     if (!pageUnderPayDirectory(url, this.settings.payDirectories)) {
@@ -143,28 +166,33 @@ export class SandboxCashierController {
   }
 
   /**
-   * Pays a prepay as the given user (the cashier's buttons, and tests). The payer must be the
-   * prepay's openid, as in WeChat where only the user the order was made for can pay it.
+   * Pays a prepay as the given user (the cashier's buttons, and tests): body
+   * `{ prepay_id, openid, result?: success|cancel|fail }`. The payer must be the prepay's openid, as
+   * in WeChat where only the user the order was made for can pay it. 200 with result ok / cancel /
+   * fail (the user's choice); 400 without prepay_id or openid; 403 for another payer; 404 for an
+   * unknown prepay_id; 409 when it cannot be paid (expired prepay_id, paid, closed, PAYERROR).
    */
   @Post('pay')
-  payNow(@Body() body: Json, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
+  payNow(@Body() body: Json, @Req() req: Request, @Res() res: Response) {
     cors(req, res);
-    this.faults.enter('sandbox/pay');
-    const prepayId = typeof body.prepay_id === 'string' ? body.prepay_id : undefined;
-    const openid = typeof body.openid === 'string' ? body.openid : undefined;
+    const faulted = this.http.fault('sandbox/pay', res, (kind) =>
+      res.status(Number(kind)).json({ result: 'fail', reason: kind === '429' ? TOO_FREQUENT : BUSY }),
+    );
+    if (faulted) return;
+    body ??= {};
+    const prepayId = typeof body.prepay_id === 'string' && body.prepay_id ? body.prepay_id : undefined;
+    const openid = typeof body.openid === 'string' && body.openid ? body.openid : undefined;
     const outcome = body.result === 'cancel' || body.result === 'fail' ? body.result : 'success';
     if (!prepayId || !openid) {
-      res.status(400);
-      return { result: 'fail', reason: 'prepay_id and openid are required' };
+      res.status(400).json({ result: 'fail', reason: 'prepay_id and openid are required' });
+      return;
     }
     const answer = this.pay.pay(prepayId, openid, outcome);
-    const status = answer.result === 'fail' && outcome === 'success' ? (answer.reason?.includes('openid') ? 403 : answer.transaction ? 409 : 404) : 200;
-    res.status(status);
-    return {
+    res.status(answer.problem ? PROBLEM_STATUS[answer.problem] : 200).json({
       result: answer.result,
       reason: answer.reason,
       outTradeNo: answer.transaction?.outTradeNo,
       transactionId: answer.result === 'ok' ? answer.transaction?.transactionId : undefined,
-    };
+    });
   }
 }

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from 
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { SandboxPayError } from './sandbox-errors';
-import { FaultKind, SandboxFaults } from './sandbox-faults';
+import { ALL_SANDBOX_ENDPOINTS, FaultKind, SANDBOX_ENDPOINTS, SandboxFaults, isSandboxEndpoint } from './sandbox-faults';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier, Tamper } from './sandbox-notifier.service';
@@ -71,17 +71,24 @@ export class SandboxControlController {
     this.faults.resetCounts();
   }
 
+  @Get('faults')
+  @ApiOperation({ summary: 'The endpoint names faults can be injected into, by family, and the faults pending' })
+  faultEndpoints() {
+    return { endpoints: SANDBOX_ENDPOINTS, pending: this.faults.pendingFaults() };
+  }
+
   @Post('faults')
   @HttpCode(200)
   @ApiOperation({ summary: 'Fail the next `count` calls of `endpoint` with 500, 429 FREQUENCY_LIMITED or a timeout' })
   fault(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
-    const endpoint = body.endpoint;
+    const endpoint = typeof body.endpoint === 'string' ? body.endpoint.replace(/^\//, '') : '';
     const kind = String(body.kind ?? '500') as FaultKind;
     const count = body.count === undefined ? 1 : Number(body.count);
-    if (typeof endpoint !== 'string' || !endpoint) return bad(res, 'endpoint is required, e.g. "v3/pay/transactions/jsapi"');
+    if (!endpoint) return bad(res, `endpoint is required, one of: ${ALL_SANDBOX_ENDPOINTS.join(', ')}`);
+    if (!isSandboxEndpoint(endpoint)) return bad(res, `unknown endpoint "${endpoint}"; valid endpoints: ${ALL_SANDBOX_ENDPOINTS.join(', ')}`);
     if (!['500', '429', 'timeout'].includes(kind)) return bad(res, 'kind must be 500, 429 or timeout');
     if (!Number.isInteger(count) || count < 1) return bad(res, 'count must be a positive integer');
-    this.faults.failNext(endpoint.replace(/^\//, ''), count, kind);
+    this.faults.failNext(endpoint, count, kind);
     return { endpoint, kind, count };
   }
 
@@ -93,7 +100,7 @@ export class SandboxControlController {
     if (!prepayId) return bad(res, 'prepayId is required');
     const outcome = body.result === 'cancel' || body.result === 'fail' ? body.result : 'success';
     const answer = this.pay.pay(prepayId, typeof body.openid === 'string' ? body.openid : undefined, outcome);
-    if (answer.result === 'fail' && outcome === 'success') res.status(answer.transaction ? 409 : 404);
+    if (answer.problem) res.status(answer.problem === 'NOT_FOUND' ? 404 : 409);
     return {
       result: answer.result,
       reason: answer.reason,

@@ -3,17 +3,55 @@ import { Injectable } from '@nestjs/common';
 export type FaultKind = '500' | '429' | 'timeout';
 
 /**
- * Call counting and fault injection for every sandbox endpoint. Endpoint names are WeChat's paths
- * without the leading slash or ids: 'cgi-bin/token', 'v3/pay/transactions/jsapi',
- * 'v3/pay/transactions/out-trade-no', 'v3/pay/transactions/close', 'v3/refund/domestic/refunds', …
+ * Every endpoint the sandbox counts and can fail, by name: WeChat's paths without the leading slash
+ * or ids, plus the browser-side calls of the cashier and the JS bridge. Control API fault requests
+ * naming anything else are refused, so a typo cannot silently inject nothing.
  */
+export const SANDBOX_ENDPOINTS = {
+  /** Official account (HTTP 200 with errcode: 500 → -1 system error, 429 → 45009 quota) */
+  mp: [
+    'cgi-bin/token',
+    'cgi-bin/stable_token',
+    'cgi-bin/ticket/getticket',
+    'sns/oauth2/access_token',
+    'sns/oauth2/refresh_token',
+    'sns/userinfo',
+  ],
+  /** The authorize page (500 → WeChat's error page, 429 → its "too frequent" page) */
+  page: ['connect/oauth2/authorize'],
+  /** Pay APIv3 (signed 500 SYSTEM_ERROR / 429 FREQUENCY_LIMITED) */
+  pay: [
+    'v3/pay/transactions/jsapi',
+    'v3/pay/transactions/out-trade-no',
+    'v3/pay/transactions/id',
+    'v3/pay/transactions/close',
+    'v3/refund/domestic/refunds',
+    'v3/refund/domestic/refunds/query',
+    'v3/certificates',
+    'v3/bill/tradebill',
+    'v3/bill/fundflowbill',
+    'v3/billdownload/file',
+  ],
+  /** Inside the WeChat browser: wx.config, getBrandWCPayRequest, and the cashier's POST /sandbox/pay */
+  browser: ['jsbridge/config', 'jsbridge/pay', 'sandbox/pay'],
+} as const;
+
+export type SandboxEndpoint = (typeof SANDBOX_ENDPOINTS)[keyof typeof SANDBOX_ENDPOINTS][number];
+
+export const ALL_SANDBOX_ENDPOINTS: readonly string[] = Object.values(SANDBOX_ENDPOINTS).flat();
+
+export function isSandboxEndpoint(name: string): name is SandboxEndpoint {
+  return ALL_SANDBOX_ENDPOINTS.includes(name);
+}
+
+/** Call counting and fault injection for every sandbox endpoint (names: SANDBOX_ENDPOINTS). */
 @Injectable()
 export class SandboxFaults {
   private readonly calls = new Map<string, number>();
   private readonly pending = new Map<string, Array<{ kind: FaultKind; remaining: number }>>();
 
   /** Counts one call and returns the fault to inject into it, if any. */
-  enter(endpoint: string): FaultKind | undefined {
+  enter(endpoint: SandboxEndpoint): FaultKind | undefined {
     this.calls.set(endpoint, (this.calls.get(endpoint) ?? 0) + 1);
     const queue = this.pending.get(endpoint);
     if (!queue?.length) return undefined;
@@ -23,7 +61,7 @@ export class SandboxFaults {
     return head.kind;
   }
 
-  failNext(endpoint: string, count: number, kind: FaultKind): void {
+  failNext(endpoint: SandboxEndpoint, count: number, kind: FaultKind): void {
     const queue = this.pending.get(endpoint) ?? [];
     queue.push({ kind, remaining: count });
     this.pending.set(endpoint, queue);

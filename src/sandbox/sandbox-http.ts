@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseAuthorization, publicKeyOf, requestSignMessage, verifyBase64Signature } from './sandbox-crypto';
 import { SandboxMpError, SandboxPayError } from './sandbox-errors';
-import { FaultKind, SandboxFaults } from './sandbox-faults';
+import { FaultKind, SandboxEndpoint, SandboxFaults } from './sandbox-faults';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxSettings } from './sandbox.settings';
 
@@ -35,7 +35,7 @@ export class SandboxHttp implements OnModuleDestroy {
   }
 
   /** Runs a Pay APIv3 call end to end. */
-  async pay(endpoint: string, req: RawRequest, res: Response, handler: (body: unknown) => PayAnswer | Promise<PayAnswer>): Promise<void> {
+  async pay(endpoint: SandboxEndpoint, req: RawRequest, res: Response, handler: (body: unknown) => PayAnswer | Promise<PayAnswer>): Promise<void> {
     const fault = this.faults.enter(endpoint);
     if (fault && this.inject(fault, res, 'pay')) return;
     try {
@@ -68,7 +68,7 @@ export class SandboxHttp implements OnModuleDestroy {
   }
 
   /** Runs an official-account call: errors are HTTP 200 `{ errcode, errmsg }`. */
-  async mp(endpoint: string, res: Response, handler: () => unknown): Promise<void> {
+  async mp(endpoint: SandboxEndpoint, res: Response, handler: () => unknown): Promise<void> {
     const fault = this.faults.enter(endpoint);
     if (fault && this.inject(fault, res, 'mp')) return;
     try {
@@ -83,20 +83,37 @@ export class SandboxHttp implements OnModuleDestroy {
     }
   }
 
+  /**
+   * Counts a call of a page or browser-side endpoint and plays its fault, if one is due: a timeout
+   * holds the request, 500 / 429 are answered by `answer` in that endpoint's own shape. True when
+   * the call is consumed.
+   */
+  fault(endpoint: SandboxEndpoint, res: Response, answer: (kind: '500' | '429') => void): boolean {
+    const kind = this.faults.enter(endpoint);
+    if (!kind) return false;
+    if (kind === 'timeout') this.hang(res);
+    else answer(kind);
+    return true;
+  }
+
+  /** Holds the request open: the client's own deadline decides. Freed after a minute or on shutdown. */
+  private hang(res: Response): void {
+    this.hanging.add(res);
+    const timer = setTimeout(() => {
+      this.hanging.delete(res);
+      res.socket?.destroy();
+    }, 60_000);
+    timer.unref();
+    res.on('close', () => {
+      clearTimeout(timer);
+      this.hanging.delete(res);
+    });
+  }
+
   /** The answer to a faulted call; true when the call is consumed. */
   private inject(kind: FaultKind, res: Response, flavour: 'pay' | 'mp'): boolean {
     if (kind === 'timeout') {
-      // Hold the request open: the client's own deadline decides. Freed after a minute or on shutdown.
-      this.hanging.add(res);
-      const timer = setTimeout(() => {
-        this.hanging.delete(res);
-        res.socket?.destroy();
-      }, 60_000);
-      timer.unref();
-      res.on('close', () => {
-        clearTimeout(timer);
-        this.hanging.delete(res);
-      });
+      this.hang(res);
       return true;
     }
     if (flavour === 'mp') {

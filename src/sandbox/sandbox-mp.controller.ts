@@ -5,7 +5,6 @@ import { escapeHtml, page } from './pages/layout';
 import { SandboxHttp } from './sandbox-http';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxMpError } from './sandbox-errors';
-import { SandboxFaults } from './sandbox-faults';
 
 type QueryParams = Record<string, string | undefined>;
 
@@ -21,7 +20,6 @@ export class SandboxMpController {
   constructor(
     private readonly http: SandboxHttp,
     private readonly mp: SandboxMpService,
-    private readonly faults: SandboxFaults,
   ) {}
 
   /**
@@ -30,7 +28,12 @@ export class SandboxMpController {
    */
   @Get('connect/oauth2/authorize')
   authorize(@Query() query: QueryParams, @Req() req: Request, @Res() res: Response) {
-    this.faults.enter('connect/oauth2/authorize');
+    const faulted = this.http.fault('connect/oauth2/authorize', res, (kind) =>
+      kind === '429'
+        ? this.errorPage(res, 45011, 'api minute-quota reach limit mustslower retry next minute', 429)
+        : this.errorPage(res, -1, 'system error', 500),
+    );
+    if (faulted) return;
     const problem = this.mp.authorizeProblem(query);
     if (problem) return this.errorPage(res, problem.errcode, problem.errmsg);
     if (query.sandbox_openid) {
@@ -112,9 +115,9 @@ export class SandboxMpController {
     return `${base}${base.includes('?') ? '&' : '?'}${qs}`;
   }
 
-  private errorPage(res: Response, errcode: number, errmsg: string) {
+  private errorPage(res: Response, errcode: number, errmsg: string, status = 400) {
     res
-      .status(400)
+      .status(status)
       .type('html')
       .send(page('微信授权错误', `<div class="bar">微信授权<span class="badge">沙箱</span></div><div class="card error" data-errcode="${errcode}">Oops! Something went wrong:(<br>${escapeHtml(errmsg)}<br>errcode: ${errcode}</div>`));
   }

@@ -28,6 +28,9 @@ const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const PREPAY_LIFETIME_MS = 2 * 3600_000;
 
+/** Why a payment attempt was refused (the cashier maps these to HTTP statuses). */
+export type PayProblem = 'NOT_FOUND' | 'EXPIRED' | 'WRONG_PAYER' | 'PAID' | 'CLOSED' | 'PAYERROR';
+
 type Json = Record<string, unknown>;
 
 function isObject(value: unknown): value is Json {
@@ -256,13 +259,19 @@ export class SandboxPayService implements OnModuleDestroy {
    * The user confirms (or cancels, or fails) the payment in the cashier. Returns the JS bridge's
    * err_msg suffix: ok | cancel | fail, with a reason when it fails.
    */
-  pay(prepayId: string, openid: string | undefined, outcome: 'success' | 'cancel' | 'fail' = 'success'): { result: 'ok' | 'cancel' | 'fail'; reason?: string; transaction?: SandboxTransaction } {
+  pay(
+    prepayId: string,
+    openid: string | undefined,
+    outcome: 'success' | 'cancel' | 'fail' = 'success',
+  ): { result: 'ok' | 'cancel' | 'fail'; reason?: string; problem?: PayProblem; transaction?: SandboxTransaction } {
     const tx = this.prepayInfo(prepayId);
-    if (!tx) return { result: 'fail', reason: 'prepay_id 不存在' };
-    if (!this.prepayValid(tx, prepayId)) return { result: 'fail', reason: 'prepay_id 已过期（有效期 2 小时）', transaction: tx };
-    if (openid !== undefined && openid !== tx.openid) return { result: 'fail', reason: '支付用户与下单用户不一致（openid 不匹配）', transaction: tx };
-    if (tx.state === 'SUCCESS' || tx.state === 'REFUND') return { result: 'fail', reason: '该订单已支付', transaction: tx };
-    if (tx.state === 'CLOSED') return { result: 'fail', reason: '该订单已关闭或已过期', transaction: tx };
+    if (!tx) return { result: 'fail', problem: 'NOT_FOUND', reason: 'prepay_id 不存在' };
+    const refuse = (problem: PayProblem, reason: string) => ({ result: 'fail' as const, problem, reason, transaction: tx });
+    if (!this.prepayValid(tx, prepayId)) return refuse('EXPIRED', 'prepay_id 已过期（有效期 2 小时）');
+    if (openid !== undefined && openid !== tx.openid) return refuse('WRONG_PAYER', '支付用户与下单用户不一致（openid 不匹配）');
+    if (tx.state === 'SUCCESS' || tx.state === 'REFUND') return refuse('PAID', '该订单已支付');
+    if (tx.state === 'CLOSED') return refuse('CLOSED', '该订单已关闭或已过期');
+    if (tx.state === 'PAYERROR') return refuse('PAYERROR', '该订单支付失败（PAYERROR），请重新下单支付');
     if (outcome === 'cancel') return { result: 'cancel', transaction: tx };
     if (outcome === 'fail') return { result: 'fail', reason: '支付失败（沙箱模拟：银行卡余额不足）', transaction: tx };
     this.markPaid(tx, this.clock.now());

@@ -3,6 +3,28 @@
  * base URL of the app (sandbox mounted) or of `npm run sandbox`.
  */
 export type FaultKind = '500' | '429' | 'timeout';
+/** Endpoint names the sandbox counts and can fail (GET /sandbox/control/faults lists them). */
+export type SandboxEndpoint =
+  | 'cgi-bin/token'
+  | 'cgi-bin/stable_token'
+  | 'cgi-bin/ticket/getticket'
+  | 'sns/oauth2/access_token'
+  | 'sns/oauth2/refresh_token'
+  | 'sns/userinfo'
+  | 'connect/oauth2/authorize'
+  | 'v3/pay/transactions/jsapi'
+  | 'v3/pay/transactions/out-trade-no'
+  | 'v3/pay/transactions/id'
+  | 'v3/pay/transactions/close'
+  | 'v3/refund/domestic/refunds'
+  | 'v3/refund/domestic/refunds/query'
+  | 'v3/certificates'
+  | 'v3/bill/tradebill'
+  | 'v3/bill/fundflowbill'
+  | 'v3/billdownload/file'
+  | 'jsbridge/config'
+  | 'jsbridge/pay'
+  | 'sandbox/pay';
 export type Tamper = 'signature' | 'timestamp' | 'ciphertext' | 'probe';
 
 export interface NotificationAttempt {
@@ -59,8 +81,13 @@ export class SandboxControl {
   }
 
   /** Fail the next `count` calls of an endpoint ('v3/pay/transactions/jsapi', 'cgi-bin/ticket/getticket', …). */
-  async failNext(endpoint: string, kind: FaultKind, count = 1): Promise<void> {
+  async failNext(endpoint: SandboxEndpoint, kind: FaultKind, count = 1): Promise<void> {
     await this.call('POST', '/faults', { endpoint, kind, count });
+  }
+
+  /** The fault endpoint names, by family (mp, page, pay, browser). */
+  async faultEndpoints(): Promise<Record<string, SandboxEndpoint[]>> {
+    return (await this.call<{ endpoints: Record<string, SandboxEndpoint[]> }>('GET', '/faults')).body.endpoints;
   }
 
   /** Pays a prepay as its user (or `openid`); `result` cancel/fail simulate the other buttons. */

@@ -141,4 +141,26 @@ describe('sandbox official-account APIs', () => {
       await t.control.resetClock();
     }
   });
+
+  it('fails official-account calls on request: -1 system error (500), 45009 quota (429), or no answer (timeout)', async () => {
+    const url = `cgi-bin/token?grant_type=client_credential&appid=${appid}&secret=${secret}`;
+    await t.control.resetCalls();
+    await t.control.failNext('cgi-bin/token', '500');
+    await t.control.failNext('cgi-bin/token', '429');
+    await t.control.failNext('cgi-bin/token', 'timeout');
+    expect(await api(url)).toEqual({ errcode: -1, errmsg: 'system error' });
+    expect(await api(url)).toEqual({ errcode: 45009, errmsg: 'reach max api daily quota limit' });
+    await expect(fetch(`${t.baseUrl}/sandbox/${url}`, { signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    expect(await api(url)).toMatchObject({ access_token: expect.any(String), expires_in: 7200 });
+
+    await t.control.failNext('cgi-bin/stable_token', '429', 2);
+    const stable = () =>
+      api('cgi-bin/stable_token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credential', appid, secret }) });
+    expect(await stable()).toMatchObject({ errcode: 45009 });
+    expect(await stable()).toMatchObject({ errcode: 45009 });
+    expect(await stable()).toMatchObject({ access_token: expect.any(String) });
+    await t.control.failNext('sns/oauth2/access_token', '500');
+    expect(await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=x&grant_type=authorization_code`)).toMatchObject({ errcode: -1 });
+    expect(await t.control.calls()).toMatchObject({ 'cgi-bin/token': 4, 'cgi-bin/stable_token': 3, 'sns/oauth2/access_token': 1 });
+  });
 });

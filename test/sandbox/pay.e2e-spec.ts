@@ -19,6 +19,9 @@ describe('sandbox Pay APIv3', () => {
     return { outTradeNo: no, prepayId: res.json.prepay_id as string };
   }
 
+  const control = (method: string, path: string, body?: unknown) =>
+    fetch(`${t.baseUrl}/sandbox/control${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+
   describe('request signatures', () => {
     it('signs every answer with the WeChat Pay public key and a Request-ID', async () => {
       const res = await t.merchant.request('POST', '/v3/pay/transactions/jsapi', t.merchant.prepayBody(tradeNo(), 'o1', NOTIFY));
@@ -302,6 +305,16 @@ describe('sandbox Pay APIv3', () => {
   });
 
   describe('faults and counts', () => {
+    it('refuses faults for unknown endpoint names with 400 listing the valid ones', async () => {
+      const res = await control('POST', '/faults', { endpoint: 'v3/pay/transaction/jsapi', kind: '500' });
+      expect(res.status).toBe(400);
+      const { message } = (await res.json()) as { message: string };
+      expect(message).toContain('unknown endpoint "v3/pay/transaction/jsapi"');
+      for (const name of ['v3/pay/transactions/jsapi', 'cgi-bin/token', 'connect/oauth2/authorize', 'jsbridge/pay', 'sandbox/pay']) expect(message).toContain(name);
+      expect((await t.control.faultEndpoints()).browser).toEqual(['jsbridge/config', 'jsbridge/pay', 'sandbox/pay']);
+      expect((await t.control.calls())['v3/pay/transaction/jsapi']).toBeUndefined();
+    });
+
     it('fails the next calls with 500, 429 FREQUENCY_LIMITED, or holds them until the client gives up; counts every call', async () => {
       await t.control.resetCalls();
       await t.control.failNext('v3/pay/transactions/jsapi', '500');
