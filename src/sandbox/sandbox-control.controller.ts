@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { SandboxPayError } from './sandbox-errors';
+import { SandboxControlError, SandboxPayError } from './sandbox-errors';
 import { ALL_SANDBOX_ENDPOINTS, FaultKind, SANDBOX_ENDPOINTS, SandboxFaults, isSandboxEndpoint } from './sandbox-faults';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxMpService } from './sandbox-mp.service';
@@ -175,13 +175,16 @@ export class SandboxControlController {
 
   @Post('bills')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Serve a gzip file on the sandbox machine as the ALL trade bill of a date (big-bill tests, benchmarks)' })
+  @ApiOperation({ summary: 'Serve a gzip file inside DATA_DIR as the ALL trade bill of a date (big-bill tests, benchmarks)' })
   async registerBill(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     if (typeof body.date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.date)) return bad(res, 'date must be YYYY-MM-DD');
-    if (typeof body.path !== 'string' || !body.path.startsWith('/')) return bad(res, 'path must be an absolute path of a .gz trade bill on the sandbox machine');
+    if (typeof body.path !== 'string' || !body.path || body.path.includes('\0')) {
+      return bad(res, `path is required: a .gz trade bill inside DATA_DIR (${this.settings.appDataDir}), absolute or relative to it`);
+    }
     try {
       return { date: body.date, ...(await this.pay.registerTradeBillFile(body.date, body.path)) };
     } catch (error) {
+      if (error instanceof SandboxControlError) return bad(res, error.message);
       return bad(res, `cannot read ${body.path}: ${(error as Error).message}`);
     }
   }
@@ -266,7 +269,7 @@ export class SandboxControlController {
     this.state.reset();
     this.faults.reset();
     this.notifier.reset();
-    this.pay.resetRefundControls();
+    this.pay.reset();
     this.clock.reset();
   }
 }

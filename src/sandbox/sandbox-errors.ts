@@ -20,6 +20,16 @@ export class SandboxMpError extends Error {
   }
 }
 
+/** A refused control-API request: answered with `status` and a plain message. */
+export class SandboxControlError extends Error {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
 export const payError = {
   param: (message: string, field?: string, value?: unknown) =>
     new SandboxPayError(400, 'PARAM_ERROR', message, field ? { field, value, issue: message, location: 'body' } : undefined),

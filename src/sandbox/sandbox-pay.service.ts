@@ -1,15 +1,17 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, gzipSync } from 'node:zlib';
 import { beijingDate, beijingDateTime, beijingTime, encryptForMerchant } from './sandbox-crypto';
-import { SandboxPayError, payError } from './sandbox-errors';
+import { SandboxControlError, SandboxPayError, payError } from './sandbox-errors';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxNotifier } from './sandbox-notifier.service';
 import { SandboxSettings } from './sandbox.settings';
-import { SandboxRefund, SandboxRefundStatus, SandboxState, SandboxTransaction } from './sandbox.state';
+import { BillToken, SandboxRefund, SandboxRefundStatus, SandboxState, SandboxTransaction } from './sandbox.state';
 import {
   DEFAULT_RATE,
   FundFlowRow,
@@ -27,6 +29,8 @@ const OUT_TRADE_NO = /^[0-9A-Za-z_\-|*]{6,32}$/;
 const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const PREPAY_LIFETIME_MS = 2 * 3600_000;
+/** Download tokens kept at once (each holds its frozen bill); the oldest go first. */
+const MAX_BILL_TOKENS = 64;
 
 /** Why a payment attempt was refused (the cashier maps these to HTTP statuses). */
 export type PayProblem = 'NOT_FOUND' | 'EXPIRED' | 'WRONG_PAYER' | 'PAID' | 'CLOSED' | 'PAYERROR';
@@ -72,6 +76,8 @@ export class SandboxPayService implements OnModuleDestroy {
   private readonly refundTimers = new Set<NodeJS.Timeout>();
   /** Outcome forced on the next refunds (control API): ABNORMAL / CLOSED instead of SUCCESS. */
   private readonly nextRefundOutcomes: Array<Exclude<SandboxRefundStatus, 'PROCESSING'>> = [];
+  /** Gzip files registered as the ALL trade bill of a date (control API), by date. */
+  private readonly externalBills = new Map<string, { path: string; hash: string }>();
 
   constructor(
     private readonly state: SandboxState,
@@ -480,7 +486,11 @@ export class SandboxPayService implements OnModuleDestroy {
     return value;
   }
 
-  /** Applies for a bill and returns what WeChat answers, with a short-lived download token. */
+  /**
+   * Applies for a bill and returns what WeChat answers, with a short-lived download token. The file
+   * is built now and frozen behind the token: what is downloaded is exactly what `hash_value` was
+   * computed over, whatever happens (payments, refunds, re-registrations) before the download.
+   */
   applyBill(kind: 'trade' | 'fundflow', query: Record<string, unknown>, sandboxBase: string): Json {
     const billDate = this.validateBillDate(query.bill_date);
     let billType = 'ALL';
@@ -500,13 +510,21 @@ export class SandboxPayService implements OnModuleDestroy {
       throw new SandboxPayError(400, 'PARAM_ERROR', 'tar_type 只能是 GZIP', { field: 'tar_type', value: tarType, location: 'query' });
     }
     const external = kind === 'trade' && billType === 'ALL' ? this.externalBills.get(billDate) : undefined;
-    const rows = kind === 'trade' && !external ? this.tradeRows(billDate, billType) : [];
-    const fundRows = kind === 'fundflow' ? this.fundRows(billDate) : [];
-    if (!external && (kind === 'trade' ? rows.length === 0 : fundRows.length === 0)) {
-      throw new SandboxPayError(400, 'NO_STATEMENT_EXIST', '账单日期没有交易，不会生成账单文件');
+    let plain: Buffer | undefined;
+    if (!external) {
+      if (kind === 'trade') {
+        const rows = this.tradeRows(billDate, billType);
+        if (rows.length > 0) plain = this.renderTrade(rows);
+      } else {
+        const rows = this.fundRows(billDate);
+        if (rows.length > 0) plain = this.renderFund(rows);
+      }
+      if (!plain) throw new SandboxPayError(400, 'NO_STATEMENT_EXIST', '账单日期没有交易，不会生成账单文件');
     }
+    this.pruneBillTokens();
     const token = randomBytes(24).toString('base64url');
     const gzip = tarType === 'GZIP';
+    const hashValue = external ? external.hash : createHash('sha1').update(plain!).digest('hex');
     this.state.billTokens.set(token, {
       token,
       kind,
@@ -514,12 +532,9 @@ export class SandboxPayService implements OnModuleDestroy {
       billType,
       gzip,
       expiresAt: this.clock.now() + this.settings.billUrlTtlMs,
+      hash: hashValue,
+      ...(external ? { externalPath: external.path } : { plain }),
     });
-    const hashValue = external
-      ? external.hash
-      : createHash('sha1')
-          .update(kind === 'trade' ? this.renderTrade(rows) : this.renderFund(fundRows))
-          .digest('hex');
     return {
       hash_type: 'SHA1',
       hash_value: hashValue,
@@ -527,36 +542,78 @@ export class SandboxPayService implements OnModuleDestroy {
     };
   }
 
-  /**
-   * Control API (benchmarks, big-bill tests): serve this gzip file as the ALL trade bill of `date`.
-   * Its SHA-1 is computed over the uncompressed content, as WeChat's is.
-   */
-  async registerTradeBillFile(date: string, path: string): Promise<{ hash: string; bytes: number }> {
-    const hash = createHash('sha1');
-    let bytes = 0;
-    await pipeline(createReadStream(path), createGunzip(), async (source: AsyncIterable<Buffer>) => {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        bytes += chunk.length;
-      }
-    });
-    const entry = { path, hash: hash.digest('hex') };
-    this.externalBills.set(date, entry);
-    return { hash: entry.hash, bytes };
+  /** Drops expired download tokens (and their frozen files), then the oldest beyond the cap. */
+  private pruneBillTokens(): void {
+    const now = this.clock.now();
+    for (const [token, entry] of this.state.billTokens) {
+      if (now > entry.expiresAt) this.state.billTokens.delete(token);
+    }
+    for (const token of this.state.billTokens.keys()) {
+      if (this.state.billTokens.size < MAX_BILL_TOKENS) break;
+      this.state.billTokens.delete(token);
+    }
   }
 
-  private readonly externalBills = new Map<string, { path: string; hash: string }>();
+  /**
+   * Control API (benchmarks, big-bill tests): serve a gzip file as the ALL trade bill of `date`. Only
+   * files inside the app's DATA_DIR are accepted (the sandbox's own directory is DATA_DIR/sandbox):
+   * the path is resolved against DATA_DIR and through every symlink, and must still be inside it.
+   * Its SHA-1 is computed over the uncompressed content, as WeChat's is.
+   */
+  async registerTradeBillFile(date: string, requested: string): Promise<{ path: string; hash: string; bytes: number }> {
+    const root = this.settings.appDataDir;
+    let realRoot: string;
+    try {
+      realRoot = await realpath(root);
+    } catch {
+      throw new SandboxControlError(`the data directory ${root} does not exist`);
+    }
+    let real: string;
+    try {
+      real = await realpath(resolve(root, requested));
+    } catch {
+      throw new SandboxControlError(`${requested} does not exist (relative paths are resolved inside DATA_DIR ${root})`);
+    }
+    const rel = relative(realRoot, real);
+    if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw new SandboxControlError(`${requested} is outside DATA_DIR (${root}): only bill files inside the data directory can be registered`);
+    }
+    if (!(await stat(real)).isFile()) throw new SandboxControlError(`${requested} is not a regular file`);
+    const magic = Buffer.alloc(2);
+    const handle = await open(real, 'r');
+    try {
+      await handle.read(magic, 0, 2, 0);
+    } finally {
+      await handle.close();
+    }
+    if (magic[0] !== 0x1f || magic[1] !== 0x8b) throw new SandboxControlError(`${requested} is not a gzip file (a .gz trade bill is expected)`);
+    const hash = createHash('sha1');
+    let bytes = 0;
+    try {
+      await pipeline(createReadStream(real), createGunzip(), async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          bytes += chunk.length;
+        }
+      });
+    } catch (error) {
+      throw new SandboxControlError(`${requested} is not a valid gzip file: ${(error as Error).message}`);
+    }
+    const entry = { path: real, hash: hash.digest('hex') };
+    this.externalBills.set(date, entry);
+    return { path: real, hash: entry.hash, bytes };
+  }
 
-  /** The file behind a download token: plain CSV or gzip (not signed). */
+  /** The file behind a download token, exactly as frozen when applied for: plain CSV or gzip (not signed). */
   billFile(token: string | undefined): Buffer | Readable {
-    const entry = token ? this.state.billTokens.get(token) : undefined;
+    const entry: BillToken | undefined = token ? this.state.billTokens.get(token) : undefined;
     if (!entry) throw new SandboxPayError(400, 'INVALID_REQUEST', '下载地址无效（token 不存在）');
-    if (this.clock.now() > entry.expiresAt) throw new SandboxPayError(400, 'INVALID_REQUEST', '下载地址已过期，请重新申请账单');
-    const external = entry.kind === 'trade' && entry.billType === 'ALL' ? this.externalBills.get(entry.billDate) : undefined;
-    if (external) return entry.gzip ? createReadStream(external.path) : createReadStream(external.path).pipe(createGunzip());
-    const plain =
-      entry.kind === 'trade' ? this.renderTrade(this.tradeRows(entry.billDate, entry.billType)) : this.renderFund(this.fundRows(entry.billDate));
-    return entry.gzip ? gzipSync(plain) : plain;
+    if (this.clock.now() > entry.expiresAt) {
+      this.state.billTokens.delete(entry.token);
+      throw new SandboxPayError(400, 'INVALID_REQUEST', '下载地址已过期，请重新申请账单');
+    }
+    if (entry.externalPath) return entry.gzip ? createReadStream(entry.externalPath) : createReadStream(entry.externalPath).pipe(createGunzip());
+    return entry.gzip ? gzipSync(entry.plain!) : entry.plain!;
   }
 
   private renderTrade(rows: TradeBillRow[]): Buffer {
@@ -666,13 +723,15 @@ export class SandboxPayService implements OnModuleDestroy {
     };
   }
 
-  resetRefundControls(): void {
+  /** Control reset: forced refund outcomes, pending refund timers, registered bill files. */
+  reset(): void {
     this.nextRefundOutcomes.length = 0;
     for (const timer of this.refundTimers) clearTimeout(timer);
     this.refundTimers.clear();
+    this.externalBills.clear();
   }
 
   onModuleDestroy(): void {
-    this.resetRefundControls();
+    this.reset();
   }
 }

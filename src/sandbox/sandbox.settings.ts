@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import type { SandboxKeystore, SandboxSignMode } from './keystore';
 import { SandboxSigningKey } from './sandbox-crypto';
@@ -8,6 +9,8 @@ import { SandboxSigningKey } from './sandbox-crypto';
  */
 export class SandboxSettings {
   readonly signingKey: SandboxSigningKey;
+  /** The app's DATA_DIR (the sandbox keeps its own files in DATA_DIR/sandbox). */
+  readonly appDataDir: string;
 
   constructor(
     readonly keystore: SandboxKeystore,
@@ -25,6 +28,7 @@ export class SandboxSettings {
     readonly persistState: boolean,
     readonly dataDir: string,
   ) {
+    this.appDataDir = dirname(dataDir);
     this.signingKey =
       signMode === 'public_key'
         ? new SandboxSigningKey(keystore.publicKey.id, keystore.publicKey.privateKeyPem)

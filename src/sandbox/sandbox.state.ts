@@ -95,6 +95,12 @@ export interface BillToken {
   billType: string;
   gzip: boolean;
   expiresAt: number;
+  /** SHA-1 of the plain file, as answered when applied for. */
+  hash: string;
+  /** The plain file, frozen when applied for (generated bills). */
+  plain?: Buffer;
+  /** A registered gzip file (control API), fixed when applied for. */
+  externalPath?: string;
 }
 
 interface PersistedState {

@@ -137,9 +137,9 @@ export class SandboxControl {
     }
   }
 
-  /** Serves a gzip trade bill file (a path on the sandbox's machine) as the ALL bill of `date`. */
-  async registerTradeBill(date: string, path: string): Promise<{ hash: string; bytes: number }> {
-    return (await this.call<{ hash: string; bytes: number }>('POST', '/bills', { date, path })).body;
+  /** Serves a gzip trade bill file inside the sandbox's DATA_DIR (absolute, or relative to it) as the ALL bill of `date`. */
+  async registerTradeBill(date: string, path: string): Promise<{ hash: string; bytes: number; path: string }> {
+    return (await this.call<{ hash: string; bytes: number; path: string }>('POST', '/bills', { date, path })).body;
   }
 
   async dropNotifications(enabled = true): Promise<void> {

@@ -1,5 +1,8 @@
 import { createDecipheriv, createHash, X509Certificate } from 'node:crypto';
-import { gunzipSync } from 'node:zlib';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { tempDir } from '../helpers/test-app';
 import { SandboxTestApp, startSandboxApp, tradeNo } from './sandbox-app';
 
 const NOTIFY = 'http://127.0.0.1:9/notify';
@@ -19,6 +22,16 @@ describe('sandbox Pay APIv3', () => {
     return { outTradeNo: no, prepayId: res.json.prepay_id as string };
   }
 
+  const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+  const daysAgo = (n: number) => new Date(Date.now() - n * 86400_000 + 8 * 3600_000).toISOString().slice(0, 10);
+  const sha1 = (data: Buffer) => createHash('sha1').update(data).digest('hex');
+  /** GET download_url, signed like any call; answers the plain file (gunzipped when it was a gzip). */
+  async function download(downloadUrl: string): Promise<Buffer> {
+    const url = new URL(downloadUrl);
+    const file = await t.merchant.request('GET', url.pathname.replace('/sandbox', '') + url.search);
+    expect(file.status).toBe(200);
+    return url.searchParams.get('tartype') === 'gzip' ? gunzipSync(file.raw) : file.raw;
+  }
   const control = (method: string, path: string, body?: unknown) =>
     fetch(`${t.baseUrl}/sandbox/control${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
 
@@ -273,7 +286,34 @@ describe('sandbox Pay APIv3', () => {
       expect(row.startsWith('`')).toBe(true);
       expect(row.split(',`')[9]).toBe('SUCCESS');
       expect(row.split(',`')[12]).toBe('12.34');
-      expect(text).toMatch(/总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n`\d+,`[\d.]+/);
+      // The summary row is written like the protocol's sample: `45.0,`0.47,`0.14,`0.0,`0.08,`0.47,`0.14
+      expect(text).toMatch(/总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额\r\n`\d+\.0,`\d+\.\d{1,2},`\d+\.\d{1,2},`0\.0,`\d+\.\d{1,5},`\d+\.\d{1,2},`\d+\.\d{1,2}\r\n$/);
+    });
+
+    it('serves the bill frozen when it was applied for: a payment before the download does not change it', async () => {
+      const first = await prepay(501, 'o_frozen');
+      await t.control.pay(first.prepayId);
+      const plainApply = await t.merchant.request('GET', `/v3/bill/tradebill?bill_date=${today()}&bill_type=ALL`);
+      const gzipApply = await t.merchant.request('GET', `/v3/bill/tradebill?bill_date=${today()}&bill_type=ALL&tar_type=GZIP`);
+      const fundApply = await t.merchant.request('GET', `/v3/bill/fundflowbill?bill_date=${today()}`);
+      const later = await prepay(702, 'o_frozen');
+      await t.control.pay(later.prepayId);
+
+      for (const apply of [plainApply, gzipApply, fundApply]) {
+        expect(apply.status).toBe(200);
+        const plain = await download(apply.json.download_url);
+        expect(sha1(plain)).toBe(apply.json.hash_value);
+        expect(plain.toString()).not.toContain(later.outTradeNo);
+        // Downloading again within the URL's life gives the same file.
+        expect(sha1(await download(apply.json.download_url))).toBe(apply.json.hash_value);
+      }
+      expect((await download(plainApply.json.download_url)).toString()).toContain(first.outTradeNo);
+
+      const again = await t.merchant.request('GET', `/v3/bill/tradebill?bill_date=${today()}&bill_type=ALL`);
+      expect(again.json.hash_value).not.toBe(plainApply.json.hash_value);
+      const fresh = await download(again.json.download_url);
+      expect(sha1(fresh)).toBe(again.json.hash_value);
+      expect(fresh.toString()).toContain(later.outTradeNo);
     });
 
     it('rejects bad, future and empty bill dates, and expired download URLs', async () => {
@@ -301,6 +341,61 @@ describe('sandbox Pay APIv3', () => {
       } finally {
         await t.control.resetClock();
       }
+    });
+  });
+
+  describe('registered bill files (control API)', () => {
+    const plain = Buffer.from('\uFEFF交易时间,公众账号ID\r\n`2026-01-01 00:00:00,`wx\r\n总交易单数\r\n`1.0\r\n', 'utf8');
+
+    it('serves a gzip inside DATA_DIR as the ALL trade bill of its date; the hash is over the plain file', async () => {
+      const date = daysAgo(40);
+      mkdirSync(join(t.dataDir, 'bills'), { recursive: true });
+      const path = join(t.dataDir, 'bills', 'small.csv.gz');
+      writeFileSync(path, gzipSync(plain));
+      const registered = await t.control.registerTradeBill(date, path);
+      expect(registered).toMatchObject({ hash: sha1(plain), bytes: plain.length });
+
+      for (const tar of ['', '&tar_type=GZIP']) {
+        const apply = await t.merchant.request('GET', `/v3/bill/tradebill?bill_date=${date}&bill_type=ALL${tar}`);
+        expect(apply.status).toBe(200);
+        expect(apply.json.hash_value).toBe(sha1(plain));
+        const file = await download(apply.json.download_url);
+        expect(sha1(file)).toBe(apply.json.hash_value);
+        expect(file.equals(plain)).toBe(true);
+      }
+      // A path relative to DATA_DIR names the same file.
+      expect(await t.control.registerTradeBill(date, 'bills/small.csv.gz')).toMatchObject({ hash: sha1(plain) });
+    });
+
+    it('refuses files outside DATA_DIR (absolute, .. escapes, symlinks out), non-gzip and missing files with 400', async () => {
+      const outside = tempDir('whp-outside-');
+      const outsideFile = join(outside, 'bill.csv.gz');
+      writeFileSync(outsideFile, gzipSync(plain));
+      symlinkSync(outsideFile, join(t.dataDir, 'link.csv.gz'));
+      symlinkSync(outside, join(t.dataDir, 'linkdir'));
+      writeFileSync(join(t.dataDir, 'not-gzip.csv'), plain);
+      const register = async (path: string) => {
+        const res = await control('POST', '/bills', { date: daysAgo(41), path });
+        return { status: res.status, message: ((await res.json()) as { message: string }).message };
+      };
+      for (const path of [
+        outsideFile,
+        join(t.dataDir, '..', outside.split('/').pop()!, 'bill.csv.gz'),
+        `../${outside.split('/').pop()}/bill.csv.gz`,
+        join(t.dataDir, 'link.csv.gz'),
+        'linkdir/bill.csv.gz',
+        '/etc/passwd',
+        t.dataDir,
+      ]) {
+        const res = await register(path);
+        expect({ path, ...res }).toMatchObject({ status: 400, message: expect.stringContaining('outside DATA_DIR') });
+      }
+      expect(await register(join(t.dataDir, 'not-gzip.csv'))).toMatchObject({ status: 400, message: expect.stringContaining('not a gzip file') });
+      expect(await register(join(t.dataDir, 'missing.csv.gz'))).toMatchObject({ status: 400, message: expect.stringContaining('does not exist') });
+      expect(await register(join(t.dataDir, 'sandbox'))).toMatchObject({ status: 400, message: expect.stringContaining('not a regular file') });
+      const none = await t.merchant.request('GET', `/v3/bill/tradebill?bill_date=${daysAgo(41)}`);
+      expect(none.json.code).toBe('NO_STATEMENT_EXIST');
+      rmSync(outside, { recursive: true, force: true });
     });
   });
 

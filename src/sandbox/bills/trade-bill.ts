@@ -123,18 +123,33 @@ export function addToTotals(totals: TradeBillTotals, row: TradeBillRow): void {
   }
 }
 
+/**
+ * A summary-row number as WeChat writes it: the protocol's sample (wechatpay-php bill.ALL.csv) reads
+ * `45.0,`0.47,`0.14,`0.0,`0.08,… — the shortest decimal with at least one fractional digit (a
+ * double printed the Java way), so 45 → "45.0", 0 → "0.0", 12.30 → "12.3", a fee of 0.08000 → "0.08".
+ * `units` are 10^-decimals of the printed unit; exact (no floating point). Scientific notation, which
+ * Java would use from 10^7 on, is not reproduced: nothing in the protocol shows WeChat writing it.
+ */
+export function summaryNumber(units: number, decimals: number): string {
+  const sign = units < 0 ? '-' : '';
+  const abs = Math.abs(Math.round(units));
+  const scale = 10 ** decimals;
+  const fraction = String(abs % scale).padStart(decimals, '0').replace(/0+$/, '');
+  return `${sign}${Math.floor(abs / scale)}.${fraction || '0'}`;
+}
+
 export function summaryLines(totals: TradeBillTotals): string {
   return (
     TRADE_BILL_SUMMARY_HEADER.join(',') +
     '\r\n`' +
     [
-      String(totals.count),
-      yuan(totals.settlementTotal),
-      yuan(totals.refundTotal),
-      '0.00',
-      feeYuan(totals.feeMilliFen),
-      yuan(totals.orderTotal),
-      yuan(totals.requestedRefundTotal),
+      summaryNumber(totals.count, 0),
+      summaryNumber(totals.settlementTotal, 2),
+      summaryNumber(totals.refundTotal, 2),
+      summaryNumber(0, 2),
+      summaryNumber(totals.feeMilliFen, 5),
+      summaryNumber(totals.orderTotal, 2),
+      summaryNumber(totals.requestedRefundTotal, 2),
     ].join(',`') +
     '\r\n'
   );
