@@ -16,6 +16,33 @@ export type PayAnswer =
 
 export type RawRequest = Request & { rawBody?: Buffer };
 
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** application/json, with or without parameters (charset). */
+function isJsonContentType(value: string | undefined): boolean {
+  return !!value && /^application\/json\s*(;|$)/i.test(value.trim());
+}
+
+/**
+ * The request body's exact bytes. Express's JSON and form parsers keep them as rawBody; a body of
+ * another type (text/plain, none declared, …) is still unread and is read here, so that its
+ * signature can be checked over what was really sent.
+ */
+async function rawBodyOf(req: RawRequest): Promise<Buffer> {
+  if (req.rawBody) return req.rawBody;
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (!(declared > 0) && !req.headers['transfer-encoding']) return Buffer.alloc(0);
+  if (req.readableEnded) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new SandboxPayError(400, 'PARAM_ERROR', '请求体过大');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
 /**
  * The transport rules of the simulated WeChat: counts calls, injects faults, checks the merchant's
  * Authorization on every Pay call, signs every Pay answer, and shapes errors as WeChat does.
@@ -39,10 +66,22 @@ export class SandboxHttp implements OnModuleDestroy {
     const fault = this.faults.enter(endpoint);
     if (fault && this.inject(fault, res, 'pay')) return;
     try {
-      const raw = req.rawBody ?? Buffer.alloc(0);
+      const raw = await rawBodyOf(req);
       this.verifyMerchant(req, raw);
       let body: unknown;
       if (raw.length > 0) {
+        // APIv3's basic rules: bodies are JSON and say so. The exact code WeChat answers is not
+        // documented; 400 PARAM_ERROR is its generic "bad request" (protocol E.4), and is what a
+        // client should see instead of a SIGN_ERROR over a body the server never read.
+        const contentType = req.headers['content-type'];
+        if (!isJsonContentType(contentType)) {
+          throw new SandboxPayError(400, 'PARAM_ERROR', '请求的 Content-Type 必须是 application/json', {
+            field: 'Content-Type',
+            value: contentType ?? '',
+            issue: 'Content-Type must be application/json',
+            location: 'header',
+          });
+        }
         try {
           body = JSON.parse(raw.toString('utf8'));
         } catch {

@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
@@ -78,6 +78,7 @@ export class SandboxPayService implements OnModuleDestroy {
   private readonly nextRefundOutcomes: Array<Exclude<SandboxRefundStatus, 'PROCESSING'>> = [];
   /** Gzip files registered as the ALL trade bill of a date (control API), by date. */
   private readonly externalBills = new Map<string, { path: string; hash: string }>();
+  private certificateValidity?: { from: number; to: number };
 
   constructor(
     private readonly state: SandboxState,
@@ -140,6 +141,9 @@ export class SandboxPayService implements OnModuleDestroy {
       throw payError.param('attach 长度不能超过 128', '/attach');
     }
 
+    // "Identical parameters" (protocol D.1) means all of them, notify_url included. The stored
+    // fingerprint leaves notify_url out (it is stored beside it, and state files written before
+    // this rule keep working), so the two are compared separately.
     const fingerprint = canonical({ ...body, notify_url: undefined });
     const now = this.clock.now();
     const existing = this.state.transactions.get(outTradeNo);
@@ -147,7 +151,7 @@ export class SandboxPayService implements OnModuleDestroy {
       this.refreshTransaction(existing);
       if (existing.state === 'SUCCESS' || existing.state === 'REFUND') throw new SandboxPayError(400, 'ORDER_PAID', '该订单已支付');
       if (existing.state === 'CLOSED') throw new SandboxPayError(400, 'ORDER_CLOSED', '该订单已关闭');
-      if (existing.fingerprint !== fingerprint) throw payError.invalid('请求重入时，参数与首次请求时不一致');
+      if (existing.fingerprint !== fingerprint || existing.notifyUrl !== notifyUrl) throw payError.invalid('请求重入时，参数与首次请求时不一致');
       const valid = existing.prepays.find((p) => now - p.issuedAt < PREPAY_LIFETIME_MS);
       if (valid) return { prepay_id: valid.prepayId };
       const prepayId = this.newPrepayId();
@@ -709,14 +713,19 @@ export class SandboxPayService implements OnModuleDestroy {
       });
   }
 
+  /** The platform certificate, encrypted with the APIv3 key, with the certificate's own validity period. */
   certificatesView(): Json {
     const ks = this.settings.keystore;
+    if (!this.certificateValidity) {
+      const cert = new X509Certificate(ks.platform.certificatePem);
+      this.certificateValidity = { from: Date.parse(cert.validFrom), to: Date.parse(cert.validTo) };
+    }
     return {
       data: [
         {
           serial_no: ks.platform.serial,
-          effective_time: beijingTime(Date.now() - 24 * 3600_000),
-          expire_time: beijingTime(Date.now() + 5 * 365 * 24 * 3600_000 - 24 * 3600_000),
+          effective_time: beijingTime(this.certificateValidity.from),
+          expire_time: beijingTime(this.certificateValidity.to),
           encrypt_certificate: encryptForMerchant(ks.apiv3Key, ks.platform.certificatePem, 'certificate'),
         },
       ],

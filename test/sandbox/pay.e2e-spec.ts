@@ -107,6 +107,44 @@ describe('sandbox Pay APIv3', () => {
       expect(c.json).toMatchObject({ code: 'INVALID_REQUEST', message: '请求重入时，参数与首次请求时不一致' });
     });
 
+    it('counts notify_url among the parameters: a repeat with another notify_url is 400 INVALID_REQUEST', async () => {
+      // Protocol D.1: only a repeat with identical parameters gets a prepay_id; notify_url is one of them.
+      const body = t.merchant.prepayBody(tradeNo(), 'o1', NOTIFY, 100);
+      const a = await t.merchant.request('POST', '/v3/pay/transactions/jsapi', body);
+      expect(a.status).toBe(200);
+      const b = await t.merchant.request('POST', '/v3/pay/transactions/jsapi', { ...body, notify_url: 'http://127.0.0.1:9/other' });
+      expect(b.status).toBe(400);
+      expect(b.json).toMatchObject({ code: 'INVALID_REQUEST', message: '请求重入时，参数与首次请求时不一致' });
+      expect(t.merchant.responseVerifies(b)).toBe(true);
+      const c = await t.merchant.request('POST', '/v3/pay/transactions/jsapi', body);
+      expect(c.json.prepay_id).toBe(a.json.prepay_id);
+    });
+
+    it('answers a correctly signed body sent as another Content-Type with 400 PARAM_ERROR, not SIGN_ERROR', async () => {
+      const body = JSON.stringify(t.merchant.prepayBody(tradeNo(), 'o1', NOTIFY));
+      const target = '/sandbox/v3/pay/transactions/jsapi';
+      for (const contentType of ['text/plain', 'application/x-www-form-urlencoded']) {
+        const res = await fetch(`${t.baseUrl}${target}`, {
+          method: 'POST',
+          headers: { Authorization: t.merchant.authorization('POST', target, body), 'Content-Type': contentType, Accept: 'application/json' },
+          body,
+        });
+        const raw = Buffer.from(await res.arrayBuffer());
+        expect(res.status).toBe(400);
+        const json = JSON.parse(raw.toString());
+        expect(json).toMatchObject({ code: 'PARAM_ERROR', detail: { field: 'Content-Type', value: contentType, location: 'header' } });
+        expect(t.merchant.responseVerifies({ headers: res.headers, raw })).toBe(true);
+      }
+      // The signature is still checked first, over the bytes really sent.
+      const forged = await fetch(`${t.baseUrl}${target}`, {
+        method: 'POST',
+        headers: { Authorization: t.merchant.authorization('POST', target, '{}'), 'Content-Type': 'text/plain' },
+        body,
+      });
+      expect(forged.status).toBe(401);
+      expect(((await forged.json()) as { code: string }).code).toBe('SIGN_ERROR');
+    });
+
     it('issues a new prepay_id after two hours', async () => {
       const no = tradeNo();
       const body = t.merchant.prepayBody(no, 'o1', NOTIFY, 100);
@@ -262,7 +300,20 @@ describe('sandbox Pay APIv3', () => {
       d.setAuthTag(data.subarray(data.length - 16));
       d.setAAD(Buffer.from(entry.encrypt_certificate.associated_data));
       const pem = Buffer.concat([d.update(data.subarray(0, data.length - 16)), d.final()]).toString();
-      expect(new X509Certificate(pem).serialNumber.toUpperCase()).toBe(t.keystore.platform.serial);
+      const cert = new X509Certificate(pem);
+      expect(cert.serialNumber.toUpperCase()).toBe(t.keystore.platform.serial);
+      // The validity is the certificate's own, not derived from the time of the call.
+      const beijing = (text: string) => new Date(Date.parse(text) + 8 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+08:00');
+      expect(entry.effective_time).toBe(beijing(cert.validFrom));
+      expect(entry.expire_time).toBe(beijing(cert.validTo));
+      await t.control.shiftClock(86400_000);
+      try {
+        const auth = t.merchant.authorization('GET', '/sandbox/v3/certificates', '', Math.floor(Date.now() / 1000) + 86400);
+        const later = await t.merchant.request('GET', '/v3/certificates', undefined, { authorization: auth });
+        expect(later.json.data[0]).toMatchObject({ effective_time: entry.effective_time, expire_time: entry.expire_time });
+      } finally {
+        await t.control.resetClock();
+      }
     });
 
     it('generates the day\'s trade bill in the real format, gzip, with the SHA-1 of the plain file', async () => {
