@@ -152,6 +152,27 @@ export class SandboxControlController {
     }
   }
 
+  @Post('transactions/:outTradeNo/trade-state')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Put an unpaid order into USERPAYING (user entering the password) or PAYERROR, or back to NOTPAY' })
+  tradeState(@Param('outTradeNo') outTradeNo: string, @Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const state = body.state;
+    if (state !== 'USERPAYING' && state !== 'PAYERROR' && state !== 'NOTPAY') return bad(res, 'state must be USERPAYING, PAYERROR or NOTPAY');
+    try {
+      return this.pay.transactionView(this.pay.setTradeState(outTradeNo, state));
+    } catch (error) {
+      if (error instanceof SandboxControlError) {
+        res.status(error.status);
+        return { statusCode: error.status, error: 'Conflict', message: error.message };
+      }
+      if (error instanceof SandboxPayError) {
+        res.status(404);
+        return { statusCode: 404, error: 'Not Found', message: `no sandbox transaction ${outTradeNo}` };
+      }
+      throw error;
+    }
+  }
+
   @Post('refunds/next-outcome')
   @HttpCode(200)
   @ApiOperation({ summary: 'Make the next refund(s) end ABNORMAL or CLOSED instead of SUCCESS' })

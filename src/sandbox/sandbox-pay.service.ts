@@ -11,7 +11,7 @@ import { SandboxControlError, SandboxPayError, payError } from './sandbox-errors
 import { SandboxClock } from './sandbox-clock';
 import { SandboxNotifier } from './sandbox-notifier.service';
 import { SandboxSettings } from './sandbox.settings';
-import { BillToken, SandboxRefund, SandboxRefundStatus, SandboxState, SandboxTransaction } from './sandbox.state';
+import { BillToken, SandboxRefund, SandboxRefundStatus, SandboxState, SandboxTradeState, SandboxTransaction } from './sandbox.state';
 import {
   DEFAULT_RATE,
   FundFlowRow,
@@ -32,8 +32,22 @@ const PREPAY_LIFETIME_MS = 2 * 3600_000;
 /** Download tokens kept at once (each holds its frozen bill); the oldest go first. */
 const MAX_BILL_TOKENS = 64;
 
+/** What query answers say for each trade_state (trade_state_desc). */
+const TRADE_STATE_DESC: Record<SandboxTradeState, string> = {
+  NOTPAY: '订单未支付',
+  USERPAYING: '需要用户输入支付密码',
+  SUCCESS: '支付成功',
+  REFUND: '转入退款',
+  CLOSED: '订单已关闭',
+  PAYERROR: '支付失败，请重新下单支付',
+};
+
 /** Why a payment attempt was refused (the cashier maps these to HTTP statuses). */
 export type PayProblem = 'NOT_FOUND' | 'EXPIRED' | 'WRONG_PAYER' | 'PAID' | 'CLOSED' | 'PAYERROR';
+
+function isUnpaid(state: SandboxTradeState): boolean {
+  return state === 'NOTPAY' || state === 'USERPAYING' || state === 'PAYERROR';
+}
 
 type Json = Record<string, unknown>;
 
@@ -187,9 +201,9 @@ export class SandboxPayService implements OnModuleDestroy {
     return `wx${stamp}${randomBytes(9).toString('hex')}`.slice(0, 36);
   }
 
-  /** A NOTPAY order past its time_expire (or 7 days) is CLOSED, as WeChat does on its own. */
+  /** An unpaid order past its time_expire (or 7 days) is CLOSED, as WeChat does on its own. */
   private refreshTransaction(tx: SandboxTransaction): void {
-    if (tx.state !== 'NOTPAY') return;
+    if (!isUnpaid(tx.state)) return;
     const deadline = tx.timeExpire ?? tx.createdAt + 7 * 24 * 3600_000;
     if (this.clock.now() >= deadline) {
       tx.state = 'CLOSED';
@@ -222,7 +236,7 @@ export class SandboxPayService implements OnModuleDestroy {
       mchid: tx.mchid,
       out_trade_no: tx.outTradeNo,
       trade_state: tx.state,
-      trade_state_desc: { NOTPAY: '订单未支付', SUCCESS: '支付成功', REFUND: '转入退款', CLOSED: '订单已关闭', PAYERROR: '支付失败' }[tx.state],
+      trade_state_desc: TRADE_STATE_DESC[tx.state],
       amount: paid
         ? { total: tx.total, payer_total: tx.total, currency: tx.currency, payer_currency: tx.currency }
         : { total: tx.total, currency: tx.currency },
@@ -344,7 +358,23 @@ export class SandboxPayService implements OnModuleDestroy {
     return tx;
   }
 
+  /**
+   * Control API: put an unpaid order into USERPAYING (the user is entering the password) or PAYERROR
+   * (the bank refused), or back to NOTPAY, so clients can be tested against those states. A
+   * USERPAYING order can still be paid; a PAYERROR one cannot (the merchant must order again).
+   */
+  setTradeState(outTradeNo: string, state: 'NOTPAY' | 'USERPAYING' | 'PAYERROR'): SandboxTransaction {
+    const tx = this.state.transactions.get(outTradeNo);
+    if (!tx) throw payError.notFound();
+    this.refreshTransaction(tx);
+    if (!isUnpaid(tx.state)) throw new SandboxControlError(`order ${outTradeNo} is ${tx.state}: only unpaid orders (NOTPAY, USERPAYING, PAYERROR) can change to ${state}`, 409);
+    tx.state = state;
+    this.state.changed();
+    return tx;
+  }
+
   // ---------------------------------------------------------------- refunds
+
 
   forceNextRefundOutcome(outcome: Exclude<SandboxRefundStatus, 'PROCESSING'>, count = 1): void {
     for (let i = 0; i < count; i++) this.nextRefundOutcomes.push(outcome);

@@ -41,7 +41,7 @@ export interface PrepayRecord {
   issuedAt: number;
 }
 
-export type SandboxTradeState = 'NOTPAY' | 'SUCCESS' | 'REFUND' | 'CLOSED' | 'PAYERROR';
+export type SandboxTradeState = 'NOTPAY' | 'USERPAYING' | 'SUCCESS' | 'REFUND' | 'CLOSED' | 'PAYERROR';
 
 export interface SandboxTransaction {
   appid: string;

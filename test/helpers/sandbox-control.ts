@@ -105,6 +105,11 @@ export class SandboxControl {
     return (await this.call<Record<string, unknown>>('POST', '/transactions', input)).body;
   }
 
+  /** Puts an unpaid order into USERPAYING (user entering the password) or PAYERROR, or back to NOTPAY. */
+  async setTradeState(outTradeNo: string, state: 'USERPAYING' | 'PAYERROR' | 'NOTPAY') {
+    return (await this.call<Record<string, unknown> & { trade_state: string }>('POST', `/transactions/${encodeURIComponent(outTradeNo)}/trade-state`, { state })).body;
+  }
+
   async alterTransaction(outTradeNo: string, changes: { total?: number }) {
     return (await this.call<Record<string, unknown>>('PATCH', `/transactions/${encodeURIComponent(outTradeNo)}`, changes)).body;
   }

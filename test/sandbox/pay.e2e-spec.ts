@@ -25,6 +25,7 @@ describe('sandbox Pay APIv3', () => {
   const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
   const daysAgo = (n: number) => new Date(Date.now() - n * 86400_000 + 8 * 3600_000).toISOString().slice(0, 10);
   const sha1 = (data: Buffer) => createHash('sha1').update(data).digest('hex');
+  const query = (outTradeNo: string) => t.merchant.request('GET', `/v3/pay/transactions/out-trade-no/${outTradeNo}?mchid=${t.keystore.mchid}`);
   /** GET download_url, signed like any call; answers the plain file (gunzipped when it was a gzip). */
   async function download(downloadUrl: string): Promise<Buffer> {
     const url = new URL(downloadUrl);
@@ -228,6 +229,44 @@ describe('sandbox Pay APIv3', () => {
       } finally {
         await t.control.resetClock();
       }
+    });
+  });
+
+  describe('trade_state USERPAYING and PAYERROR (control API)', () => {
+    it('reports USERPAYING while the user enters the password; the payment can still complete', async () => {
+      const { outTradeNo, prepayId } = await prepay(300, 'o_userpaying');
+      expect(await t.control.setTradeState(outTradeNo, 'USERPAYING')).toMatchObject({ trade_state: 'USERPAYING' });
+      const q = await query(outTradeNo);
+      expect(q.status).toBe(200);
+      expect(q.json).toMatchObject({ trade_state: 'USERPAYING', trade_state_desc: '需要用户输入支付密码', amount: { total: 300 } });
+      expect(q.json.transaction_id).toBeUndefined();
+      expect(t.merchant.responseVerifies(q)).toBe(true);
+      expect(await t.control.pay(prepayId)).toMatchObject({ result: 'ok' });
+      expect((await query(outTradeNo)).json).toMatchObject({ trade_state: 'SUCCESS', trade_state_desc: '支付成功' });
+    });
+
+    it('reports PAYERROR, which cannot be paid but can be closed; NOTPAY puts it back', async () => {
+      const { outTradeNo, prepayId } = await prepay(300, 'o_payerror');
+      await t.control.setTradeState(outTradeNo, 'PAYERROR');
+      const q = await query(outTradeNo);
+      expect(q.json).toMatchObject({ trade_state: 'PAYERROR', trade_state_desc: '支付失败，请重新下单支付' });
+      expect(await t.control.pay(prepayId)).toMatchObject({ result: 'fail', status: 409, reason: expect.stringContaining('PAYERROR') });
+      await t.control.setTradeState(outTradeNo, 'NOTPAY');
+      expect((await query(outTradeNo)).json.trade_state).toBe('NOTPAY');
+      await t.control.setTradeState(outTradeNo, 'PAYERROR');
+      const close = await t.merchant.request('POST', `/v3/pay/transactions/out-trade-no/${outTradeNo}/close`, { mchid: t.keystore.mchid });
+      expect(close.status).toBe(204);
+      expect((await query(outTradeNo)).json.trade_state).toBe('CLOSED');
+    });
+
+    it('refuses paid orders (409), unknown orders (404) and other states (400)', async () => {
+      const { outTradeNo, prepayId } = await prepay();
+      await t.control.pay(prepayId);
+      const paid = await control('POST', `/transactions/${outTradeNo}/trade-state`, { state: 'USERPAYING' });
+      expect(paid.status).toBe(409);
+      expect(((await paid.json()) as { message: string }).message).toContain('SUCCESS');
+      expect((await control('POST', '/transactions/NOSUCHORDER1/trade-state', { state: 'PAYERROR' })).status).toBe(404);
+      expect((await control('POST', `/transactions/${outTradeNo}/trade-state`, { state: 'SUCCESS' })).status).toBe(400);
     });
   });
 
