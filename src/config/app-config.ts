@@ -49,6 +49,8 @@ export interface SandboxConfig {
   billUrlTtlMs: number;
   notifyTimeoutMs: number;
   persistState: boolean;
+  /** Answer to a refund beyond the refundable amount: 403 NOT_ENOUGH (default) or 400 INVALID_REQUEST. */
+  overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST';
 }
 
 /**

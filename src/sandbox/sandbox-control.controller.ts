@@ -173,6 +173,15 @@ export class SandboxControlController {
     }
   }
 
+  @Post('refunds/balance')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Simulate an insufficient merchant balance: refunds answer 403 NOT_ENOUGH while `insufficient` is true' })
+  refundBalance(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    if (typeof body.insufficient !== 'boolean') return bad(res, 'insufficient (boolean) is required');
+    this.pay.setInsufficientBalance(body.insufficient);
+    return { insufficient: this.pay.balanceInsufficient };
+  }
+
   @Post('refunds/next-outcome')
   @HttpCode(200)
   @ApiOperation({ summary: 'Make the next refund(s) end ABNORMAL or CLOSED instead of SUCCESS' })

@@ -90,6 +90,8 @@ export class SandboxPayService implements OnModuleDestroy {
   private readonly refundTimers = new Set<NodeJS.Timeout>();
   /** Outcome forced on the next refunds (control API): ABNORMAL / CLOSED instead of SUCCESS. */
   private readonly nextRefundOutcomes: Array<Exclude<SandboxRefundStatus, 'PROCESSING'>> = [];
+  /** Control API: the merchant's balance cannot cover refunds (403 NOT_ENOUGH) until turned off. */
+  private insufficientBalance = false;
   /** Gzip files registered as the ALL trade bill of a date (control API), by date. */
   private readonly externalBills = new Map<string, { path: string; hash: string }>();
   private certificateValidity?: { from: number; to: number };
@@ -375,6 +377,14 @@ export class SandboxPayService implements OnModuleDestroy {
 
   // ---------------------------------------------------------------- refunds
 
+  /** Control API: refunds answer 403 NOT_ENOUGH (merchant balance insufficient) while enabled. */
+  setInsufficientBalance(enabled: boolean): void {
+    this.insufficientBalance = enabled;
+  }
+
+  get balanceInsufficient(): boolean {
+    return this.insufficientBalance;
+  }
 
   forceNextRefundOutcome(outcome: Exclude<SandboxRefundStatus, 'PROCESSING'>, count = 1): void {
     for (let i = 0; i < count; i++) this.nextRefundOutcomes.push(outcome);
@@ -414,8 +424,13 @@ export class SandboxPayService implements OnModuleDestroy {
       .filter((r) => r.outTradeNo === tx!.outTradeNo && r.status !== 'CLOSED' && r.status !== 'ABNORMAL')
       .reduce((sum, r) => sum + r.refund, 0);
     if ((amount.refund as number) > tx.total - refunded) {
-      throw new SandboxPayError(403, 'NOT_ENOUGH', `可退金额不足：订单金额 ${tx.total} 分，已退及退款中 ${refunded} 分，本次申请 ${amount.refund} 分`);
+      const detail = `订单金额 ${tx.total} 分，已退及退款中 ${refunded} 分，本次申请 ${amount.refund} 分`;
+      // The issue pins 403 NOT_ENOUGH; the protocol's error table (E.5) gives 400 INVALID_REQUEST for
+      // "amount exceeds refundable" (NOT_ENOUGH being the merchant's balance): SANDBOX_OVER_REFUND_ERROR.
+      if (this.settings.overRefundError === 'INVALID_REQUEST') throw payError.invalid(`申请退款金额超过订单可退金额：${detail}`);
+      throw new SandboxPayError(403, 'NOT_ENOUGH', `可退金额不足：${detail}`);
     }
+    if (this.insufficientBalance) throw new SandboxPayError(403, 'NOT_ENOUGH', '基本账户余额不足，请充值后重新发起');
     const now = this.clock.now();
     const refund: SandboxRefund = {
       refundId: `50${digits(6)}${beijingDate(now).replace(/-/g, '')}${digits(13)}`,
@@ -762,11 +777,12 @@ export class SandboxPayService implements OnModuleDestroy {
     };
   }
 
-  /** Control reset: forced refund outcomes, pending refund timers, registered bill files. */
+  /** Control reset: forced refund outcomes, pending refund timers, the balance switch, registered bill files. */
   reset(): void {
     this.nextRefundOutcomes.length = 0;
     for (const timer of this.refundTimers) clearTimeout(timer);
     this.refundTimers.clear();
+    this.insufficientBalance = false;
     this.externalBills.clear();
   }
 

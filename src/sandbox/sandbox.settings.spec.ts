@@ -1,3 +1,4 @@
+import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { hostAllowed, pageUnderPayDirectory } from './sandbox.settings';
 
 describe('JSAPI payment directories', () => {
@@ -25,5 +26,17 @@ describe('JSAPI payment directories', () => {
   it('checks hosts for JS-safe and OAuth domains', () => {
     expect(hostAllowed('https://shop.example.com/a?b', ['shop.example.com'])).toBe(true);
     expect(hostAllowed('https://evil.com/shop.example.com', ['shop.example.com'])).toBe(false);
+  });
+});
+
+describe('SANDBOX_OVER_REFUND_ERROR', () => {
+  it('defaults to NOT_ENOUGH and accepts INVALID_REQUEST', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).sandbox.overRefundError).toBe('NOT_ENOUGH');
+    expect(loadConfig({ NODE_ENV: 'test', SANDBOX_OVER_REFUND_ERROR: 'INVALID_REQUEST' }).sandbox.overRefundError).toBe('INVALID_REQUEST');
+  });
+
+  it('refuses anything else, naming the variable', () => {
+    expect(() => loadConfig({ NODE_ENV: 'test', SANDBOX_OVER_REFUND_ERROR: 'NOTENOUGH' })).toThrow(ConfigValidationError);
+    expect(() => loadConfig({ NODE_ENV: 'test', SANDBOX_OVER_REFUND_ERROR: 'NOTENOUGH' })).toThrow(/SANDBOX_OVER_REFUND_ERROR.*must be NOT_ENOUGH or INVALID_REQUEST/);
   });
 });

@@ -27,6 +27,8 @@ export class SandboxSettings {
     readonly notifyTimeoutMs: number,
     readonly persistState: boolean,
     readonly dataDir: string,
+    /** What a refund beyond the refundable amount answers: 403 NOT_ENOUGH (default) or 400 INVALID_REQUEST. */
+    readonly overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST' = 'NOT_ENOUGH',
   ) {
     this.appDataDir = dirname(dataDir);
     this.signingKey =
@@ -59,6 +61,7 @@ export class SandboxSettings {
       s.notifyTimeoutMs,
       s.persistState,
       s.dataDir,
+      s.overRefundError,
     );
   }
 }

@@ -118,6 +118,11 @@ export class SandboxControl {
     return (await this.call<Record<string, unknown> & { status: string }>('GET', `/refunds/${encodeURIComponent(outRefundNo)}`)).body;
   }
 
+  /** While insufficient, refunds answer 403 NOT_ENOUGH (the merchant's balance cannot cover them). */
+  async setInsufficientBalance(insufficient = true): Promise<void> {
+    await this.call('POST', '/refunds/balance', { insufficient });
+  }
+
   async nextRefundOutcome(status: 'SUCCESS' | 'ABNORMAL' | 'CLOSED', count = 1): Promise<void> {
     await this.call('POST', '/refunds/next-outcome', { status, count });
   }

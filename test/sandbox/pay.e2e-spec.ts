@@ -318,6 +318,26 @@ describe('sandbox Pay APIv3', () => {
       expect(unknown.status).toBe(404);
     });
 
+    it('answers 403 NOT_ENOUGH while the merchant balance is insufficient (control API), and refunds again after', async () => {
+      const { outTradeNo, prepayId } = await prepay(800);
+      await t.control.pay(prepayId);
+      const body = { out_trade_no: outTradeNo, out_refund_no: `${outTradeNo}B`, amount: { refund: 100, total: 800, currency: 'CNY' } };
+      await t.control.setInsufficientBalance(true);
+      try {
+        for (let i = 0; i < 2; i++) {
+          const refused = await t.merchant.request('POST', '/v3/refund/domestic/refunds', body);
+          expect(refused.status).toBe(403);
+          expect(refused.json).toMatchObject({ code: 'NOT_ENOUGH', message: expect.stringContaining('余额不足') });
+          expect(t.merchant.responseVerifies(refused)).toBe(true);
+        }
+      } finally {
+        await t.control.setInsufficientBalance(false);
+      }
+      const ok = await t.merchant.request('POST', '/v3/refund/domestic/refunds', body);
+      expect(ok.status).toBe(200);
+      expect(ok.json.status).toBe('PROCESSING');
+    });
+
     it('can make a refund end ABNORMAL', async () => {
       const { outTradeNo, prepayId } = await prepay(500);
       await t.control.pay(prepayId);
@@ -526,3 +546,28 @@ describe('sandbox Pay APIv3', () => {
 });
 
 const BODY = JSON.stringify({ appid: 'wx', mchid: '1', description: 'x', out_trade_no: 'SIGNTEST01', notify_url: NOTIFY, amount: { total: 1 }, payer: { openid: 'o' } });
+
+describe('sandbox refunds with SANDBOX_OVER_REFUND_ERROR=INVALID_REQUEST', () => {
+  let t: SandboxTestApp;
+  beforeAll(async () => {
+    t = await startSandboxApp({ env: { SANDBOX_OVER_REFUND_ERROR: 'INVALID_REQUEST' } });
+  });
+  afterAll(() => t?.close());
+
+  it('answers 400 INVALID_REQUEST beyond the refundable amount, and still 403 NOT_ENOUGH for an insufficient balance', async () => {
+    const no = tradeNo('OVR');
+    const prepay = await t.merchant.request('POST', '/v3/pay/transactions/jsapi', t.merchant.prepayBody(no, 'o1', NOTIFY, 300));
+    await t.control.pay(prepay.json.prepay_id);
+    const refund = (outRefundNo: string, amount: number) =>
+      t.merchant.request('POST', '/v3/refund/domestic/refunds', { out_trade_no: no, out_refund_no: outRefundNo, amount: { refund: amount, total: 300, currency: 'CNY' } });
+    const tooMuch = await refund(`${no}R1`, 301);
+    expect(tooMuch.status).toBe(400);
+    expect(tooMuch.json).toMatchObject({ code: 'INVALID_REQUEST', message: expect.stringContaining('超过订单可退金额') });
+    await t.control.setInsufficientBalance(true);
+    const poor = await refund(`${no}R2`, 100);
+    expect(poor.status).toBe(403);
+    expect(poor.json.code).toBe('NOT_ENOUGH');
+    await t.control.setInsufficientBalance(false);
+    expect((await refund(`${no}R2`, 100)).status).toBe(200);
+  });
+});

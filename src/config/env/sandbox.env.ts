@@ -47,6 +47,14 @@ export class SandboxEnv {
   @IsDuration({ minMs: 10 })
   SANDBOX_NOTIFY_TIMEOUT?: string = undefined;
 
+  /**
+   * What a refund beyond the order's refundable amount answers: NOT_ENOUGH (403, the default) or
+   * INVALID_REQUEST (400, what the current WeChat error table lists for "amount exceeds refundable").
+   */
+  @IsOptional()
+  @IsIn(['NOT_ENOUGH', 'INVALID_REQUEST'], { message: 'must be NOT_ENOUGH or INVALID_REQUEST' })
+  SANDBOX_OVER_REFUND_ERROR?: string = undefined;
+
   /** Keep sandbox state (users, orders, refunds) under DATA_DIR/sandbox across restarts. Default true, false when NODE_ENV=test. */
   @IsOptional()
   @IsBooleanString()
