@@ -169,6 +169,11 @@ export class SandboxControl {
     await this.call('POST', '/clock', { reset: true });
   }
 
+  /** The sandbox's time and its offset from real time. */
+  async clock(): Promise<{ now: string; offsetMs: number }> {
+    return (await this.call<{ now: string; offsetMs: number }>('GET', '/clock')).body;
+  }
+
   async invalidateTokens(): Promise<number> {
     return (await this.call<{ invalidated: number }>('POST', '/tokens/invalidate')).body.invalidated;
   }

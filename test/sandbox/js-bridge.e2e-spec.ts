@@ -114,3 +114,137 @@ describe('jweixin.js in a page', () => {
     expect(await failed).toEqual({ errMsg: 'config:invalid signature' });
   });
 });
+
+describe('jweixin.js against the sandbox: ok / cancel / fail through the cashier', () => {
+  let t: SandboxTestApp;
+
+  beforeAll(async () => {
+    t = await startSandboxApp();
+  });
+  afterAll(() => t?.close());
+
+  type Choice = 'success' | 'cancel' | 'fail';
+
+  /**
+   * Runs the shim in a minimal fake browser on a page of the app, with the real fetch (real HTTP to the
+   * sandbox). When the shim opens the cashier, the "user" presses a button: exactly what the cashier
+   * page's script does — POST /sandbox/pay { prepay_id, openid, result }, then postMessage the answer
+   * to the page from the cashier frame.
+   */
+  function browser(choice: Choice, payer: (prepayOpenid: string) => string = (o) => o) {
+    const listeners: Record<string, Array<(e: unknown) => void>> = {};
+    const cashierPages: string[] = [];
+    const document = {
+      currentScript: { src: `${t.baseUrl}/sandbox/jweixin.js` },
+      dispatchEvent: () => true,
+      createElement: () => ({ src: '', contentWindow: {}, children: [] as unknown[], parentNode: null as unknown, setAttribute() {}, appendChild(c: unknown) { this.children.push(c); }, style: {} }),
+      body: {
+        appendChild: (overlay: { children: Array<{ src: string; contentWindow: object }>; parentNode: unknown }) => {
+          overlay.parentNode = { removeChild: () => undefined };
+          const frame = overlay.children[0];
+          void (async () => {
+            const page = await fetch(frame.src).then((r) => r.text());
+            cashierPages.push(page);
+            const prepayId = new URL(frame.src).searchParams.get('prepay_id')!;
+            const shownPayer = /付款用户 <code>([^<]+)<\/code>/.exec(page)![1];
+            const answer = (await fetch(`${t.baseUrl}/sandbox/pay`, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json' },
+              body: JSON.stringify({ prepay_id: prepayId, openid: payer(shownPayer), result: choice }),
+            }).then((r) => r.json())) as { result: string; reason?: string };
+            for (const fn of listeners.message ?? []) fn({ data: { type: 'wx-sandbox-pay-result', result: answer.result, reason: answer.reason || '' }, source: frame.contentWindow });
+          })();
+        },
+      },
+    };
+    const window: Record<string, unknown> = {
+      addEventListener: (name: string, fn: (e: unknown) => void) => (listeners[name] ??= []).push(fn),
+      removeEventListener: (name: string, fn: (e: unknown) => void) => (listeners[name] = (listeners[name] ?? []).filter((f) => f !== fn)),
+    };
+    const pageUrl = `${t.baseUrl}/shop/checkout.html`;
+    const context = {
+      window,
+      document,
+      location: { href: `${pageUrl}#/pay`, origin: t.baseUrl },
+      URL,
+      Event: class {
+        constructor(readonly type: string) {}
+      },
+      console: { error: () => undefined, log: () => undefined },
+      setTimeout,
+      alert: () => undefined,
+      fetch,
+    };
+    runInNewContext(require('../../src/sandbox/pages/jweixin').JWEIXIN_JS, context);
+    return { wx: window.wx as any, bridge: window.WeixinJSBridge as any, pageUrl, cashierPages }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  }
+
+  async function order(openid: string) {
+    const no = tradeNo('JSO');
+    const prepay = await t.merchant.request('POST', '/v3/pay/transactions/jsapi', t.merchant.prepayBody(no, openid, 'http://127.0.0.1:9/n', 990));
+    const pkg = `prepay_id=${prepay.json.prepay_id}`;
+    const ts = String(Math.floor(Date.now() / 1000));
+    const nonce = 'n0nce';
+    const paySign = sign('sha256', Buffer.from(`${t.keystore.appid}\n${ts}\n${nonce}\n${pkg}\n`), createPrivateKey(t.keystore.merchant.privateKeyPem)).toString('base64');
+    return { no, params: { appId: t.keystore.appid, timeStamp: ts, nonceStr: nonce, package: pkg, signType: 'RSA', paySign } };
+  }
+
+  const invoke = (bridge: { invoke: (name: string, p: unknown, cb: (r: unknown) => void) => void }, params: unknown) =>
+    new Promise<{ err_msg: string; err_desc: string }>((resolve) => bridge.invoke('getBrandWCPayRequest', params, resolve as (r: unknown) => void));
+
+  it.each([
+    ['success', 'get_brand_wcpay_request:ok', 'SUCCESS'],
+    ['cancel', 'get_brand_wcpay_request:cancel', 'NOTPAY'],
+    ['fail', 'get_brand_wcpay_request:fail', 'NOTPAY'],
+  ] as const)('the user presses %s: err_msg %s, order %s', async (choice, errMsg, tradeState) => {
+    const { no, params } = await order('o_bridge_user');
+    const page = browser(choice);
+    const res = await invoke(page.bridge, params);
+    expect(res.err_msg).toBe(errMsg);
+    if (choice === 'fail') expect(res.err_desc).toContain('支付失败');
+    expect(page.cashierPages[0]).toContain('wx-sandbox-pay-result');
+    expect(page.cashierPages[0]).toContain('¥9.90');
+    expect((await t.control.transaction(no)).trade_state).toBe(tradeState);
+  });
+
+  it('answers :fail with the reason when another WeChat user tries to pay', async () => {
+    const { no, params } = await order('o_bridge_owner');
+    const page = browser('success', () => 'o_bridge_someone_else');
+    const res = await invoke(page.bridge, params);
+    expect(res).toEqual({ err_msg: 'get_brand_wcpay_request:fail', err_desc: expect.stringContaining('openid') });
+    expect((await t.control.transaction(no)).trade_state).toBe('NOTPAY');
+  });
+
+  it('maps wx.chooseWXPay after a valid wx.config to success / cancel callbacks', async () => {
+    const token = (await fetch(`${t.baseUrl}/sandbox/cgi-bin/token?grant_type=client_credential&appid=${t.keystore.appid}&secret=${t.keystore.appsecret}`).then((r) => r.json())) as { access_token: string };
+    const { ticket } = (await fetch(`${t.baseUrl}/sandbox/cgi-bin/ticket/getticket?access_token=${token.access_token}&type=jsapi`).then((r) => r.json())) as { ticket: string };
+    for (const [choice, callback] of [
+      ['success', 'success'],
+      ['cancel', 'cancel'],
+    ] as const) {
+      const { no, params } = await order('o_bridge_wx');
+      const page = browser(choice);
+      const signature = createHash('sha1').update(`jsapi_ticket=${ticket}&noncestr=cfg&timestamp=1700000000&url=${page.pageUrl}`).digest('hex');
+      const ready = new Promise<void>((resolve, reject) => {
+        page.wx.ready(resolve);
+        page.wx.error(reject);
+      });
+      page.wx.config({ appId: t.keystore.appid, timestamp: 1700000000, nonceStr: 'cfg', signature, jsApiList: ['chooseWXPay'] });
+      await ready;
+      const result = await new Promise<{ via: string; errMsg: string }>((resolve) =>
+        page.wx.chooseWXPay({
+          timestamp: params.timeStamp,
+          nonceStr: params.nonceStr,
+          package: params.package,
+          signType: 'RSA',
+          paySign: params.paySign,
+          success: (r: { errMsg: string }) => resolve({ via: 'success', ...r }),
+          cancel: (r: { errMsg: string }) => resolve({ via: 'cancel', ...r }),
+          fail: (r: { errMsg: string }) => resolve({ via: 'fail', ...r }),
+        }),
+      );
+      expect(result).toMatchObject({ via: callback, errMsg: `chooseWXPay:${choice === 'success' ? 'ok' : 'cancel'}` });
+      expect((await t.control.transaction(no)).trade_state).toBe(choice === 'success' ? 'SUCCESS' : 'NOTPAY');
+    }
+  });
+});

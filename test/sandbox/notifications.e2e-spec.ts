@@ -135,6 +135,30 @@ describe('sandbox notifications', () => {
     expect(JSON.parse(r.body.toString())).toMatchObject({ event_type: 'REFUND.SUCCESS', summary: '退款成功', resource: { associated_data: 'refund', original_type: 'refund' } });
     expect(decrypt(r)).toMatchObject({ out_refund_no: `${no}R`, refund_status: 'SUCCESS', amount: { refund: 200, total: 600 } });
   });
+
+  it.each([
+    ['ABNORMAL', '退款异常'],
+    ['CLOSED', '退款关闭'],
+  ] as const)('sends REFUND.%s (no success_time) when a refund ends that way', async (status, summary) => {
+    const no = await paidOrder(600);
+    await t.control.nextRefundOutcome(status);
+    const res = await t.merchant.request('POST', '/v3/refund/domestic/refunds', {
+      out_trade_no: no,
+      out_refund_no: `${no}X`,
+      notify_url: notifyUrl,
+      amount: { refund: 600, total: 600, currency: 'CNY' },
+    });
+    expect(res.json.status).toBe('PROCESSING');
+    await t.control.waitForNotification({ outRefundNo: `${no}X` });
+    const r = receiver.received.find((x) => JSON.parse(x.body.toString()).event_type.startsWith('REFUND.'))!;
+    expect(verifies(r)).toBe(true);
+    expect(JSON.parse(r.body.toString())).toMatchObject({ event_type: `REFUND.${status}`, summary, resource_type: 'encrypt-resource', resource: { original_type: 'refund' } });
+    const resource = decrypt(r);
+    expect(resource).toMatchObject({ out_refund_no: `${no}X`, out_trade_no: no, refund_status: status, amount: { refund: 600, total: 600 } });
+    expect(resource.success_time).toBeUndefined();
+    const query = await t.merchant.request('GET', `/v3/refund/domestic/refunds/${no}X`);
+    expect(query.json.status).toBe(status);
+  });
 });
 
 describe('sandbox notifications in certificate mode', () => {
