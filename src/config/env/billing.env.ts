@@ -1,5 +1,28 @@
-import { IsOptional, Matches } from 'class-validator';
+import { IsOptional, ValidateBy, ValidationOptions, buildMessage } from 'class-validator';
+import { validateCronExpression } from 'cron';
 import { IsDuration } from './validators';
+
+/** A cron expression the scheduler accepts (5 fields, or 6 with seconds first). */
+function IsCronExpression(options?: ValidationOptions): PropertyDecorator {
+  const problem = (value: unknown): string | undefined => {
+    if (typeof value !== 'string') return 'not a string';
+    const { valid, error } = validateCronExpression(value);
+    return valid ? undefined : (error?.message ?? 'invalid');
+  };
+  return ValidateBy(
+    {
+      name: 'isCronExpression',
+      validator: {
+        validate: (value) => problem(value) === undefined,
+        defaultMessage: buildMessage(
+          (_each, args) => `must be a cron expression such as "0 10 * * *" (minute hour day month weekday, Asia/Shanghai): ${problem(args?.value)}`,
+          options,
+        ),
+      },
+    },
+    options,
+  );
+}
 
 /** Refund follow-up and daily reconciliation. Property names are the variable names. */
 export class BillingEnv {
@@ -15,6 +38,6 @@ export class BillingEnv {
 
   /** When the daily reconciliation of yesterday runs (cron, Asia/Shanghai). Default "0 10 * * *" (10:00). */
   @IsOptional()
-  @Matches(/^(\S+\s+){4,5}\S+$/, { message: 'must be a cron expression such as "0 10 * * *"' })
+  @IsCronExpression()
   RECONCILE_CRON?: string = undefined;
 }

@@ -1,0 +1,104 @@
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DataSource } from 'typeorm';
+import { BillingJobs } from '../../src/billing/billing.jobs';
+import { Clock, FixedClock } from '../../src/common/clock';
+import { dbDate } from '../../src/database/transactions';
+import { TRADE_BILL_ALL_HEADER, addToTotals, emptyTotals, summaryLines, tradeBillLine, TradeBillRow } from '../../src/sandbox/bills/trade-bill';
+import { Shop } from '../helpers/shop';
+import { startTestApp } from '../helpers/test-app';
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+describe('daily reconciliation job', () => {
+  it('refuses an invalid RECONCILE_CRON at start-up with an error naming the variable', async () => {
+    for (const cron of ['61 10 * * *', '0 10 * *', 'at ten']) {
+      const start = startTestApp({ schedules: true, env: { RECONCILE_CRON: cron } });
+      await expect(start).rejects.toThrow(/RECONCILE_CRON: must be a cron expression such as "0 10 \* \* \*"/);
+      await expect(start).rejects.toMatchObject({ name: 'ConfigValidationError' });
+    }
+  });
+
+  it('schedules the run at RECONCILE_CRON, Asia/Shanghai time', async () => {
+    const t = await startTestApp({ schedules: true, env: { RECONCILE_CRON: '30 9 * * *' } });
+    try {
+      const job = t.app.get(SchedulerRegistry).getCronJob('billing.reconcile');
+      const next = job.nextDate().toJSDate();
+      // 09:30 in Beijing is 01:30 UTC, within the next day
+      expect([next.getUTCHours(), next.getUTCMinutes()]).toEqual([1, 30]);
+      expect(next.getTime() - Date.now()).toBeLessThanOrEqual(DAY);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('reconciles yesterday as a Beijing date (fixed clock at 00:30 Beijing), audited; skipped while that day is running elsewhere', async () => {
+    // The last 00:30 in Beijing (16:30 UTC the day before): Beijing's yesterday is not UTC's yesterday.
+    const now = Date.now();
+    let at = Math.floor((now + 8 * HOUR) / DAY) * DAY - 8 * HOUR + 30 * 60_000;
+    if (at > now) at -= DAY;
+    const beijingDate = new Date(at + 8 * HOUR).toISOString().slice(0, 10);
+    const yesterday = new Date(at + 8 * HOUR - DAY).toISOString().slice(0, 10);
+    const utcYesterday = new Date(at - DAY).toISOString().slice(0, 10);
+    expect(utcYesterday).not.toBe(yesterday);
+
+    const clock = new FixedClock(new Date(at));
+    const shop = await Shop.start({ override: (b) => b.overrideProvider(Clock).useValue(clock) });
+    try {
+      // WeChat (the sandbox) lives at the same moment as our clock
+      await shop.sandbox.shiftClock(at - Date.now());
+      const { appid, mchid } = await shop.sandbox.merchant();
+      const row: TradeBillRow = {
+        time: `${yesterday} 23:59:00`,
+        appid,
+        mchid,
+        transactionId: '4200000000000000000000000001',
+        outTradeNo: 'W_UNKNOWN_TO_US_0001',
+        openid: 'o_cron',
+        tradeType: 'JSAPI',
+        tradeState: 'SUCCESS',
+        bankType: 'OTHERS',
+        total: 990,
+        body: 'cron',
+      };
+      const totals = emptyTotals();
+      addToTotals(totals, row);
+      mkdirSync(join(shop.t.dataDir, 'bills'), { recursive: true });
+      const path = join(shop.t.dataDir, 'bills', `${yesterday}.csv.gz`);
+      writeFileSync(path, gzipSync(Buffer.from('\uFEFF' + TRADE_BILL_ALL_HEADER.join(',') + '\r\n' + tradeBillLine(row) + summaryLines(totals))));
+      await shop.sandbox.registerTradeBill(yesterday, path);
+
+      const jobs = shop.t.app.get(BillingJobs);
+      await jobs.reconcileYesterday();
+
+      const stored = (await shop.admin().get(`/admin/reconciliations/${yesterday}`).expect(200)).body;
+      expect(stored).toMatchObject({ date: yesterday, status: 'done', summary: { billRows: 1, byType: { only_in_wechat: 1 } } });
+      expect(stored.differences).toEqual([expect.objectContaining({ type: 'only_in_wechat', outTradeNo: 'W_UNKNOWN_TO_US_0001', wechatAmount: 990 })]);
+      await shop.admin().get(`/admin/reconciliations/${utcYesterday}`).expect(404);
+      await shop.admin().get(`/admin/reconciliations/${beijingDate}`).expect(404);
+      const audit = (await shop.admin().get('/admin/audit?action=reconciliation.daily').expect(200)).body.items;
+      expect(audit).toEqual([
+        expect.objectContaining({ tokenFingerprint: 'system', target: yesterday, outcome: 'ok', detail: expect.objectContaining({ status: 'done', differenceCount: 1, appliedFromBill: 0 }) }),
+      ]);
+
+      // another instance holds that day's lease: the job skips it (no error, no audit row)
+      const ds = shop.t.app.get<DataSource>(getDataSourceToken());
+      await ds.query('DELETE FROM job_leases WHERE name = ?', [`billing.reconcile.${yesterday}`]);
+      await ds.query('INSERT INTO job_leases (name, owner, expires_at, updated_at) VALUES (?, ?, ?, ?)', [
+        `billing.reconcile.${yesterday}`,
+        'other-host:1:abcd',
+        dbDate(ds, new Date(at + HOUR)),
+        dbDate(ds, new Date(at)),
+      ]);
+      await jobs.reconcileYesterday();
+      expect((await shop.admin().get('/admin/audit?action=reconciliation.daily').expect(200)).body.items).toHaveLength(1);
+    } finally {
+      await shop.sandbox.resetClock().catch(() => undefined);
+      await shop.close();
+    }
+  });
+});
