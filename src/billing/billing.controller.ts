@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { AdminOnly, Audit } from '../admin/admin.decorators';
 import { BadRequestError } from '../common/errors/app-error';
 import { BillingService, DownloadedBill } from './billing.service';
-import { ReconciliationService } from './reconciliation.service';
+import { ReconciliationResult, ReconciliationService, reconciliationAuditDetail } from './reconciliation.service';
 
 async function send(res: Response, bill: DownloadedBill): Promise<void> {
   res.status(200);
@@ -49,8 +49,19 @@ export class ReconciliationsController {
 
   @Post()
   @HttpCode(200)
-  @Audit('reconciliation.run', (req) => String(req.query.date ?? ''))
-  @ApiOperation({ summary: "Reconcile a day: download WeChat's ALL trade bill and compare it with our orders and refunds" })
+  @Audit('reconciliation.run', (req) => String(req.query.date ?? ''), (_req, result) => reconciliationAuditDetail(result as ReconciliationResult))
+  @ApiOperation({
+    summary: "Reconcile a day: download WeChat's ALL trade bill and compare it with our orders and refunds",
+    description: [
+      'Differences: only_in_wechat (paid there, unknown or unpaid here: applied as a payment when the order exists NOTPAY/CLOSED),',
+      'only_here, amount_mismatch, status_mismatch (ANOMALY here but paid there; REVOKED or another state there but paid here;',
+      'another transaction id), refund_only_in_wechat, refund_only_here, refund_amount_mismatch, refund_status_mismatch',
+      '(refund PROCESSING/ABNORMAL/FAILED here, SUCCESS in the bill: the result is applied as a notification would be;',
+      'CLOSED here is only reported). Payments and refund results are applied only after the whole file passed its hash check.',
+      'The applied numbers are listed in the result and in the audit row. One run per day at a time, shared with the daily job',
+      '(on every instance): a second one answers 409 RECONCILIATION_RUNNING.',
+    ].join(' '),
+  })
   @ApiQuery({ name: 'date', example: '2026-11-23' })
   run(@Query('date') date: unknown) {
     return this.reconciliations.run(date);

@@ -3,10 +3,10 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { AdminAuditService } from '../admin/admin-audit.service';
 import { Clock } from '../common/clock';
+import { AppError } from '../common/errors/app-error';
 import { AppConfig } from '../config/app-config';
-import { LeaseService } from '../database/lease.service';
 import { beijingYesterday } from './bill-date';
-import { ReconciliationService } from './reconciliation.service';
+import { ReconciliationRunningError, ReconciliationService, reconciliationAuditDetail } from './reconciliation.service';
 
 /** Reconciles yesterday every day at RECONCILE_CRON (Asia/Shanghai), on one instance at a time. */
 @Injectable()
@@ -15,7 +15,6 @@ export class BillingJobs implements OnApplicationBootstrap, OnApplicationShutdow
 
   constructor(
     private readonly reconciliations: ReconciliationService,
-    private readonly leases: LeaseService,
     private readonly audit: AdminAuditService,
     private readonly config: AppConfig,
     private readonly clock: Clock,
@@ -43,20 +42,28 @@ export class BillingJobs implements OnApplicationBootstrap, OnApplicationShutdow
     }
   }
 
+  /**
+   * Reconciles yesterday (Beijing date, by the injected clock) under the same lease as an operator's
+   * POST /admin/reconciliations: if that day is being reconciled already, this run is skipped.
+   */
   async reconcileYesterday(): Promise<void> {
     const date = beijingYesterday(this.clock.nowMs());
-    const { ran } = await this.leases.runExclusive(`billing.reconcile.${date}`, 30 * 60_000, async () => {
-      let outcome = 'ok';
-      try {
-        const result = await this.reconciliations.run(date);
-        this.logger.log(`reconciled ${date}: ${result.summary.differenceCount} differences`);
-      } catch (error) {
-        outcome = 'error';
-        throw error;
-      } finally {
-        await this.audit.record({ tokenFingerprint: 'system', action: 'reconciliation.daily', target: date, outcome });
+    let outcome = 'ok';
+    let detail: Record<string, unknown> | undefined;
+    try {
+      const result = await this.reconciliations.run(date);
+      detail = reconciliationAuditDetail(result);
+      this.logger.log(`reconciled ${date}: ${result.summary.differenceCount} differences`);
+    } catch (error) {
+      if (error instanceof ReconciliationRunningError) {
+        this.logger.log(`reconciliation of ${date} is running already (an operator's, or on another instance): skipped`);
+        return;
       }
-    });
-    if (!ran) this.logger.log(`reconciliation of ${date} is running on another instance`);
+      outcome = `error:${error instanceof AppError ? error.code : 'ERROR'}`;
+      detail = { message: (error as Error).message };
+      throw error;
+    } finally {
+      if (detail) await this.audit.record({ tokenFingerprint: 'system', action: 'reconciliation.daily', target: date, outcome, detail });
+    }
   }
 }

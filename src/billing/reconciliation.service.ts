@@ -1,8 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
 import { Repository } from 'typeorm';
 import { Clock } from '../common/clock';
-import { NotFoundError } from '../common/errors/app-error';
+import { ConflictError, NotFoundError } from '../common/errors/app-error';
+import { LeaseService } from '../database/lease.service';
 import { OrderService, ReconcileOrder } from '../payment/order.service';
 import { PaymentApplier } from '../payment/payment-applier.service';
 import { RefundService } from '../refund/refund.service';
@@ -19,7 +22,8 @@ export type DifferenceType =
   | 'status_mismatch'
   | 'refund_only_in_wechat'
   | 'refund_only_here'
-  | 'refund_amount_mismatch';
+  | 'refund_amount_mismatch'
+  | 'refund_status_mismatch';
 
 export interface Difference {
   type: DifferenceType;
@@ -44,22 +48,59 @@ export interface ReconciliationResult {
     billRows: number;
     payments: { inBill: number; matched: number; billAmount: number; ourAmount: number; ourCount: number };
     refunds: { inBill: number; matched: number; billAmount: number; ourAmount: number; ourCount: number };
-    /** The bill's own summary row, and whether the rows add up to it. */
+    /** Rows of other trade states (REVOKED, …): not payments, but checked against our orders. */
+    otherRows: number;
+    /** The bill's own summary row, and whether the rows add up to it (what does not, in billSummaryProblems). */
     billSummary: Omit<TradeBillSummary, 'kind' | 'line'> | null;
     billSummaryConsistent: boolean;
+    billSummaryProblems?: string[];
     differenceCount: number;
+    /** How many differences are stored (and listed) when there were more than MAX_STORED_DIFFERENCES. */
+    differencesStored?: number;
     byType: Partial<Record<DifferenceType, number>>;
     /** Amounts (fen) by outcome, for the console's chart. */
     amounts: { matched: number; onlyInWechat: number; onlyHere: number; mismatched: number; refunded: number };
+    /** Payments only in WeChat applied to orders here (the first APPLIED_LISTED outTradeNos listed). */
     appliedFromBill: number;
+    appliedOutTradeNos: string[];
+    /** Refund results taken from the bill (PROCESSING/ABNORMAL/FAILED here, SUCCESS there). */
+    appliedRefundsFromBill: number;
+    appliedOutRefundNos: string[];
   };
   differences: Difference[];
   error?: string;
 }
 
 const PAID_HERE = new Set(['PAID', 'REFUNDED', 'PAID_AFTER_CLOSE']);
-const MAX_STORED_DIFFERENCES = 50_000;
+/** Refund statuses here that a SUCCESS row in the (hash-verified) bill settles, as a notification would. */
+const REFUND_SETTLED_BY_BILL = new Set(['PROCESSING', 'ABNORMAL', 'FAILED']);
+export const MAX_STORED_DIFFERENCES = 50_000;
 const BATCH = 2000;
+/** How many applied numbers the result (and its audit row) lists; the counts are always complete. */
+export const APPLIED_LISTED = 100;
+/**
+ * The differences are stored as JSON; above this size as gzip (base64, prefixed GZIP_PREFIX). 50,000
+ * differences are up to ~21 MB of JSON: more than a MySQL MEDIUMTEXT (16 MB) and than MariaDB's
+ * default max_allowed_packet (16 MB), which no column type would fix. Compressed they are a few MB.
+ */
+const COMPRESS_ABOVE = 1 << 20;
+/** Upper bound of what one stored row may take, well inside both limits above. */
+const MAX_STORED_BYTES = 12 << 20;
+const GZIP_PREFIX = 'gzip64:';
+const LEASE_TTL_MS = 30 * 60_000;
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** Another reconciliation of the same day is running (here or on another instance). */
+export class ReconciliationRunningError extends ConflictError {
+  constructor(date: string) {
+    super(
+      'RECONCILIATION_RUNNING',
+      `the reconciliation of ${date} is already running (started by an operator or the daily job, on this or another instance); wait for it to finish and read the result at GET /admin/reconciliations/${date}`,
+      { date },
+    );
+  }
+}
 
 /**
  * A copy of a short string that does not keep its source alive. The parser's fields are slices of the
@@ -87,6 +128,7 @@ export class ReconciliationService {
 
   constructor(
     @InjectRepository(Reconciliation) private readonly results: Repository<Reconciliation>,
+    private readonly leases: LeaseService,
     private readonly billing: BillingService,
     private readonly orders: OrderService,
     private readonly refunds: RefundService,
@@ -95,8 +137,28 @@ export class ReconciliationService {
     private readonly clock: Clock,
   ) {}
 
+  private readonly running = new Set<string>();
+
+  /**
+   * Reconciles a day, at most once at a time per day across instances: the operator's POST and the
+   * daily job share the lease `billing.reconcile.<date>` (plus an in-process guard, since a lease is
+   * re-entrant for its own instance). A second run while one is going: ReconciliationRunningError (409).
+   */
   async run(dateText: unknown): Promise<ReconciliationResult> {
-    const { date, from, to } = parseBillDate(dateText, this.clock.nowMs());
+    const { date } = parseBillDate(dateText, this.clock.nowMs());
+    if (this.running.has(date)) throw new ReconciliationRunningError(date);
+    this.running.add(date);
+    try {
+      const { ran, result } = await this.leases.runExclusive(`billing.reconcile.${date}`, LEASE_TTL_MS, () => this.reconcile(date));
+      if (!ran) throw new ReconciliationRunningError(date);
+      return result!;
+    } finally {
+      this.running.delete(date);
+    }
+  }
+
+  private async reconcile(date: string): Promise<ReconciliationResult> {
+    const { from, to } = parseBillDate(date, this.clock.nowMs());
     const started = Date.now();
     const startedAt = this.clock.now().toISOString();
     const differences: Difference[] = [];
@@ -106,27 +168,50 @@ export class ReconciliationService {
       differenceCount++;
       byType[d.type] = (byType[d.type] ?? 0) + 1;
       if (differences.length < MAX_STORED_DIFFERENCES) differences.push(d);
+      return d;
     };
     const amounts = { matched: 0, onlyInWechat: 0, onlyHere: 0, mismatched: 0, refunded: 0 };
     const payments = { inBill: 0, matched: 0, billAmount: 0, ourAmount: 0, ourCount: 0 };
     const refundStats = { inBill: 0, matched: 0, billAmount: 0, ourAmount: 0, ourCount: 0 };
     const seenTrades = new Set<string>();
     const seenRefunds = new Set<string>();
+    // Payments to apply and refund results to take from the bill once it is verified, each with its
+    // difference (a Map: the bill may hold a million rows).
     const toApply: TradeBillRecord[] = [];
+    const applyDifference = new Map<string, Difference>();
+    const refundsToApply: Array<{ outRefundNo: string; refundId: string; time: string; difference: Difference }> = [];
     let billRows = 0;
+    let otherRows = 0;
     let billSummary: TradeBillSummary | null = null;
-    const rowSums = { settlement: 0, refund: 0, order: 0 };
+    const rowSums = { settlement: 0, refund: 0, order: 0, requestedRefund: 0 };
+    const applied = { payments: 0, outTradeNos: [] as string[], refunds: 0, outRefundNos: [] as string[] };
 
     const checkPayments = async (rows: TradeBillRecord[]) => {
       const ours = await this.orders.reconcileView(rows.map((r) => r.outTradeNo));
       for (const row of rows) {
         const order = ours.get(row.outTradeNo);
         const wechatAmount = row.orderAmount;
+        if (order?.status === 'ANOMALY') {
+          // We know the order and WeChat says it is paid; ours was held as ANOMALY (amount or appid
+          // did not match, …): not a payment we missed, a disagreement for a person to settle.
+          amounts.mismatched += wechatAmount;
+          add({
+            type: 'status_mismatch',
+            outTradeNo: row.outTradeNo,
+            wechatAmount,
+            ourAmount: order.paidTotal ?? order.total,
+            wechatState: row.tradeState,
+            ourStatus: order.status,
+            transactionId: row.transactionId,
+            detail: `paid at WeChat (${wechatAmount} fen), ANOMALY here (order total ${order.total} fen): check and settle by hand`,
+          });
+          continue;
+        }
         if (!order || !PAID_HERE.has(order.status)) {
           amounts.onlyInWechat += wechatAmount;
           const appliable = !!order && (order.status === 'NOTPAY' || order.status === 'CLOSED');
           if (appliable) toApply.push(row);
-          add({
+          const difference = add({
             type: 'only_in_wechat',
             outTradeNo: row.outTradeNo,
             wechatAmount,
@@ -137,6 +222,7 @@ export class ReconciliationService {
             action: appliable ? 'apply_payment' : undefined,
             detail: order ? `paid at WeChat, ${order.status} here` : 'paid at WeChat, no such order here',
           });
+          if (appliable) applyDifference.set(detached(row.outTradeNo), difference);
           continue;
         }
         const ourAmount = order.paidTotal ?? order.total;
@@ -154,25 +240,62 @@ export class ReconciliationService {
       }
     };
 
+    /** Rows that are neither payments nor refunds (REVOKED, …): a problem only where we count the order paid. */
+    const checkOthers = async (rows: TradeBillRecord[]) => {
+      const ours = await this.orders.reconcileView(rows.map((r) => r.outTradeNo));
+      for (const row of rows) {
+        const order = ours.get(row.outTradeNo);
+        if (!order || (!PAID_HERE.has(order.status) && order.status !== 'ANOMALY')) continue;
+        add({
+          type: 'status_mismatch',
+          outTradeNo: row.outTradeNo,
+          wechatAmount: row.orderAmount,
+          ourAmount: order.paidTotal ?? order.total,
+          wechatState: row.tradeState,
+          ourStatus: order.status,
+          transactionId: row.transactionId,
+          detail: `${row.tradeState} at WeChat, ${order.status} here`,
+        });
+      }
+    };
+
     const checkRefunds = async (rows: TradeBillRecord[]) => {
       const ours = new Map((await this.refunds.byNumbers(rows.map((r) => r.outRefundNo))).map((r) => [r.outRefundNo, r]));
       for (const row of rows) {
         const refund = ours.get(row.outRefundNo);
-        if (!refund || refund.status !== 'SUCCESS') {
+        if (!refund) {
           add({
             type: 'refund_only_in_wechat',
             outTradeNo: row.outTradeNo,
             outRefundNo: row.outRefundNo,
             wechatAmount: row.refundAmount,
-            ourAmount: refund?.amount,
             wechatState: row.refundStatus,
-            ourStatus: refund?.status ?? 'unknown',
-            detail: refund ? `refunded at WeChat, ${refund.status} here` : 'refunded at WeChat, no such refund here (made in the merchant portal?)',
+            ourStatus: 'unknown',
+            detail: 'refunded at WeChat, no such refund here (made in the merchant portal?)',
           });
           continue;
         }
         if (refund.amount !== row.refundAmount) {
-          add({ type: 'refund_amount_mismatch', outTradeNo: row.outTradeNo, outRefundNo: row.outRefundNo, wechatAmount: row.refundAmount, ourAmount: refund.amount, detail: `WeChat ${row.refundAmount} fen, here ${refund.amount} fen` });
+          add({ type: 'refund_amount_mismatch', outTradeNo: row.outTradeNo, outRefundNo: row.outRefundNo, wechatAmount: row.refundAmount, ourAmount: refund.amount, wechatState: row.refundStatus, ourStatus: refund.status, detail: `WeChat ${row.refundAmount} fen, here ${refund.amount} fen` });
+          continue;
+        }
+        if (refund.status !== 'SUCCESS') {
+          // We have the refund, WeChat's bill has it refunded. Like a payment only in WeChat, the verified
+          // bill settles it (PROCESSING — its notification was lost —, ABNORMAL, or FAILED here); a
+          // CLOSED refund that WeChat paid out is only reported: CLOSED is final here, a person decides.
+          const appliable = REFUND_SETTLED_BY_BILL.has(refund.status) && row.refundStatus === 'SUCCESS';
+          const difference = add({
+            type: 'refund_status_mismatch',
+            outTradeNo: row.outTradeNo,
+            outRefundNo: row.outRefundNo,
+            wechatAmount: row.refundAmount,
+            ourAmount: refund.amount,
+            wechatState: row.refundStatus,
+            ourStatus: refund.status,
+            action: appliable ? 'apply_refund_result' : undefined,
+            detail: `refund ${row.refundStatus || 'listed'} at WeChat, ${refund.status} here`,
+          });
+          if (appliable) refundsToApply.push({ outRefundNo: detached(row.outRefundNo), refundId: detached(row.refundId), time: detached(row.tradeTime), difference });
           continue;
         }
         refundStats.matched++;
@@ -185,6 +308,7 @@ export class ReconciliationService {
       const stream = await this.billing.tradeBillStream(date);
       let paymentBatch: TradeBillRecord[] = [];
       let refundBatch: TradeBillRecord[] = [];
+      let otherBatch: TradeBillRecord[] = [];
       for await (const batch of parseTradeBillBatches(stream)) for (const record of batch) {
         if (record.kind === 'summary') {
           billSummary = record;
@@ -194,6 +318,7 @@ export class ReconciliationService {
         rowSums.settlement += record.settlementTotal;
         rowSums.order += record.orderAmount;
         rowSums.refund += record.refundAmount;
+        rowSums.requestedRefund += record.requestedRefund;
         if (record.tradeState === 'REFUND') {
           refundStats.inBill++;
           refundStats.billAmount += record.refundAmount;
@@ -212,11 +337,20 @@ export class ReconciliationService {
             await checkPayments(paymentBatch);
             paymentBatch = [];
           }
+        } else {
+          otherRows++;
+          seenTrades.add(detached(record.outTradeNo));
+          otherBatch.push(record);
+          if (otherBatch.length >= BATCH) {
+            await checkOthers(otherBatch);
+            otherBatch = [];
+          }
         }
       }
 
       if (paymentBatch.length) await checkPayments(paymentBatch);
       if (refundBatch.length) await checkRefunds(refundBatch);
+      if (otherBatch.length) await checkOthers(otherBatch);
 
       // Paid here that day, absent from WeChat's bill.
       for await (const page of this.orders.paidBetween(from, to)) {
@@ -238,8 +372,7 @@ export class ReconciliationService {
         }
       }
 
-      // Only now, with the whole file verified: take WeChat's word for the payments we missed.
-      let appliedFromBill = 0;
+      // Only now, with the whole file verified: take WeChat's word for the payments we missed...
       for (const row of toApply) {
         const outcome = await this.applier.apply(
           {
@@ -255,18 +388,25 @@ export class ReconciliationService {
           },
           'bill',
         );
-        const difference = differences.find((d) => d.type === 'only_in_wechat' && d.outTradeNo === row.outTradeNo);
+        const difference = applyDifference.get(row.outTradeNo);
         if (difference) difference.action = `applied_as_payment:${outcome.outcome}`;
-        if (outcome.outcome === 'applied') appliedFromBill++;
+        if (outcome.outcome === 'applied') {
+          applied.payments++;
+          if (applied.outTradeNos.length < APPLIED_LISTED) applied.outTradeNos.push(detached(row.outTradeNo));
+        }
+      }
+      // ...and for the refunds it paid out that are still open here.
+      for (const item of refundsToApply) {
+        const outcome = await this.refunds.applyResult(item.outRefundNo, 'SUCCESS', item.refundId || undefined, item.time ? billTimeToRfc3339(item.time) : undefined, 'bill');
+        item.difference.action = `applied_refund_result:${outcome}`;
+        if (outcome === 'applied') {
+          applied.refunds++;
+          if (applied.outRefundNos.length < APPLIED_LISTED) applied.outRefundNos.push(item.outRefundNo);
+        }
       }
 
-      const summaryConsistent =
-        !!billSummary &&
-        billSummary.count === billRows &&
-        billSummary.settlementTotal === rowSums.settlement &&
-        billSummary.orderTotal === rowSums.order &&
-        billSummary.refundTotal === rowSums.refund;
-      if (!summaryConsistent) this.logger.warn(`bill ${date}: rows do not add up to the bill's summary row`);
+      const problems = billSummary ? summaryProblems(billSummary, billRows, rowSums) : ['the bill has no summary row'];
+      if (problems.length) this.logger.warn(`bill ${date}: rows do not add up to the bill's summary row: ${problems.join('; ')}`);
       result = {
         date,
         status: 'done',
@@ -276,18 +416,27 @@ export class ReconciliationService {
           billRows,
           payments,
           refunds: refundStats,
+          otherRows,
           billSummary: billSummary ? (({ kind: _k, line: _l, ...rest }) => rest)(billSummary) : null,
-          billSummaryConsistent: summaryConsistent,
+          billSummaryConsistent: problems.length === 0,
+          ...(problems.length ? { billSummaryProblems: problems } : {}),
           differenceCount,
+          ...(differenceCount > differences.length ? { differencesStored: differences.length } : {}),
           byType,
           amounts,
-          appliedFromBill,
+          appliedFromBill: applied.payments,
+          appliedOutTradeNos: applied.outTradeNos,
+          appliedRefundsFromBill: applied.refunds,
+          appliedOutRefundNos: applied.outRefundNos,
         },
         differences,
       };
+      // Inside the try: a result that cannot be stored is a failed run (stored as such, below).
+      await this.store(result);
+      return result;
     } catch (error) {
       this.logger.error(`reconciliation of ${date} failed: ${(error as Error).message}`);
-      result = {
+      const failed: ReconciliationResult = {
         date,
         status: 'failed',
         startedAt,
@@ -296,21 +445,23 @@ export class ReconciliationService {
           billRows,
           payments,
           refunds: refundStats,
+          otherRows,
           billSummary: null,
           billSummaryConsistent: false,
           differenceCount,
           byType,
           amounts,
-          appliedFromBill: 0,
+          appliedFromBill: applied.payments,
+          appliedOutTradeNos: applied.outTradeNos,
+          appliedRefundsFromBill: applied.refunds,
+          appliedOutRefundNos: applied.outRefundNos,
         },
         differences: [],
         error: (error as Error).message,
       };
-      await this.store(result);
+      await this.store(failed).catch((storeError: Error) => this.logger.error(`could not store the failed reconciliation of ${date}: ${storeError.message}`));
       throw error;
     }
-    await this.store(result);
-    return result;
   }
 
   private onlyHere(order: ReconcileOrder): Difference {
@@ -326,11 +477,20 @@ export class ReconciliationService {
 
   private async store(result: ReconciliationResult): Promise<void> {
     const now = this.clock.now();
+    let { summary } = result;
+    let differences = await encodeDifferences(result.differences);
+    // Never expected (50,000 differences compress to a few MB), but a row that cannot be written would
+    // lose the whole result: keep fewer differences rather than none.
+    for (let keep = result.differences.length; differences.length > MAX_STORED_BYTES && keep > 0; ) {
+      keep = Math.floor(keep * 0.8);
+      differences = await encodeDifferences(result.differences.slice(0, keep));
+      summary = { ...result.summary, differencesStored: keep };
+    }
     const row = {
       billDate: result.date,
       status: result.status,
-      summary: JSON.stringify({ ...result, differences: undefined }),
-      differences: JSON.stringify(result.differences),
+      summary: JSON.stringify({ ...result, summary, differences: undefined }),
+      differences,
       updatedAt: now,
     };
     const updated = await this.results.update({ billDate: result.date }, row);
@@ -358,7 +518,7 @@ export class ReconciliationService {
   async get(date: string): Promise<ReconciliationResult> {
     const row = await this.results.findOneBy({ billDate: date });
     if (!row) throw new NotFoundError(`reconciliation of ${date}`, 'RECONCILIATION_NOT_FOUND');
-    return { ...(JSON.parse(row.summary) as ReconciliationResult), differences: JSON.parse(row.differences) as Difference[] };
+    return { ...(JSON.parse(row.summary) as ReconciliationResult), differences: await decodeDifferences(row.differences) };
   }
 
   static toCsv(result: ReconciliationResult): string {
@@ -372,4 +532,50 @@ export class ReconciliationService {
     );
     return '\uFEFF' + [header.join(','), ...lines].join('\r\n') + '\r\n';
   }
+}
+
+/** The audit detail of a reconciliation: its counts and the (first APPLIED_LISTED) numbers it applied. */
+export function reconciliationAuditDetail(result: ReconciliationResult): Record<string, unknown> {
+  const s = result.summary;
+  return {
+    status: result.status,
+    differenceCount: s.differenceCount,
+    appliedFromBill: s.appliedFromBill,
+    appliedOutTradeNos: s.appliedOutTradeNos,
+    ...(s.appliedFromBill > s.appliedOutTradeNos.length ? { appliedOutTradeNosTruncated: true } : {}),
+    appliedRefundsFromBill: s.appliedRefundsFromBill,
+    appliedOutRefundNos: s.appliedOutRefundNos,
+    ...(s.appliedRefundsFromBill > s.appliedOutRefundNos.length ? { appliedOutRefundNosTruncated: true } : {}),
+  };
+}
+
+/** JSON, or gzip + base64 behind GZIP_PREFIX when large (see COMPRESS_ABOVE). */
+export async function encodeDifferences(differences: Difference[]): Promise<string> {
+  const json = JSON.stringify(differences);
+  if (json.length <= COMPRESS_ABOVE / 3 || Buffer.byteLength(json) <= COMPRESS_ABOVE) return json;
+  return GZIP_PREFIX + (await gzipAsync(json)).toString('base64');
+}
+
+export async function decodeDifferences(stored: string): Promise<Difference[]> {
+  if (!stored.startsWith(GZIP_PREFIX)) return JSON.parse(stored) as Difference[];
+  return JSON.parse((await gunzipAsync(Buffer.from(stored.slice(GZIP_PREFIX.length), 'base64'))).toString('utf8')) as Difference[];
+}
+
+/**
+ * What in the bill's summary row the data rows do not add up to (empty when they all do). The fee
+ * total is not compared: WeChat prints it rounded, the rows' fees have five decimals.
+ */
+function summaryProblems(
+  summary: TradeBillSummary,
+  rows: number,
+  sums: { settlement: number; refund: number; order: number; requestedRefund: number },
+): string[] {
+  const checks: Array<[string, number, number]> = [
+    ['row count', summary.count, rows],
+    ['settlement total (fen)', summary.settlementTotal, sums.settlement],
+    ['refund total (fen)', summary.refundTotal, sums.refund],
+    ['order total (fen)', summary.orderTotal, sums.order],
+    ['requested refund total (fen)', summary.requestedRefundTotal, sums.requestedRefund],
+  ];
+  return checks.filter(([, stated, added]) => stated !== added).map(([name, stated, added]) => `${name}: summary ${stated}, rows add up to ${added}`);
 }
