@@ -4,8 +4,9 @@ import type { Readable } from 'node:stream';
 /*
  * WeChat Pay trade bill (交易账单) parser: streaming, pure (a Readable of plain CSV in, records out).
  * Format: UTF-8 (BOM optional), CRLF or LF, a header row, data rows in which every field starts with
- * a backtick, then a summary header row and one backticked summary row, which ends with a line end
- * like every other line (a file whose summary row has none is taken as cut short). Fields are not
+ * a backtick, then a summary header row and one backticked summary row (WeChat ends it with CRLF too,
+ * but a complete row without one is accepted: a file cut inside that row's last number cannot be told
+ * from its digits, and is caught by the SHA-1 check of the whole file, which comes first). Fields are not
  * quoted, so a comma can appear inside a field: the real separator is ",`" (comma + the next field's
  * backtick). Every amount is checked on every row; any damage is a BillParseError with its line.
  */
@@ -230,12 +231,9 @@ export class TradeBillParser {
     if (this.rest.length > 0) {
       const last = this.rest.endsWith('\r') ? this.rest.slice(0, -1) : this.rest;
       this.rest = '';
-      // The summary row is the file's last line and WeChat ends it with CRLF. Without its line end it
-      // may be cut anywhere — even inside its last number ("0.14" cut to "0.1" is still a number; the
-      // summary prints the shortest decimal, so the digits alone cannot tell).
-      if (this.state === 'summary-values') {
-        throw new BillParseError(this.lineNo + 1, 'the summary row has no line end: the file is cut short (truncated download?)');
-      }
+      // A last line without its line end: parsed like any other. A summary row cut short shows as
+      // missing fields; one cut inside its last number ("0.14" → "0.1") reads as a number, and only
+      // the file's SHA-1 (checked before anything from the bill is applied) can tell.
       this.line(last, out);
     }
     if (this.state === 'header') throw new BillParseError(this.lineNo + 1, 'the bill is empty');
