@@ -46,6 +46,18 @@ export class LeaseService {
     }
   }
 
+  /** Extends the lease for ttlMs if this instance still holds it; false when it was lost to another. */
+  async renew(name: string, ttlMs: number): Promise<boolean> {
+    const now = this.clock.now();
+    const updated = await this.dataSource
+      .createQueryBuilder()
+      .update('job_leases')
+      .set({ expires_at: new Date(now.getTime() + ttlMs), updated_at: now })
+      .where('name = :name AND owner = :owner', { name, owner: this.owner })
+      .execute();
+    return (updated.affected ?? 0) > 0;
+  }
+
   async release(name: string): Promise<void> {
     await this.dataSource
       .createQueryBuilder()
@@ -56,19 +68,49 @@ export class LeaseService {
   }
 
   /**
-   * Runs fn while holding the lease; returns undefined (without running fn) when another instance
-   * holds it. The lease outlives fn by nothing: it is released when fn settles.
+   * Runs fn while holding the lease; returns `{ ran: false }` (without running fn) when another
+   * instance holds it. While fn runs, a heartbeat renews the lease every ttlMs/3, so a sweep that
+   * outlasts ttlMs keeps it; should a renewal find the lease taken by another instance (this one
+   * stalled past the expiry), `lease.lost` turns true and fn should stop taking new work. The lease
+   * is released when fn settles (after any renewal in flight, so none can re-extend it).
    */
-  async runExclusive<T>(name: string, ttlMs: number, fn: () => Promise<T>): Promise<{ ran: boolean; result?: T }> {
+  async runExclusive<T>(name: string, ttlMs: number, fn: (lease: LeaseHandle) => Promise<T>): Promise<{ ran: boolean; result?: T }> {
     if (!(await this.tryAcquire(name, ttlMs))) return { ran: false };
+    const handle: LeaseHandle = { lost: false, renewals: 0 };
+    let renewing: Promise<void> | undefined;
+    const heartbeat = setInterval(() => {
+      if (renewing) return;
+      renewing = this.renew(name, ttlMs)
+        .then((held) => {
+          if (held) handle.renewals++;
+          else if (!handle.lost) {
+            handle.lost = true;
+            this.logger.warn(`lease ${name} was taken by another instance while this one held it`);
+          }
+        })
+        .catch((error: Error) => this.logger.warn(`could not renew lease ${name}: ${error.message}`))
+        .finally(() => (renewing = undefined));
+    }, Math.max(10, Math.floor(ttlMs / 3)));
     try {
-      return { ran: true, result: await fn() };
+      return { ran: true, result: await fn(handle) };
     } finally {
-      await this.release(name).catch((error: Error) =>
-        this.logger.warn(`could not release lease ${name}: ${error.message}`),
-      );
+      clearInterval(heartbeat);
+      await renewing;
+      if (!handle.lost) {
+        await this.release(name).catch((error: Error) =>
+          this.logger.warn(`could not release lease ${name}: ${error.message}`),
+        );
+      }
     }
   }
+}
+
+/** What fn of runExclusive sees of its lease. */
+export interface LeaseHandle {
+  /** A renewal found another instance holding the lease: stop taking new work. */
+  lost: boolean;
+  /** Renewals so far (the heartbeat). */
+  renewals: number;
 }
 
 export function isDuplicateKey(error: unknown): boolean {
