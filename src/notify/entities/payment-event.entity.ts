@@ -32,8 +32,21 @@ export class PaymentEvent {
   @Column({ type: 'varchar', length: 64, nullable: true })
   serial: string | null;
 
+  /** The notification's bytes exactly as received, in the form `rawEncoding` names. */
   @Column({ name: 'raw_body', type: 'text' })
   rawBody: string;
+
+  /** utf8: raw_body is the bytes as text (they were valid UTF-8); base64: they were not; omitted: too large, raw_body is a marker. */
+  @Column({ name: 'raw_encoding', type: 'varchar', length: 8, default: 'utf8' })
+  rawEncoding: 'utf8' | 'base64' | 'omitted';
+
+  /** Byte length of the body as received. */
+  @Column({ name: 'raw_size', type: 'int', nullable: true })
+  rawSize: number | null;
+
+  /** SHA-256 (hex) of the body as received. */
+  @Column({ name: 'raw_sha256', type: 'varchar', length: 64, nullable: true })
+  rawSha256: string | null;
 
   @Column({ name: 'received_at', type: 'datetime' })
   receivedAt: Date;

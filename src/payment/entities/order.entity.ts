@@ -72,6 +72,10 @@ export class Order {
   @Column({ name: 'anomaly_reason', type: 'varchar', length: 255, nullable: true })
   anomalyReason: string | null;
 
+  /** How a payment after close was settled (PAID_AFTER_CLOSE): refund | reinstate; decided once. */
+  @Column({ name: 'after_close_action', type: 'varchar', length: 16, nullable: true })
+  afterCloseAction: 'refund' | 'reinstate' | null;
+
   @Column({ name: 'last_queried_at', type: 'datetime', nullable: true })
   lastQueriedAt: Date | null;
 
