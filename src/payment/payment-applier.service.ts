@@ -38,6 +38,17 @@ export const ORDER_PAID = 'order.paid';
 export const ORDER_PAID_AFTER_CLOSE = 'order.paid_after_close';
 export const ORDER_ANOMALY = 'order.anomaly';
 
+/**
+ * Payload of ORDER_PAID_AFTER_CLOSE. `action: 'refund'` asks for a refund whatever
+ * PAID_AFTER_CLOSE_ACTION says (a reinstatement found no stock, or a refund was decided earlier);
+ * `retry` marks a re-emission by the jobs' sweep of an order still unresolved.
+ */
+export interface PaidAfterCloseEvent {
+  outTradeNo: string;
+  action?: 'refund';
+  retry?: boolean;
+}
+
 export interface OrderPaidEvent {
   outTradeNo: string;
   transactionId: string;
@@ -130,7 +141,7 @@ export class PaymentApplier implements OnModuleDestroy {
     // After commit, outside the request: a listener that throws cannot undo or lose the payment.
     setImmediate(() => {
       for (const event of paid) this.emit(ORDER_PAID, event);
-      for (const outTradeNo of afterClose) this.emit(ORDER_PAID_AFTER_CLOSE, { outTradeNo });
+      for (const outTradeNo of afterClose) this.emit(ORDER_PAID_AFTER_CLOSE, { outTradeNo } satisfies PaidAfterCloseEvent);
       for (const outTradeNo of anomalies) this.emit(ORDER_ANOMALY, { outTradeNo });
     });
   }
@@ -222,7 +233,16 @@ export class PaymentApplier implements OnModuleDestroy {
       } else if (row.transaction_id && row.transaction_id !== tx.transaction_id && row.status !== 'NOTPAY' && row.status !== 'CLOSED') {
         outcome = 'conflict';
         reason = `order already paid by transaction ${row.transaction_id}`;
-      } else if (row.status === 'CLOSED' && ours(item.tx) && tx.amount?.total === row.total) {
+      } else if (
+        row.status === 'CLOSED' &&
+        tx.trade_state === 'SUCCESS' &&
+        tx.transaction_id &&
+        ours(tx) &&
+        tx.amount?.total === row.total &&
+        (tx.amount?.currency ?? 'CNY') === row.currency
+      ) {
+        // The same checks as for an open order (step 1): only a payment that matches the order in
+        // appid, mchid, amount and currency is a payment after close; anything else is an ANOMALY.
         const res = await runner.query(
           `UPDATE orders SET status = 'PAID_AFTER_CLOSE', transaction_id = ?, payer_openid = ?, paid_total = ?, paid_at = ?, paid_batch = ?, updated_at = ?
            WHERE out_trade_no = ? AND status = 'CLOSED'`,
