@@ -5,16 +5,68 @@ import { AppConfig } from '../config/app-config';
 import { NotifyService } from './notify.service';
 
 export const TRANSACTION_NOTIFY_PATH = '/notify/wechatpay/transaction';
-const MAX_BODY = 64 * 1024;
+export const REFUND_NOTIFY_PATH = '/notify/wechatpay/refund';
+/** Largest notification body accepted (WeChat's are about 1 KiB). */
+export const NOTIFY_MAX_BODY = 64 * 1024;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+export type RawIncoming = IncomingMessage & { rawBody?: Buffer };
+
+/** The path of a request target, as Express routes it (case-insensitive, trailing slash ignored). */
+function routePath(url: string | undefined): string {
+  const path = (url ?? '').split('?', 1)[0].toLowerCase();
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
 
 /**
- * The payment notification is the hottest write path of the shop (WeChat delivers bursts, and
- * retries them). Express, its middleware and Nest's pipeline cost more per request than verifying,
- * decrypting and committing the notification (bench/notify.ts), so POST /notify/wechatpay/transaction
- * is answered straight from the Node HTTP server, before Express, by the same NotifyService the
- * controller uses. Everything else still goes to Express. NOTIFY_FAST_PATH=false turns this off.
+ * Reads a notification's body as raw bytes, whatever its Content-Type, up to NOTIFY_MAX_BODY; a
+ * larger one is answered 413 and its connection dropped once that answer has been flushed (dropping
+ * it at once could cut the answer off and leave the sender with a bare reset).
+ */
+export function readNotificationBody(req: IncomingMessage, res: ServerResponse, onBody: (body: Buffer) => void): void {
+  let chunks: Buffer[] = [];
+  let size = 0;
+  let refused = false;
+  const refuse = () => {
+    refused = true;
+    chunks = [];
+    res.once('finish', () => req.destroy());
+    res
+      .writeHead(413, { 'Content-Type': 'application/json; charset=utf-8', Connection: 'close' })
+      .end(JSON.stringify({ code: 'FAIL', message: `body larger than ${NOTIFY_MAX_BODY} bytes` }));
+  };
+  if (Number(req.headers['content-length']) > NOTIFY_MAX_BODY) {
+    refuse();
+    return;
+  }
+  req.on('data', (chunk: Buffer) => {
+    if (refused) return;
+    size += chunk.length;
+    if (size > NOTIFY_MAX_BODY) {
+      refuse();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (refused || res.writableEnded) return;
+    onBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  });
+  req.on('error', () => res.destroy());
+}
+
+/**
+ * The notify routes, at the Node HTTP server, before Express:
+ *
+ * - POST /notify/wechatpay/transaction is the hottest write path of the shop (WeChat delivers bursts,
+ *   and retries them). Express, its middleware and Nest's pipeline cost more per request than
+ *   verifying, decrypting and committing the notification (bench/notify.ts), so it is answered right
+ *   here by the same NotifyService the controller uses. NOTIFY_FAST_PATH=false turns this off.
+ * - Otherwise (the refund route always, the payment route with NOTIFY_FAST_PATH=false) the body is
+ *   read here as raw bytes, whatever its Content-Type, into `req.rawBody`, and the request then goes
+ *   through Express to NotifyController. Express's body parsers skip a request whose body was already
+ *   read, so a body that is not JSON (or not declared as JSON) reaches the signature check exactly as
+ *   sent, rather than being refused with Express's 400 before verification or arriving empty.
  */
 @Injectable()
 export class NotifyFastPath implements OnApplicationBootstrap {
@@ -27,40 +79,37 @@ export class NotifyFastPath implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    if (!this.config.orders.notifyFastPath) return;
     const server = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
     if (!server) return;
     const original = server.listeners('request') as Listener[];
     if (original.length !== 1) {
-      this.logger.warn(`not installing the notification fast path: ${original.length} request listeners`);
+      this.logger.warn(`not installing the notification routes before Express: ${original.length} request listeners`);
       return;
     }
     const express = original[0];
+    const fast = this.config.orders.notifyFastPath;
     server.removeAllListeners('request');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (req.method === 'POST' && (req.url === TRANSACTION_NOTIFY_PATH || req.url?.startsWith(`${TRANSACTION_NOTIFY_PATH}?`))) {
-        this.handle(req, res);
-      } else {
-        express(req, res);
+      if (req.method === 'POST') {
+        const path = routePath(req.url);
+        if (path === TRANSACTION_NOTIFY_PATH && fast) {
+          this.handle(req, res);
+          return;
+        }
+        if (path === TRANSACTION_NOTIFY_PATH || path === REFUND_NOTIFY_PATH) {
+          readNotificationBody(req, res, (body) => {
+            (req as RawIncoming).rawBody = body;
+            express(req, res);
+          });
+          return;
+        }
       }
+      express(req, res);
     });
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        res.writeHead(413, { 'Content-Type': 'application/json' }).end('{"code":"FAIL","message":"body too large"}');
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (res.writableEnded) return;
-      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    readNotificationBody(req, res, (body) => {
       this.notify.transaction(req.headers, body).then(
         (answer) => {
           if (answer.status === 204) res.writeHead(204).end();
@@ -72,6 +121,5 @@ export class NotifyFastPath implements OnApplicationBootstrap {
         },
       );
     });
-    req.on('error', () => res.destroy());
   }
 }

@@ -3,9 +3,23 @@ import { ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AdminOnly } from '../admin/admin.decorators';
 import { BadRequestError } from '../common/errors/app-error';
+import { readNotificationBody } from './notify-fast-path';
 import { NotifyAnswer, NotifyService } from './notify.service';
 
 type RawRequest = Request & { rawBody?: Buffer };
+
+/**
+ * The raw bytes of the notification. NotifyFastPath reads them before Express for both routes (any
+ * Content-Type); should it not be installed, a body no parser consumed is read here. A body an Express
+ * parser consumed without keeping it arrives as undefined (answered 400 as empty).
+ */
+function rawBody(req: RawRequest, res: Response): Promise<Buffer | undefined> {
+  if (req.rawBody || req.readableEnded || req.complete) return Promise.resolve(req.rawBody);
+  return new Promise((resolve) => {
+    res.once('finish', () => resolve(undefined)); // refused as too large
+    readNotificationBody(req, res, resolve);
+  });
+}
 
 function answer(res: Response, result: NotifyAnswer): void {
   if (result.status === 204) {
@@ -25,13 +39,15 @@ export class NotifyController {
   @Post('transaction')
   @ApiExcludeEndpoint()
   async transaction(@Req() req: RawRequest, @Res() res: Response) {
-    answer(res, await this.notify.transaction(req.headers, req.rawBody));
+    const body = await rawBody(req, res);
+    if (!res.headersSent) answer(res, await this.notify.transaction(req.headers, body));
   }
 
   @Post('refund')
   @ApiExcludeEndpoint()
   async refund(@Req() req: RawRequest, @Res() res: Response) {
-    answer(res, await this.notify.refund(req.headers, req.rawBody));
+    const body = await rawBody(req, res);
+    if (!res.headersSent) answer(res, await this.notify.refund(req.headers, body));
   }
 }
 

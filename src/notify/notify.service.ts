@@ -1,5 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { EntityManager, MoreThan, Repository } from 'typeorm';
 import { Clock } from '../common/clock';
@@ -23,7 +25,30 @@ interface EventRow {
   outcome: string;
   serial: string | null;
   rawBody: string;
+  rawEncoding: 'utf8' | 'base64' | 'omitted';
+  rawSize: number;
+  rawSha256: string;
   receivedAt: Date;
+}
+
+/**
+ * Larger bodies are not kept (a marker, their size and hash are): both notify routes refuse bodies
+ * over 64 KiB, so this only guards against a future caller; it also keeps a batch's multi-row insert
+ * far below MariaDB's max_allowed_packet.
+ */
+export const RAW_BODY_STORE_MAX = 256 * 1024;
+
+/**
+ * The notification's bytes, faithfully, for the raw_body column: as text when they are valid UTF-8
+ * (then the text is exactly those bytes), else base64; too large: a marker. With size and SHA-256.
+ */
+export function rawBodyColumns(raw: Buffer): Pick<EventRow, 'rawBody' | 'rawEncoding' | 'rawSize' | 'rawSha256'> {
+  const rawSha256 = createHash('sha256').update(raw).digest('hex');
+  if (raw.length > RAW_BODY_STORE_MAX) {
+    return { rawBody: `[raw body of ${raw.length} bytes not stored; sha256 ${rawSha256}]`, rawEncoding: 'omitted', rawSize: raw.length, rawSha256 };
+  }
+  if (isUtf8(raw)) return { rawBody: raw.toString('utf8'), rawEncoding: 'utf8', rawSize: raw.length, rawSha256 };
+  return { rawBody: raw.toString('base64'), rawEncoding: 'base64', rawSize: raw.length, rawSha256 };
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -33,10 +58,19 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
 
 /**
  * WeChat Pay notifications. Order of work: verify the signature over the raw bytes (bad → 401, stored
- * only as untrusted); decrypt; then apply — the raw event row, the order transition and its timeline
- * entry commit together in one transaction (shared with other notifications arriving at the same
- * moment) and WeChat gets 204 only after that commit. Duplicates are acknowledged and change nothing;
- * a database failure answers 500 so WeChat retries.
+ * with verified = 0 before answering); decrypt; then apply — the raw event row, the order transition
+ * and its timeline entry commit together in one transaction (shared with other notifications arriving
+ * at the same moment) and WeChat gets 204 only after that commit. Duplicates are acknowledged and
+ * change nothing; a database failure answers 500 so WeChat retries.
+ *
+ * Why the verified raw notification is stored in the commit that applies it, after decrypting, rather
+ * than in a commit of its own before: nothing is acted on and nothing acknowledged before that commit,
+ * so a notification whose processing fails or whose process dies is answered 500 (or not at all) and
+ * WeChat delivers the same bytes again — none is lost, and every acknowledged one is stored. Decrypting
+ * is a pure function of the bytes; a separate insert first would cost a round trip and a commit per
+ * notification (the throughput target of bench/notify.ts) and a second row or an UPDATE of an
+ * append-only table for the outcome. Notifications that are not applied (bad signature, undecryptable,
+ * malformed, wrong endpoint) are stored on their own, awaited, before the answer.
  */
 @Injectable()
 export class NotifyService {
@@ -65,7 +99,7 @@ export class NotifyService {
     if ('status' in pre) return pre;
     const { envelope, resource, row } = pre;
     if (!envelope.event_type.startsWith('TRANSACTION.')) {
-      this.store({ ...row, outcome: 'wrong_endpoint' });
+      await this.store({ ...row, outcome: 'wrong_endpoint' });
       return { status: 400, code: 'FAIL', message: `${envelope.event_type} is not a payment notification` };
     }
     const tx = resource as Transaction;
@@ -85,7 +119,7 @@ export class NotifyService {
     if ('status' in pre) return pre;
     const { envelope, resource, row } = pre;
     if (!envelope.event_type.startsWith('REFUND.')) {
-      this.store({ ...row, outcome: 'wrong_endpoint' });
+      await this.store({ ...row, outcome: 'wrong_endpoint' });
       return { status: 400, code: 'FAIL', message: `${envelope.event_type} is not a refund notification` };
     }
     const refund = resource as RefundNotificationResource;
@@ -117,18 +151,18 @@ export class NotifyService {
       verified: 0,
       outcome: 'received',
       serial: header(headers, 'wechatpay-serial')?.slice(0, 64) ?? null,
-      rawBody: raw.toString('utf8').slice(0, 60_000),
+      ...rawBodyColumns(raw),
       receivedAt: now,
     };
     if (raw.length === 0) {
-      this.store({ ...row, outcome: 'rejected:empty_body' });
-      return { status: 400, code: 'FAIL', message: 'empty body: the notification must be application/json' };
+      await this.store({ ...row, outcome: 'rejected:empty_body' });
+      return { status: 400, code: 'FAIL', message: 'empty body' };
     }
     try {
       await this.parser.verify(headers, raw);
     } catch (error) {
       if (error instanceof WechatPaySignatureError) {
-        this.store({ ...row, outcome: `rejected:${error.reason}` });
+        await this.store({ ...row, outcome: `rejected:${error.reason}` });
         this.logger.warn(`${kind} notification rejected: ${error.message}`);
         return { status: 401, code: 'FAIL', message: `签名验证失败（${error.reason}）` };
       }
@@ -140,7 +174,7 @@ export class NotifyService {
     try {
       envelope = this.parser.envelope(raw);
     } catch {
-      this.store({ ...row, outcome: 'malformed' });
+      await this.store({ ...row, outcome: 'malformed' });
       return { status: 400, code: 'FAIL', message: 'notification body is not a WeChat Pay notification' };
     }
     row.notificationId = typeof envelope.id === 'string' ? envelope.id.slice(0, 64) : null;
@@ -150,7 +184,7 @@ export class NotifyService {
       return { envelope, resource: parsed.resource, row };
     } catch (error) {
       if (error instanceof WechatPayDecryptError) {
-        this.store({ ...row, outcome: 'decrypt_failed' });
+        await this.store({ ...row, outcome: 'decrypt_failed' });
         this.logger.warn(`${kind} notification ${row.notificationId} could not be decrypted: ${error.message}`);
         return { status: 401, code: 'FAIL', message: '解密失败' };
       }
@@ -158,9 +192,17 @@ export class NotifyService {
     }
   }
 
-  /** Records a notification we did not apply; never blocks or fails the answer to WeChat. */
-  private store(row: EventRow): void {
-    this.events.insert(row).catch((error: Error) => this.logger.warn(`could not record a ${row.outcome} notification: ${error.message}`));
+  /**
+   * Records a notification we did not apply (verified says whether its signature held; nothing in it
+   * is acted on), before the answer. A failure to record it is logged and does not change the answer:
+   * a forgery is refused with 401 whether or not the database is up.
+   */
+  private async store(row: EventRow): Promise<void> {
+    try {
+      await this.events.insert(row);
+    } catch (error) {
+      this.logger.error(`could not record a ${row.outcome} ${row.kind} notification (sha256 ${row.rawSha256}): ${(error as Error).message}`);
+    }
   }
 
   private logOutcome(outcome: ApplyOutcome, tx: Transaction): void {

@@ -3,9 +3,37 @@ import { OnEvent } from '@nestjs/event-emitter';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { loadOrCreateSandboxKeystore, SandboxKeystore } from '../../src/sandbox/keystore';
+import { createHash } from 'node:crypto';
 import { craftNotification, successResource } from '../helpers/craft-notification';
 import { Login } from '../helpers/login';
 import { Shop } from '../helpers/shop';
+import { envelopeJson, signBody } from './sign';
+
+const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex');
+
+interface StoredEvent {
+  outcome: string;
+  verified: number;
+  raw_body: string;
+  raw_encoding: string;
+  raw_size: number;
+  raw_sha256: string;
+}
+
+/** The payment_events rows of exactly these bytes (found by their hash: a rejected one has no order number). */
+async function storedAs(shop: Shop, body: Buffer): Promise<StoredEvent[]> {
+  const ds = shop.t.app.get<DataSource>(getDataSourceToken());
+  const rows: StoredEvent[] = await ds.query(
+    'SELECT outcome, verified, raw_body, raw_encoding, raw_size, raw_sha256 FROM payment_events WHERE raw_sha256 = ? ORDER BY id',
+    [sha256(body)],
+  );
+  return rows.map((r) => ({ ...r, verified: Number(r.verified), raw_size: Number(r.raw_size) }));
+}
+
+/** The bytes a stored event holds, decoded as its raw_encoding says. */
+function storedBytes(row: StoredEvent): Buffer {
+  return row.raw_encoding === 'base64' ? Buffer.from(row.raw_body, 'base64') : Buffer.from(row.raw_body, 'utf8');
+}
 
 const paid: string[] = [];
 
@@ -115,6 +143,70 @@ describe('payment notifications', () => {
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'ANOMALY', anomalyReason: expect.stringContaining('are not ours') });
   });
 
+  it.each([
+    ['another mchid', { mchid: '1900000000' }, 'are not ours'],
+    ['another currency', { amount: { total: 1000, payer_total: 1000, currency: 'USD', payer_currency: 'USD' } }, 'currency USD, order is CNY'],
+  ])('flags a payment in %s as ANOMALY, for an open order and for a closed one (never PAID, never PAID_AFTER_CLOSE)', async (_name, overrides, reason) => {
+    const { no: open } = await unpaidWithPrepay();
+    expect((await post(craftNotification(keystore, successResource(keystore, open, 1000, overrides)))).status).toBe(204);
+    expect((await shop.admin().get(`/admin/orders/${open}`).expect(200)).body).toMatchObject({ status: 'ANOMALY', anomalyReason: expect.stringContaining(reason) });
+
+    const closed = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
+    await shop.http().post(`/orders/${closed}/cancel`).set(shopper.headers).expect(200);
+    expect((await post(craftNotification(keystore, successResource(keystore, closed, 1000, overrides)))).status).toBe(204);
+    expect((await shop.admin().get(`/admin/orders/${closed}`).expect(200)).body).toMatchObject({ status: 'ANOMALY', anomalyReason: expect.stringContaining(reason) });
+    expect((await eventsFor(closed)).map((e) => e.outcome)).toEqual(['anomaly']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(paid).not.toContain(open);
+    expect(paid).not.toContain(closed);
+  });
+
+  it('stores the raw notification exactly as received: text when UTF-8, base64 when not, nothing cut at 60,000 characters', async () => {
+    // valid UTF-8, 63 KB (under the 64 KiB limit), applied
+    const { no: big } = await unpaidWithPrepay();
+    const bigBody = Buffer.from(envelopeJson(keystore, successResource(keystore, big, 1000), { padding: '填'.repeat(20_000) }));
+    expect(bigBody.length).toBeGreaterThan(60_000);
+    expect((await post(signBody(keystore, bigBody))).status).toBe(204);
+    expect(await shop.status(big)).toBe('PAID');
+    const [bigRow] = await storedAs(shop, bigBody);
+    expect(bigRow).toMatchObject({ outcome: 'applied', verified: 1, raw_encoding: 'utf8', raw_size: bigBody.length });
+    expect(storedBytes(bigRow).equals(bigBody)).toBe(true);
+
+    // bytes that are not UTF-8 (inside a string, so the JSON still parses): kept as base64
+    const { no: odd } = await unpaidWithPrepay();
+    const [head, tail] = envelopeJson(keystore, successResource(keystore, odd, 1000), { summary: 'SPLIT_HERE' }).split('SPLIT_HERE');
+    const oddBody = Buffer.concat([Buffer.from(head), Buffer.from([0xe6, 0x94, 0xff, 0xfe, 0xc0]), Buffer.from(tail)]);
+    expect((await post(signBody(keystore, oddBody))).status).toBe(204);
+    expect(await shop.status(odd)).toBe('PAID');
+    const [oddRow] = await storedAs(shop, oddBody);
+    expect(oddRow).toMatchObject({ outcome: 'applied', raw_encoding: 'base64', raw_size: oddBody.length, raw_sha256: sha256(oddBody) });
+    expect(storedBytes(oddRow).equals(oddBody)).toBe(true);
+  });
+
+  it('has stored a rejected notification, untrusted, by the time it answers 401', async () => {
+    const { no } = await unpaidWithPrepay();
+    const good = craftNotification(keystore, successResource(keystore, no, 1000));
+    const forged = { ...good, headers: { ...good.headers, 'Wechatpay-Signature': good.headers['Wechatpay-Signature'].replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) } };
+    expect((await post(forged)).status).toBe(401);
+    // no waiting: the row was written before the answer
+    const [row] = await storedAs(shop, good.body);
+    expect(row).toMatchObject({ outcome: 'rejected:bad_signature', verified: 0, raw_encoding: 'utf8' });
+    expect(storedBytes(row).equals(good.body)).toBe(true);
+    expect(await shop.status(no)).toBe('NOTPAY');
+  });
+
+  it('answers 413 to a body over 64 KiB, readably, and goes on serving', async () => {
+    const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: Buffer.alloc(200 * 1024, 0x20),
+    });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ code: 'FAIL', message: expect.stringContaining('larger than') });
+    const { no } = await unpaidWithPrepay();
+    expect((await post(craftNotification(keystore, successResource(keystore, no, 1000)))).status).toBe(204);
+  });
+
   it('acknowledges and records a payment for an order it does not know', async () => {
     const res = await post(craftNotification(keystore, successResource(keystore, 'NO_SUCH_ORDER_1', 100)));
     expect(res.status).toBe(204);
@@ -166,24 +258,105 @@ describe('notifications while the database is down', () => {
 });
 
 describe('notifications through the Nest controller (NOTIFY_FAST_PATH=false)', () => {
+  let shop: Shop;
+  let keystore: SandboxKeystore;
+  let user: Login;
+  let productId: number;
+
+  beforeAll(async () => {
+    shop = await Shop.start({ env: { NOTIFY_FAST_PATH: 'false' } });
+    keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    user = await shop.login('o_controller_path');
+    productId = (await shop.product('控制器路径', 500)).id;
+  });
+  afterAll(() => shop?.close());
+
+  const post = (n: { body: Buffer | string; headers: Record<string, string> }, path = 'transaction') =>
+    fetch(`${shop.baseUrl}/notify/wechatpay/${path}`, { method: 'POST', headers: n.headers, body: n.body });
+  const order = () => shop.placeOrder(user, [{ productId, quantity: 1 }]);
+
   it('verifies, applies once and rejects forgeries the same way', async () => {
+    const no = await order();
+    const good = craftNotification(keystore, successResource(keystore, no, 500));
+    const forged = { ...good, headers: { ...good.headers, 'Wechatpay-Signature': good.headers['Wechatpay-Signature'].replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) } };
+    expect((await post(forged)).status).toBe(401);
+    expect(await shop.status(no)).toBe('NOTPAY');
+    const results = await Promise.all(Array.from({ length: 10 }, () => post(good)));
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(204));
+    expect(await shop.status(no)).toBe('PAID');
+  });
+
+  it('answers 401 to a stale timestamp and changes nothing', async () => {
+    const no = await order();
+    const stale = signBody(keystore, Buffer.from(envelopeJson(keystore, successResource(keystore, no, 500))), { timestamp: Math.floor(Date.now() / 1000) - 400 });
+    const res = await post(stale);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ code: 'FAIL', message: expect.stringContaining('stale_timestamp') });
+    expect(await storedAs(shop, stale.body)).toEqual([expect.objectContaining({ outcome: 'rejected:stale_timestamp', verified: 0 })]);
+    expect(await shop.status(no)).toBe('NOTPAY');
+  });
+
+  it('answers 401 to a tampered ciphertext (validly signed) and changes nothing', async () => {
+    const no = await order();
+    const envelope = JSON.parse(envelopeJson(keystore, successResource(keystore, no, 500)));
+    const bytes = Buffer.from(envelope.resource.ciphertext, 'base64');
+    bytes[3] ^= 0x01;
+    envelope.resource.ciphertext = bytes.toString('base64');
+    const tampered = signBody(keystore, Buffer.from(JSON.stringify(envelope)));
+    const res = await post(tampered);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ code: 'FAIL', message: expect.any(String) });
+    expect(await storedAs(shop, tampered.body)).toEqual([expect.objectContaining({ outcome: 'decrypt_failed' })]);
+    expect(await shop.status(no)).toBe('NOTPAY');
+  });
+
+  it('checks the signature before parsing: invalid JSON is 401 unsigned, 400 (WeChat\'s shape) when validly signed', async () => {
+    for (const path of ['transaction', 'refund']) {
+      const unsigned = await post({ body: '{"id": not json', headers: { 'Content-Type': 'application/json', 'Wechatpay-Timestamp': '1', 'Wechatpay-Nonce': 'x', 'Wechatpay-Signature': 'x', 'Wechatpay-Serial': keystore.publicKey.id } }, path);
+      expect(unsigned.status).toBe(401);
+      expect(await unsigned.json()).toEqual({ code: 'FAIL', message: expect.stringContaining('签名验证失败') });
+    }
+    const signed = signBody(keystore, Buffer.from('{"id": "signed", but not json'));
+    const res = await post(signed);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ code: 'FAIL', message: expect.any(String) });
+    expect(await storedAs(shop, signed.body)).toEqual([expect.objectContaining({ outcome: 'malformed', verified: 1 })]);
+  });
+
+  it.each(['text/plain', 'application/octet-stream', 'application/x-www-form-urlencoded'])(
+    'reads the raw bytes whatever the Content-Type (%s)',
+    async (contentType) => {
+      const no = await order();
+      const n = signBody(keystore, Buffer.from(envelopeJson(keystore, successResource(keystore, no, 500))), { contentType });
+      expect((await post(n)).status).toBe(204);
+      expect(await shop.status(no)).toBe('PAID');
+      const [row] = await storedAs(shop, n.body);
+      expect(storedBytes(row).equals(n.body)).toBe(true);
+    },
+  );
+
+  it('answers 413 to a body over 64 KiB', async () => {
+    const res = await post({ body: 'x'.repeat(100 * 1024), headers: { 'Content-Type': 'text/plain' } });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: 'FAIL' });
+  });
+});
+
+describe('notifications through the Nest controller while the database is down', () => {
+  it('answers 500 so that WeChat retries', async () => {
     const shop = await Shop.start({ env: { NOTIFY_FAST_PATH: 'false' } });
     try {
       const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
-      const user = await shop.login('o_controller_path');
-      const product = await shop.product('控制器路径', 500);
-      const no = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
-      const good = craftNotification(keystore, successResource(keystore, no, 500));
-      const post = (n: { body: Buffer; headers: Record<string, string> }) =>
-        fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: n.headers, body: n.body });
-      const forged = { ...good, headers: { ...good.headers, 'Wechatpay-Signature': good.headers['Wechatpay-Signature'].replace(/^./, 'A') } };
-      expect((await post(forged)).status).toBe(401);
-      expect(await shop.status(no)).toBe('NOTPAY');
-      const results = await Promise.all(Array.from({ length: 10 }, () => post(good)));
-      expect(results.map((r) => r.status)).toEqual(Array(10).fill(204));
-      expect(await shop.status(no)).toBe('PAID');
+      await shop.t.app.get<DataSource>(getDataSourceToken()).destroy();
+      const crafted = craftNotification(keystore, successResource(keystore, 'ANY_ORDER_456', 100));
+      const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: crafted.headers, body: crafted.body });
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ code: 'FAIL', message: expect.any(String) });
+      // a forgery is still refused as such
+      const forged = { ...crafted, headers: { ...crafted.headers, 'Wechatpay-Signature': crafted.headers['Wechatpay-Signature'].replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) } };
+      expect((await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: forged.headers, body: forged.body })).status).toBe(401);
     } finally {
-      await shop.close();
+      await shop.close().catch(() => undefined);
     }
   });
 });
