@@ -1,12 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { createHash, randomBytes } from 'node:crypto';
-import { DataSource, EntityManager, In, Repository } from 'typeorm';
+import { DataSource, EntityManager, In, IsNull, LessThanOrEqual, Repository } from 'typeorm';
 import type { SessionUser } from '../auth/session-user';
 import { Clock } from '../common/clock';
 import { BadRequestError } from '../common/errors/app-error';
 import { AppConfig } from '../config/app-config';
-import { isDuplicateKey } from '../database/lease.service';
+import { isDuplicateKey, LeaseService } from '../database/lease.service';
 import { dbDate, inTransaction, isSqlite } from '../database/transactions';
 import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
 import type { JsapiInvokeParams, Transaction } from '../wechat/pay/types';
@@ -44,6 +44,9 @@ export interface TimelineEntry {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Rolls back a reinstatement whose order was settled by someone else meanwhile. */
+class AfterCloseSettled extends Error {}
+
 function newOutTradeNo(now: Date): string {
   // W + yyMMddHHmmss (Beijing) + 10 random base-36 characters: 23 chars of [0-9A-Z].
   const stamp = new Date(now.getTime() + 8 * 3600_000).toISOString().replace(/\D/g, '').slice(2, 14);
@@ -72,6 +75,7 @@ export class OrderService {
     private readonly wechat: WechatPayClient,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    private readonly leases: LeaseService,
   ) {}
 
   get notifyUrl(): string {
@@ -323,22 +327,56 @@ export class OrderService {
   }
 
   /**
-   * Closes at WeChat first (when a prepay exists), then here, releasing stock. If WeChat says it was
-   * paid, the payment is applied instead. Returns what happened.
+   * Closes at WeChat first (when a prepay exists), then here, releasing stock. If WeChat refuses to
+   * close, what it says about the order decides (see afterRefusedClose). Returns what happened.
    */
   async closeOrder(order: Order, reason: 'cancelled' | 'expired', source: PaymentSource): Promise<'closed' | 'paid' | 'unchanged'> {
     if (order.prepayId) {
       try {
         await this.withRetries(() => this.wechat.closeOrder(order.outTradeNo));
       } catch (error) {
-        if (error instanceof WechatPayApiError && (error.wechatCode === 'ORDER_PAID' || error.wechatCode === 'ORDERPAID')) {
-          const outcome = await this.queryAndApply(order.outTradeNo, source);
-          return outcome === 'applied' || outcome === 'duplicate' || outcome === 'paid_after_close' ? 'paid' : 'unchanged';
+        if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500 && !error.isRateLimited) {
+          return this.afterRefusedClose(order, reason, source, error);
         }
-        if (!(error instanceof WechatPayApiError && error.httpStatus === 404)) throw error;
+        throw error;
       }
     }
     return (await this.closeLocally(order.outTradeNo, reason)) ? 'closed' : 'unchanged';
+  }
+
+  /**
+   * WeChat answered the close with a 4xx. For a paid order its FAQ names ORDER_PAID, but neither that
+   * code nor its HTTP status is confirmed, and other implementations answer e.g. 400 INVALID_REQUEST
+   * or 403 TRADE_ERROR (404 ORDER_NOT_EXIST is a refusal too). So the code is never trusted to mean
+   * "paid" or "not paid": the order is queried and the truth applied — paid: the payment is applied
+   * (never closed over); closed, revoked or unknown at WeChat: closed here; still unpaid: closed here
+   * only once its time_expire has passed (WeChat takes no payment after it), else the refusal stands.
+   */
+  private async afterRefusedClose(order: Order, reason: 'cancelled' | 'expired', source: PaymentSource, refusal: WechatPayApiError): Promise<'closed' | 'paid' | 'unchanged'> {
+    await this.recordEvent(order.outTradeNo, `${source}:close_refused`, { wechatStatus: refusal.httpStatus, wechatCode: refusal.wechatCode, requestId: refusal.requestId });
+    const state = await this.queryAndApply(order.outTradeNo, source);
+    switch (state) {
+      case 'applied':
+      case 'duplicate':
+      case 'paid_after_close':
+        return 'paid';
+      case 'CLOSED':
+      case 'REVOKED':
+      case 'ORDER_NOT_EXIST':
+        return (await this.closeLocally(order.outTradeNo, reason)) ? 'closed' : 'unchanged';
+      case 'NOTPAY':
+      case 'PAYERROR':
+        if (this.clock.nowMs() >= Math.floor(order.expiresAt.getTime() / 1000) * 1000) {
+          return (await this.closeLocally(order.outTradeNo, reason)) ? 'closed' : 'unchanged';
+        }
+        throw refusal;
+      case 'USERPAYING':
+        // The shopper is entering the password right now: neither closed nor paid yet.
+        throw refusal;
+      default:
+        // anomaly, conflict, unknown_order: flagged and recorded by the applier; nothing to close.
+        return 'unchanged';
+    }
   }
 
   /** NOTPAY → CLOSED and the reserved stock back, in one transaction; false when it was no longer NOTPAY. */
@@ -349,7 +387,8 @@ export class OrderService {
       if (!res.affected) return false;
       const order = await manager.findOneByOrFail(Order, { outTradeNo });
       await this.releaseStock(manager, order.id);
-      await manager.insert(OrderEvent, { outTradeNo, type: 'closed', detail: JSON.stringify({ reason }), createdAt: now });
+      // `by`: which instance closed it (several may sweep; each order is closed by one).
+      await manager.insert(OrderEvent, { outTradeNo, type: 'closed', detail: JSON.stringify({ reason, by: this.leases.owner }), createdAt: now });
       return true;
     });
   }
@@ -367,12 +406,19 @@ export class OrderService {
     }
   }
 
-  /** Takes the stock again for an order paid after it was closed; PAID when every line still fits. */
-  async reinstate(outTradeNo: string): Promise<boolean> {
+  /**
+   * PAID_AFTER_CLOSE_ACTION=reinstate: takes the stock again for an order paid after it was closed
+   * and makes it PAID. When the stock is gone, the order is never left hanging: a refund is decided
+   * instead (after_close_action = 'refund', set once by a guarded UPDATE, so a later attempt cannot
+   * reinstate an order whose refund is under way). Returns 'reinstated', 'refund' (a refund is due,
+   * decided now or before) or 'unchanged' (no longer PAID_AFTER_CLOSE).
+   */
+  async reinstate(outTradeNo: string): Promise<'reinstated' | 'refund' | 'unchanged'> {
     try {
       return await inTransaction(this.dataSource, async (_runner, manager) => {
         const order = await manager.findOneBy(Order, { outTradeNo, status: 'PAID_AFTER_CLOSE' });
-        if (!order) return false;
+        if (!order) return 'unchanged';
+        if (order.afterCloseAction === 'refund') return 'refund';
         for (const line of await manager.findBy(OrderItem, { orderId: order.id })) {
           const res = await manager
             .createQueryBuilder()
@@ -384,18 +430,77 @@ export class OrderService {
           if (!res.affected) throw new OutOfStockError(line.name, line.productId);
         }
         const now = this.clock.now();
-        const res = await manager.update(Order, { outTradeNo, status: 'PAID_AFTER_CLOSE' }, { status: 'PAID', updatedAt: now });
-        if (!res.affected) return false;
+        const res = await manager.update(
+          Order,
+          { outTradeNo, status: 'PAID_AFTER_CLOSE', afterCloseAction: IsNull() },
+          { status: 'PAID', afterCloseAction: 'reinstate', updatedAt: now },
+        );
+        // Settled meanwhile (another instance decided a refund): roll the stock back.
+        if (!res.affected) throw new AfterCloseSettled();
         await manager.insert(OrderEvent, { outTradeNo, type: 'reinstated', detail: null, createdAt: now });
-        return true;
+        return 'reinstated' as const;
       });
     } catch (error) {
       if (error instanceof OutOfStockError) {
-        await this.recordEvent(outTradeNo, 'reinstate_failed', { reason: error.message });
-        return false;
+        return this.decideRefundAfterClose(outTradeNo, 'reinstate_failed', { reason: error.message, fallback: 'refund' });
+      }
+      if (error instanceof AfterCloseSettled) {
+        const order = await this.orders.findOneBy({ outTradeNo });
+        return order?.status === 'PAID_AFTER_CLOSE' && order.afterCloseAction === 'refund' ? 'refund' : 'unchanged';
       }
       throw error;
     }
+  }
+
+  /**
+   * Decides, once, that a payment after close is refunded (records the decision and why on the
+   * timeline). 'refund' when a refund is due (decided now or before), 'unchanged' when the order is
+   * no longer PAID_AFTER_CLOSE or was reinstated.
+   */
+  async decideRefundAfterClose(outTradeNo: string, eventType: string, detail: unknown): Promise<'refund' | 'unchanged'> {
+    return inTransaction(this.dataSource, async (_runner, manager) => {
+      const now = this.clock.now();
+      const res = await manager.update(Order, { outTradeNo, status: 'PAID_AFTER_CLOSE', afterCloseAction: IsNull() }, { afterCloseAction: 'refund', updatedAt: now });
+      if (res.affected) {
+        await this.recordEvent(outTradeNo, eventType, detail, manager);
+        return 'refund' as const;
+      }
+      const order = await manager.findOneBy(Order, { outTradeNo });
+      return order?.status === 'PAID_AFTER_CLOSE' && order.afterCloseAction === 'refund' ? 'refund' : 'unchanged';
+    });
+  }
+
+  /**
+   * Payments after close still unresolved `olderThanMs` after their last change: PAID_AFTER_CLOSE,
+   * with a settlement to pursue (a decided one, or — unless the action is hold — a first decision),
+   * and no refund of the order in flight or done (those are the refund job's to follow). The refunds
+   * table is the refund module's; it is only read here, to skip orders it is already handling.
+   */
+  async findUnresolvedAfterClose(olderThanMs: number, limit: number, includeUndecided: boolean): Promise<Order[]> {
+    const qb = this.orders
+      .createQueryBuilder('o')
+      .where("o.status = 'PAID_AFTER_CLOSE'")
+      .andWhere('o.updated_at <= :cutoff', { cutoff: new Date(this.clock.nowMs() - olderThanMs) })
+      .andWhere("NOT EXISTS (SELECT 1 FROM refunds r WHERE r.out_trade_no = o.out_trade_no AND r.status IN ('PROCESSING', 'SUCCESS'))")
+      .orderBy('o.updated_at', 'ASC')
+      .take(limit);
+    if (!includeUndecided) qb.andWhere('o.after_close_action IS NOT NULL');
+    return qb.getMany();
+  }
+
+  /** Claims a retry of an unresolved payment after close (guarded: once per sweep), with a timeline entry. */
+  async claimAfterCloseRetry(order: Order): Promise<boolean> {
+    return inTransaction(this.dataSource, async (_runner, manager) => {
+      const now = this.clock.now();
+      const res = await manager.update(
+        Order,
+        { outTradeNo: order.outTradeNo, status: 'PAID_AFTER_CLOSE', updatedAt: LessThanOrEqual(order.updatedAt) },
+        { updatedAt: now },
+      );
+      if (!res.affected) return false;
+      await this.recordEvent(order.outTradeNo, 'after_close:retry', { action: order.afterCloseAction ?? this.config.orders.paidAfterCloseAction, by: this.leases.owner }, manager);
+      return true;
+    });
   }
 
   // ------------------------------------------------------------------ for jobs and other modules

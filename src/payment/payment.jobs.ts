@@ -1,11 +1,14 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
-import { LeaseService } from '../database/lease.service';
+import { LeaseHandle, LeaseService } from '../database/lease.service';
 import { WechatPayApiError } from '../wechat/pay/errors';
+import type { Order } from './entities/order.entity';
 import { OrderService } from './order.service';
-import { mapLimit } from './time';
+import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent } from './payment-applier.service';
+import { Limiter, mapLimit } from './time';
 
 export interface SweepResult {
   ran: boolean;
@@ -13,14 +16,26 @@ export interface SweepResult {
   paid: number;
   closed: number;
   rateLimited: boolean;
+  /** resolvePaidAfterClose: orders whose settlement was pursued again. */
+  retried?: number;
 }
+
+/**
+ * A payment after close still PAID_AFTER_CLOSE this long after its last change is pursued again (its
+ * event was lost in a crash, or its refund failed). Refunds still in flight are left to the refund job.
+ */
+export const PAID_AFTER_CLOSE_RETRY_AFTER_MS = 5 * 60_000;
 
 /**
  * (a) Reconcile: unpaid orders whose prepay is older than PAYMENT_RECONCILE_AFTER are queried at
  * WeChat (notifications get lost). (b) Auto-close: orders unpaid ORDER_CLOSE_AFTER after creation are
- * queried, then closed at WeChat and here, stock released. A database lease makes each sweep run on
- * one instance at a time; guarded updates make each order change once anyway. FREQUENCY_LIMITED backs
- * the sweep off (doubling, up to 5 minutes).
+ * queried, then closed at WeChat and here, stock released. (c) Payments after close that are still
+ * unresolved after a while: their follow-up (refund, or reinstatement with a refund as fallback) is an
+ * in-process event, lost if the process dies after the commit or the refund fails; the event is
+ * emitted again (the handlers are idempotent). A database lease makes each sweep run on one instance
+ * at a time (renewed while a long sweep runs); guarded updates make each order change once anyway.
+ * WeChat calls of all sweeps together stay within PAYMENT_WECHAT_CONCURRENCY; FREQUENCY_LIMITED backs
+ * the sweeps off (doubling, up to 5 minutes).
  */
 @Injectable()
 export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -28,14 +43,19 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
   private backoffUntil = 0;
   private backoffMs = 0;
   private running = new Set<string>();
+  /** Shared by every sweep of this instance: at most PAYMENT_WECHAT_CONCURRENCY orders (so WeChat calls) in flight. */
+  private readonly wechatSlots: Limiter;
 
   constructor(
     private readonly orders: OrderService,
     private readonly leases: LeaseService,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    private readonly events: EventEmitter2,
     @Optional() private readonly scheduler?: SchedulerRegistry,
-  ) {}
+  ) {
+    this.wechatSlots = new Limiter(config.orders.wechatConcurrency);
+  }
 
   onApplicationBootstrap(): void {
     if (!this.scheduler) return; // schedules off (tests drive the sweeps by hand)
@@ -51,10 +71,11 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
     };
     every('payment.reconcile', this.config.orders.reconcileIntervalMs, () => this.reconcile());
     every('payment.close', this.config.orders.closeIntervalMs, () => this.closeExpired());
+    every('payment.after_close', this.config.orders.reconcileIntervalMs, () => this.resolvePaidAfterClose());
   }
 
   onApplicationShutdown(): void {
-    for (const name of ['payment.reconcile', 'payment.close']) {
+    for (const name of ['payment.reconcile', 'payment.close', 'payment.after_close']) {
       try {
         this.scheduler?.deleteInterval(name);
       } catch {
@@ -84,38 +105,77 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
           return;
         }
       }
+      // Paid between that query and this close: WeChat refuses the close and closeOrder applies the payment.
       const outcome = await this.orders.closeOrder(order, 'expired', 'close-check');
       if (outcome === 'closed') result.closed++;
       if (outcome === 'paid') result.paid++;
     });
   }
 
+  /**
+   * (c) Emits ORDER_PAID_AFTER_CLOSE again for payments after close still unresolved `olderThanMs`
+   * after their last change, and waits for its handlers: the refund module refunds (idempotent by its
+   * number derived from the order, AC<outTradeNo>; a failed refund is retried under a new one), the
+   * payment module reinstates or falls back to a refund. With PAID_AFTER_CLOSE_ACTION=hold only
+   * orders whose refund was already decided are pursued. Each retry is on the order's timeline.
+   */
+  async resolvePaidAfterClose(options: { olderThanMs?: number } = {}): Promise<SweepResult> {
+    const result: SweepResult = { ran: false, examined: 0, paid: 0, closed: 0, rateLimited: false, retried: 0 };
+    const olderThanMs = options.olderThanMs ?? PAID_AFTER_CLOSE_RETRY_AFTER_MS;
+    const { ran } = await this.leases.runExclusive('payment.after_close', this.leaseTtl(this.config.orders.reconcileIntervalMs), async (lease) => {
+      result.ran = true;
+      const hold = this.config.orders.paidAfterCloseAction === 'hold';
+      const batch = await this.orders.findUnresolvedAfterClose(olderThanMs, this.config.orders.jobBatch, !hold);
+      result.examined = await mapLimit(
+        batch,
+        this.config.orders.wechatConcurrency,
+        (order) =>
+          this.wechatSlots.run(async () => {
+            try {
+              if (!(await this.orders.claimAfterCloseRetry(order))) return;
+              result.retried!++;
+              const event: PaidAfterCloseEvent = { outTradeNo: order.outTradeNo, retry: true, ...(order.afterCloseAction === 'refund' ? { action: 'refund' as const } : {}) };
+              await this.events.emitAsync(ORDER_PAID_AFTER_CLOSE, event);
+            } catch (error) {
+              this.logger.warn(`payment after close of ${order.outTradeNo} not settled: ${(error as Error).message}`);
+            }
+          }),
+        () => lease.lost,
+      );
+    });
+    if (ran && result.retried) this.logger.warn(`pursued ${result.retried} unresolved payment(s) after close again`);
+    return result;
+  }
+
   private async sweep(
     lease: string,
     intervalMs: number,
     kind: 'reconcile' | 'close',
-    handle: (order: Awaited<ReturnType<OrderService['findStale']>>[number], result: SweepResult) => Promise<void>,
+    handle: (order: Order, result: SweepResult) => Promise<void>,
   ): Promise<SweepResult> {
     const result: SweepResult = { ran: false, examined: 0, paid: 0, closed: 0, rateLimited: false };
     if (this.clock.nowMs() < this.backoffUntil) return result;
-    const { ran } = await this.leases.runExclusive(lease, this.leaseTtl(intervalMs), async () => {
+    const { ran } = await this.leases.runExclusive(lease, this.leaseTtl(intervalMs), async (held: LeaseHandle) => {
       result.ran = true;
       const batch = await this.orders.findStale(kind, this.config.orders.jobBatch);
       result.examined = await mapLimit(
         batch,
         this.config.orders.wechatConcurrency,
-        async (order) => {
-          try {
-            await handle(order, result);
-          } catch (error) {
-            if (error instanceof WechatPayApiError && error.isRateLimited) {
-              result.rateLimited = true;
-              return;
+        (order) =>
+          this.wechatSlots.run(async () => {
+            if (result.rateLimited || held.lost) return;
+            try {
+              await handle(order, result);
+            } catch (error) {
+              if (error instanceof WechatPayApiError && error.isRateLimited) {
+                result.rateLimited = true;
+                return;
+              }
+              this.logger.warn(`${kind} of ${order.outTradeNo} failed: ${(error as Error).message}`);
             }
-            this.logger.warn(`${kind} of ${order.outTradeNo} failed: ${(error as Error).message}`);
-          }
-        },
-        () => result.rateLimited,
+          }),
+        // Stop taking orders on FREQUENCY_LIMITED, or when the lease was lost to another instance.
+        () => result.rateLimited || held.lost,
       );
     });
     if (result.rateLimited) {
@@ -125,6 +185,7 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
     } else if (ran) {
       this.backoffMs = 0;
     }
+    if (result.paid || result.closed) this.logger.log(`${kind} sweep: ${result.examined} examined, ${result.paid} paid, ${result.closed} closed`);
     return result;
   }
 

@@ -1,5 +1,5 @@
 import { Injectable, Logger, Module, OnApplicationBootstrap } from '@nestjs/common';
-import { OnEvent } from '@nestjs/event-emitter';
+import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { AdminOrdersController } from './admin-orders.controller';
@@ -10,7 +10,7 @@ import { Order } from './entities/order.entity';
 import { Product } from './entities/product.entity';
 import { OrderService } from './order.service';
 import { OrdersController } from './orders.controller';
-import { ORDER_PAID_AFTER_CLOSE, PaymentApplier } from './payment-applier.service';
+import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent, PaymentApplier } from './payment-applier.service';
 import { PaymentJobs } from './payment.jobs';
 import { AdminProductsController, ProductsController } from './products.controller';
 
@@ -22,17 +22,33 @@ class PaymentLifecycle implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     private readonly catalog: CatalogService,
     private readonly orders: OrderService,
+    private readonly events: EventEmitter2,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     if (this.config.wechatMode === 'sandbox' && this.config.orders.seedDemoProducts) await this.catalog.seedDemo();
   }
 
-  /** A payment for an order we had closed: with PAID_AFTER_CLOSE_ACTION=reinstate, take it if stock allows. */
+  /**
+   * A payment for an order we had closed (also re-emitted by PaymentJobs.resolvePaidAfterClose while
+   * unresolved). reinstate: take it if the stock allows, else fall back to a refund (re-emitted with
+   * action 'refund' for the refund module); refund: record the decision (the refund module refunds
+   * from this same event); hold: an operator decides. Events with action 'refund' are the refund
+   * module's alone.
+   */
   @OnEvent(ORDER_PAID_AFTER_CLOSE, { async: true, promisify: true })
-  async onPaidAfterClose(event: { outTradeNo: string }): Promise<void> {
-    this.logger.warn(`order ${event.outTradeNo} was paid after it had been closed (action: ${this.config.orders.paidAfterCloseAction})`);
-    if (this.config.orders.paidAfterCloseAction === 'reinstate') await this.orders.reinstate(event.outTradeNo);
+  async onPaidAfterClose(event: PaidAfterCloseEvent): Promise<void> {
+    if (event.action === 'refund') return;
+    const action = this.config.orders.paidAfterCloseAction;
+    this.logger.warn(`order ${event.outTradeNo} was paid after it had been closed (action: ${action}${event.retry ? ', retry' : ''})`);
+    if (action === 'reinstate') {
+      if ((await this.orders.reinstate(event.outTradeNo)) === 'refund') {
+        this.logger.warn(`order ${event.outTradeNo}: no stock to reinstate it; refunding the payment instead`);
+        await this.events.emitAsync(ORDER_PAID_AFTER_CLOSE, { outTradeNo: event.outTradeNo, action: 'refund', retry: event.retry } satisfies PaidAfterCloseEvent);
+      }
+    } else if (action === 'refund') {
+      await this.orders.decideRefundAfterClose(event.outTradeNo, 'after_close:refund', { reason: 'PAID_AFTER_CLOSE_ACTION=refund' });
+    }
   }
 }
 

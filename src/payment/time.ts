@@ -17,3 +17,28 @@ export async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Pr
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return done;
 }
+
+/** A counting semaphore: at most `limit` of the functions given to run() are in progress at once. */
+export class Limiter {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      // Hand the slot straight to the next waiter (active stays the same), or free it.
+      if (next) next();
+      else this.active--;
+    }
+  }
+
+  get inUse(): number {
+    return this.active;
+  }
+}

@@ -5,6 +5,7 @@ import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
 import { Shop } from '../helpers/shop';
 
 const paidEvents: string[] = [];
+const thrownFor: string[] = [];
 
 @Injectable()
 class PaidListener {
@@ -14,7 +15,8 @@ class PaidListener {
   }
 
   @OnEvent('order.paid')
-  thrower() {
+  thrower(event: { outTradeNo: string }) {
+    thrownFor.push(event.outTradeNo);
     throw new Error('a fulfilment hook that throws must not lose the payment');
   }
 }
@@ -84,6 +86,9 @@ describe('checkout: login → order → pay → WeChat pays → notification →
 
     await new Promise((r) => setTimeout(r, 50));
     expect(paidEvents.filter((x) => x === no)).toHaveLength(1);
+    // the hook that throws did run, once — and the payment stands (PAID above, and still now)
+    expect(thrownFor.filter((x) => x === no)).toHaveLength(1);
+    expect(await shop.status(no)).toBe('PAID');
 
     // paid orders can be neither paid nor cancelled again
     const payPaid = await shop.http().post(`/orders/${no}/pay`).set(alice.headers).expect(409);
