@@ -473,19 +473,23 @@ export class OrderService {
   /**
    * Payments after close still unresolved `olderThanMs` after their last change: PAID_AFTER_CLOSE,
    * with a settlement to pursue (a decided one, or — unless the action is hold — a first decision),
-   * and no refund of the order in flight or done (those are the refund job's to follow). The refunds
-   * table is the refund module's; it is only read here, to skip orders it is already handling.
+   * oldest first. The caller skips those the refund module is already following (RefundProgress).
    */
   async findUnresolvedAfterClose(olderThanMs: number, limit: number, includeUndecided: boolean): Promise<Order[]> {
     const qb = this.orders
       .createQueryBuilder('o')
       .where("o.status = 'PAID_AFTER_CLOSE'")
       .andWhere('o.updated_at <= :cutoff', { cutoff: new Date(this.clock.nowMs() - olderThanMs) })
-      .andWhere("NOT EXISTS (SELECT 1 FROM refunds r WHERE r.out_trade_no = o.out_trade_no AND r.status IN ('PROCESSING', 'SUCCESS'))")
       .orderBy('o.updated_at', 'ASC')
       .take(limit);
     if (!includeUndecided) qb.andWhere('o.after_close_action IS NOT NULL');
     return qb.getMany();
+  }
+
+  /** Puts payments after close that the refund module is following out of the sweep's way for a while. */
+  async deferAfterClose(outTradeNos: string[]): Promise<void> {
+    if (!outTradeNos.length) return;
+    await this.orders.update({ outTradeNo: In(outTradeNos), status: 'PAID_AFTER_CLOSE' }, { updatedAt: this.clock.now() });
   }
 
   /** Claims a retry of an unresolved payment after close (guarded: once per sweep), with a timeline entry. */

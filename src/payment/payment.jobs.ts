@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { Clock } from '../common/clock';
@@ -8,6 +8,7 @@ import { WechatPayApiError } from '../wechat/pay/errors';
 import type { Order } from './entities/order.entity';
 import { OrderService } from './order.service';
 import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent } from './payment-applier.service';
+import { REFUND_PROGRESS, RefundProgress } from './refund-progress';
 import { Limiter, mapLimit } from './time';
 
 export interface SweepResult {
@@ -53,6 +54,7 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly clock: Clock,
     private readonly events: EventEmitter2,
     @Optional() private readonly scheduler?: SchedulerRegistry,
+    @Optional() @Inject(REFUND_PROGRESS) private readonly refunds?: RefundProgress,
   ) {
     this.wechatSlots = new Limiter(config.orders.wechatConcurrency);
   }
@@ -125,7 +127,11 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
     const { ran } = await this.leases.runExclusive('payment.after_close', this.leaseTtl(this.config.orders.reconcileIntervalMs), async (lease) => {
       result.ran = true;
       const hold = this.config.orders.paidAfterCloseAction === 'hold';
-      const batch = await this.orders.findUnresolvedAfterClose(olderThanMs, this.config.orders.jobBatch, !hold);
+      const candidates = await this.orders.findUnresolvedAfterClose(olderThanMs, this.config.orders.jobBatch, !hold);
+      // Those with a refund in flight or done are the refund module's to follow: out of the way for a while.
+      const followed = this.refunds ? await this.refunds.ordersWithActiveRefund(candidates.map((o) => o.outTradeNo)) : new Set<string>();
+      await this.orders.deferAfterClose([...followed]);
+      const batch = candidates.filter((o) => !followed.has(o.outTradeNo));
       result.examined = await mapLimit(
         batch,
         this.config.orders.wechatConcurrency,

@@ -12,6 +12,7 @@ import { inTransaction } from '../database/transactions';
 import type { RefundNotificationSink } from '../notify/refund-notification.sink';
 import { OrderService } from '../payment/order.service';
 import { ORDER_PAID_AFTER_CLOSE } from '../payment/payment-applier.service';
+import type { RefundProgress } from '../payment/refund-progress';
 import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
 import type { Refund as WechatRefund, RefundNotificationResource } from '../wechat/pay/types';
 import { WechatPayClient } from '../wechat/pay/wechat-pay.client';
@@ -56,7 +57,7 @@ function newOutRefundNo(now: Date): string {
  * by a guarded UPDATE, and only then add to the order's refunded total.
  */
 @Injectable()
-export class RefundService implements RefundNotificationSink {
+export class RefundService implements RefundNotificationSink, RefundProgress {
   private readonly logger = new Logger(RefundService.name);
 
   constructor(
@@ -297,6 +298,13 @@ export class RefundService implements RefundNotificationSink {
       }
       throw error;
     }
+  }
+
+  /** RefundProgress: of these orders, those with a refund in flight (PROCESSING, ABNORMAL) or done. */
+  async ordersWithActiveRefund(outTradeNos: string[]): Promise<Set<string>> {
+    if (!outTradeNos.length) return new Set();
+    const rows = await this.refunds.find({ select: ['outTradeNo'], where: { outTradeNo: In(outTradeNos), status: In(['PROCESSING', 'ABNORMAL', 'SUCCESS']) } });
+    return new Set(rows.map((r) => r.outTradeNo));
   }
 
   async list(filter: { outTradeNo?: string; status?: string }): Promise<RefundDto[]> {

@@ -86,6 +86,20 @@ describe('payments after close are settled even when the follow-up is lost (PAID
     expect(await jobs.resolvePaidAfterClose({ olderThanMs: 0 })).toMatchObject({ retried: 0 });
   });
 
+  it('leaves a payment after close alone while the refund module follows a refund of it', async () => {
+    const product = await shop.product('退款处理中', 900);
+    const { no, transactionId } = await paidWhileClosedHere(shop, user, product.id);
+    await committedWithoutFollowUp(shop, no, transactionId, 900);
+    // An operator refunds it by hand; WeChat does not answer, so the refund stays PROCESSING.
+    await shop.sandbox.failNext('v3/refund/domestic/refunds', '500', 3);
+    await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 900, reason: '人工退款' }).expect(502);
+    expect((await refundsOf(shop, no)).map((r) => r.status)).toEqual(['PROCESSING']);
+    expect(await jobs.resolvePaidAfterClose({ olderThanMs: 0 })).toMatchObject({ ran: true, retried: 0 });
+    expect(await refundsOf(shop, no)).toHaveLength(1); // no second refund started beside it
+    expect(await timelineOf(shop, no)).not.toContain('after_close:retry');
+    await shop.sandbox.reset();
+  });
+
   it('retries a refund WeChat refused, under the next derived number', async () => {
     const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
     const product = await shop.product('退款失败重试', 900);
