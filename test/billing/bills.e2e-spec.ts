@@ -4,10 +4,9 @@ import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
 import { dbDate } from '../../src/database/transactions';
 import { TestMerchant } from '../helpers/merchant-signer';
 import { Login } from '../helpers/login';
+import { daysAgo, today } from '../helpers/dates';
 import { Shop } from '../helpers/shop';
 
-const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
-const daysAgo = (n: number) => new Date(Date.now() + 8 * 3600_000 - n * 86_400_000).toISOString().slice(0, 10);
 
 describe('bills and reconciliation', () => {
   let shop: Shop;
@@ -21,12 +20,7 @@ describe('bills and reconciliation', () => {
   });
   afterAll(() => shop?.close());
 
-  async function paid(): Promise<string> {
-    const no = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
-    await shop.sandbox.pay(await shop.prepay(shopper, no));
-    await shop.waitForStatus(no, 'PAID');
-    return no;
-  }
+  const paid = () => shop.paidOrder(shopper, [{ productId, quantity: 1 }]);
 
   it('downloads the trade bill (hash checked, gunzipped) and the fund-flow bill as CSV', async () => {
     const no = await paid();

@@ -5,25 +5,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
 import { dbDate } from '../../src/database/transactions';
-import { MAX_STORED_DIFFERENCES } from '../../src/billing/reconciliation.service';
+import { Difference, MAX_STORED_DIFFERENCES } from '../../src/billing/reconciliation.service';
 import { TRADE_BILL_ALL_HEADER, TradeBillRow, emptyTotals, addToTotals, summaryLines, tradeBillLine } from '../../src/sandbox/bills/trade-bill';
 import { Login } from '../helpers/login';
+import { daysAgo, today } from '../helpers/dates';
 import { Shop } from '../helpers/shop';
 
-const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
-const daysAgo = (n: number) => new Date(Date.now() + 8 * 3600_000 - n * 86_400_000).toISOString().slice(0, 10);
-
-interface Diff {
-  type: string;
-  outTradeNo: string;
-  outRefundNo?: string;
-  wechatAmount?: number;
-  ourAmount?: number;
-  wechatState?: string;
-  ourStatus?: string;
-  action?: string;
-  detail: string;
-}
 
 /** The sandbox merchant's appid and mchid, for bill rows that belong to us. */
 const merchant = { appid: '', mchid: '' };
@@ -63,12 +50,7 @@ describe('reconciliation: status and refund differences, crafted bills, storage,
   });
   afterAll(() => shop?.close());
 
-  async function paid(): Promise<string> {
-    const no = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
-    await shop.sandbox.pay(await shop.prepay(shopper, no));
-    await shop.waitForStatus(no, 'PAID');
-    return no;
-  }
+  const paid = () => shop.paidOrder(shopper, [{ productId, quantity: 1 }]);
 
   /** Writes a gzip bill inside the app's DATA_DIR and has the sandbox serve it as the ALL bill of `date`. */
   async function serveBill(date: string, lines: string[], options: { summary?: string } = {}): Promise<string> {
@@ -91,7 +73,7 @@ describe('reconciliation: status and refund differences, crafted bills, storage,
     return path;
   }
 
-  const find = (differences: Diff[], type: string, key: string) => differences.find((d) => d.type === type && (d.outTradeNo === key || d.outRefundNo === key));
+  const find = (differences: Difference[], type: string, key: string) => differences.find((d) => d.type === type && (d.outTradeNo === key || d.outRefundNo === key));
 
   it('reports ANOMALY-here-but-paid as status_mismatch, and settles refunds the bill shows paid out', async () => {
     // 1. ANOMALY here (WeChat's amount differs from the order), paid at WeChat: a status mismatch, not "only in WeChat"
@@ -123,7 +105,7 @@ describe('reconciliation: status and refund differences, crafted bills, storage,
     await ds.query("UPDATE refunds SET status = 'SUCCESS', success_at = ? WHERE out_refund_no = ?", [dbDate(ds, new Date()), hand.body.outRefundNo]);
 
     const result = (await shop.admin().post(`/admin/reconciliations?date=${today()}`).expect(200)).body;
-    const d = result.differences as Diff[];
+    const d = result.differences as Difference[];
     expect(find(d, 'status_mismatch', anomaly)).toMatchObject({ ourStatus: 'ANOMALY', wechatAmount: 1000, wechatState: 'SUCCESS' });
     expect(find(d, 'only_in_wechat', anomaly)).toBeUndefined();
     expect(find(d, 'only_here', anomaly)).toBeUndefined();
@@ -172,7 +154,7 @@ describe('reconciliation: status and refund differences, crafted bills, storage,
     await serveBill(date, lines, { summary: summaryLines(totals) });
 
     const result = (await shop.admin().post(`/admin/reconciliations?date=${date}`).expect(200)).body;
-    const d = result.differences as Diff[];
+    const d = result.differences as Difference[];
     expect(find(d, 'status_mismatch', paidHere)).toMatchObject({ wechatState: 'REVOKED', ourStatus: 'PAID', detail: 'REVOKED at WeChat, PAID here' });
     expect(d.filter((x) => x.outTradeNo === unpaidHere)).toEqual([]);
     expect(find(d, 'only_in_wechat', applied)).toMatchObject({ action: 'applied_as_payment:applied' });

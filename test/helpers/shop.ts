@@ -67,6 +67,14 @@ export class Shop {
     return String(res.body.package).replace('prepay_id=', '');
   }
 
+  /** Places an order, prepays it, pays it at the sandbox as the shopper and waits until it is PAID here. */
+  async paidOrder(login: Login, items: Array<{ productId: number; quantity: number }>): Promise<string> {
+    const no = await this.placeOrder(login, items);
+    await this.sandbox.pay(await this.prepay(login, no));
+    await this.waitForStatus(no, 'PAID');
+    return no;
+  }
+
   async status(outTradeNo: string): Promise<string> {
     const res = await this.admin().get(`/admin/orders/${outTradeNo}`).expect(200);
     return res.body.status;

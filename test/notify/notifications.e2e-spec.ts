@@ -4,10 +4,9 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { loadOrCreateSandboxKeystore, SandboxKeystore } from '../../src/sandbox/keystore';
 import { createHash } from 'node:crypto';
-import { craftNotification, successResource } from '../helpers/craft-notification';
+import { craftNotification, envelopeJson, signBody, successResource } from '../helpers/craft-notification';
 import { Login } from '../helpers/login';
 import { Shop } from '../helpers/shop';
-import { envelopeJson, signBody } from './sign';
 
 const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex');
 

@@ -21,13 +21,7 @@ describe('refunds', () => {
   });
   afterAll(() => shop?.close());
 
-  async function paidOrder(quantity = 1): Promise<string> {
-    const no = await shop.placeOrder(shopper, [{ productId, quantity }]);
-    const prepayId = await shop.prepay(shopper, no);
-    await shop.sandbox.pay(prepayId);
-    await shop.waitForStatus(no, 'PAID');
-    return no;
-  }
+  const paidOrder = (quantity = 1) => shop.paidOrder(shopper, [{ productId, quantity }]);
 
   const refund = (body: Record<string, unknown>) => shop.admin().post('/admin/refunds').send(body);
 
@@ -249,9 +243,7 @@ describe('refunds', () => {
     try {
       const user = await strict.login('o_over_refund');
       const product = await strict.product('超额退款', 1000);
-      const no = await strict.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
-      await strict.sandbox.pay(await strict.prepay(user, no));
-      await strict.waitForStatus(no, 'PAID');
+      const no = await strict.paidOrder(user, [{ productId: product.id, quantity: 1 }]);
       const keystore = await loadOrCreateSandboxKeystore(strict.t.config.sandbox.dataDir);
       const outside = await new TestMerchant(strict.baseUrl, keystore).request('POST', '/v3/refund/domestic/refunds', { out_trade_no: no, out_refund_no: `${no}PORTAL`, amount: { refund: 900, total: 1000, currency: 'CNY' } });
       expect(outside.status).toBe(200);

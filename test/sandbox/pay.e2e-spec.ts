@@ -2,6 +2,7 @@ import { createDecipheriv, createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { daysAgo, today } from '../helpers/dates';
 import { tempDir } from '../helpers/test-app';
 import { SandboxTestApp, startSandboxApp, tradeNo } from './sandbox-app';
 
@@ -22,8 +23,6 @@ describe('sandbox Pay APIv3', () => {
     return { outTradeNo: no, prepayId: res.json.prepay_id as string };
   }
 
-  const today = () => new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
-  const daysAgo = (n: number) => new Date(Date.now() - n * 86400_000 + 8 * 3600_000).toISOString().slice(0, 10);
   const sha1 = (data: Buffer) => createHash('sha1').update(data).digest('hex');
   const query = (outTradeNo: string) => t.merchant.request('GET', `/v3/pay/transactions/out-trade-no/${outTradeNo}?mchid=${t.keystore.mchid}`);
   /** GET download_url, signed like any call; answers the plain file (gunzipped when it was a gzip). */
@@ -378,8 +377,7 @@ describe('sandbox Pay APIv3', () => {
     it('generates the day\'s trade bill in the real format, gzip, with the SHA-1 of the plain file', async () => {
       const { outTradeNo, prepayId } = await prepay(1234, 'o_bill');
       await t.control.pay(prepayId);
-      const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
-      const apply = await t.merchant.request('GET', `/v3/bill/tradebill?bill_date=${today}&bill_type=ALL&tar_type=GZIP`);
+      const apply = await t.merchant.request('GET', `/v3/bill/tradebill?bill_date=${today()}&bill_type=ALL&tar_type=GZIP`);
       expect(apply.status).toBe(200);
       expect(apply.json).toMatchObject({ hash_type: 'SHA1', hash_value: expect.stringMatching(/^[0-9a-f]{40}$/) });
       const url = new URL(apply.json.download_url);
@@ -436,8 +434,7 @@ describe('sandbox Pay APIv3', () => {
       expect(none.status).toBe(400);
       expect(none.json.code).toBe('NO_STATEMENT_EXIST');
 
-      const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
-      const apply = await t.merchant.request('GET', `/v3/bill/fundflowbill?bill_date=${today}&account_type=BASIC`);
+      const apply = await t.merchant.request('GET', `/v3/bill/fundflowbill?bill_date=${today()}&account_type=BASIC`);
       expect(apply.status).toBe(200);
       const url = new URL(apply.json.download_url);
       const ok = await t.merchant.request('GET', url.pathname.replace('/sandbox', '') + url.search);
