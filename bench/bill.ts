@@ -5,7 +5,6 @@
 //   DATABASE_URL=mysql://root@127.0.0.1:3306/x npx ts-node --transpile-only bench/bill.ts [rows]
 import 'reflect-metadata';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -17,6 +16,7 @@ import { loadOrCreateSandboxKeystore } from '../src/sandbox/keystore';
 import { TradeBillRow, writeTradeBill } from '../src/sandbox/bills/trade-bill';
 import { SandboxControl } from '../test/helpers/sandbox-control';
 import { freePort, tempDir } from '../test/helpers/test-app';
+import { createScratchDatabase, waitReady } from './lib';
 
 const ROWS = Number(process.argv[2] ?? 1_000_000);
 const ROOT = join(__dirname, '..');
@@ -27,22 +27,8 @@ function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
-async function waitFor(url: string): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while (!(await fetch(url).then((r) => r.status < 500, () => false))) {
-    if (Date.now() > deadline) throw new Error(`${url} did not come up`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 async function main(): Promise<void> {
-  const server = new URL(process.env.DATABASE_URL || 'mysql://root@127.0.0.1:3306/whp_bench');
-  const dbName = `whp_bench_bill_${randomBytes(3).toString('hex')}`;
-  const conn = { host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username), password: decodeURIComponent(server.password) };
-  const admin = await createConnection(conn);
-  await admin.query(`CREATE DATABASE ${dbName} CHARACTER SET utf8mb4`);
-  const databaseUrl = new URL(server.toString());
-  databaseUrl.pathname = `/${dbName}`;
+  const scratch = await createScratchDatabase('whp_bench_bill');
   const dataDir = tempDir('whp-bench-bill-');
   const children: ChildProcess[] = [];
   try {
@@ -57,7 +43,7 @@ async function main(): Promise<void> {
     });
     children.push(sandbox);
     const sandboxBase = `http://127.0.0.1:${sandboxPort}/sandbox`;
-    await waitFor(`${sandboxBase}/control/merchant`);
+    await waitReady(sandbox, `${sandboxBase}/control/merchant`);
     const appPort = await freePort();
     const app = spawn(process.execPath, ['dist/src/main.js'], {
       cwd: ROOT,
@@ -66,7 +52,7 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'warn',
         PORT: String(appPort),
         DATA_DIR: dataDir,
-        DATABASE_URL: databaseUrl.toString(),
+        DATABASE_URL: scratch.url,
         ADMIN_TOKENS: ADMIN,
         SEED_DEMO_PRODUCTS: 'false',
         WECHATPAY_API_BASE: sandboxBase,
@@ -78,7 +64,7 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     children.push(app);
-    await waitFor(`http://127.0.0.1:${appPort}/health`);
+    await waitReady(app, `http://127.0.0.1:${appPort}/health`);
 
     // Yesterday in Beijing; every order paid at 10:00 + i ms that day.
     const date = new Date(Date.now() + 8 * 3600_000 - 86_400_000).toISOString().slice(0, 10);
@@ -89,7 +75,7 @@ async function main(): Promise<void> {
 
     console.log(`inserting ${ROWS} paid orders…`);
     let t = Date.now();
-    const db = await createConnection({ ...conn, database: dbName, timezone: 'Z' });
+    const db = await createConnection({ ...scratch.server, database: scratch.name, timezone: 'Z' });
     for (let i = 0; i < ROWS; i += 5000) {
       const values = [];
       for (let j = i; j < Math.min(ROWS, i + 5000); j++) {
@@ -175,8 +161,7 @@ async function main(): Promise<void> {
     await db.end();
   } finally {
     for (const child of children) child.kill();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName}`);
-    await admin.end();
+    await scratch.drop();
   }
 }
 

@@ -2,6 +2,49 @@
 // baseline measured in the same run on the same machine, never as an absolute pass/fail: the machine
 // is small and noisy, so only same-run comparisons mean anything.
 import autocannon from 'autocannon';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createConnection } from 'mysql2/promise';
+
+/** Polls `url` until it answers below 500 (90 s at most), failing at once if `child` exits. */
+export async function waitReady(child: ChildProcess, url: string): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    const ok = await fetch(url).then((r) => r.status < 500, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+export interface ScratchDatabase {
+  name: string;
+  /** mysql://…/<name>, for DATABASE_URL and mysql2's `uri`. */
+  url: string;
+  /** The server's host, port, user and password (no database). */
+  server: { host: string; port: number; user: string; password: string };
+  drop(): Promise<void>;
+}
+
+/** A fresh database `<prefix>_<random>` on the server of DATABASE_URL (default root@127.0.0.1:3306), for one run. */
+export async function createScratchDatabase(prefix: string): Promise<ScratchDatabase> {
+  const url = new URL(process.env.DATABASE_URL || 'mysql://root@127.0.0.1:3306/whp_bench');
+  const server = { host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+  const name = `${prefix}_${randomBytes(3).toString('hex')}`;
+  const admin = await createConnection(server);
+  await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    server,
+    async drop() {
+      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+      await admin.end();
+    },
+  };
+}
 
 export interface LoadResult {
   name: string;

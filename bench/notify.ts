@@ -8,12 +8,12 @@
 import 'reflect-metadata';
 import autocannon from 'autocannon';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createCipheriv, createPrivateKey, randomBytes, randomUUID, sign } from 'node:crypto';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { loadOrCreateSandboxKeystore } from '../src/sandbox/keystore';
+import { craftNotification, successResource } from '../test/helpers/craft-notification';
 import { freePort, tempDir } from '../test/helpers/test-app';
-import { LoadResult, printTable } from './lib';
+import { LoadResult, createScratchDatabase, printTable, waitReady } from './lib';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = Number(process.argv[3] ?? 32);
@@ -25,24 +25,8 @@ interface Notification {
   body: string;
 }
 
-async function waitReady(child: ChildProcess, url: string): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    const ok = await fetch(url).then((r) => r.status < 500, () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not come up`);
-}
-
 async function main(): Promise<void> {
-  const server = new URL(process.env.DATABASE_URL || 'mysql://root@127.0.0.1:3306/whp_bench');
-  const dbName = `whp_bench_notify_${randomBytes(3).toString('hex')}`;
-  const admin = await createConnection({ host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username), password: decodeURIComponent(server.password) });
-  await admin.query(`CREATE DATABASE ${dbName} CHARACTER SET utf8mb4`);
-  const databaseUrl = new URL(server.toString());
-  databaseUrl.pathname = `/${dbName}`;
+  const scratch = await createScratchDatabase('whp_bench_notify');
   const dataDir = tempDir('whp-bench-');
   const children: ChildProcess[] = [];
   try {
@@ -60,7 +44,7 @@ async function main(): Promise<void> {
         LOG_LEVEL: 'warn',
         PORT: String(appPort),
         DATA_DIR: dataDir,
-        DATABASE_URL: databaseUrl.toString(),
+        DATABASE_URL: scratch.url,
         SEED_DEMO_PRODUCTS: 'false',
         // keep the jobs out of the measurement
         PAYMENT_RECONCILE_INTERVAL: '1h',
@@ -73,7 +57,7 @@ async function main(): Promise<void> {
     await waitReady(app, `http://127.0.0.1:${appPort}/health`);
 
     console.log(`creating ${ORDERS} orders and as many signed notifications…`);
-    const db = await createConnection({ uri: databaseUrl.toString(), timezone: 'Z' });
+    const db = await createConnection({ uri: scratch.url, timezone: 'Z' });
     const numbers = Array.from({ length: ORDERS }, (_, i) => `BENCH${String(i).padStart(10, '0')}`);
     for (let i = 0; i < numbers.length; i += 2000) {
       const chunk = numbers.slice(i, i + 2000);
@@ -84,46 +68,10 @@ async function main(): Promise<void> {
     }
     // Valid for |now - timestamp| < 300 s: stamp them 150 s ahead, so they stay valid for 7.5 minutes.
     const timestamp = Math.floor(Date.now() / 1000) + 150;
-    const wechatKey = createPrivateKey(keystore.publicKey.privateKeyPem);
     const notifications: Notification[] = numbers.map((no, i) => {
-      const nonce = randomBytes(6).toString('hex');
-      const cipher = createCipheriv('aes-256-gcm', Buffer.from(keystore.apiv3Key), Buffer.from(nonce));
-      cipher.setAAD(Buffer.from('transaction'));
-      const resource = JSON.stringify({
-        appid: keystore.appid,
-        mchid: keystore.mchid,
-        out_trade_no: no,
-        transaction_id: `42000000002026112400${String(i).padStart(8, '0')}`,
-        trade_type: 'JSAPI',
-        trade_state: 'SUCCESS',
-        trade_state_desc: '支付成功',
-        bank_type: 'OTHERS',
-        success_time: '2026-11-24T10:00:00+08:00',
-        payer: { openid: 'o_bench' },
-        amount: { total: 100, payer_total: 100, currency: 'CNY', payer_currency: 'CNY' },
-      });
-      const ciphertext = Buffer.concat([cipher.update(resource), cipher.final(), cipher.getAuthTag()]).toString('base64');
-      const body = JSON.stringify({
-        id: randomUUID(),
-        create_time: '2026-11-24T10:00:00+08:00',
-        resource_type: 'encrypt-resource',
-        event_type: 'TRANSACTION.SUCCESS',
-        summary: '支付成功',
-        resource: { algorithm: 'AEAD_AES_256_GCM', ciphertext, nonce, associated_data: 'transaction', original_type: 'transaction' },
-      });
-      const headerNonce = randomBytes(16).toString('hex');
-      const signature = sign('sha256', Buffer.from(`${timestamp}\n${headerNonce}\n${body}\n`), wechatKey).toString('base64');
-      return {
-        body,
-        headers: {
-          'content-type': 'application/json',
-          'wechatpay-timestamp': String(timestamp),
-          'wechatpay-nonce': headerNonce,
-          'wechatpay-serial': keystore.publicKey.id,
-          'wechatpay-signature': signature,
-          'wechatpay-signature-type': 'WECHATPAY2-SHA256-RSA2048',
-        },
-      };
+      const resource = successResource(keystore, no, 100, { transaction_id: `42000000002026112400${String(i).padStart(8, '0')}`, payer: { openid: 'o_bench' } });
+      const crafted = craftNotification(keystore, resource, { timestamp });
+      return { body: crafted.body.toString('utf8'), headers: crafted.headers };
     });
 
     const reset = async () => {
@@ -178,7 +126,7 @@ async function main(): Promise<void> {
     const a = await startBaseline('notify-verify-only.js', publicKeyPath, keystore.apiv3Key);
     const ra = await run('(a) bare http: verify + decrypt + parse', a.url);
     a.child.kill();
-    const b = await startBaseline('notify-mysql2.js', publicKeyPath, keystore.apiv3Key, databaseUrl.toString());
+    const b = await startBaseline('notify-mysql2.js', publicKeyPath, keystore.apiv3Key, scratch.url);
     const rb1 = await run('(b) hand-written mysql2, 1 transaction per notification', b.url);
     const ours1 = await run('wechat-h5-pay POST /notify/wechatpay/transaction', `http://127.0.0.1:${appPort}/notify/wechatpay/transaction`);
     const rb2 = await run('(b) again', b.url);
@@ -199,8 +147,7 @@ async function main(): Promise<void> {
     await db.end();
   } finally {
     for (const child of children) child.kill();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName}`);
-    await admin.end();
+    await scratch.drop();
   }
 }
 
