@@ -394,20 +394,18 @@
       '<section class="card" style="margin-top:16px"><h2>最近对账</h2><div id="recon-list" class="table-wrap"><p class="muted">加载中…</p></div></section>';
     var input = document.getElementById('bill-date');
     input.onchange = function () { location.hash = '#/bills?date=' + input.value; };
-    document.getElementById('download-trade').onclick = function (event) {
-      var b = event.currentTarget;
-      b.disabled = true;
-      download('/admin/bills/trade?date=' + input.value + '&type=ALL', 'tradebill-' + input.value + '.csv')
-        .then(function (file) { toast('已下载 ' + file.name + '（' + file.bytes + ' 字节）'); }, failed)
-        .then(function () { b.disabled = false; });
-    };
-    document.getElementById('download-fund').onclick = function (event) {
-      var b = event.currentTarget;
-      b.disabled = true;
-      download('/admin/bills/fundflow?date=' + input.value + '&account=BASIC', 'fundflow-' + input.value + '.csv')
-        .then(function (file) { toast('已下载 ' + file.name + '（' + file.bytes + ' 字节）'); }, failed)
-        .then(function () { b.disabled = false; });
-    };
+    /** A button that downloads the selected day's bill of `kind` (trade | fundflow) as CSV. */
+    function billButton(id, kind, query, fileName) {
+      document.getElementById(id).onclick = function (event) {
+        var b = event.currentTarget;
+        b.disabled = true;
+        download('/admin/bills/' + kind + '?date=' + input.value + '&' + query, fileName + '-' + input.value + '.csv')
+          .then(function (file) { toast('已下载 ' + file.name + '（' + file.bytes + ' 字节）'); }, failed)
+          .then(function () { b.disabled = false; });
+      };
+    }
+    billButton('download-trade', 'trade', 'type=ALL', 'tradebill');
+    billButton('download-fund', 'fundflow', 'account=BASIC', 'fundflow');
     document.getElementById('reconcile').onclick = function (event) {
       var b = event.currentTarget;
       b.disabled = true;
