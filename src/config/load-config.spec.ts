@@ -106,6 +106,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...liveEnv(), WECHATPAY_API_BASE: 'https://api.wechatpay.cn' }).wechat.payApiBackupBase).toBe('https://api2.wechatpay.cn');
     expect(loadConfig({ ...liveEnv(), WECHATPAY_API_BASE: 'http://127.0.0.1:9000' }).wechat.payApiBackupBase).toBeUndefined();
     expect(loadConfig({}).wechat.payApiBackupBase).toBeUndefined(); // sandbox mode
+    // sandbox traffic never goes to WeChat's hosts, even with WeChat's backup configured
+    expect(loadConfig({ WECHATPAY_API_BACKUP_BASE: 'https://api2.wechatpay.cn' }).wechat.payApiBackupBase).toBeUndefined();
     expect(
       loadConfig({ ...liveEnv(), WECHATPAY_API_BASE: 'http://127.0.0.1:9000', WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:9001/' }).wechat.payApiBackupBase,
     ).toBe('http://127.0.0.1:9001');

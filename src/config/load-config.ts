@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
-import { AppConfig, DatabaseConfig, SANDBOX_ADMIN_TOKEN } from './app-config';
+import { AppConfig, DatabaseConfig, SANDBOX_ADMIN_TOKEN, WechatMode } from './app-config';
 import { parseDuration } from './duration';
 import { AuthEnv } from './env/auth.env';
 import { BillingEnv } from './env/billing.env';
@@ -39,17 +39,27 @@ function parseMysql(url: string): DatabaseConfig {
   };
 }
 
-/**
- * WeChat's backup domain is a fallback for WeChat's own primary domain only: an app pointed at another
- * server (the sandbox, a test double, a proxy) must not start sending its signed requests to WeChat
- * when that server is unreachable. WECHATPAY_API_BACKUP_BASE, when set, is always used as given.
- */
-function defaultBackupBase(primary: string): string | undefined {
+/** WeChat Pay's own API hosts (primary and backup domains). */
+const WECHATPAY_HOSTS = new Set(['api.mch.weixin.qq.com', 'api2.mch.weixin.qq.com', 'api.wechatpay.cn', 'api2.wechatpay.cn']);
+
+function isWechatPayHost(url: string): boolean {
   try {
-    return ['api.mch.weixin.qq.com', 'api.wechatpay.cn'].includes(new URL(primary).hostname) ? 'https://api2.wechatpay.cn' : undefined;
+    return WECHATPAY_HOSTS.has(new URL(url).hostname);
   } catch {
-    return undefined;
+    return false;
   }
+}
+
+/**
+ * Where the Pay API fails over to. WeChat's backup domain is a fallback for WeChat's own primary only:
+ * an app pointed at another server (the sandbox, a test double, a proxy) must not start sending its
+ * signed requests to WeChat when that server is unreachable. WECHATPAY_API_BACKUP_BASE is used as
+ * given — except that in sandbox mode, traffic meant for a local sandbox never goes to WeChat's hosts.
+ */
+function backupBase(mode: WechatMode, primary: string, configured: string | undefined): string | undefined {
+  if (configured === undefined) return isWechatPayHost(primary) ? 'https://api2.wechatpay.cn' : undefined;
+  if (mode === 'sandbox' && isWechatPayHost(configured) && !isWechatPayHost(primary)) return undefined;
+  return trimSlash(configured);
 }
 
 function readable(path: string): boolean {
@@ -161,7 +171,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       publicKeyPath: w.WECHATPAY_PUBLIC_KEY_PATH,
       publicKeyId: w.WECHATPAY_PUBLIC_KEY_ID,
       payApiBase: trimSlash(w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com')),
-      payApiBackupBase: w.WECHATPAY_API_BACKUP_BASE !== undefined ? trimSlash(w.WECHATPAY_API_BACKUP_BASE) : defaultBackupBase(w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com')),
+      payApiBackupBase: backupBase(mode, w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com'), w.WECHATPAY_API_BACKUP_BASE),
       mpApiBase: trimSlash(w.WECHAT_API_BASE ?? defaultBase('https://api.weixin.qq.com')),
       openBase: trimSlash(w.WECHAT_OPEN_BASE ?? defaultBase('https://open.weixin.qq.com')),
       useStableToken: toBool(w.WECHAT_USE_STABLE_TOKEN, true),

@@ -18,26 +18,6 @@ export type CredentialsFactory = (config: AppConfig) => WechatCredentials | Prom
 /** Injection token of the verification keys (public key and/or platform certificates). */
 export const WECHATPAY_KEYS = Symbol('WECHATPAY_KEYS');
 
-const WECHATPAY_HOSTS = new Set(['api.mch.weixin.qq.com', 'api2.mch.weixin.qq.com', 'api.wechatpay.cn', 'api2.wechatpay.cn']);
-
-/**
- * The backup domain to fail over to. In sandbox mode a request meant for the sandbox is never sent
- * to WeChat's real hosts (the default backup), whatever the failure.
- */
-export function payApiBackupBase(config: AppConfig): string | undefined {
-  const { payApiBase, payApiBackupBase: backup } = config.wechat;
-  if (!backup) return undefined;
-  const hostOf = (url: string) => {
-    try {
-      return new URL(url).hostname;
-    } catch {
-      return '';
-    }
-  };
-  if (config.wechatMode === 'sandbox' && WECHATPAY_HOSTS.has(hostOf(backup)) && !WECHATPAY_HOSTS.has(hostOf(payApiBase))) return undefined;
-  return backup;
-}
-
 @Injectable()
 class CertificateLifecycle implements OnModuleInit, OnModuleDestroy {
   constructor(
@@ -90,7 +70,7 @@ export class WechatModule {
               signer,
               keys,
               baseUrl: config.wechat.payApiBase,
-              backupBaseUrl: payApiBackupBase(config),
+              backupBaseUrl: config.wechat.payApiBackupBase,
               timeoutMs: config.wechat.httpTimeoutMs,
               now: () => clock.nowMs(),
             }),
@@ -113,7 +93,7 @@ export class WechatModule {
               signer,
               keys: { keyFor: () => undefined },
               baseUrl: config.wechat.payApiBase,
-              backupBaseUrl: payApiBackupBase(config),
+              backupBaseUrl: config.wechat.payApiBackupBase,
               timeoutMs: config.wechat.httpTimeoutMs,
               now: () => clock.nowMs(),
             });

@@ -10,7 +10,6 @@ import { FixedClock } from '../../common/clock';
 import { loadConfig } from '../../config/load-config';
 import { BODY_IDLE_TIMEOUT, readAll } from '../http/transport';
 import { WechatCredentials } from '../wechat-credentials';
-import { payApiBackupBase } from '../wechat.module';
 import { CertificateManager } from './certificates';
 import { WechatPayApiError, WechatPayBillHashError, WechatPayNetworkError, WechatPaySignatureError } from './errors';
 import { WechatPayNotificationParser } from './notification-parser';
@@ -455,18 +454,18 @@ describe('platform-certificate mode', () => {
   });
 });
 
-describe('payApiBackupBase', () => {
+describe('the backup base (config.wechat.payApiBackupBase)', () => {
   it('keeps a configured backup, but never sends sandbox traffic to WeChat\'s real hosts', () => {
     const live = loadConfig({ NODE_ENV: 'test', WECHAT_MODE: 'sandbox', WECHATPAY_API_BASE: 'https://api.mch.weixin.qq.com' });
-    expect(payApiBackupBase(live)).toBe('https://api2.wechatpay.cn');
+    expect(live.wechat.payApiBackupBase).toBe('https://api2.wechatpay.cn');
     const sandbox = loadConfig({ NODE_ENV: 'test', WECHAT_MODE: 'sandbox', WECHATPAY_API_BASE: 'http://127.0.0.1:3001/sandbox/pay' });
-    expect(payApiBackupBase(sandbox)).toBeUndefined();
+    expect(sandbox.wechat.payApiBackupBase).toBeUndefined();
     const sandboxWithOwnBackup = loadConfig({
       NODE_ENV: 'test',
       WECHAT_MODE: 'sandbox',
       WECHATPAY_API_BASE: 'http://127.0.0.1:3001/sandbox/pay',
       WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:3002/sandbox/pay',
     });
-    expect(payApiBackupBase(sandboxWithOwnBackup)).toBe('http://127.0.0.1:3002/sandbox/pay');
+    expect(sandboxWithOwnBackup.wechat.payApiBackupBase).toBe('http://127.0.0.1:3002/sandbox/pay');
   });
 });
