@@ -19,7 +19,7 @@ import { Order, OrderStatus } from './entities/order.entity';
 import { Product } from './entities/product.entity';
 import { PaymentApplier, PaymentSource } from './payment-applier.service';
 import { IdempotencyConflictError, OrderNotFoundError, OrderStateError, OutOfStockError, ProductNotFoundError } from './payment.errors';
-import { beijingRfc3339 } from './time';
+import { beijingRfc3339, timeExpireMs } from './time';
 
 /** A prepay_id lives 2 hours at WeChat; stop reusing it a little before. */
 const PREPAY_REUSE_MS = 2 * 3600_000 - 5 * 60_000;
@@ -250,9 +250,8 @@ export class OrderService {
     const now = this.clock.now();
     // WeChat sees the expiry to the second (time_expire) and refuses a prepay whose time_expire has
     // passed; an order with less than a moment left is answered here, as expired, not as a 502.
-    const wechatExpiry = Math.floor(order.expiresAt.getTime() / 1000) * 1000;
     const margin = Math.min(PREPAY_MIN_REMAINING_MS, this.config.orders.closeAfterMs / 4);
-    if (wechatExpiry - now.getTime() < margin) {
+    if (timeExpireMs(order.expiresAt) - now.getTime() < margin) {
       throw new OrderStateError('ORDER_EXPIRED', 'the order expired unpaid and is being closed; place a new order', order.status);
     }
     if (order.prepayId && order.prepayAt && now.getTime() - order.prepayAt.getTime() < PREPAY_REUSE_MS) {
@@ -366,7 +365,7 @@ export class OrderService {
         return (await this.closeLocally(order.outTradeNo, reason)) ? 'closed' : 'unchanged';
       case 'NOTPAY':
       case 'PAYERROR':
-        if (this.clock.nowMs() >= Math.floor(order.expiresAt.getTime() / 1000) * 1000) {
+        if (this.clock.nowMs() >= timeExpireMs(order.expiresAt)) {
           return (await this.closeLocally(order.outTradeNo, reason)) ? 'closed' : 'unchanged';
         }
         throw refusal;

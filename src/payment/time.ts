@@ -1,3 +1,8 @@
+/** An order's expiry as WeChat sees it: time_expire carries whole seconds (see beijingRfc3339). */
+export function timeExpireMs(expiresAt: Date): number {
+  return Math.floor(expiresAt.getTime() / 1000) * 1000;
+}
+
 /** RFC 3339 in Beijing time (+08:00), the form WeChat Pay expects for time_expire. */
 export function beijingRfc3339(date: Date): string {
   return new Date(date.getTime() + 8 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+08:00');
