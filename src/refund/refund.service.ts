@@ -2,7 +2,7 @@ import { HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { createHash, randomBytes } from 'node:crypto';
-import { DataSource, In, LessThanOrEqual, Repository } from 'typeorm';
+import { DataSource, In, IsNull, LessThanOrEqual, Repository } from 'typeorm';
 import { AdminAuditService } from '../admin/admin-audit.service';
 import { Clock } from '../common/clock';
 import { AppError, NotFoundError } from '../common/errors/app-error';
@@ -19,6 +19,9 @@ import { WechatPayClient } from '../wechat/pay/wechat-pay.client';
 import { WechatCredentials } from '../wechat/wechat-credentials';
 import { CreateRefundDto, RefundDto } from './dto/refund.dto';
 import { Refund, RefundStatus } from './entities/refund.entity';
+
+/** A reserved refund without WeChat's answer is re-sent by the job once it is this old. */
+const UNSENT_GRACE_MS = 5_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,7 +125,7 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
       }
       // Unknown outcome (5xx after retries, network): WeChat may or may not have the refund. The row
       // stays PROCESSING, so the amount stays reserved; GET /admin/refunds/:no and the refund job ask
-      // WeChat and settle it (a refund WeChat never received becomes FAILED).
+      // WeChat and settle it (a refund WeChat never received is sent again, same out_refund_no).
       const message = (error as Error).message;
       this.logger.warn(`refund ${outRefundNo} outcome unknown: ${message}`);
       const wechat = error instanceof WechatPayApiError ? { wechatCode: error.wechatCode, wechatStatus: error.httpStatus } : {};
@@ -287,17 +290,47 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
       return await this.applyResult(refund.outRefundNo, answer.status, answer.refund_id, answer.success_time, 'query');
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus === 404 && refund.status === 'PROCESSING') {
-        // WeChat never got it (the create call failed before reaching it): the amount is free again.
+        // "Not found" is not an answer about a request that may have left: it may be held in the network
+        // and reach WeChat later (a FAILED row would free the amount, and a second refund pay out twice).
+        // The row stays PROCESSING and the very same request (same out_refund_no, which WeChat takes
+        // once) is sent again; only WeChat's refusal of it, or its CLOSED/ABNORMAL result, ends it.
+        return this.resend(refund);
+      }
+      throw error;
+    }
+  }
+
+  /** Sends a PROCESSING refund's request again, unchanged (a held, dropped or never-sent request). */
+  private async resend(refund: Refund): Promise<string> {
+    const order = await this.orders.findByOutTradeNo(refund.outTradeNo);
+    if (!order) return 'still_processing';
+    let answer: WechatRefund;
+    try {
+      answer = await this.wechat.createRefund({
+        out_trade_no: refund.outTradeNo,
+        out_refund_no: refund.outRefundNo,
+        ...(refund.reason ? { reason: refund.reason } : {}),
+        notify_url: this.notifyUrl,
+        amount: { refund: refund.amount, total: order.paidTotal ?? order.total, currency: 'CNY' },
+      });
+    } catch (error) {
+      if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500 && !error.isRateLimited) {
+        // WeChat's own refusal of this very request: definitive, the amount is free again.
         const res = await this.refunds.update(
           { outRefundNo: refund.outRefundNo, status: 'PROCESSING' },
           { status: 'FAILED', wechatCode: error.wechatCode.slice(0, 64), wechatMessage: error.wechatMessage.slice(0, 255), updatedAt: this.clock.now() },
         );
         if (!res.affected) return 'duplicate';
-        await this.orders.recordEvent(refund.outTradeNo, 'refund_failed', { outRefundNo: refund.outRefundNo, wechatCode: error.wechatCode, wechatStatus: 404, source: 'query', message: error.wechatMessage });
+        await this.orders.recordEvent(refund.outTradeNo, 'refund_failed', { outRefundNo: refund.outRefundNo, wechatCode: error.wechatCode, wechatStatus: error.httpStatus, source: 'resend', message: error.wechatMessage });
         return 'failed';
       }
-      throw error;
+      this.logger.warn(`refund ${refund.outRefundNo} re-send got no definitive answer, stays PROCESSING: ${(error as Error).message}`);
+      return 'still_processing';
     }
+    await this.refunds.update({ outRefundNo: refund.outRefundNo }, { refundId: answer.refund_id, updatedAt: this.clock.now() });
+    await this.orders.recordEvent(refund.outTradeNo, 'refund_resent', { outRefundNo: refund.outRefundNo, status: answer.status });
+    if (answer.status !== 'PROCESSING') return this.applyResult(refund.outRefundNo, answer.status, answer.refund_id, answer.success_time, 'resend');
+    return 'resent';
   }
 
   /** RefundProgress: of these orders, those with a refund in flight (PROCESSING, ABNORMAL) or done. */
@@ -318,11 +351,18 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
   async sweepProcessing(limit = 100): Promise<number> {
     const cutoff = new Date(this.clock.nowMs() - this.config.billing.refundQueryAfterMs);
     const stale = await this.refunds.find({ where: { status: 'PROCESSING', createdAt: LessThanOrEqual(cutoff) }, order: { id: 'ASC' }, take: limit });
+    // Reserved but never answered by WeChat (no refund_id: the send failed, or the commit's acknowledgement
+    // was lost and it was never sent): at once, not after REFUND_QUERY_AFTER, so the amount is not held
+    // for nothing. A few seconds' grace leaves a request being sent right now alone (a re-send would be
+    // harmless anyway: same out_refund_no).
+    const unsentCutoff = new Date(this.clock.nowMs() - Math.min(UNSENT_GRACE_MS, this.config.billing.refundQueryAfterMs));
+    const unsent = await this.refunds.find({ where: { status: 'PROCESSING', refundId: IsNull(), createdAt: LessThanOrEqual(unsentCutoff) }, order: { id: 'ASC' }, take: limit });
+    for (const r of unsent) if (!stale.some((s) => s.outRefundNo === r.outRefundNo)) stale.push(r);
     let changed = 0;
     for (const refund of stale) {
       try {
         const outcome = await this.query(refund);
-        if (outcome === 'applied' || outcome === 'failed') changed++;
+        if (outcome === 'applied' || outcome === 'failed' || outcome === 'resent') changed++;
       } catch (error) {
         this.logger.warn(`refund ${refund.outRefundNo} query failed: ${(error as Error).message}`);
       }

@@ -2,6 +2,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { SandboxEnv } from '../../src/config/env/sandbox.env';
 import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
+import { Refund } from '../../src/refund/entities/refund.entity';
 import { RefundJobs } from '../../src/refund/refund.jobs';
 import { craftNotification } from '../helpers/craft-notification';
 import { TestMerchant } from '../helpers/merchant-signer';
@@ -158,12 +159,18 @@ describe('refunds', () => {
     const audit = (await shop.admin().get(`/admin/audit?action=refund.create&target=${outRefundNo}`).expect(200)).body.items;
     expect(audit).toEqual([expect.objectContaining({ outcome: 'error:WECHAT_REFUND_OUTCOME_UNKNOWN' })]);
 
-    // the job asks WeChat, which never got it: FAILED, the amount is free again
+    // the job asks WeChat, which says "not found": the request may still be held somewhere, so the row is
+    // never FAILED (that would free the amount for a second refund: a double payout). The job re-sends
+    // the very same request, same out_refund_no, and WeChat refunds it once.
     expect(await shop.t.app.get(RefundJobs).run()).toBeGreaterThanOrEqual(1);
-    expect((await shop.admin().get(`/admin/refunds/${outRefundNo}`).expect(200)).body).toMatchObject({ status: 'FAILED', wechatCode: 'RESOURCE_NOT_EXISTS' });
-    expect((await timelineOf(no)).map((e) => e.type)).toEqual(expect.arrayContaining(['refund_requested', 'refund_outcome_unknown', 'refund_failed']));
+    const afterJob = (await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body;
+    expect(afterJob).toEqual([expect.objectContaining({ outRefundNo, status: expect.stringMatching(/^(PROCESSING|SUCCESS)$/), refundId: expect.any(String) })]);
+    expect((await timelineOf(no)).map((e) => e.type)).toEqual(expect.arrayContaining(['refund_requested', 'refund_outcome_unknown', 'refund_resent']));
+    expect((await timelineOf(no)).map((e) => e.type)).not.toContain('refund_failed');
+    // still reserved while in flight: a second full refund is refused
+    await refund({ outTradeNo: no, amount: 700, reason: '再退一次' }).expect(409);
 
-    // ...but WeChat did get it after all (a delayed request): its SUCCESS notification moves the FAILED row, once
+    // ...and the held original request reaching WeChat late changes nothing: same out_refund_no, paid once
     const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
     const late = await new TestMerchant(shop.baseUrl, keystore).request('POST', '/v3/refund/domestic/refunds', {
       out_trade_no: no,
@@ -175,10 +182,23 @@ describe('refunds', () => {
     expect(late.status).toBe(200);
     await shop.sandbox.waitForNotification({ outRefundNo });
     await shop.sandbox.deliver({ outRefundNo }, { times: 5 });
-    expect((await shop.admin().get(`/admin/refunds/${outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', wechatCode: null, refundId: expect.any(String) });
+    expect((await shop.admin().get(`/admin/refunds/${outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', refundId: expect.any(String) });
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(700);
-    const successes = (await timelineOf(no)).filter((e) => e.type === 'refund_success');
-    expect(successes).toEqual([expect.objectContaining({ detail: expect.objectContaining({ outRefundNo, previousStatus: 'FAILED', source: 'notification' }) })]);
+    expect((await timelineOf(no)).filter((e) => e.type === 'refund_success')).toHaveLength(1);
+  });
+
+  it('a reserved refund whose row was committed but never sent (lost commit acknowledgement) is sent by the job at once, not left holding the amount', async () => {
+    const no = await paidOrder();
+    const ds = shop.t.app.get<DataSource>(getDataSourceToken());
+    const outRefundNo = `RUNSENT${Date.now()}`;
+    const at = new Date(Date.now() - 6_000); // a few seconds old, far less than any REFUND_QUERY_AFTER
+    await ds.getRepository(Refund).insert({ outRefundNo, outTradeNo: no, amount: 400, reason: '提交丢失', status: 'PROCESSING', requestHash: 'x'.repeat(64), source: 'admin', createdAt: at, updatedAt: at });
+    await refund({ outTradeNo: no, amount: 700, reason: '被占用' }).expect(409);
+    expect(await shop.t.app.get(RefundJobs).run()).toBeGreaterThanOrEqual(1);
+    await shop.sandbox.waitForNotification({ outRefundNo });
+    await shop.sandbox.deliver({ outRefundNo });
+    expect((await shop.admin().get(`/admin/refunds/${outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', amount: 400 });
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(400);
   });
 
   it('finds the result by query when the refund notification is lost (GET and the job)', async () => {
