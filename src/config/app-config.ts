@@ -82,6 +82,8 @@ export abstract class AppConfig {
     wechatConcurrency: number;
     queryOnReadAfterMs: number;
     paidAfterCloseAction: 'refund' | 'reinstate' | 'hold';
+    /** PAYMENT_AFTER_CLOSE_RETRY_AFTER: a payment after close still unresolved this long after its last change is pursued again. */
+    afterCloseRetryAfterMs: number;
     notifyBatchMax: number;
     seedDemoProducts: boolean;
     notifyFastPath: boolean;

@@ -191,6 +191,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       wechatConcurrency: p.PAYMENT_WECHAT_CONCURRENCY !== undefined ? Number(p.PAYMENT_WECHAT_CONCURRENCY) : 8,
       queryOnReadAfterMs: parseDuration(p.PAYMENT_QUERY_ON_READ_AFTER ?? '5s')!,
       paidAfterCloseAction: (p.PAID_AFTER_CLOSE_ACTION ?? 'refund') as 'refund' | 'reinstate' | 'hold',
+      afterCloseRetryAfterMs: parseDuration(p.PAYMENT_AFTER_CLOSE_RETRY_AFTER ?? '20s')!,
       notifyBatchMax: p.NOTIFY_BATCH_MAX !== undefined ? Number(p.NOTIFY_BATCH_MAX) : 64,
       seedDemoProducts: toBool(p.SEED_DEMO_PRODUCTS, true),
       notifyFastPath: toBool(p.NOTIFY_FAST_PATH, true),

@@ -21,11 +21,6 @@ export interface SweepResult {
   retried?: number;
 }
 
-/**
- * A payment after close still PAID_AFTER_CLOSE this long after its last change is pursued again (its
- * event was lost in a crash, or its refund failed). Refunds still in flight are left to the refund job.
- */
-export const PAID_AFTER_CLOSE_RETRY_AFTER_MS = 5 * 60_000;
 
 /**
  * (a) Reconcile: unpaid orders whose prepay is older than PAYMENT_RECONCILE_AFTER are queried at
@@ -123,7 +118,7 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
    */
   async resolvePaidAfterClose(options: { olderThanMs?: number } = {}): Promise<SweepResult> {
     const result: SweepResult = { ran: false, examined: 0, paid: 0, closed: 0, rateLimited: false, retried: 0 };
-    const olderThanMs = options.olderThanMs ?? PAID_AFTER_CLOSE_RETRY_AFTER_MS;
+    const olderThanMs = options.olderThanMs ?? this.config.orders.afterCloseRetryAfterMs; // PAYMENT_AFTER_CLOSE_RETRY_AFTER
     const { ran } = await this.leases.runExclusive('payment.after_close', this.leaseTtl(this.config.orders.reconcileIntervalMs), async (lease) => {
       result.ran = true;
       const hold = this.config.orders.paidAfterCloseAction === 'hold';

@@ -74,7 +74,7 @@ describe('payments after close are settled even when the follow-up is lost (PAID
     const { no, transactionId } = await paidWhileClosedHere(shop, user, product.id);
     await committedWithoutFollowUp(shop, no, transactionId, 800);
 
-    // Not at once: it is unresolved only after a while (PAID_AFTER_CLOSE_RETRY_AFTER_MS).
+    // Not at once: it is unresolved only after a while (PAYMENT_AFTER_CLOSE_RETRY_AFTER, default 20s).
     expect(await jobs.resolvePaidAfterClose()).toMatchObject({ ran: true, retried: 0 });
     expect(await shop.status(no)).toBe('PAID_AFTER_CLOSE');
 
@@ -120,6 +120,27 @@ describe('payments after close are settled even when the follow-up is lost (PAID
       [`AC${no}`, 'FAILED'],
     ]);
     expect(await timelineOf(shop, no)).toEqual(expect.arrayContaining(['notification:paid_after_close', 'refund_failed', 'after_close:retry', 'refund_success']));
+  });
+});
+
+describe('the sweep delay for a payment after close is configuration (PAYMENT_AFTER_CLOSE_RETRY_AFTER)', () => {
+  it('settles a payment after close whose follow-up event was lost within the configured delay, not after a hard-coded 5 minutes', async () => {
+    const shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', PAYMENT_AFTER_CLOSE_RETRY_AFTER: '1s' } });
+    try {
+      const jobs = shop.t.app.get(PaymentJobs);
+      const user = await shop.login('o_after_close_delay');
+      const product = await shop.product('事件丢失', 600);
+      const { no, transactionId } = await paidWhileClosedHere(shop, user, product.id);
+      await committedWithoutFollowUp(shop, no, transactionId, 600);
+      const started = Date.now();
+      // the sweep as the job runs it (no override): picks it up once the configured delay has passed
+      await waitFor(async () => (await jobs.resolvePaidAfterClose()).retried ?? 0, (n) => n === 1, 'the sweep to pursue the lost event', 10_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await shop.waitForStatus(no, 'REFUNDED');
+      expect(await refundsOf(shop, no)).toEqual([expect.objectContaining({ outRefundNo: `AC${no}`, amount: 600, status: 'SUCCESS' })]);
+    } finally {
+      await shop.close();
+    }
   });
 });
 

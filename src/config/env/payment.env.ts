@@ -13,6 +13,11 @@ export class PaymentEnv {
   @IsDuration({ minMs: 0 })
   PAYMENT_RECONCILE_AFTER?: string = undefined;
 
+  /** A payment after close still unresolved this long after its last change is pursued again (its follow-up event was lost). Default 20s. */
+  @IsOptional()
+  @IsDuration({ minMs: 0 })
+  PAYMENT_AFTER_CLOSE_RETRY_AFTER?: string = undefined;
+
   /** How often the auto-close job looks for orders past ORDER_CLOSE_AFTER. Default 10s. */
   @IsOptional()
   @IsDuration({ minMs: 100 })
