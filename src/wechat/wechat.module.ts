@@ -1,3 +1,4 @@
+import { ClockSkew } from './clock-skew';
 import { DynamicModule, Global, Injectable, Module, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { SharedStore } from '../common/store/shared-store';
@@ -48,6 +49,7 @@ export class WechatModule {
     return {
       module: WechatModule,
       providers: [
+        ClockSkew,
         { provide: WechatCredentials, inject: [AppConfig], useFactory: credentialsFactory },
         {
           provide: WechatPaySigner,
@@ -142,6 +144,7 @@ export class WechatModule {
         CertificateLifecycle,
       ],
       exports: [
+        ClockSkew,
         WechatCredentials,
         WechatPaySigner,
         AesGcmCipher,
