@@ -5,7 +5,6 @@ import { AppConfig } from '../config/app-config';
 import { NotifyService } from './notify.service';
 
 /** Express's own client-address resolver (what req.ip uses); it ships no types. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const proxyAddr = require('proxy-addr') as (req: IncomingMessage, trust: unknown) => string;
 
 export const TRANSACTION_NOTIFY_PATH = '/notify/wechatpay/transaction';
