@@ -39,6 +39,11 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
       res.sendFile(icon, { headers: { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'public, max-age=86400' } }),
     );
   }
+  // Slow clients (slow-loris): bounded header, request and idle keep-alive times for the whole server.
+  const server = app.getHttpServer() as import('node:http').Server;
+  server.headersTimeout = config.http.headersTimeoutMs;
+  server.requestTimeout = config.http.requestTimeoutMs;
+  server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 

@@ -72,7 +72,9 @@ export abstract class AppConfig {
   wechat: WechatConfig;
   admin: { tokens: string[]; rateLimitPerMinute: number };
   /** Undefined outside live mode means: generate one and keep it under dataDir (see resolveSessionSecret). */
-  session: { secret?: string; ttlMs: number };
+  session: { secret?: string; ttlMs: number; authorizeRatePerMinute: number };
+  /** Node HTTP server timeouts (slow clients). */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; keepAliveTimeoutMs: number };
   orders: {
     closeAfterMs: number;
     reconcileIntervalMs: number;
@@ -87,6 +89,9 @@ export abstract class AppConfig {
     notifyBatchMax: number;
     seedDemoProducts: boolean;
     notifyFastPath: boolean;
+    notifyRejectRatePerMinute: number;
+    notifyBodyTimeoutMs: number;
+    rejectedEventsRetentionMs: number;
   };
   /** The demo H5 shop page at / (static files under public/). */
   shop: { demo: boolean };

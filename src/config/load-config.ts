@@ -181,7 +181,12 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       tokens: adminTokens.length > 0 ? adminTokens : mode === 'sandbox' ? [SANDBOX_ADMIN_TOKEN] : [],
       rateLimitPerMinute: c.ADMIN_RATE_LIMIT !== undefined ? Number(c.ADMIN_RATE_LIMIT) : 300,
     },
-    session: { secret: c.SESSION_SECRET, ttlMs: parseDuration(a.SESSION_TTL ?? '7d')! },
+    session: { secret: c.SESSION_SECRET, ttlMs: parseDuration(a.SESSION_TTL ?? '7d')!, authorizeRatePerMinute: Number(a.AUTH_AUTHORIZE_RATE_LIMIT ?? 30) },
+    http: {
+      headersTimeoutMs: parseDuration(c.HTTP_HEADERS_TIMEOUT ?? '20s')!,
+      requestTimeoutMs: parseDuration(c.HTTP_REQUEST_TIMEOUT ?? '60s')!,
+      keepAliveTimeoutMs: parseDuration(c.HTTP_KEEP_ALIVE_TIMEOUT ?? '5s')!,
+    },
     orders: {
       closeAfterMs: parseDuration(c.ORDER_CLOSE_AFTER ?? '5m')!,
       reconcileIntervalMs: parseDuration(p.PAYMENT_RECONCILE_INTERVAL ?? '10s')!,
@@ -195,6 +200,9 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       notifyBatchMax: p.NOTIFY_BATCH_MAX !== undefined ? Number(p.NOTIFY_BATCH_MAX) : 64,
       seedDemoProducts: toBool(p.SEED_DEMO_PRODUCTS, true),
       notifyFastPath: toBool(p.NOTIFY_FAST_PATH, true),
+      notifyRejectRatePerMinute: Number(p.NOTIFY_REJECT_RATE_LIMIT ?? 30),
+      notifyBodyTimeoutMs: parseDuration(p.NOTIFY_BODY_TIMEOUT ?? '10s')!,
+      rejectedEventsRetentionMs: parseDuration(p.PAYMENT_EVENTS_REJECTED_RETENTION ?? '7d')!,
     },
     shop: { demo: toBool(p.DEMO_SHOP, mode === 'sandbox') },
     billing: {

@@ -4,6 +4,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppConfig } from '../config/app-config';
 import { NotifyService } from './notify.service';
 
+/** Express's own client-address resolver (what req.ip uses); it ships no types. */
+const proxyAddr = require('proxy-addr') as (req: IncomingMessage, trust: unknown) => string;
+
 export const TRANSACTION_NOTIFY_PATH = '/notify/wechatpay/transaction';
 export const REFUND_NOTIFY_PATH = '/notify/wechatpay/refund';
 /** Largest notification body accepted (WeChat's are about 1 KiB). */
@@ -23,18 +26,23 @@ function routePath(url: string | undefined): string {
  * larger one is answered 413 and its connection dropped once that answer has been flushed (dropping
  * it at once could cut the answer off and leave the sender with a bare reset).
  */
-export function readNotificationBody(req: IncomingMessage, res: ServerResponse, onBody: (body: Buffer) => void): void {
+export function readNotificationBody(req: IncomingMessage, res: ServerResponse, onBody: (body: Buffer) => void, timeoutMs = 10_000): void {
   let chunks: Buffer[] = [];
   let size = 0;
   let refused = false;
-  const refuse = () => {
+  const refuse = (status = 413, message = `body larger than ${NOTIFY_MAX_BODY} bytes`) => {
     refused = true;
     chunks = [];
+    clearTimeout(timer);
     res.once('finish', () => req.destroy());
-    res
-      .writeHead(413, { 'Content-Type': 'application/json; charset=utf-8', Connection: 'close' })
-      .end(JSON.stringify({ code: 'FAIL', message: `body larger than ${NOTIFY_MAX_BODY} bytes` }));
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', Connection: 'close' }).end(JSON.stringify({ code: 'FAIL', message }));
   };
+  // A body trickled in slowly (slow-loris) holds a connection: cut it off after timeoutMs.
+  const timer = setTimeout(() => {
+    if (!refused && !res.headersSent) refuse(408, `body not received within ${timeoutMs} ms`);
+  }, timeoutMs);
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
   if (Number(req.headers['content-length']) > NOTIFY_MAX_BODY) {
     refuse();
     return;
@@ -49,6 +57,7 @@ export function readNotificationBody(req: IncomingMessage, res: ServerResponse, 
     chunks.push(chunk);
   });
   req.on('end', () => {
+    clearTimeout(timer);
     if (refused || res.writableEnded) return;
     onBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
   });
@@ -93,14 +102,21 @@ export class NotifyFastPath implements OnApplicationBootstrap {
       if (req.method === 'POST') {
         const path = routePath(req.url);
         if (path === TRANSACTION_NOTIFY_PATH && fast) {
-          this.handle(req, res);
+          // The client address as Express's req.ip computes it (its 'trust proxy' setting).
+          const trust = (this.adapterHost.httpAdapter.getInstance() as { get(name: string): unknown }).get('trust proxy fn');
+          this.handle(req, res, proxyAddr(req, trust));
           return;
         }
         if (path === TRANSACTION_NOTIFY_PATH || path === REFUND_NOTIFY_PATH) {
-          readNotificationBody(req, res, (body) => {
-            (req as RawIncoming).rawBody = body;
-            express(req, res);
-          });
+          readNotificationBody(
+            req,
+            res,
+            (body) => {
+              (req as RawIncoming).rawBody = body;
+              express(req, res);
+            },
+            this.config.orders.notifyBodyTimeoutMs,
+          );
           return;
         }
       }
@@ -108,11 +124,12 @@ export class NotifyFastPath implements OnApplicationBootstrap {
     });
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private handle(req: IncomingMessage, res: ServerResponse, clientIp: string): void {
     readNotificationBody(req, res, (body) => {
-      this.notify.transaction(req.headers, body).then(
+      this.notify.transaction(req.headers, body, clientIp).then(
         (answer) => {
           if (answer.status === 204) res.writeHead(204).end();
+          else if (answer.status === 429) res.writeHead(429, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': String(answer.retryAfterS) }).end(JSON.stringify({ code: answer.code, message: answer.message }));
           else res.writeHead(answer.status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify({ code: answer.code, message: answer.message }));
         },
         (error: Error) => {
@@ -120,6 +137,6 @@ export class NotifyFastPath implements OnApplicationBootstrap {
           res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' }).end('{"code":"FAIL","message":"系统繁忙，请稍后重试"}');
         },
       );
-    });
+    }, this.config.orders.notifyBodyTimeoutMs);
   }
 }

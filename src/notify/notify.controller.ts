@@ -2,6 +2,7 @@ import { Controller, DefaultValuePipe, Get, ParseIntPipe, Post, Query, Req, Res 
 import { ApiExcludeEndpoint, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AdminOnly } from '../admin/admin.decorators';
+import { AppConfig } from '../config/app-config';
 import { BadRequestError } from '../common/errors/app-error';
 import { readNotificationBody } from './notify-fast-path';
 import { NotifyAnswer, NotifyService } from './notify.service';
@@ -13,11 +14,11 @@ type RawRequest = Request & { rawBody?: Buffer };
  * Content-Type); should it not be installed, a body no parser consumed is read here. A body an Express
  * parser consumed without keeping it arrives as undefined (answered 400 as empty).
  */
-function rawBody(req: RawRequest, res: Response): Promise<Buffer | undefined> {
+function rawBody(req: RawRequest, res: Response, timeoutMs: number): Promise<Buffer | undefined> {
   if (req.rawBody || req.readableEnded || req.complete) return Promise.resolve(req.rawBody);
   return new Promise((resolve) => {
     res.once('finish', () => resolve(undefined)); // refused as too large
-    readNotificationBody(req, res, resolve);
+    readNotificationBody(req, res, resolve, timeoutMs);
   });
 }
 
@@ -26,6 +27,7 @@ function answer(res: Response, result: NotifyAnswer): void {
     res.status(204).end();
     return;
   }
+  if (result.status === 429) res.setHeader('Retry-After', String(result.retryAfterS));
   // WeChat's own failure shape, so its retry machinery (and people reading its logs) understand it.
   res.status(result.status).json({ code: result.code, message: result.message });
 }
@@ -34,20 +36,23 @@ function answer(res: Response, result: NotifyAnswer): void {
 @ApiTags('notify')
 @Controller('notify/wechatpay')
 export class NotifyController {
-  constructor(private readonly notify: NotifyService) {}
+  constructor(
+    private readonly notify: NotifyService,
+    private readonly config: AppConfig,
+  ) {}
 
   @Post('transaction')
   @ApiExcludeEndpoint()
   async transaction(@Req() req: RawRequest, @Res() res: Response) {
-    const body = await rawBody(req, res);
-    if (!res.headersSent) answer(res, await this.notify.transaction(req.headers, body));
+    const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs);
+    if (!res.headersSent) answer(res, await this.notify.transaction(req.headers, body, req.ip));
   }
 
   @Post('refund')
   @ApiExcludeEndpoint()
   async refund(@Req() req: RawRequest, @Res() res: Response) {
-    const body = await rawBody(req, res);
-    if (!res.headersSent) answer(res, await this.notify.refund(req.headers, body));
+    const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs);
+    if (!res.headersSent) answer(res, await this.notify.refund(req.headers, body, req.ip));
   }
 }
 

@@ -3,8 +3,9 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { EntityManager, MoreThan, Repository } from 'typeorm';
+import { EntityManager, In, LessThan, MoreThan, Not, Repository } from 'typeorm';
 import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
 import { ApplyOutcome, BatchHook, PaymentApplier } from '../payment/payment-applier.service';
 import { WechatPayDecryptError, WechatPaySignatureError } from '../wechat/pay/errors';
 import { WechatPayNotificationParser } from '../wechat/pay/notification-parser';
@@ -13,7 +14,13 @@ import { PaymentEvent } from './entities/payment-event.entity';
 import { REFUND_NOTIFICATION_SINK, RefundNotificationSink } from './refund-notification.sink';
 
 /** What the controller answers WeChat. */
-export type NotifyAnswer = { status: 204 } | { status: 400 | 401 | 500; code: 'FAIL'; message: string };
+export type NotifyAnswer =
+  | { status: 204 }
+  | { status: 400 | 401 | 500; code: 'FAIL'; message: string }
+  | { status: 429; code: 'FAIL'; message: string; retryAfterS: number };
+
+/** Signature headers kept for a notification that failed verification (its body is not kept). */
+const SIGNATURE_HEADERS = ['wechatpay-signature', 'wechatpay-serial', 'wechatpay-timestamp', 'wechatpay-nonce', 'wechatpay-signature-type'];
 
 interface EventRow {
   kind: string;
@@ -25,7 +32,7 @@ interface EventRow {
   outcome: string;
   serial: string | null;
   rawBody: string;
-  rawEncoding: 'utf8' | 'base64' | 'omitted';
+  rawEncoding: 'utf8' | 'base64' | 'omitted' | 'headers';
   rawSize: number;
   rawSha256: string;
   receivedAt: Date;
@@ -49,6 +56,15 @@ export function rawBodyColumns(raw: Buffer): Pick<EventRow, 'rawBody' | 'rawEnco
   }
   if (isUtf8(raw)) return { rawBody: raw.toString('utf8'), rawEncoding: 'utf8', rawSize: raw.length, rawSha256 };
   return { rawBody: raw.toString('base64'), rawEncoding: 'base64', rawSize: raw.length, rawSha256 };
+}
+
+/**
+ * A notification that failed verification is anybody's bytes: only its size, SHA-256 and signature
+ * headers are kept (raw_encoding 'headers', raw_body the headers as JSON), so junk cannot fill the disk.
+ */
+function unverifiedRow(row: EventRow, headers: IncomingHttpHeaders, outcome: string): EventRow {
+  const kept = Object.fromEntries(SIGNATURE_HEADERS.map((name) => [name, header(headers, name)?.slice(0, 512)]).filter(([, v]) => v !== undefined));
+  return { ...row, outcome, rawBody: JSON.stringify(kept), rawEncoding: 'headers' };
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -75,12 +91,16 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
 @Injectable()
 export class NotifyService {
   private readonly logger = new Logger(NotifyService.name);
+  /** Rejections per client IP in the current minute window (this instance). */
+  private rejections = new Map<string, number>();
+  private windowStart = 0;
 
   constructor(
     private readonly parser: WechatPayNotificationParser,
     private readonly applier: PaymentApplier,
     @InjectRepository(PaymentEvent) private readonly events: Repository<PaymentEvent>,
     private readonly clock: Clock,
+    private readonly config: AppConfig,
     @Optional() @Inject(REFUND_NOTIFICATION_SINK) private readonly refundSink?: RefundNotificationSink,
   ) {}
 
@@ -94,8 +114,8 @@ export class NotifyService {
       .execute();
   };
 
-  async transaction(headers: IncomingHttpHeaders, rawBody: Buffer | undefined): Promise<NotifyAnswer> {
-    const pre = await this.verifyAndDecrypt('transaction', headers, rawBody);
+  async transaction(headers: IncomingHttpHeaders, rawBody: Buffer | undefined, clientIp?: string): Promise<NotifyAnswer> {
+    const pre = await this.verifyAndDecrypt('transaction', headers, rawBody, clientIp);
     if ('status' in pre) return pre;
     const { envelope, resource, row } = pre;
     if (!envelope.event_type.startsWith('TRANSACTION.')) {
@@ -114,8 +134,8 @@ export class NotifyService {
     }
   }
 
-  async refund(headers: IncomingHttpHeaders, rawBody: Buffer | undefined): Promise<NotifyAnswer> {
-    const pre = await this.verifyAndDecrypt('refund', headers, rawBody);
+  async refund(headers: IncomingHttpHeaders, rawBody: Buffer | undefined, clientIp?: string): Promise<NotifyAnswer> {
+    const pre = await this.verifyAndDecrypt('refund', headers, rawBody, clientIp);
     if ('status' in pre) return pre;
     const { envelope, resource, row } = pre;
     if (!envelope.event_type.startsWith('REFUND.')) {
@@ -139,8 +159,11 @@ export class NotifyService {
     kind: 'transaction' | 'refund',
     headers: IncomingHttpHeaders,
     rawBody: Buffer | undefined,
+    clientIp?: string,
   ): Promise<NotifyAnswer | { envelope: NotificationEnvelope; resource: unknown; row: EventRow }> {
     const now = this.clock.now();
+    const limited = this.rejectLimited(clientIp);
+    if (limited) return limited;
     const raw = rawBody ?? Buffer.alloc(0);
     const row: EventRow = {
       kind,
@@ -155,14 +178,16 @@ export class NotifyService {
       receivedAt: now,
     };
     if (raw.length === 0) {
-      await this.store({ ...row, outcome: 'rejected:empty_body' });
+      this.countRejection(clientIp);
+      await this.store(unverifiedRow(row, headers, 'rejected:empty_body'));
       return { status: 400, code: 'FAIL', message: 'empty body' };
     }
     try {
       await this.parser.verify(headers, raw);
     } catch (error) {
       if (error instanceof WechatPaySignatureError) {
-        await this.store({ ...row, outcome: `rejected:${error.reason}` });
+        this.countRejection(clientIp);
+        await this.store(unverifiedRow(row, headers, `rejected:${error.reason}`));
         this.logger.warn(`${kind} notification rejected: ${error.message}`);
         return { status: 401, code: 'FAIL', message: `签名验证失败（${error.reason}）` };
       }
@@ -189,6 +214,37 @@ export class NotifyService {
         return { status: 401, code: 'FAIL', message: '解密失败' };
       }
       throw error;
+    }
+  }
+
+  /** 429 when this client IP already had NOTIFY_REJECT_RATE_LIMIT rejections in the current minute. */
+  private rejectLimited(clientIp: string | undefined): NotifyAnswer | undefined {
+    const nowMs = this.clock.nowMs();
+    if (nowMs - this.windowStart >= 60_000 || nowMs < this.windowStart) {
+      this.windowStart = nowMs;
+      this.rejections = new Map();
+    }
+    const key = clientIp ?? 'unknown';
+    if ((this.rejections.get(key) ?? 0) < this.config.orders.notifyRejectRatePerMinute) return undefined;
+    const retryAfterS = Math.max(1, Math.ceil((this.windowStart + 60_000 - nowMs) / 1000));
+    return { status: 429, code: 'FAIL', message: `too many rejected notifications from this address; retry after ${retryAfterS} s`, retryAfterS };
+  }
+
+  private countRejection(clientIp: string | undefined): void {
+    const key = clientIp ?? 'unknown';
+    this.rejections.set(key, (this.rejections.get(key) ?? 0) + 1);
+  }
+
+  /** Deletes rejected (unverified) rows older than `olderThanMs`, `batch` rows per statement; returns how many. */
+  async purgeRejected(olderThanMs: number, batch = 500): Promise<number> {
+    const cutoff = new Date(this.clock.nowMs() - olderThanMs);
+    let total = 0;
+    for (;;) {
+      const ids = await this.events.find({ select: ['id'], where: { verified: 0, receivedAt: LessThan(cutoff) }, order: { id: 'ASC' }, take: batch });
+      if (ids.length === 0) return total;
+      await this.events.delete({ id: In(ids.map((e) => e.id)), verified: 0 });
+      total += ids.length;
+      if (ids.length < batch) return total;
     }
   }
 
@@ -222,9 +278,11 @@ export class NotifyService {
       .createQueryBuilder('e')
       .select('e.outcome', 'outcome')
       .addSelect('COUNT(*)', 'n')
-      .where({ receivedAt: MoreThan(since) })
+      .where({ receivedAt: MoreThan(since), rawEncoding: Not('headers') })
       .groupBy('e.outcome')
       .getRawMany();
+    // Unsigned/forged posts (failed verification) are anybody's junk: counted apart, not as failed notifications.
+    const rejectedUnverifiedLast24h = await this.events.count({ where: { receivedAt: MoreThan(since), rawEncoding: 'headers' } });
     // WeChat redelivers until acknowledged: several events with one notification id are its retries.
     const retries: Array<{ n: number | string }> = await this.events
       .createQueryBuilder('e')
@@ -234,6 +292,7 @@ export class NotifyService {
       .getRawMany();
     return {
       last24h: Object.fromEntries(counts.map((c) => [c.outcome, Number(c.n)])),
+      rejectedUnverifiedLast24h,
       redeliveriesLast24h: Number(retries[0]?.n ?? 0),
       recent: recent.map((e) => ({
         id: Number(e.id),

@@ -1,5 +1,5 @@
 import { IsOptional, Matches } from 'class-validator';
-import { IsDuration } from './validators';
+import { IsDuration, IsIntString } from './validators';
 
 /** Sessions, OAuth and JS-SDK settings. Property names are the variable names. */
 export class AuthEnv {
@@ -17,4 +17,9 @@ export class AuthEnv {
   @IsOptional()
   @Matches(/^[A-Za-z]+(,[A-Za-z]+)*$/, { message: 'must be a comma-separated list of JS-SDK API names, e.g. chooseWXPay,updateAppMessageShareData' })
   JSSDK_API_LIST?: string = undefined;
+
+  /** GET /auth/wechat/authorize requests allowed per client IP per minute; past it 429 with Retry-After. Default 30. */
+  @IsOptional()
+  @IsIntString(1, 1_000_000)
+  AUTH_AUTHORIZE_RATE_LIMIT?: string = undefined;
 }

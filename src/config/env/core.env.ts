@@ -62,4 +62,19 @@ export class CoreEnv {
     message: 'must be a comma-separated list of host names (no scheme, no path), e.g. shop.example.com,m.example.com',
   })
   JSSDK_ALLOWED_DOMAINS?: string = undefined;
+
+  /** Node server: time allowed to receive a request's headers. Default 20s. */
+  @IsOptional()
+  @IsDuration({ minMs: 1000 })
+  HTTP_HEADERS_TIMEOUT?: string = undefined;
+
+  /** Node server: time allowed to receive a whole request (headers and body). Default 60s. */
+  @IsOptional()
+  @IsDuration({ minMs: 1000 })
+  HTTP_REQUEST_TIMEOUT?: string = undefined;
+
+  /** Node server: idle keep-alive connections are closed after this. Default 5s. */
+  @IsOptional()
+  @IsDuration({ minMs: 100 })
+  HTTP_KEEP_ALIVE_TIMEOUT?: string = undefined;
 }

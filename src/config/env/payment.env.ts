@@ -53,6 +53,21 @@ export class PaymentEnv {
   @IsBooleanString()
   NOTIFY_FAST_PATH?: string = undefined;
 
+  /** Notifications failing verification allowed per client IP per minute; past it 429 with Retry-After. Default 30. */
+  @IsOptional()
+  @IsIntString(1, 1_000_000)
+  NOTIFY_REJECT_RATE_LIMIT?: string = undefined;
+
+  /** A notification body not fully received this long after the request started is cut off (408). Default 10s. */
+  @IsOptional()
+  @IsDuration({ minMs: 100 })
+  NOTIFY_BODY_TIMEOUT?: string = undefined;
+
+  /** Rejected (unverified) notification rows older than this are deleted by a job. Default 7d. */
+  @IsOptional()
+  @IsDuration({ minMs: 60_000 })
+  PAYMENT_EVENTS_REJECTED_RETENTION?: string = undefined;
+
   /** Seed demo products on first start (sandbox mode only). Default true. */
   @IsOptional()
   @IsBooleanString()

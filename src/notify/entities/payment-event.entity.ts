@@ -36,9 +36,9 @@ export class PaymentEvent {
   @Column({ name: 'raw_body', type: 'text' })
   rawBody: string;
 
-  /** utf8: raw_body is the bytes as text (they were valid UTF-8); base64: they were not; omitted: too large, raw_body is a marker. */
+  /** utf8: raw_body is the bytes as text (they were valid UTF-8); base64: they were not; omitted: too large, raw_body is a marker; headers: failed verification, raw_body is only its signature headers as JSON. */
   @Column({ name: 'raw_encoding', type: 'varchar', length: 8, default: 'utf8' })
-  rawEncoding: 'utf8' | 'base64' | 'omitted';
+  rawEncoding: 'utf8' | 'base64' | 'omitted' | 'headers';
 
   /** Byte length of the body as received. */
   @Column({ name: 'raw_size', type: 'int', nullable: true })
