@@ -227,7 +227,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       billUrlTtlMs: parseDuration(s.SANDBOX_BILL_URL_TTL ?? '30s')!,
       notifyTimeoutMs: parseDuration(s.SANDBOX_NOTIFY_TIMEOUT ?? '5s')!,
       persistState: toBool(s.SANDBOX_PERSIST_STATE, nodeEnv !== 'test'),
-      overRefundError: (s.SANDBOX_OVER_REFUND_ERROR ?? 'NOT_ENOUGH') as AppConfig['sandbox']['overRefundError'],
+      overRefundError: (s.SANDBOX_OVER_REFUND_ERROR ?? 'INVALID_REQUEST') as AppConfig['sandbox']['overRefundError'],
     },
   };
 }

@@ -216,8 +216,21 @@ export class SandboxPayService implements OnModuleDestroy {
 
   // ---------------------------------------------------------------- queries and close
 
+  /** The query's ?mchid: missing → PARAM_ERROR saying so (location "query"), another merchant → PARAM_ERROR. */
+  private requireQueryMchid(mchid: string | undefined): void {
+    if (mchid === undefined || mchid === '') {
+      throw new SandboxPayError(400, 'PARAM_ERROR', '输入源“/querystring/mchid”映射到字段“直连商户号”必填性规则校验失败，此字段为必填项', {
+        field: 'mchid',
+        value: '',
+        issue: 'mchid is missing',
+        location: 'query',
+      });
+    }
+    if (mchid !== this.mchid) throw new SandboxPayError(400, 'PARAM_ERROR', 'mchid 与请求商户不一致', { field: 'mchid', value: mchid, issue: 'mchid 与请求商户不一致', location: 'query' });
+  }
+
   findByOutTradeNo(outTradeNo: string, mchid: string | undefined): SandboxTransaction {
-    if (mchid !== this.mchid) throw payError.param('mchid 与请求商户不一致', 'mchid', mchid);
+    this.requireQueryMchid(mchid);
     const tx = this.state.transactions.get(outTradeNo);
     if (!tx) throw payError.notFound();
     this.refreshTransaction(tx);
@@ -225,7 +238,7 @@ export class SandboxPayService implements OnModuleDestroy {
   }
 
   findByTransactionId(transactionId: string, mchid: string | undefined): SandboxTransaction {
-    if (mchid !== this.mchid) throw payError.param('mchid 与请求商户不一致', 'mchid', mchid);
+    this.requireQueryMchid(mchid);
     const outTradeNo = this.state.transactionIds.get(transactionId);
     if (!outTradeNo) throw payError.notFound();
     return this.state.transactions.get(outTradeNo)!;

@@ -30,8 +30,8 @@ describe('JSAPI payment directories', () => {
 });
 
 describe('SANDBOX_OVER_REFUND_ERROR', () => {
-  it('defaults to NOT_ENOUGH and accepts INVALID_REQUEST', () => {
-    expect(loadConfig({ NODE_ENV: 'test' }).sandbox.overRefundError).toBe('NOT_ENOUGH');
+  it('defaults to INVALID_REQUEST (WeChat current error table) and accepts NOT_ENOUGH', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).sandbox.overRefundError).toBe('INVALID_REQUEST');
     expect(loadConfig({ NODE_ENV: 'test', SANDBOX_OVER_REFUND_ERROR: 'INVALID_REQUEST' }).sandbox.overRefundError).toBe('INVALID_REQUEST');
   });
 

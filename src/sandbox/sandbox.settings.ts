@@ -28,7 +28,7 @@ export class SandboxSettings {
     readonly persistState: boolean,
     readonly dataDir: string,
     /** What a refund beyond the refundable amount answers: 403 NOT_ENOUGH (default) or 400 INVALID_REQUEST. */
-    readonly overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST' = 'NOT_ENOUGH',
+    readonly overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST' = 'INVALID_REQUEST',
   ) {
     this.appDataDir = dirname(dataDir);
     this.signingKey =

@@ -222,20 +222,34 @@ describe('refunds', () => {
     }
   });
 
-  it('marks the refund FAILED with WeChat\'s code when WeChat refuses it (NOT_ENOUGH), and frees the amount', async () => {
+  it('marks the refund FAILED with WeChat\'s code when WeChat refuses it (403 NOT_ENOUGH, merchant balance short), and frees the amount', async () => {
     const no = await paidOrder();
-    // a refund made elsewhere (the merchant portal) has already used most of the money at WeChat
-    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
-    const merchant = new TestMerchant(shop.baseUrl, keystore);
-    const outside = await merchant.request('POST', '/v3/refund/domestic/refunds', { out_trade_no: no, out_refund_no: `${no}PORTAL`, amount: { refund: 900, total: 1000, currency: 'CNY' } });
-    expect(outside.status).toBe(200);
-    const res = await refund({ outTradeNo: no, amount: 500, reason: '余额不足' }).expect(422);
+    await shop.sandbox.setInsufficientBalance(true);
+    let res;
+    try {
+      res = await refund({ outTradeNo: no, amount: 500, reason: '余额不足' }).expect(422);
+    } finally {
+      await shop.sandbox.setInsufficientBalance(false);
+    }
     expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_REJECTED', details: { wechatCode: 'NOT_ENOUGH', wechatStatus: 403 } });
     const failed = (await shop.admin().get(`/admin/refunds/${res.body.details.outRefundNo}`).expect(200)).body;
     expect(failed).toMatchObject({ status: 'FAILED', wechatCode: 'NOT_ENOUGH' });
     // the audit names the refund number we generated, not just the order
     const audit = (await shop.admin().get(`/admin/audit?action=refund.create&target=${res.body.details.outRefundNo}`).expect(200)).body.items;
     expect(audit).toEqual([expect.objectContaining({ outcome: 'error:WECHAT_REFUND_REJECTED' })]);
+    await refund({ outTradeNo: no, amount: 1000, reason: '仍可全退' }).expect(201);
+  });
+
+  it('an over-refund at WeChat (money refunded elsewhere) answers 400 INVALID_REQUEST by default: 422, row FAILED, the rest still refundable', async () => {
+    const no = await paidOrder();
+    // a refund made elsewhere (the merchant portal) has already used most of the money at WeChat
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const merchant = new TestMerchant(shop.baseUrl, keystore);
+    const outside = await merchant.request('POST', '/v3/refund/domestic/refunds', { out_trade_no: no, out_refund_no: `${no}PORTAL`, amount: { refund: 900, total: 1000, currency: 'CNY' } });
+    expect(outside.status).toBe(200);
+    const res = await refund({ outTradeNo: no, amount: 500, reason: '超过微信可退' }).expect(422);
+    expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_REJECTED', details: { wechatCode: 'INVALID_REQUEST', wechatStatus: 400 } });
+    expect((await shop.admin().get(`/admin/refunds/${res.body.details.outRefundNo}`).expect(200)).body).toMatchObject({ status: 'FAILED', wechatCode: 'INVALID_REQUEST' });
     await refund({ outTradeNo: no, amount: 100, reason: '仍可退' }).expect(201);
   });
 

@@ -270,7 +270,7 @@ describe('sandbox Pay APIv3', () => {
   });
 
   describe('refunds', () => {
-    it('refunds partially, then fully; PROCESSING then SUCCESS after the delay; NOT_ENOUGH beyond what is left', async () => {
+    it('refunds partially, then fully; PROCESSING then SUCCESS after the delay; over-refund beyond what is left answers 400 INVALID_REQUEST by default (WeChat\'s current error table), not 403 NOT_ENOUGH', async () => {
       const { outTradeNo, prepayId } = await prepay(1000);
       await t.control.pay(prepayId);
       const refund = (no: string, amount: number) =>
@@ -291,8 +291,9 @@ describe('sandbox Pay APIv3', () => {
       expect(changed.json.code).toBe('INVALID_REQUEST');
 
       const tooMuch = await refund(`${outTradeNo}R2`, 701);
-      expect(tooMuch.status).toBe(403);
-      expect(tooMuch.json.code).toBe('NOT_ENOUGH');
+      expect(tooMuch.status).toBe(400);
+      expect(tooMuch.json.code).toBe('INVALID_REQUEST');
+      expect(t.merchant.responseVerifies(tooMuch)).toBe(true);
       const rest = await refund(`${outTradeNo}R3`, 700);
       expect(rest.status).toBe(200);
 
@@ -543,6 +544,23 @@ describe('sandbox Pay APIv3', () => {
 });
 
 const BODY = JSON.stringify({ appid: 'wx', mchid: '1', description: 'x', out_trade_no: 'SIGNTEST01', notify_url: NOTIFY, amount: { total: 1 }, payer: { openid: 'o' } });
+
+describe('sandbox queries without ?mchid', () => {
+  let t: SandboxTestApp;
+  beforeAll(async () => {
+    t = await startSandboxApp();
+  });
+  afterAll(() => t?.close());
+
+  it('a Pay query missing ?mchid answers 400 PARAM_ERROR saying it is missing, detail.location "query" (was: "mchid 与请求商户不一致" in the body)', async () => {
+    for (const path of ['/v3/pay/transactions/out-trade-no/NOMCHID01', '/v3/pay/transactions/id/4200000000000000000000000000']) {
+      const res = await t.merchant.request('GET', path);
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ code: 'PARAM_ERROR', message: expect.stringContaining('必填'), detail: { field: 'mchid', location: 'query' } });
+      expect(t.merchant.responseVerifies(res)).toBe(true);
+    }
+  });
+});
 
 describe('sandbox refunds with SANDBOX_OVER_REFUND_ERROR=INVALID_REQUEST', () => {
   let t: SandboxTestApp;
