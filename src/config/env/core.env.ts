@@ -62,4 +62,13 @@ export class CoreEnv {
     message: 'must be a comma-separated list of host names (no scheme, no path), e.g. shop.example.com,m.example.com',
   })
   JSSDK_ALLOWED_DOMAINS?: string = undefined;
+
+  /** Which proxies' X-Forwarded-* headers to believe (Express forms); checked in loadConfig. Default none. */
+  @IsOptional()
+  TRUST_PROXY?: string = undefined;
+
+  /** true lets WECHAT_MODE=live run with an http PUBLIC_BASE_URL (local tests only). */
+  @IsOptional()
+  @IsIn(['true', 'false'], { message: 'must be true or false' })
+  ALLOW_INSECURE_PUBLIC_URL?: string = undefined;
 }
