@@ -46,7 +46,6 @@ export function redactUrl(url: string): string {
 }
 
 // Express's own matcher for 'trust proxy' lists (a dependency of express; no types published).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const proxyAddr = require('proxy-addr') as { compile(value: string[]): (address: string, hop: number) => boolean };
 
 /** Whether the peer that sent this request is a proxy TRUST_PROXY trusts (so its X-Request-Id counts). */
