@@ -16,7 +16,8 @@ import { AppConfig } from './config/app-config';
 export function configureApp(app: INestApplication, config: AppConfig): INestApplication {
   const express = app as NestExpressApplication;
   express.useLogger(app.get(Logger));
-  express.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  // TRUST_PROXY (default none): only those proxies' X-Forwarded-For becomes req.ip (rate limits, payer_client_ip).
+  express.set('trust proxy', config.trustProxy);
   express.disable('x-powered-by');
   express.useBodyParser('json', { limit: '1mb' });
   // HTML forms (the sandbox's WeChat pages).

@@ -68,7 +68,7 @@ class ProbeModule {}
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await startTestApp({ captureLogs: true, extraModules: [ProbeModule] });
+  t = await startTestApp({ captureLogs: true, extraModules: [ProbeModule], env: { TRUST_PROXY: 'loopback' } });
 });
 
 afterAll(async () => {
@@ -101,6 +101,16 @@ describe('request ids in log lines', () => {
     expect(lines[2].req).toMatchObject({ id: 'edge-7f3a.1:2', url: '/probe-requests/work?marker=m-incoming' });
     // and no line of this request went out without it
     expect(linesMentioning('m-incoming').every((line) => line.reqId === 'edge-7f3a.1:2')).toBe(true);
+  });
+
+  it('an X-Request-Id from an untrusted client (no TRUST_PROXY) is ignored: it cannot pick or collide log ids', async () => {
+    const untrusted = await startTestApp({ extraModules: [ProbeModule] });
+    try {
+      const res = await request(untrusted.baseUrl).get('/probe-requests/work?marker=m-spoof').set('X-Request-Id', 'edge-7f3a.1:2').expect(200);
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      await untrusted.close();
+    }
   });
 
   it('makes one up when none is given, echoes it in the header and in the error body, and logs with it', async () => {

@@ -45,12 +45,28 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}?${params.join('&')}`;
 }
 
+// Express's own matcher for 'trust proxy' lists (a dependency of express; no types published).
+const proxyAddr = require('proxy-addr') as { compile(value: string[]): (address: string, hop: number) => boolean };
+
+/** Whether the peer that sent this request is a proxy TRUST_PROXY trusts (so its X-Request-Id counts). */
+export function fromTrustedProxy(trustProxy: AppConfig['trustProxy']): (req: IncomingMessage) => boolean {
+  if (trustProxy === false) return () => false;
+  if (typeof trustProxy === 'number') return () => true;
+  const trust = proxyAddr.compile(trustProxy);
+  return (req) => {
+    const peer = req.socket?.remoteAddress;
+    return peer !== undefined && trust(peer, 0);
+  };
+}
+
 export function buildLoggerModule(config: AppConfig, stream?: DestinationStream): DynamicModule {
+  const trusted = fromTrustedProxy(config.trustProxy);
   const options = {
         level: config.logLevel,
         redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
         genReqId: (req: IncomingMessage, res: ServerResponse) => {
-          const incoming = req.headers['x-request-id'];
+          // A client could otherwise pick (and collide) the ids that tie log lines together.
+          const incoming = trusted(req) ? req.headers['x-request-id'] : undefined;
           const id =
             typeof incoming === 'string' && /^[\w.:-]{1,64}$/.test(incoming) ? incoming : randomUUID();
           res.setHeader('X-Request-Id', id);

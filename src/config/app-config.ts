@@ -63,6 +63,8 @@ export abstract class AppConfig {
   nodeEnv: 'development' | 'production' | 'test';
   /** Externally visible base URL, no trailing slash. */
   publicBaseUrl: string;
+  /** Express 'trust proxy' value: false (none), a hop count, or a list of addresses/CIDRs/names. */
+  trustProxy: false | number | string[];
   dataDir: string;
   logLevel: string;
   database: DatabaseConfig;

@@ -142,6 +142,25 @@ describe('loadConfig', () => {
   });
 });
 
+describe('TRUST_PROXY and https in live mode', () => {
+  it('live mode refuses an http PUBLIC_BASE_URL (naming the variable) unless ALLOW_INSECURE_PUBLIC_URL=true', () => {
+    expect(() => loadConfig({ ...liveEnv(), PUBLIC_BASE_URL: 'http://shop.example.com' })).toThrow(/PUBLIC_BASE_URL.*https/);
+    expect(loadConfig({ ...liveEnv(), PUBLIC_BASE_URL: 'http://127.0.0.1:3000', ALLOW_INSECURE_PUBLIC_URL: 'true' }).publicBaseUrl).toBe('http://127.0.0.1:3000');
+  });
+
+  it('trusts no proxy by default, so a spoofed X-Forwarded-For from any client is not believed', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'none' }).trustProxy).toBe(false);
+  });
+
+  it("accepts Express's forms: a hop count, addresses, CIDRs and loopback; rejects anything else naming TRUST_PROXY", () => {
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,::1' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', '::1']);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/99' })).toThrow(/TRUST_PROXY/);
+    expect(() => loadConfig({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY/);
+  });
+});
+
 describe('parseDuration', () => {
   it.each([
     ['5m', 300_000],

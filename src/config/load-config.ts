@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { AppConfig, DatabaseConfig, SANDBOX_ADMIN_TOKEN, WechatMode } from './app-config';
@@ -75,6 +76,34 @@ function readable(path: string): boolean {
  * Validates the environment and builds the typed configuration. Every problem is collected so that
  * one start-up attempt names every bad variable; the values of secrets never appear in messages.
  */
+const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY in Express's forms: unset / none / false (trust nobody), a hop count (1 = the nearest proxy),
+ * or a comma-separated list of addresses, CIDRs and the names loopback, linklocal, uniquelocal.
+ * Returns the Express value, or a string describing what is wrong.
+ */
+export function parseTrustProxy(raw: string | undefined): false | number | string[] | string {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value === 'none' || value === 'false') return false;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    return hops <= 32 ? (hops === 0 ? false : hops) : 'must be a hop count of at most 32';
+  }
+  const entries = value.split(',').map((e) => e.trim());
+  for (const entry of entries) {
+    if (TRUST_PROXY_NAMES.has(entry)) continue;
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 4 ? 32 : 128;
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (!family || !bitsOk || extra !== undefined) {
+      return `must be none, a hop count (such as 1), or a comma-separated list of addresses/CIDRs and loopback, linklocal, uniquelocal — ${JSON.stringify(entry.slice(0, 60))} is none of these`;
+    }
+  }
+  return entries;
+}
+
 export function loadConfig(env: RawEnv = process.env): AppConfig {
   const core = validateSection(CoreEnv, env);
   const wechat = validateSection(WechatEnv, env);
@@ -111,7 +140,17 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
     });
   }
 
+  const trustProxy = parseTrustProxy(c.TRUST_PROXY);
+  if (typeof trustProxy === 'string') problems.push({ variable: 'TRUST_PROXY', reason: trustProxy });
+
   if (mode === 'live') {
+    if (c.PUBLIC_BASE_URL !== undefined && !/^https:/i.test(c.PUBLIC_BASE_URL) && c.ALLOW_INSECURE_PUBLIC_URL !== 'true') {
+      problems.push({
+        variable: 'PUBLIC_BASE_URL',
+        reason:
+          'must be an https URL when WECHAT_MODE=live (the session cookie is only Secure over https and WeChat only calls https notify URLs); set ALLOW_INSECURE_PUBLIC_URL=true only for a local test',
+      });
+    }
     const required: Array<[keyof WechatEnv | keyof CoreEnv, string | undefined, string]> = [
       ['WECHAT_APPID', w.WECHAT_APPID, 'the official-account appid'],
       ['WECHAT_APPSECRET', w.WECHAT_APPSECRET, 'the official-account AppSecret'],
@@ -153,6 +192,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
     port,
     nodeEnv,
     publicBaseUrl,
+    trustProxy: trustProxy as AppConfig['trustProxy'],
     dataDir,
     logLevel: c.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     database: c.DATABASE_URL

@@ -77,4 +77,13 @@ export class CoreEnv {
   @IsOptional()
   @IsDuration({ minMs: 100 })
   HTTP_KEEP_ALIVE_TIMEOUT?: string = undefined;
+
+  /** Which proxies' X-Forwarded-* headers to believe (Express forms); checked in loadConfig. Default none. */
+  @IsOptional()
+  TRUST_PROXY?: string = undefined;
+
+  /** true lets WECHAT_MODE=live run with an http PUBLIC_BASE_URL (local tests only). */
+  @IsOptional()
+  @IsIn(['true', 'false'], { message: 'must be true or false' })
+  ALLOW_INSECURE_PUBLIC_URL?: string = undefined;
 }
