@@ -72,7 +72,9 @@ describe('AuthCrypto token encryption', () => {
     expect(crypto.verifySession(session)).toBe('abc');
     expect(new AuthCrypto(`${SECRET}-rotated`).verifySession(session)).toBeUndefined();
     const nonce = 'f'.repeat(32);
-    expect(crypto.verifyState(crypto.signState(nonce))).toBe(nonce);
-    expect(crypto.verifyState(nonce + session.slice(session.lastIndexOf('.') + 1).slice(0, 32))).toBeUndefined();
+    const binding = 'b'.repeat(32);
+    expect(crypto.verifyState(crypto.signState(nonce, binding), binding)).toBe(nonce);
+    expect(crypto.verifyState(crypto.signState(nonce, binding), 'c'.repeat(32))).toBeUndefined();
+    expect(crypto.verifyState(nonce + session.slice(session.lastIndexOf('.') + 1).slice(0, 32), binding)).toBeUndefined();
   });
 });

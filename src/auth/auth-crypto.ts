@@ -29,15 +29,20 @@ export class AuthCrypto {
     return this.equal(token.slice(dot + 1), this.mac(this.sessionKey, id).toString('base64url')) ? id : undefined;
   }
 
-  /** OAuth `state`: [0-9a-f] only (WeChat allows [a-zA-Z0-9], ≤ 128 bytes): nonce + truncated HMAC. */
-  signState(nonce: string): string {
-    return nonce + this.mac(this.stateKey, nonce).toString('hex').slice(0, 32);
+  /**
+   * OAuth `state`: [0-9a-f] only (WeChat allows [a-zA-Z0-9], <= 128 bytes): nonce + truncated HMAC over
+   * the nonce and the browser binding (the login cookie's value), so that a state only completes in the
+   * browser that started the login (login CSRF: an attacker's callback URL fails in the victim's browser).
+   */
+  signState(nonce: string, binding: string): string {
+    return nonce + this.mac(this.stateKey, `${nonce}.${binding}`).toString('hex').slice(0, 32);
   }
 
-  verifyState(state: string): string | undefined {
-    if (!/^[0-9a-f]{64}$/.test(state)) return undefined;
+  /** The nonce when the state is ours and was issued to this binding, else undefined. */
+  verifyState(state: string, binding: string): string | undefined {
+    if (!/^[0-9a-f]{64}$/.test(state) || !isLoginBinding(binding)) return undefined;
     const nonce = state.slice(0, 32);
-    return this.equal(state.slice(32), this.mac(this.stateKey, nonce).toString('hex').slice(0, 32)) ? nonce : undefined;
+    return this.equal(state.slice(32), this.mac(this.stateKey, `${nonce}.${binding}`).toString('hex').slice(0, 32)) ? nonce : undefined;
   }
 
   /** AES-256-GCM for OAuth tokens at rest: `v1.<iv>.<ciphertext+tag>` (base64url). */
@@ -79,6 +84,11 @@ export class AuthCrypto {
 /** A stored OAuth token that cannot be decrypted with this SESSION_SECRET. */
 export class TokenDecryptionError extends Error {
   override readonly name = 'TokenDecryptionError';
+}
+
+/** A login cookie value: 32 lowercase hex characters (randomId(16)). */
+export function isLoginBinding(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{32}$/.test(value);
 }
 
 export function randomId(bytes = 16): string {

@@ -1,8 +1,12 @@
-import { Controller, Get, HttpCode, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, HttpStatus, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { Clock } from '../common/clock';
+import { AppError } from '../common/errors/app-error';
+import { RateWindow } from '../common/rate-window';
 import { AppConfig } from '../config/app-config';
-import { ACCOUNT_GONE, LoginRequiredError } from './auth.errors';
+import { isLoginBinding, randomId } from './auth-crypto';
+import { ACCOUNT_GONE, LoginNotBoundError, LoginRequiredError } from './auth.errors';
 import { AuthService, UserProfile } from './auth.service';
 import { CurrentUser } from './current-user.decorator';
 import { AuthorizeQueryDto, CallbackQueryDto, MeQueryDto } from './dto/authorize-query.dto';
@@ -10,26 +14,63 @@ import { MeDto } from './dto/me.dto';
 import { SESSION_COOKIE, SessionGuard, SessionRequest } from './session.guard';
 import type { SessionUser } from './session-user';
 
+/** HttpOnly cookie holding the browser's login binding, set at authorize, checked at the callback. */
+export const LOGIN_COOKIE = 'whp_login';
+/** As long as an OAuth state lives (10 minutes). */
+const LOGIN_COOKIE_MAX_AGE_MS = 10 * 60_000;
+
 @ApiTags('auth')
 @Controller('auth')
 export class AuthController {
+  private readonly authorizeLimit: RateWindow;
+
   constructor(
     private readonly auth: AuthService,
     private readonly config: AppConfig,
-  ) {}
+    clock: Clock,
+  ) {
+    this.authorizeLimit = new RateWindow(config.session.authorizeRatePerMinute, () => clock.nowMs());
+  }
 
   @Get('wechat/authorize')
-  @ApiOperation({ summary: 'Start WeChat login: 302 to the WeChat authorize page' })
-  @ApiResponse({ status: 302, description: 'To WeChat (open.weixin.qq.com, or the sandbox)' })
-  async authorize(@Query() query: AuthorizeQueryDto, @Res() res: Response) {
-    const url = await this.auth.beginAuthorize(query.redirect ?? '/', query.scope ?? 'snsapi_base');
+  @ApiOperation({ summary: 'Start WeChat login: 302 to the WeChat authorize page (rate-limited per client IP: AUTH_AUTHORIZE_RATE_LIMIT a minute)' })
+  @ApiResponse({ status: 302, description: 'To WeChat (open.weixin.qq.com, or the sandbox); sets the short-lived login cookie the callback checks' })
+  @ApiResponse({ status: 429, description: 'Too many login starts from this address; Retry-After says when to try again' })
+  async authorize(@Query() query: AuthorizeQueryDto, @Req() req: SessionRequest, @Res() res: Response) {
+    const retryAfterS = this.authorizeLimit.hit(req.ip ?? 'unknown');
+    if (retryAfterS !== undefined) {
+      res.setHeader('Retry-After', String(retryAfterS));
+      throw new AppError(HttpStatus.TOO_MANY_REQUESTS, 'RATE_LIMITED', `too many logins started from this address; retry after ${retryAfterS} s`, { retryAfterS });
+    }
+    // The login cookie binds the state to this browser; a browser keeps its value across parallel logins (tabs).
+    const existing = req.cookies?.[LOGIN_COOKIE];
+    const binding = isLoginBinding(existing) ? existing : randomId(16);
+    const url = await this.auth.beginAuthorize(query.redirect ?? '/', query.scope ?? 'snsapi_base', binding);
+    res.cookie(LOGIN_COOKIE, binding, {
+      httpOnly: true,
+      // Lax: sent on the top-level navigation back from WeChat's authorize page, not on cross-site subrequests.
+      sameSite: 'lax',
+      secure: this.config.publicBaseUrl.startsWith('https:'),
+      path: '/auth/wechat',
+      maxAge: LOGIN_COOKIE_MAX_AGE_MS,
+    });
     res.redirect(302, url);
   }
 
   @Get('wechat/callback')
   @ApiOperation({ summary: 'WeChat returns here with code and state; sets the session cookie and 302s to the redirect' })
-  async callback(@Query() query: CallbackQueryDto, @Res() res: Response) {
-    const { token, redirect } = await this.auth.completeCallback(query.code, query.state);
+  @ApiResponse({ status: 400, description: 'A state not issued to this browser: a page (in Chinese) asking to log in again; nothing changed' })
+  async callback(@Query() query: CallbackQueryDto, @Req() req: SessionRequest, @Res() res: Response) {
+    let result: Awaited<ReturnType<AuthService['completeCallback']>>;
+    try {
+      result = await this.auth.completeCallback(query.code, query.state, req.cookies?.[LOGIN_COOKIE]);
+    } catch (error) {
+      if (!(error instanceof LoginNotBoundError)) throw error;
+      res.status(400).type('html').setHeader('Cache-Control', 'no-store');
+      res.send(loginAgainPage());
+      return;
+    }
+    const { token, redirect } = result;
     res.cookie(SESSION_COOKIE, token, {
       httpOnly: true,
       sameSite: 'lax',
@@ -61,6 +102,18 @@ export class AuthController {
     await this.auth.logout(user.sessionId);
     res.clearCookie(SESSION_COOKIE, { path: '/' });
   }
+}
+
+/** The login page again, for a callback whose state this browser did not start (no inline script: CSP). */
+function loginAgainPage(): string {
+  return `<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>请重新登录</title></head>
+<body style="font-family:sans-serif;text-align:center;padding:48px 16px">
+<h1 style="font-size:20px">请重新登录</h1>
+<p>登录未完成：这个登录链接不是在当前浏览器中发起的，或已失效。为了您的账户安全，请重新登录。</p>
+<p><a href="/auth/wechat/authorize?scope=snsapi_base&amp;redirect=%2F" style="display:inline-block;padding:10px 24px;background:#07c160;color:#fff;border-radius:6px;text-decoration:none">重新登录</a></p>
+</body></html>`;
 }
 
 function view(profile: UserProfile): MeDto {

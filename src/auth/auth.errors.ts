@@ -17,6 +17,21 @@ export class InvalidStateError extends AppError {
   }
 }
 
+/**
+ * The callback's state was not issued to this browser (no login cookie, another browser's, or forged):
+ * a login CSRF attempt, or a login link opened elsewhere. Shown to the shopper as a page, in Chinese.
+ */
+export class LoginNotBoundError extends AppError {
+  constructor() {
+    super(
+      HttpStatus.BAD_REQUEST,
+      'LOGIN_NOT_STARTED_HERE',
+      '登录未完成：这个登录链接不是在当前浏览器中发起的，或已失效。请重新登录。(OAuth state was not issued to this browser; start again from /auth/wechat/authorize)',
+      { login: '/auth/wechat/authorize' },
+    );
+  }
+}
+
 /** LoginRequiredError reason for a session whose user row no longer exists. */
 export const ACCOUNT_GONE = 'The account behind this session no longer exists; log in again';
 

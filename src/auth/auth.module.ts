@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AuthController } from './auth.controller';
+import { AuthJobs } from './auth.jobs';
 import { AuthService } from './auth.service';
 import { OAuthState } from './entities/oauth-state.entity';
 import { Session } from './entities/session.entity';
@@ -12,7 +13,7 @@ import { SessionGuard } from './session.guard';
 @Module({
   imports: [TypeOrmModule.forFeature([User, Session, OAuthState])],
   controllers: [AuthController],
-  providers: [AuthService, SessionGuard],
-  exports: [AuthService, SessionGuard],
+  providers: [AuthService, SessionGuard, AuthJobs],
+  exports: [AuthService, SessionGuard, AuthJobs],
 })
 export class AuthModule {}

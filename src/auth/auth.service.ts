@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
-import { IsNull, LessThan, Repository } from 'typeorm';
+import { In, IsNull, LessThan, Repository } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
 import { AppConfig } from '../config/app-config';
@@ -10,7 +10,7 @@ import { WechatMpApiError } from '../wechat/mp/errors';
 import type { OAuthAccessToken, OAuthScope } from '../wechat/mp/types';
 import { WechatMpClient } from '../wechat/mp/wechat-mp.client';
 import { AuthCrypto, TokenDecryptionError, randomId } from './auth-crypto';
-import { ACCOUNT_GONE, InvalidRedirectError, InvalidStateError, LoginRequiredError, ReauthRequiredError } from './auth.errors';
+import { ACCOUNT_GONE, InvalidRedirectError, InvalidStateError, LoginNotBoundError, LoginRequiredError, ReauthRequiredError } from './auth.errors';
 import { OAuthState } from './entities/oauth-state.entity';
 import { Session } from './entities/session.entity';
 import { User } from './entities/user.entity';
@@ -55,26 +55,28 @@ export class AuthService {
   }
 
   /** Records a single-use state and returns WeChat's authorize URL. */
-  async beginAuthorize(redirect = '/', scope: OAuthScope = 'snsapi_base'): Promise<string> {
+  async beginAuthorize(redirect = '/', scope: OAuthScope = 'snsapi_base', binding: string): Promise<string> {
     if (!isSafeRedirect(redirect, this.config.publicBaseUrl)) throw new InvalidRedirectError(redirect);
     const now = this.clock.now();
     const nonce = randomId(16);
     await this.states.insert({ id: nonce, redirect, scope, createdAt: now, expiresAt: new Date(now.getTime() + STATE_LIFETIME_MS), usedAt: null });
-    if (Math.random() < 0.02) {
-      // Opportunistic clean-up of states nobody came back for.
-      void this.states.delete({ expiresAt: LessThan(new Date(now.getTime() - 24 * 3600_000)) }).catch(() => undefined);
-    }
-    return this.mp.oauthAuthorizeUrl(this.callbackUrl, scope, this.crypto.signState(nonce));
+    return this.mp.oauthAuthorizeUrl(this.callbackUrl, scope, this.crypto.signState(nonce, binding));
   }
 
   /**
    * Checks the state (signed, unexpired, unused — the use is recorded by a guarded UPDATE, so a replay
    * loses even when two arrive at once), exchanges the code, stores the user and starts a session.
    */
-  async completeCallback(code: string | undefined, state: string | undefined): Promise<{ token: string; redirect: string; user: UserProfile }> {
+  async completeCallback(
+    code: string | undefined,
+    state: string | undefined,
+    binding: string | undefined,
+  ): Promise<{ token: string; redirect: string; user: UserProfile }> {
     if (!state) throw new InvalidStateError('is missing');
-    const nonce = this.crypto.verifyState(state);
-    if (!nonce) throw new InvalidStateError('is not one we issued');
+    // Checked before anything is read or written: a state issued to another browser (an attacker's
+    // callback URL) or a forged one changes nothing.
+    const nonce = this.crypto.verifyState(state, binding ?? '');
+    if (!nonce) throw new LoginNotBoundError();
     const record = await this.states.findOneBy({ id: nonce });
     if (!record) throw new InvalidStateError('is unknown');
     const now = this.clock.now();
@@ -101,6 +103,22 @@ export class AuthService {
     const user = await this.upsertUser(token);
     const sessionToken = await this.startSession(user.id);
     return { token: sessionToken, redirect: record.redirect, user };
+  }
+
+  /**
+   * Deletes OAuth states that expired more than a day ago (nobody came back for them), `batch` rows per
+   * statement; returns how many. Run by AuthJobs, not by requests.
+   */
+  async purgeExpiredStates(batch = 1000): Promise<number> {
+    const cutoff = new Date(this.clock.nowMs() - 24 * 3600_000);
+    let total = 0;
+    for (;;) {
+      const rows = await this.states.find({ select: ['id'], where: { expiresAt: LessThan(cutoff) }, take: batch });
+      if (rows.length === 0) return total;
+      await this.states.delete({ id: In(rows.map((r) => r.id)) });
+      total += rows.length;
+      if (rows.length < batch) return total;
+    }
   }
 
   private async upsertUser(token: OAuthAccessToken): Promise<UserProfile> {

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuthService } from '../../src/auth/auth.service';
 import { Clock, FixedClock } from '../../src/common/clock';
 import { SandboxState } from '../../src/sandbox/sandbox.state';
-import { loginAs } from '../helpers/login';
+import { loginAs, loginCookie } from '../helpers/login';
 import { SandboxControl } from '../helpers/sandbox-control';
 import { TestApp, startTestApp } from '../helpers/test-app';
 
@@ -17,9 +17,12 @@ describe('WeChat login', () => {
   });
   afterAll(() => t?.close());
 
+  // This "browser"'s login cookie: set by the first authorize, sent back to later ones and to callbacks.
+  let jar = '';
   async function authorizeStep(query = 'redirect=/orders') {
-    const res = await fetch(`${t.baseUrl}/auth/wechat/authorize?${query}`, { redirect: 'manual' });
+    const res = await fetch(`${t.baseUrl}/auth/wechat/authorize?${query}`, { redirect: 'manual', headers: jar ? { Cookie: jar } : {} });
     expect(res.status).toBe(302);
+    jar = loginCookie(res);
     const location = res.headers.get('location')!;
     expect(location.endsWith('#wechat_redirect')).toBe(true);
     return new URL(location.replace('#wechat_redirect', ''));
@@ -40,7 +43,7 @@ describe('WeChat login', () => {
     expect(wechat.searchParams.get('response_type')).toBe('code');
     expect(wechat.searchParams.get('state')).toMatch(/^[0-9a-f]{64}$/);
     const back = await consent(wechat, 'o_login_base');
-    const callback = await fetch(back, { redirect: 'manual' });
+    const callback = await fetch(back, { redirect: 'manual', headers: { Cookie: jar } });
     expect(callback.status).toBe(302);
     expect(callback.headers.get('location')).toBe('/orders?tab=1');
     const cookie = callback.headers.get('set-cookie')!;
@@ -89,23 +92,64 @@ describe('WeChat login', () => {
     await request(t.baseUrl).get('/auth/wechat/authorize?foo=bar').expect(400);
   });
 
+  it("login CSRF: an attacker's callback URL visited by a victim does not log the victim in (login page again, in Chinese, nothing changed)", async () => {
+    // The attacker starts a login in their own browser and consents as themselves...
+    const attacker = await fetch(`${t.baseUrl}/auth/wechat/authorize?redirect=/`, { redirect: 'manual' });
+    const attackerJar = loginCookie(attacker);
+    const wechat = new URL(attacker.headers.get('location')!.replace('#wechat_redirect', ''));
+    const callbackUrl = await consent(wechat, 'o_csrf_attacker');
+    const db = t.app.get(DataSource);
+    const count = async () => Number((await db.query('SELECT COUNT(*) AS n FROM sessions'))[0].n) + Number((await db.query('SELECT COUNT(*) AS n FROM users'))[0].n);
+    const before = await count();
+    // ...then has the victim's browser open it: once without any login cookie, once with the victim's own.
+    const victimStart = await fetch(`${t.baseUrl}/auth/wechat/authorize?redirect=/`, { redirect: 'manual' });
+    for (const headers of [{}, { Cookie: loginCookie(victimStart) }] as Array<Record<string, string>>) {
+      const res = await fetch(callbackUrl, { redirect: 'manual', headers });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/text\/html/);
+      expect(res.headers.get('set-cookie') ?? '').not.toMatch(/whp_session/);
+      const page = await res.text();
+      expect(page).toContain('请重新登录');
+      expect(page).toContain('/auth/wechat/authorize');
+    }
+    expect(await count()).toBe(before);
+    const users = await db.query('SELECT openid FROM users WHERE openid = ?', ['o_csrf_attacker']);
+    expect(users).toHaveLength(0);
+    // The state was not spent by the refusal: in the attacker's own browser it still completes.
+    expect((await fetch(callbackUrl, { redirect: 'manual', headers: { Cookie: attackerJar } })).status).toBe(302);
+  });
+
+  it('sets the login cookie HttpOnly, SameSite=Lax, scoped to /auth/wechat for 10 minutes, and keeps a browser\'s value across logins (tabs)', async () => {
+    const first = await fetch(`${t.baseUrl}/auth/wechat/authorize?redirect=/`, { redirect: 'manual' });
+    expect(first.headers.get('set-cookie')).toMatch(/^whp_login=[0-9a-f]{32}; Max-Age=600; Path=\/auth\/wechat; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    const jarOne = loginCookie(first);
+    const tabA = new URL((await fetch(`${t.baseUrl}/auth/wechat/authorize?redirect=/a`, { redirect: 'manual', headers: { Cookie: jarOne } })).headers.get('location')!.replace('#wechat_redirect', ''));
+    const tabB = await fetch(`${t.baseUrl}/auth/wechat/authorize?redirect=/b`, { redirect: 'manual', headers: { Cookie: jarOne } });
+    expect(loginCookie(tabB)).toBe(jarOne);
+    // The older tab's login still completes after the newer one started.
+    const back = await consent(tabA, 'o_two_tabs');
+    const done = await fetch(back, { redirect: 'manual', headers: { Cookie: jarOne } });
+    expect(done.status).toBe(302);
+    expect(done.headers.get('location')).toBe('/a');
+  });
+
   it('rejects a replayed state, a forged state, and a missing code', async () => {
     const wechat = await authorizeStep();
     const back = await consent(wechat, 'o_state');
-    expect((await fetch(back, { redirect: 'manual' })).status).toBe(302);
+    expect((await fetch(back, { redirect: 'manual', headers: { Cookie: jar } })).status).toBe(302);
     // replay: same state, and even a fresh code for it
     const replay = await consent(wechat, 'o_state');
-    const replayed = await request(t.baseUrl).get(`/auth/wechat/callback${replay.search}`).expect(400);
+    const replayed = await request(t.baseUrl).get(`/auth/wechat/callback${replay.search}`).set('Cookie', jar).expect(400);
     expect(replayed.body).toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('already used') });
 
     const forged = new URL(back);
     forged.searchParams.set('state', 'a'.repeat(64));
-    await request(t.baseUrl).get(`/auth/wechat/callback${forged.search}`).expect(400);
+    await request(t.baseUrl).get(`/auth/wechat/callback${forged.search}`).set('Cookie', jar).expect(400);
 
     const noCode = await authorizeStep();
-    const missing = await request(t.baseUrl).get(`/auth/wechat/callback?state=${noCode.searchParams.get('state')}`).expect(400);
+    const missing = await request(t.baseUrl).get(`/auth/wechat/callback?state=${noCode.searchParams.get('state')}`).set('Cookie', jar).expect(400);
     expect(missing.body.code).toBe('MISSING_CODE');
-    await request(t.baseUrl).get('/auth/wechat/callback?code=abc').expect(400);
+    await request(t.baseUrl).get('/auth/wechat/callback?code=abc').set('Cookie', jar).expect(400);
   });
 
   it('answers 401 with the reason when WeChat rejects the code (40029 invalid, 40163 reused)', async () => {
@@ -113,7 +157,7 @@ describe('WeChat login', () => {
     const back = await consent(wechat, 'o_code');
     const invalid = new URL(back);
     invalid.searchParams.set('code', 'not-a-code');
-    const res = await request(t.baseUrl).get(`/auth/wechat/callback${invalid.search}`).expect(401);
+    const res = await request(t.baseUrl).get(`/auth/wechat/callback${invalid.search}`).set('Cookie', jar).expect(401);
     expect(res.body).toMatchObject({ code: 'WECHAT_CODE_REJECTED', message: expect.stringContaining('40029') });
 
     // The code is spent by someone else first (e.g. a proxy prefetching the link): 40163.
@@ -121,15 +165,15 @@ describe('WeChat login', () => {
     const back2 = await consent(second, 'o_code');
     const code = back2.searchParams.get('code')!;
     const other = await authorizeStep();
-    await request(t.baseUrl).get(`/auth/wechat/callback?code=${code}&state=${other.searchParams.get('state')}`).expect(302);
-    const again = await request(t.baseUrl).get(`/auth/wechat/callback?code=${code}&state=${back2.searchParams.get('state')}`).expect(401);
+    await request(t.baseUrl).get(`/auth/wechat/callback?code=${code}&state=${other.searchParams.get('state')}`).set('Cookie', jar).expect(302);
+    const again = await request(t.baseUrl).get(`/auth/wechat/callback?code=${code}&state=${back2.searchParams.get('state')}`).set('Cookie', jar).expect(401);
     expect(again.body.message).toContain('already used');
   });
 
   it('never puts a token or secret into a response body or a log line', async () => {
     const wechat = await authorizeStep('redirect=/&scope=snsapi_userinfo');
     const back = await consent(wechat, 'o_secret_check');
-    const callback = await fetch(back, { redirect: 'manual' });
+    const callback = await fetch(back, { redirect: 'manual', headers: { Cookie: jar } });
     expect(callback.status).toBe(302);
     const answers = [`${JSON.stringify([...callback.headers])}${await callback.text()}`];
     const session = /whp_session=([^;]+)/.exec(callback.headers.get('set-cookie')!)![1];
@@ -200,7 +244,10 @@ describe('OAuth state lifetime', () => {
       wechat.searchParams.set('sandbox_openid', 'o_slow');
       const back = await fetch(wechat, { redirect: 'manual' });
       clock.advance(10 * 60_000 + 1000);
-      const res = await request(t.baseUrl).get(new URL(back.headers.get('location')!).pathname + new URL(back.headers.get('location')!).search).expect(400);
+      const res = await request(t.baseUrl)
+        .get(new URL(back.headers.get('location')!).pathname + new URL(back.headers.get('location')!).search)
+        .set('Cookie', loginCookie(start))
+        .expect(400);
       expect(res.body).toMatchObject({ code: 'INVALID_STATE', message: expect.stringContaining('expired') });
     } finally {
       await t.close();

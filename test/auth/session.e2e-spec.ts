@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { AuthController } from '../../src/auth/auth.controller';
 import { LoginRequiredError } from '../../src/auth/auth.errors';
 import { Clock, FixedClock } from '../../src/common/clock';
-import { loginAs } from '../helpers/login';
+import { loginAs, loginCookie } from '../helpers/login';
 import { TestApp, createTestDatabase, startTestApp, tempDir } from '../helpers/test-app';
 
 describe('session lifetime and a vanished user', () => {
@@ -37,7 +37,7 @@ describe('session lifetime and a vanished user', () => {
     const wechat = new URL(start.headers.get('location')!.replace('#wechat_redirect', ''));
     wechat.searchParams.set('sandbox_openid', 'o_ttl_cookie');
     const consent = await fetch(wechat, { redirect: 'manual' });
-    const callback = await fetch(consent.headers.get('location')!, { redirect: 'manual' });
+    const callback = await fetch(consent.headers.get('location')!, { redirect: 'manual', headers: { Cookie: loginCookie(start) } });
     expect(callback.headers.get('set-cookie')).toMatch(/whp_session=[^;]+; Max-Age=3600; /);
   });
 
@@ -94,7 +94,8 @@ describe('session cookie when PUBLIC_BASE_URL is https', () => {
       const back = new URL(consent.headers.get('location')!);
       expect(back.origin).toBe('https://shop.test');
       // The proxy would hand https://shop.test/… to the shop: do the same.
-      const callback = await fetch(`${shop.baseUrl}${back.pathname}${back.search}`, { redirect: 'manual' });
+      expect(start.headers.get('set-cookie')).toMatch(/whp_login=[0-9a-f]{32}; Max-Age=600; Path=\/auth\/wechat; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax/);
+      const callback = await fetch(`${shop.baseUrl}${back.pathname}${back.search}`, { redirect: 'manual', headers: { Cookie: loginCookie(start) } });
       expect(callback.status).toBe(302);
       expect(callback.headers.get('location')).toBe('/orders');
       const cookie = callback.headers.get('set-cookie')!;

@@ -20,16 +20,24 @@ export async function loginAs(
     { redirect: 'manual' },
   );
   if (start.status !== 302) throw new Error(`authorize answered ${start.status}: ${await start.text()}`);
+  const binding = loginCookie(start);
   const wechat = new URL(start.headers.get('location')!.replace('#wechat_redirect', ''));
   wechat.searchParams.set('sandbox_openid', openid);
   if (options.nickname) wechat.searchParams.set('sandbox_nickname', options.nickname);
   const consent = await fetch(wechat, { redirect: 'manual' });
   if (consent.status !== 302) throw new Error(`sandbox authorize answered ${consent.status}: ${await consent.text()}`);
-  const callback = await fetch(consent.headers.get('location')!, { redirect: 'manual' });
+  const callback = await fetch(consent.headers.get('location')!, { redirect: 'manual', headers: { Cookie: binding } });
   if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${await callback.text()}`);
   const setCookie = callback.headers.get('set-cookie') ?? '';
   const match = /whp_session=([^;]+)/.exec(setCookie);
   if (!match) throw new Error(`no session cookie in ${setCookie}`);
   const token = decodeURIComponent(match[1]);
   return { cookie: `whp_session=${match[1]}`, token, location: callback.headers.get('location')!, headers: { Authorization: `Bearer ${token}` } };
+}
+
+/** The `whp_login=<binding>` cookie pair our /auth/wechat/authorize set (the callback requires it back). */
+export function loginCookie(res: Response): string {
+  const match = /whp_login=([0-9a-f]{32})/.exec(res.headers.get('set-cookie') ?? '');
+  if (!match) throw new Error(`authorize set no login cookie: ${res.headers.get('set-cookie')}`);
+  return `whp_login=${match[1]}`;
 }
