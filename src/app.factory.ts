@@ -48,6 +48,7 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 
+  if (!config.apiDocs) return app;
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -62,6 +63,11 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   );
   SwaggerModule.setup('docs', app, document);
   return app;
+}
+
+/** The address main.ts binds (HOST; sandbox mode defaults to 127.0.0.1, live mode to all interfaces). */
+export function listenHost(config: AppConfig): string | undefined {
+  return config.host;
 }
 
 export async function createApp(config: AppConfig, options: AppModuleOptions = {}): Promise<INestApplication> {

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
-import { createApp } from './app.factory';
+import { createApp, listenHost } from './app.factory';
 import { ConfigValidationError, loadConfig } from './config/load-config';
 
 async function bootstrap(): Promise<void> {
@@ -18,11 +18,13 @@ async function bootstrap(): Promise<void> {
   }
   const app = await createApp(config);
   app.enableShutdownHooks();
-  await app.listen(config.port);
+  const host = listenHost(config);
+  if (host === undefined) await app.listen(config.port);
+  else await app.listen(config.port, host);
   const logger = new Logger('Bootstrap');
-  logger.log(`wechat-h5-pay listening on ${config.publicBaseUrl} (port ${config.port}, mode ${config.wechatMode}, database ${config.database.type})`);
+  logger.log(`wechat-h5-pay listening on ${config.publicBaseUrl} (port ${config.port}, host ${host ?? 'all interfaces'}, mode ${config.wechatMode}, database ${config.database.type})`);
   if (config.wechatMode === 'sandbox') {
-    logger.log(`Sandbox WeChat at ${config.publicBaseUrl}/sandbox; shop at ${config.publicBaseUrl}/; API docs at ${config.publicBaseUrl}/docs`);
+    logger.log(`Sandbox WeChat at ${config.publicBaseUrl}/sandbox; shop at ${config.publicBaseUrl}/; API docs at ${config.apiDocs ? `${config.publicBaseUrl}/docs` : 'off (API_DOCS)'}`);
     logger.log(`Admin console at ${config.publicBaseUrl}/admin/ (ADMIN_TOKENS; sandbox mode's default token is in README.md)`);
   }
 }

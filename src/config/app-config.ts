@@ -60,6 +60,10 @@ export interface SandboxConfig {
  */
 export abstract class AppConfig {
   port: number;
+  /** Address to bind; undefined = all interfaces (live mode's default). Sandbox mode defaults to 127.0.0.1. */
+  host?: string;
+  /** Serve /docs and /docs-json (API_DOCS). */
+  apiDocs: boolean;
   nodeEnv: 'development' | 'production' | 'test';
   /** Externally visible base URL, no trailing slash. */
   publicBaseUrl: string;

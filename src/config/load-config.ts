@@ -190,6 +190,8 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
   const adminTokens = parseList(c.ADMIN_TOKENS);
   return {
     port,
+    host: c.HOST ?? (mode === 'sandbox' ? '127.0.0.1' : undefined),
+    apiDocs: toBool(c.API_DOCS, mode === 'sandbox'),
     nodeEnv,
     publicBaseUrl,
     trustProxy: trustProxy as AppConfig['trustProxy'],

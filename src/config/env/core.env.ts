@@ -1,4 +1,4 @@
-import { IsIn, IsOptional, Matches, MinLength } from 'class-validator';
+import { IsBooleanString, IsIn, IsOptional, Matches, MinLength } from 'class-validator';
 import { IsBaseUrl, IsDuration, IsIntString, IsMysqlUrl, IsRedisUrl } from './validators';
 
 /** Process, HTTP, storage and shop-wide settings. Property names are the variable names. */
@@ -6,6 +6,16 @@ export class CoreEnv {
   @IsOptional()
   @IsIntString(0, 65535)
   PORT?: string = undefined;
+
+  /** Address to bind. Default 127.0.0.1 in sandbox mode (its control API is open by design), all interfaces in live mode. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9.:_-]{1,255}$/, { message: 'must be a host name or an IP address, e.g. 127.0.0.1 or 0.0.0.0' })
+  HOST?: string = undefined;
+
+  /** Serve the OpenAPI docs at /docs and /docs-json. Default: true in sandbox mode, false in live mode. */
+  @IsOptional()
+  @IsBooleanString()
+  API_DOCS?: string = undefined;
 
   @IsOptional()
   @IsIn(['development', 'production', 'test'], { message: 'must be development, production or test' })
