@@ -21,7 +21,7 @@ describe('WeChat login', () => {
     const res = await fetch(`${t.baseUrl}/auth/wechat/authorize?${query}`, { redirect: 'manual' });
     expect(res.status).toBe(302);
     const location = res.headers.get('location')!;
-    expect(location.endsWith('#wechat_redirect')).toBe(true);
+    expect(location.endsWith('&connect_redirect=1#wechat_redirect')).toBe(true);
     return new URL(location.replace('#wechat_redirect', ''));
   }
 
