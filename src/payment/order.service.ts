@@ -19,6 +19,7 @@ import { Order, OrderStatus } from './entities/order.entity';
 import { Product } from './entities/product.entity';
 import { PaymentApplier, PaymentSource } from './payment-applier.service';
 import { IdempotencyConflictError, OrderNotFoundError, OrderStateError, OutOfStockError, ProductNotFoundError } from './payment.errors';
+import { orderDescription } from './order-description';
 import { beijingRfc3339, timeExpireMs } from './time';
 
 /** A prepay_id lives 2 hours at WeChat; stop reusing it a little before. */
@@ -111,7 +112,7 @@ export class OrderService {
     });
     const total = lines.reduce((sum, line) => sum + line.subtotal, 0);
     if (total > MAX_ORDER_TOTAL) throw new BadRequestError('ORDER_TOO_LARGE', `order total ${total} fen exceeds the limit of ${MAX_ORDER_TOTAL} fen`);
-    const description = (lines.length === 1 ? lines[0].product.name : `${lines[0].product.name} 等${lines.length}件商品`).slice(0, 127);
+    const description = orderDescription(lines.map((line) => line.product.name));
 
     const now = this.clock.now();
     const outTradeNo = newOutTradeNo(now);

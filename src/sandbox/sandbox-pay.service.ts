@@ -118,6 +118,13 @@ export class SandboxPayService implements OnModuleDestroy {
     const appid = requireString(body, 'appid', 32);
     const mchid = requireString(body, 'mchid', 32);
     const description = requireString(body, 'description', 127);
+    // WeChat counts bytes of UTF-8 and refuses 4-byte characters (emoji) outright.
+    if (/[\u{10000}-\u{10FFFF}]/u.test(description)) {
+      throw payError.param('字段 description 含有不支持的字符（如 emoji 等 4 字节 UTF-8 字符）', '/description', description);
+    }
+    if (Buffer.byteLength(description, 'utf8') > 127) {
+      throw payError.param(`字段 description 长度不能超过 127 字节，当前 ${Buffer.byteLength(description, 'utf8')} 字节`, '/description', description);
+    }
     const outTradeNo = requireString(body, 'out_trade_no', 32, 6);
     const notifyUrl = requireString(body, 'notify_url', 256);
     if (!OUT_TRADE_NO.test(outTradeNo)) {

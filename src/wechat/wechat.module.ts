@@ -38,6 +38,15 @@ class CertificateLifecycle implements OnModuleInit, OnModuleDestroy {
 }
 
 /**
+ * What every APIv3 request names in Wechatpay-Serial (the key WeChat should sign its answer with):
+ * the public key id in public-key mode, else the newest platform certificate's serial.
+ */
+function requestSerialFor(c: WechatCredentials, certificates: CertificateManager): () => string | undefined {
+  const publicKeyId = c.wechatpayPublicKey?.id;
+  return () => publicKeyId ?? certificates.newestSerial();
+}
+
+/**
  * The low-level WeChat clients, knowing nothing of our orders or users: Pay APIv3 (signer, verifier,
  * cipher, certificates, HTTP, typed API, notification parser) and the official-account API. Keys are
  * parsed once here.
@@ -66,11 +75,19 @@ export class WechatModule {
         },
         {
           provide: WechatPayHttp,
-          inject: [AppConfig, WechatPaySigner, Clock, WECHATPAY_KEYS],
-          useFactory: (config: AppConfig, signer: WechatPaySigner, clock: Clock, keys: VerificationKeySource) =>
+          inject: [AppConfig, WechatPaySigner, Clock, WECHATPAY_KEYS, WechatCredentials, CertificateManager],
+          useFactory: (
+            config: AppConfig,
+            signer: WechatPaySigner,
+            clock: Clock,
+            keys: VerificationKeySource,
+            c: WechatCredentials,
+            certificates: CertificateManager,
+          ) =>
             new WechatPayHttp({
               signer,
               keys,
+              requestSerial: requestSerialFor(c, certificates),
               baseUrl: config.wechat.payApiBase,
               backupBaseUrl: config.wechat.payApiBackupBase,
               timeoutMs: config.wechat.httpTimeoutMs,
@@ -91,25 +108,29 @@ export class WechatModule {
             config: AppConfig,
             signer: WechatPaySigner,
           ) => {
+            const built: { manager?: CertificateManager } = {};
             const downloader = new WechatPayHttp({
               signer,
               keys: { keyFor: () => undefined },
+              requestSerial: () => c.wechatpayPublicKey?.id ?? built.manager?.newestSerial(),
               baseUrl: config.wechat.payApiBase,
               backupBaseUrl: config.wechat.payApiBackupBase,
               timeoutMs: config.wechat.httpTimeoutMs,
               now: () => clock.nowMs(),
             });
-            return new CertificateManager({
+            const manager = new CertificateManager({
               mchid: c.mchid,
               cipher,
               fallbackKeys: publicKey,
               store,
               now: () => clock.nowMs(),
               download: async () => {
-                const res = await downloader.request({ method: 'GET', path: '/v3/certificates', verify: false });
+                const res = await downloader.request({ method: 'GET', path: '/v3/certificates', query: { algorithm_type: 'RSA' }, verify: false });
                 return { headers: signedHeadersOf(res.headers), body: res.rawBody };
               },
             });
+            built.manager = manager;
+            return manager;
           },
         },
         {

@@ -24,7 +24,7 @@ describe('WeChat login', () => {
     expect(res.status).toBe(302);
     jar = loginCookie(res);
     const location = res.headers.get('location')!;
-    expect(location.endsWith('#wechat_redirect')).toBe(true);
+    expect(location.endsWith('&connect_redirect=1#wechat_redirect')).toBe(true);
     return new URL(location.replace('#wechat_redirect', ''));
   }
 

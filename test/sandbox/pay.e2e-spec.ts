@@ -88,12 +88,20 @@ describe('sandbox Pay APIv3', () => {
       ['a bad time_expire', { time_expire: 'tomorrow' }, 'PARAM_ERROR'],
       ['another appid', { appid: 'wx0000000000000000' }, 'APPID_MCHID_NOT_MATCH'],
       ['no description', { description: undefined }, 'PARAM_ERROR'],
+      ['a description with an emoji (4-byte UTF-8, which WeChat refuses)', { description: '马克杯☕🎁' }, 'PARAM_ERROR'],
+      ['a description of 128 bytes (43 Chinese characters: under 127 characters, over 127 bytes)', { description: '杯'.repeat(43) }, 'PARAM_ERROR'],
     ])('rejects %s with 400 %s', async (_name, change, code) => {
       const body = { ...t.merchant.prepayBody(tradeNo(), 'o1', NOTIFY), ...change };
       const res = await t.merchant.request('POST', '/v3/pay/transactions/jsapi', body);
       expect(res.status).toBe(400);
       expect(res.json.code).toBe(code);
       expect(typeof res.json.message).toBe('string');
+    });
+
+    it('accepts a description of exactly 127 bytes of UTF-8', async () => {
+      const body = { ...t.merchant.prepayBody(tradeNo(), 'o1', NOTIFY), description: 'a' + '杯'.repeat(42) };
+      const res = await t.merchant.request('POST', '/v3/pay/transactions/jsapi', body);
+      expect(res.status).toBe(200);
     });
 
     it('returns the same prepay_id for an identical repeat and 400 INVALID_REQUEST for a different one', async () => {

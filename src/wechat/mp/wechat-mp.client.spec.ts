@@ -71,10 +71,10 @@ describe('WechatMpClient', () => {
     return { mp: moduleRef.get(WechatMpClient), moduleRef };
   }
 
-  it('builds the authorize URL in the documented parameter order', async () => {
+  it('builds the authorize URL in the documented parameter order, with connect_redirect=1 before #wechat_redirect (else WeChat may redirect twice and the second code use fails with 40163)', async () => {
     const { mp, moduleRef } = await client();
     expect(mp.oauthAuthorizeUrl('https://shop.example.com/auth/wechat/callback', 'snsapi_base', 'abc123')).toBe(
-      'https://open.example.com/connect/oauth2/authorize?appid=wx1234567890abcdef&redirect_uri=https%3A%2F%2Fshop.example.com%2Fauth%2Fwechat%2Fcallback&response_type=code&scope=snsapi_base&state=abc123#wechat_redirect',
+      'https://open.example.com/connect/oauth2/authorize?appid=wx1234567890abcdef&redirect_uri=https%3A%2F%2Fshop.example.com%2Fauth%2Fwechat%2Fcallback&response_type=code&scope=snsapi_base&state=abc123&connect_redirect=1#wechat_redirect',
     );
     await moduleRef.close();
   });

@@ -32,11 +32,12 @@ export class WechatMpClient {
   }
 
   oauthAuthorizeUrl(redirectUri: string, scope: OAuthScope, state: string): string {
-    // Parameter order as documented; WeChat is strict about it.
+    // Parameter order as documented; WeChat is strict about it. connect_redirect=1 (as WxJava sends)
+    // stops WeChat from calling the redirect twice, whose second use of the code fails with 40163.
     return (
       `${this.options.openBase}/connect/oauth2/authorize?appid=${encodeURIComponent(this.credentials.appid)}` +
       `&redirect_uri=${encodeURIComponent(redirectUri)}&response_type=code&scope=${scope}` +
-      `&state=${encodeURIComponent(state)}#wechat_redirect`
+      `&state=${encodeURIComponent(state)}&connect_redirect=1#wechat_redirect`
     );
   }
 

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { KeyObject, X509Certificate } from 'node:crypto';
 import { SharedStore } from '../../common/store/shared-store';
 import { AesGcmCipher } from './cipher';
-import { WechatPaySignatureError } from './errors';
+import { WechatPayApiError, WechatPaySignatureError } from './errors';
 import type { CertificatesResponse, PlatformCertificate } from './types';
 import { SignedHeaders, VerificationKeySource, verifySigned } from './verifier';
 
@@ -67,6 +67,7 @@ export class CertificateManager implements VerificationKeySource {
   /** When the last download was started (any reason); undefined before the first. */
   private lastDownloadAt?: number;
   private stopSchedule?: () => void;
+  private publicKeyModeReported = false;
   /** Downloads performed by this instance (tests assert single-flight). */
   downloads = 0;
 
@@ -81,7 +82,7 @@ export class CertificateManager implements VerificationKeySource {
     this.stop();
     const interval = this.options.refreshIntervalMs ?? 12 * 3600_000;
     this.stopSchedule = (this.options.schedule ?? everyInterval)(() => {
-      this.refresh().catch((error: Error) => this.logger.warn(`scheduled certificate refresh failed: ${error.message}`));
+      this.refresh().catch((error: Error) => this.reportFailure('scheduled certificate refresh', error));
     }, interval);
   }
 
@@ -95,6 +96,20 @@ export class CertificateManager implements VerificationKeySource {
     return [...this.certs.values()].map((entry) => entry.cert);
   }
 
+  /**
+   * The serial of the newest platform certificate already in effect (latest effective_time): the
+   * one a request names in Wechatpay-Serial. Undefined while none is known.
+   */
+  newestSerial(): string | undefined {
+    const now = this.options.now();
+    let newest: PlatformCertificate | undefined;
+    for (const cert of this.list()) {
+      if (cert.effectiveTime.getTime() > now) continue;
+      if (!newest || cert.effectiveTime > newest.effectiveTime) newest = cert;
+    }
+    return newest?.serialNo;
+  }
+
   async keyFor(serial: string): Promise<KeyObject | undefined> {
     if (!CERTIFICATE_SERIAL.test(serial)) return undefined;
     const wanted = serial.toUpperCase();
@@ -103,9 +118,7 @@ export class CertificateManager implements VerificationKeySource {
     // A refresh already under way (another caller's) may bring it: share it rather than start one.
     if (this.inflight) await this.inflight.catch(() => undefined);
     if (!this.known(wanted)) {
-      await this.run({ skipStore: false, wanted }).catch((error: Error) =>
-        this.logger.warn(`certificate refresh for serial ${wanted} failed: ${error.message}`),
-      );
+      await this.run({ skipStore: false, wanted }).catch((error: Error) => this.reportFailure(`certificate refresh for serial ${wanted}`, error));
     }
     return this.known(wanted);
   }
@@ -117,6 +130,24 @@ export class CertificateManager implements VerificationKeySource {
    */
   refresh(options: { skipStore?: boolean } = {}): Promise<void> {
     return this.run({ skipStore: options.skipStore ?? false });
+  }
+
+  /**
+   * /v3/certificates answering 404 NOT_FOUND means the merchant has switched to WeChat Pay public-key
+   * mode (no platform certificates any more): said once, at warn, with what to configure — not again
+   * at every 12-hour refresh. Other failures are logged each time.
+   */
+  private reportFailure(what: string, error: Error): void {
+    if (error instanceof WechatPayApiError && error.wechatCode === 'NOT_FOUND') {
+      if (this.publicKeyModeReported) return;
+      this.publicKeyModeReported = true;
+      this.logger.warn(
+        `${what}: /v3/certificates answered NOT_FOUND: this merchant has switched to WeChat Pay public-key mode ` +
+          `(no platform certificates). Configure WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY_PATH. (Said once.)`,
+      );
+      return;
+    }
+    this.logger.warn(`${what} failed: ${error.message}`);
   }
 
   private run(options: { skipStore: boolean; wanted?: string }): Promise<void> {

@@ -35,7 +35,8 @@ export type SignatureFailure =
   | 'stale_timestamp'
   | 'unknown_serial'
   | 'signature_probe'
-  | 'bad_signature';
+  | 'bad_signature'
+  | 'unsupported_signature_type';
 
 /** A response or notification whose Wechatpay-* signature does not check out: never trust its body. */
 export class WechatPaySignatureError extends AppError {
@@ -45,6 +46,22 @@ export class WechatPaySignatureError extends AppError {
     readonly serial?: string,
   ) {
     super(HttpStatus.UNAUTHORIZED, 'WECHATPAY_SIGNATURE_INVALID', message, { reason });
+  }
+}
+
+/**
+ * An answer from WeChat Pay that fails verification (signature, signature type, Content-Type): the
+ * upstream is at fault, so our caller gets a 502 — never a 401, which the console would take for
+ * its own session expiring. Carries WeChat's Request-ID.
+ */
+export class WechatPayBadAnswerError extends AppError {
+  constructor(
+    readonly reason: SignatureFailure | 'unexpected_content_type',
+    message: string,
+    readonly requestId?: string,
+    readonly serial?: string,
+  ) {
+    super(HttpStatus.BAD_GATEWAY, 'WECHATPAY_BAD_SIGNATURE', `WeChat Pay's answer failed verification: ${message}`, { reason, requestId });
   }
 }
 

@@ -1,5 +1,5 @@
 import { KeyObject } from 'node:crypto';
-import { MAX_CLOCK_SKEW_SECONDS, PUBLIC_KEY_ID_PREFIX, SIGNATURE_PROBE_PREFIX } from './constants';
+import { AUTH_SCHEME, MAX_CLOCK_SKEW_SECONDS, PUBLIC_KEY_ID_PREFIX, SIGNATURE_PROBE_PREFIX } from './constants';
 import { WechatPaySignatureError } from './errors';
 import { responseMessageParts } from './formatter';
 import { loadPublicKey, rsaVerifyParts } from './rsa';
@@ -48,6 +48,8 @@ export interface SignedHeaders {
   nonce?: string;
   signature?: string;
   serial?: string;
+  /** Wechatpay-Signature-Type; absent means RSA (WECHATPAY2-SHA256-RSA2048), anything else is refused. */
+  signatureType?: string;
 }
 
 /**
@@ -60,7 +62,10 @@ export async function verifySigned(
   keys: VerificationKeySource,
   nowSeconds: number,
 ): Promise<string> {
-  const { timestamp, nonce, signature, serial } = headers;
+  const { timestamp, nonce, signature, serial, signatureType } = headers;
+  if (signatureType !== undefined && signatureType !== AUTH_SCHEME) {
+    throw new WechatPaySignatureError('unsupported_signature_type', `Wechatpay-Signature-Type ${signatureType} is not supported (only ${AUTH_SCHEME})`);
+  }
   if (!timestamp || !nonce || !signature || !serial) {
     const missing = [
       !timestamp && 'Wechatpay-Timestamp',

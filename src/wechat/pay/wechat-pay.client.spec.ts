@@ -11,7 +11,8 @@ import { loadConfig } from '../../config/load-config';
 import { BODY_IDLE_TIMEOUT, readAll } from '../http/transport';
 import { WechatCredentials } from '../wechat-credentials';
 import { CertificateManager } from './certificates';
-import { WechatPayApiError, WechatPayBillHashError, WechatPayNetworkError, WechatPaySignatureError } from './errors';
+import { Logger } from '@nestjs/common';
+import { WechatPayApiError, WechatPayBadAnswerError, WechatPayBillHashError, WechatPayNetworkError } from './errors';
 import { WechatPayNotificationParser } from './notification-parser';
 import { WechatPayClient } from './wechat-pay.client';
 import { loadPublicKey, rsaVerify } from './rsa';
@@ -111,6 +112,70 @@ describe('WechatPayClient over HTTP (public-key mode)', () => {
   it('rejects a 2xx answer whose signature does not match', async () => {
     fake.handler = () => ({ status: 200, body: '{"trade_state":"SUCCESS"}', signWith: { serial: PUB_ID, privateKeyPem: platformA.privateKeyPem } });
     await expect(client.queryByOutTradeNo('x1234567')).rejects.toMatchObject({ reason: 'bad_signature' });
+  });
+
+  it('sends Wechatpay-Serial = the PUB_KEY_ID on every request (WeChat signs its answer with the key the request names)', async () => {
+    fake.handler = () => ({ status: 200, body: '{"trade_state":"NOTPAY"}' });
+    await client.queryByOutTradeNo('x1234567');
+    fake.handler = () => ({ status: 204 });
+    await client.closeOrder('x1234567');
+    expect(fake.requests.map((r) => r.headers['wechatpay-serial'])).toEqual([PUB_ID, PUB_ID]);
+  });
+
+  it('an answer whose signature fails is a 502 WECHATPAY_BAD_SIGNATURE to our caller (not a 401 that logs the admin out), logged at error with the Request-ID', async () => {
+    const errors = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      fake.handler = () => ({
+        status: 200,
+        body: '{"trade_state":"SUCCESS"}',
+        headers: { 'Request-ID': '08F5BADSIG-0' },
+        signWith: { serial: PUB_ID, privateKeyPem: platformA.privateKeyPem },
+      });
+      const error = (await client.queryByOutTradeNo('x1234567').catch((e: unknown) => e)) as WechatPayBadAnswerError;
+      expect(error).toBeInstanceOf(WechatPayBadAnswerError);
+      expect(error).toMatchObject({ status: 502, code: 'WECHATPAY_BAD_SIGNATURE', reason: 'bad_signature', requestId: '08F5BADSIG-0' });
+      expect(errors.mock.calls.map((c) => String(c[0])).join('\n')).toContain('request-id=08F5BADSIG-0');
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('refuses an answer with a Wechatpay-Signature-Type other than RSA, and accepts one without the header (absent = RSA)', async () => {
+    const key = { serial: PUB_ID, privateKeyPem: wechatpayPublic.privateKeyPem };
+    fake.handler = () => ({ status: 200, body: '{"trade_state":"NOTPAY"}', headers: { 'Wechatpay-Signature-Type': 'WECHATPAY2-SM2-WITH-SM3' }, sign: false });
+    const body = Buffer.from('{"trade_state":"NOTPAY"}');
+    fake.handler = () => {
+      const headers = signResponse(key, body, fake.now());
+      return { status: 200, body, sign: false, headers: { ...headers, 'Wechatpay-Signature-Type': 'WECHATPAY2-SM2-WITH-SM3' } };
+    };
+    await expect(client.queryByOutTradeNo('x1234567')).rejects.toMatchObject({ status: 502, reason: 'unsupported_signature_type' });
+    fake.handler = () => {
+      const headers: Record<string, string> = signResponse(key, body, fake.now());
+      delete headers['Wechatpay-Signature-Type'];
+      return { status: 200, body, sign: false, headers };
+    };
+    await expect(client.queryByOutTradeNo('x1234567')).resolves.toMatchObject({ trade_state: 'NOTPAY' });
+  });
+
+  it('refuses a signed non-empty 2xx answer that is not application/json (e.g. a proxy\'s HTML page)', async () => {
+    fake.handler = () => ({ status: 200, body: '{"trade_state":"NOTPAY"}', headers: { 'Content-Type': 'text/html' } });
+    await expect(client.queryByOutTradeNo('x1234567')).rejects.toMatchObject({ status: 502, code: 'WECHATPAY_BAD_SIGNATURE', reason: 'unexpected_content_type' });
+  });
+
+  it('decides gzip from the tar_type asked for, not from a marker in download_url, and sends Accept: */* on the file download', async () => {
+    const csv = '\uFEFF交易时间,公众账号ID\r\n`2026-11-23 10:00:00,`wx1234567890abcdef\r\n';
+    const sha1 = createHash('sha1').update(csv).digest('hex');
+    let gzip = true;
+    fake.handler = (req) =>
+      req.url.startsWith('/prefix/v3/bill/tradebill')
+        ? { status: 200, body: JSON.stringify({ hash_type: 'SHA1', hash_value: sha1, download_url: `${fakeBase}/prefix/v3/billdownload/file?token=${gzip ? 'no-marker' : 'x&tartype=gzip'}` }) }
+        : { status: 200, sign: false, headers: { 'Content-Type': 'application/octet-stream' }, body: gzip ? gzipSync(Buffer.from(csv)) : Buffer.from(csv) };
+    const zipped = await client.applyTradeBill({ billDate: '2026-11-23', tarType: 'GZIP' });
+    expect((await readAll(await client.downloadBill(zipped))).toString('utf8')).toBe(csv);
+    expect(fake.requests[1].headers.accept).toBe('*/*');
+    gzip = false;
+    const plain = await client.applyTradeBill({ billDate: '2026-11-23' });
+    expect((await readAll(await client.downloadBill(plain))).toString('utf8')).toBe(csv);
   });
 
   it('retries a GET after a 500 and does not retry a POST', async () => {
@@ -234,7 +299,7 @@ describe('WechatPayClient over HTTP (public-key mode)', () => {
     const serialA = randomSerial();
     const certA = await selfSignedCertificate({ keys: platformA, serial: serialA, notBefore: new Date('2025-01-01'), notAfter: new Date('2031-01-01') });
     fake.handler = (req) =>
-      req.url.endsWith('/v3/certificates')
+      req.url.includes('/v3/certificates')
         ? {
             status: 200,
             body: JSON.stringify({
@@ -249,7 +314,7 @@ describe('WechatPayClient over HTTP (public-key mode)', () => {
       const signed = signResponse({ serial, privateKeyPem: platformB.privateKeyPem }, body, clock.nowSeconds());
       return { headers: Object.fromEntries(Object.entries(signed).map(([k, v]) => [k.toLowerCase(), v])), body };
     };
-    const downloads = () => fake.requests.filter((r) => r.url.endsWith('/v3/certificates')).length;
+    const downloads = () => fake.requests.filter((r) => r.url.includes('/v3/certificates')).length;
 
     for (let i = 0; i < 30; i++) {
       const n = notification(`PUB_KEY_ID_${String(i).padStart(30, '9')}`);
@@ -300,6 +365,29 @@ describe('failover to the backup domain', () => {
   });
 });
 
+describe('bill download failover', () => {
+  it('fails a bill download over to the backup base like any other GET', async () => {
+    const csv = 'a,b\r\n';
+    const backup = new FakeWechatPay({ serial: PUB_ID, privateKeyPem: wechatpayPublic.privateKeyPem }, () => ({ status: 200, sign: false, headers: { 'Content-Type': 'text/plain' }, body: csv }), merchant.publicKeyPem);
+    const backupBase = await backup.listen();
+    const { moduleRef, clock } = await wechatTestingModule({
+      env: { WECHATPAY_API_BASE: 'http://127.0.0.1:9', WECHATPAY_API_BACKUP_BASE: backupBase },
+      credentials: credentials({ wechatpayPublicKey: { id: PUB_ID, pem: wechatpayPublic.publicKeyPem } }),
+    });
+    backup.now = () => clock.nowSeconds();
+    try {
+      const client = moduleRef.get(WechatPayClient);
+      const sha1 = createHash('sha1').update(csv).digest('hex');
+      const stream = await client.downloadBill({ hash_type: 'SHA1', hash_value: sha1, download_url: 'http://127.0.0.1:9/v3/billdownload/file?token=t' });
+      expect((await readAll(stream)).toString('utf8')).toBe(csv);
+      expect(backup.requests[0]).toMatchObject({ url: '/v3/billdownload/file?token=t', authorizationValid: true });
+    } finally {
+      await moduleRef.close();
+      await backup.close();
+    }
+  });
+});
+
 describe('platform-certificate mode', () => {
   const serialA = randomSerial();
   const serialB = randomSerial();
@@ -330,7 +418,7 @@ describe('platform-certificate mode', () => {
     const fake = new FakeWechatPay(signer, () => ({ status: 200, body: '{}' }), merchant.publicKeyPem);
     fake.now = () => clock.nowSeconds();
     fake.handler = (req) =>
-      req.url.endsWith('/v3/certificates')
+      req.url.includes('/v3/certificates')
         ? { status: 200, body: certificatesBody(listed), signWith: { serial: serialA, privateKeyPem: platformA.privateKeyPem } }
         : { status: 200, body: '{"trade_state":"NOTPAY"}', signWith: signer };
     const base = await fake.listen();
@@ -341,7 +429,7 @@ describe('platform-certificate mode', () => {
       const results = await Promise.all(Array.from({ length: 50 }, () => client.queryByOutTradeNo('x1234567')));
       expect(results).toHaveLength(50);
       expect(manager.downloads).toBe(1);
-      expect(fake.requests.filter((r) => r.url === '/v3/certificates')).toHaveLength(1);
+      expect(fake.requests.filter((r) => r.url.startsWith('/v3/certificates'))).toHaveLength(1);
 
       // Rotation: WeChat lists A and B, then signs with B. B is unknown: one more download.
       listed = [...listed, { serial: serialB, pem: certB, expire: '2031-11-01T00:00:00+08:00' }];
@@ -357,7 +445,7 @@ describe('platform-certificate mode', () => {
       // ...and not after it expired (WeChat stops listing it too).
       listed = listed.filter((c) => c.serial !== serialA);
       clock.set(new Date('2026-12-02T00:00:00Z'));
-      await expect(client.queryByOutTradeNo('x1234567')).rejects.toBeInstanceOf(WechatPaySignatureError);
+      await expect(client.queryByOutTradeNo('x1234567')).rejects.toBeInstanceOf(WechatPayBadAnswerError);
       expect(manager.list().map((c) => c.serialNo)).toEqual([serialB]);
       signer = { serial: serialB, privateKeyPem: platformB.privateKeyPem };
       await expect(client.queryByOutTradeNo('x1234567')).resolves.toBeDefined();
@@ -387,7 +475,7 @@ describe('platform-certificate mode', () => {
       expect(a.expireTime.toISOString()).toBe('2026-11-30T16:00:00.000Z');
       expect(a.effectiveTime.toISOString()).toBe('2024-12-31T16:00:00.000Z');
       expect(fake.requests).toHaveLength(1);
-      expect(fake.requests[0]).toMatchObject({ method: 'GET', url: '/v3/certificates', authorizationValid: true });
+      expect(fake.requests[0]).toMatchObject({ method: 'GET', url: '/v3/certificates?algorithm_type=RSA', authorizationValid: true });
       // Kept for verification (no second download) and in the shared store for other instances.
       expect(await moduleRef.get(CertificateManager).keyFor(serialB)).toBeDefined();
       expect(fake.requests).toHaveLength(1);
@@ -404,7 +492,7 @@ describe('platform-certificate mode', () => {
     const fake = new FakeWechatPay(signer, () => ({ status: 200, body: '{}' }), merchant.publicKeyPem);
     fake.now = () => clock.nowSeconds();
     fake.handler = (req) =>
-      req.url.endsWith('/v3/certificates')
+      req.url.includes('/v3/certificates')
         ? { status: 200, body: certificatesBody([{ serial: serialA, pem: certA, expire: '2026-12-01T00:00:00+08:00' }]), signWith: { serial: serialA, privateKeyPem: platformA.privateKeyPem } }
         : { status: 200, body: '{"trade_state":"SUCCESS"}', signWith: signer };
     const base = await fake.listen();
@@ -413,7 +501,7 @@ describe('platform-certificate mode', () => {
       credentials: credentials({ wechatpayPublicKey: { id: PUB_ID, pem: wechatpayPublic.publicKeyPem } }),
       clock,
     });
-    const certificateCalls = () => fake.requests.filter((r) => r.url === '/v3/certificates').length;
+    const certificateCalls = () => fake.requests.filter((r) => r.url.startsWith('/v3/certificates')).length;
     try {
       const client = moduleRef.get(WechatPayClient);
       await expect(client.queryByOutTradeNo('x1234567')).resolves.toMatchObject({ trade_state: 'SUCCESS' });
@@ -430,6 +518,65 @@ describe('platform-certificate mode', () => {
       await expect(client.queryByOutTradeNo('x1234567')).rejects.toMatchObject({ reason: 'unknown_serial' });
       expect(certificateCalls()).toBe(1);
     } finally {
+      await moduleRef.close();
+      await fake.close();
+    }
+  });
+
+  it('requests /v3/certificates?algorithm_type=RSA and then names the newest certificate in Wechatpay-Serial', async () => {
+    const clock = new FixedClock(t0);
+    const fake = new FakeWechatPay({ serial: serialB, privateKeyPem: platformB.privateKeyPem }, (req) =>
+      req.url.includes('/v3/certificates')
+        ? {
+            status: 200,
+            body: certificatesBody([
+              { serial: serialA, pem: certA, expire: '2026-12-01T00:00:00+08:00' },
+              { serial: serialB, pem: certB, expire: '2031-11-01T00:00:00+08:00' },
+            ]).replace(/"effective_time":"2025-01-01T00:00:00\+08:00","expire_time":"2031/, '"effective_time":"2026-11-01T00:00:00+08:00","expire_time":"2031'),
+          }
+        : { status: 200, body: '{"trade_state":"NOTPAY"}' }, merchant.publicKeyPem);
+    fake.now = () => clock.nowSeconds();
+    const base = await fake.listen();
+    const { moduleRef } = await wechatTestingModule({ env: { WECHATPAY_API_BASE: base }, credentials: credentials(), clock });
+    try {
+      const client = moduleRef.get(WechatPayClient);
+      await client.downloadCertificates();
+      expect(fake.requests[0].url).toBe('/v3/certificates?algorithm_type=RSA');
+      await client.queryByOutTradeNo('x1234567');
+      const query = fake.requests.find((r) => r.url.startsWith('/v3/pay/'))!;
+      expect(query.headers['wechatpay-serial']).toBe(serialB);
+    } finally {
+      await moduleRef.close();
+      await fake.close();
+    }
+  });
+
+  it('NOT_FOUND from /v3/certificates (merchant switched to public-key mode) is said once in the log, not at every refresh', async () => {
+    const clock = new FixedClock(t0);
+    const fake = new FakeWechatPay({ serial: serialA, privateKeyPem: platformA.privateKeyPem }, () => ({
+      status: 404,
+      sign: false,
+      body: '{"code":"NOT_FOUND","message":"无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥"}',
+    }));
+    fake.now = () => clock.nowSeconds();
+    const base = await fake.listen();
+    const warns = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const { moduleRef } = await wechatTestingModule({ env: { WECHATPAY_API_BASE: base }, credentials: credentials(), clock });
+    try {
+      const manager = moduleRef.get(CertificateManager);
+      let tick: () => void = () => undefined;
+      (manager as unknown as { options: { schedule: (t: () => void) => () => void } }).options.schedule = (t) => ((tick = t), () => undefined);
+      manager.startAutoRefresh();
+      for (let i = 0; i < 3; i++) {
+        tick();
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(fake.requests.length).toBeGreaterThanOrEqual(3);
+      const said = warns.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('public-key mode'));
+      expect(said).toHaveLength(1);
+      expect(warns.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('NOT_FOUND') && !m.includes('public-key mode'))).toHaveLength(0);
+    } finally {
+      warns.mockRestore();
       await moduleRef.close();
       await fake.close();
     }

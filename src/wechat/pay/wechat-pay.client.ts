@@ -22,6 +22,12 @@ import type {
 } from './types';
 import { WechatPayHttp } from './wechat-pay.http';
 
+/**
+ * Whether a bill apply answer was asked for as GZIP (tar_type), remembered per answer object: the
+ * download decides decompression from what was requested, not from a marker in download_url.
+ */
+const requestedGzip = new WeakMap<BillApplyResponse, boolean>();
+
 export type PrepayInput = Omit<JsapiPrepayRequest, 'appid' | 'mchid'>;
 
 /**
@@ -97,7 +103,9 @@ export class WechatPayClient {
       path: '/v3/bill/tradebill',
       query: { bill_date: params.billDate, bill_type: params.billType, tar_type: params.tarType },
     });
-    return this.required(res.body, 'download_url', res.requestId);
+    const apply = this.required(res.body, 'download_url', res.requestId);
+    requestedGzip.set(apply, params.tarType === 'GZIP');
+    return apply;
   }
 
   async applyFundFlowBill(params: { billDate: string; accountType?: FundFlowAccountType; tarType?: 'GZIP' }): Promise<BillApplyResponse> {
@@ -106,12 +114,14 @@ export class WechatPayClient {
       path: '/v3/bill/fundflowbill',
       query: { bill_date: params.billDate, account_type: params.accountType, tar_type: params.tarType },
     });
-    return this.required(res.body, 'download_url', res.requestId);
+    const apply = this.required(res.body, 'download_url', res.requestId);
+    requestedGzip.set(apply, params.tarType === 'GZIP');
+    return apply;
   }
 
   /**
    * Downloads a bill (signed GET of download_url; the file itself is not signed), gunzips it when
-   * it is GZIP, and returns the plain CSV as a stream. The SHA-1 announced by the apply call is over
+   * it was applied for with tar_type GZIP (or `options.gzip` says so), and returns the plain CSV as a stream. The SHA-1 announced by the apply call is over
    * the uncompressed file and is checked as the data passes: on a mismatch the stream ends with a
    * WechatPayBillHashError instead of ending normally, so consumers must treat stream errors as fatal.
    * A body that stops arriving for `idleTimeoutMs` (default 30 s) or is cut short ends the stream
@@ -137,7 +147,7 @@ export class WechatPayClient {
       }
       throw new WechatPayApiError(res.status, code, message, requestId, detail);
     }
-    const gzip = options.gzip ?? /tartype=gzip/i.test(apply.download_url);
+    const gzip = options.gzip ?? requestedGzip.get(apply) ?? false;
     const algorithm = (apply.hash_type || 'SHA1').toLowerCase().replace('-', '');
     const hash = createHash(algorithm);
     const expected = apply.hash_value.toLowerCase();

@@ -7,10 +7,11 @@ import {
   HEADER_REQUEST_ID,
   HEADER_SERIAL,
   HEADER_SIGNATURE,
+  HEADER_SIGNATURE_TYPE,
   HEADER_TIMESTAMP,
   USER_AGENT,
 } from './constants';
-import { WechatPayApiError, WechatPayNetworkError } from './errors';
+import { WechatPayApiError, WechatPayBadAnswerError, WechatPayNetworkError, WechatPaySignatureError } from './errors';
 import { canonicalUrl } from './formatter';
 import { WechatPaySigner } from './signer';
 import { SignedHeaders, VerificationKeySource, verifySigned } from './verifier';
@@ -34,6 +35,12 @@ export interface WechatPayHttpOptions {
   backoffMs?: number;
   /** Waits between retries (injectable for tests; default a timer). */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * The Wechatpay-Serial sent with every request: the key WeChat is asked to sign its answer with
+   * (the PUB_KEY_ID_… in public-key mode, else the newest platform certificate's serial), as the
+   * official Go and Java SDKs send it. Undefined (no certificate known yet) sends none.
+   */
+  requestSerial?: () => string | undefined;
 }
 
 export interface PayRequest {
@@ -60,6 +67,7 @@ export function signedHeadersOf(headers: IncomingHttpHeaders): SignedHeaders {
     nonce: headerValue(headers, HEADER_NONCE),
     signature: headerValue(headers, HEADER_SIGNATURE),
     serial: headerValue(headers, HEADER_SERIAL),
+    signatureType: headerValue(headers, HEADER_SIGNATURE_TYPE),
   };
 }
 
@@ -92,7 +100,13 @@ export class WechatPayHttp {
     const requestId = headerValue(res.headers, HEADER_REQUEST_ID);
     if (res.status < 200 || res.status >= 300) throw this.apiError(res, requestId);
     if (req.verify !== false) {
-      await verifySigned(signedHeadersOf(res.headers), res.body, this.options.keys, Math.floor(this.options.now() / 1000));
+      await verifySigned(signedHeadersOf(res.headers), res.body, this.options.keys, Math.floor(this.options.now() / 1000)).catch((error: unknown) => {
+        throw this.badAnswer(req, error, requestId);
+      });
+      const contentType = headerValue(res.headers, 'content-type');
+      if (res.body.length > 0 && !/^application\/json\b/i.test(contentType ?? '')) {
+        throw this.badAnswer(req, new WechatPayBadAnswerError('unexpected_content_type', `Content-Type ${contentType ?? '(none)'} is not application/json`, requestId), requestId);
+      }
     }
     let body: T | undefined;
     if (res.body.length > 0) {
@@ -113,28 +127,49 @@ export class WechatPayHttp {
     absoluteUrl: string,
     options: { timeoutMs?: number; idleTimeoutMs?: number } = {},
   ): Promise<StreamingResponse & { requestId?: string }> {
-    const url = new URL(absoluteUrl);
+    // A download_url on the primary base fails over to the same path on the backup, like any GET.
+    const urls = [absoluteUrl];
+    const { baseUrl, backupBaseUrl } = this.options;
+    if (backupBaseUrl && backupBaseUrl !== baseUrl && absoluteUrl.startsWith(`${baseUrl}/`)) {
+      urls.push(backupBaseUrl + absoluteUrl.slice(baseUrl.length));
+    }
     const started = Date.now();
-    const res = await this.withRetries('GET', [url.origin], async () =>
-      sendStreaming({
+    let used = new URL(absoluteUrl);
+    const res = await this.withRetries('GET', urls, async (target, failedOver) => {
+      used = new URL(target);
+      // The file is not JSON (CSV or gzip): Accept */*, as the official SDKs send for downloads.
+      const headers = this.headers('GET', used, '', '*/*');
+      if (failedOver) headers['User-Agent'] += ' (Retried-V1)';
+      return sendStreaming({
         method: 'GET',
-        url,
-        headers: this.headers('GET', url, ''),
+        url: used,
+        headers,
         timeoutMs: options.timeoutMs ?? this.options.timeoutMs,
         idleTimeoutMs: options.idleTimeoutMs ?? this.options.bodyIdleTimeoutMs,
-      }),
-    );
+      });
+    });
     const requestId = headerValue(res.headers, HEADER_REQUEST_ID);
-    this.logger.log(`GET ${redactUrl(url.pathname + url.search)} -> ${res.status} ${Date.now() - started}ms request-id=${requestId ?? '-'}`);
+    this.logger.log(`GET ${redactUrl(used.pathname + used.search)} -> ${res.status} ${Date.now() - started}ms request-id=${requestId ?? '-'}`);
     return { ...res, requestId };
   }
 
-  private headers(method: string, url: URL, body: string): Record<string, string> {
+  /** A failed verification of WeChat's answer: logged at error with the Request-ID, a 502 to our caller. */
+  private badAnswer(req: PayRequest, error: unknown, requestId?: string): Error {
+    if (!(error instanceof WechatPaySignatureError) && !(error instanceof WechatPayBadAnswerError)) return error as Error;
+    const bad =
+      error instanceof WechatPayBadAnswerError ? error : new WechatPayBadAnswerError(error.reason, error.message, requestId, error.serial);
+    this.logger.error(`${req.method} ${redactUrl(req.path)}: answer failed verification (${bad.reason}): ${bad.message} request-id=${requestId ?? '-'}`);
+    return bad;
+  }
+
+  private headers(method: string, url: URL, body: string, accept = 'application/json'): Record<string, string> {
     const timestamp = Math.floor(this.options.now() / 1000);
+    const serial = this.options.requestSerial?.();
     return {
       Authorization: this.options.signer.authorization(method, canonicalUrl(url), body, timestamp),
-      Accept: 'application/json',
+      Accept: accept,
       'User-Agent': USER_AGENT,
+      ...(serial ? { 'Wechatpay-Serial': serial } : {}),
       ...(body ? { 'Content-Type': 'application/json' } : {}),
     };
   }
