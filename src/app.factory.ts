@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
+import { crossSiteGuard } from './common/cross-site';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
@@ -19,6 +20,8 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   // TRUST_PROXY (default none): only those proxies' X-Forwarded-For becomes req.ip (rate limits, payer_client_ip).
   express.set('trust proxy', config.trustProxy);
   express.disable('x-powered-by');
+  // Before the body parsers: a cross-site or non-JSON state-changing request is refused unread.
+  express.use(crossSiteGuard(config.publicBaseUrl));
   express.useBodyParser('json', { limit: '1mb' });
   // HTML forms (the sandbox's WeChat pages).
   express.useBodyParser('urlencoded', { extended: false, limit: '64kb' });
