@@ -53,7 +53,11 @@ export class BillingJobs implements OnApplicationBootstrap, OnApplicationShutdow
     try {
       const result = await this.reconciliations.run(date);
       detail = reconciliationAuditDetail(result);
-      this.logger.log(`reconciled ${date}: ${result.summary.differenceCount} differences`);
+      this.logger.log(
+        result.summary.noTradesAtWechat
+          ? `reconciled ${date}: no trades that day at WeChat (NO_STATEMENT_EXIST), ${result.summary.differenceCount} differences here`
+          : `reconciled ${date}: ${result.summary.differenceCount} differences`,
+      );
     } catch (error) {
       if (error instanceof ReconciliationRunningError) {
         this.logger.log(`reconciliation of ${date} is running already (an operator's, or on another instance): skipped`);

@@ -14,7 +14,7 @@ import { parseBillDate } from './bill-date';
 /** WeChat answered that the bill does not exist (yet). */
 export class BillNotAvailableError extends AppError {
   constructor(code: string, message: string) {
-    super(HttpStatus.NOT_FOUND, 'BILL_NOT_AVAILABLE', `WeChat has no bill for that day: ${code} ${message}`, { wechatCode: code, wechatMessage: message });
+    super(HttpStatus.NOT_FOUND, 'BILL_NOT_AVAILABLE', `WeChat has no bill for that day${code === 'NO_STATEMENT_EXIST' ? ' (no trades that day)' : ' yet'}: ${code} ${message}`, { wechatCode: code, wechatMessage: message });
   }
 }
 
@@ -54,9 +54,19 @@ export class BillingService {
     return { stream: await this.spool(apply), filename: `fundflowbill-${date}-${accountType}.csv` };
   }
 
-  /** For reconciliation: the ALL trade bill as a stream whose end fails if the hash does not match. */
-  async tradeBillStream(date: string): Promise<Readable> {
-    const apply = await this.applyOrExplain(() => this.wechat.applyTradeBill({ billDate: date, billType: 'ALL', tarType: 'GZIP' }));
+  /**
+   * For reconciliation: the ALL trade bill as a stream whose end fails if the hash does not match, or
+   * null when WeChat has no statement for that day (NO_STATEMENT_EXIST: no trades that day — not a
+   * failure; STATEMENT_CREATING, a bill not ready yet, still is one).
+   */
+  async tradeBillStream(date: string): Promise<Readable | null> {
+    let apply: BillApplyResponse;
+    try {
+      apply = await this.applyOrExplain(() => this.wechat.applyTradeBill({ billDate: date, billType: 'ALL', tarType: 'GZIP' }));
+    } catch (error) {
+      if (error instanceof BillNotAvailableError && error.details?.wechatCode === 'NO_STATEMENT_EXIST') return null;
+      throw error;
+    }
     return this.wechat.downloadBill(apply);
   }
 

@@ -53,6 +53,8 @@ export interface ReconciliationResult {
     /** The bill's own summary row, and whether the rows add up to it (what does not, in billSummaryProblems). */
     billSummary: Omit<TradeBillSummary, 'kind' | 'line'> | null;
     billSummaryConsistent: boolean;
+    /** WeChat answered NO_STATEMENT_EXIST: it had no trades that day (there is no bill to compare). */
+    noTradesAtWechat?: boolean;
     billSummaryProblems?: string[];
     differenceCount: number;
     /** How many differences are stored (and listed) when there were more than MAX_STORED_DIFFERENCES. */
@@ -183,6 +185,7 @@ export class ReconciliationService {
     let billRows = 0;
     let otherRows = 0;
     let billSummary: TradeBillSummary | null = null;
+    let noTradesAtWechat = false;
     const rowSums = { settlement: 0, refund: 0, order: 0, requestedRefund: 0 };
     const applied = { payments: 0, outTradeNos: [] as string[], refunds: 0, outRefundNos: [] as string[] };
 
@@ -305,11 +308,13 @@ export class ReconciliationService {
 
     let result: ReconciliationResult;
     try {
+      // null: WeChat has no statement for the day (no trades there); what we have paid that day is only_here.
       const stream = await this.billing.tradeBillStream(date);
+      noTradesAtWechat = stream === null;
       let paymentBatch: TradeBillRecord[] = [];
       let refundBatch: TradeBillRecord[] = [];
       let otherBatch: TradeBillRecord[] = [];
-      for await (const batch of parseTradeBillBatches(stream)) for (const record of batch) {
+      if (stream) for await (const batch of parseTradeBillBatches(stream)) for (const record of batch) {
         if (record.kind === 'summary') {
           billSummary = record;
           continue;
@@ -405,7 +410,7 @@ export class ReconciliationService {
         }
       }
 
-      const problems = billSummary ? summaryProblems(billSummary, billRows, rowSums) : ['the bill has no summary row'];
+      const problems = billSummary ? summaryProblems(billSummary, billRows, rowSums) : noTradesAtWechat ? [] : ['the bill has no summary row'];
       if (problems.length) this.logger.warn(`bill ${date}: rows do not add up to the bill's summary row: ${problems.join('; ')}`);
       result = {
         date,
@@ -420,6 +425,7 @@ export class ReconciliationService {
           billSummary: billSummary ? (({ kind: _k, line: _l, ...rest }) => rest)(billSummary) : null,
           billSummaryConsistent: problems.length === 0,
           ...(problems.length ? { billSummaryProblems: problems } : {}),
+          ...(noTradesAtWechat ? { noTradesAtWechat: true } : {}),
           differenceCount,
           ...(differenceCount > differences.length ? { differencesStored: differences.length } : {}),
           byType,

@@ -36,6 +36,23 @@ describe('daily reconciliation job', () => {
     }
   });
 
+  it('a quiet day (WeChat answers NO_STATEMENT_EXIST) is "no trades that day": the daily job succeeds and logs no error', async () => {
+    const shop = await Shop.start({ captureLogs: true });
+    try {
+      await shop.t.app.get(BillingJobs).reconcileYesterday();
+      const errors = shop.t.logs.filter((line) => Number(line.level) >= 50);
+      expect(errors).toEqual([]);
+      expect(shop.t.logs.some((line) => String(line.msg).includes('no trades that day'))).toBe(true);
+      const list = await shop.admin().get('/admin/reconciliations').expect(200);
+      const run = (Array.isArray(list.body) ? list.body : list.body.items)[0];
+      expect(run).toMatchObject({ status: 'done', differenceCount: 0 });
+      const detail = await shop.admin().get(`/admin/reconciliations/${run.date}`).expect(200);
+      expect(detail.body.summary).toMatchObject({ noTradesAtWechat: true, billRows: 0, billSummaryConsistent: true, differenceCount: 0 });
+    } finally {
+      await shop.close();
+    }
+  });
+
   it('reconciles yesterday as a Beijing date (fixed clock at 00:30 Beijing), audited; skipped while that day is running elsewhere', async () => {
     // The last 00:30 in Beijing (16:30 UTC the day before): Beijing's yesterday is not UTC's yesterday.
     const now = Date.now();
