@@ -159,6 +159,8 @@ describe('sandbox in live mode', () => {
     writeFileSync(publicKey, rsaKeyPair().publicKeyPem);
     return {
       WECHAT_MODE: 'live',
+      // The test app listens on http://127.0.0.1 (live mode otherwise requires https).
+      ALLOW_INSECURE_PUBLIC_URL: 'true',
       WECHAT_APPID: 'wx0123456789abcdef',
       WECHAT_APPSECRET: 'a'.repeat(32),
       WECHATPAY_MCHID: '1900000109',
