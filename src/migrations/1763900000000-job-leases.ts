@@ -1,11 +1,13 @@
 import { MigrationInterface, QueryRunner, Table } from 'typeorm';
 import { dateColumn, stringColumn } from '../database/columns';
+import { ensureTable } from '../database/idempotent-ddl';
 
 export class JobLeases1763900000000 implements MigrationInterface {
   name = 'JobLeases1763900000000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'job_leases',
         columns: [

@@ -1,11 +1,13 @@
 import { MigrationInterface, QueryRunner, Table, TableIndex } from 'typeorm';
 import { autoIdColumn, dateColumn, stringColumn, textColumn } from '../database/columns';
+import { ensureIndex, ensureTable } from '../database/idempotent-ddl';
 
 export class AdminAudit1763900050000 implements MigrationInterface {
   name = 'AdminAudit1763900050000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'admin_audit',
         columns: [
@@ -19,7 +21,7 @@ export class AdminAudit1763900050000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndex('admin_audit', new TableIndex({ name: 'idx_admin_audit_created', columnNames: ['created_at'] }));
+    await ensureIndex(queryRunner, 'admin_audit', new TableIndex({ name: 'idx_admin_audit_created', columnNames: ['created_at'] }));
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -1,11 +1,13 @@
 import { MigrationInterface, QueryRunner, Table, TableIndex } from 'typeorm';
 import { autoIdColumn, dateColumn, stringColumn, textColumn } from '../database/columns';
+import { ensureIndex, ensureTable } from '../database/idempotent-ddl';
 
 export class Auth1763900100000 implements MigrationInterface {
   name = 'Auth1763900100000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'users',
         columns: [
@@ -27,7 +29,8 @@ export class Auth1763900100000 implements MigrationInterface {
         uniques: [{ name: 'uq_users_appid_openid', columnNames: ['appid', 'openid'] }],
       }),
     );
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'sessions',
         columns: [
@@ -39,8 +42,9 @@ export class Auth1763900100000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndex('sessions', new TableIndex({ name: 'idx_sessions_user', columnNames: ['user_id'] }));
-    await queryRunner.createTable(
+    await ensureIndex(queryRunner, 'sessions', new TableIndex({ name: 'idx_sessions_user', columnNames: ['user_id'] }));
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'oauth_states',
         columns: [
@@ -53,7 +57,7 @@ export class Auth1763900100000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndex('oauth_states', new TableIndex({ name: 'idx_oauth_states_expires', columnNames: ['expires_at'] }));
+    await ensureIndex(queryRunner, 'oauth_states', new TableIndex({ name: 'idx_oauth_states_expires', columnNames: ['expires_at'] }));
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -1,11 +1,13 @@
 import { MigrationInterface, QueryRunner, Table, TableIndex } from 'typeorm';
 import { autoIdColumn, dateColumn, intColumn, moneyColumn, stringColumn, textColumn } from '../database/columns';
+import { ensureIndex, ensureIndices, ensureTable } from '../database/idempotent-ddl';
 
 export class Payment1763900200000 implements MigrationInterface {
   name = 'Payment1763900200000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'products',
         columns: [
@@ -22,7 +24,8 @@ export class Payment1763900200000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'orders',
         columns: [
@@ -56,13 +59,14 @@ export class Payment1763900200000 implements MigrationInterface {
         uniques: [{ name: 'uq_orders_user_idempotency', columnNames: ['user_id', 'idempotency_key'] }],
       }),
     );
-    await queryRunner.createIndices('orders', [
+    await ensureIndices(queryRunner, 'orders', [
       new TableIndex({ name: 'idx_orders_status_created', columnNames: ['status', 'created_at'] }),
       new TableIndex({ name: 'idx_orders_status_prepay', columnNames: ['status', 'prepay_at'] }),
       new TableIndex({ name: 'idx_orders_user_created', columnNames: ['user_id', 'created_at'] }),
       new TableIndex({ name: 'idx_orders_transaction', columnNames: ['transaction_id'] }),
     ]);
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'order_items',
         columns: [
@@ -76,8 +80,9 @@ export class Payment1763900200000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndex('order_items', new TableIndex({ name: 'idx_order_items_order', columnNames: ['order_id'] }));
-    await queryRunner.createTable(
+    await ensureIndex(queryRunner, 'order_items', new TableIndex({ name: 'idx_order_items_order', columnNames: ['order_id'] }));
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'order_events',
         columns: [
@@ -89,8 +94,9 @@ export class Payment1763900200000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndex('order_events', new TableIndex({ name: 'idx_order_events_order', columnNames: ['out_trade_no', 'id'] }));
-    await queryRunner.createTable(
+    await ensureIndex(queryRunner, 'order_events', new TableIndex({ name: 'idx_order_events_order', columnNames: ['out_trade_no', 'id'] }));
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'payment_events',
         columns: [
@@ -108,7 +114,7 @@ export class Payment1763900200000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndices('payment_events', [
+    await ensureIndices(queryRunner, 'payment_events', [
       new TableIndex({ name: 'idx_payment_events_received', columnNames: ['received_at'] }),
       new TableIndex({ name: 'idx_payment_events_order', columnNames: ['out_trade_no'] }),
     ]);

@@ -1,11 +1,13 @@
 import { MigrationInterface, QueryRunner, Table, TableIndex } from 'typeorm';
 import { autoIdColumn, dateColumn, moneyColumn, stringColumn, textColumn } from '../database/columns';
+import { ensureIndex, ensureIndices, ensureTable } from '../database/idempotent-ddl';
 
 export class RefundBilling1763900300000 implements MigrationInterface {
   name = 'RefundBilling1763900300000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'refunds',
         columns: [
@@ -28,12 +30,13 @@ export class RefundBilling1763900300000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndices('refunds', [
+    await ensureIndices(queryRunner, 'refunds', [
       new TableIndex({ name: 'idx_refunds_order', columnNames: ['out_trade_no'] }),
       new TableIndex({ name: 'idx_refunds_status_created', columnNames: ['status', 'created_at'] }),
       new TableIndex({ name: 'idx_refunds_success', columnNames: ['success_at'] }),
     ]);
-    await queryRunner.createTable(
+    await ensureTable(
+      queryRunner,
       new Table({
         name: 'reconciliations',
         columns: [
@@ -47,7 +50,7 @@ export class RefundBilling1763900300000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndex('orders', new TableIndex({ name: 'idx_orders_paid_at', columnNames: ['paid_at'] }));
+    await ensureIndex(queryRunner, 'orders', new TableIndex({ name: 'idx_orders_paid_at', columnNames: ['paid_at'] }));
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -1,5 +1,6 @@
 import { MigrationInterface, QueryRunner, TableColumn } from 'typeorm';
 import { intColumn, stringColumn } from '../database/columns';
+import { ensureColumns } from '../database/idempotent-ddl';
 
 /**
  * payment_events keep the raw notification bytes faithfully: `raw_encoding` says how `raw_body`
@@ -11,12 +12,12 @@ export class PaymentDurability1763900400000 implements MigrationInterface {
   name = 'PaymentDurability1763900400000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.addColumns('payment_events', [
+    await ensureColumns(queryRunner, 'payment_events', [
       new TableColumn(stringColumn('raw_encoding', 8, { default: 'utf8' })),
       new TableColumn(intColumn('raw_size', { nullable: true })),
       new TableColumn(stringColumn('raw_sha256', 64, { nullable: true })),
     ]);
-    await queryRunner.addColumn('orders', new TableColumn(stringColumn('after_close_action', 16, { nullable: true })));
+    await ensureColumns(queryRunner, 'orders', [new TableColumn(stringColumn('after_close_action', 16, { nullable: true }))]);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -1,0 +1,38 @@
+import { QueryRunner, Table, TableColumn, TableForeignKey, TableIndex } from 'typeorm';
+
+/**
+ * Re-runnable DDL for migrations. MariaDB/MySQL commit every DDL statement on its own, so a
+ * migration killed half-way leaves some of its tables, columns or indexes behind and a plain
+ * re-run fails (`Table ... already exists`, `Duplicate column name ...`). Each helper issues
+ * exactly the statement TypeORM would, but only when its object is missing, so a fresh database
+ * gets the same schema as before and a partly migrated one is completed.
+ */
+export async function ensureTable(queryRunner: QueryRunner, table: Table): Promise<void> {
+  if (await queryRunner.hasTable(table.name)) return;
+  await queryRunner.createTable(table);
+}
+
+export async function ensureColumns(queryRunner: QueryRunner, tableName: string, columns: TableColumn[]): Promise<void> {
+  for (const column of columns) {
+    if (await queryRunner.hasColumn(tableName, column.name)) continue;
+    await queryRunner.addColumn(tableName, column);
+  }
+}
+
+export async function ensureIndices(queryRunner: QueryRunner, tableName: string, indices: TableIndex[]): Promise<void> {
+  for (const index of indices) {
+    const table = await queryRunner.getTable(tableName);
+    if (table?.indices.some((existing) => existing.name === index.name)) continue;
+    await queryRunner.createIndex(tableName, index);
+  }
+}
+
+export async function ensureIndex(queryRunner: QueryRunner, tableName: string, index: TableIndex): Promise<void> {
+  await ensureIndices(queryRunner, tableName, [index]);
+}
+
+export async function ensureForeignKey(queryRunner: QueryRunner, tableName: string, foreignKey: TableForeignKey): Promise<void> {
+  const table = await queryRunner.getTable(tableName);
+  if (table?.foreignKeys.some((existing) => existing.name === foreignKey.name)) return;
+  await queryRunner.createForeignKey(tableName, foreignKey);
+}
