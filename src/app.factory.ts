@@ -73,11 +73,15 @@ export function listenHost(config: AppConfig): string | undefined {
   return config.host;
 }
 
-export async function createApp(config: AppConfig, options: AppModuleOptions = {}): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, options), {
+export async function createApp(config: AppConfig, options: AppModuleOptions & { abortOnError?: boolean } = {}): Promise<INestApplication> {
+  const { abortOnError, ...moduleOptions } = options;
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, moduleOptions), {
     rawBody: true,
     bufferLogs: true,
     bodyParser: false,
+    // main.ts turns start-up errors into one sentence: Nest neither aborts the process nor prints the
+    // error's stack itself (its own console logger stays off; pino takes over in configureApp).
+    ...(abortOnError === undefined ? {} : { abortOnError, logger: false as const }),
   });
   return configureApp(app, config);
 }

@@ -8,6 +8,7 @@ import { AuthModule } from './auth/auth.module';
 import { BillingModule } from './billing/billing.module';
 import { CommonModule } from './common/common.module';
 import { buildLoggerModule } from './common/logging';
+import { retryableDatabaseError } from './config/startup-errors';
 import { AppConfig } from './config/app-config';
 import { AppConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
@@ -48,6 +49,9 @@ export class AppModule {
           ...buildDataSourceOptions(config),
           migrationsRun: true,
           autoLoadEntities: true,
+          // Wrong credentials or a missing database end the start at once (one clear message from main.ts),
+          // not after 9 retries with a stack trace each; a server still starting is retried.
+          toRetry: retryableDatabaseError,
         }),
         EventEmitterModule.forRoot(),
         ...(options.schedules === false ? [] : [ScheduleModule.forRoot()]),
