@@ -2,7 +2,7 @@ import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nes
 import { Reflector } from '@nestjs/core';
 import { Observable, from, lastValueFrom } from 'rxjs';
 import { AppError } from '../common/errors/app-error';
-import { AdminAuditService } from './admin-audit.service';
+import { AdminAuditService, auditClient } from './admin-audit.service';
 import type { AdminRequest } from './admin.guard';
 
 export const AUDIT_METADATA = 'whp:admin-audit';
@@ -16,9 +16,14 @@ export interface AuditMetadata {
   target?: (req: AdminRequest, result?: unknown, error?: unknown) => string | undefined;
   /** Extra detail of a successful action, from its result (kept small: it is stored per audit row). */
   detail?: (req: AdminRequest, result: unknown) => Record<string, unknown> | undefined;
+  /** Extra detail of a failed action, beside the error's message (e.g. what was asked for). */
+  errorDetail?: (req: AdminRequest, error: unknown) => Record<string, unknown> | undefined;
 }
 
-/** Records every audited admin action with its outcome, after the handler has finished either way. */
+/**
+ * Records every audited admin action with its outcome, after the handler has finished either way,
+ * with the client's IP and user agent. A handler may add to its row through `req.auditDetail`.
+ */
 @Injectable()
 export class AdminAuditInterceptor implements NestInterceptor {
   constructor(
@@ -33,12 +38,14 @@ export class AdminAuditInterceptor implements NestInterceptor {
     const run = async () => {
       try {
         const result = await lastValueFrom(next.handle(), { defaultValue: undefined });
+        const detail = { ...safeDetail(meta, req, result), ...req.auditDetail };
         await this.audit.record({
           tokenFingerprint: req.adminFingerprint ?? 'unknown',
           action: meta.action,
           target: safeTarget(meta, req, result),
           outcome: 'ok',
-          detail: safeDetail(meta, req, result),
+          detail: Object.keys(detail).length ? detail : undefined,
+          ...auditClient(req),
         });
         return result;
       } catch (error) {
@@ -48,7 +55,8 @@ export class AdminAuditInterceptor implements NestInterceptor {
           action: meta.action,
           target: safeTarget(meta, req, undefined, error),
           outcome: `error:${code}`,
-          detail: { message: (error as Error)?.message },
+          detail: { message: (error as Error)?.message, ...safeErrorDetail(meta, req, error) },
+          ...auditClient(req),
         });
         throw error;
       }
@@ -68,6 +76,14 @@ function safeTarget(meta: AuditMetadata, req: AdminRequest, result?: unknown, er
 function safeDetail(meta: AuditMetadata, req: AdminRequest, result: unknown): Record<string, unknown> | undefined {
   try {
     return meta.detail?.(req, result);
+  } catch {
+    return undefined;
+  }
+}
+
+function safeErrorDetail(meta: AuditMetadata, req: AdminRequest, error: unknown): Record<string, unknown> | undefined {
+  try {
+    return meta.errorDetail?.(req, error);
   } catch {
     return undefined;
   }

@@ -10,6 +10,10 @@ export interface AuditRecord {
   target?: string | null;
   outcome: string;
   detail?: Record<string, unknown> | string | null;
+  /** The client's IP; omitted for jobs. */
+  ip?: string | null;
+  /** The client's User-Agent; omitted for jobs. */
+  userAgent?: string | null;
 }
 
 export interface AuditView {
@@ -19,7 +23,16 @@ export interface AuditView {
   target: string | null;
   outcome: string;
   detail: unknown;
+  ip: string | null;
+  userAgent: string | null;
   createdAt: string;
+}
+
+/** The client of a request, as an audit row records it: `req.ip` (per TRUST_PROXY) and the User-Agent. */
+export function auditClient(req: { ip?: string; headers?: Record<string, string | string[] | undefined> }): { ip: string | null; userAgent: string | null } {
+  const ua = req.headers?.['user-agent'];
+  const userAgent = (Array.isArray(ua) ? ua[0] : ua)?.slice(0, 255); // Node's parser refuses control characters in headers
+  return { ip: req.ip?.slice(0, 64) || null, userAgent: userAgent || null };
 }
 
 @Injectable()
@@ -45,6 +58,8 @@ export class AdminAuditService {
             : typeof record.detail === 'string'
               ? record.detail
               : JSON.stringify(record.detail),
+        ip: record.ip?.slice(0, 64) || null,
+        userAgent: record.userAgent?.slice(0, 255) || null,
         createdAt: this.clock.now(),
       });
     } catch (error) {
@@ -64,6 +79,8 @@ export class AdminAuditService {
       target: row.target,
       outcome: row.outcome,
       detail: parseDetail(row.detail),
+      ip: row.ip,
+      userAgent: row.userAgent,
       createdAt: row.createdAt.toISOString(),
     }));
   }

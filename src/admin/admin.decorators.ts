@@ -16,6 +16,11 @@ export function AdminOnly(): ClassDecorator & MethodDecorator {
 }
 
 /** Marks an admin handler whose outcome goes to the admin_audit table. */
-export function Audit(action: string, target?: AuditMetadata['target'], detail?: AuditMetadata['detail']): MethodDecorator {
-  return SetMetadata(AUDIT_METADATA, { action, target, detail } satisfies AuditMetadata);
+export function Audit(
+  action: string,
+  target?: AuditMetadata['target'],
+  detail?: AuditMetadata['detail'],
+  errorDetail?: AuditMetadata['errorDetail'],
+): MethodDecorator {
+  return SetMetadata(AUDIT_METADATA, { action, target, detail, errorDetail } satisfies AuditMetadata);
 }

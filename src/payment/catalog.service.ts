@@ -25,6 +25,24 @@ export function productView(p: Product): ProductDto {
   };
 }
 
+const EDITABLE_FIELDS = ['name', 'price', 'stock', 'description', 'imageUrl', 'active'] as const;
+
+/**
+ * What an edit changed, for the admin audit: each field the edit named, with its value before and
+ * after (fields it named but left as they were are listed too, so the row shows what was asked).
+ */
+export function productChanges(
+  before: ProductDto,
+  after: ProductDto,
+  dto: UpdateProductDto,
+): { before: Partial<ProductDto>; after: Partial<ProductDto> } {
+  const named = EDITABLE_FIELDS.filter((field) => dto[field] !== undefined);
+  return {
+    before: Object.fromEntries(named.map((field) => [field, before[field] ?? null])),
+    after: Object.fromEntries(named.map((field) => [field, after[field] ?? null])),
+  };
+}
+
 /** The catalog. Prices live only here: an order's amount is always computed from it, never taken from a client. */
 @Injectable()
 export class CatalogService {
@@ -64,7 +82,8 @@ export class CatalogService {
     return productView(await this.products.findOneByOrFail({ id: String(id) }));
   }
 
-  async update(id: number, dto: UpdateProductDto): Promise<ProductDto> {
+  /** Applies an edit; answers the product as it was just before and as it is after. */
+  async update(id: number, dto: UpdateProductDto): Promise<{ before: ProductDto; after: ProductDto }> {
     const existing = await this.products.findOneBy({ id: String(id) });
     if (!existing) throw new NotFoundError(`product ${id}`, 'PRODUCT_NOT_FOUND');
     const changes: Partial<Product> = { updatedAt: this.clock.now() };
@@ -75,7 +94,7 @@ export class CatalogService {
     if (dto.imageUrl !== undefined) changes.imageUrl = dto.imageUrl;
     if (dto.active !== undefined) changes.active = dto.active ? 1 : 0;
     await this.products.update({ id: String(id) }, changes);
-    return productView(await this.products.findOneByOrFail({ id: String(id) }));
+    return { before: productView(existing), after: productView(await this.products.findOneByOrFail({ id: String(id) })) };
   }
 
   /** Demo products for a fresh sandbox shop; does nothing once any product exists. */

@@ -1,7 +1,8 @@
-import { Body, Controller, Get, Param, ParseIntPipe, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Get, Param, ParseIntPipe, Patch, Post, Req } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { AdminRequest } from '../admin/admin.guard';
 import { AdminOnly, Audit } from '../admin/admin.decorators';
-import { CatalogService } from './catalog.service';
+import { CatalogService, productChanges } from './catalog.service';
 import { CreateProductDto, ProductDto, UpdateProductDto } from './dto/product.dto';
 
 @ApiTags('products')
@@ -30,7 +31,14 @@ export class AdminProductsController {
   }
 
   @Post()
-  @Audit('product.create', (_req, result) => String((result as ProductDto | undefined)?.id ?? ''))
+  @Audit(
+    'product.create',
+    (_req, result) => String((result as ProductDto | undefined)?.id ?? ''),
+    (_req, result) => {
+      const p = result as ProductDto;
+      return { after: { name: p.name, price: p.price, stock: p.stock, active: p.active } };
+    },
+  )
   @ApiCreatedResponse({ type: ProductDto })
   create(@Body() dto: CreateProductDto): Promise<ProductDto> {
     return this.catalog.create(dto);
@@ -38,8 +46,11 @@ export class AdminProductsController {
 
   @Patch(':id')
   @Audit('product.update', (req) => String(req.params.id))
+  @ApiOperation({ summary: 'Edit a product; the audit row (product.update) keeps each named field before and after' })
   @ApiOkResponse({ type: ProductDto })
-  update(@Param('id', ParseIntPipe) id: number, @Body() dto: UpdateProductDto): Promise<ProductDto> {
-    return this.catalog.update(id, dto);
+  async update(@Param('id', ParseIntPipe) id: number, @Body() dto: UpdateProductDto, @Req() req: AdminRequest): Promise<ProductDto> {
+    const { before, after } = await this.catalog.update(id, dto);
+    req.auditDetail = productChanges(before, after, dto);
+    return after;
   }
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { AdminAuditService } from '../admin/admin-audit.service';
+import { AdminAuditService, auditClient } from '../admin/admin-audit.service';
 import { errorDetails } from '../admin/admin-audit.interceptor';
 import type { AdminRequest } from '../admin/admin.guard';
 import { AdminOnly, Audit } from '../admin/admin.decorators';
@@ -37,11 +37,20 @@ export class RefundController {
       (errorDetails(error)?.outRefundNo as string | undefined) ??
       req.body?.outRefundNo ??
       req.body?.outTradeNo,
+    (_req, result) => {
+      const refund = result as RefundDto;
+      return { outTradeNo: refund.outTradeNo, amount: refund.amount, status: refund.status, source: refund.source };
+    },
+    (req, error) => ({
+      outTradeNo: (errorDetails(error)?.outTradeNo as string | undefined) ?? shortString(req.body?.outTradeNo),
+      amount: Number.isSafeInteger(req.body?.amount) ? req.body.amount : undefined,
+    }),
   )
   @ApiOperation({ summary: 'Refund part or all of a paid order (idempotent per outRefundNo)', description: CREATE_DESCRIPTION })
   @ApiOkResponse({ type: RefundDto })
-  async create(@Body() dto: CreateRefundDto, @Res({ passthrough: true }) res: Response): Promise<RefundDto> {
+  async create(@Body() dto: CreateRefundDto, @Res({ passthrough: true }) res: Response, @Req() req: AdminRequest): Promise<RefundDto> {
     const { refund, replayed } = await this.refunds.create(dto);
+    if (replayed) req.auditDetail = { replayed: true };
     res.status(replayed ? 200 : 201);
     return refund;
   }
@@ -66,9 +75,15 @@ export class RefundController {
         action: 'refund.query',
         target: outRefundNo,
         outcome: 'ok',
-        detail: { from: previousStatus, to: refund.status, outTradeNo: refund.outTradeNo },
+        detail: { from: previousStatus, to: refund.status, outTradeNo: refund.outTradeNo, amount: refund.amount },
+        ...auditClient(req),
       });
     }
     return refund;
   }
+}
+
+/** A client-sent string fit for an audit row (an order number), or undefined. */
+function shortString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value.slice(0, 64) : undefined;
 }

@@ -64,10 +64,19 @@ describe('admin access', () => {
     expect(JSON.stringify(res.body)).not.toContain(TOKEN);
   });
 
-  it('does not audit requests that fail authentication', async () => {
+  it('audits a request that fails authentication as admin.auth_failed, without its body or its token', async () => {
     await request(t.baseUrl).post('/admin/things').set('Authorization', 'Bearer nope-nope-nope-nope').send({ name: 'x' }).expect(401);
     const res = await request(t.baseUrl).get('/admin/audit').set('Authorization', `Bearer ${TOKEN}`).expect(200);
     expect(res.body.items.some((i: { target: string }) => i.target === 'x')).toBe(false);
+    expect(res.body.items).toContainEqual(
+      expect.objectContaining({
+        action: 'admin.auth_failed',
+        tokenFingerprint: tokenFingerprint('nope-nope-nope-nope'),
+        target: 'POST /admin/things',
+        outcome: 'error:ADMIN_TOKEN_INVALID',
+      }),
+    );
+    expect(JSON.stringify(res.body)).not.toContain('nope-nope-nope-nope');
   });
 });
 

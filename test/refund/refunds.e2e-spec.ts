@@ -211,7 +211,7 @@ describe('refunds', () => {
       // that GET changed the refund: audited; a second GET changes nothing and is not
       await shop.admin().get(`/admin/refunds/${a.body.outRefundNo}`).expect(200);
       const audited = (await shop.admin().get(`/admin/audit?action=refund.query&target=${a.body.outRefundNo}`).expect(200)).body.items;
-      expect(audited).toEqual([expect.objectContaining({ outcome: 'ok', detail: { from: 'PROCESSING', to: 'SUCCESS', outTradeNo: no } })]);
+      expect(audited).toEqual([expect.objectContaining({ outcome: 'ok', detail: { from: 'PROCESSING', to: 'SUCCESS', outTradeNo: no, amount: 100 }, ip: expect.any(String) })]);
       const b = await refund({ outTradeNo: no, amount: 100, reason: '任务' }).expect(201);
       await new Promise((r) => setTimeout(r, 50));
       expect(await shop.t.app.get(RefundJobs).run()).toBeGreaterThanOrEqual(1);
