@@ -1,5 +1,6 @@
 import { MigrationInterface, QueryRunner, TableColumn } from 'typeorm';
 import { stringColumn } from '../database/columns';
+import { ensureColumns } from '../database/idempotent-ddl';
 
 /**
  * admin_audit records the client of every admin request: its IP (as Express resolves it under
@@ -10,12 +11,10 @@ export class AdminAuditClient1764000400000 implements MigrationInterface {
   name = 'AdminAuditClient1764000400000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    if (!(await queryRunner.hasColumn('admin_audit', 'ip'))) {
-      await queryRunner.addColumn('admin_audit', new TableColumn(stringColumn('ip', 64, { nullable: true })));
-    }
-    if (!(await queryRunner.hasColumn('admin_audit', 'user_agent'))) {
-      await queryRunner.addColumn('admin_audit', new TableColumn(stringColumn('user_agent', 255, { nullable: true })));
-    }
+    await ensureColumns(queryRunner, 'admin_audit', [
+      new TableColumn(stringColumn('ip', 64, { nullable: true })),
+      new TableColumn(stringColumn('user_agent', 255, { nullable: true })),
+    ]);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
