@@ -25,6 +25,22 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   express.useBodyParser('json', { limit: '1mb' });
   // HTML forms (the sandbox's WeChat pages).
   express.useBodyParser('urlencoded', { extended: false, limit: '64kb' });
+  // A malformed % escape in the query string (`/health?%ZZ`) is the client's mistake: 400, before any
+  // route, parser or logger trips over it.
+  app.use((req: { url?: string }, res: ServerResponse, next: () => void) => {
+    const q = req.url?.indexOf('?') ?? -1;
+    if (q >= 0) {
+      try {
+        decodeURIComponent(req.url!.slice(q + 1).replace(/\+/g, ' '));
+      } catch {
+        res.statusCode = 400;
+        res.setHeader('Content-Type', 'application/json; charset=utf-8');
+        res.end(JSON.stringify({ statusCode: 400, error: 'Bad Request', code: 'MALFORMED_QUERY', message: 'the query string has a malformed percent-escape (% must be followed by two hex digits)' }));
+        return;
+      }
+    }
+    next();
+  });
   app.use(cookieParser());
   // The admin console (/admin/, always) and the demo shop (/, DEMO_SHOP): plain static files, no build step.
   const publicDir = [join(__dirname, '..', 'public'), join(__dirname, '..', '..', 'public')].find((dir) => existsSync(join(dir, 'admin', 'index.html')));

@@ -39,7 +39,13 @@ export function redactUrl(url: string): string {
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=');
-      const name = decodeURIComponent((eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' '));
+      const raw = (eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ');
+      let name: string;
+      try {
+        name = decodeURIComponent(raw);
+      } catch {
+        name = raw; // a malformed % escape: the request is answered 400; the log must not throw
+      }
       return SECRET_QUERY_PARAMS.has(name.toLowerCase()) && eq >= 0 ? `${pair.slice(0, eq)}=[Redacted]` : pair;
     });
   return `${url.slice(0, q)}?${params.join('&')}`;

@@ -27,11 +27,12 @@ export class AdminOrdersQueryDto {
   @MaxLength(128)
   openid?: string;
 
-  @ApiPropertyOptional({ default: 1 })
+  @ApiPropertyOptional({ default: 1, maximum: 100000 })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: 'page must be an integer' })
-  @Min(1)
+  @Min(1, { message: 'page must be at least 1' })
+  @Max(100000, { message: 'page must be at most 100000' })
   page?: number;
 
   @ApiPropertyOptional({ default: 50, maximum: 200 })

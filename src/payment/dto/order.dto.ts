@@ -30,11 +30,12 @@ export class CreateOrderDto {
 }
 
 export class ListQueryDto {
-  @ApiPropertyOptional({ default: 1 })
+  @ApiPropertyOptional({ default: 1, maximum: 100000 })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: 'page must be an integer' })
-  @Min(1)
+  @Min(1, { message: 'page must be at least 1' })
+  @Max(100000, { message: 'page must be at most 100000' })
   page?: number;
 
   @ApiPropertyOptional({ default: 20, maximum: 100 })
