@@ -51,6 +51,8 @@ export interface SandboxConfig {
   persistState: boolean;
   /** Answer to a refund beyond the refundable amount: 403 NOT_ENOUGH (default) or 400 INVALID_REQUEST. */
   overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST';
+  /** SANDBOX_CONTROL_TOKEN: when set, /sandbox/control/* requires it as a bearer token. */
+  controlToken?: string;
 }
 
 /**

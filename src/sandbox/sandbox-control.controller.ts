@@ -1,9 +1,10 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { SandboxControlError, SandboxPayError } from './sandbox-errors';
 import { ALL_SANDBOX_ENDPOINTS, FaultKind, SANDBOX_ENDPOINTS, SandboxFaults, isSandboxEndpoint } from './sandbox-faults';
 import { SandboxClock } from './sandbox-clock';
+import { SandboxControlTokenGuard } from './sandbox-control-token.guard';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier, Tamper } from './sandbox-notifier.service';
 import { SandboxPayService } from './sandbox-pay.service';
@@ -27,8 +28,11 @@ function targetOf(query: Json): string | undefined {
 /**
  * Test controls of the sandbox (never present in live mode): call counts, fault injection,
  * programmatic payment, notification replay/tampering/dropping, clock shifts, data injection, reset.
+ * Open unless SANDBOX_CONTROL_TOKEN is set (then a bearer token is required).
  */
 @ApiTags('sandbox control')
+@ApiBearerAuth()
+@UseGuards(SandboxControlTokenGuard)
 @Controller('sandbox/control')
 export class SandboxControlController {
   constructor(
@@ -116,7 +120,12 @@ export class SandboxControlController {
       res.status(404);
       return { statusCode: 404, error: 'Not Found', message: `no sandbox transaction ${outTradeNo}` };
     }
-    return { ...this.pay.transactionView(tx), prepay_ids: tx.prepays.map((p) => p.prepayId), notify_url: tx.notifyUrl };
+    return {
+      ...this.pay.transactionView(tx),
+      prepay_ids: tx.prepays.map((p) => p.prepayId),
+      notify_url: tx.notifyUrl,
+      payer_client_ip: tx.payerClientIp,
+    };
   }
 
   @Post('transactions')
@@ -209,13 +218,14 @@ export class SandboxControlController {
   async registerBill(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     if (typeof body.date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.date)) return bad(res, 'date must be YYYY-MM-DD');
     if (typeof body.path !== 'string' || !body.path || body.path.includes('\0')) {
-      return bad(res, `path is required: a .gz trade bill inside DATA_DIR (${this.settings.appDataDir}), absolute or relative to it`);
+      return bad(res, 'path is required: a .gz trade bill inside DATA_DIR, absolute or relative to it');
     }
     try {
       return { date: body.date, ...(await this.pay.registerTradeBillFile(body.date, body.path)) };
     } catch (error) {
       if (error instanceof SandboxControlError) return bad(res, error.message);
-      return bad(res, `cannot read ${body.path}: ${(error as Error).message}`);
+      // Never echo an fs error's message: it carries the resolved absolute path.
+      return bad(res, `cannot read ${JSON.stringify(body.path)} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
     }
   }
 

@@ -200,6 +200,7 @@ export class SandboxPayService implements OnModuleDestroy {
       createdAt: now,
       prepays: [{ prepayId, issuedAt: now }],
       state: 'NOTPAY',
+      ...(isObject(body.scene_info) && typeof body.scene_info.payer_client_ip === 'string' ? { payerClientIp: body.scene_info.payer_client_ip } : {}),
     });
     this.state.changed();
     return { prepay_id: prepayId };
@@ -629,33 +630,51 @@ export class SandboxPayService implements OnModuleDestroy {
    * the path is resolved against DATA_DIR and through every symlink, and must still be inside it.
    * Its SHA-1 is computed over the uncompressed content, as WeChat's is.
    */
+  /**
+   * Registers a gzip trade bill inside DATA_DIR. Errors name only what the caller sent (or a path
+   * relative to DATA_DIR), never an absolute path: a path outside DATA_DIR is refused before the disk
+   * is touched, so the answer says nothing about what exists out there, and fs errors (which carry
+   * the resolved absolute path) are reduced to their code.
+   */
   async registerTradeBillFile(date: string, requested: string): Promise<{ path: string; hash: string; bytes: number }> {
-    const root = this.settings.appDataDir;
+    const shown = JSON.stringify(requested.length > 200 ? `${requested.slice(0, 200)}…` : requested);
+    const outsideError = () =>
+      new SandboxControlError(`${shown} is outside DATA_DIR: only bill files inside the data directory can be registered (give a path relative to DATA_DIR)`);
+    const escapes = (rel: string) => rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel);
+    const root = resolve(this.settings.appDataDir);
     let realRoot: string;
     try {
       realRoot = await realpath(root);
     } catch {
-      throw new SandboxControlError(`the data directory ${root} does not exist`);
+      throw new SandboxControlError('the data directory (DATA_DIR) does not exist');
     }
+    const lexical = resolve(root, requested);
+    // Absolute paths may name DATA_DIR as configured or as resolved (DATA_DIR itself behind a symlink).
+    if (escapes(relative(root, lexical)) && escapes(relative(realRoot, lexical))) throw outsideError();
     let real: string;
     try {
-      real = await realpath(resolve(root, requested));
+      real = await realpath(lexical);
     } catch {
-      throw new SandboxControlError(`${requested} does not exist (relative paths are resolved inside DATA_DIR ${root})`);
+      throw new SandboxControlError(`${shown} does not exist in DATA_DIR (relative paths are resolved inside DATA_DIR)`);
     }
     const rel = relative(realRoot, real);
-    if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-      throw new SandboxControlError(`${requested} is outside DATA_DIR (${root}): only bill files inside the data directory can be registered`);
-    }
-    if (!(await stat(real)).isFile()) throw new SandboxControlError(`${requested} is not a regular file`);
-    const magic = Buffer.alloc(2);
-    const handle = await open(real, 'r');
+    // A symlink inside DATA_DIR that leads out: refused like any other outside path, target not named.
+    if (escapes(rel)) throw outsideError();
+    const fsCode = (error: unknown) => (error as NodeJS.ErrnoException).code ?? 'unreadable';
     try {
-      await handle.read(magic, 0, 2, 0);
-    } finally {
-      await handle.close();
+      if (!(await stat(real)).isFile()) throw new SandboxControlError(`${shown} is not a regular file`);
+      const magic = Buffer.alloc(2);
+      const handle = await open(real, 'r');
+      try {
+        await handle.read(magic, 0, 2, 0);
+      } finally {
+        await handle.close();
+      }
+      if (magic[0] !== 0x1f || magic[1] !== 0x8b) throw new SandboxControlError(`${shown} is not a gzip file (a .gz trade bill is expected)`);
+    } catch (error) {
+      if (error instanceof SandboxControlError) throw error;
+      throw new SandboxControlError(`cannot read ${shown} (${fsCode(error)})`);
     }
-    if (magic[0] !== 0x1f || magic[1] !== 0x8b) throw new SandboxControlError(`${requested} is not a gzip file (a .gz trade bill is expected)`);
     const hash = createHash('sha1');
     let bytes = 0;
     try {
@@ -666,11 +685,12 @@ export class SandboxPayService implements OnModuleDestroy {
         }
       });
     } catch (error) {
-      throw new SandboxControlError(`${requested} is not a valid gzip file: ${(error as Error).message}`);
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new SandboxControlError(`${shown} is not a valid gzip file${code ? ` (${code})` : ''}`);
     }
     const entry = { path: real, hash: hash.digest('hex') };
     this.externalBills.set(date, entry);
-    return { path: real, hash: entry.hash, bytes };
+    return { path: rel.split(sep).join('/'), hash: entry.hash, bytes };
   }
 
   /** The file behind a download token, exactly as frozen when applied for: plain CSV or gzip (not signed). */

@@ -65,6 +65,8 @@ export interface SandboxTransaction {
   bankType?: string;
   /** Injected by the control API (no prepay happened). */
   injected?: boolean;
+  /** scene_info.payer_client_ip of the prepay, if the merchant sent one (what WeChat was told). */
+  payerClientIp?: string;
 }
 
 export type SandboxRefundStatus = 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL';

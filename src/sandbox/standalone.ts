@@ -56,7 +56,8 @@ async function main(): Promise<void> {
       : `  (platform certificate ${ks.platform.serial}: download it from ${base}/v3/certificates)`,
     '',
     `Browser side: ${base}/jweixin.js (JS-SDK + WeixinJSBridge), cashier ${base}/cashier?prepay_id=…`,
-    `Test controls: ${base}/control/* (stats, faults, pay, notifications, clock, reset)`,
+    `Test controls: ${base}/control/* (stats, faults, pay, notifications, clock, reset)` +
+      (config.sandbox.controlToken ? ' (Authorization: Bearer $SANDBOX_CONTROL_TOKEN required)' : ' (open: set SANDBOX_CONTROL_TOKEN to require a bearer token)'),
     'These are sandbox credentials generated on this machine; they are worthless anywhere else.',
   ];
   process.stdout.write(lines.join('\n') + '\n');

@@ -1,6 +1,7 @@
 /**
  * Typed client of the sandbox's control API (/sandbox/control/*), for tests. Construct it with the
- * base URL of the app (sandbox mounted) or of `npm run sandbox`.
+ * base URL of the app (sandbox mounted) or of `npm run sandbox`, and `{ token }` when the sandbox has a
+ * SANDBOX_CONTROL_TOKEN (sent as `Authorization: Bearer <token>`).
  */
 export type FaultKind = '500' | '429' | 'timeout';
 /** Endpoint names the sandbox counts and can fail (GET /sandbox/control/faults lists them). */
@@ -49,12 +50,22 @@ export interface PayResult {
 }
 
 export class SandboxControl {
-  constructor(private readonly baseUrl: string) {}
+  private readonly token?: string;
+
+  constructor(
+    private readonly baseUrl: string,
+    options: { token?: string } = {},
+  ) {
+    this.token = options.token;
+  }
 
   private async call<T>(method: string, path: string, body?: unknown, expectOk = true): Promise<{ status: number; body: T }> {
     const res = await fetch(`${this.baseUrl}/sandbox/control${path}`, {
       method,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      headers: {
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -147,7 +158,7 @@ export class SandboxControl {
     }
   }
 
-  /** Serves a gzip trade bill file inside the sandbox's DATA_DIR (absolute, or relative to it) as the ALL bill of `date`. */
+  /** Serves a gzip trade bill file inside the sandbox's DATA_DIR (absolute, or relative to it) as the ALL bill of `date`; answers its path relative to DATA_DIR. */
   async registerTradeBill(date: string, path: string): Promise<{ hash: string; bytes: number; path: string }> {
     return (await this.call<{ hash: string; bytes: number; path: string }>('POST', '/bills', { date, path })).body;
   }

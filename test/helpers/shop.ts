@@ -10,7 +10,7 @@ export class Shop {
   readonly sandbox: SandboxControl;
 
   constructor(readonly t: TestApp) {
-    this.sandbox = new SandboxControl(t.baseUrl);
+    this.sandbox = new SandboxControl(t.baseUrl, { token: t.config.sandbox.controlToken });
   }
 
   static async start(options: TestAppOptions = {}): Promise<Shop> {

@@ -16,7 +16,7 @@ export async function startSandboxApp(options: TestAppOptions = {}): Promise<San
   return Object.assign(t, {
     keystore,
     merchant: new TestMerchant(t.baseUrl, keystore),
-    control: new SandboxControl(t.baseUrl),
+    control: new SandboxControl(t.baseUrl, { token: t.config.sandbox.controlToken }),
   });
 }
 

@@ -59,4 +59,9 @@ export class SandboxEnv {
   @IsOptional()
   @IsBooleanString()
   SANDBOX_PERSIST_STATE?: string = undefined;
+
+  /** When set, /sandbox/control/* requires `Authorization: Bearer <token>` (401 otherwise). Default unset: open. */
+  @IsOptional()
+  @Matches(/^[\x21-\x7e]{16,}$/, { message: 'must be a token of at least 16 printable characters without spaces' })
+  SANDBOX_CONTROL_TOKEN?: string = undefined;
 }
