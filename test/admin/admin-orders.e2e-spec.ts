@@ -92,7 +92,7 @@ describe('GET /admin/orders', () => {
     ['to=yesterday', 'to must be a date as YYYY-MM-DD'],
     ['from=2026-02-30', 'not a calendar date'],
     ['from=2026-03-02&to=2026-03-01', 'from must not be after to'],
-    ['page=0', 'page must not be less than 1'],
+    ['page=0', 'page must be at least 1'],
     ['page=x', 'page must be an integer'],
     ['pageSize=201', 'pageSize must not be greater than 200'],
   ])('answers 400 for %s', async (query, message) => {
