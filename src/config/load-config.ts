@@ -72,10 +72,6 @@ function readable(path: string): boolean {
   }
 }
 
-/**
- * Validates the environment and builds the typed configuration. Every problem is collected so that
- * one start-up attempt names every bad variable; the values of secrets never appear in messages.
- */
 const TRUST_PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /**
@@ -104,6 +100,10 @@ export function parseTrustProxy(raw: string | undefined): false | number | strin
   return entries;
 }
 
+/**
+ * Validates the environment and builds the typed configuration. Every problem is collected so that
+ * one start-up attempt names every bad variable; the values of secrets never appear in messages.
+ */
 export function loadConfig(env: RawEnv = process.env): AppConfig {
   const core = validateSection(CoreEnv, env);
   const wechat = validateSection(WechatEnv, env);
