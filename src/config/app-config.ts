@@ -100,6 +100,15 @@ export abstract class AppConfig {
     notifyRejectRatePerMinute: number;
     notifyBodyTimeoutMs: number;
     rejectedEventsRetentionMs: number;
+    /** Per-shopper limits against stock hoarding and WeChat call floods (0 = no limit where allowed). */
+    limits: {
+      maxOpenPerUser: number;
+      maxReservedPerProduct: number;
+      createPerMinute: number;
+      payPerMinute: number;
+      readPerMinute: number;
+      queryOnReadPerMinute: number;
+    };
   };
   /** The demo H5 shop page at / (static files under public/). */
   shop: { demo: boolean };

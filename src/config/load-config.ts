@@ -245,6 +245,14 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       notifyRejectRatePerMinute: Number(p.NOTIFY_REJECT_RATE_LIMIT ?? 30),
       notifyBodyTimeoutMs: parseDuration(p.NOTIFY_BODY_TIMEOUT ?? '10s')!,
       rejectedEventsRetentionMs: parseDuration(p.PAYMENT_EVENTS_REJECTED_RETENTION ?? '7d')!,
+      limits: {
+        maxOpenPerUser: Number(p.ORDER_MAX_OPEN_PER_USER ?? 5),
+        maxReservedPerProduct: Number(p.ORDER_MAX_RESERVED_PER_PRODUCT ?? 20),
+        createPerMinute: Number(p.ORDER_CREATE_RATE_LIMIT ?? 10),
+        payPerMinute: Number(p.ORDER_PAY_RATE_LIMIT ?? 20),
+        readPerMinute: Number(p.ORDER_READ_RATE_LIMIT ?? 120),
+        queryOnReadPerMinute: Number(p.ORDER_QUERY_ON_READ_RATE_LIMIT ?? 10),
+      },
     },
     shop: { demo: toBool(p.DEMO_SHOP, mode === 'sandbox') },
     billing: {

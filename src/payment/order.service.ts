@@ -20,6 +20,8 @@ import { Product } from './entities/product.entity';
 import { PaymentApplier, PaymentSource } from './payment-applier.service';
 import { IdempotencyConflictError, OrderNotFoundError, OrderStateError, OutOfStockError, ProductNotFoundError } from './payment.errors';
 import { orderDescription } from './order-description';
+import { assertWithinHoldings } from './shopper-holdings';
+import { ShopperLimits } from './shopper-limits';
 import { beijingRfc3339, timeExpireMs } from './time';
 
 /** A prepay_id lives 2 hours at WeChat; stop reusing it a little before. */
@@ -77,6 +79,7 @@ export class OrderService {
     private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly leases: LeaseService,
+    private readonly limits: ShopperLimits,
   ) {}
 
   get notifyUrl(): string {
@@ -96,6 +99,8 @@ export class OrderService {
       const replay = await this.replay(user, idempotencyKey, requestHash);
       if (replay) return { order: replay, replayed: true };
     }
+    // A replay above is free; a new order counts against ORDER_CREATE_RATE_LIMIT.
+    this.limits.take(user, 'create');
     // Merge repeated product lines, validate against the catalog (prices come from here only).
     const quantities = new Map<number, number>();
     for (const item of dto.items) quantities.set(item.productId, (quantities.get(item.productId) ?? 0) + item.quantity);
@@ -118,6 +123,8 @@ export class OrderService {
     const outTradeNo = newOutTradeNo(now);
     try {
       await inTransaction(this.dataSource, async (_runner, manager) => {
+        const wanted = lines.map((l) => ({ productId: l.product.id, name: l.product.name, quantity: l.quantity, stocked: l.product.stock !== null }));
+        await assertWithinHoldings(manager, String(user.userId), wanted, this.config.orders.limits, now.getTime());
         for (const line of lines) {
           if (line.product.stock === null) continue;
           // Atomic reservation: two shoppers racing for the last unit cannot both get it.
@@ -197,7 +204,7 @@ export class OrderService {
   /** The shopper's own order (another user's is 404). Asks WeChat first when a payment may be pending. */
   async getForUser(user: SessionUser, outTradeNo: string): Promise<OrderDto> {
     let order = await this.own(user, outTradeNo);
-    if (await this.maybeQuery(order)) order = await this.orders.findOneByOrFail({ outTradeNo });
+    if (await this.maybeQuery(order, user)) order = await this.orders.findOneByOrFail({ outTradeNo });
     return this.view(order);
   }
 
@@ -208,11 +215,12 @@ export class OrderService {
   }
 
   /** For an unpaid order whose prepay is a few seconds old: the truth from WeChat, applied. */
-  private async maybeQuery(order: Order): Promise<boolean> {
+  private async maybeQuery(order: Order, user: SessionUser): Promise<boolean> {
     const now = this.clock.nowMs();
     if (order.status !== 'NOTPAY' || !order.prepayAt) return false;
     if (now - order.prepayAt.getTime() < this.config.orders.queryOnReadAfterMs) return false;
     if (order.lastQueriedAt && now - order.lastQueriedAt.getTime() < READ_QUERY_SPACING_MS) return false;
+    if (!this.limits.mayQueryOnRead(user)) return false;
     try {
       const result = await this.queryAndApply(order.outTradeNo, 'query');
       return result === 'applied' || result === 'duplicate';

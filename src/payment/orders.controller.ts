@@ -6,6 +6,7 @@ import { SESSION_COOKIE, SessionGuard } from '../auth/session.guard';
 import type { SessionUser } from '../auth/session-user';
 import { CreateOrderDto, InvokeParamsDto, ListQueryDto, OrderDto } from './dto/order.dto';
 import { OrderService } from './order.service';
+import { ShopperLimits } from './shopper-limits';
 
 @ApiTags('orders')
 @ApiCookieAuth(SESSION_COOKIE)
@@ -13,7 +14,10 @@ import { OrderService } from './order.service';
 @UseGuards(SessionGuard)
 @Controller('orders')
 export class OrdersController {
-  constructor(private readonly orders: OrderService) {}
+  constructor(
+    private readonly orders: OrderService,
+    private readonly limits: ShopperLimits,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Create an order from catalog items (price from the server, stock reserved)' })
@@ -34,6 +38,7 @@ export class OrdersController {
   @Get()
   @ApiOperation({ summary: 'My orders, newest first' })
   list(@CurrentUser() user: SessionUser, @Query() query: ListQueryDto) {
+    this.limits.take(user, 'read');
     return this.orders.list(user, query);
   }
 
@@ -41,6 +46,7 @@ export class OrdersController {
   @ApiOkResponse({ type: OrderDto })
   @ApiOperation({ summary: 'One of my orders; an unpaid one with a pending prepay is checked at WeChat first' })
   get(@CurrentUser() user: SessionUser, @Param('outTradeNo') outTradeNo: string): Promise<OrderDto> {
+    this.limits.take(user, 'read');
     return this.orders.getForUser(user, outTradeNo);
   }
 
@@ -49,6 +55,7 @@ export class OrdersController {
   @ApiOperation({ summary: 'JSAPI prepay; returns the parameters for WeixinJSBridge getBrandWCPayRequest' })
   @ApiOkResponse({ type: InvokeParamsDto })
   pay(@CurrentUser() user: SessionUser, @Param('outTradeNo') outTradeNo: string, @Req() req: Request) {
+    this.limits.take(user, 'pay');
     return this.orders.pay(user, outTradeNo, req.ip?.replace(/^::ffff:/, ''));
   }
 

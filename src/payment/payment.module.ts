@@ -11,6 +11,7 @@ import { Product } from './entities/product.entity';
 import { OrderService } from './order.service';
 import { OrdersController } from './orders.controller';
 import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent, PaymentApplier } from './payment-applier.service';
+import { ShopperLimits } from './shopper-limits';
 import { PaymentJobs } from './payment.jobs';
 import { AdminProductsController, ProductsController } from './products.controller';
 
@@ -56,7 +57,7 @@ class PaymentLifecycle implements OnApplicationBootstrap {
 @Module({
   imports: [TypeOrmModule.forFeature([Product, Order, OrderItem, OrderEvent])],
   controllers: [ProductsController, AdminProductsController, OrdersController, AdminOrdersController],
-  providers: [CatalogService, OrderService, PaymentApplier, PaymentJobs, PaymentLifecycle],
+  providers: [CatalogService, OrderService, PaymentApplier, PaymentJobs, PaymentLifecycle, ShopperLimits],
   exports: [CatalogService, OrderService, PaymentApplier, PaymentJobs],
 })
 export class PaymentModule {}

@@ -5,6 +5,19 @@ import { TestApp, TestAppOptions, startTestApp } from './test-app';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
+/**
+ * Suites act as a few shoppers placing many orders quickly; the per-shopper limits get their own
+ * spec (test/payment/shopper-limits.e2e-spec.ts). The holdings check still runs (limit 1000).
+ */
+export const GENEROUS_SHOPPER_LIMITS = {
+  ORDER_MAX_OPEN_PER_USER: '1000',
+  ORDER_MAX_RESERVED_PER_PRODUCT: '100000',
+  ORDER_CREATE_RATE_LIMIT: '100000',
+  ORDER_PAY_RATE_LIMIT: '100000',
+  ORDER_READ_RATE_LIMIT: '100000',
+  ORDER_QUERY_ON_READ_RATE_LIMIT: '100000',
+};
+
 /** The app in sandbox mode plus helpers to act as shoppers and operators. */
 export class Shop {
   readonly sandbox: SandboxControl;
@@ -17,7 +30,7 @@ export class Shop {
     return new Shop(
       await startTestApp({
         ...options,
-        env: { ADMIN_TOKENS: ADMIN_TOKEN, ADMIN_RATE_LIMIT: '100000', SEED_DEMO_PRODUCTS: 'false', ...options.env },
+        env: { ADMIN_TOKENS: ADMIN_TOKEN, ADMIN_RATE_LIMIT: '100000', SEED_DEMO_PRODUCTS: 'false', ...GENEROUS_SHOPPER_LIMITS, ...options.env },
       }),
     );
   }

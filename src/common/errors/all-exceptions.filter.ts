@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { STATUS_CODES } from 'node:http';
 import type { Request, Response } from 'express';
-import { AppError } from './app-error';
+import { AppError, TooManyRequestsError } from './app-error';
 
 export interface ErrorBody {
   statusCode: number;
@@ -43,6 +43,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       res.end();
       return;
     }
+    if (exception instanceof TooManyRequestsError) res.setHeader('Retry-After', String(exception.retryAfterS));
     res.status(body.statusCode).json(body);
   }
 

@@ -39,3 +39,10 @@ export class UnauthorizedError extends AppError {
     super(HttpStatus.UNAUTHORIZED, code, message, details);
   }
 }
+
+/** 429: too many requests, or a per-client limit reached; the filter sends `Retry-After` from retryAfterS. */
+export class TooManyRequestsError extends AppError {
+  constructor(code: string, message: string, readonly retryAfterS: number, details?: Record<string, unknown>) {
+    super(HttpStatus.TOO_MANY_REQUESTS, code, message, { ...details, retryAfterS });
+  }
+}

@@ -63,6 +63,36 @@ export class PaymentEnv {
   @IsDuration({ minMs: 100 })
   NOTIFY_BODY_TIMEOUT?: string = undefined;
 
+  /** Unpaid orders one shopper may hold at once; past it POST /orders answers 429 TOO_MANY_OPEN_ORDERS. 0 = no limit. Default 5. */
+  @IsOptional()
+  @IsIntString(0, 1_000_000)
+  ORDER_MAX_OPEN_PER_USER?: string = undefined;
+
+  /** Units of one stocked product one shopper may hold in unpaid orders at once (429 TOO_MANY_RESERVED_UNITS). 0 = no limit. Default 20. */
+  @IsOptional()
+  @IsIntString(0, 1_000_000)
+  ORDER_MAX_RESERVED_PER_PRODUCT?: string = undefined;
+
+  /** POST /orders per shopper per minute; past it 429 with Retry-After. Default 10. */
+  @IsOptional()
+  @IsIntString(1, 1_000_000)
+  ORDER_CREATE_RATE_LIMIT?: string = undefined;
+
+  /** POST /orders/:no/pay per shopper per minute; past it 429 with Retry-After. Default 20. */
+  @IsOptional()
+  @IsIntString(1, 1_000_000)
+  ORDER_PAY_RATE_LIMIT?: string = undefined;
+
+  /** GET /orders and GET /orders/:no per shopper per minute; past it 429 with Retry-After. Default 120. */
+  @IsOptional()
+  @IsIntString(1, 1_000_000)
+  ORDER_READ_RATE_LIMIT?: string = undefined;
+
+  /** WeChat queries that a shopper's reads may cause per minute; past it reads answer what we know. Default 10. */
+  @IsOptional()
+  @IsIntString(0, 1_000_000)
+  ORDER_QUERY_ON_READ_RATE_LIMIT?: string = undefined;
+
   /** Rejected (unverified) notification rows older than this are deleted by a job. Default 7d. */
   @IsOptional()
   @IsDuration({ minMs: 60_000 })
