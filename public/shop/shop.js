@@ -98,7 +98,29 @@
     });
   }
 
-  /** Prepay, then the WeChat cashier. The bridge's "ok" is not proof: the result page asks the server. */
+  /** Chinese words for the server's refusals of a payment (its own messages are for developers). */
+  var PAY_ERRORS = {
+    ORDER_PAID: '该订单已支付，请勿重复支付。',
+    ORDER_CLOSED: '该订单已关闭，请重新下单。',
+    ORDER_EXPIRED: '该订单已超时关闭，请重新下单。',
+    ORDER_NOT_PAYABLE: '该订单当前无法支付。',
+    ORDER_NOT_FOUND: '找不到该订单。'
+  };
+  /** What the shopper reads: the server's message when it is Chinese, else Chinese words for it. */
+  function shopperMessage(error) {
+    var message = String((error && error.message) || '');
+    if (/[\u4e00-\u9fff]/.test(message)) return message;
+    if (error && error.code && PAY_ERRORS[error.code]) return PAY_ERRORS[error.code];
+    if (error && error.status === 429) return '操作太频繁，请稍后再试。';
+    if (!error || !error.status || error.status >= 500) return '微信支付暂时无法下单，请稍后重试。订单已保留，重试不会重复下单。';
+    return '支付未能发起：' + message;
+  }
+
+  /**
+   * Prepay, then the WeChat cashier. The bridge's "ok" is not proof: the result page asks the server.
+   * Resolves to null once the cashier was opened, or to the message shown when the prepay failed (the
+   * order stays payable: a retry pays the same order, it never places a new one).
+   */
   function pay(outTradeNo) {
     return api('/orders/' + encodeURIComponent(outTradeNo) + '/pay', { method: 'POST' })
       .then(function (params) {
@@ -110,12 +132,35 @@
       })
       .then(function (res) {
         var msg = String(res.err_msg || '');
-        if (/:ok$/.test(msg)) { location.hash = '#/result/' + outTradeNo; return; }
-        if (/:cancel$/.test(msg)) { toast('已取消支付。订单已保留，可在“我的订单”中继续支付。', 3500); location.hash = '#/orders'; return; }
+        if (/:ok$/.test(msg)) { location.hash = '#/result/' + outTradeNo; return null; }
+        if (/:cancel$/.test(msg)) { toast('已取消支付。订单已保留，可在“我的订单”中继续支付。', 3500); location.hash = '#/orders'; return null; }
         toast('支付失败：' + (res.err_desc || msg || '未知原因') + '。订单已保留，可稍后重试。', 4000);
         location.hash = '#/orders';
+        return null;
       })
-      .catch(function (error) { toast(error.message, 3500); });
+      .catch(function (error) {
+        if (error.message === 'login required') return null;
+        var message = shopperMessage(error);
+        toast(message, 4000);
+        return message;
+      });
+  }
+
+  /** A prepay that failed right after checkout: the message and a retry of the same order. */
+  function renderPayRetry(outTradeNo, message) {
+    view.innerHTML = '<div class="card result" id="pay-retry" data-order="' + esc(outTradeNo) + '"><div class="icon">' + icon('warn') + '</div>' +
+      '<h2>支付未完成</h2><p class="muted" id="pay-retry-message">' + esc(message) + '</p><p class="muted">订单 ' + esc(outTradeNo) + '</p>' +
+      '<p><a href="#/orders" class="btn btn-ghost">查看我的订单</a> <button type="button" class="btn btn-primary" id="retry-pay">重试支付</button></p></div>';
+    var button = document.getElementById('retry-pay');
+    button.onclick = function () {
+      button.disabled = true;
+      button.textContent = '正在重试…';
+      pay(outTradeNo).then(function (failure) {
+        button.disabled = false;
+        button.textContent = '重试支付';
+        if (failure) document.getElementById('pay-retry-message').textContent = failure;
+      });
+    };
   }
 
   // ------------------------------------------------------------------ views
@@ -177,7 +222,9 @@
     api('/orders', { method: 'POST', body: { items: items }, headers: { 'Idempotency-Key': key } })
       .then(function (order) {
         state.cart = {};
-        return pay(order.outTradeNo);
+        return pay(order.outTradeNo).then(function (failure) {
+          if (failure) renderPayRetry(order.outTradeNo, failure);
+        });
       })
       .catch(function (error) {
         toast(error.message, 3500);

@@ -91,6 +91,9 @@ export abstract class AppConfig {
     jobBatch: number;
     wechatConcurrency: number;
     queryOnReadAfterMs: number;
+    /** PAYMENT_PREPAY_RETRIES / PAYMENT_PREPAY_RETRY_BACKOFF: retries of a prepay that failed for a passing reason. */
+    prepayRetries: number;
+    prepayRetryBackoffMs: number;
     paidAfterCloseAction: 'refund' | 'reinstate' | 'hold';
     /** PAYMENT_AFTER_CLOSE_RETRY_AFTER: a payment after close still unresolved this long after its last change is pursued again. */
     afterCloseRetryAfterMs: number;

@@ -237,6 +237,8 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       jobBatch: p.PAYMENT_JOB_BATCH !== undefined ? Number(p.PAYMENT_JOB_BATCH) : 100,
       wechatConcurrency: p.PAYMENT_WECHAT_CONCURRENCY !== undefined ? Number(p.PAYMENT_WECHAT_CONCURRENCY) : 8,
       queryOnReadAfterMs: parseDuration(p.PAYMENT_QUERY_ON_READ_AFTER ?? '5s')!,
+      prepayRetries: Number(p.PAYMENT_PREPAY_RETRIES ?? 2),
+      prepayRetryBackoffMs: parseDuration(p.PAYMENT_PREPAY_RETRY_BACKOFF ?? '200ms')!,
       paidAfterCloseAction: (p.PAID_AFTER_CLOSE_ACTION ?? 'refund') as 'refund' | 'reinstate' | 'hold',
       afterCloseRetryAfterMs: parseDuration(p.PAYMENT_AFTER_CLOSE_RETRY_AFTER ?? '20s')!,
       notifyBatchMax: p.NOTIFY_BATCH_MAX !== undefined ? Number(p.NOTIFY_BATCH_MAX) : 64,

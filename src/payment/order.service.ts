@@ -10,7 +10,7 @@ import { isDuplicateKey, LeaseService } from '../database/lease.service';
 import { dbDate, inTransaction, isSqlite } from '../database/transactions';
 import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
 import type { JsapiInvokeParams, Transaction } from '../wechat/pay/types';
-import { WechatPayClient } from '../wechat/pay/wechat-pay.client';
+import { PrepayInput, WechatPayClient } from '../wechat/pay/wechat-pay.client';
 import { CatalogService } from './catalog.service';
 import { CreateOrderDto, ListQueryDto, OrderDto } from './dto/order.dto';
 import { OrderEvent } from './entities/order-event.entity';
@@ -18,7 +18,7 @@ import { OrderItem } from './entities/order-item.entity';
 import { Order, OrderStatus } from './entities/order.entity';
 import { Product } from './entities/product.entity';
 import { PaymentApplier, PaymentSource } from './payment-applier.service';
-import { IdempotencyConflictError, OrderNotFoundError, OrderStateError, OutOfStockError, ProductNotFoundError } from './payment.errors';
+import { IdempotencyConflictError, OrderNotFoundError, OrderStateError, OutOfStockError, PrepayUnavailableError, ProductNotFoundError } from './payment.errors';
 import { orderDescription } from './order-description';
 import { assertWithinHoldings } from './shopper-holdings';
 import { ShopperLimits } from './shopper-limits';
@@ -46,6 +46,11 @@ export interface TimelineEntry {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** WeChat's passing failures: SYSTEM_ERROR and other 5xx, 429 FREQUENCY_LIMITED, and the network. */
+function isRetryable(error: unknown): boolean {
+  return (error instanceof WechatPayApiError && (error.isServerError || error.isRateLimited)) || error instanceof WechatPayNetworkError;
+}
 
 /** Rolls back a reinstatement whose order was settled by someone else meanwhile. */
 class AfterCloseSettled extends Error {}
@@ -267,20 +272,31 @@ export class OrderService {
       return this.wechat.buildJsapiInvokeParams(order.prepayId);
     }
     const items = await this.items.findBy({ orderId: order.id });
-    const prepay = await this.withRetries(() =>
-      this.wechat.prepayJsapi({
-        description: order.description,
-        out_trade_no: order.outTradeNo,
-        notify_url: this.notifyUrl,
-        time_expire: beijingRfc3339(order.expiresAt),
-        amount: { total: order.total, currency: 'CNY' },
-        payer: { openid: user.openid },
-        detail: {
-          goods_detail: items.map((i) => ({ merchant_goods_id: String(i.productId), goods_name: i.name.slice(0, 256), quantity: i.quantity, unit_price: i.unitPrice })),
-        },
-        ...(clientIp && /^[0-9a-fA-F.:]{3,45}$/.test(clientIp) ? { scene_info: { payer_client_ip: clientIp } } : {}),
-      }),
-    );
+    // Built once: every retry sends exactly the same body, which WeChat answers with the same prepay.
+    const request: PrepayInput = {
+      description: order.description,
+      out_trade_no: order.outTradeNo,
+      notify_url: this.notifyUrl,
+      time_expire: beijingRfc3339(order.expiresAt),
+      amount: { total: order.total, currency: 'CNY' },
+      payer: { openid: user.openid },
+      detail: {
+        goods_detail: items.map((i) => ({ merchant_goods_id: String(i.productId), goods_name: i.name.slice(0, 256), quantity: i.quantity, unit_price: i.unitPrice })),
+      },
+      ...(clientIp && /^[0-9a-fA-F.:]{3,45}$/.test(clientIp) ? { scene_info: { payer_client_ip: clientIp } } : {}),
+    };
+    const { prepayRetries, prepayRetryBackoffMs } = this.config.orders;
+    let attempts = 0;
+    const prepay = await this.withRetries(
+      () => {
+        attempts++;
+        return this.wechat.prepayJsapi(request);
+      },
+      prepayRetries + 1,
+      prepayRetryBackoffMs,
+    ).catch(async (error: unknown) => {
+      throw await this.prepayFailed(outTradeNo, attempts, error);
+    });
     const updated = await this.orders.update({ outTradeNo, status: 'NOTPAY' }, { prepayId: prepay.prepay_id, prepayAt: now, updatedAt: now });
     if (!updated.affected) {
       // It changed under us (paid by another tab, closed by the job): say what it is now.
@@ -305,16 +321,35 @@ export class OrderService {
     }
   }
 
-  /** Idempotent WeChat calls (prepay with the same parameters, close) are retried on 5xx, 429 and network errors. */
-  private async withRetries<T>(call: () => Promise<T>, attempts = 3): Promise<T> {
+  /**
+   * A prepay that failed for a passing reason even after its retries: recorded on the timeline and
+   * answered as PrepayUnavailableError (503, Chinese, the order stays payable). Other failures (WeChat
+   * refusing the parameters, a bad signature) are passed on as they are.
+   */
+  private async prepayFailed(outTradeNo: string, attempts: number, error: unknown): Promise<unknown> {
+    if (!isRetryable(error)) return error;
+    const cause =
+      error instanceof WechatPayApiError
+        ? { wechatStatus: error.httpStatus, wechatCode: error.wechatCode, requestId: error.requestId }
+        : { wechatCode: (error as WechatPayNetworkError).code, requestId: (error as WechatPayNetworkError).requestId };
+    this.logger.warn(`prepay of ${outTradeNo} failed ${attempts} time(s), last ${cause.wechatStatus ?? ''} ${cause.wechatCode} request-id=${cause.requestId ?? '-'}; the shopper may retry`);
+    await this.recordEvent(outTradeNo, 'prepay_failed', { attempts, ...cause }).catch(() => undefined);
+    return new PrepayUnavailableError(outTradeNo, attempts, cause);
+  }
+
+  /**
+   * Idempotent WeChat calls (prepay with the same parameters — same out_trade_no, same body — and close)
+   * are retried on 5xx, 429 and network errors, `attempts` calls in all, waiting `backoffMs`, then
+   * twice that, … (plus a little jitter) in between.
+   */
+  private async withRetries<T>(call: () => Promise<T>, attempts = 3, backoffMs = 100): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (error) {
-        const retryable =
-          (error instanceof WechatPayApiError && (error.isServerError || error.isRateLimited)) || error instanceof WechatPayNetworkError;
-        if (!retryable || attempt >= attempts) throw error;
-        await sleep(100 * 2 ** (attempt - 1) + Math.floor(Math.random() * 50));
+        if (!isRetryable(error) || attempt >= attempts) throw error;
+        const wait = backoffMs * 2 ** (attempt - 1);
+        await sleep(wait + Math.floor(Math.random() * Math.min(50, wait / 2 + 1)));
       }
     }
   }

@@ -30,3 +30,19 @@ export class IdempotencyConflictError extends AppError {
     super(HttpStatus.CONFLICT, 'IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was already used for a different order request');
   }
 }
+
+/**
+ * A prepay that kept failing for a passing reason (WeChat's SYSTEM_ERROR / 5xx / 429, or the network)
+ * after its retries. The order is untouched and stays payable: the shopper is told, in Chinese like
+ * the shop, to try the same order again. What WeChat said stays in `details` for the operator.
+ */
+export class PrepayUnavailableError extends AppError {
+  constructor(outTradeNo: string, attempts: number, cause: { wechatStatus?: number; wechatCode?: string; requestId?: string }) {
+    super(HttpStatus.SERVICE_UNAVAILABLE, 'PREPAY_UNAVAILABLE', '微信支付暂时无法下单，请稍后重试。订单已保留，重试不会重复下单。', {
+      outTradeNo,
+      retryable: true,
+      attempts,
+      ...cause,
+    });
+  }
+}

@@ -38,6 +38,16 @@ export class PaymentEnv {
   @IsDuration({ minMs: 0 })
   PAYMENT_QUERY_ON_READ_AFTER?: string = undefined;
 
+  /** A prepay WeChat answers with SYSTEM_ERROR / 5xx / 429, or that fails on the network, is sent again this many times (same out_trade_no, same body). Default 2. */
+  @IsOptional()
+  @IsIntString(0, 10)
+  PAYMENT_PREPAY_RETRIES?: string = undefined;
+
+  /** Wait before the first prepay retry; doubled for each further one. Default 200ms. */
+  @IsOptional()
+  @IsDuration({ minMs: 0 })
+  PAYMENT_PREPAY_RETRY_BACKOFF?: string = undefined;
+
   /** What to do with a payment for an order already closed: refund (default), reinstate (if stock allows), hold. */
   @IsOptional()
   @IsIn(['refund', 'reinstate', 'hold'], { message: 'must be refund, reinstate or hold' })
