@@ -26,7 +26,9 @@ import { WechatModule } from './wechat/wechat.module';
 /** Live: the merchant's files. Sandbox: the keystore the sandbox generated under DATA_DIR/sandbox. */
 async function resolveCredentials(config: AppConfig): Promise<WechatCredentials> {
   if (config.wechatMode === 'live') return loadLiveCredentials(config);
-  return sandboxMerchantCredentials(await loadOrCreateSandboxKeystore(config.sandbox.dataDir), config.sandbox.signMode);
+  // The sandbox registers a mini-program of its own unless WECHAT_MINIPROGRAM_APPID/APPSECRET name one.
+  const keystore = await loadOrCreateSandboxKeystore(config.sandbox.dataDir);
+  return sandboxMerchantCredentials(keystore, config.sandbox.signMode, config.wechat.miniprogram);
 }
 
 export interface AppModuleOptions {

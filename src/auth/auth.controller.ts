@@ -91,7 +91,7 @@ export class AuthController {
     const profile = refresh ? await this.auth.refreshProfile(user.userId) : await this.auth.findUserById(user.userId);
     // The guard saw the user, but the row can be deleted before we read it: that is a login problem, not a 500.
     if (!profile) throw new LoginRequiredError(ACCOUNT_GONE);
-    return view(profile);
+    return view(profile, user);
   }
 
   @Post('logout')
@@ -116,6 +116,7 @@ function loginAgainPage(): string {
 </body></html>`;
 }
 
-function view(profile: UserProfile): MeDto {
-  return { openid: profile.openid, nickname: profile.nickname, avatarUrl: profile.avatarUrl, scope: profile.scope };
+function view(profile: UserProfile, user: SessionUser): MeDto {
+  const scope = user.kind === 'wechat' ? profile.scope : user.kind;
+  return { kind: user.kind, openid: user.openid, nickname: profile.nickname, avatarUrl: profile.avatarUrl, scope };
 }

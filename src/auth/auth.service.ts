@@ -15,15 +15,16 @@ import { OAuthState } from './entities/oauth-state.entity';
 import { Session } from './entities/session.entity';
 import { User } from './entities/user.entity';
 import { isSafeRedirect } from './redirect';
-import { SessionUser } from './session-user';
+import { SessionKind, SessionUser } from './session-user';
 
 const STATE_LIFETIME_MS = 10 * 60_000;
 const REFRESH_TOKEN_LIFETIME_MS = 30 * 24 * 3600_000;
 
 export interface UserProfile {
   id: number;
-  appid: string;
-  openid: string;
+  /** The official account's appid/openid; null for a guest or a shopper known only through the mini-program. */
+  appid: string | null;
+  openid: string | null;
   unionid: string | null;
   nickname: string | null;
   avatarUrl: string | null;
@@ -101,7 +102,7 @@ export class AuthService {
       throw error;
     }
     const user = await this.upsertUser(token);
-    const sessionToken = await this.startSession(user.id);
+    const sessionToken = await this.startSession(user.id, 'wechat', user.appid, user.openid);
     return { token: sessionToken, redirect: record.redirect, user };
   }
 
@@ -163,12 +164,15 @@ export class AuthService {
     return toProfile(user);
   }
 
-  private async startSession(userId: number): Promise<string> {
+  private async startSession(userId: number, kind: SessionKind, appid: string | null, openid: string | null): Promise<string> {
     const now = this.clock.now();
     const id = randomBytes(32).toString('base64url');
     await this.sessions.insert({
       id,
       userId: String(userId),
+      kind,
+      appid,
+      openid,
       createdAt: now,
       expiresAt: new Date(now.getTime() + this.config.session.ttlMs),
       revokedAt: null,
@@ -184,12 +188,41 @@ export class AuthService {
     const row = await this.sessions
       .createQueryBuilder('s')
       .innerJoin(User, 'u', 'u.id = s.user_id')
-      .select(['s.id AS sid', 's.expires_at AS expires_at', 's.revoked_at AS revoked_at', 'u.id AS uid', 'u.openid AS openid', 'u.appid AS appid', 'u.scope AS scope'])
+      .select([
+        's.id AS sid',
+        's.expires_at AS expires_at',
+        's.revoked_at AS revoked_at',
+        's.kind AS kind',
+        's.appid AS s_appid',
+        's.openid AS s_openid',
+        'u.id AS uid',
+        'u.openid AS openid',
+        'u.appid AS appid',
+        'u.scope AS scope',
+      ])
       .where('s.id = :id', { id })
-      .getRawOne<{ sid: string; expires_at: Date | string; revoked_at: Date | string | null; uid: number | string; openid: string; appid: string; scope: string }>();
+      .getRawOne<{
+        sid: string;
+        expires_at: Date | string;
+        revoked_at: Date | string | null;
+        kind: string | null;
+        s_appid: string | null;
+        s_openid: string | null;
+        uid: number | string;
+        openid: string | null;
+        appid: string | null;
+        scope: string;
+      }>();
     if (!row || row.revoked_at) return undefined;
     if (toDate(row.expires_at).getTime() <= this.clock.nowMs()) return undefined;
-    return { userId: Number(row.uid), openid: row.openid, appid: row.appid, scope: row.scope, sessionId: row.sid };
+    const kind: SessionKind = row.kind === 'guest' || row.kind === 'miniprogram' ? row.kind : 'wechat';
+    if (kind === 'wechat') {
+      // Sessions from before kinds existed name no app: they were made through the official account.
+      const appid = row.s_appid ?? row.appid;
+      const openid = row.s_openid ?? row.openid;
+      return { userId: Number(row.uid), openid, appid, scope: row.scope, sessionId: row.sid, kind };
+    }
+    return { userId: Number(row.uid), openid: row.s_openid, appid: row.s_appid, scope: kind, sessionId: row.sid, kind };
   }
 
   async logout(sessionId: string): Promise<void> {
@@ -213,7 +246,7 @@ export class AuthService {
   async refreshProfile(userId: number): Promise<UserProfile> {
     const user = await this.users.createQueryBuilder('u').addSelect(['u.accessTokenEnc', 'u.refreshTokenEnc']).where('u.id = :id', { id: userId }).getOne();
     if (!user) throw new LoginRequiredError(ACCOUNT_GONE);
-    if (user.scope !== 'snsapi_userinfo') throw new ReauthRequiredError('this login did not grant access to the WeChat profile');
+    if (user.scope !== 'snsapi_userinfo' || !user.openid) throw new ReauthRequiredError('this login did not grant access to the WeChat profile');
     const now = this.clock.nowMs();
     let accessToken = user.accessTokenEnc ? this.safeDecrypt(user.accessTokenEnc) : undefined;
     if (!accessToken || !user.accessExpiresAt || user.accessExpiresAt.getTime() - 60_000 <= now) {

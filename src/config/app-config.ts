@@ -22,6 +22,12 @@ export interface WechatConfig {
   apiv3Key?: string;
   publicKeyPath?: string;
   publicKeyId?: string;
+  /**
+   * The mini-program (WECHAT_MINIPROGRAM_APPID + WECHAT_MINIPROGRAM_APPSECRET, both or neither).
+   * Undefined = no mini-program login or pay, except in sandbox mode, where the sandbox keystore
+   * registers one (read it from WechatCredentials.miniprogram, which covers both modes).
+   */
+  miniprogram?: { appid: string; appsecret: string };
   /** Base of the Pay APIv3 (no trailing slash). */
   payApiBase: string;
   /** Undefined: no failover (the primary is not WeChat's own domain and no backup was configured). */

@@ -128,6 +128,19 @@ describe('loadConfig', () => {
     );
   });
 
+  it('wants the mini-program appid and secret together, naming the missing one', () => {
+    expect(problemsOf({ ...liveEnv(), WECHAT_MINIPROGRAM_APPID: 'wx00112233445566aa' })).toMatch(
+      /WECHAT_MINIPROGRAM_APPSECRET: is required together with the other one of WECHAT_MINIPROGRAM_APPID \/ WECHAT_MINIPROGRAM_APPSECRET/,
+    );
+    expect(problemsOf({ WECHAT_MINIPROGRAM_APPSECRET: 'b'.repeat(32) })).toMatch(/WECHAT_MINIPROGRAM_APPID: is required together/);
+    expect(problemsOf({ WECHAT_MINIPROGRAM_APPID: 'mini', WECHAT_MINIPROGRAM_APPSECRET: 'b'.repeat(32) })).toMatch(
+      /WECHAT_MINIPROGRAM_APPID: must be the mini-program AppID/,
+    );
+    const both = loadConfig({ ...liveEnv(), WECHAT_MINIPROGRAM_APPID: 'wx00112233445566aa', WECHAT_MINIPROGRAM_APPSECRET: 'b'.repeat(32) });
+    expect(both.wechat.miniprogram).toEqual({ appid: 'wx00112233445566aa', appsecret: 'b'.repeat(32) });
+    expect(loadConfig(liveEnv()).wechat.miniprogram).toBeUndefined();
+  });
+
   it('collects every problem in one message', () => {
     const message = problemsOf({ PORT: 'eighty', WECHAT_MODE: 'test', ORDER_CLOSE_AFTER: 'soon', REDIS_URL: 'localhost' });
     expect(message.split('\n').filter((line) => line.startsWith('  - '))).toHaveLength(4);

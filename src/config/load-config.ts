@@ -182,6 +182,16 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
     });
   }
 
+  if ((w.WECHAT_MINIPROGRAM_APPID === undefined) !== (w.WECHAT_MINIPROGRAM_APPSECRET === undefined)) {
+    const missing = w.WECHAT_MINIPROGRAM_APPID === undefined ? 'WECHAT_MINIPROGRAM_APPID' : 'WECHAT_MINIPROGRAM_APPSECRET';
+    if (!problems.some((p) => p.variable === missing)) {
+      problems.push({
+        variable: missing,
+        reason: 'is required together with the other one of WECHAT_MINIPROGRAM_APPID / WECHAT_MINIPROGRAM_APPSECRET (mini-program login and pay); set both or neither',
+      });
+    }
+  }
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   const sandboxBase = `${publicBaseUrl}/sandbox`;
@@ -212,6 +222,10 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       apiv3Key: w.WECHATPAY_APIV3_KEY,
       publicKeyPath: w.WECHATPAY_PUBLIC_KEY_PATH,
       publicKeyId: w.WECHATPAY_PUBLIC_KEY_ID,
+      miniprogram:
+        w.WECHAT_MINIPROGRAM_APPID && w.WECHAT_MINIPROGRAM_APPSECRET
+          ? { appid: w.WECHAT_MINIPROGRAM_APPID, appsecret: w.WECHAT_MINIPROGRAM_APPSECRET }
+          : undefined,
       payApiBase: trimSlash(w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com')),
       payApiBackupBase: backupBase(mode, w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com'), w.WECHATPAY_API_BACKUP_BASE),
       mpApiBase: trimSlash(w.WECHAT_API_BASE ?? defaultBase('https://api.weixin.qq.com')),

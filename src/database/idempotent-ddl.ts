@@ -36,3 +36,22 @@ export async function ensureForeignKey(queryRunner: QueryRunner, tableName: stri
   if (table?.foreignKeys.some((existing) => existing.name === foreignKey.name)) return;
   await queryRunner.createForeignKey(tableName, foreignKey);
 }
+
+/**
+ * Makes the named columns nullable, leaving their type, length and default alone (MySQL/MariaDB:
+ * one `ALTER TABLE … CHANGE` per column; SQLite: the table is rebuilt once). Columns already
+ * nullable are skipped, so a re-run after a partial run only finishes the job.
+ */
+export async function ensureNullable(queryRunner: QueryRunner, tableName: string, columnNames: string[]): Promise<void> {
+  const table = await queryRunner.getTable(tableName);
+  if (!table) throw new Error(`ensureNullable: table ${tableName} does not exist`);
+  const changes = columnNames.flatMap((name) => {
+    const oldColumn = table.findColumnByName(name);
+    if (!oldColumn) throw new Error(`ensureNullable: column ${tableName}.${name} does not exist`);
+    if (oldColumn.isNullable) return [];
+    const newColumn = oldColumn.clone();
+    newColumn.isNullable = true;
+    return [{ oldColumn, newColumn }];
+  });
+  if (changes.length) await queryRunner.changeColumns(table, changes);
+}

@@ -260,6 +260,9 @@ export class OrderService {
 
   async pay(user: SessionUser, outTradeNo: string, clientIp?: string): Promise<JsapiInvokeParams> {
     const order = await this.own(user, outTradeNo);
+    // JSAPI pay needs the shopper's official-account openid (a guest or a mini-program session has none).
+    const openid = user.kind === 'wechat' ? user.openid : null;
+    if (!openid) throw new BadRequestError('CHANNEL_UNAVAILABLE', 'jsapi pay needs a WeChat login: open the shop in WeChat');
     this.assertPayable(order);
     const now = this.clock.now();
     // WeChat sees the expiry to the second (time_expire) and refuses a prepay whose time_expire has
@@ -279,7 +282,7 @@ export class OrderService {
       notify_url: this.notifyUrl,
       time_expire: beijingRfc3339(order.expiresAt),
       amount: { total: order.total, currency: 'CNY' },
-      payer: { openid: user.openid },
+      payer: { openid },
       detail: {
         goods_detail: items.map((i) => ({ merchant_goods_id: String(i.productId), goods_name: i.name.slice(0, 256), quantity: i.quantity, unit_price: i.unitPrice })),
       },

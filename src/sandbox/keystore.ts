@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { generateKeyPairSync, randomBytes, randomInt, webcrypto } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, randomInt, webcrypto } from 'node:crypto';
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WechatCredentials } from '../wechat/wechat-credentials';
@@ -21,6 +21,19 @@ export interface SandboxKeystore {
   merchant: { privateKeyPem: string; publicKeyPem: string; certSerial: string };
   platform: { privateKeyPem: string; certificatePem: string; serial: string };
   publicKey: { id: string; privateKeyPem: string; publicKeyPem: string };
+  /** The simulated mini-program, bound to the merchant (absent from keystores made before it existed: see sandboxMiniprogram). */
+  miniprogram?: { appid: string; appsecret: string };
+}
+
+/**
+ * The sandbox's mini-program: the keystore's, or for a keystore written before mini-programs existed
+ * one derived from its secrets (the same in every process sharing the directory, without rewriting
+ * the file).
+ */
+export function sandboxMiniprogram(keystore: SandboxKeystore): { appid: string; appsecret: string } {
+  if (keystore.miniprogram) return keystore.miniprogram;
+  const digest = (label: string) => createHash('sha256').update(`${label}:${keystore.appsecret}:${keystore.apiv3Key}`).digest('hex');
+  return { appid: `wx${digest('miniprogram-appid').slice(0, 16)}`, appsecret: digest('miniprogram-secret').slice(0, 32) };
 }
 
 export type SandboxSignMode = 'public_key' | 'certificate';
@@ -78,6 +91,7 @@ async function generate(): Promise<SandboxKeystore> {
       serial: platformSerial,
     },
     publicKey: { id: `PUB_KEY_ID_${randomString(30, '0123456789')}`, ...wechatpayPublic },
+    miniprogram: { appid: `wx${randomString(16)}`, appsecret: randomBytes(16).toString('hex') },
   };
 }
 
@@ -130,7 +144,11 @@ async function loadOrCreate(dir: string): Promise<SandboxKeystore> {
  * The credentials our own app uses in sandbox mode. In public-key mode it knows the WeChat Pay public
  * key; in certificate mode it does not, and downloads the platform certificates like a legacy merchant.
  */
-export function sandboxMerchantCredentials(keystore: SandboxKeystore, signMode: SandboxSignMode): WechatCredentials {
+export function sandboxMerchantCredentials(
+  keystore: SandboxKeystore,
+  signMode: SandboxSignMode,
+  miniprogram: { appid: string; appsecret: string } = sandboxMiniprogram(keystore),
+): WechatCredentials {
   return {
     appid: keystore.appid,
     appsecret: keystore.appsecret,
@@ -140,5 +158,6 @@ export function sandboxMerchantCredentials(keystore: SandboxKeystore, signMode: 
     apiv3Key: keystore.apiv3Key,
     wechatpayPublicKey:
       signMode === 'public_key' ? { id: keystore.publicKey.id, pem: keystore.publicKey.publicKeyPem } : undefined,
+    miniprogram: { ...miniprogram },
   };
 }

@@ -28,7 +28,7 @@ export class ShopController {
       // The sandbox's stand-in for the WeChat browser; in live mode WeChat's own JS-SDK, loaded the standard way.
       jweixin: sandbox ? '/sandbox/jweixin.js' : 'https://res.wx.qq.com/open/js/jweixin-1.6.0.js',
       orderCloseAfterMs: this.appConfig.orders.closeAfterMs,
-      user: profile ? { openid: profile.openid, nickname: profile.nickname, avatarUrl: profile.avatarUrl, scope: profile.scope } : null,
+      user: profile && session ? { kind: session.kind, openid: session.openid, nickname: profile.nickname, avatarUrl: profile.avatarUrl, scope: profile.scope } : null,
     };
   }
 }

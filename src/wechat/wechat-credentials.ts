@@ -19,6 +19,11 @@ export abstract class WechatCredentials {
   apiv3Key: string;
   /** WeChat Pay public key (public-key verification mode); absent = platform-certificate mode only. */
   wechatpayPublicKey?: { id: string; pem: string };
+  /**
+   * The mini-program (WECHAT_MINIPROGRAM_APPID/APPSECRET; in sandbox mode the keystore's, unless those
+   * are set). Absent = no mini-program login or pay (400 CHANNEL_UNAVAILABLE).
+   */
+  miniprogram?: { appid: string; appsecret: string };
 }
 
 export function loadLiveCredentials(config: AppConfig): WechatCredentials {
@@ -37,5 +42,6 @@ export function loadLiveCredentials(config: AppConfig): WechatCredentials {
       w.publicKeyPath && w.publicKeyId
         ? { id: w.publicKeyId, pem: readFileSync(w.publicKeyPath, 'utf8') }
         : undefined,
+    miniprogram: w.miniprogram ? { ...w.miniprogram } : undefined,
   };
 }

@@ -53,7 +53,7 @@ describe('session lifetime and a vanished user', () => {
     }
     // The row can also vanish between the guard and the handler: the handler answers the same way.
     const controller = t.app.get(AuthController);
-    const sessionUser = { userId: Number(id), openid: 'o_deleted', appid: 'wx', scope: 'snsapi_userinfo', sessionId: 'gone' };
+    const sessionUser = { userId: Number(id), openid: 'o_deleted', appid: 'wx', scope: 'snsapi_userinfo', sessionId: 'gone', kind: 'wechat' as const };
     for (const refresh of [undefined, '1']) {
       const error = await controller.me(sessionUser, { refresh }).then(
         () => undefined,

@@ -15,6 +15,17 @@ export class Session {
   @Column({ name: 'expires_at', type: 'datetime' })
   expiresAt: Date;
 
+  /** wechat | miniprogram | guest */
+  @Column({ type: 'varchar', length: 16, default: 'wechat' })
+  kind: string;
+
+  /** The app the session was made through (null for a guest). */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  appid: string | null;
+
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  openid: string | null;
+
   @Column({ name: 'revoked_at', type: 'datetime', nullable: true })
   revokedAt: Date | null;
 }

@@ -6,11 +6,12 @@ export class User {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
 
-  @Column({ type: 'varchar', length: 32 })
-  appid: string;
+  /** null for a guest (no WeChat identity) and for a shopper known only through the mini-program (see user_identities) */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  appid: string | null;
 
-  @Column({ type: 'varchar', length: 128 })
-  openid: string;
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  openid: string | null;
 
   @Column({ type: 'varchar', length: 128, nullable: true })
   unionid: string | null;

@@ -16,6 +16,14 @@ export class WechatEnv {
   WECHAT_APPSECRET?: string = undefined;
 
   @IsOptional()
+  @Matches(/^wx[0-9a-zA-Z]{16}$/, { message: 'must be the mini-program AppID (wx followed by 16 letters or digits)' })
+  WECHAT_MINIPROGRAM_APPID?: string = undefined;
+
+  @IsOptional()
+  @Matches(/^[0-9a-zA-Z]{32}$/, { message: 'must be the 32-character AppSecret of the mini-program' })
+  WECHAT_MINIPROGRAM_APPSECRET?: string = undefined;
+
+  @IsOptional()
   @Matches(/^\d{8,12}$/, { message: 'must be the numeric merchant id (8 to 12 digits)' })
   WECHATPAY_MCHID?: string = undefined;
 

@@ -14,11 +14,12 @@ export class Order {
   @Column({ name: 'user_id', type: 'bigint' })
   userId: string;
 
-  @Column({ type: 'varchar', length: 32 })
-  appid: string;
+  /** null for a guest (no WeChat identity) */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  appid: string | null;
 
-  @Column({ type: 'varchar', length: 128 })
-  openid: string;
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  openid: string | null;
 
   @Column({ type: 'varchar', length: 20 })
   status: OrderStatus;
