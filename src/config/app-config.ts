@@ -38,6 +38,8 @@ export interface WechatConfig {
   openBase: string;
   useStableToken: boolean;
   httpTimeoutMs: number;
+  /** WECHATPAY_CLOCK_SKEW_MAX: past this offset from WeChat's clock /health reports "degraded". */
+  clockSkewMaxMs: number;
 }
 
 export interface SandboxConfig {

@@ -232,6 +232,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       openBase: trimSlash(w.WECHAT_OPEN_BASE ?? defaultBase('https://open.weixin.qq.com')),
       useStableToken: toBool(w.WECHAT_USE_STABLE_TOKEN, true),
       httpTimeoutMs: parseDuration(w.WECHAT_HTTP_TIMEOUT ?? '10s')!,
+      clockSkewMaxMs: parseDuration(w.WECHATPAY_CLOCK_SKEW_MAX ?? '30s')!,
     },
     admin: {
       tokens: adminTokens.length > 0 ? adminTokens : mode === 'sandbox' ? [SANDBOX_ADMIN_TOKEN] : [],

@@ -1,4 +1,4 @@
-import { Controller, Get, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Optional, Res, ServiceUnavailableException } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import {
@@ -10,6 +10,7 @@ import {
   TypeOrmHealthIndicator,
 } from '@nestjs/terminus';
 import { SharedStore } from '../common/store/shared-store';
+import { ClockSkew } from '../wechat/clock-skew';
 
 /** What a failed check answers: the global error shape, with terminus' report under `details`. */
 const UNAVAILABLE_SCHEMA = {
@@ -43,18 +44,23 @@ export class HealthController {
     private readonly db: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
     private readonly store: SharedStore,
+    @Optional() private readonly clockSkew?: ClockSkew,
   ) {}
 
   @Get()
   // Above @HealthCheck() so that it replaces terminus' own 503 description.
   @ApiServiceUnavailableResponse({ description: 'A dependency is down', schema: UNAVAILABLE_SCHEMA })
   @HealthCheck()
-  @ApiOperation({ summary: 'Database (and Redis when configured) reachability; 503 when one is down' })
+  @ApiOperation({
+    summary:
+      'Database (and Redis when configured) reachability; 503 when one is down. status "degraded" (200) when WeChat\'s clock, ' +
+      'as measured from its answers, is further from ours than WECHATPAY_CLOCK_SKEW_MAX (details.wechatClock)',
+  })
   async check(@Res({ passthrough: true }) res: Response) {
     const checks: HealthIndicatorFunction[] = [() => this.db.pingCheck('database', { timeout: 3000 })];
     if (this.store.kind === 'redis') checks.push(() => this.redis());
     try {
-      return await this.health.check(checks);
+      return this.withClock(await this.health.check(checks));
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       // The 503 goes through the global filter like every other error (`error` is the status text),
@@ -66,6 +72,28 @@ export class HealthController {
         details: { info: report.info ?? {}, error: report.error ?? {} },
       });
     }
+  }
+
+  /**
+   * WeChat's clock as measured (ClockSkew): reported under wechatClock; past WECHATPAY_CLOCK_SKEW_MAX
+   * the status is "degraded": the instance still serves, but signatures fail at 5 minutes and the
+   * operator has to fix the server's time.
+   */
+  private withClock(report: HealthCheckResult): HealthCheckResult | (Omit<HealthCheckResult, 'status'> & { status: 'degraded' }) {
+    const estimate = this.clockSkew?.current();
+    if (!this.clockSkew || !estimate) return report;
+    const degraded = this.clockSkew.degraded;
+    const wechatClock = {
+      status: degraded ? 'degraded' : 'up',
+      offsetMs: estimate.offsetMs,
+      maxMs: this.clockSkew.maxMs,
+      measuredAt: estimate.measuredAt.toISOString(),
+      source: estimate.source,
+      ...(degraded ? { message: `WeChat's clock is ${Math.round(estimate.offsetMs / 1000)} s off this server's (more than WECHATPAY_CLOCK_SKEW_MAX): fix the server's time (NTP)` } : {}),
+    };
+    const details = { ...report.details, wechatClock } as HealthCheckResult['details'];
+    const info = degraded ? report.info : ({ ...report.info, wechatClock } as HealthCheckResult['info']);
+    return { ...report, status: degraded ? 'degraded' : report.status, info, details };
   }
 
   private async redis() {

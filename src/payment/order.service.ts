@@ -8,8 +8,9 @@ import { BadRequestError } from '../common/errors/app-error';
 import { AppConfig } from '../config/app-config';
 import { isDuplicateKey, LeaseService } from '../database/lease.service';
 import { dbDate, inTransaction, isSqlite } from '../database/transactions';
+import { ClockSkew } from '../wechat/clock-skew';
 import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
-import type { JsapiInvokeParams, Transaction } from '../wechat/pay/types';
+import type { JsapiInvokeParams, JsapiPrepayResponse, Transaction } from '../wechat/pay/types';
 import { PrepayInput, WechatPayClient } from '../wechat/pay/wechat-pay.client';
 import { CatalogService } from './catalog.service';
 import { CreateOrderDto, ListQueryDto, OrderDto } from './dto/order.dto';
@@ -85,6 +86,7 @@ export class OrderService {
     private readonly clock: Clock,
     private readonly leases: LeaseService,
     private readonly limits: ShopperLimits,
+    private readonly clockSkew: ClockSkew,
   ) {}
 
   get notifyUrl(): string {
@@ -275,38 +277,81 @@ export class OrderService {
       return this.wechat.buildJsapiInvokeParams(order.prepayId);
     }
     const items = await this.items.findBy({ orderId: order.id });
-    // Built once: every retry sends exactly the same body, which WeChat answers with the same prepay.
-    const request: PrepayInput = {
+    // Built once per time_expire: every retry sends exactly the same body, which WeChat answers with
+    // the same prepay. A prepay again (the first one's prepay_id grew old) repeats the first one's
+    // time_expire: WeChat refuses a repeated out_trade_no whose parameters differ.
+    const requestFor = (timeExpire: string): PrepayInput => ({
       description: order.description,
       out_trade_no: order.outTradeNo,
       notify_url: this.notifyUrl,
-      time_expire: beijingRfc3339(order.expiresAt),
+      time_expire: timeExpire,
       amount: { total: order.total, currency: 'CNY' },
       payer: { openid },
       detail: {
         goods_detail: items.map((i) => ({ merchant_goods_id: String(i.productId), goods_name: i.name.slice(0, 256), quantity: i.quantity, unit_price: i.unitPrice })),
       },
       ...(clientIp && /^[0-9a-fA-F.:]{3,45}$/.test(clientIp) ? { scene_info: { payer_client_ip: clientIp } } : {}),
-    };
+    });
     const { prepayRetries, prepayRetryBackoffMs } = this.config.orders;
     let attempts = 0;
-    const prepay = await this.withRetries(
-      () => {
-        attempts++;
-        return this.wechat.prepayJsapi(request);
-      },
-      prepayRetries + 1,
-      prepayRetryBackoffMs,
-    ).catch(async (error: unknown) => {
+    const prepayWith = (timeExpire: string) => {
+      const request = requestFor(timeExpire);
+      return this.withRetries(
+        () => {
+          attempts++;
+          return this.wechat.prepayJsapi(request);
+        },
+        prepayRetries + 1,
+        prepayRetryBackoffMs,
+      );
+    };
+    const previous = order.prepayId ? await this.previousTimeExpire(outTradeNo) : undefined;
+    let timeExpire = previous ?? this.wechatTimeExpire(order);
+    let prepay: JsapiPrepayResponse;
+    try {
+      try {
+        prepay = await prepayWith(timeExpire);
+      } catch (error) {
+        // The first answer of a fresh process may be the one that reveals WeChat's clock: a first
+        // prepay refused (400, e.g. 订单已过期) while a newly measured skew moves time_expire is sent
+        // once more, shifted (WeChat created nothing for the refused one).
+        const shifted = this.wechatTimeExpire(order);
+        if (order.prepayId || !(error instanceof WechatPayApiError) || error.httpStatus !== 400 || shifted === timeExpire) throw error;
+        this.logger.warn(`prepay of ${outTradeNo} refused (${error.wechatCode}: ${error.wechatMessage}) with time_expire ${timeExpire}; ${this.clockSkew.describe()}: sending again with time_expire ${shifted}`);
+        timeExpire = shifted;
+        prepay = await prepayWith(timeExpire);
+      }
+    } catch (error) {
       throw await this.prepayFailed(outTradeNo, attempts, error);
-    });
+    }
     const updated = await this.orders.update({ outTradeNo, status: 'NOTPAY' }, { prepayId: prepay.prepay_id, prepayAt: now, updatedAt: now });
     if (!updated.affected) {
       // It changed under us (paid by another tab, closed by the job): say what it is now.
       this.assertPayable(await this.orders.findOneByOrFail({ outTradeNo }));
     }
-    await this.recordEvent(outTradeNo, 'prepay', { prepayId: prepay.prepay_id, reused: false });
+    await this.recordEvent(outTradeNo, 'prepay', { prepayId: prepay.prepay_id, reused: false, timeExpire });
     return this.wechat.buildJsapiInvokeParams(prepay.prepay_id);
+  }
+
+  /**
+   * The order's time_expire as sent to WeChat: its expiry shifted by WeChat's clock as measured, so
+   * that it is as far ahead of WeChat's clock as the order's expiry is of ours (a WeChat clock ahead
+   * of ours would otherwise refuse a short-lived order as already expired, 订单已过期). Both sides
+   * then end the order at the same instant.
+   */
+  private wechatTimeExpire(order: Order): string {
+    return beijingRfc3339(new Date(timeExpireMs(order.expiresAt) + this.clockSkew.expiryShiftMs()));
+  }
+
+  /** The time_expire the order's last prepay carried (its timeline), if recorded. */
+  private async previousTimeExpire(outTradeNo: string): Promise<string | undefined> {
+    const last = await this.events.findOne({ where: { outTradeNo, type: 'prepay' }, order: { id: 'DESC' } });
+    try {
+      const detail = last?.detail ? (JSON.parse(last.detail) as { timeExpire?: unknown }) : undefined;
+      return typeof detail?.timeExpire === 'string' ? detail.timeExpire : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private assertPayable(order: Order): void {

@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { SandboxControlError, SandboxPayError } from './sandbox-errors';
 import { ALL_SANDBOX_ENDPOINTS, FaultKind, SANDBOX_ENDPOINTS, SandboxFaults, isSandboxEndpoint } from './sandbox-faults';
 import { SandboxClock } from './sandbox-clock';
+import { beijingTime } from './sandbox-crypto';
 import { SandboxControlTokenGuard } from './sandbox-control-token.guard';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier, Tamper } from './sandbox-notifier.service';
@@ -125,6 +126,7 @@ export class SandboxControlController {
       prepay_ids: tx.prepays.map((p) => p.prepayId),
       notify_url: tx.notifyUrl,
       payer_client_ip: tx.payerClientIp,
+      time_expire: tx.timeExpire === undefined ? undefined : beijingTime(tx.timeExpire),
     };
   }
 
@@ -264,16 +266,28 @@ export class SandboxControlController {
 
   @Get('clock')
   clockNow() {
-    return { now: new Date(this.clock.now()).toISOString(), offsetMs: this.clock.offset };
+    return { now: new Date(this.clock.now()).toISOString(), offsetMs: this.clock.offset, wechatSkewMs: this.clock.wechatSkewMs };
   }
 
   @Post('clock')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Shift the sandbox clock by shiftMs (expiry of codes, tokens, tickets, prepays, bill URLs)' })
+  @ApiOperation({
+    summary:
+      'Shift the sandbox\'s business time by shiftMs (expiry of codes, tokens, tickets, prepays, bill URLs; reset: true ends the shift), ' +
+      'and/or set wechatSkewMs: how far simulated WeChat\'s own clock is off real time (its signatures, timestamps, Date and ' +
+      'time_expire checks; 0 = off, the default), independently of the business shift',
+  })
   shiftClock(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const has = (key: string) => body[key] !== undefined;
+    if (!has('shiftMs') && !has('reset') && !has('wechatSkewMs')) return bad(res, 'shiftMs (number), reset: true or wechatSkewMs (number) is required');
+    if (has('shiftMs') && (typeof body.shiftMs !== 'number' || !Number.isFinite(body.shiftMs))) return bad(res, 'shiftMs must be a number of milliseconds');
+    if (has('reset') && body.reset !== true) return bad(res, 'reset must be true');
+    if (has('wechatSkewMs') && (typeof body.wechatSkewMs !== 'number' || !Number.isFinite(body.wechatSkewMs) || Math.abs(body.wechatSkewMs) > 86_400_000)) {
+      return bad(res, 'wechatSkewMs must be a number of milliseconds between -86400000 and 86400000 (0 turns it off)');
+    }
     if (body.reset === true) this.clock.reset();
-    else if (typeof body.shiftMs === 'number' && Number.isFinite(body.shiftMs)) this.clock.shift(body.shiftMs);
-    else return bad(res, 'shiftMs (number) or reset: true is required');
+    if (typeof body.shiftMs === 'number') this.clock.shift(body.shiftMs);
+    if (typeof body.wechatSkewMs === 'number') this.clock.setWechatSkew(Math.round(body.wechatSkewMs));
     return this.clockNow();
   }
 
@@ -304,12 +318,13 @@ export class SandboxControlController {
 
   @Post('reset')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Forget all state, faults, counts and notifications; clock back to real time' })
+  @ApiOperation({ summary: 'Forget all state, faults, counts and notifications; clock back to real time (business shift and wechatSkewMs)' })
   reset() {
     this.state.reset();
     this.faults.reset();
     this.notifier.reset();
     this.pay.reset();
     this.clock.reset();
+    this.clock.setWechatSkew(0);
   }
 }

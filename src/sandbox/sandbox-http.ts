@@ -91,6 +91,7 @@ export class SandboxHttp implements OnModuleDestroy {
       const answer = await handler(body);
       if ('file' in answer) {
         res.status(answer.status).setHeader('Content-Type', answer.contentType);
+        res.setHeader('Date', new Date(this.clock.signatureNow()).toUTCString());
         if (Buffer.isBuffer(answer.file)) res.end(answer.file);
         else await pipeline(answer.file, res);
         return;
@@ -175,7 +176,7 @@ export class SandboxHttp implements OnModuleDestroy {
     if (auth.mchid !== this.settings.keystore.mchid) throw fail(`mchid ${auth.mchid} 与商户不匹配`);
     if (auth.serial_no!.toUpperCase() !== this.settings.keystore.merchant.certSerial) throw fail('商户证书序列号有误，请检查 serial_no');
     if (!/^\d{10}$/.test(auth.timestamp!)) throw fail('timestamp 必须是 10 位 Unix 秒');
-    const skew = Math.abs(this.clock.seconds() - Number(auth.timestamp));
+    const skew = Math.abs(this.clock.signatureSeconds() - Number(auth.timestamp));
     if (skew > 300) throw fail(`服务器时间偏差不超过 5 分钟（偏差 ${skew} 秒）`);
     const target = req.originalUrl;
     const message = requestSignMessage(req.method, target, auth.timestamp!, auth.nonce_str!, raw);
@@ -195,9 +196,11 @@ export class SandboxHttp implements OnModuleDestroy {
   /** JSON (or empty) answer with Wechatpay-* signature headers and a Request-ID. */
   sendSigned(res: Response, status: number, body?: unknown): void {
     const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body), 'utf8');
-    const headers = this.settings.signingKey.headers(payload, this.clock.seconds());
+    const headers = this.settings.signingKey.headers(payload, this.clock.signatureSeconds());
     res.status(status);
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    // WeChat's Date is its own clock's (Node would write real time).
+    res.setHeader('Date', new Date(this.clock.signatureNow()).toUTCString());
     res.setHeader('Request-ID', `${randomBytes(16).toString('hex').toUpperCase()}-${status < 400 ? 0 : 268435461}`);
     res.setHeader('Cache-Control', 'no-cache, must-revalidate');
     res.setHeader('Content-Language', 'zh-CN');

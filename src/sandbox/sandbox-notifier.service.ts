@@ -168,7 +168,7 @@ export class SandboxNotifier implements OnModuleDestroy {
         resource,
       }),
     );
-    const timestamp = tamper === 'timestamp' ? this.clock.seconds() - 3600 : this.clock.seconds();
+    const timestamp = tamper === 'timestamp' ? this.clock.signatureSeconds() - 3600 : this.clock.signatureSeconds();
     const headers = this.key().headers(body, timestamp);
     if (tamper === 'signature') {
       const sig = Buffer.from(headers['Wechatpay-Signature'], 'base64');

@@ -1,4 +1,3 @@
-import { ClockSkew } from './clock-skew';
 import { DynamicModule, Global, Injectable, Module, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { Clock } from '../common/clock';
 import { SharedStore } from '../common/store/shared-store';
@@ -12,6 +11,7 @@ import { WechatPaySigner } from './pay/signer';
 import { CombinedKeySource, PublicKeySource, VerificationKeySource } from './pay/verifier';
 import { WechatPayClient } from './pay/wechat-pay.client';
 import { WechatPayHttp, signedHeadersOf } from './pay/wechat-pay.http';
+import { ClockSkew } from './clock-skew';
 import { WechatCredentials } from './wechat-credentials';
 
 export type CredentialsFactory = (config: AppConfig) => WechatCredentials | Promise<WechatCredentials>;
@@ -58,7 +58,7 @@ export class WechatModule {
     return {
       module: WechatModule,
       providers: [
-        ClockSkew,
+        { provide: ClockSkew, inject: [AppConfig], useFactory: (config: AppConfig) => new ClockSkew(config.wechat.clockSkewMaxMs) },
         { provide: WechatCredentials, inject: [AppConfig], useFactory: credentialsFactory },
         {
           provide: WechatPaySigner,
@@ -75,7 +75,7 @@ export class WechatModule {
         },
         {
           provide: WechatPayHttp,
-          inject: [AppConfig, WechatPaySigner, Clock, WECHATPAY_KEYS, WechatCredentials, CertificateManager],
+          inject: [AppConfig, WechatPaySigner, Clock, WECHATPAY_KEYS, WechatCredentials, CertificateManager, ClockSkew],
           useFactory: (
             config: AppConfig,
             signer: WechatPaySigner,
@@ -83,10 +83,12 @@ export class WechatModule {
             keys: VerificationKeySource,
             c: WechatCredentials,
             certificates: CertificateManager,
+            clockSkew: ClockSkew,
           ) =>
             new WechatPayHttp({
               signer,
               keys,
+              clockSkew,
               requestSerial: requestSerialFor(c, certificates),
               baseUrl: config.wechat.payApiBase,
               backupBaseUrl: config.wechat.payApiBackupBase,
@@ -98,7 +100,7 @@ export class WechatModule {
           // The key source is built first; the certificate manager inside it reaches WeChat through
           // WechatPayHttp lazily (the download itself is verified by the manager, not by the HTTP layer).
           provide: CertificateManager,
-          inject: [WechatCredentials, AesGcmCipher, PublicKeySource, SharedStore, Clock, AppConfig, WechatPaySigner],
+          inject: [WechatCredentials, AesGcmCipher, PublicKeySource, SharedStore, Clock, AppConfig, WechatPaySigner, ClockSkew],
           useFactory: (
             c: WechatCredentials,
             cipher: AesGcmCipher,
@@ -107,10 +109,12 @@ export class WechatModule {
             clock: Clock,
             config: AppConfig,
             signer: WechatPaySigner,
+            clockSkew: ClockSkew,
           ) => {
             const built: { manager?: CertificateManager } = {};
             const downloader = new WechatPayHttp({
               signer,
+              clockSkew,
               keys: { keyFor: () => undefined },
               requestSerial: () => c.wechatpayPublicKey?.id ?? built.manager?.newestSerial(),
               baseUrl: config.wechat.payApiBase,

@@ -181,8 +181,13 @@ export class SandboxControl {
   }
 
   /** The sandbox's time and its offset from real time. */
-  async clock(): Promise<{ now: string; offsetMs: number }> {
-    return (await this.call<{ now: string; offsetMs: number }>('GET', '/clock')).body;
+  /** Simulated WeChat's own clock runs `ms` ahead of real time (negative: behind; 0: off). */
+  async setWechatSkew(ms: number): Promise<void> {
+    await this.call('POST', '/clock', { wechatSkewMs: ms });
+  }
+
+  async clock(): Promise<{ now: string; offsetMs: number; wechatSkewMs: number }> {
+    return (await this.call<{ now: string; offsetMs: number; wechatSkewMs: number }>('GET', '/clock')).body;
   }
 
   async invalidateTokens(): Promise<number> {

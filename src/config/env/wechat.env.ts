@@ -70,4 +70,9 @@ export class WechatEnv {
   @IsOptional()
   @IsDuration({ minMs: 100 })
   WECHAT_HTTP_TIMEOUT?: string = undefined;
+
+  /** Beyond this offset between WeChat's clock and ours (measured from its answers) /health is degraded. Default 30s. */
+  @IsOptional()
+  @IsDuration({ minMs: 1000, message: 'must be a duration of at least 1s, such as 30s or 2m' })
+  WECHATPAY_CLOCK_SKEW_MAX?: string = undefined;
 }

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import { redactUrl } from '../../common/logging';
+import type { ClockSkew } from '../clock-skew';
 import { TransportError, TransportResponse, StreamingResponse, headerValue, send, sendStreaming } from '../http/transport';
 import {
   HEADER_NONCE,
@@ -41,6 +42,8 @@ export interface WechatPayHttpOptions {
    * official Go and Java SDKs send it. Undefined (no certificate known yet) sends none.
    */
   requestSerial?: () => string | undefined;
+  /** Fed with the time of every answer (Wechatpay-Timestamp, else Date) against `now`. */
+  clockSkew?: ClockSkew;
 }
 
 export interface PayRequest {
@@ -79,6 +82,18 @@ function queryString(query: PayRequest['query']): string {
   return pairs.length ? `?${pairs.join('&')}` : '';
 }
 
+/**
+ * WeChat's `detail` as one log-safe line: the echo of our signed message (sign_information's
+ * truncated_sign_message, which holds the start of the request body) is left out, and the whole is
+ * cut at 500 characters.
+ */
+export function describeDetail(detail: unknown): string | undefined {
+  if (detail === undefined || detail === null) return undefined;
+  const text = JSON.stringify(detail, (key, value: unknown) => (key === 'truncated_sign_message' ? '[omitted]' : value));
+  if (!text || text === '{}') return undefined;
+  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -98,7 +113,7 @@ export class WechatPayHttp {
     const bodyText = req.body === undefined ? '' : JSON.stringify(req.body);
     const res = await this.exchange(req.method, (base) => new URL(base + req.path + queryString(req.query)), bodyText, req.timeoutMs);
     const requestId = headerValue(res.headers, HEADER_REQUEST_ID);
-    if (res.status < 200 || res.status >= 300) throw this.apiError(res, requestId);
+    if (res.status < 200 || res.status >= 300) throw this.logged(req, this.apiError(res, requestId));
     if (req.verify !== false) {
       await verifySigned(signedHeadersOf(res.headers), res.body, this.options.keys, Math.floor(this.options.now() / 1000)).catch((error: unknown) => {
         throw this.badAnswer(req, error, requestId);
@@ -140,13 +155,16 @@ export class WechatPayHttp {
       // The file is not JSON (CSV or gzip): Accept */*, as the official SDKs send for downloads.
       const headers = this.headers('GET', used, '', '*/*');
       if (failedOver) headers['User-Agent'] += ' (Retried-V1)';
-      return sendStreaming({
+      const sentAt = this.options.now();
+      const answer = await sendStreaming({
         method: 'GET',
         url: used,
         headers,
         timeoutMs: options.timeoutMs ?? this.options.timeoutMs,
         idleTimeoutMs: options.idleTimeoutMs ?? this.options.bodyIdleTimeoutMs,
       });
+      this.observeClock(answer.headers, sentAt);
+      return answer;
     });
     const requestId = headerValue(res.headers, HEADER_REQUEST_ID);
     this.logger.log(`GET ${redactUrl(used.pathname + used.search)} -> ${res.status} ${Date.now() - started}ms request-id=${requestId ?? '-'}`);
@@ -160,6 +178,27 @@ export class WechatPayHttp {
       error instanceof WechatPayBadAnswerError ? error : new WechatPayBadAnswerError(error.reason, error.message, requestId, error.serial);
     this.logger.error(`${req.method} ${redactUrl(req.path)}: answer failed verification (${bad.reason}): ${bad.message} request-id=${requestId ?? '-'}`);
     return bad;
+  }
+
+  /** Every answer (signed or not, success or error) tells WeChat's time: measured against ours. */
+  private observeClock(headers: IncomingHttpHeaders, sentAt: number): void {
+    this.options.clockSkew?.observe({ timestamp: headerValue(headers, HEADER_TIMESTAMP), date: headerValue(headers, 'date') }, sentAt, this.options.now());
+  }
+
+  /**
+   * Every error WeChat answers is logged with its `detail` (a SIGN_ERROR's names e.g. the time
+   * offset), and with the measured clock skew when that is past WECHATPAY_CLOCK_SKEW_MAX. A 404 is
+   * often an expected answer (order unknown yet, public-key mode's /v3/certificates): info, not warn.
+   */
+  private logged(req: PayRequest, error: WechatPayApiError): WechatPayApiError {
+    const detail = describeDetail(error.detail);
+    const skew = this.options.clockSkew?.degraded ? `; ${this.options.clockSkew.describe()}` : '';
+    const line =
+      `${req.method} ${redactUrl(req.path)}: WeChat Pay answered ${error.httpStatus} ${error.wechatCode}: ${error.wechatMessage}` +
+      `${detail ? ` detail=${detail}` : ''}${skew} request-id=${error.requestId ?? '-'}`;
+    if (error.httpStatus === 404) this.logger.log(line);
+    else this.logger.warn(line);
+    return error;
   }
 
   private headers(method: string, url: URL, body: string, accept = 'application/json'): Record<string, string> {
@@ -188,7 +227,9 @@ export class WechatPayHttp {
       const started = Date.now();
       const headers = this.headers(method, url, body);
       if (failedOver) headers['User-Agent'] += ' (Retried-V1)';
+      const sentAt = this.options.now();
       const res = await send({ method, url, headers, body: payload, timeoutMs: timeoutMs ?? this.options.timeoutMs });
+      this.observeClock(res.headers, sentAt);
       this.logger.log(
         `${method} ${redactUrl(url.pathname + url.search)} -> ${res.status} ${Date.now() - started}ms request-id=${headerValue(res.headers, HEADER_REQUEST_ID) ?? '-'}`,
       );
