@@ -72,7 +72,7 @@ describe('payment jobs and WeChat failures', () => {
     expect((await shop.admin().get('/admin/products').expect(200)).body.find((p: { id: number }) => p.id === product.id).stock).toBe(0);
   });
 
-  it('retries a prepay that WeChat fails with 500, and surfaces a persistent failure as 502 with WeChat\'s code', async () => {
+  it('retries a prepay that WeChat fails with 500, and surfaces a persistent failure as 503 PREPAY_UNAVAILABLE with WeChat\'s code', async () => {
     const product = await shop.product('重试', 100);
     const user = await shop.login('o_prepay_retry');
     const no = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
@@ -83,8 +83,8 @@ describe('payment jobs and WeChat failures', () => {
 
     const other = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
     await shop.sandbox.failNext('v3/pay/transactions/jsapi', '429', 5);
-    const res = await shop.http().post(`/orders/${other}/pay`).set(user.headers).expect(502);
-    expect(res.body).toMatchObject({ code: 'WECHATPAY_ERROR', details: { wechatCode: 'FREQUENCY_LIMITED', wechatStatus: 429 } });
+    const res = await shop.http().post(`/orders/${other}/pay`).set(user.headers).expect(503);
+    expect(res.body).toMatchObject({ code: 'PREPAY_UNAVAILABLE', details: { retryable: true, wechatCode: 'FREQUENCY_LIMITED', wechatStatus: 429 } });
     expect((await shop.admin().get(`/admin/orders/${other}`).expect(200)).body).toMatchObject({ status: 'NOTPAY', prepayId: null });
     await shop.sandbox.reset();
   });
