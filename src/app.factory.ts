@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { crossSiteGuard } from './common/cross-site';
+import { isHttps, securityHeaders, SecurityHeaderOptions, WECHAT_JSSDK_ORIGINS } from './common/security-headers';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
@@ -20,6 +21,8 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   // TRUST_PROXY (default none): only those proxies' X-Forwarded-For becomes req.ip (rate limits, payer_client_ip).
   express.set('trust proxy', config.trustProxy);
   express.disable('x-powered-by');
+  // First, so that every answer carries them (also the 400s, 403s and 415s of the guards below).
+  express.use(securityHeaders(securityHeaderOptions(config)));
   // Before the body parsers: a cross-site or non-JSON state-changing request is refused unread.
   express.use(crossSiteGuard(config.publicBaseUrl));
   express.useBodyParser('json', { limit: '1mb' });
@@ -82,6 +85,20 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   );
   SwaggerModule.setup('docs', app, document);
   return app;
+}
+
+/**
+ * What the shop page may load besides its own origin: WeChat's JS-SDK (in both modes, so the sandbox
+ * runs under live's policy); images from https origins (WeChat's avatars, product images on a CDN) and,
+ * on an http site (development, a standalone sandbox's avatars), from http origins too.
+ */
+export function securityHeaderOptions(config: AppConfig): SecurityHeaderOptions {
+  return {
+    publicBaseUrl: config.publicBaseUrl,
+    shop: config.shop.demo,
+    shopScriptOrigins: WECHAT_JSSDK_ORIGINS,
+    shopImageSources: isHttps(config.publicBaseUrl) ? ['https:'] : ['https:', 'http:'],
+  };
 }
 
 /** The address main.ts binds (HOST; sandbox mode defaults to 127.0.0.1, live mode to all interfaces). */

@@ -324,7 +324,7 @@
           '<dl class="kv"><dt>openid</dt><dd><code>' + esc(o.openid) + '</code></dd><dt>付款人</dt><dd><code>' + esc(o.payerOpenid || '—') + '</code></dd>' +
           '<dt>微信单号</dt><dd><code>' + esc(o.transactionId || '—') + '</code></dd><dt>prepay_id</dt><dd><code>' + esc(o.prepayId || '—') + '</code></dd></dl></div>' +
           '<h3>商品</h3><div class="table-wrap"><table><thead><tr><th>商品</th><th class="num">单价</th><th class="num">数量</th><th class="num">小计</th></tr></thead><tbody>' + items + '</tbody></table></div></section>' +
-          '<div class="grid2" style="margin-top:16px">' +
+          '<div class="grid2 spaced">' +
           '<section class="card"><h2>时间线</h2><ol class="timeline" id="timeline">' + (timeline || '<li>无</li>') + '</ol></section>' +
           '<section class="card" id="refunds"><h2>退款</h2>' +
           '<p class="refundable">可退金额 <b id="refundable" data-fen="' + refundable + '">' + yuan(refundable) + '</b>' +
@@ -390,8 +390,8 @@
       '<button class="btn btn-primary" id="reconcile">开始对账</button></div>' +
       '<p class="muted">对账会下载当日 ALL 交易账单（校验 SHA-1、解压），逐笔与本系统订单和退款比对；微信已支付而本系统未支付的订单会被补记为已支付。</p>' +
       '<div id="recon-status"></div></section>' +
-      '<section class="card" id="recon-result" style="margin-top:16px" hidden></section>' +
-      '<section class="card" style="margin-top:16px"><h2>最近对账</h2><div id="recon-list" class="table-wrap"><p class="muted">加载中…</p></div></section>';
+      '<section class="card spaced" id="recon-result" hidden></section>' +
+      '<section class="card spaced"><h2>最近对账</h2><div id="recon-list" class="table-wrap"><p class="muted">加载中…</p></div></section>';
     var input = document.getElementById('bill-date');
     input.onchange = function () { location.hash = '#/bills?date=' + input.value; };
     /** A button that downloads the selected day's bill of `kind` (trade | fundflow) as CSV. */
@@ -480,8 +480,8 @@
         '<td>' + esc(d.wechatState || '') + '</td><td>' + esc(d.ourStatus || '') + '</td>' +
         '<td class="wrap">' + esc(d.detail) + (d.action ? '<div><b>处理：</b>' + esc(d.action) + '</div>' : '') + '</td></tr>';
     }).join('');
-    var legend = '<div class="legend"><span><i style="background:#07c160"></i>已匹配</span><span><i style="background:#fa5151"></i>差异（单边账）</span>' +
-      '<span><i style="background:#fa9d3b"></i>不一致</span><span><i style="background:#10aeff"></i>退款</span></div>';
+    var legend = '<div class="legend"><span><i class="matched"></i>已匹配</span><span><i class="diff"></i>差异（单边账）</span>' +
+      '<span><i class="mismatch"></i>不一致</span><span><i class="refund"></i>退款</span></div>';
     el.innerHTML = '<h2>对账结果 ' + esc(r.date) + ' ' + badge(r.status) + '</h2>' +
       (r.error ? '<div class="notice bad">' + esc(r.error) + '</div>' : '') +
       (s.differenceCount ? '<div class="notice bad" id="recon-verdict">发现 ' + s.differenceCount + ' 处差异' + (s.appliedFromBill ? '，其中 ' + s.appliedFromBill + ' 笔微信已支付的订单已补记为已支付' : '') + '。</div>'

@@ -187,7 +187,7 @@
       var hue = (p.id * 67) % 360;
       var tile = p.imageUrl
         ? '<img class="tile" alt="" src="' + esc(p.imageUrl) + '">'
-        : '<div class="tile" aria-hidden="true" style="background:linear-gradient(135deg,hsl(' + hue + ',70%,62%),hsl(' + ((hue + 40) % 360) + ',70%,48%))">' + esc(String(p.name).charAt(0)) + '</div>';
+        : '<div class="tile" aria-hidden="true" data-hue="' + hue + '">' + esc(String(p.name).charAt(0)) + '</div>';
       return '<article class="card product" data-product="' + p.id + '">' + tile +
         '<h3>' + esc(p.name) + '</h3><p>' + esc(p.description || '') + '</p>' +
         '<div class="price">' + yuan(p.price) + '</div>' +
@@ -201,6 +201,11 @@
     view.innerHTML = '<section class="grid">' + cards + '</section>' +
       '<div class="cartbar"><span class="muted">合计</span> <span class="total price" id="cart-total">' + yuan(total) + '</span>' +
       '<button class="btn btn-primary" id="checkout"' + (total ? '' : ' disabled') + '>去支付</button></div>';
+    // The tile's colours through the CSSOM: the page's CSP allows no style attributes.
+    view.querySelectorAll('.tile[data-hue]').forEach(function (t) {
+      var hue = Number(t.getAttribute('data-hue'));
+      t.style.background = 'linear-gradient(135deg,hsl(' + hue + ',70%,62%),hsl(' + ((hue + 40) % 360) + ',70%,48%))';
+    });
     view.querySelectorAll('[data-inc]').forEach(function (b) { b.onclick = function () { change(b.getAttribute('data-inc'), 1); }; });
     view.querySelectorAll('[data-dec]').forEach(function (b) { b.onclick = function () { change(b.getAttribute('data-dec'), -1); }; });
     document.getElementById('checkout').onclick = checkout;

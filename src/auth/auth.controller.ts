@@ -1,5 +1,5 @@
-import { Controller, Get, HttpCode, HttpStatus, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCookieAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Header, HttpCode, HttpStatus, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiCookieAuth, ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
@@ -81,6 +81,15 @@ export class AuthController {
     res.redirect(302, redirect);
   }
 
+  /** The stylesheet of the "log in again" page (a file: the page's CSP allows no inline style). */
+  @Get('login.css')
+  @ApiExcludeEndpoint()
+  @Header('Content-Type', 'text/css; charset=utf-8')
+  @Header('Cache-Control', 'public, max-age=300')
+  loginCss(): string {
+    return LOGIN_PAGE_CSS;
+  }
+
   @Get('me')
   @UseGuards(SessionGuard)
   @ApiCookieAuth(SESSION_COOKIE)
@@ -104,17 +113,22 @@ export class AuthController {
   }
 }
 
-/** The login page again, for a callback whose state this browser did not start (no inline script: CSP). */
+/** The login page again, for a callback whose state this browser did not start (no inline script or style: CSP). */
 function loginAgainPage(): string {
   return `<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>请重新登录</title></head>
-<body style="font-family:sans-serif;text-align:center;padding:48px 16px">
-<h1 style="font-size:20px">请重新登录</h1>
+<title>请重新登录</title><link rel="stylesheet" href="/auth/login.css"></head>
+<body>
+<h1>请重新登录</h1>
 <p>登录未完成：这个登录链接不是在当前浏览器中发起的，或已失效。为了您的账户安全，请重新登录。</p>
-<p><a href="/auth/wechat/authorize?scope=snsapi_base&amp;redirect=%2F" style="display:inline-block;padding:10px 24px;background:#07c160;color:#fff;border-radius:6px;text-decoration:none">重新登录</a></p>
+<p><a class="btn" href="/auth/wechat/authorize?scope=snsapi_base&amp;redirect=%2F">重新登录</a></p>
 </body></html>`;
 }
+
+const LOGIN_PAGE_CSS = `body { font-family: sans-serif; text-align: center; padding: 48px 16px; }
+h1 { font-size: 20px; }
+.btn { display: inline-block; padding: 10px 24px; background: #07c160; color: #fff; border-radius: 6px; text-decoration: none; }
+`;
 
 function view(profile: UserProfile, user: SessionUser): MeDto {
   const scope = user.kind === 'wechat' ? profile.scope : user.kind;

@@ -3,6 +3,8 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { escapeHtml, page } from './pages/layout';
+import { CASHIER_JS, SANDBOX_CSS } from './pages/assets';
+import { cspSource, widenCsp } from './pages/csp';
 import { JWEIXIN_JS } from './pages/jweixin';
 import { publicKeyOf, verifyBase64Signature } from './sandbox-crypto';
 import { SandboxHttp } from './sandbox-http';
@@ -58,6 +60,20 @@ export class SandboxCashierController {
   @Header('Cache-Control', 'no-cache')
   jweixin(): string {
     return JWEIXIN_JS;
+  }
+
+  @Get('cashier.js')
+  @Header('Content-Type', 'application/javascript; charset=utf-8')
+  @Header('Cache-Control', 'no-cache')
+  cashierJs(): string {
+    return CASHIER_JS;
+  }
+
+  @Get('sandbox.css')
+  @Header('Content-Type', 'text/css; charset=utf-8')
+  @Header('Cache-Control', 'no-cache')
+  css(): string {
+    return SANDBOX_CSS;
   }
 
   @Options(['jsbridge/config', 'jsbridge/pay', 'pay'])
@@ -129,38 +145,23 @@ export class SandboxCashierController {
     const cookieOpenid = (req as Request & { cookies?: Record<string, string> }).cookies?.sandbox_openid;
     const payer = cookieOpenid || tx.openid;
     const merchant = `沙箱商户 ${this.settings.keystore.mchid}`;
-    const script = `<script>
-(function () {
-  var bridge = ${bridge ? 'true' : 'false'};
-  function send(result) {
-    fetch('pay', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ prepay_id: ${JSON.stringify(prepayId)}, openid: ${JSON.stringify(payer)}, result: result }) })
-      .then(function (r) { return r.json(); })
-      .then(function (answer) {
-        document.getElementById('status').textContent = answer.result === 'ok' ? '支付成功' : answer.result === 'cancel' ? '已取消' : '支付失败：' + (answer.reason || '');
-        if (bridge && window.parent !== window) {
-          setTimeout(function () { window.parent.postMessage({ type: 'wx-sandbox-pay-result', result: answer.result, reason: answer.reason || '' }, '*'); }, answer.result === 'ok' ? 400 : 0);
-        }
-      });
-    Array.prototype.forEach.call(document.querySelectorAll('button'), function (b) { b.disabled = true; });
-  }
-  document.getElementById('pay').onclick = function () { send('success'); };
-  document.getElementById('cancel').onclick = function () { send('cancel'); };
-  document.getElementById('fail').onclick = function () { send('fail'); };
-})();
-</script>`;
+    // jweixin.js opens this sheet in a frame over the merchant's page: pages in a registered JSAPI
+    // payment directory may frame it (no other site may: clickjacking the pay button).
+    widenCsp(res, { 'frame-ancestors': ["'self'", ...this.settings.payDirectories.map((d) => cspSource(d, true)).filter((s): s is string => !!s)] });
+    res.removeHeader('X-Frame-Options');
     res.type('html').send(
       page(
         '微信支付',
         `<div class="bar">微信支付<span class="badge">沙箱</span></div>
-<div class="card" style="text-align:center"><div class="muted">${escapeHtml(merchant)}</div>
+<div class="card center" id="cashier" data-prepay-id="${escapeHtml(prepayId)}" data-openid="${escapeHtml(payer)}" data-bridge="${bridge ? '1' : '0'}"><div class="muted">${escapeHtml(merchant)}</div>
 <div class="amount" id="amount">¥${yuan(tx.total)}</div><div>${escapeHtml(tx.description)}</div>
 <div class="muted">订单号 <code>${escapeHtml(tx.outTradeNo)}</code></div>
 <div class="muted">付款用户 <code>${escapeHtml(payer)}</code></div></div>
 <div class="card"><button class="btn btn-primary" id="pay">确认支付</button>
 <button class="btn btn-default" id="cancel">取消</button>
 <button class="btn btn-warn" id="fail">模拟支付失败</button>
-<p id="status" class="muted" style="text-align:center" role="status"></p></div>${script}`,
+<p id="status" class="muted center" role="status"></p></div>
+<script src="/sandbox/cashier.js"></script>`,
       ),
     );
   }

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { cspSource, widenCsp } from './pages/csp';
 import { escapeHtml, page } from './pages/layout';
 import { SandboxHttp } from './sandbox-http';
 import { SandboxMpService } from './sandbox-mp.service';
@@ -68,6 +69,10 @@ export class SandboxMpController {
         return '';
       }
     })();
+    // The forms post here and are redirected to the merchant's redirect_uri (its domain was checked above):
+    // form-action must admit that origin too, and nothing else.
+    const redirectOrigin = cspSource(query.redirect_uri ?? '');
+    widenCsp(res, { 'form-action': ["'self'", ...(redirectOrigin ? [redirectOrigin] : [])] });
     res.type('html').send(
       page(
         '微信授权',

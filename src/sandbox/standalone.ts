@@ -7,6 +7,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { securityHeaders } from '../common/security-headers';
 import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { AppConfigModule } from '../config/config.module';
 import { loadOrCreateSandboxKeystore } from './keystore';
@@ -31,6 +32,9 @@ async function main(): Promise<void> {
   class StandaloneSandboxModule {}
 
   const app = await NestFactory.create<NestExpressApplication>(StandaloneSandboxModule, { rawBody: true, bodyParser: false, logger: ['error', 'warn'] });
+  app.disable('x-powered-by');
+  // The same headers as the app's /sandbox pages (CSP without inline code, nosniff, no framing but the cashier's).
+  app.use(securityHeaders({ publicBaseUrl: config.publicBaseUrl, sandboxOnly: true }));
   app.useBodyParser('json', { limit: '1mb' });
   app.useBodyParser('urlencoded', { extended: false });
   app.use(cookieParser());

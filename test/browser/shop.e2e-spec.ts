@@ -42,7 +42,19 @@ suite('demo shop and admin console in Chromium', () => {
   /** Every console error and uncaught exception, from the page and its frames, fails the suite at the end. */
   async function open(options: object, label: string): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext({ ...options, locale: 'zh-CN', timezoneId: 'Asia/Shanghai', acceptDownloads: true });
+    // Every Content-Security-Policy violation, in the page and in its frames (the cashier), is a console
+    // error too (Chromium also logs its own "Refused to …" line), so it fails the suite like any other.
+    await context.addInitScript(() => {
+      const d = (globalThis as unknown as { document: { addEventListener(type: string, fn: (e: Record<string, string>) => void): void } }).document;
+      d.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`));
+    });
     const page = await context.newPage();
+    // Every document (the shop, the console, the sandbox's consent page and cashier) is under a CSP.
+    page.on('response', (response) => {
+      // (redirects aside: serve-static answers /admin → /admin/ with its own `default-src 'none'`)
+      if (response.request().resourceType() !== 'document' || (response.status() >= 300 && response.status() < 400)) return;
+      if (!/default-src 'self'/.test(response.headers()['content-security-policy'] ?? '')) problems.push(`[${label}] no CSP on ${response.url()}`);
+    });
     page.on('console', (msg) => {
       if (msg.type() === 'error') problems.push(`[${label}] console.error: ${msg.text()} @ ${msg.location().url}`);
     });
@@ -246,6 +258,29 @@ suite('demo shop and admin console in Chromium', () => {
     await shot(narrow.page, 'admin-phone-orders');
 
     expect(problems).toEqual([]);
+  });
+
+  it('an HTML injection in the console or a sandbox page cannot run script: the inline handler is refused by the CSP and reported', async () => {
+    const { page } = await open(DESKTOP, 'injection');
+    const violations: string[] = [];
+    page.on('console', (msg) => {
+      if (msg.text().startsWith('CSP violation:')) violations.push(msg.text());
+    });
+    type W = { __injected?: number; document: { body: { insertAdjacentHTML(where: string, html: string): void } } };
+    // The console's login page, and the sandbox's consent page (where the shop sends a new visitor).
+    for (const url of [`${shop.baseUrl}/admin/`, `${shop.baseUrl}/auth/wechat/authorize?redirect=%2F`]) {
+      violations.length = 0;
+      await page.goto(url);
+      await page.waitForSelector(url.includes('/admin/') ? '#token' : '#create-user');
+      await page.evaluate(() => {
+        // What a stored-XSS payload would do: inline event handlers.
+        (globalThis as unknown as W).document.body.insertAdjacentHTML('beforeend', '<img src="data:," onload="window.__injected = 1" onerror="window.__injected = 2">');
+      });
+      await page.waitForTimeout(300);
+      expect(await page.evaluate(() => (globalThis as unknown as W).__injected)).toBeUndefined();
+      expect(violations.some((v) => v.includes('script-src-attr'))).toBe(true);
+    }
+    problems.length = 0; // these violations were the point
   });
 
   it('rejects a wrong admin token on the console with a clear message', async () => {

@@ -202,7 +202,10 @@ describe('jweixin.js against the sandbox: ok / cancel / fail through the cashier
     const res = await invoke(page.bridge, params);
     expect(res.err_msg).toBe(errMsg);
     if (choice === 'fail') expect(res.err_desc).toContain('支付失败');
-    expect(page.cashierPages[0]).toContain('wx-sandbox-pay-result');
+    // The cashier posts its answer to the merchant's page from its script file (no inline script: CSP).
+    expect(page.cashierPages[0]).toContain('data-bridge="1"');
+    expect(page.cashierPages[0]).toContain('<script src="/sandbox/cashier.js"></script>');
+    expect(await (await fetch(`${t.baseUrl}/sandbox/cashier.js`)).text()).toContain('wx-sandbox-pay-result');
     expect(page.cashierPages[0]).toContain('¥9.90');
     expect((await t.control.transaction(no)).trade_state).toBe(tradeState);
   });

@@ -25,11 +25,12 @@ export const JWEIXIN_JS = String.raw`/* wechat-h5-pay sandbox: WeChat JS-SDK + W
   function openCashier(prepayId, done) {
     var overlay = document.createElement('div');
     overlay.id = 'wx-sandbox-cashier';
-    overlay.setAttribute('style', 'position:fixed;inset:0;z-index:2147483647;background:rgba(0,0,0,.5);display:flex;align-items:flex-end;justify-content:center');
+    // Styles through the CSSOM, not a style attribute: the merchant's page may forbid inline styles (CSP).
+    overlay.style.cssText = 'position:fixed;inset:0;z-index:2147483647;background:rgba(0,0,0,.5);display:flex;align-items:flex-end;justify-content:center';
     var frame = document.createElement('iframe');
     frame.src = base + '/cashier?bridge=1&prepay_id=' + encodeURIComponent(prepayId);
     frame.title = 'WeChat Pay (sandbox)';
-    frame.setAttribute('style', 'width:100%;max-width:480px;height:75%;border:0;border-radius:12px 12px 0 0;background:#ededed');
+    frame.style.cssText = 'width:100%;max-width:480px;height:75%;border:0;border-radius:12px 12px 0 0;background:#ededed';
     overlay.appendChild(frame);
     document.body.appendChild(overlay);
     function onMessage(event) {

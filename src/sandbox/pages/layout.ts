@@ -1,4 +1,7 @@
-/** Minimal HTML helpers for the sandbox's WeChat-style pages (no template engine, no build step). */
+/**
+ * Minimal HTML helpers for the sandbox's WeChat-style pages (no template engine, no build step). The
+ * pages have no inline style or script (their CSS and JS are files: pages/assets.ts).
+ */
 export function escapeHtml(text: unknown): string {
   return String(text ?? '')
     .replace(/&/g, '&amp;')
@@ -15,26 +18,7 @@ export function page(title: string, body: string, extraHead = ''): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, maximum-scale=1">
 <title>${escapeHtml(title)}</title>
-<style>
-  :root { --green: #07c160; --bg: #ededed; --text: #191919; --muted: #888; }
-  * { box-sizing: border-box; }
-  body { margin: 0; font: 16px/1.5 -apple-system, BlinkMacSystemFont, "PingFang SC", "Microsoft YaHei", sans-serif; background: var(--bg); color: var(--text); }
-  .bar { background: #f7f7f7; border-bottom: 1px solid #ddd; padding: 12px 16px; text-align: center; font-weight: 600; }
-  .badge { display: inline-block; font-size: 12px; color: #fff; background: #fa9d3b; border-radius: 4px; padding: 0 6px; margin-left: 6px; vertical-align: middle; }
-  .card { background: #fff; margin: 12px; border-radius: 8px; padding: 16px; }
-  .muted { color: var(--muted); font-size: 14px; }
-  .btn { display: block; width: 100%; border: 0; border-radius: 8px; padding: 12px; font-size: 17px; margin-top: 10px; cursor: pointer; text-align: center; text-decoration: none; }
-  .btn-primary { background: var(--green); color: #fff; }
-  .btn-default { background: #f2f2f2; color: var(--text); }
-  .btn-warn { background: #fff; color: #fa5151; border: 1px solid #fa5151; }
-  .user { display: flex; align-items: center; gap: 12px; padding: 10px 0; border-bottom: 1px solid #f0f0f0; }
-  .user img { width: 40px; height: 40px; border-radius: 6px; background: #eee; }
-  .user button { margin-left: auto; width: auto; padding: 6px 14px; font-size: 15px; margin-top: 0; }
-  input { width: 100%; padding: 10px; border: 1px solid #ddd; border-radius: 6px; font-size: 16px; margin-top: 6px; }
-  .amount { font-size: 40px; font-weight: 600; text-align: center; margin: 8px 0; }
-  .error { color: #fa5151; }
-  code { font-size: 13px; word-break: break-all; }
-</style>
+<link rel="stylesheet" href="/sandbox/sandbox.css">
 ${extraHead}
 </head>
 <body>
