@@ -17,7 +17,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   it('close 200 stale orders exactly once between them', async () => {
     const dataDir = tempDir();
     const database = await createTestDatabase(dataDir);
-    const env = { ORDER_CLOSE_AFTER: '2s', PAYMENT_CLOSE_INTERVAL: '300ms', PAYMENT_JOB_BATCH: '50' };
+    // 5 s of life: under load, placing and prepaying 200 orders can take longer than 2 s per order.
+    const env = { ORDER_CLOSE_AFTER: '5s', PAYMENT_CLOSE_INTERVAL: '300ms', PAYMENT_JOB_BATCH: '50' };
     const a = await Shop.start({ dataDir, database, env });
     try {
       const product = await a.product('两实例', 100, 1000);
@@ -37,7 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
       await a.sandbox.resetCalls();
       // Let every order go stale, and have A sweep once before B exists: A's share is then certain (a
       // batch of 50); the other 150 are raced for by both below.
-      await sleep(2100);
+      await sleep(5100);
       const jobs = a.t.app.get(PaymentJobs);
       const first = await jobs.closeExpired();
       expect(first).toMatchObject({ ran: true, closed: 50 });
