@@ -96,7 +96,9 @@ describe('leases', () => {
     const dataDir = tempDir();
     const database = await createTestDatabase(dataDir);
     const a = await startTestApp({ dataDir, database });
-    const b = await startTestApp({ dataDir, database });
+    // One simulated WeChat per database (issue 12 item 19): b uses a's sandbox, as instances must.
+    const shared = `${a.baseUrl}/sandbox`;
+    const b = await startTestApp({ dataDir, database, env: { WECHATPAY_API_BASE: shared, WECHAT_API_BASE: shared, WECHAT_OPEN_BASE: shared } });
     try {
       const leaseA = a.app.get(LeaseService);
       const leaseB = b.app.get(LeaseService);

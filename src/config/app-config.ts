@@ -59,6 +59,8 @@ export interface SandboxConfig {
   persistState: boolean;
   /** Answer to a refund beyond the refundable amount: 403 NOT_ENOUGH (default) or 400 INVALID_REQUEST. */
   overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST';
+  /** SANDBOX_INSTANCE_LOCK: one instance using its own sandbox per database (see SandboxInstanceLock). */
+  instanceLock: boolean;
   /** SANDBOX_CONTROL_TOKEN: when set, /sandbox/control/* requires it as a bearer token. */
   controlToken?: string;
 }

@@ -295,6 +295,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       notifyTimeoutMs: parseDuration(s.SANDBOX_NOTIFY_TIMEOUT ?? '5s')!,
       persistState: toBool(s.SANDBOX_PERSIST_STATE, nodeEnv !== 'test'),
       overRefundError: (s.SANDBOX_OVER_REFUND_ERROR ?? 'INVALID_REQUEST') as AppConfig['sandbox']['overRefundError'],
+      instanceLock: toBool(s.SANDBOX_INSTANCE_LOCK, true),
       controlToken: s.SANDBOX_CONTROL_TOKEN || undefined,
     },
   };

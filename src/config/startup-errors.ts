@@ -43,6 +43,9 @@ export function describeStartupError(error: unknown, config: AppConfig): string 
     case 'ENOTFOUND':
     case 'ETIMEDOUT':
       return `cannot reach the database server in DATABASE_URL (${where}): ${code}. Is MySQL/MariaDB running there?`;
+    case 'SANDBOX_ALREADY_RUNNING':
+      // SandboxAlreadyRunningError: its message says what runs there and what to do.
+      return (error as Error).message;
     case 'SQLITE_CANTOPEN':
       return `cannot open ${where}: check that DATA_DIR exists and is writable.`;
     default:

@@ -6,6 +6,7 @@ import { SandboxClock } from './sandbox-clock';
 import { SandboxControlController } from './sandbox-control.controller';
 import { SandboxFaults } from './sandbox-faults';
 import { SandboxHttp } from './sandbox-http';
+import { SandboxInstanceLock } from './sandbox-instance-lock';
 import { SandboxMpController } from './sandbox-mp.controller';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier } from './sandbox-notifier.service';
@@ -50,6 +51,8 @@ export class SandboxModule implements OnModuleInit {
         SandboxHttp,
         SandboxPayService,
         SandboxMpService,
+        // Inside the app only: `npm run sandbox` has no database, and is the one sandbox instances share.
+        ...(options.standalone ? [] : [SandboxInstanceLock]),
       ],
       exports: [SandboxSettings, SandboxMpService, SandboxPayService],
     };

@@ -114,7 +114,15 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const moduleRef = await builder.compile();
   const app = moduleRef.createNestApplication({ rawBody: true, bufferLogs: true, bodyParser: false });
   configureApp(app, config);
-  await app.listen(port, '127.0.0.1');
+  try {
+    await app.listen(port, '127.0.0.1');
+  } catch (error) {
+    // A start-up refusal (e.g. a second sandbox on one database): free what was opened, then report it.
+    await app.close().catch(() => undefined);
+    if (ownDatabase) await database.drop();
+    if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
 
   return {
     app,

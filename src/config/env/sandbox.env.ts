@@ -60,6 +60,15 @@ export class SandboxEnv {
   @IsBooleanString()
   SANDBOX_PERSIST_STATE?: string = undefined;
 
+  /**
+   * An instance in sandbox mode that runs its own simulated WeChat holds a lease in the database, and a
+   * second such instance on the same database refuses to start (each would simulate a different WeChat).
+   * false turns the check off. Default true.
+   */
+  @IsOptional()
+  @IsBooleanString()
+  SANDBOX_INSTANCE_LOCK?: string = undefined;
+
   /** When set, /sandbox/control/* requires `Authorization: Bearer <token>` (401 otherwise). Default unset: open. */
   @IsOptional()
   @Matches(/^[\x21-\x7e]{16,}$/, { message: 'must be a token of at least 16 printable characters without spaces' })
