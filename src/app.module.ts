@@ -14,6 +14,7 @@ import { AppConfigModule } from './config/config.module';
 import { buildDataSourceOptions } from './database/data-source-options';
 import { HealthModule } from './health/health.module';
 import { JssdkModule } from './jssdk/jssdk.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { NotifyModule } from './notify/notify.module';
 import { PaymentModule } from './payment/payment.module';
 import { RefundModule } from './refund/refund.module';
@@ -58,6 +59,7 @@ export class AppModule {
         EventEmitterModule.forRoot(),
         ...(options.schedules === false ? [] : [ScheduleModule.forRoot()]),
         CommonModule,
+        MetricsModule.forRoot(config),
         HealthModule,
         AdminModule,
         WechatModule.forRoot(resolveCredentials),

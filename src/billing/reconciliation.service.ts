@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
@@ -6,6 +6,7 @@ import { Repository } from 'typeorm';
 import { Clock } from '../common/clock';
 import { ConflictError, NotFoundError } from '../common/errors/app-error';
 import { LeaseService } from '../database/lease.service';
+import { Metrics } from '../metrics/metrics.service';
 import { OrderService, ReconcileOrder } from '../payment/order.service';
 import { PaymentApplier } from '../payment/payment-applier.service';
 import { RefundService } from '../refund/refund.service';
@@ -137,6 +138,7 @@ export class ReconciliationService {
     private readonly applier: PaymentApplier,
     private readonly credentials: WechatCredentials,
     private readonly clock: Clock,
+    @Optional() private readonly metrics?: Metrics,
   ) {}
 
   private readonly running = new Set<string>();
@@ -439,8 +441,10 @@ export class ReconciliationService {
       };
       // Inside the try: a result that cannot be stored is a failed run (stored as such, below).
       await this.store(result);
+      this.metrics?.reconciliation('done', byType);
       return result;
     } catch (error) {
+      this.metrics?.reconciliation('failed', {});
       this.logger.error(`reconciliation of ${date} failed: ${(error as Error).message}`);
       const failed: ReconciliationResult = {
         date,

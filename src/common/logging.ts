@@ -88,8 +88,8 @@ export function buildLoggerModule(config: AppConfig, stream?: DestinationStream)
         },
         customLogLevel: (_req, res, err) =>
           err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-        // The health probe and static assets would drown the log.
-        autoLogging: { ignore: (req) => req.url === '/health' || /\.(js|css|png|svg|ico)$/.test(req.url ?? '') },
+        // The health probes, Prometheus scrapes and static assets would drown the log.
+        autoLogging: { ignore: (req) => /^\/(health(\/live|\/ready)?|metrics)$/.test(req.url ?? '') || /\.(js|css|png|svg|ico)$/.test(req.url ?? '') },
         quietReqLogger: true,
   } satisfies Options;
   return LoggerModule.forRoot({ pinoHttp: stream ? [options, stream] : options });

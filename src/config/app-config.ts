@@ -127,6 +127,11 @@ export abstract class AppConfig {
   shop: { demo: boolean };
   billing: { refundQueryAfterMs: number; refundQueryIntervalMs: number; reconcileCron: string };
   jssdk: { allowedDomains: string[]; apiList: string[]; refreshAheadMs: number };
+  /**
+   * GET /metrics: `token` (METRICS_TOKEN) required as a bearer token when set; unset = open in sandbox
+   * mode, 404 in live mode. The backlog gauges count what is older than the two thresholds.
+   */
+  metrics: { token?: string; unpaidOverdueAfterMs: number; refundProcessingAfterMs: number };
   sandbox: SandboxConfig;
 }
 

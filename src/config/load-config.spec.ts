@@ -201,7 +201,7 @@ describe('.env.example', () => {
   });
 
   it('documents every variable the configuration reads', () => {
-    const sources = ['core', 'wechat', 'sandbox', 'auth', 'payment', 'billing'].map((name) =>
+    const sources = ['core', 'wechat', 'sandbox', 'auth', 'payment', 'billing', 'metrics'].map((name) =>
       readFileSync(join(__dirname, 'env', `${name}.env.ts`), 'utf8'),
     );
     const declared = new Set(sources.flatMap((src) => [...src.matchAll(/^\s+([A-Z][A-Z0-9_]+)\?: string/gm)].map((m) => m[1])));

@@ -8,6 +8,7 @@ import { BillingEnv } from './env/billing.env';
 import { CoreEnv } from './env/core.env';
 import { PaymentEnv } from './env/payment.env';
 import { SandboxEnv } from './env/sandbox.env';
+import { MetricsEnv } from './env/metrics.env';
 import { EnvProblem, RawEnv, parseList, validateSection } from './env/validate-section';
 import { toBool } from './env/validators';
 import { WechatEnv } from './env/wechat.env';
@@ -111,6 +112,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
   const auth = validateSection(AuthEnv, env);
   const payment = validateSection(PaymentEnv, env);
   const billing = validateSection(BillingEnv, env);
+  const metrics = validateSection(MetricsEnv, env);
   const problems: EnvProblem[] = [
     ...core.problems,
     ...wechat.problems,
@@ -118,6 +120,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
     ...auth.problems,
     ...payment.problems,
     ...billing.problems,
+    ...metrics.problems,
   ];
   const c = core.values;
   const w = wechat.values;
@@ -125,6 +128,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
   const a = auth.values;
   const p = payment.values;
   const b = billing.values;
+  const m = metrics.values;
 
   const nodeEnv = (c.NODE_ENV ?? 'development') as AppConfig['nodeEnv'];
   const mode = (w.WECHAT_MODE ?? 'sandbox') as AppConfig['wechatMode'];
@@ -276,6 +280,11 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       refundQueryAfterMs: parseDuration(b.REFUND_QUERY_AFTER ?? '3m')!,
       refundQueryIntervalMs: parseDuration(b.REFUND_QUERY_INTERVAL ?? '1m')!,
       reconcileCron: b.RECONCILE_CRON ?? '0 10 * * *',
+    },
+    metrics: {
+      token: m.METRICS_TOKEN || undefined,
+      unpaidOverdueAfterMs: parseDuration(m.METRICS_UNPAID_OVERDUE_AFTER ?? '1m')!,
+      refundProcessingAfterMs: parseDuration(m.METRICS_REFUND_PROCESSING_AFTER ?? '30m')!,
     },
     jssdk: {
       allowedDomains: parseList(c.JSSDK_ALLOWED_DOMAINS).map((d) => d.toLowerCase()),

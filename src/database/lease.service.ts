@@ -1,9 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
+import { Metrics } from '../metrics/metrics.service';
 
 /**
  * Named leases in the `job_leases` table: at most one instance holds a lease at a time, until it
@@ -18,6 +19,7 @@ export class LeaseService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    @Optional() private readonly metrics?: Metrics,
   ) {}
 
   /** Takes (or renews, when already ours) the lease for ttlMs. */
@@ -75,7 +77,14 @@ export class LeaseService {
    * is released when fn settles (after any renewal in flight, so none can re-extend it).
    */
   async runExclusive<T>(name: string, ttlMs: number, fn: (lease: LeaseHandle) => Promise<T>): Promise<{ ran: boolean; result?: T }> {
-    if (!(await this.tryAcquire(name, ttlMs))) return { ran: false };
+    const acquired = await this.tryAcquire(name, ttlMs).catch((error: unknown) => {
+      this.metrics?.jobRun(name, 'failure');
+      throw error;
+    });
+    if (!acquired) {
+      this.metrics?.jobRun(name, 'skipped');
+      return { ran: false };
+    }
     const handle: LeaseHandle = { lost: false, renewals: 0 };
     let renewing: Promise<void> | undefined;
     const heartbeat = setInterval(() => {
@@ -92,7 +101,12 @@ export class LeaseService {
         .finally(() => (renewing = undefined));
     }, Math.max(10, Math.floor(ttlMs / 3)));
     try {
-      return { ran: true, result: await fn(handle) };
+      const result = await fn(handle);
+      this.metrics?.jobRun(name, 'success', this.clock.nowMs());
+      return { ran: true, result };
+    } catch (error) {
+      this.metrics?.jobRun(name, 'failure');
+      throw error;
     } finally {
       clearInterval(heartbeat);
       await renewing;

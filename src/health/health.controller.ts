@@ -1,6 +1,8 @@
 import { Controller, Get, Optional, Res, ServiceUnavailableException } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import {
   HealthCheck,
   HealthCheckResult,
@@ -44,8 +46,12 @@ export class HealthController {
     private readonly db: TypeOrmHealthIndicator,
     private readonly indicators: HealthIndicatorService,
     private readonly store: SharedStore,
+    @InjectDataSource() private readonly dataSource: DataSource,
     @Optional() private readonly clockSkew?: ClockSkew,
   ) {}
+
+  /** Once every migration was seen applied it stays so for this process (its code cannot change). */
+  private migrationsDone = false;
 
   @Get()
   // Above @HealthCheck() so that it replaces terminus' own 503 description.
@@ -57,8 +63,47 @@ export class HealthController {
       'as measured from its answers, is further from ours than WECHATPAY_CLOCK_SKEW_MAX (details.wechatClock)',
   })
   async check(@Res({ passthrough: true }) res: Response) {
+    return this.run(this.dependencyChecks(), res);
+  }
+
+  @Get('live')
+  @ApiOperation({ summary: 'Liveness: the process is up and answering (no dependency is checked); for a restart probe' })
+  @ApiOkResponse({ schema: { type: 'object', properties: { status: { type: 'string', example: 'ok' }, uptimeSeconds: { type: 'number' } } } })
+  live() {
+    return { status: 'ok', uptimeSeconds: Math.floor(process.uptime()) };
+  }
+
+  @Get('ready')
+  @ApiServiceUnavailableResponse({ description: 'The database or Redis is down, or migrations have not all run', schema: UNAVAILABLE_SCHEMA })
+  @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: database (and Redis when configured) reachable and every migration applied; 503 otherwise' })
+  async ready(@Res({ passthrough: true }) res: Response) {
+    return this.run([...this.dependencyChecks(), () => this.migrations()], res);
+  }
+
+  private dependencyChecks(): HealthIndicatorFunction[] {
     const checks: HealthIndicatorFunction[] = [() => this.db.pingCheck('database', { timeout: 3000 })];
     if (this.store.kind === 'redis') checks.push(() => this.redis());
+    return checks;
+  }
+
+  private async migrations() {
+    const indicator = this.indicators.check('migrations');
+    if (this.migrationsDone) return indicator.up();
+    try {
+      const pending = await Promise.race([
+        this.dataSource.showMigrations(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout after 3000ms')), 3000).unref()),
+      ]);
+      if (pending) return indicator.down({ message: 'migrations are pending (the app runs them at start-up; npm run migration:run)' });
+      this.migrationsDone = true;
+      return indicator.up();
+    } catch (error) {
+      return indicator.down({ message: (error as Error).message });
+    }
+  }
+
+  private async run(checks: HealthIndicatorFunction[], res: Response) {
     try {
       return this.withClock(await this.health.check(checks));
     } catch (error) {

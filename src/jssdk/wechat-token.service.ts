@@ -1,8 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { Clock } from '../common/clock';
 import { SharedStore } from '../common/store/shared-store';
 import { AppConfig } from '../config/app-config';
+import { Metrics } from '../metrics/metrics.service';
 import { WechatMpApiError } from '../wechat/mp/errors';
 import { WechatMpClient } from '../wechat/mp/wechat-mp.client';
 
@@ -44,7 +45,23 @@ export class WechatTokenService {
     private readonly store: SharedStore,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    @Optional() private readonly metrics?: Metrics,
   ) {}
+
+  /** A fetch from WeChat (not a cache hit), counted by kind and outcome. */
+  private counted(kind: 'access_token' | 'jsapi_ticket', fetch: () => Promise<Cached>): () => Promise<Cached> {
+    return () =>
+      fetch().then(
+        (value) => {
+          this.metrics?.tokenRefresh(kind, 'success');
+          return value;
+        },
+        (error: unknown) => {
+          this.metrics?.tokenRefresh(kind, 'failure');
+          throw error;
+        },
+      );
+  }
 
   private key(kind: 'access_token' | 'jsapi_ticket'): string {
     return `wechat:${kind}:${this.mp.appid}`;
@@ -60,15 +77,18 @@ export class WechatTokenService {
    * token someone else has just replaced, leaves nothing behind to force a later, natural refresh.
    */
   private async accessToken(forceRefresh: boolean): Promise<string> {
-    return (await this.get(this.key('access_token'), () => this.fetchAccessToken(forceRefresh))).value;
+    return (await this.get(this.key('access_token'), this.counted('access_token', () => this.fetchAccessToken(forceRefresh)))).value;
   }
 
   async getJsapiTicket(): Promise<string> {
     return (
-      await this.get(this.key('jsapi_ticket'), async () => {
-        const ticket = await this.withAccessToken((token) => this.mp.getJsapiTicket(token));
-        return { value: ticket.ticket, expiresAt: this.clock.nowMs() + ticket.expires_in * 1000 };
-      })
+      await this.get(
+        this.key('jsapi_ticket'),
+        this.counted('jsapi_ticket', async () => {
+          const ticket = await this.withAccessToken((token) => this.mp.getJsapiTicket(token));
+          return { value: ticket.ticket, expiresAt: this.clock.nowMs() + ticket.expires_in * 1000 };
+        }),
+      )
     ).value;
   }
 

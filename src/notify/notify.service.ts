@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { EntityManager, In, LessThan, MoreThan, Not, Repository } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
+import { Metrics } from '../metrics/metrics.service';
 import { ApplyOutcome, BatchHook, PaymentApplier } from '../payment/payment-applier.service';
 import { WechatPayDecryptError, WechatPaySignatureError } from '../wechat/pay/errors';
 import { WechatPayNotificationParser } from '../wechat/pay/notification-parser';
@@ -102,6 +103,7 @@ export class NotifyService {
     private readonly clock: Clock,
     private readonly config: AppConfig,
     @Optional() @Inject(REFUND_NOTIFICATION_SINK) private readonly refundSink?: RefundNotificationSink,
+    @Optional() private readonly metrics?: Metrics,
   ) {}
 
   /** Writes the raw events of one apply batch, in its transaction, with the outcome each got. */
@@ -126,9 +128,11 @@ export class NotifyService {
     row.outTradeNo = typeof tx.out_trade_no === 'string' ? tx.out_trade_no.slice(0, 32) : null;
     try {
       const result = await this.applier.apply(tx, 'notification', { attachment: row, hook: this.persist });
+      this.metrics?.notification('transaction', result.outcome);
       this.logOutcome(result.outcome, tx);
       return { status: 204 };
     } catch (error) {
+      this.metrics?.notification('transaction', 'error');
       this.logger.error(`notification for ${row.outTradeNo} not applied (WeChat will retry): ${(error as Error).message}`);
       return { status: 500, code: 'FAIL', message: '系统繁忙，请稍后重试' };
     }
@@ -148,8 +152,10 @@ export class NotifyService {
     try {
       const outcome = this.refundSink ? await this.refundSink.handleRefundNotification(refund, envelope.event_type) : 'no_refund_module';
       await this.events.insert({ ...row, outcome: `refund:${outcome}`.slice(0, 32) });
+      this.metrics?.notification('refund', `refund:${outcome}`);
       return { status: 204 };
     } catch (error) {
+      this.metrics?.notification('refund', 'error');
       this.logger.error(`refund notification ${row.outRefundNo} not applied (WeChat will retry): ${(error as Error).message}`);
       return { status: 500, code: 'FAIL', message: '系统繁忙，请稍后重试' };
     }
@@ -163,7 +169,10 @@ export class NotifyService {
   ): Promise<NotifyAnswer | { envelope: NotificationEnvelope; resource: unknown; row: EventRow }> {
     const now = this.clock.now();
     const limited = this.rejectLimited(clientIp);
-    if (limited) return limited;
+    if (limited) {
+      this.metrics?.notification(kind, 'rate_limited');
+      return limited;
+    }
     const raw = rawBody ?? Buffer.alloc(0);
     const row: EventRow = {
       kind,
@@ -191,6 +200,7 @@ export class NotifyService {
         this.logger.warn(`${kind} notification rejected: ${error.message}`);
         return { status: 401, code: 'FAIL', message: `签名验证失败（${error.reason}）` };
       }
+      this.metrics?.notification(kind, 'error');
       this.logger.error(`could not verify a ${kind} notification: ${(error as Error).message}`);
       return { status: 500, code: 'FAIL', message: '系统繁忙，请稍后重试' };
     }
@@ -254,6 +264,7 @@ export class NotifyService {
    * a forgery is refused with 401 whether or not the database is up.
    */
   private async store(row: EventRow): Promise<void> {
+    this.metrics?.notification(row.kind as 'transaction' | 'refund', row.outcome);
     try {
       await this.events.insert(row);
     } catch (error) {

@@ -13,6 +13,7 @@ import { OrdersController } from './orders.controller';
 import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent, PaymentApplier } from './payment-applier.service';
 import { ShopperLimits } from './shopper-limits';
 import { PaymentJobs } from './payment.jobs';
+import { PaymentMetrics } from './payment.metrics';
 import { AdminProductsController, ProductsController } from './products.controller';
 
 @Injectable()
@@ -57,7 +58,7 @@ class PaymentLifecycle implements OnApplicationBootstrap {
 @Module({
   imports: [TypeOrmModule.forFeature([Product, Order, OrderItem, OrderEvent])],
   controllers: [ProductsController, AdminProductsController, OrdersController, AdminOrdersController],
-  providers: [CatalogService, OrderService, PaymentApplier, PaymentJobs, PaymentLifecycle, ShopperLimits],
+  providers: [CatalogService, OrderService, PaymentApplier, PaymentJobs, PaymentLifecycle, ShopperLimits, PaymentMetrics],
   exports: [CatalogService, OrderService, PaymentApplier, PaymentJobs],
 })
 export class PaymentModule {}

@@ -6,6 +6,7 @@ import { REFUND_PROGRESS } from '../payment/refund-progress';
 import { Refund } from './entities/refund.entity';
 import { RefundController } from './refund.controller';
 import { RefundJobs } from './refund.jobs';
+import { RefundMetrics } from './refund.metrics';
 import { RefundService } from './refund.service';
 
 /**
@@ -19,6 +20,7 @@ import { RefundService } from './refund.service';
   providers: [
     RefundService,
     RefundJobs,
+    RefundMetrics,
     { provide: REFUND_NOTIFICATION_SINK, useExisting: RefundService },
     { provide: REFUND_PROGRESS, useExisting: RefundService },
   ],

@@ -2,6 +2,7 @@ import { DynamicModule, Global, Injectable, Module, OnModuleDestroy, OnModuleIni
 import { Clock } from '../common/clock';
 import { SharedStore } from '../common/store/shared-store';
 import { AppConfig } from '../config/app-config';
+import { Metrics } from '../metrics/metrics.service';
 import { WechatMpClient } from './mp/wechat-mp.client';
 import { CertificateManager } from './pay/certificates';
 import { AesGcmCipher } from './pay/cipher';
@@ -75,7 +76,7 @@ export class WechatModule {
         },
         {
           provide: WechatPayHttp,
-          inject: [AppConfig, WechatPaySigner, Clock, WECHATPAY_KEYS, WechatCredentials, CertificateManager, ClockSkew],
+          inject: [AppConfig, WechatPaySigner, Clock, WECHATPAY_KEYS, WechatCredentials, CertificateManager, ClockSkew, { token: Metrics, optional: true }],
           useFactory: (
             config: AppConfig,
             signer: WechatPaySigner,
@@ -84,6 +85,7 @@ export class WechatModule {
             c: WechatCredentials,
             certificates: CertificateManager,
             clockSkew: ClockSkew,
+            metrics: Metrics | undefined,
           ) =>
             new WechatPayHttp({
               signer,
@@ -94,13 +96,14 @@ export class WechatModule {
               backupBaseUrl: config.wechat.payApiBackupBase,
               timeoutMs: config.wechat.httpTimeoutMs,
               now: () => clock.nowMs(),
+              observe: metrics && ((call) => metrics.wechatCall(call)),
             }),
         },
         {
           // The key source is built first; the certificate manager inside it reaches WeChat through
           // WechatPayHttp lazily (the download itself is verified by the manager, not by the HTTP layer).
           provide: CertificateManager,
-          inject: [WechatCredentials, AesGcmCipher, PublicKeySource, SharedStore, Clock, AppConfig, WechatPaySigner, ClockSkew],
+          inject: [WechatCredentials, AesGcmCipher, PublicKeySource, SharedStore, Clock, AppConfig, WechatPaySigner, ClockSkew, { token: Metrics, optional: true }],
           useFactory: (
             c: WechatCredentials,
             cipher: AesGcmCipher,
@@ -110,6 +113,7 @@ export class WechatModule {
             config: AppConfig,
             signer: WechatPaySigner,
             clockSkew: ClockSkew,
+            metrics: Metrics | undefined,
           ) => {
             const built: { manager?: CertificateManager } = {};
             const downloader = new WechatPayHttp({
@@ -121,6 +125,7 @@ export class WechatModule {
               backupBaseUrl: config.wechat.payApiBackupBase,
               timeoutMs: config.wechat.httpTimeoutMs,
               now: () => clock.nowMs(),
+              observe: metrics && ((call) => metrics.wechatCall(call)),
             });
             const manager = new CertificateManager({
               mchid: c.mchid,
@@ -129,8 +134,14 @@ export class WechatModule {
               store,
               now: () => clock.nowMs(),
               download: async () => {
-                const res = await downloader.request({ method: 'GET', path: '/v3/certificates', query: { algorithm_type: 'RSA' }, verify: false });
-                return { headers: signedHeadersOf(res.headers), body: res.rawBody };
+                try {
+                  const res = await downloader.request({ method: 'GET', path: '/v3/certificates', query: { algorithm_type: 'RSA' }, verify: false });
+                  metrics?.tokenRefresh('platform_certificates', 'success');
+                  return { headers: signedHeadersOf(res.headers), body: res.rawBody };
+                } catch (error) {
+                  metrics?.tokenRefresh('platform_certificates', 'failure');
+                  throw error;
+                }
               },
             });
             built.manager = manager;
@@ -157,13 +168,14 @@ export class WechatModule {
         },
         {
           provide: WechatMpClient,
-          inject: [WechatCredentials, AppConfig],
-          useFactory: (c: WechatCredentials, config: AppConfig) =>
+          inject: [WechatCredentials, AppConfig, { token: Metrics, optional: true }],
+          useFactory: (c: WechatCredentials, config: AppConfig, metrics: Metrics | undefined) =>
             new WechatMpClient(c, {
               apiBase: config.wechat.mpApiBase,
               openBase: config.wechat.openBase,
               timeoutMs: config.wechat.httpTimeoutMs,
               useStableToken: config.wechat.useStableToken,
+              observe: metrics && ((call) => metrics.wechatCall(call)),
             }),
         },
         CertificateLifecycle,

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { redactUrl } from '../../common/logging';
+import type { WechatCallObserver } from '../http/call-observer';
 import { TransportError, send } from '../http/transport';
 import { WechatCredentials } from '../wechat-credentials';
 import { WechatMpApiError, WechatMpNetworkError } from './errors';
@@ -12,6 +13,8 @@ export interface WechatMpClientOptions {
   openBase: string;
   timeoutMs: number;
   useStableToken: boolean;
+  /** Told of every call (api name, HTTP status or errcode_<n>, timeout/network_error, latency): the metrics. */
+  observe?: WechatCallObserver;
 }
 
 /**
@@ -107,6 +110,7 @@ export class WechatMpClient {
       });
     } catch (error) {
       if (error instanceof TransportError) {
+        this.report(api, error.timedOut ? 'timeout' : 'network_error', started);
         this.logger.warn(`${method} ${redactUrl(url.pathname + url.search)} failed: ${error.message}`);
         throw new WechatMpNetworkError(`WeChat ${api} ${error.timedOut ? 'timed out' : 'unreachable'}: ${error.message}`, error.timedOut);
       }
@@ -117,13 +121,24 @@ export class WechatMpClient {
     try {
       parsed = JSON.parse(res.body.toString('utf8'));
     } catch {
+      this.report(api, String(res.status), started);
       throw new WechatMpApiError(-1, `HTTP ${res.status}, body is not JSON`, api);
     }
+    const errcode = parsed && typeof parsed === 'object' && typeof parsed.errcode === 'number' && parsed.errcode !== 0 ? parsed.errcode : undefined;
+    this.report(api, errcode !== undefined ? `errcode_${errcode}` : String(res.status), started);
     if (!parsed || typeof parsed !== 'object') throw new WechatMpApiError(-1, 'empty answer', api);
     if (typeof parsed.errcode === 'number' && parsed.errcode !== 0) {
       throw new WechatMpApiError(parsed.errcode, parsed.errmsg ?? '', api);
     }
     if (res.status >= 400) throw new WechatMpApiError(-1, `HTTP ${res.status}`, api);
     return parsed;
+  }
+
+  private report(endpoint: string, status: string, started: number): void {
+    try {
+      this.options.observe?.({ api: 'mp', endpoint, status, durationMs: Date.now() - started });
+    } catch {
+      // metrics must never break a login or a payment
+    }
   }
 }

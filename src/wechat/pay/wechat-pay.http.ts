@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
 import { redactUrl } from '../../common/logging';
 import type { ClockSkew } from '../clock-skew';
+import { WechatCallObserver, payEndpointName } from '../http/call-observer';
 import { TransportError, TransportResponse, StreamingResponse, headerValue, send, sendStreaming } from '../http/transport';
 import {
   HEADER_NONCE,
@@ -44,6 +45,8 @@ export interface WechatPayHttpOptions {
   requestSerial?: () => string | undefined;
   /** Fed with the time of every answer (Wechatpay-Timestamp, else Date) against `now`. */
   clockSkew?: ClockSkew;
+  /** Told of every attempt (endpoint name, status or timeout/network_error, latency): the metrics. */
+  observe?: WechatCallObserver;
 }
 
 export interface PayRequest {
@@ -156,13 +159,15 @@ export class WechatPayHttp {
       const headers = this.headers('GET', used, '', '*/*');
       if (failedOver) headers['User-Agent'] += ' (Retried-V1)';
       const sentAt = this.options.now();
-      const answer = await sendStreaming({
-        method: 'GET',
-        url: used,
-        headers,
-        timeoutMs: options.timeoutMs ?? this.options.timeoutMs,
-        idleTimeoutMs: options.idleTimeoutMs ?? this.options.bodyIdleTimeoutMs,
-      });
+      const answer = await this.observed('GET', used, () =>
+        sendStreaming({
+          method: 'GET',
+          url: used,
+          headers,
+          timeoutMs: options.timeoutMs ?? this.options.timeoutMs,
+          idleTimeoutMs: options.idleTimeoutMs ?? this.options.bodyIdleTimeoutMs,
+        }),
+      );
       this.observeClock(answer.headers, sentAt);
       return answer;
     });
@@ -228,13 +233,35 @@ export class WechatPayHttp {
       const headers = this.headers(method, url, body);
       if (failedOver) headers['User-Agent'] += ' (Retried-V1)';
       const sentAt = this.options.now();
-      const res = await send({ method, url, headers, body: payload, timeoutMs: timeoutMs ?? this.options.timeoutMs });
+      const res = await this.observed(method, url, () => send({ method, url, headers, body: payload, timeoutMs: timeoutMs ?? this.options.timeoutMs }));
       this.observeClock(res.headers, sentAt);
       this.logger.log(
         `${method} ${redactUrl(url.pathname + url.search)} -> ${res.status} ${Date.now() - started}ms request-id=${headerValue(res.headers, HEADER_REQUEST_ID) ?? '-'}`,
       );
       return res;
     });
+  }
+
+  /** One attempt, reported to `observe` (never lets the observer's own failure change the outcome). */
+  private async observed<R extends { status: number }>(method: string, url: URL, attempt: () => Promise<R>): Promise<R> {
+    const observe = this.options.observe;
+    if (!observe) return attempt();
+    const started = Date.now();
+    const report = (status: string) => {
+      try {
+        observe({ api: 'pay', endpoint: payEndpointName(method, url.pathname), status, durationMs: Date.now() - started });
+      } catch {
+        // metrics must never break a payment
+      }
+    };
+    try {
+      const res = await attempt();
+      report(String(res.status));
+      return res;
+    } catch (error) {
+      report(error instanceof TransportError && error.timedOut ? 'timeout' : 'network_error');
+      throw error;
+    }
   }
 
   private async withRetries<R extends { status: number }>(
