@@ -102,6 +102,9 @@ describe('GET /metrics: the counters an operator alerts on', () => {
     expect(value(after, 'whp_wechat_requests_total', { api: 'mp', endpoint: 'cgi-bin/ticket/getticket', status: '200' })).toBe(1);
     expect(value(after, 'whp_job_runs_total', { job: 'refund.query', outcome: 'success' })).toBe(1);
     expect(value(after, 'whp_job_last_success_timestamp_seconds', { job: 'refund.query' })).toBeGreaterThan(Date.now() / 1000 - 60);
+    // WeChat's clock as measured from the sandbox's signed answers (the same clock as ours here).
+    expect(has(after, 'whp_wechat_clock_skew_seconds')).toBe(true);
+    expect(Math.abs(value(after, 'whp_wechat_clock_skew_seconds'))).toBeLessThan(5);
     expect(has(after, 'whp_nodejs_eventloop_lag_p99_seconds')).toBe(true);
     expect(has(after, 'whp_process_resident_memory_bytes')).toBe(true);
   });
