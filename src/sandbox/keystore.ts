@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createHash, generateKeyPairSync, randomBytes, randomInt, webcrypto } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WechatCredentials } from '../wechat/wechat-credentials';
 
@@ -54,7 +54,9 @@ function rsaPair(): { privateKeyPem: string; publicKeyPem: string } {
   };
 }
 
-async function selfSigned(pair: { privateKeyPem: string; publicKeyPem: string }, serialHex: string): Promise<string> {
+const PLATFORM_NAME = 'CN=Tenpay.com Root CA (sandbox),OU=Tenpay.com CA Center,O=Tenpay.com,L=Shenzhen,ST=Guangdong,C=CN';
+
+async function selfSigned(pair: { privateKeyPem: string; publicKeyPem: string }, serialHex: string, name = PLATFORM_NAME): Promise<string> {
   const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   const der = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
   const privateKey = await webcrypto.subtle.importKey('pkcs8', der(pair.privateKeyPem), alg, true, ['sign']);
@@ -63,7 +65,7 @@ async function selfSigned(pair: { privateKeyPem: string; publicKeyPem: string },
   const notAfter = new Date(notBefore.getTime() + 5 * 365 * 24 * 3600_000);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialHex,
-    name: 'CN=Tenpay.com Root CA (sandbox),OU=Tenpay.com CA Center,O=Tenpay.com,L=Shenzhen,ST=Guangdong,C=CN',
+    name,
     notBefore,
     notAfter,
     keys: { privateKey, publicKey } as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
@@ -72,19 +74,23 @@ async function selfSigned(pair: { privateKeyPem: string; publicKeyPem: string },
   return cert.toString('pem');
 }
 
+/** 40 hex digits; the first byte is 0x10-0x7F so that the DER INTEGER is positive and keeps all 40 digits. */
+function certificateSerial(): string {
+  return (randomInt(0x10, 0x80).toString(16) + randomBytes(19).toString('hex')).toUpperCase();
+}
+
 async function generate(): Promise<SandboxKeystore> {
   const merchant = rsaPair();
   const platform = rsaPair();
   const wechatpayPublic = rsaPair();
-  // Serials are positive: keep the first hex digit below 8.
-  const platformSerial = (randomInt(0x10, 0x80).toString(16) + randomBytes(19).toString('hex')).toUpperCase();
+  const platformSerial = certificateSerial();
   return {
     version: 1,
     appid: `wx${randomString(16)}`,
     appsecret: randomBytes(16).toString('hex'),
     mchid: `19${randomString(8, '0123456789')}`,
     apiv3Key: randomString(32, ALPHANUM + 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'),
-    merchant: { ...merchant, certSerial: randomBytes(20).toString('hex').toUpperCase() },
+    merchant: { ...merchant, certSerial: certificateSerial() },
     platform: {
       privateKeyPem: platform.privateKeyPem,
       certificatePem: await selfSigned(platform, platformSerial),
@@ -120,24 +126,74 @@ export function loadOrCreateSandboxKeystore(dir: string): Promise<SandboxKeystor
 
 async function loadOrCreate(dir: string): Promise<SandboxKeystore> {
   const file = join(dir, 'keystore.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as SandboxKeystore;
-  mkdirSync(dir, { recursive: true });
-  const keystore = await generate();
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writePrivate(tmp, JSON.stringify(keystore, null, 2));
-  try {
-    linkSync(tmp, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    unlinkSync(tmp);
-    return JSON.parse(readFileSync(file, 'utf8')) as SandboxKeystore;
+  let keystore: SandboxKeystore;
+  if (existsSync(file)) {
+    keystore = JSON.parse(readFileSync(file, 'utf8')) as SandboxKeystore;
+  } else {
+    mkdirSync(dir, { recursive: true });
+    const generated = await generate();
+    const tmp = temporaryName(file);
+    writePrivate(tmp, JSON.stringify(generated, null, 2));
+    try {
+      linkSync(tmp, file);
+      keystore = generated;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      keystore = JSON.parse(readFileSync(file, 'utf8')) as SandboxKeystore;
+    } finally {
+      unlinkSync(tmp);
+    }
   }
-  unlinkSync(tmp);
-  // The files another backend needs to talk to the sandbox as this merchant.
-  writePrivate(join(dir, 'apiclient_key.pem'), keystore.merchant.privateKeyPem);
-  writeFileSync(join(dir, 'wechatpay_public_key.pem'), keystore.publicKey.publicKeyPem);
-  writeFileSync(join(dir, 'wechatpay_platform_cert.pem'), keystore.platform.certificatePem);
+  await writeMerchantFiles(dir, keystore);
   return keystore;
+}
+
+function temporaryName(file: string): string {
+  return `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+}
+
+/** Where the files another backend (or an SDK) needs to talk to the sandbox as this merchant are. */
+export function sandboxKeystoreFiles(dir: string) {
+  return {
+    /** The merchant's API private key (WECHATPAY_PRIVATE_KEY_PATH). */
+    merchantPrivateKey: join(dir, 'apiclient_key.pem'),
+    /** The merchant's API certificate: SDKs read the serial (WECHATPAY_CERT_SERIAL) from it. */
+    merchantCertificate: join(dir, 'apiclient_cert.pem'),
+    /** WeChat Pay's public key (public-key mode, WECHATPAY_PUBLIC_KEY_PATH). */
+    wechatpayPublicKey: join(dir, 'wechatpay_public_key.pem'),
+    /** WeChat Pay's platform certificate (certificate mode; also downloadable from /v3/certificates). */
+    platformCertificate: join(dir, 'wechatpay_platform_cert.pem'),
+  };
+}
+
+/**
+ * Writes each of those files that is missing (a keystore made before a file existed gets it on the next
+ * start). Each is written under a temporary name and renamed into place, so that processes starting
+ * together never see half a file.
+ */
+async function writeMerchantFiles(dir: string, keystore: SandboxKeystore): Promise<void> {
+  const files = sandboxKeystoreFiles(dir);
+  const put = async (path: string, content: () => string | Promise<string>, secret = false) => {
+    if (existsSync(path)) return;
+    const tmp = temporaryName(path);
+    if (secret) writePrivate(tmp, await content());
+    else writeFileSync(tmp, await content());
+    renameSync(tmp, path);
+  };
+  await put(files.merchantPrivateKey, () => keystore.merchant.privateKeyPem, true);
+  await put(files.merchantCertificate, () => merchantCertificate(keystore));
+  await put(files.wechatpayPublicKey, () => keystore.publicKey.publicKeyPem);
+  await put(files.platformCertificate, () => keystore.platform.certificatePem);
+}
+
+/**
+ * The merchant's API certificate (apiclient_cert.pem) for the merchant's own key pair, with the serial
+ * the sandbox expects in serial_no. Real ones are issued by Tenpay's CA; this one is self-signed, which
+ * is all an SDK needs (it reads the serial and never checks the chain).
+ */
+function merchantCertificate(keystore: SandboxKeystore): Promise<string> {
+  const name = `CN=${keystore.mchid},OU=Sandbox merchant,O=WeChat merchant system (sandbox),L=Shenzhen,ST=Guangdong,C=CN`;
+  return selfSigned(keystore.merchant, keystore.merchant.certSerial, name);
 }
 
 /**

@@ -1,8 +1,10 @@
-import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { AVATAR_SIZES, avatarPng } from './avatar-png';
 import { cspSource, widenCsp } from './pages/csp';
 import { escapeHtml, page } from './pages/layout';
+import { sandboxPrefixOf } from './root-alias';
 import { SandboxHttp } from './sandbox-http';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxMpError } from './sandbox-errors';
@@ -40,7 +42,7 @@ export class SandboxMpController {
     if (query.sandbox_openid) {
       try {
         const user = this.mp.upsertUser({ openid: query.sandbox_openid, nickname: query.sandbox_nickname });
-        return this.consent(res, query, user.openid);
+        return this.consent(req, res, query, user.openid);
       } catch (error) {
         if (error instanceof SandboxMpError) return this.errorPage(res, error.errcode, error.errmsg);
         throw error;
@@ -89,7 +91,7 @@ export class SandboxMpController {
   }
 
   @Post('connect/oauth2/authorize')
-  authorizeSubmit(@Body() body: QueryParams, @Res() res: Response) {
+  authorizeSubmit(@Body() body: QueryParams, @Req() req: Request, @Res() res: Response) {
     const problem = this.mp.authorizeProblem(body);
     if (problem) return this.errorPage(res, problem.errcode, problem.errmsg);
     if (body.action === 'deny') {
@@ -98,16 +100,17 @@ export class SandboxMpController {
     }
     try {
       const user = this.mp.upsertUser({ openid: body.openid, nickname: body.nickname });
-      return this.consent(res, body, user.openid);
+      return this.consent(req, res, body, user.openid);
     } catch (error) {
       if (error instanceof SandboxMpError) return this.errorPage(res, error.errcode, error.errmsg);
       throw error;
     }
   }
 
-  private consent(res: Response, query: QueryParams, openid: string) {
+  private consent(req: Request, res: Response, query: QueryParams, openid: string) {
     const code = this.mp.issueCode(openid, query.scope!);
-    res.cookie(USER_COOKIE, openid, { httpOnly: false, sameSite: 'lax', path: '/sandbox' });
+    // The page is under /sandbox, or at the root in the standalone sandbox (root alias).
+    res.cookie(USER_COOKIE, openid, { httpOnly: false, sameSite: 'lax', path: sandboxPrefixOf(req) || '/connect/oauth2' });
     return res.redirect(302, this.appendQuery(query.redirect_uri!, { code, state: query.state ?? '' }));
   }
 
@@ -135,6 +138,23 @@ export class SandboxMpController {
   @Get('sns/oauth2/refresh_token')
   refreshToken(@Query() query: QueryParams, @Res() res: Response) {
     return this.http.mp('sns/oauth2/refresh_token', res, () => this.mp.refreshUserToken(query));
+  }
+
+  @Get('sns/auth')
+  checkAuth(@Query() query: QueryParams, @Res() res: Response) {
+    return this.http.mp('sns/auth', res, () => this.mp.checkUserToken(query));
+  }
+
+  /** The generated avatars headimgurl points at (WeChat's are on thirdwx.qlogo.cn/mmopen/…/{size}). */
+  @Get('mmopen/vi_32/:id/:size')
+  avatar(@Param('id') id: string, @Param('size') size: string, @Res() res: Response) {
+    const pixels = AVATAR_SIZES[size];
+    if (!/^[0-9a-f]{32}$/.test(id) || !pixels) {
+      res.status(404).type('text/plain').send('no such avatar (…/mmopen/vi_32/{32 hex digits}/{0|46|64|96|132})');
+      return;
+    }
+    res.status(200).type('image/png').setHeader('Cache-Control', 'public, max-age=86400');
+    res.send(avatarPng(id, pixels));
   }
 
   @Get('sns/userinfo')

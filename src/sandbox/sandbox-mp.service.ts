@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { AppConfig } from '../config/app-config';
 import { SandboxMpError } from './sandbox-errors';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxSettings, hostAllowed } from './sandbox.settings';
@@ -31,6 +32,7 @@ export class SandboxMpService {
     private readonly state: SandboxState,
     private readonly settings: SandboxSettings,
     private readonly clock: SandboxClock,
+    private readonly config: AppConfig,
   ) {}
 
   get appid(): string {
@@ -40,7 +42,22 @@ export class SandboxMpService {
   // ---------------------------------------------------------------- users
 
   listUsers(): SandboxUser[] {
-    return [...this.state.users.values()].sort((a, b) => a.createdAt - b.createdAt);
+    return [...this.state.users.values()].sort((a, b) => a.createdAt - b.createdAt).map((u) => this.withAvatar(u));
+  }
+
+  /**
+   * The user's headimgurl: the one a test set, else a generated PNG the sandbox serves, at an http(s)
+   * URL like WeChat's (…/mmopen/vi_32/{id}/132; 132 is the size). Built from PUBLIC_BASE_URL when asked,
+   * so it follows the sandbox to another address; a data: URI kept by an older sandbox is replaced.
+   */
+  avatarUrlOf(user: SandboxUser): string {
+    if (user.avatarUrl && !user.avatarUrl.startsWith('data:')) return user.avatarUrl;
+    const id = createHash('sha256').update(user.openid).digest('hex').slice(0, 32);
+    return `${this.config.publicBaseUrl.replace(/\/$/, '')}/sandbox/mmopen/vi_32/${id}/132`;
+  }
+
+  private withAvatar(user: SandboxUser): SandboxUser {
+    return { ...user, avatarUrl: this.avatarUrlOf(user) };
   }
 
   /** Finds or creates a test user; a new openid is generated when none is given. */
@@ -54,20 +71,21 @@ export class SandboxMpService {
       if (input.nickname) existing.nickname = input.nickname.slice(0, 32);
       if (input.avatarUrl) existing.avatarUrl = input.avatarUrl;
       this.state.changed();
-      return existing;
+      return this.withAvatar(existing);
     }
     const hash = createHash('md5').update(openid).digest('hex');
     const user: SandboxUser = {
       openid,
       nickname: (input.nickname?.trim() || `${NICKNAMES[randomInt(NICKNAMES.length)]}${hash.slice(0, 4)}`).slice(0, 32),
-      avatarUrl: input.avatarUrl || avatarDataUri(hash),
+      // Empty: the generated avatar (avatarUrlOf).
+      avatarUrl: input.avatarUrl || '',
       unionid: `o6_${hash.slice(0, 25)}`,
       sex: 0,
       createdAt: this.clock.now(),
     };
     this.state.users.set(openid, user);
     this.state.changed();
-    return user;
+    return this.withAvatar(user);
   }
 
   // ---------------------------------------------------------------- web authorization
@@ -134,10 +152,22 @@ export class SandboxMpService {
       province: '',
       city: '',
       country: '',
-      headimgurl: user.avatarUrl,
+      headimgurl: this.avatarUrlOf(user),
       privilege: [],
       unionid: user.unionid,
     };
+  }
+
+  /**
+   * GET sns/auth: whether a web-authorization access_token is (still) valid for that openid.
+   * {errcode:0,errmsg:"ok"}; 40001 for an unknown token, 42001 once it has expired, 40003 for another openid.
+   */
+  checkUserToken(query: { access_token?: string; openid?: string }) {
+    const token = query.access_token ? this.state.userTokens.get(query.access_token) : undefined;
+    if (!token) throw mpError(40001, 'invalid credential, access_token is invalid or not latest');
+    if (this.clock.now() > token.expiresAt) throw mpError(42001, 'access_token expired');
+    if (query.openid !== token.openid) throw mpError(40003, 'invalid openid');
+    return { errcode: 0, errmsg: 'ok' };
   }
 
   private newUserToken(openid: string, scope: string): UserToken {
@@ -242,14 +272,4 @@ function safeHost(url: string): string {
   } catch {
     return url.slice(0, 64);
   }
-}
-
-/** A self-contained avatar (no network in the sandbox): initials-free coloured tile from the openid hash. */
-function avatarDataUri(hash: string): string {
-  const hue = parseInt(hash.slice(0, 4), 16) % 360;
-  const svg =
-    `<svg xmlns="http://www.w3.org/2000/svg" width="132" height="132" viewBox="0 0 132 132">` +
-    `<rect width="132" height="132" fill="hsl(${hue},60%,55%)"/>` +
-    `<circle cx="66" cy="52" r="24" fill="#fff" opacity=".9"/><rect x="26" y="84" width="80" height="40" rx="20" fill="#fff" opacity=".9"/></svg>`;
-  return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
 }

@@ -1,11 +1,13 @@
-import { Controller, Get, Param, Post, Req, Res } from '@nestjs/common';
+import { All, Controller, Get, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { sandboxPrefixOf } from './root-alias';
 import { RawRequest, SandboxHttp } from './sandbox-http';
 import { SandboxPayService } from './sandbox-pay.service';
 
+/** Where the client reached the sandbox: download_url points back there (the root alias or /sandbox). */
 function sandboxBase(req: RawRequest): string {
-  return `${req.protocol}://${req.get('host')}/sandbox`;
+  return `${req.protocol}://${req.get('host')}${sandboxPrefixOf(req)}`;
 }
 
 /** WeChat Pay APIv3 as seen by a merchant, under /sandbox/v3/… */
@@ -91,5 +93,21 @@ export class SandboxPayController {
       file: this.pay.billFile(req.query.token as string | undefined),
       contentType: req.query.tartype === 'gzip' ? 'application/x-gzip' : 'text/plain; charset=utf-8',
     }));
+  }
+}
+
+/**
+ * Any other path under the Pay API: WeChat's signed 404 JSON, not the framework's. Its own controller,
+ * registered after every other sandbox controller (see SandboxModule), so that it only gets what no real
+ * route matched: a route added to SandboxPayController (or any controller listed before this one) wins.
+ */
+@ApiExcludeController()
+@Controller('sandbox/v3')
+export class SandboxPayNotFoundController {
+  constructor(private readonly http: SandboxHttp) {}
+
+  @All('{*path}')
+  notFound(@Req() req: RawRequest, @Res() res: Response) {
+    this.http.sendSigned(res, 404, { code: 'NOT_FOUND', message: `请求的接口不存在：${req.method} ${req.originalUrl.split('?', 1)[0]}` });
   }
 }

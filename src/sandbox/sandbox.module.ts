@@ -10,7 +10,7 @@ import { SandboxInstanceLock } from './sandbox-instance-lock';
 import { SandboxMpController } from './sandbox-mp.controller';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier } from './sandbox-notifier.service';
-import { SandboxPayController } from './sandbox-pay.controller';
+import { SandboxPayController, SandboxPayNotFoundController } from './sandbox-pay.controller';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxState } from './sandbox.state';
@@ -35,7 +35,15 @@ export class SandboxModule implements OnModuleInit {
     }
     return {
       module: SandboxModule,
-      controllers: [SandboxPayController, SandboxMpController, SandboxCashierController, SandboxControlController],
+      controllers: [
+        SandboxPayController,
+        SandboxMpController,
+        SandboxCashierController,
+        SandboxControlController,
+        // The Pay API's catch-all (signed 404 NOT_FOUND): must stay LAST, routes are matched in
+        // registration order and anything after it under /sandbox/v3 would never be reached.
+        SandboxPayNotFoundController,
+      ],
       providers: [
         { provide: STANDALONE, useValue: options.standalone ?? false },
         {

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { securityHeaders } from '../common/security-headers';
 import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { AppConfigModule } from '../config/config.module';
-import { loadOrCreateSandboxKeystore } from './keystore';
+import { loadOrCreateSandboxKeystore, sandboxKeystoreFiles } from './keystore';
+import { sandboxRootAlias } from './root-alias';
 import { SandboxModule } from './sandbox.module';
 
 async function main(): Promise<void> {
@@ -38,26 +39,39 @@ async function main(): Promise<void> {
   app.useBodyParser('json', { limit: '1mb' });
   app.useBodyParser('urlencoded', { extended: false });
   app.use(cookieParser());
+  // WeChat's own paths at the root too (/v3/…, /sns/…, /cgi-bin/…, /connect/oauth2/authorize): an SDK
+  // only changes its host. Before any route, so that every sandbox route gets the alias.
+  app.use(sandboxRootAlias);
   app.enableShutdownHooks();
   await app.listen(config.port);
 
   const ks = await loadOrCreateSandboxKeystore(config.sandbox.dataDir);
   const base = `${config.publicBaseUrl}/sandbox`;
   const dir = config.sandbox.dataDir;
+  const files = sandboxKeystoreFiles(dir);
   const lines = [
     `WeChat sandbox listening on ${base} (sign mode: ${config.sandbox.signMode}, time scale: ${config.sandbox.timeScale})`,
+    `WeChat's paths also at the root, ${config.publicBaseUrl}/v3/…, /sns/…, /cgi-bin/…, /connect/oauth2/authorize:`,
+    `  an SDK only changes its host (api.mch.weixin.qq.com, api.weixin.qq.com, open.weixin.qq.com → ${config.publicBaseUrl}).`,
     '',
     'Configure the backend under test with:',
     `  WECHATPAY_API_BASE=${base}        WECHAT_API_BASE=${base}        WECHAT_OPEN_BASE=${base}`,
     `  WECHAT_APPID=${ks.appid}`,
     `  WECHAT_APPSECRET=${ks.appsecret}`,
     `  WECHATPAY_MCHID=${ks.mchid}`,
-    `  WECHATPAY_PRIVATE_KEY_PATH=${join(dir, 'apiclient_key.pem')}`,
+    `  WECHATPAY_PRIVATE_KEY_PATH=${files.merchantPrivateKey}`,
     `  WECHATPAY_CERT_SERIAL=${ks.merchant.certSerial}`,
     `  WECHATPAY_APIV3_KEY=${ks.apiv3Key}`,
     config.sandbox.signMode === 'public_key'
-      ? `  WECHATPAY_PUBLIC_KEY_PATH=${join(dir, 'wechatpay_public_key.pem')}\n  WECHATPAY_PUBLIC_KEY_ID=${ks.publicKey.id}`
+      ? `  WECHATPAY_PUBLIC_KEY_PATH=${files.wechatpayPublicKey}\n  WECHATPAY_PUBLIC_KEY_ID=${ks.publicKey.id}`
       : `  (platform certificate ${ks.platform.serial}: download it from ${base}/v3/certificates)`,
+    '',
+    'Files (generated on the first start, kept under DATA_DIR/sandbox):',
+    `  merchant API private key     ${files.merchantPrivateKey}`,
+    `  merchant API certificate     ${files.merchantCertificate} (serial ${ks.merchant.certSerial})`,
+    `  WeChat Pay public key        ${files.wechatpayPublicKey} (${ks.publicKey.id})`,
+    `  WeChat Pay platform cert.    ${files.platformCertificate} (serial ${ks.platform.serial})`,
+    `  everything (keystore)        ${join(dir, 'keystore.json')}`,
     '',
     `Browser side: ${base}/jweixin.js (JS-SDK + WeixinJSBridge), cashier ${base}/cashier?prepay_id=…`,
     `Test controls: ${base}/control/* (stats, faults, pay, notifications, clock, reset)` +

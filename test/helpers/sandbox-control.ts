@@ -12,6 +12,7 @@ export type SandboxEndpoint =
   | 'sns/oauth2/access_token'
   | 'sns/oauth2/refresh_token'
   | 'sns/userinfo'
+  | 'sns/auth'
   | 'connect/oauth2/authorize'
   | 'v3/pay/transactions/jsapi'
   | 'v3/pay/transactions/out-trade-no'

@@ -86,11 +86,47 @@ describe('sandbox official-account APIs', () => {
     const infoCode = (await authorize('o_scope_user', 'snsapi_userinfo')).searchParams.get('code')!;
     const info = await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${infoCode}&grant_type=authorization_code`);
     const user = await api(`sns/userinfo?access_token=${info.access_token}&openid=o_scope_user&lang=zh_CN`);
-    expect(user).toMatchObject({ openid: 'o_scope_user', nickname: expect.any(String), headimgurl: expect.stringMatching(/^data:image\/svg\+xml;base64,/), privilege: [] });
+    expect(user).toMatchObject({ openid: 'o_scope_user', nickname: expect.any(String), headimgurl: expect.stringMatching(/^http:\/\/.+\/sandbox\/mmopen\/vi_32\/[0-9a-f]{32}\/132$/), privilege: [] });
     const refreshed = await api(`sns/oauth2/refresh_token?appid=${appid}&grant_type=refresh_token&refresh_token=${info.refresh_token}`);
     expect(refreshed.access_token).not.toBe(info.access_token);
     expect(refreshed.openid).toBe('o_scope_user');
     expect(await api(`sns/oauth2/refresh_token?appid=${appid}&grant_type=refresh_token&refresh_token=bogus`)).toMatchObject({ errcode: 40030 });
+  });
+
+  it('serves headimgurl as an http(s) PNG (not a data: URI), the same picture for the same user, at WeChat\'s sizes', async () => {
+    const code = (await authorize('o_avatar_user', 'snsapi_userinfo')).searchParams.get('code')!;
+    const token = await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${code}&grant_type=authorization_code`);
+    const { headimgurl } = await api(`sns/userinfo?access_token=${token.access_token}&openid=o_avatar_user&lang=zh_CN`);
+    expect(headimgurl.startsWith(`${t.baseUrl}/sandbox/mmopen/vi_32/`)).toBe(true);
+    const png = await fetch(headimgurl);
+    expect(png.status).toBe(200);
+    expect(png.headers.get('content-type')).toBe('image/png');
+    const bytes = Buffer.from(await png.arrayBuffer());
+    expect(bytes.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    // IHDR: width and height 132
+    expect([bytes.readUInt32BE(16), bytes.readUInt32BE(20)]).toEqual([132, 132]);
+    expect(Buffer.from(await (await fetch(headimgurl)).arrayBuffer())).toEqual(bytes);
+    const small = Buffer.from(await (await fetch(headimgurl.replace(/\/132$/, '/46'))).arrayBuffer());
+    expect(small.readUInt32BE(16)).toBe(46);
+    expect((await fetch(headimgurl.replace(/\/132$/, '/133'))).status).toBe(404);
+    // The consent page shows the same picture.
+    const pageHtml = await (await fetch(`${t.baseUrl}/sandbox/connect/oauth2/authorize?appid=${appid}&redirect_uri=${encodeURIComponent(redirect())}&response_type=code&scope=snsapi_base&state=s`)).text();
+    expect(pageHtml).toContain(`src="${headimgurl}"`);
+  });
+
+  it('checks a web-authorization token with sns/auth: 0 ok, 40001 for an unknown token, 40003 for another openid, 42001 once expired', async () => {
+    const code = (await authorize('o_auth_check')).searchParams.get('code')!;
+    const token = await api(`sns/oauth2/access_token?appid=${appid}&secret=${secret}&code=${code}&grant_type=authorization_code`);
+    expect(await api(`sns/auth?access_token=${token.access_token}&openid=o_auth_check`)).toEqual({ errcode: 0, errmsg: 'ok' });
+    expect(await api(`sns/auth?access_token=bogus&openid=o_auth_check`)).toMatchObject({ errcode: 40001 });
+    expect(await api(`sns/auth?openid=o_auth_check`)).toMatchObject({ errcode: 40001 });
+    expect(await api(`sns/auth?access_token=${token.access_token}&openid=o_someone_else`)).toMatchObject({ errcode: 40003 });
+    await t.control.shiftClock(7201_000);
+    try {
+      expect(await api(`sns/auth?access_token=${token.access_token}&openid=o_auth_check`)).toMatchObject({ errcode: 42001 });
+    } finally {
+      await t.control.resetClock();
+    }
   });
 
   it('issues basic tokens (token, stable_token) and a jsapi ticket; 42001 when expired, 40001 when invalid; counts calls', async () => {
