@@ -5,7 +5,9 @@ import { Injectable } from '@nestjs/common';
  * - `wechatSkewMs`: simulated WeChat's clock is off from real time (off by default). It moves
  *   everything the sandbox stamps or checks: answer and notification signatures (Wechatpay-Timestamp,
  *   Date), the check of requests' timestamps, time_expire and every business expiry.
- * - the business shift (`shiftMs`, expiry tests): codes, tokens, tickets, prepays, time_expire, bill URLs.
+ * - the business shift (`shiftMs`, expiry tests): business time only — codes, tokens, tickets,
+ *   prepays, time_expire, bill URLs — never signature time (answers and notifications carry real
+ *   timestamps, requests are checked against real time).
  */
 @Injectable()
 export class SandboxClock {
@@ -21,9 +23,13 @@ export class SandboxClock {
     return Math.floor(this.now() / 1000);
   }
 
-  /** Time of signatures (answers, notifications, the check of requests' timestamps). */
+  /**
+   * Time of signatures (answers' and notifications' Wechatpay-Timestamp, Date, the check of requests'
+   * timestamps): real time + WeChat's clock skew, never the business shift, so that a correct client
+   * keeps working while business time is moved.
+   */
   signatureNow(): number {
-    return Date.now() + this.skewMs + this.offsetMs;
+    return Date.now() + this.skewMs;
   }
 
   signatureSeconds(): number {
