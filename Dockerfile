@@ -21,9 +21,13 @@ COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
 COPY --chown=node:node public ./public
 RUN mkdir -p /app/data && chown node:node /app/data
+# DATA_DIR: the SQLite database when DATABASE_URL is unset (and the generated session secret outside live mode).
+# Declared a volume so that it outlives the container; mount one: -v whp-data:/app/data
+VOLUME ["/app/data"]
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# Migrations first (a failed migration stops the container), then the app.
-CMD ["sh", "-c", "node node_modules/typeorm/cli.js migration:run -d dist/ormconfig.js && exec node dist/src/main.js"]
+# Migrations first (a failed migration stops the container), then the app. dist/src/migrate.js prints
+# configuration errors first and alone (every bad variable named, no stack trace).
+CMD ["sh", "-c", "node dist/src/migrate.js && exec node dist/src/main.js"]

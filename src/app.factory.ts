@@ -45,6 +45,16 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
     next();
   });
   app.use(cookieParser());
+  // WECHAT_MP_VERIFY_FILE: WeChat fetches /MP_verify_<code>.txt from the 网页授权域名 before accepting it.
+  const verify = config.wechat.mpVerifyFile;
+  if (verify) {
+    express.use(`/${verify.name}`, (req: { method: string }, res: ServerResponse, next: () => void) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      res.setHeader('Cache-Control', 'no-cache');
+      res.end(req.method === 'HEAD' ? undefined : verify.content);
+    });
+  }
   // The admin console (/admin/, always) and the demo shop (/, DEMO_SHOP): plain static files, no build step.
   const publicDir = [join(__dirname, '..', 'public'), join(__dirname, '..', '..', 'public')].find((dir) => existsSync(join(dir, 'admin', 'index.html')));
   if (publicDir) {

@@ -37,6 +37,8 @@ export interface WechatConfig {
   /** Base of open.weixin.qq.com (connect/oauth2/authorize). */
   openBase: string;
   useStableToken: boolean;
+  /** WECHAT_MP_VERIFY_FILE: the domain-verification file served at /<name> (name MP_verify_<code>.txt). */
+  mpVerifyFile?: { name: string; content: string };
   httpTimeoutMs: number;
   /** WECHATPAY_CLOCK_SKEW_MAX: past this offset from WeChat's clock /health reports "degraded". */
   clockSkewMaxMs: number;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import { accessSync, constants } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { AppConfig, DatabaseConfig, SANDBOX_ADMIN_TOKEN, WechatMode } from './app-config';
 import { parseDuration } from './duration';
 import { AuthEnv } from './env/auth.env';
@@ -70,6 +70,29 @@ function readable(path: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * WECHAT_MP_VERIFY_FILE: the file downloaded from 公众号后台 (设置与开发 → 公众号设置 → 功能设置 → 网页授权域名),
+ * read once. Its name must stay MP_verify_<code>.txt: WeChat fetches exactly that name.
+ */
+function readMpVerifyFile(path: string, problems: EnvProblem[]): { name: string; content: string } | undefined {
+  const name = basename(path);
+  if (!/^MP_verify_[0-9A-Za-z]{1,64}\.txt$/.test(name)) {
+    problems.push({ variable: 'WECHAT_MP_VERIFY_FILE', reason: `must be the path of the MP_verify_<code>.txt file downloaded from the official account's settings, keeping its name (got a file named ${JSON.stringify(name.slice(0, 80))})` });
+    return undefined;
+  }
+  try {
+    const content = readFileSync(path, 'utf8');
+    if (content.length > 1024) {
+      problems.push({ variable: 'WECHAT_MP_VERIFY_FILE', reason: `points to ${path}, which is larger than 1 KB: not the verification file (it holds a short code)` });
+      return undefined;
+    }
+    return { name, content };
+  } catch {
+    problems.push({ variable: 'WECHAT_MP_VERIFY_FILE', reason: `points to ${path}, which does not exist or cannot be read` });
+    return undefined;
   }
 }
 
@@ -196,6 +219,8 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
     }
   }
 
+  const mpVerifyFile = w.WECHAT_MP_VERIFY_FILE ? readMpVerifyFile(w.WECHAT_MP_VERIFY_FILE, problems) : undefined;
+
   if (problems.length > 0) throw new ConfigValidationError(problems);
 
   const sandboxBase = `${publicBaseUrl}/sandbox`;
@@ -235,6 +260,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       mpApiBase: trimSlash(w.WECHAT_API_BASE ?? defaultBase('https://api.weixin.qq.com')),
       openBase: trimSlash(w.WECHAT_OPEN_BASE ?? defaultBase('https://open.weixin.qq.com')),
       useStableToken: toBool(w.WECHAT_USE_STABLE_TOKEN, true),
+      mpVerifyFile,
       httpTimeoutMs: parseDuration(w.WECHAT_HTTP_TIMEOUT ?? '10s')!,
       clockSkewMaxMs: parseDuration(w.WECHATPAY_CLOCK_SKEW_MAX ?? '30s')!,
     },

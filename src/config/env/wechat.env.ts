@@ -61,6 +61,13 @@ export class WechatEnv {
   @IsBaseUrl()
   WECHAT_OPEN_BASE?: string = undefined;
 
+  /**
+   * Path of the MP_verify_<code>.txt file the official account's 网页授权域名 setting asks for; served at
+   * /MP_verify_<code>.txt so that WeChat can check the domain. Unset: not served.
+   */
+  @IsOptional()
+  WECHAT_MP_VERIFY_FILE?: string = undefined;
+
   /** Use POST /cgi-bin/stable_token (does not invalidate tokens other instances hold). Default true. */
   @IsOptional()
   @IsBooleanString()
