@@ -51,7 +51,12 @@ export interface SandboxConfig {
   timeScale: number;
   /** Registered JSAPI payment directories; empty = the app's own origin + '/' (standalone: localhost). */
   payDirectories: string[];
-  signMode: 'public_key' | 'certificate';
+  /**
+   * Which key the sandbox signs with: the WeChat Pay public key (public_key), the platform certificate
+   * (certificate), or — like WeChat during a merchant's certificate → public-key migration — the key each
+   * request's Wechatpay-Serial names, and either at random for notifications (migration).
+   */
+  signMode: 'public_key' | 'certificate' | 'migration';
   /** Empty = the app's own host (standalone: localhost, 127.0.0.1). */
   jsDomains: string[];
   oauthDomains: string[];

@@ -322,7 +322,8 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       dataDir: resolve(dataDir, 'sandbox'),
       timeScale: s.SANDBOX_TIME_SCALE !== undefined ? Number(s.SANDBOX_TIME_SCALE) : 1,
       payDirectories: parseList(s.SANDBOX_PAY_DIRECTORIES),
-      signMode: (s.SANDBOX_SIGN_MODE ?? 'public_key') as AppConfig['sandbox']['signMode'],
+      // 'publickey' is accepted as a spelling of public_key.
+      signMode: (s.SANDBOX_SIGN_MODE === 'publickey' ? 'public_key' : (s.SANDBOX_SIGN_MODE ?? 'public_key')) as AppConfig['sandbox']['signMode'],
       jsDomains: parseList(s.SANDBOX_JS_DOMAINS).map((d) => d.toLowerCase()),
       oauthDomains: parseList(s.SANDBOX_OAUTH_DOMAINS ?? s.SANDBOX_JS_DOMAINS).map((d) => d.toLowerCase()),
       refundDelayMs: parseDuration(s.SANDBOX_REFUND_DELAY ?? '10s')!,

@@ -36,7 +36,7 @@ export function sandboxMiniprogram(keystore: SandboxKeystore): { appid: string; 
   return { appid: `wx${digest('miniprogram-appid').slice(0, 16)}`, appsecret: digest('miniprogram-secret').slice(0, 32) };
 }
 
-export type SandboxSignMode = 'public_key' | 'certificate';
+export type SandboxSignMode = 'public_key' | 'certificate' | 'migration';
 
 const ALPHANUM = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -161,6 +161,8 @@ export function sandboxKeystoreFiles(dir: string) {
     merchantCertificate: join(dir, 'apiclient_cert.pem'),
     /** WeChat Pay's public key (public-key mode, WECHATPAY_PUBLIC_KEY_PATH). */
     wechatpayPublicKey: join(dir, 'wechatpay_public_key.pem'),
+    /** Its id, the `PUB_KEY_ID_…` (public-key mode, WECHATPAY_PUBLIC_KEY_ID). */
+    wechatpayPublicKeyId: join(dir, 'wechatpay_public_key_id.txt'),
     /** WeChat Pay's platform certificate (certificate mode; also downloadable from /v3/certificates). */
     platformCertificate: join(dir, 'wechatpay_platform_cert.pem'),
   };
@@ -183,6 +185,7 @@ async function writeMerchantFiles(dir: string, keystore: SandboxKeystore): Promi
   await put(files.merchantPrivateKey, () => keystore.merchant.privateKeyPem, true);
   await put(files.merchantCertificate, () => merchantCertificate(keystore));
   await put(files.wechatpayPublicKey, () => keystore.publicKey.publicKeyPem);
+  await put(files.wechatpayPublicKeyId, () => `${keystore.publicKey.id}\n`);
   await put(files.platformCertificate, () => keystore.platform.certificatePem);
 }
 
@@ -197,8 +200,11 @@ function merchantCertificate(keystore: SandboxKeystore): Promise<string> {
 }
 
 /**
- * The credentials our own app uses in sandbox mode. In public-key mode it knows the WeChat Pay public
- * key; in certificate mode it does not, and downloads the platform certificates like a legacy merchant.
+ * The credentials our own app uses in sandbox mode. In public-key mode it knows only the WeChat Pay
+ * public key; in certificate mode it does not, and downloads the platform certificates like a legacy
+ * merchant; in migration mode it is configured like a merchant midway through the switch: with the
+ * public key (named in its requests) and the platform certificates downloaded when a notification
+ * signed with one arrives.
  */
 export function sandboxMerchantCredentials(
   keystore: SandboxKeystore,
@@ -213,7 +219,7 @@ export function sandboxMerchantCredentials(
     merchantCertSerial: keystore.merchant.certSerial,
     apiv3Key: keystore.apiv3Key,
     wechatpayPublicKey:
-      signMode === 'public_key' ? { id: keystore.publicKey.id, pem: keystore.publicKey.publicKeyPem } : undefined,
+      signMode === 'certificate' ? undefined : { id: keystore.publicKey.id, pem: keystore.publicKey.publicKeyPem },
     miniprogram: { ...miniprogram },
   };
 }

@@ -193,10 +193,15 @@ export class SandboxHttp implements OnModuleDestroy {
     }
   }
 
-  /** JSON (or empty) answer with Wechatpay-* signature headers and a Request-ID. */
+  /**
+   * JSON (or empty) answer with Wechatpay-* signature headers and a Request-ID, signed with the key
+   * the request's Wechatpay-Serial asks for (SANDBOX_SIGN_MODE=migration) or the mode's only key.
+   */
   sendSigned(res: Response, status: number, body?: unknown): void {
     const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body), 'utf8');
-    const headers = this.settings.signingKey.headers(payload, this.clock.signatureSeconds());
+    const requested = res.req?.headers['wechatpay-serial'];
+    const key = this.settings.answerKey(Array.isArray(requested) ? requested[0] : requested);
+    const headers = key.headers(payload, this.clock.signatureSeconds());
     res.status(status);
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     // WeChat's Date is its own clock's (Node would write real time).

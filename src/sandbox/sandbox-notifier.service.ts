@@ -21,6 +21,8 @@ export interface NotificationAttempt {
   attempt: number;
   kind: 'scheduled' | 'manual';
   tamper?: Tamper;
+  /** The Wechatpay-Serial it was signed with (platform certificate or PUB_KEY_ID_…); absent when dropped unsent. */
+  serial?: string;
   at: string;
   status?: number;
   latencyMs: number;
@@ -180,7 +182,7 @@ export class SandboxNotifier implements OnModuleDestroy {
   }
 
   private key(): SandboxSigningKey {
-    return this.settings.signingKey;
+    return this.settings.notificationKey();
   }
 
   private deliver(notification: Notification, attempt: number, kind: 'scheduled' | 'manual', tamper?: Tamper): Promise<NotificationAttempt> {
@@ -192,7 +194,7 @@ export class SandboxNotifier implements OnModuleDestroy {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve(this.record(notification, attempt, kind, tamper, { ...outcome, latencyMs: Date.now() - started }));
+        resolve(this.record(notification, attempt, kind, tamper, { ...outcome, serial: headers['Wechatpay-Serial'], latencyMs: Date.now() - started }));
       };
       let url: URL;
       try {
@@ -226,7 +228,7 @@ export class SandboxNotifier implements OnModuleDestroy {
     attempt: number,
     kind: 'scheduled' | 'manual',
     tamper: Tamper | undefined,
-    outcome: { ok: boolean; status?: number; error?: string; latencyMs: number },
+    outcome: { ok: boolean; status?: number; error?: string; serial?: string; latencyMs: number },
   ): NotificationAttempt {
     const entry: NotificationAttempt = {
       notificationId: notification.id,

@@ -42,6 +42,10 @@ const TRADE_STATE_DESC: Record<SandboxTradeState, string> = {
   PAYERROR: '支付失败，请重新下单支付',
 };
 
+/** WeChat's answer to /v3/certificates for a merchant that only has the WeChat Pay public key. */
+export const NO_PLATFORM_CERTIFICATE =
+  '无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥。可查看指引https://pay.weixin.qq.com/doc/v3/merchant/4012153196';
+
 /** Why a payment attempt was refused (the cashier maps these to HTTP statuses). */
 export type PayProblem = 'NOT_FOUND' | 'EXPIRED' | 'WRONG_PAYER' | 'PAID' | 'CLOSED' | 'PAYERROR';
 
@@ -798,8 +802,13 @@ export class SandboxPayService implements OnModuleDestroy {
       });
   }
 
-  /** The platform certificate, encrypted with the APIv3 key, with the certificate's own validity period. */
+  /**
+   * The platform certificate, encrypted with the APIv3 key, with the certificate's own validity period.
+   * A merchant in pure public-key mode has none: WeChat answers 404 RESOURCE_NOT_EXISTS with this
+   * message (as quoted from real answers in wechatpay-java #306/#400 and wechatpay-go #251).
+   */
   certificatesView(): Json {
+    if (this.settings.signMode === 'public_key') throw payError.resourceNotFound(NO_PLATFORM_CERTIFICATE);
     const ks = this.settings.keystore;
     if (!this.certificateValidity) {
       const cert = new X509Certificate(ks.platform.certificatePem);

@@ -40,3 +40,17 @@ describe('SANDBOX_OVER_REFUND_ERROR', () => {
     expect(() => loadConfig({ NODE_ENV: 'test', SANDBOX_OVER_REFUND_ERROR: 'NOTENOUGH' })).toThrow(/SANDBOX_OVER_REFUND_ERROR.*must be NOT_ENOUGH or INVALID_REQUEST/);
   });
 });
+
+describe('SANDBOX_SIGN_MODE', () => {
+  it('defaults to public_key, accepts certificate and migration, and publickey as a spelling of public_key', () => {
+    expect(loadConfig({ NODE_ENV: 'test' }).sandbox.signMode).toBe('public_key');
+    expect(loadConfig({ NODE_ENV: 'test', SANDBOX_SIGN_MODE: 'publickey' }).sandbox.signMode).toBe('public_key');
+    expect(loadConfig({ NODE_ENV: 'test', SANDBOX_SIGN_MODE: 'certificate' }).sandbox.signMode).toBe('certificate');
+    expect(loadConfig({ NODE_ENV: 'test', SANDBOX_SIGN_MODE: 'migration' }).sandbox.signMode).toBe('migration');
+  });
+
+  it('refuses anything else, naming the variable and the values it takes', () => {
+    expect(() => loadConfig({ NODE_ENV: 'test', SANDBOX_SIGN_MODE: 'both' })).toThrow(ConfigValidationError);
+    expect(() => loadConfig({ NODE_ENV: 'test', SANDBOX_SIGN_MODE: 'both' })).toThrow(/SANDBOX_SIGN_MODE.*must be public_key \(or publickey\), certificate or migration/);
+  });
+});

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { dirname } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import type { SandboxKeystore, SandboxSignMode } from './keystore';
@@ -8,7 +9,10 @@ import { SandboxSigningKey } from './sandbox-crypto';
  * plus the sandbox's own knobs. Built once from AppConfig and the keystore.
  */
 export class SandboxSettings {
-  readonly signingKey: SandboxSigningKey;
+  /** WeChat Pay's platform certificate key (serial = the certificate's). */
+  readonly certificateKey: SandboxSigningKey;
+  /** The WeChat Pay public key's private half (serial = its PUB_KEY_ID_…). */
+  readonly publicKeySigner: SandboxSigningKey;
   /** The app's DATA_DIR (the sandbox keeps its own files in DATA_DIR/sandbox). */
   readonly appDataDir: string;
 
@@ -31,10 +35,26 @@ export class SandboxSettings {
     readonly overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST' = 'INVALID_REQUEST',
   ) {
     this.appDataDir = dirname(dataDir);
-    this.signingKey =
-      signMode === 'public_key'
-        ? new SandboxSigningKey(keystore.publicKey.id, keystore.publicKey.privateKeyPem)
-        : new SandboxSigningKey(keystore.platform.serial, keystore.platform.privateKeyPem);
+    this.certificateKey = new SandboxSigningKey(keystore.platform.serial, keystore.platform.privateKeyPem);
+    this.publicKeySigner = new SandboxSigningKey(keystore.publicKey.id, keystore.publicKey.privateKeyPem);
+  }
+
+  /**
+   * The key an answer is signed with. Migration: the one the request's Wechatpay-Serial names — the
+   * public key for its PUB_KEY_ID_…, the platform certificate for its serial and, as for a merchant
+   * that has not started naming keys yet, when the header is absent or names neither.
+   */
+  answerKey(requestSerial: string | undefined): SandboxSigningKey {
+    if (this.signMode === 'public_key') return this.publicKeySigner;
+    if (this.signMode === 'certificate') return this.certificateKey;
+    return requestSerial?.trim() === this.publicKeySigner.serial ? this.publicKeySigner : this.certificateKey;
+  }
+
+  /** The key a notification is signed with: in migration mode either, at random (Wechatpay-Serial says which). */
+  notificationKey(): SandboxSigningKey {
+    if (this.signMode === 'public_key') return this.publicKeySigner;
+    if (this.signMode === 'certificate') return this.certificateKey;
+    return randomInt(2) === 0 ? this.publicKeySigner : this.certificateKey;
   }
 
   /** Scaled delay: WeChat's schedule divided by SANDBOX_TIME_SCALE. */

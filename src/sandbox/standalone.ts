@@ -10,9 +10,23 @@ import { join } from 'node:path';
 import { securityHeaders } from '../common/security-headers';
 import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { AppConfigModule } from '../config/config.module';
-import { loadOrCreateSandboxKeystore, sandboxKeystoreFiles } from './keystore';
+import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles } from './keystore';
 import { sandboxRootAlias } from './root-alias';
 import { SandboxModule } from './sandbox.module';
+
+/** What the backend needs for the sign mode: the public key and its id, the platform certificate, or both. */
+function signModeLines(mode: SandboxSignMode, ks: SandboxKeystore, files: ReturnType<typeof sandboxKeystoreFiles>, base: string): string[] {
+  const publicKey = [`  WECHATPAY_PUBLIC_KEY_PATH=${files.wechatpayPublicKey}`, `  WECHATPAY_PUBLIC_KEY_ID=${ks.publicKey.id}`];
+  const certificate = `  (platform certificate ${ks.platform.serial}: download it from ${base}/v3/certificates)`;
+  if (mode === 'public_key') return [...publicKey, `  (public-key mode: ${base}/v3/certificates answers 404 RESOURCE_NOT_EXISTS, as WeChat does)`];
+  if (mode === 'certificate') return [certificate];
+  return [
+    ...publicKey,
+    certificate,
+    "  (migration: answers are signed with the key the request's Wechatpay-Serial names, the certificate when none;",
+    '   notifications with either at random)',
+  ];
+}
 
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
@@ -62,14 +76,13 @@ async function main(): Promise<void> {
     `  WECHATPAY_PRIVATE_KEY_PATH=${files.merchantPrivateKey}`,
     `  WECHATPAY_CERT_SERIAL=${ks.merchant.certSerial}`,
     `  WECHATPAY_APIV3_KEY=${ks.apiv3Key}`,
-    config.sandbox.signMode === 'public_key'
-      ? `  WECHATPAY_PUBLIC_KEY_PATH=${files.wechatpayPublicKey}\n  WECHATPAY_PUBLIC_KEY_ID=${ks.publicKey.id}`
-      : `  (platform certificate ${ks.platform.serial}: download it from ${base}/v3/certificates)`,
+    ...signModeLines(config.sandbox.signMode, ks, files, base),
     '',
     'Files (generated on the first start, kept under DATA_DIR/sandbox):',
     `  merchant API private key     ${files.merchantPrivateKey}`,
     `  merchant API certificate     ${files.merchantCertificate} (serial ${ks.merchant.certSerial})`,
     `  WeChat Pay public key        ${files.wechatpayPublicKey} (${ks.publicKey.id})`,
+    `  WeChat Pay public key id     ${files.wechatpayPublicKeyId}`,
     `  WeChat Pay platform cert.    ${files.platformCertificate} (serial ${ks.platform.serial})`,
     `  everything (keystore)        ${join(dir, 'keystore.json')}`,
     '',

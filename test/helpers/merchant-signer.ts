@@ -35,7 +35,7 @@ export class TestMerchant {
     method: 'GET' | 'POST',
     path: string,
     body?: unknown,
-    options: { authorization?: string; rawBody?: string } = {},
+    options: { authorization?: string; rawBody?: string; headers?: Record<string, string> } = {},
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- WeChat answers of every shape
   ): Promise<{ status: number; headers: Headers; text: string; json: any; raw: Buffer }> {
     const target = `/sandbox${path}`;
@@ -47,6 +47,7 @@ export class TestMerchant {
         Accept: 'application/json',
         'User-Agent': 'wechat-h5-pay-tests',
         ...(text ? { 'Content-Type': 'application/json' } : {}),
+        ...options.headers,
       },
       body: text || undefined,
     });

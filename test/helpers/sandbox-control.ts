@@ -36,6 +36,8 @@ export interface NotificationAttempt {
   attempt: number;
   kind: 'scheduled' | 'manual';
   tamper?: Tamper;
+  /** Wechatpay-Serial the attempt was signed with. */
+  serial?: string;
   at: string;
   status?: number;
   latencyMs: number;

@@ -77,7 +77,10 @@ describe('wechatpay-axios-plugin against the sandbox', () => {
       certs: { [t.keystore.publicKey.id]: t.keystore.merchant.publicKeyPem },
       baseURL: `${t.baseUrl}/sandbox/`,
     });
-    await expect(strict.v3.certificates.get()).rejects.toThrow(/Verify the response's data/);
+    // (A signed 2xx answer: in the default public-key mode /v3/certificates is a 404, as at WeChat.)
+    await expect(
+      strict.v3.pay.transactions['out-trade-no']['{out_trade_no}'].get({ params: { mchid: t.keystore.mchid }, out_trade_no: paidNo }),
+    ).rejects.toThrow(/Verify the response's data/);
   });
 
   it('decrypts and verifies a sandbox notification with the plugin', async () => {

@@ -356,29 +356,35 @@ describe('sandbox Pay APIv3', () => {
   });
 
   describe('certificates and bills', () => {
-    it('serves the platform certificate encrypted with the APIv3 key', async () => {
-      const res = await t.merchant.request('GET', '/v3/certificates');
-      expect(res.status).toBe(200);
-      const entry = res.json.data[0];
-      expect(entry.serial_no).toBe(t.keystore.platform.serial);
-      const data = Buffer.from(entry.encrypt_certificate.ciphertext, 'base64');
-      const d = createDecipheriv('aes-256-gcm', Buffer.from(t.keystore.apiv3Key), Buffer.from(entry.encrypt_certificate.nonce));
-      d.setAuthTag(data.subarray(data.length - 16));
-      d.setAAD(Buffer.from(entry.encrypt_certificate.associated_data));
-      const pem = Buffer.concat([d.update(data.subarray(0, data.length - 16)), d.final()]).toString();
-      const cert = new X509Certificate(pem);
-      expect(cert.serialNumber.toUpperCase()).toBe(t.keystore.platform.serial);
-      // The validity is the certificate's own, not derived from the time of the call.
-      const beijing = (text: string) => new Date(Date.parse(text) + 8 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+08:00');
-      expect(entry.effective_time).toBe(beijing(cert.validFrom));
-      expect(entry.expire_time).toBe(beijing(cert.validTo));
-      await t.control.shiftClock(86400_000);
-      try {
-        const later = await t.merchant.request('GET', '/v3/certificates');
-        expect(later.json.data[0]).toMatchObject({ effective_time: entry.effective_time, expire_time: entry.expire_time });
-      } finally {
-        await t.control.resetClock();
-      }
+    describe('in certificate mode (a public-key-mode merchant has no certificate: 404, see sign-mode.e2e-spec.ts)', () => {
+      let t: SandboxTestApp;
+      beforeAll(async () => (t = await startSandboxApp({ env: { SANDBOX_SIGN_MODE: 'certificate' } })));
+      afterAll(() => t?.close());
+
+      it('serves the platform certificate encrypted with the APIv3 key', async () => {
+        const res = await t.merchant.request('GET', '/v3/certificates');
+        expect(res.status).toBe(200);
+        const entry = res.json.data[0];
+        expect(entry.serial_no).toBe(t.keystore.platform.serial);
+        const data = Buffer.from(entry.encrypt_certificate.ciphertext, 'base64');
+        const d = createDecipheriv('aes-256-gcm', Buffer.from(t.keystore.apiv3Key), Buffer.from(entry.encrypt_certificate.nonce));
+        d.setAuthTag(data.subarray(data.length - 16));
+        d.setAAD(Buffer.from(entry.encrypt_certificate.associated_data));
+        const pem = Buffer.concat([d.update(data.subarray(0, data.length - 16)), d.final()]).toString();
+        const cert = new X509Certificate(pem);
+        expect(cert.serialNumber.toUpperCase()).toBe(t.keystore.platform.serial);
+        // The validity is the certificate's own, not derived from the time of the call.
+        const beijing = (text: string) => new Date(Date.parse(text) + 8 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+08:00');
+        expect(entry.effective_time).toBe(beijing(cert.validFrom));
+        expect(entry.expire_time).toBe(beijing(cert.validTo));
+        await t.control.shiftClock(86400_000);
+        try {
+          const later = await t.merchant.request('GET', '/v3/certificates');
+          expect(later.json.data[0]).toMatchObject({ effective_time: entry.effective_time, expire_time: entry.expire_time });
+        } finally {
+          await t.control.resetClock();
+        }
+      });
     });
 
     it('generates the day\'s trade bill in the real format, gzip, with the SHA-1 of the plain file', async () => {

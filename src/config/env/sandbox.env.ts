@@ -17,9 +17,13 @@ export class SandboxEnv {
   @IsOptional()
   SANDBOX_PAY_DIRECTORIES?: string = undefined;
 
-  /** Which key signs responses and notifications: the WeChat Pay public key (default) or the platform certificate. */
+  /**
+   * Which key signs answers and notifications: the WeChat Pay public key (public_key, default; also
+   * spelt publickey), the platform certificate (certificate), or migration: each answer with the key the
+   * request's Wechatpay-Serial names (platform certificate when none), notifications with either at random.
+   */
   @IsOptional()
-  @IsIn(['public_key', 'certificate'], { message: 'must be public_key or certificate' })
+  @IsIn(['public_key', 'publickey', 'certificate', 'migration'], { message: 'must be public_key (or publickey), certificate or migration' })
   SANDBOX_SIGN_MODE?: string = undefined;
 
   /** JS-safe domains (wx.config page hosts). Default: the app's own host (standalone: localhost, 127.0.0.1). */

@@ -133,16 +133,18 @@ export class CertificateManager implements VerificationKeySource {
   }
 
   /**
-   * /v3/certificates answering 404 NOT_FOUND means the merchant has switched to WeChat Pay public-key
-   * mode (no platform certificates any more): said once, at warn, with what to configure — not again
-   * at every 12-hour refresh. Other failures are logged each time.
+   * /v3/certificates answering 404 means the merchant has switched to WeChat Pay public-key mode (no
+   * platform certificates any more). WeChat's answer is `404 RESOURCE_NOT_EXISTS` "无可用的平台证书，请在
+   * 商户平台-API安全申请使用微信支付公钥…" (quoted in wechatpay-java #306/#400, wechatpay-go #251);
+   * NOT_FOUND is accepted too. Said once, at warn, with what to configure — not again at every 12-hour
+   * refresh. Other failures are logged each time.
    */
   private reportFailure(what: string, error: Error): void {
-    if (error instanceof WechatPayApiError && error.wechatCode === 'NOT_FOUND') {
+    if (error instanceof WechatPayApiError && (error.httpStatus === 404 || error.wechatCode === 'NOT_FOUND' || error.wechatCode === 'RESOURCE_NOT_EXISTS')) {
       if (this.publicKeyModeReported) return;
       this.publicKeyModeReported = true;
       this.logger.warn(
-        `${what}: /v3/certificates answered NOT_FOUND: this merchant has switched to WeChat Pay public-key mode ` +
+        `${what}: /v3/certificates answered ${error.httpStatus} ${error.wechatCode}: this merchant has switched to WeChat Pay public-key mode ` +
           `(no platform certificates). Configure WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY_PATH. (Said once.)`,
       );
       return;

@@ -551,12 +551,15 @@ describe('platform-certificate mode', () => {
     }
   });
 
-  it('NOT_FOUND from /v3/certificates (merchant switched to public-key mode) is said once in the log, not at every refresh', async () => {
+  it.each([
+    ['404 RESOURCE_NOT_EXISTS (what WeChat answers)', '{"code":"RESOURCE_NOT_EXISTS","message":"无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥。可查看指引https://pay.weixin.qq.com/doc/v3/merchant/4012153196"}'],
+    ['404 NOT_FOUND', '{"code":"NOT_FOUND","message":"无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥"}'],
+  ])('%s from /v3/certificates (merchant switched to public-key mode) is said once in the log, not at every refresh', async (_name, body) => {
     const clock = new FixedClock(t0);
     const fake = new FakeWechatPay({ serial: serialA, privateKeyPem: platformA.privateKeyPem }, () => ({
       status: 404,
       sign: false,
-      body: '{"code":"NOT_FOUND","message":"无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥"}',
+      body,
     }));
     fake.now = () => clock.nowSeconds();
     const base = await fake.listen();
@@ -574,7 +577,7 @@ describe('platform-certificate mode', () => {
       expect(fake.requests.length).toBeGreaterThanOrEqual(3);
       const said = warns.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('public-key mode'));
       expect(said).toHaveLength(1);
-      expect(warns.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('NOT_FOUND') && !m.includes('public-key mode'))).toHaveLength(0);
+      expect(warns.mock.calls.map((c) => String(c[0])).filter((m) => m.includes('/v3/certificates') && !m.includes('public-key mode'))).toHaveLength(0);
     } finally {
       warns.mockRestore();
       await moduleRef.close();
