@@ -1,0 +1,129 @@
+/**
+ * Issue 12 item 18: `npm run check:live` verifies the live credentials against WeChat without taking
+ * money and says what is wrong in plain words. Driven against the standalone sandbox (`npm run sandbox`)
+ * configured exactly as it prints; each wrong credential is named with what to do.
+ */
+import { Logger } from '@nestjs/common';
+import { ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load-config';
+import { CheckResult, runLiveChecks } from '../../src/ops/check-live';
+import type { SandboxKeystore } from '../../src/sandbox/keystore';
+import { freePort, tempDir } from '../helpers/test-app';
+
+const ROOT = join(__dirname, '..', '..');
+
+describe('npm run check:live against the standalone sandbox', () => {
+  jest.setTimeout(180_000);
+  let sandbox: ChildProcess | undefined;
+  let env: Record<string, string>;
+  let ks: SandboxKeystore;
+
+  beforeAll(async () => {
+    Logger.overrideLogger(false); // the clients' request lines
+    const port = await freePort();
+    const dataDir = tempDir();
+    sandbox = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/sandbox/standalone.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, SANDBOX_PORT: String(port), DATA_DIR: dataDir, NODE_ENV: 'test' },
+    });
+    let out = '';
+    sandbox.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    sandbox.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const deadline = Date.now() + 90_000;
+    while (!out.includes('Test controls') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain('Test controls');
+    const dir = join(dataDir, 'sandbox');
+    ks = JSON.parse(readFileSync(join(dir, 'keystore.json'), 'utf8')) as SandboxKeystore;
+    const base = `http://127.0.0.1:${port}/sandbox`;
+    // What `npm run sandbox` prints, plus what live mode needs besides.
+    env = {
+      NODE_ENV: 'test',
+      DATA_DIR: tempDir(),
+      WECHAT_MODE: 'live',
+      PUBLIC_BASE_URL: 'http://127.0.0.1:3000',
+      ALLOW_INSECURE_PUBLIC_URL: 'true',
+      SESSION_SECRET: 's'.repeat(40),
+      ADMIN_TOKENS: 'check-live-admin-token-0123456789',
+      WECHATPAY_API_BASE: base,
+      WECHAT_API_BASE: base,
+      WECHAT_OPEN_BASE: base,
+      WECHAT_APPID: ks.appid,
+      WECHAT_APPSECRET: ks.appsecret,
+      WECHATPAY_MCHID: ks.mchid,
+      WECHATPAY_PRIVATE_KEY_PATH: join(dir, 'apiclient_key.pem'),
+      WECHATPAY_CERT_SERIAL: ks.merchant.certSerial,
+      WECHATPAY_APIV3_KEY: ks.apiv3Key,
+      WECHATPAY_PUBLIC_KEY_PATH: join(dir, 'wechatpay_public_key.pem'),
+      WECHATPAY_PUBLIC_KEY_ID: ks.publicKey.id,
+    };
+  });
+  afterAll(() => sandbox?.kill());
+
+  const check = (changes: Record<string, string> = {}) => runLiveChecks(loadConfig({ ...env, ...changes }));
+  const failures = (results: CheckResult[]) => results.filter((r) => !r.ok);
+
+  it('a good configuration: every check OK', async () => {
+    const results = await check();
+    expect(failures(results)).toEqual([]);
+    expect(results.map((r) => r.name)).toEqual(['merchant signature', 'APIv3 key', 'answer verification', 'official account (access_token)', 'JS-SDK (jsapi_ticket)']);
+    expect(results.find((r) => r.name === 'answer verification')!.message).toContain(ks.publicKey.id);
+  });
+
+  it('a wrong merchant id is named, with where to find the right one', async () => {
+    const [signature] = failures(await check({ WECHATPAY_MCHID: '1900009999' }));
+    expect(signature.name).toBe('merchant signature');
+    expect(signature.message).toMatch(/^WeChat Pay does not accept merchant id 1900009999 \(WECHATPAY_MCHID\) with certificate [0-9A-F]+: check the 商户号/);
+  });
+
+  it('a wrong certificate serial is named, with the openssl command that reads the right one', async () => {
+    const [signature] = failures(await check({ WECHATPAY_CERT_SERIAL: '1234567890ABCDEF1234567890ABCDEF12345678' }));
+    expect(signature.name).toBe('merchant signature');
+    expect(signature.message).toContain('WeChat Pay does not accept certificate serial 1234567890ABCDEF1234567890ABCDEF12345678 (WECHATPAY_CERT_SERIAL)');
+    expect(signature.message).toContain('openssl x509 -noout -serial -in apiclient_cert.pem');
+  });
+
+  it('a wrong AppSecret is named; the Pay checks still pass', async () => {
+    const results = await check({ WECHAT_APPSECRET: 'f'.repeat(32) });
+    expect(failures(results)).toEqual([
+      { ok: false, name: 'official account (access_token)', message: expect.stringMatching(new RegExp(`^WECHAT_APPSECRET is not the AppSecret of ${ks.appid}: copy it from 公众号后台`)) },
+    ]);
+    expect(results.filter((r) => r.ok).map((r) => r.name)).toEqual(['merchant signature', 'APIv3 key', 'answer verification']);
+  });
+
+  it('a wrong APIv3 key and a wrong public key id are named', async () => {
+    const [apiv3] = failures(await check({ WECHATPAY_APIV3_KEY: 'k'.repeat(32) }));
+    expect(apiv3).toMatchObject({ name: 'APIv3 key', message: expect.stringMatching(/cannot be decrypted with WECHATPAY_APIV3_KEY/) });
+    const [keyId] = failures(await check({ WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0000000000000000000000000009' }));
+    expect(keyId).toMatchObject({ name: 'answer verification', message: expect.stringContaining(`WeChat Pay signs with public key ${ks.publicKey.id}, but WECHATPAY_PUBLIC_KEY_ID is PUB_KEY_ID_0000000000000000000000000009`) });
+  });
+
+  it('a merchant in public-key mode without the public key configured: told which key id to set', async () => {
+    const withoutPublicKey = { ...env };
+    delete withoutPublicKey.WECHATPAY_PUBLIC_KEY_PATH;
+    delete withoutPublicKey.WECHATPAY_PUBLIC_KEY_ID;
+    const results = await runLiveChecks(loadConfig(withoutPublicKey));
+    expect(failures(results)).toEqual([
+      { ok: false, name: 'answer verification', message: expect.stringContaining(`WeChat Pay signs with its public key ${ks.publicKey.id}: set WECHATPAY_PUBLIC_KEY_ID=${ks.publicKey.id}`) },
+    ]);
+  });
+
+  it('the command itself: OK lines, exit 0, and never a secret in its output', async () => {
+    const result = await new Promise<{ status: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/ops/check-live.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('exit', (status) => resolve({ status, out }));
+    });
+    expect(result.out).toMatch(/^check:live: checking the live credentials against/);
+    expect(result.out.trim().split('\n')).toHaveLength(7); // the heading, five checks, the verdict
+    expect(result.out).toMatch(/^OK {4}merchant signature: /m);
+    expect(result.out).toMatch(/^OK {4}JS-SDK \(jsapi_ticket\): /m);
+    expect(result.out.trim().split('\n').pop()).toBe('check:live: all OK.');
+    expect(result.status).toBe(0);
+    for (const secret of [ks.appsecret, ks.apiv3Key]) expect(result.out).not.toContain(secret);
+    expect(result.out).not.toMatch(/access_token=|"ticket"|PRIVATE KEY/);
+  });
+});
