@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { SandboxKeystore, loadOrCreateSandboxKeystore, sandboxKeystoreFiles } from '../../src/sandbox/keystore';
 import { NotificationAttempt } from '../helpers/sandbox-control';
 import { TestMerchant } from '../helpers/merchant-signer';
-import { Shop } from '../helpers/shop';
+import { ADMIN_TOKEN, Shop } from '../helpers/shop';
+import { TestApp, createTestDatabase, startTestApp, tempDir } from '../helpers/test-app';
 
 /*
  * SANDBOX_SIGN_MODE: the sandbox signs like WeChat during a merchant's certificate → public-key
@@ -131,5 +132,37 @@ describe('SANDBOX_SIGN_MODE=migration (a merchant midway from platform certifica
     // A certificate-signed notification made the app fetch the platform certificate (it names the public key in its requests).
     expect(await m.shop.sandbox.callsTo('v3/certificates')).toBeGreaterThanOrEqual(1);
     expect(await m.shop.status(outTradeNo)).toBe('PAID');
+  });
+});
+
+describe('an app without the public key against a public-key-only merchant (SANDBOX_SIGN_MODE=publickey)', () => {
+  let wechat: ModeApp;
+  let app: TestApp;
+  beforeAll(async () => {
+    wechat = await start('publickey');
+    const shared = `${wechat.shop.baseUrl}/sandbox`;
+    // Same merchant (the keystore's directory), but configured like a legacy merchant: no public key.
+    app = await startTestApp({
+      dataDir: wechat.shop.t.dataDir,
+      database: await createTestDatabase(tempDir()),
+      captureLogs: true,
+      env: { SANDBOX_SIGN_MODE: 'certificate', WECHATPAY_API_BASE: shared, WECHAT_API_BASE: shared, WECHAT_OPEN_BASE: shared, ADMIN_TOKENS: ADMIN_TOKEN, SEED_DEMO_PRODUCTS: 'false' },
+    });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await wechat?.shop.close();
+  });
+
+  it('a prepay whose answer is signed with a public key it lacks is a 5xx (not a 401), logged with what to configure', async () => {
+    const shop = new Shop(app);
+    const product = await shop.product('公钥商户', 100);
+    const shopper = await shop.login('o_sign_legacy');
+    const no = await shop.placeOrder(shopper, [{ productId: product.id, quantity: 1 }]);
+    const pay = await shop.http().post(`/orders/${no}/pay`).set(shopper.headers);
+    expect(pay.status).toBeGreaterThanOrEqual(500);
+    const logged = app.logs.filter((l) => Number(l.level) >= 50 && JSON.stringify(l).includes(wechat.keystore.publicKey.id));
+    expect(logged.length).toBeGreaterThanOrEqual(1);
+    expect(JSON.stringify(logged[0])).toMatch(/switched to public-key mode; set WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY_PATH/);
   });
 });

@@ -85,7 +85,14 @@ export async function verifySigned(
     throw new WechatPaySignatureError('signature_probe', 'signature probe (WECHATPAY/SIGNTEST/): answered as a failure, as WeChat expects');
   }
   const key = await keys.keyFor(serial);
-  if (!key) throw new WechatPaySignatureError('unknown_serial', `unknown Wechatpay-Serial ${serial}`, serial);
+  if (!key) {
+    // Said in plain words for the operator: a merchant on public-key mode whose app is configured
+    // without the key (or with another one) sees every answer fail here.
+    const hint = serial.startsWith(PUBLIC_KEY_ID_PREFIX)
+      ? ': signed with a WeChat Pay public key that is not the configured one (none configured: the merchant has switched to public-key mode; set WECHATPAY_PUBLIC_KEY_ID and WECHATPAY_PUBLIC_KEY_PATH)'
+      : '';
+    throw new WechatPaySignatureError('unknown_serial', `unknown Wechatpay-Serial ${serial}${hint}`, serial);
+  }
   if (!rsaVerifyParts(responseMessageParts(timestamp, nonce, rawBody), signature, key)) {
     throw new WechatPaySignatureError('bad_signature', 'Wechatpay-Signature does not match the body', serial);
   }
