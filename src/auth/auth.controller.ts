@@ -1,5 +1,5 @@
-import { Controller, Get, Header, HttpCode, HttpStatus, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCookieAuth, ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Header, HttpCode, HttpStatus, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiCookieAuth, ApiCreatedResponse, ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
@@ -11,6 +11,7 @@ import { AuthService, UserProfile } from './auth.service';
 import { CurrentUser } from './current-user.decorator';
 import { AuthorizeQueryDto, CallbackQueryDto, MeQueryDto } from './dto/authorize-query.dto';
 import { MeDto } from './dto/me.dto';
+import { GuestAnswerDto, MiniprogramLoginAnswerDto, MiniprogramLoginDto } from './dto/miniprogram-login.dto';
 import { SESSION_COOKIE, SessionGuard, SessionRequest } from './session.guard';
 import type { SessionUser } from './session-user';
 
@@ -23,6 +24,8 @@ const LOGIN_COOKIE_MAX_AGE_MS = 10 * 60_000;
 @Controller('auth')
 export class AuthController {
   private readonly authorizeLimit: RateWindow;
+  private readonly guestLimit: RateWindow;
+  private readonly miniprogramLimit: RateWindow;
 
   constructor(
     private readonly auth: AuthService,
@@ -30,6 +33,65 @@ export class AuthController {
     clock: Clock,
   ) {
     this.authorizeLimit = new RateWindow(config.session.authorizeRatePerMinute, () => clock.nowMs());
+    // Each login route counts on its own, with the same per-address limit (AUTH_AUTHORIZE_RATE_LIMIT).
+    this.guestLimit = new RateWindow(config.session.authorizeRatePerMinute, () => clock.nowMs());
+    this.miniprogramLimit = new RateWindow(config.session.authorizeRatePerMinute, () => clock.nowMs());
+  }
+
+  /** 429 RATE_LIMITED with Retry-After once this address started too many logins this minute. */
+  private limit(window: RateWindow, req: SessionRequest, res: Response): void {
+    const retryAfterS = window.hit(req.ip ?? 'unknown');
+    if (retryAfterS === undefined) return;
+    res.setHeader('Retry-After', String(retryAfterS));
+    throw new AppError(HttpStatus.TOO_MANY_REQUESTS, 'RATE_LIMITED', `too many logins started from this address; retry after ${retryAfterS} s`, { retryAfterS });
+  }
+
+  private setSessionCookie(res: Response, token: string): void {
+    res.cookie(SESSION_COOKIE, token, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: this.config.publicBaseUrl.startsWith('https:'),
+      path: '/',
+      maxAge: this.config.session.ttlMs,
+    });
+  }
+
+  @Post('guest')
+  @HttpCode(201)
+  @ApiOperation({
+    summary:
+      'Start a guest session (shoppers outside WeChat: order and pay by h5 or native). Sets the session cookie; no openid. A browser that already has a guest session keeps it; a WeChat login later in the same browser keeps the guest\'s orders. Rate-limited per client IP like /auth/wechat/authorize',
+  })
+  @ApiCreatedResponse({ type: GuestAnswerDto })
+  @ApiResponse({ status: 409, description: 'This browser is already logged in with WeChat (nothing changed)' })
+  @ApiResponse({ status: 429, description: 'Too many logins started from this address; Retry-After says when to try again' })
+  async guest(@Req() req: SessionRequest, @Res({ passthrough: true }) res: Response): Promise<GuestAnswerDto> {
+    this.limit(this.guestLimit, req, res);
+    const current = req.cookies?.[SESSION_COOKIE];
+    const existing = await this.auth.resolveSession(current);
+    if (existing && existing.kind !== 'guest') {
+      throw new AppError(HttpStatus.CONFLICT, 'ALREADY_LOGGED_IN', `this browser is already logged in (${existing.kind}); POST /auth/logout first to continue as a guest`, {
+        kind: existing.kind,
+      });
+    }
+    this.setSessionCookie(res, existing && current ? current : await this.auth.startGuest());
+    return { kind: 'guest' };
+  }
+
+  @Post('miniprogram/login')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Mini-program login: the code of wx.login() → WeChat sns/jscode2session → a session token (send it as Authorization: Bearer). WeChat\'s session_key never leaves the server. Rate-limited per client IP',
+  })
+  @ApiOkResponse({ type: MiniprogramLoginAnswerDto })
+  @ApiResponse({ status: 400, description: 'No or malformed code, or no mini-program configured (CHANNEL_UNAVAILABLE)' })
+  @ApiResponse({ status: 401, description: 'WeChat rejected the code: invalid or expired (errcode 40029) or already used (40163)' })
+  async miniprogramLogin(@Body() body: MiniprogramLoginDto, @Req() req: SessionRequest, @Res({ passthrough: true }) res: Response): Promise<MiniprogramLoginAnswerDto> {
+    this.limit(this.miniprogramLimit, req, res);
+    const { token } = await this.auth.loginMiniprogram(body.code);
+    res.setHeader('Cache-Control', 'no-store');
+    return { token };
   }
 
   @Get('wechat/authorize')
@@ -37,11 +99,7 @@ export class AuthController {
   @ApiResponse({ status: 302, description: 'To WeChat (open.weixin.qq.com, or the sandbox); sets the short-lived login cookie the callback checks' })
   @ApiResponse({ status: 429, description: 'Too many login starts from this address; Retry-After says when to try again' })
   async authorize(@Query() query: AuthorizeQueryDto, @Req() req: SessionRequest, @Res() res: Response) {
-    const retryAfterS = this.authorizeLimit.hit(req.ip ?? 'unknown');
-    if (retryAfterS !== undefined) {
-      res.setHeader('Retry-After', String(retryAfterS));
-      throw new AppError(HttpStatus.TOO_MANY_REQUESTS, 'RATE_LIMITED', `too many logins started from this address; retry after ${retryAfterS} s`, { retryAfterS });
-    }
+    this.limit(this.authorizeLimit, req, res);
     // The login cookie binds the state to this browser; a browser keeps its value across parallel logins (tabs).
     const existing = req.cookies?.[LOGIN_COOKIE];
     const binding = isLoginBinding(existing) ? existing : randomId(16);
@@ -63,7 +121,7 @@ export class AuthController {
   async callback(@Query() query: CallbackQueryDto, @Req() req: SessionRequest, @Res() res: Response) {
     let result: Awaited<ReturnType<AuthService['completeCallback']>>;
     try {
-      result = await this.auth.completeCallback(query.code, query.state, req.cookies?.[LOGIN_COOKIE]);
+      result = await this.auth.completeCallback(query.code, query.state, req.cookies?.[LOGIN_COOKIE], req.cookies?.[SESSION_COOKIE]);
     } catch (error) {
       if (!(error instanceof LoginNotBoundError)) throw error;
       res.status(400).type('html').setHeader('Cache-Control', 'no-store');
@@ -71,13 +129,7 @@ export class AuthController {
       return;
     }
     const { token, redirect } = result;
-    res.cookie(SESSION_COOKIE, token, {
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: this.config.publicBaseUrl.startsWith('https:'),
-      path: '/',
-      maxAge: this.config.session.ttlMs,
-    });
+    this.setSessionCookie(res, token);
     res.redirect(302, redirect);
   }
 

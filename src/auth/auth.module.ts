@@ -5,13 +5,14 @@ import { AuthJobs } from './auth.jobs';
 import { AuthService } from './auth.service';
 import { OAuthState } from './entities/oauth-state.entity';
 import { Session } from './entities/session.entity';
+import { UserIdentity } from './entities/user-identity.entity';
 import { User } from './entities/user.entity';
 import { SessionGuard } from './session.guard';
 
 /** WeChat OAuth login and shopper sessions. Other modules use SessionGuard, @CurrentUser() and AuthService. */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([User, Session, OAuthState])],
+  imports: [TypeOrmModule.forFeature([User, Session, OAuthState, UserIdentity])],
   controllers: [AuthController],
   providers: [AuthService, SessionGuard, AuthJobs],
   exports: [AuthService, SessionGuard, AuthJobs],

@@ -1,4 +1,5 @@
 import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { In, IsNull, LessThan, Repository } from 'typeorm';
@@ -9,11 +10,14 @@ import { resolveSessionSecret } from '../config/session-secret';
 import { WechatMpApiError } from '../wechat/mp/errors';
 import type { OAuthAccessToken, OAuthScope } from '../wechat/mp/types';
 import { WechatMpClient } from '../wechat/mp/wechat-mp.client';
+import { WechatCredentials } from '../wechat/wechat-credentials';
 import { AuthCrypto, TokenDecryptionError, randomId } from './auth-crypto';
 import { ACCOUNT_GONE, InvalidRedirectError, InvalidStateError, LoginNotBoundError, LoginRequiredError, ReauthRequiredError } from './auth.errors';
 import { OAuthState } from './entities/oauth-state.entity';
 import { Session } from './entities/session.entity';
+import { UserIdentity } from './entities/user-identity.entity';
 import { User } from './entities/user.entity';
+import { GUEST_ORDERS_MERGER, GuestOrdersMerger } from './guest-orders-merger';
 import { isSafeRedirect } from './redirect';
 import { SessionKind, SessionUser } from './session-user';
 
@@ -44,9 +48,12 @@ export class AuthService {
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(Session) private readonly sessions: Repository<Session>,
     @InjectRepository(OAuthState) private readonly states: Repository<OAuthState>,
+    @InjectRepository(UserIdentity) private readonly identities: Repository<UserIdentity>,
     private readonly mp: WechatMpClient,
+    private readonly credentials: WechatCredentials,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    private readonly moduleRef: ModuleRef,
   ) {
     this.crypto = new AuthCrypto(resolveSessionSecret(config));
   }
@@ -72,6 +79,8 @@ export class AuthService {
     code: string | undefined,
     state: string | undefined,
     binding: string | undefined,
+    /** The browser's current session cookie: a guest's orders move to the account logged in with. */
+    previousSessionToken?: string,
   ): Promise<{ token: string; redirect: string; user: UserProfile }> {
     if (!state) throw new InvalidStateError('is missing');
     // Checked before anything is read or written: a state issued to another browser (an attacker's
@@ -102,8 +111,99 @@ export class AuthService {
       throw error;
     }
     const user = await this.upsertUser(token);
+    await this.adoptGuest(previousSessionToken, user.id);
     const sessionToken = await this.startSession(user.id, 'wechat', user.appid, user.openid);
     return { token: sessionToken, redirect: record.redirect, user };
+  }
+
+  /**
+   * A guest who logs in keeps what they ordered as a guest: the guest's orders move to `userId` and
+   * the guest session ends. Anything but a live guest session is left alone.
+   */
+  private async adoptGuest(previousSessionToken: string | undefined, userId: number): Promise<void> {
+    const previous = await this.resolveSession(previousSessionToken);
+    if (!previous || previous.kind !== 'guest' || previous.userId === userId) return;
+    await this.moduleRef.get<GuestOrdersMerger>(GUEST_ORDERS_MERGER, { strict: false }).reassignUser(previous.userId, userId);
+    await this.logout(previous.sessionId);
+    this.logger.log(`guest user ${previous.userId} logged in as user ${userId}: orders moved`);
+  }
+
+  /** A session for a shopper outside WeChat: a user with no WeChat identity (h5/native pay only). */
+  async startGuest(): Promise<string> {
+    const now = this.clock.now();
+    const inserted = await this.users.insert({ appid: null, openid: null, unionid: null, nickname: null, avatarUrl: null, scope: 'guest', createdAt: now, updatedAt: now });
+    return this.startSession(Number(inserted.identifiers[0].id), 'guest', null, null);
+  }
+
+  /**
+   * Mini-program login: the code of wx.login → sns/jscode2session with WECHAT_MINIPROGRAM_APPID/APPSECRET
+   * → a session (bearer token) for that mini-program openid, linked by unionid to the same shopper's
+   * official-account identity. WeChat's session_key is dropped here: it is neither stored, answered nor logged.
+   */
+  async loginMiniprogram(code: string): Promise<{ token: string; userId: number }> {
+    const app = this.credentials.miniprogram;
+    if (!app) {
+      throw new AppError(
+        HttpStatus.BAD_REQUEST,
+        'CHANNEL_UNAVAILABLE',
+        'mini-program login is not configured on this shop (WECHAT_MINIPROGRAM_APPID and WECHAT_MINIPROGRAM_APPSECRET are not set)',
+      );
+    }
+    let openid: string;
+    let unionid: string | null;
+    try {
+      const answer = await this.mp.jscode2session(app, code);
+      openid = answer.openid;
+      unionid = answer.unionid ?? null;
+    } catch (error) {
+      if (error instanceof WechatMpApiError && [40029, 40163].includes(error.errcode)) {
+        const reason = error.errcode === 40163 ? 'the code was already used' : 'the code is invalid or expired';
+        throw new AppError(HttpStatus.UNAUTHORIZED, 'WECHAT_CODE_REJECTED', `WeChat rejected the mini-program login: ${reason} (errcode ${error.errcode}); call wx.login again`, {
+          errcode: error.errcode,
+        });
+      }
+      throw error;
+    }
+    if (typeof openid !== 'string' || !openid) throw new WechatMpApiError(-1, 'no openid in the answer', 'sns/jscode2session');
+    const userId = await this.linkIdentity(app.appid, openid, unionid);
+    return { token: await this.startSession(userId, 'miniprogram', app.appid, openid), userId };
+  }
+
+  /**
+   * The user behind (appid, openid): the one this identity already belongs to, else the one another
+   * identity with the same unionid belongs to, else a new user (no official-account openid). Records
+   * the identity, and its unionid once WeChat tells it.
+   */
+  private async linkIdentity(appid: string, openid: string, unionid: string | null): Promise<number> {
+    const known = await this.identities.findOneBy({ appid, openid });
+    if (known) {
+      if (unionid && known.unionid !== unionid) await this.identities.update({ id: known.id }, { unionid });
+      return Number(known.userId);
+    }
+    let userId = unionid ? await this.userIdByUnionid(unionid) : undefined;
+    if (userId === undefined) {
+      const now = this.clock.now();
+      const inserted = await this.users.insert({ appid: null, openid: null, unionid, nickname: null, avatarUrl: null, scope: 'miniprogram', createdAt: now, updatedAt: now });
+      userId = Number(inserted.identifiers[0].id);
+    }
+    return this.recordIdentity(userId, appid, openid, unionid);
+  }
+
+  private async userIdByUnionid(unionid: string): Promise<number | undefined> {
+    const linked = await this.identities.findOne({ where: { unionid }, order: { id: 'ASC' } });
+    return linked ? Number(linked.userId) : undefined;
+  }
+
+  /** Inserts the identity; when a concurrent login inserted it first, the user it names wins. */
+  private async recordIdentity(userId: number, appid: string, openid: string, unionid: string | null): Promise<number> {
+    try {
+      await this.identities.insert({ userId: String(userId), appid, openid, unionid, createdAt: this.clock.now() });
+      return userId;
+    } catch (error) {
+      const existing = await this.identities.findOneBy({ appid, openid });
+      if (!existing) throw error;
+      return Number(existing.userId);
+    }
   }
 
   /**
@@ -141,7 +241,14 @@ export class AuthService {
       ...(token.unionid || profile.unionid ? { unionid: token.unionid ?? profile.unionid } : {}),
       ...(profile.nickname !== undefined ? { nickname: profile.nickname, avatarUrl: profile.headimgurl ?? null } : {}),
     };
-    const existing = await this.users.findOneBy({ appid, openid: token.openid });
+    const unionid = token.unionid ?? profile.unionid ?? null;
+    let existing = await this.users.findOneBy({ appid, openid: token.openid });
+    if (!existing) {
+      // Known through the mini-program with the same unionid: that user now has an official-account openid too.
+      const linkedId = (await this.identities.findOneBy({ appid, openid: token.openid }))?.userId ?? (unionid ? await this.userIdByUnionid(unionid) : undefined);
+      const linked = linkedId !== undefined ? await this.users.findOneBy({ id: String(linkedId) }) : null;
+      if (linked && linked.openid === null) existing = linked;
+    }
     if (existing) {
       // A silent (base) login must not downgrade a user who once granted userinfo.
       if (existing.scope === 'snsapi_userinfo' && values.scope === 'snsapi_base') {
@@ -161,6 +268,9 @@ export class AuthService {
       }
     }
     const user = await this.users.findOneByOrFail({ appid, openid: token.openid });
+    const identity = await this.identities.findOneBy({ appid, openid: token.openid });
+    if (!identity) await this.recordIdentity(Number(user.id), appid, token.openid, unionid);
+    else if (unionid && identity.unionid !== unionid) await this.identities.update({ id: identity.id }, { unionid });
     return toProfile(user);
   }
 

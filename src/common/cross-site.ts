@@ -5,6 +5,13 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Not browser-session routes: WeChat's notifications (signed) and the sandbox's own WeChat pages and APIs. */
 const EXEMPT_PREFIXES = ['/notify/', '/sandbox/', '/sandbox'];
 
+/**
+ * State-changing routes that no cookie authenticates, so a forged cross-site request gains nothing:
+ * mini-program login (wx.request sends Referer https://servicewechat.com/…, never our origin, and the
+ * answer is a token the forging page cannot read). Their bodies must still be JSON.
+ */
+const COOKIELESS = new Set(['/auth/miniprogram/login']);
+
 function exempt(path: string): boolean {
   return EXEMPT_PREFIXES.some((prefix) => path === prefix || path.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`));
 }
@@ -40,7 +47,7 @@ export function crossSiteGuard(publicBaseUrl: string) {
   const ours = originOf(publicBaseUrl);
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!STATE_CHANGING.has(req.method) || exempt(req.path)) return next();
-    if (!req.headers.authorization) {
+    if (!req.headers.authorization && !COOKIELESS.has(req.path)) {
       const claimed = req.headers.origin ?? req.headers.referer;
       if (claimed !== undefined) {
         const origin = claimed === 'null' ? 'null' : originOf(claimed);

@@ -13,6 +13,8 @@ const SECRET_QUERY_PARAMS = new Set([
   'secret',
   'appsecret',
   'code',
+  'js_code',
+  'session_key',
   'token',
   'ticket',
   'jsapi_ticket',
@@ -26,7 +28,7 @@ const SECRET_QUERY_PARAMS = new Set([
  * wildcard path costs time on every request. Request/response serializers below already drop headers
  * and bodies; app code logs strings, never token-bearing objects.
  */
-const SECRET_KEYS = ['authorization', 'cookie', 'access_token', 'refresh_token', 'secret', 'appsecret', 'apiv3Key', 'privateKey', 'ticket', 'password'];
+const SECRET_KEYS = ['authorization', 'cookie', 'access_token', 'refresh_token', 'secret', 'appsecret', 'apiv3Key', 'privateKey', 'ticket', 'password', 'session_key'];
 
 export const REDACT_PATHS = SECRET_KEYS.flatMap((key) => [key, `*.${key}`]);
 

@@ -1,6 +1,7 @@
 import { Injectable, Logger, Module, OnApplicationBootstrap } from '@nestjs/common';
 import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { GUEST_ORDERS_MERGER } from '../auth/guest-orders-merger';
 import { AppConfig } from '../config/app-config';
 import { AdminOrdersController } from './admin-orders.controller';
 import { CatalogService } from './catalog.service';
@@ -58,7 +59,7 @@ class PaymentLifecycle implements OnApplicationBootstrap {
 @Module({
   imports: [TypeOrmModule.forFeature([Product, Order, OrderItem, OrderEvent])],
   controllers: [ProductsController, AdminProductsController, OrdersController, AdminOrdersController],
-  providers: [CatalogService, OrderService, PaymentApplier, PaymentJobs, PaymentLifecycle, ShopperLimits, PaymentMetrics],
+  providers: [CatalogService, OrderService, PaymentApplier, PaymentJobs, PaymentLifecycle, ShopperLimits, PaymentMetrics, { provide: GUEST_ORDERS_MERGER, useExisting: OrderService }],
   exports: [CatalogService, OrderService, PaymentApplier, PaymentJobs],
 })
 export class PaymentModule {}

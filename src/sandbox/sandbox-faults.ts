@@ -17,6 +17,7 @@ export const SANDBOX_ENDPOINTS = {
     'sns/oauth2/refresh_token',
     'sns/userinfo',
     'sns/auth',
+    'sns/jscode2session',
   ],
   /** The authorize page (500 → WeChat's error page, 429 → its "too frequent" page) */
   page: ['connect/oauth2/authorize'],

@@ -1,13 +1,17 @@
-import { Body, Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiExcludeController, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AVATAR_SIZES, avatarPng } from './avatar-png';
 import { cspSource, widenCsp } from './pages/csp';
 import { escapeHtml, page } from './pages/layout';
 import { sandboxPrefixOf } from './root-alias';
+import { publicKeyOf, verifyBase64Signature } from './sandbox-crypto';
+import { SandboxControlTokenGuard } from './sandbox-control-token.guard';
 import { SandboxHttp } from './sandbox-http';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxMpError } from './sandbox-errors';
+import { PayProblem, SandboxPayService } from './sandbox-pay.service';
+import { SandboxSettings } from './sandbox.settings';
 
 type QueryParams = Record<string, string | undefined>;
 
@@ -162,6 +166,12 @@ export class SandboxMpController {
     return this.http.mp('sns/userinfo', res, () => this.mp.userInfo(query));
   }
 
+  /** Mini-program login (wx.login's code → openid, session_key, unionid when the user has one). */
+  @Get('sns/jscode2session')
+  jscode2session(@Query() query: QueryParams, @Res() res: Response) {
+    return this.http.mp('sns/jscode2session', res, () => this.mp.jscode2session(query));
+  }
+
   @Get('cgi-bin/token')
   token(@Query() query: QueryParams, @Res() res: Response) {
     return this.http.mp('cgi-bin/token', res, () => this.mp.token(query));
@@ -184,5 +194,106 @@ export class SandboxMpController {
   @Get('cgi-bin/ticket/getticket')
   ticket(@Query() query: QueryParams, @Res() res: Response) {
     return this.http.mp('cgi-bin/ticket/getticket', res, () => this.mp.ticket(query));
+  }
+}
+
+type Json = Record<string, unknown>;
+
+/** HTTP status of a requestPayment the sandbox's WeChat refuses to pay. */
+const PROBLEM_STATUS: Record<PayProblem, number> = {
+  NOT_FOUND: 404,
+  WRONG_PAYER: 403,
+  EXPIRED: 409,
+  PAID: 409,
+  CLOSED: 409,
+  PAYERROR: 409,
+};
+
+/**
+ * Inside the mini-program: wx.requestPayment. Takes what the mini-program passes to it
+ * ({ timeStamp, nonceStr, package, signType, paySign }), checks paySign the way WeChat does — RSA
+ * with the merchant's key over `<mini-program appid>\n<timeStamp>\n<nonceStr>\n<package>\n` — and that
+ * the prepay was made for the mini-program's appid, then pays through the same path as
+ * /sandbox/control/pay. Answers wx.requestPayment's errMsg.
+ */
+@ApiExcludeController()
+@Controller('sandbox/miniprogram')
+export class SandboxMiniprogramController {
+  private readonly merchantKey;
+
+  constructor(
+    private readonly mp: SandboxMpService,
+    private readonly pay: SandboxPayService,
+    settings: SandboxSettings,
+  ) {
+    this.merchantKey = publicKeyOf(settings.keystore.merchant.publicKeyPem);
+  }
+
+  @Post('requestPayment')
+  @HttpCode(200)
+  requestPayment(@Body() body: Json | undefined, @Res({ passthrough: true }) res: Response) {
+    const p = body ?? {};
+    const fail = (status: number, reason: string) => {
+      res.status(status);
+      return { errMsg: `requestPayment:fail ${reason}` };
+    };
+    for (const field of ['timeStamp', 'nonceStr', 'package', 'signType', 'paySign']) {
+      if (typeof p[field] !== 'string' || !p[field]) return fail(400, `parameter error: ${field} is required (a string)`);
+    }
+    if (p.signType !== 'RSA') return fail(400, 'signType must be RSA (APIv3)');
+    const appid = this.mp.miniprogram.appid;
+    const message = Buffer.from(`${appid}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`, 'utf8');
+    if (!verifyBase64Signature(message, String(p.paySign), this.merchantKey)) {
+      return fail(400, `支付验证签名失败 (paySign does not verify over the mini-program appid ${appid})`);
+    }
+    const prepayId = /^prepay_id=(.+)$/.exec(String(p.package))?.[1];
+    const tx = prepayId ? this.pay.prepayInfo(prepayId) : undefined;
+    if (!prepayId || !tx) return fail(404, 'prepay_id 不存在');
+    if (tx.appid !== appid) return fail(400, `prepay_id 的 appid (${tx.appid}) 与小程序 appid (${appid}) 不一致`);
+    const outcome = p.result === 'cancel' || p.result === 'fail' ? p.result : 'success';
+    const answer = this.pay.pay(prepayId, typeof p.openid === 'string' ? p.openid : undefined, outcome);
+    if (answer.problem) return fail(PROBLEM_STATUS[answer.problem], answer.reason ?? answer.problem);
+    if (answer.result === 'cancel') return { errMsg: 'requestPayment:fail cancel' };
+    if (answer.result === 'fail') return fail(200, answer.reason ?? 'fail');
+    return { errMsg: 'requestPayment:ok', outTradeNo: answer.transaction?.outTradeNo, transactionId: answer.transaction?.transactionId };
+  }
+}
+
+/** Test controls of the sandbox's mini-program (behind SANDBOX_CONTROL_TOKEN like every control route). */
+@ApiTags('sandbox control')
+@ApiBearerAuth()
+@UseGuards(SandboxControlTokenGuard)
+@Controller('sandbox/control/miniprogram')
+export class SandboxMiniprogramControlController {
+  constructor(private readonly mp: SandboxMpService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'The mini-program bound to the sandbox merchant (its appid; no secret)' })
+  info() {
+    return { appid: this.mp.miniprogram.appid };
+  }
+
+  @Post('code')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'What wx.login() gives the mini-program: a code (single use, 5 minutes) for the mini-program user `openid` (created when new). `unionid`, or `officialAccountOpenid` (take that official-account test user\'s unionid), links it to an official-account user',
+  })
+  code(@Body() body: Json | undefined, @Res({ passthrough: true }) res: Response) {
+    const b = body ?? {};
+    for (const field of ['openid', 'unionid', 'officialAccountOpenid']) {
+      if (b[field] !== undefined && typeof b[field] !== 'string') {
+        res.status(400);
+        return { statusCode: 400, error: 'Bad Request', message: `${field} must be a string` };
+      }
+    }
+    try {
+      const user = this.mp.upsertMiniprogramUser(b as { openid?: string; unionid?: string; officialAccountOpenid?: string });
+      return { code: this.mp.issueMiniprogramCode(user.openid), openid: user.openid, unionid: user.unionid ?? null };
+    } catch (error) {
+      if (!(error instanceof SandboxMpError)) throw error;
+      res.status(400);
+      return { statusCode: 400, error: 'Bad Request', message: error.errmsg, errcode: error.errcode };
+    }
   }
 }

@@ -1,10 +1,11 @@
 import { Injectable } from '@nestjs/common';
+import { sandboxMiniprogram } from './keystore';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { SandboxMpError } from './sandbox-errors';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxSettings, hostAllowed } from './sandbox.settings';
-import { SandboxState, SandboxUser, UserToken } from './sandbox.state';
+import { SandboxMiniprogramUser, SandboxState, SandboxUser, UserToken } from './sandbox.state';
 
 const CODE_LIFETIME_MS = 5 * 60_000;
 const TOKEN_LIFETIME_MS = 7200_000;
@@ -28,12 +29,17 @@ const NICKNAMES = ['微信用户', '小明', '小红', '阿强', '沙箱测试�
  */
 @Injectable()
 export class SandboxMpService {
+  /** The mini-program bound to the sandbox merchant: WECHAT_MINIPROGRAM_APPID/APPSECRET when set, else the keystore's. */
+  readonly miniprogram: { appid: string; appsecret: string };
+
   constructor(
     private readonly state: SandboxState,
     private readonly settings: SandboxSettings,
     private readonly clock: SandboxClock,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.miniprogram = config.wechat.miniprogram ?? sandboxMiniprogram(settings.keystore);
+  }
 
   get appid(): string {
     return this.settings.keystore.appid;
@@ -193,6 +199,58 @@ export class SandboxMpService {
       refresh_token: token.refreshToken,
       openid: token.openid,
       scope: token.scope,
+      ...(user?.unionid ? { unionid: user.unionid } : {}),
+    };
+  }
+
+  // ---------------------------------------------------------------- mini-program login
+
+  /**
+   * Finds or creates a mini-program user (by its mini-program openid). `unionid` links it to the
+   * official-account user with that unionid; `officialAccountOpenid` takes that user's unionid.
+   */
+  upsertMiniprogramUser(input: { openid?: string; unionid?: string; officialAccountOpenid?: string }): SandboxMiniprogramUser {
+    const openid = input.openid?.trim() || `o${randomBytes(14).toString('base64url')}`;
+    if (!/^[A-Za-z0-9_-]{6,64}$/.test(openid)) throw mpError(40003, 'invalid openid (6-64 letters, digits, _ or -)');
+    let unionid = input.unionid?.trim() || undefined;
+    if (input.officialAccountOpenid !== undefined) {
+      const official = this.state.users.get(input.officialAccountOpenid);
+      if (!official) throw mpError(40003, `no official-account test user ${input.officialAccountOpenid.slice(0, 64)}`);
+      unionid = official.unionid;
+    }
+    if (unionid !== undefined && !/^[A-Za-z0-9_-]{6,64}$/.test(unionid)) throw mpError(40003, 'invalid unionid (6-64 letters, digits, _ or -)');
+    const existing = this.state.miniprogramUsers.get(openid);
+    if (existing) {
+      if (unionid) existing.unionid = unionid;
+      return existing;
+    }
+    const user: SandboxMiniprogramUser = { openid, unionid, createdAt: this.clock.now() };
+    this.state.miniprogramUsers.set(openid, user);
+    return user;
+  }
+
+  /** What wx.login gives the mini-program: a code for that user, single use, 5 minutes. */
+  issueMiniprogramCode(openid: string): string {
+    const code = randomBytes(16).toString('base64url');
+    this.state.miniprogramCodes.set(code, { code, openid, expiresAt: this.clock.now() + CODE_LIFETIME_MS, used: false });
+    return code;
+  }
+
+  /** GET sns/jscode2session: the mini-program's appid/secret and a wx.login code → openid, session_key (and unionid). */
+  jscode2session(query: { appid?: string; secret?: string; js_code?: string; grant_type?: string }) {
+    if (query.appid !== this.miniprogram.appid) throw mpError(40013, 'invalid appid');
+    if (query.secret !== this.miniprogram.appsecret) throw mpError(40125, 'invalid appsecret');
+    if (query.grant_type !== 'authorization_code') throw mpError(40002, 'invalid grant_type');
+    if (!query.js_code) throw mpError(41008, 'missing code');
+    const entry = this.state.miniprogramCodes.get(query.js_code);
+    if (!entry) throw mpError(40029, 'invalid code');
+    if (entry.used) throw mpError(40163, 'code been used');
+    if (this.clock.now() > entry.expiresAt) throw mpError(40029, 'invalid code (expired after 5 minutes)');
+    entry.used = true;
+    const user = this.state.miniprogramUsers.get(entry.openid);
+    return {
+      session_key: randomBytes(16).toString('base64'),
+      openid: entry.openid,
       ...(user?.unionid ? { unionid: user.unionid } : {}),
     };
   }

@@ -7,7 +7,7 @@ import { SandboxControlController } from './sandbox-control.controller';
 import { SandboxFaults } from './sandbox-faults';
 import { SandboxHttp } from './sandbox-http';
 import { SandboxInstanceLock } from './sandbox-instance-lock';
-import { SandboxMpController } from './sandbox-mp.controller';
+import { SandboxMiniprogramControlController, SandboxMiniprogramController, SandboxMpController } from './sandbox-mp.controller';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier } from './sandbox-notifier.service';
 import { SandboxPayController, SandboxPayNotFoundController } from './sandbox-pay.controller';
@@ -40,6 +40,8 @@ export class SandboxModule implements OnModuleInit {
         SandboxMpController,
         SandboxCashierController,
         SandboxControlController,
+        SandboxMiniprogramController,
+        SandboxMiniprogramControlController,
         // The Pay API's catch-all (signed 404 NOT_FOUND): must stay LAST, routes are matched in
         // registration order and anything after it under /sandbox/v3 would never be reached.
         SandboxPayNotFoundController,

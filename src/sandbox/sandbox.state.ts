@@ -19,6 +19,21 @@ export interface OAuthCode {
   used: boolean;
 }
 
+/** A user of the sandbox's mini-program, by mini-program openid (its unionid links it to an official-account user). */
+export interface SandboxMiniprogramUser {
+  openid: string;
+  unionid?: string;
+  createdAt: number;
+}
+
+/** A wx.login code: single use, 5 minutes. */
+export interface MiniprogramCode {
+  code: string;
+  openid: string;
+  expiresAt: number;
+  used: boolean;
+}
+
 export interface UserToken {
   accessToken: string;
   refreshToken: string;
@@ -122,6 +137,8 @@ export class SandboxState implements OnModuleDestroy {
   private readonly logger = new Logger(SandboxState.name);
   users = new Map<string, SandboxUser>();
   codes = new Map<string, OAuthCode>();
+  miniprogramUsers = new Map<string, SandboxMiniprogramUser>();
+  miniprogramCodes = new Map<string, MiniprogramCode>();
   userTokens = new Map<string, UserToken>();
   refreshTokens = new Map<string, UserToken>();
   basicTokens = new Map<string, BasicToken>();
@@ -188,6 +205,8 @@ export class SandboxState implements OnModuleDestroy {
     for (const map of [
       this.users,
       this.codes,
+      this.miniprogramUsers,
+      this.miniprogramCodes,
       this.userTokens,
       this.refreshTokens,
       this.basicTokens,

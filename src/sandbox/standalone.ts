@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { securityHeaders } from '../common/security-headers';
 import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { AppConfigModule } from '../config/config.module';
-import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles } from './keystore';
+import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles, sandboxMiniprogram } from './keystore';
 import { sandboxRootAlias } from './root-alias';
 import { SandboxModule } from './sandbox.module';
 
@@ -73,7 +73,9 @@ async function main(): Promise<void> {
     `  WECHAT_APPID=${ks.appid}`,
     `  WECHAT_APPSECRET=${ks.appsecret}`,
     `  WECHATPAY_MCHID=${ks.mchid}`,
-    `  WECHATPAY_PRIVATE_KEY_PATH=${files.merchantPrivateKey}`,
+    `  WECHAT_MINIPROGRAM_APPID=${(config.wechat.miniprogram ?? sandboxMiniprogram(ks)).appid}`,
+    `  WECHAT_MINIPROGRAM_APPSECRET=${(config.wechat.miniprogram ?? sandboxMiniprogram(ks)).appsecret}`,
+        `  WECHATPAY_PRIVATE_KEY_PATH=${files.merchantPrivateKey}`,
     `  WECHATPAY_CERT_SERIAL=${ks.merchant.certSerial}`,
     `  WECHATPAY_APIV3_KEY=${ks.apiv3Key}`,
     ...signModeLines(config.sandbox.signMode, ks, files, base),

@@ -13,6 +13,7 @@ export type SandboxEndpoint =
   | 'sns/oauth2/refresh_token'
   | 'sns/userinfo'
   | 'sns/auth'
+  | 'sns/jscode2session'
   | 'connect/oauth2/authorize'
   | 'v3/pay/transactions/jsapi'
   | 'v3/pay/transactions/out-trade-no'
@@ -199,6 +200,16 @@ export class SandboxControl {
 
   async createUser(input: { openid?: string; nickname?: string; avatarUrl?: string } = {}): Promise<{ openid: string; nickname: string; avatarUrl: string }> {
     return (await this.call<{ openid: string; nickname: string; avatarUrl: string }>('POST', '/users', input)).body;
+  }
+
+  /** What wx.login() gives the mini-program user `openid` (single use, 5 minutes); see the control route for the linking options. */
+  async miniprogramCode(input: { openid?: string; unionid?: string; officialAccountOpenid?: string }): Promise<{ code: string; openid: string; unionid: string | null }> {
+    return (await this.call<{ code: string; openid: string; unionid: string | null }>('POST', '/miniprogram/code', input)).body;
+  }
+
+  /** The sandbox merchant's mini-program appid. */
+  async miniprogramAppid(): Promise<string> {
+    return (await this.call<{ appid: string }>('GET', '/miniprogram')).body.appid;
   }
 
   async reset(): Promise<void> {

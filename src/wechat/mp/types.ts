@@ -31,3 +31,10 @@ export interface JsapiTicket {
   ticket: string;
   expires_in: number;
 }
+
+/** sns/jscode2session (mini-program login). session_key stays on the server and is never logged. */
+export interface MiniprogramSession {
+  openid: string;
+  session_key: string;
+  unionid?: string;
+}

@@ -4,7 +4,7 @@ import type { WechatCallObserver } from '../http/call-observer';
 import { TransportError, send } from '../http/transport';
 import { WechatCredentials } from '../wechat-credentials';
 import { WechatMpApiError, WechatMpNetworkError } from './errors';
-import type { AccessToken, JsapiTicket, OAuthAccessToken, OAuthScope, WechatUserInfo } from './types';
+import type { AccessToken, JsapiTicket, MiniprogramSession, OAuthAccessToken, OAuthScope, WechatUserInfo } from './types';
 
 export interface WechatMpClientOptions {
   /** api.weixin.qq.com (sns/*, cgi-bin/*) */
@@ -63,6 +63,16 @@ export class WechatMpClient {
 
   getUserInfo(accessToken: string, openid: string, lang: 'zh_CN' | 'zh_TW' | 'en' = 'zh_CN'): Promise<WechatUserInfo> {
     return this.get<WechatUserInfo>('sns/userinfo', { access_token: accessToken, openid, lang });
+  }
+
+  /** Mini-program login: the wx.login code of the mini-program `app` for its openid (and unionid). */
+  jscode2session(app: { appid: string; appsecret: string }, code: string): Promise<MiniprogramSession> {
+    return this.get<MiniprogramSession>('sns/jscode2session', {
+      appid: app.appid,
+      secret: app.appsecret,
+      js_code: code,
+      grant_type: 'authorization_code',
+    });
   }
 
   /** The basic access_token: POST cgi-bin/stable_token when configured (default), else GET cgi-bin/token. */
