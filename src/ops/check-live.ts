@@ -113,15 +113,20 @@ async function checkPay(config: AppConfig, credentials: WechatCredentials): Prom
   }
   const said = res.status >= 200 && res.status < 300 ? undefined : wechatSaid(res);
   if (res.status === 401) return [fail('merchant signature', signatureRefused(credentials, said!.text))];
-  if (said && said.code === 'NOT_FOUND' && res.status === 404) {
-    // Merchants in WeChat Pay public-key mode have no platform certificates.
+  // Merchants in WeChat Pay public-key mode have no platform certificates: WeChat answers 404
+  // RESOURCE_NOT_EXISTS "无可用的平台证书…" (NOT_FOUND accepted too), signed with the public key.
+  if (said && res.status === 404 && (said.code === 'RESOURCE_NOT_EXISTS' || said.code === 'NOT_FOUND')) {
     if (!publicKey) {
+      const signedWith = signedHeadersOf(res.headers).serial;
       return [
         pass('merchant signature', `WeChat Pay accepted merchant ${credentials.mchid}, serial ${credentials.merchantCertSerial} and the private key`),
         fail(
           'answer verification',
-          'this merchant has no platform certificates: it uses WeChat Pay public-key mode. Download the public key and its id from 商户平台 → 账户中心 → API安全 → 微信支付公钥, ' +
-            'and set WECHATPAY_PUBLIC_KEY_PATH and WECHATPAY_PUBLIC_KEY_ID (PUB_KEY_ID_…).',
+          signedWith?.startsWith(PUBLIC_KEY_ID_PREFIX)
+            ? `this merchant has no platform certificates: it uses WeChat Pay public-key mode. WeChat Pay signs with its public key ${signedWith}: set WECHATPAY_PUBLIC_KEY_ID=${signedWith} ` +
+                'and WECHATPAY_PUBLIC_KEY_PATH to that key (商户平台 → 账户中心 → API安全 → 微信支付公钥).'
+            : 'this merchant has no platform certificates: it uses WeChat Pay public-key mode. Download the public key and its id from 商户平台 → 账户中心 → API安全 → 微信支付公钥, ' +
+                'and set WECHATPAY_PUBLIC_KEY_PATH and WECHATPAY_PUBLIC_KEY_ID (PUB_KEY_ID_…).',
         ),
       ];
     }

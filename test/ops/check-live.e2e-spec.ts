@@ -14,29 +14,44 @@ import { freePort, tempDir } from '../helpers/test-app';
 
 const ROOT = join(__dirname, '..', '..');
 
+/** `npm run sandbox` on a free port; resolves with its /sandbox base once it has printed its configuration. */
+async function startStandalone(dataDir: string, signMode: string): Promise<{ child: ChildProcess; base: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/sandbox/standalone.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, SANDBOX_PORT: String(port), DATA_DIR: dataDir, NODE_ENV: 'test', SANDBOX_SIGN_MODE: signMode },
+  });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const deadline = Date.now() + 90_000;
+  while (!out.includes('Test controls') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  expect(out).toContain('Test controls');
+  return { child, base: `http://127.0.0.1:${port}/sandbox` };
+}
+
 describe('npm run check:live against the standalone sandbox', () => {
   jest.setTimeout(180_000);
   let sandbox: ChildProcess | undefined;
+  let publicKeyOnly: ChildProcess | undefined;
+  let publicKeyOnlyBase = '';
   let env: Record<string, string>;
   let ks: SandboxKeystore;
 
   beforeAll(async () => {
     Logger.overrideLogger(false); // the clients' request lines
-    const port = await freePort();
     const dataDir = tempDir();
-    sandbox = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/sandbox/standalone.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, SANDBOX_PORT: String(port), DATA_DIR: dataDir, NODE_ENV: 'test' },
-    });
-    let out = '';
-    sandbox.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-    sandbox.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-    const deadline = Date.now() + 90_000;
-    while (!out.includes('Test controls') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    expect(out).toContain('Test controls');
+    // A merchant midway through the certificate → public-key migration (it has both: the APIv3 key can
+    // be tried on the certificates, the answer is signed with the key the request names) ...
+    const migration = await startStandalone(dataDir, 'migration');
+    sandbox = migration.child;
+    const base = migration.base;
+    // ... and the same merchant once only the public key is left (/v3/certificates: 404 RESOURCE_NOT_EXISTS).
+    const pure = await startStandalone(dataDir, 'public_key');
+    publicKeyOnly = pure.child;
+    publicKeyOnlyBase = pure.base;
     const dir = join(dataDir, 'sandbox');
     ks = JSON.parse(readFileSync(join(dir, 'keystore.json'), 'utf8')) as SandboxKeystore;
-    const base = `http://127.0.0.1:${port}/sandbox`;
     // What `npm run sandbox` prints, plus what live mode needs besides.
     env = {
       NODE_ENV: 'test',
@@ -59,7 +74,10 @@ describe('npm run check:live against the standalone sandbox', () => {
       WECHATPAY_PUBLIC_KEY_ID: ks.publicKey.id,
     };
   });
-  afterAll(() => sandbox?.kill());
+  afterAll(() => {
+    sandbox?.kill();
+    publicKeyOnly?.kill();
+  });
 
   const check = (changes: Record<string, string> = {}) => runLiveChecks(loadConfig({ ...env, ...changes }));
   const failures = (results: CheckResult[]) => results.filter((r) => !r.ok);
@@ -95,18 +113,27 @@ describe('npm run check:live against the standalone sandbox', () => {
   it('a wrong APIv3 key and a wrong public key id are named', async () => {
     const [apiv3] = failures(await check({ WECHATPAY_APIV3_KEY: 'k'.repeat(32) }));
     expect(apiv3).toMatchObject({ name: 'APIv3 key', message: expect.stringMatching(/cannot be decrypted with WECHATPAY_APIV3_KEY/) });
-    const [keyId] = failures(await check({ WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0000000000000000000000000009' }));
+    // (A merchant with only the public key: everything it answers is signed with that key.)
+    const [keyId] = failures(await check({ WECHATPAY_API_BASE: publicKeyOnlyBase, WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0000000000000000000000000009' }));
     expect(keyId).toMatchObject({ name: 'answer verification', message: expect.stringContaining(`WeChat Pay signs with public key ${ks.publicKey.id}, but WECHATPAY_PUBLIC_KEY_ID is PUB_KEY_ID_0000000000000000000000000009`) });
   });
 
   it('a merchant in public-key mode without the public key configured: told which key id to set', async () => {
-    const withoutPublicKey = { ...env };
+    const withoutPublicKey: Record<string, string> = { ...env, WECHATPAY_API_BASE: publicKeyOnlyBase };
     delete withoutPublicKey.WECHATPAY_PUBLIC_KEY_PATH;
     delete withoutPublicKey.WECHATPAY_PUBLIC_KEY_ID;
     const results = await runLiveChecks(loadConfig(withoutPublicKey));
     expect(failures(results)).toEqual([
       { ok: false, name: 'answer verification', message: expect.stringContaining(`WeChat Pay signs with its public key ${ks.publicKey.id}: set WECHATPAY_PUBLIC_KEY_ID=${ks.publicKey.id}`) },
     ]);
+    expect(failures(results)[0].message).toMatch(/^this merchant has no platform certificates: it uses WeChat Pay public-key mode/);
+  });
+
+  it("a merchant with only the public key, configured with it: WeChat's 404 RESOURCE_NOT_EXISTS on /v3/certificates is not a failure", async () => {
+    const results = await check({ WECHATPAY_API_BASE: publicKeyOnlyBase });
+    expect(failures(results)).toEqual([]);
+    expect(results.find((r) => r.name === 'answer verification')!.message).toContain(ks.publicKey.id);
+    expect(results.find((r) => r.name === 'APIv3 key')!.message).toMatch(/^public-key mode/);
   });
 
   it('the command itself: OK lines, exit 0, and never a secret in its output', async () => {
