@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { hostname } from 'node:os';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
@@ -27,9 +28,19 @@ export class SandboxAlreadyRunningError extends Error {
         'To run several instances, start one standalone sandbox (npm run sandbox, port SANDBOX_PORT=3100) and point every instance at it ' +
         `(WECHATPAY_API_BASE, WECHAT_API_BASE and WECHAT_OPEN_BASE = http://<sandbox host>:${config.sandbox.port}/sandbox, with the credentials it prints), ` +
         'or give this instance a database of its own. SANDBOX_INSTANCE_LOCK=false turns this check off. ' +
-        `If that instance has crashed, the database is free ${SANDBOX_LEASE_TTL_MS / 1000} s after its last heartbeat.`,
+        `If that instance has crashed on another host, the database is free ${SANDBOX_LEASE_TTL_MS / 1000} s after its last heartbeat.`,
     );
     this.name = 'SandboxAlreadyRunningError';
+  }
+}
+
+/** Whether a process of this host exists (signal 0 checks without signalling; EPERM = exists, not ours). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -70,12 +81,34 @@ export class SandboxInstanceLock implements OnModuleInit, OnModuleDestroy {
         .where('name = :name', { name: SANDBOX_LEASE })
         .getRawMany();
       const row = rows[0];
-      const updated = row ? new Date(row.updated_at).getTime() : NaN;
-      throw new SandboxAlreadyRunningError(row?.owner ?? 'unknown', Number.isFinite(updated) ? this.clock.nowMs() - updated : undefined, this.config);
+      if (!row || !(await this.takeOverFromDeadProcess(row.owner))) {
+        const updated = row ? new Date(row.updated_at).getTime() : NaN;
+        throw new SandboxAlreadyRunningError(row?.owner ?? 'unknown', Number.isFinite(updated) ? this.clock.nowMs() - updated : undefined, this.config);
+      }
     }
     this.held = true;
     this.heartbeat = setInterval(() => void this.renew(), HEARTBEAT_MS);
     this.heartbeat.unref();
+  }
+
+  /**
+   * A holder on this host whose process no longer exists (killed, crashed: `npm start` again at once)
+   * leaves its lease behind; it is taken over at once rather than after the TTL. Guarded on the old
+   * owner, so of two instances starting together only one takes it.
+   */
+  private async takeOverFromDeadProcess(owner: string): Promise<boolean> {
+    const [host, pid] = owner.split(':');
+    if (host !== hostname().slice(0, 30) || !/^\d+$/.test(pid ?? '') || processAlive(Number(pid))) return false;
+    const now = this.clock.now();
+    const res = await this.dataSource
+      .createQueryBuilder()
+      .update('job_leases')
+      .set({ owner: this.leases.owner, expires_at: new Date(now.getTime() + SANDBOX_LEASE_TTL_MS), updated_at: now })
+      .where('name = :name AND owner = :owner', { name: SANDBOX_LEASE, owner })
+      .execute();
+    if (!res.affected) return false;
+    this.logger.warn(`took over the ${SANDBOX_LEASE} lease of ${owner}: that process no longer runs on this host`);
+    return true;
   }
 
   private async renew(): Promise<void> {

@@ -5,6 +5,7 @@
  * do. Instances pointed at a shared sandbox start; SANDBOX_INSTANCE_LOCK=false opts out.
  */
 import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { dbDate } from '../../src/database/transactions';
@@ -123,7 +124,7 @@ describe('one simulated WeChat per database (sandbox mode)', () => {
     expect((await fetch(`${c.baseUrl}/health`)).status).toBe(200);
   });
 
-  it('a stopped holder frees the database at once; a crashed one when its lease runs out', async () => {
+  it('a stopped holder frees the database at once; a crashed one when its lease runs out, or at once when its process is gone from this host', async () => {
     const cds = c.app.get<DataSource>(getDataSourceToken());
     await a!.close();
     a = undefined;
@@ -136,6 +137,14 @@ describe('one simulated WeChat per database (sandbox mode)', () => {
     const f = await startTestApp({ dataDir, database });
     expect((await leaseRow(cds))?.owner).toBe(f.app.get(LeaseService).owner);
     await f.close();
+
+    // A holder on this host whose process is gone (killed a moment ago): taken over at once.
+    const gone = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => gone.on('exit', r));
+    await setLease(`${hostname().slice(0, 30)}:${gone.pid}:0badf00d`, 25_000, 1000);
+    const g = await startTestApp({ dataDir, database });
+    expect((await leaseRow(cds))?.owner).toBe(g.app.get(LeaseService).owner);
+    await g.close();
 
     // A holder whose heartbeat is recent keeps the database, and is named.
     await setLease('other-host:77:cafe', 25_000, 5000);
