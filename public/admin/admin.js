@@ -19,6 +19,73 @@
     refund_amount_mismatch: '退款金额不一致'
   };
 
+  /** Reconciliation runs: what their status means. */
+  var RECON_STATUS = { done: '已完成', failed: '对账失败', running: '进行中' };
+  /** Notification outcomes (the health panel). */
+  var NOTIFY_OUTCOME = {
+    applied: '已入账', duplicate: '重复通知', paid_after_close: '关闭后支付', anomaly: '异常', conflict: '冲突',
+    unknown_order: '未知订单', unknown_refund: '未知退款', decrypt_failed: '解密失败', not_ours: '非本商户',
+    still_processing: '仍在处理', wrong_endpoint: '发错地址', received: '已接收', verified: '已验签'
+  };
+  /** Who looked at the order (the first half of a timeline event "source:outcome"). */
+  var EVENT_SOURCE = {
+    notification: '支付通知', query: '查单', reconcile: '补单查询', 'close-check': '关单前查单', 'cancel-check': '取消前查单',
+    bill: '对账单', after_close: '关闭后支付'
+  };
+  /** What happened (a whole event type, or the second half of "source:outcome"). */
+  var EVENT_LABEL = {
+    created: '创建订单', prepay: '微信下单（prepay）', prepay_failed: '微信下单失败', closed: '订单关闭', reinstated: '恢复为已支付',
+    reinstate_failed: '恢复失败，改为退款', refund_requested: '申请退款', refund_success: '退款成功', refund_closed: '退款关闭',
+    refund_abnormal: '退款异常', refund_processing: '退款处理中', refund_failed: '退款失败', refund_outcome_unknown: '退款结果未知',
+    refund_resent: '重新提交退款', applied: '确认已支付', duplicate: '重复确认', paid_after_close: '关闭后才支付', anomaly: '金额或商户不符（异常）',
+    conflict: '冲突', ORDER_NOT_EXIST: '微信无此订单', NOTPAY: '未支付', CLOSED: '已关闭', REVOKED: '已撤销', USERPAYING: '用户支付中',
+    PAYERROR: '支付失败', SUCCESS: '支付成功', REFUND: '转入退款', close_refused: '微信拒绝关单', retry: '重试处理', refund: '决定退款'
+  };
+  /** A timeline event type in Chinese ("notification:applied" → "支付通知 · 确认已支付"). */
+  function eventLabel(type) {
+    if (EVENT_LABEL[type]) return EVENT_LABEL[type];
+    var i = type.indexOf(':');
+    if (i < 0) return type;
+    var source = type.slice(0, i);
+    var what = type.slice(i + 1);
+    return (EVENT_SOURCE[source] || source) + ' · ' + (EVENT_LABEL[what] || what);
+  }
+  var CLOSE_REASON = { cancelled: '顾客取消', expired: '超时关闭' };
+
+  /** Chinese words for the server's refusals, by code (its own messages are English, for developers). */
+  var ERRORS = {
+    REFUND_EXCEEDS_REMAINING: '退款金额超过剩余可退金额。',
+    REFUND_NO_REUSED: '退款单号已用于另一笔退款，请刷新页面后重试。',
+    REFUND_NOT_FOUND: '找不到该退款。',
+    ORDER_NOT_FOUND: '找不到该订单。',
+    ORDER_NOT_PAID: '订单未支付，不能退款。',
+    INVALID_STATE: '订单当前状态不允许此操作。',
+    PRODUCT_NOT_FOUND: '找不到该商品。',
+    RECONCILIATION_NOT_FOUND: '这一天还没有对账记录。',
+    BILL_NOT_AVAILABLE: '微信尚未生成这一天的账单（次日 10 点后可下载）。',
+    NO_STATEMENT_EXIST: '这一天没有交易，微信没有账单。',
+    BILL_DATE_REJECTED: '微信不接受这个账单日期（只能下载三个月内的账单）。',
+    DATE_IN_FUTURE: '日期不能晚于今天。',
+    INVALID_DATE: '日期格式不正确。',
+    INVALID_RANGE: '日期范围不正确。',
+    INVALID_LIMIT: '数量参数超出范围。',
+    RATE_LIMITED: '操作太频繁，请稍后再试。',
+    CROSS_SITE_REQUEST: '请求来源不正确，请刷新页面后重试。',
+    UNSUPPORTED_MEDIA_TYPE: '请求格式不正确。'
+  };
+  /** What the operator reads: Chinese words for the code; the server's own words only as the detail. */
+  function errorText(error) {
+    var message = String((error && error.message) || '');
+    if (error && error.code && ERRORS[error.code]) return ERRORS[error.code];
+    // Some answers are Chinese already (written for shoppers); product names do not make a message Chinese.
+    if (/^[^A-Za-z]*[\u4e00-\u9fff]/.test(message) && !/[A-Za-z]{4,}/.test(message)) return message;
+    if (error && error.status === 429) return ERRORS.RATE_LIMITED;
+    if (!error || !error.status) return '网络异常，无法连接服务器。';
+    if (error.code === 'VALIDATION_FAILED' || error.status === 400) return '输入有误（' + (error.code || 400) + '）：' + message;
+    if (error.status >= 500) return '服务器或微信暂时出错（' + (error.code || error.status) + '），请稍后重试。';
+    return '操作未成功（' + (error.code || error.status) + '）：' + message;
+  }
+
   // ------------------------------------------------------------------ helpers
 
   function esc(text) {
@@ -107,7 +174,7 @@
     });
   }
 
-  function failed(error) { if (error.message !== 'unauthorised') toast(error.message, 4000); }
+  function failed(error) { if (error.message !== 'unauthorised') toast(errorText(error), 4000); }
 
   // ------------------------------------------------------------------ session
 
@@ -148,7 +215,7 @@
       document.getElementById('token').value = '';
       showApp();
     }, function (error) {
-      if (error.message !== 'unauthorised') signOut('无法验证令牌：' + error.message);
+      if (error.message !== 'unauthorised') signOut('无法验证令牌：' + errorText(error));
     });
   };
   document.getElementById('signout').onclick = function () { signOut('已退出。'); };
@@ -159,8 +226,15 @@
     api('/admin/notifications?limit=8').then(renderHealth, function (error) {
       if (error.message === 'unauthorised') return;
       document.getElementById('health-light').className = 'light bad';
-      document.getElementById('health-body').innerHTML = '<p class="error">无法读取：' + esc(error.message) + '</p>';
+      document.getElementById('health-body').innerHTML = '<p class="error">无法读取：' + esc(errorText(error)) + '</p>';
     });
+  }
+
+  /** "rejected:bad_signature" → "已拒绝：bad_signature" (the reason stays a code: it names the check). */
+  function outcomeLabel(outcome) {
+    if (NOTIFY_OUTCOME[outcome]) return NOTIFY_OUTCOME[outcome];
+    if (/^rejected:/.test(outcome)) return '已拒绝：' + outcome.slice(9);
+    return outcome;
   }
 
   function renderHealth(h) {
@@ -176,13 +250,13 @@
     light.className = 'light ' + (bad ? 'bad' : total ? 'ok' : '');
     light.title = bad ? '最近 24 小时有被拒绝或异常的通知' : total ? '通知正常' : '最近 24 小时没有通知';
     var chips = Object.keys(counts).sort().map(function (k) {
-      return '<span class="badge ' + (/^rejected|decrypt_failed|anomaly|unknown_order|conflict/.test(k) ? 'bad' : esc(k)) + '" data-outcome="' + esc(k) + '">' + esc(k) + ' ' + counts[k] + '</span>';
+      return '<span class="badge ' + (/^rejected|decrypt_failed|anomaly|unknown_order|conflict/.test(k) ? 'bad' : esc(k)) + '" data-outcome="' + esc(k) + '" title="' + esc(k) + '">' + esc(outcomeLabel(k)) + ' ' + counts[k] + '</span>';
     }).join('');
     var items = (h.recent || []).map(function (e) {
       var outcomeClass = /^rejected|decrypt_failed|anomaly|unknown_order|conflict/.test(e.outcome) ? 'bad' : e.outcome;
       return '<li><span class="muted">' + esc(time(e.receivedAt).slice(11)) + '</span><code title="' + esc(e.outTradeNo || e.outRefundNo || '') + '">' +
         esc(e.kind === 'refund' ? '退款 ' + (e.outRefundNo || '') : e.outTradeNo || '—') + '</code>' +
-        '<span class="badge ' + esc(outcomeClass) + '">' + esc(e.outcome) + '</span></li>';
+        '<span class="badge ' + esc(outcomeClass) + '" title="' + esc(e.outcome) + '">' + esc(outcomeLabel(e.outcome)) + '</span></li>';
     }).join('');
     document.getElementById('health-body').innerHTML =
       '<div class="muted">最近 24 小时：' + total + ' 条，异常 <b class="' + (bad ? 'error' : '') + '" id="health-bad">' + bad + '</b>，' +
@@ -219,6 +293,7 @@
     var order = /^#\/order\/([0-9A-Za-z_\-|*]+)$/.exec(hash);
     if (order) return renderOrder(order[1]);
     if (hash.indexOf('#/bills') === 0) return renderBills(query(hash));
+    if (hash.indexOf('#/products') === 0) return renderProducts();
     return renderOrders(query(hash));
   }
   window.addEventListener('hashchange', route);
@@ -268,7 +343,7 @@
     }, function (error) {
       failed(error);
       var el = document.getElementById('orders-table');
-      if (el) el.innerHTML = '<p class="error">' + esc(error.message) + '</p>';
+      if (el) el.innerHTML = '<p class="error">' + esc(errorText(error)) + '</p>';
     });
   }
 
@@ -288,8 +363,40 @@
     return parts.join(' · ');
   }
 
+  function refundRow(r) {
+    return '<tr data-refund="' + esc(r.outRefundNo) + '" data-status="' + esc(r.status) + '"><td><code>' + esc(r.outRefundNo) + '</code><div class="muted">' + esc(time(r.createdAt)) + '</div></td>' +
+      '<td class="num">' + yuan(r.amount) + '</td><td>' + badge(r.status, REFUND_STATUS) +
+      (r.status === 'PROCESSING' ? '<div><button class="btn btn-ghost btn-small" data-check="' + esc(r.outRefundNo) + '">向微信查询</button></div>' : '') + '</td>' +
+      '<td class="wrap">' + esc(r.reason || '') + (r.wechatCode ? ' <span class="error">' + esc(r.wechatCode + ' ' + (r.wechatMessage || '')) + '</span>' : '') + '</td></tr>';
+  }
+
+  /**
+   * While a refund of this order is in progress, asks the server every 3 s (no WeChat call: the
+   * server's view, which notifications and the refund job keep current) and redraws the order once
+   * any refund's status changed: the operator does not reload to see a refund complete.
+   */
+  function watchRefunds(outTradeNo, refunds) {
+    if (!refunds.some(function (r) { return r.status === 'PROCESSING'; })) return;
+    var known = {};
+    refunds.forEach(function (r) { known[r.outRefundNo] = r.status; });
+    timers.view.push(setTimeout(function check() {
+      if (location.hash !== '#/order/' + outTradeNo) return;
+      api('/admin/refunds?outTradeNo=' + encodeURIComponent(outTradeNo)).then(function (now) {
+        var changed = now.length !== refunds.length || now.some(function (r) { return known[r.outRefundNo] !== r.status; });
+        if (changed) {
+          now.forEach(function (r) { if (known[r.outRefundNo] && known[r.outRefundNo] !== r.status) toast('退款 ' + r.outRefundNo + '：' + (REFUND_STATUS[r.status] || r.status)); });
+          renderOrder(outTradeNo);
+        } else timers.view.push(setTimeout(check, 3000));
+      }, function (error) {
+        if (error.message !== 'unauthorised') timers.view.push(setTimeout(check, 6000));
+      });
+    }, 3000));
+  }
+
   function renderOrder(outTradeNo) {
     setNav('orders');
+    timers.view.forEach(clearTimeout);
+    timers.view = [];
     view.innerHTML = '<section class="card"><p class="muted">加载中…</p></section>';
     Promise.all([api('/admin/orders/' + encodeURIComponent(outTradeNo)), api('/admin/refunds?outTradeNo=' + encodeURIComponent(outTradeNo))])
       .then(function (both) {
@@ -304,14 +411,10 @@
         }).join('');
         var timeline = (o.timeline || []).map(function (e) {
           var cls = /paid|applied|success|SUCCESS|refund:SUCCESS/.test(e.type) ? 'ok' : /anomaly|reject|fail|ABNORMAL|paid_after_close/i.test(e.type) ? 'warn' : '';
-          return '<li class="' + cls + '"><div><span class="type">' + esc(e.type) + '</span> <span class="muted">' + esc(time(e.at || e.createdAt)) + '</span></div>' +
+          return '<li class="' + cls + '" data-type="' + esc(e.type) + '"><div><span class="type">' + esc(eventLabel(e.type)) + '</span> <code class="muted">' + esc(e.type) + '</code> <span class="muted">' + esc(time(e.at || e.createdAt)) + '</span></div>' +
             '<div class="detail">' + esc(describeEvent(e)) + '</div></li>';
         }).join('');
-        var refundRows = refunds.map(function (r) {
-          return '<tr data-refund="' + esc(r.outRefundNo) + '"><td><code>' + esc(r.outRefundNo) + '</code></td><td class="num">' + yuan(r.amount) + '</td><td>' + badge(r.status, REFUND_STATUS) + '</td>' +
-            '<td class="wrap">' + esc(r.reason || '') + (r.wechatCode ? ' <span class="error">' + esc(r.wechatCode + ' ' + (r.wechatMessage || '')) + '</span>' : '') + '</td>' +
-            '<td>' + esc(time(r.createdAt)) + '</td><td>' + (r.status === 'PROCESSING' ? '<button class="btn btn-ghost btn-small" data-check="' + esc(r.outRefundNo) + '">向微信查询</button>' : '') + '</td></tr>';
-        }).join('');
+        var refundRows = refunds.map(refundRow).join('');
         var refundNo = 'RF' + Date.now().toString(36).toUpperCase() + Math.random().toString(36).slice(2, 8).toUpperCase();
         view.innerHTML =
           '<p><a href="#/orders">← 返回订单列表</a></p>' +
@@ -320,7 +423,8 @@
           '<div class="grid2"><dl class="kv">' +
           '<dt>订单金额</dt><dd>' + yuan(o.total) + '</dd><dt>实付</dt><dd>' + yuan(o.paidTotal) + '</dd>' +
           '<dt>已退款</dt><dd id="refunded-total">' + yuan(o.refundedTotal) + '</dd><dt>下单</dt><dd>' + esc(time(o.createdAt)) + '</dd>' +
-          '<dt>支付</dt><dd>' + esc(time(o.paidAt)) + '</dd><dt>过期</dt><dd>' + esc(time(o.expiresAt)) + '</dd></dl>' +
+          '<dt>支付</dt><dd>' + esc(time(o.paidAt)) + '</dd><dt>过期</dt><dd>' + esc(time(o.expiresAt)) + '</dd>' +
+          (o.status === 'CLOSED' ? '<dt>关闭</dt><dd id="closed-info">' + esc(time(o.closedAt)) + (o.closeReason ? '（' + esc(CLOSE_REASON[o.closeReason] || o.closeReason) + '）' : '') + '</dd>' : '') + '</dl>' +
           '<dl class="kv"><dt>openid</dt><dd><code>' + esc(o.openid) + '</code></dd><dt>付款人</dt><dd><code>' + esc(o.payerOpenid || '—') + '</code></dd>' +
           '<dt>微信单号</dt><dd><code>' + esc(o.transactionId || '—') + '</code></dd><dt>prepay_id</dt><dd><code>' + esc(o.prepayId || '—') + '</code></dd></dl></div>' +
           '<h3>商品</h3><div class="table-wrap"><table><thead><tr><th>商品</th><th class="num">单价</th><th class="num">数量</th><th class="num">小计</th></tr></thead><tbody>' + items + '</tbody></table></div></section>' +
@@ -337,7 +441,7 @@
               '<button class="btn btn-danger" type="submit" id="refund-submit">退款</button></div>' +
               '<p class="muted">退款单号 <code>' + refundNo + '</code>（重复提交不会重复退款）</p></form>'
             : '<p class="muted">' + (o.status === 'PAID' || o.status === 'PAID_AFTER_CLOSE' ? '已无可退金额。' : '订单未支付，不能退款。') + '</p>') +
-          (refunds.length ? '<div class="table-wrap"><table><thead><tr><th>退款单号</th><th class="num">金额</th><th>状态</th><th>原因</th><th>时间</th><th></th></tr></thead><tbody>' + refundRows + '</tbody></table></div>' : '') +
+          (refunds.length ? '<div class="table-wrap" id="refunds-wrap"><table class="compact" id="refunds-table"><thead><tr><th>退款单号 / 时间</th><th class="num">金额</th><th>状态</th><th>原因</th></tr></thead><tbody>' + refundRows + '</tbody></table></div>' : '') +
           '</section></div>';
 
         view.querySelectorAll('[data-check]').forEach(function (b) {
@@ -349,6 +453,7 @@
             }, function (error) { b.disabled = false; failed(error); });
           };
         });
+        watchRefunds(outTradeNo, refunds);
         var form = document.getElementById('refund-form');
         if (!form) return;
         document.getElementById('refund-all').onclick = function () { document.getElementById('refund-amount').value = (refundable / 100).toFixed(2); };
@@ -374,8 +479,113 @@
         };
       }, function (error) {
         failed(error);
-        view.innerHTML = '<p><a href="#/orders">← 返回订单列表</a></p><section class="card"><p class="error">' + esc(error.message) + '</p></section>';
+        view.innerHTML = '<p><a href="#/orders">← 返回订单列表</a></p><section class="card"><p class="error" id="order-error">' + esc(errorText(error)) + '</p></section>';
       });
+  }
+
+  // ------------------------------------------------------------------ products
+
+  /** "" → null (unlimited); a whole number ≥ 0 → that number; anything else → undefined (invalid). */
+  function toStock(text) {
+    var t = String(text).trim();
+    if (t === '') return null;
+    return /^\d{1,9}$/.test(t) ? Number(t) : undefined;
+  }
+  var MAX_PRICE_FEN = 10000000;
+
+  /** Checks a product form's price and stock; returns the values or shows what is wrong. */
+  function productValues(priceText, stockText, errorEl) {
+    var price = toFen(priceText);
+    var stock = toStock(stockText);
+    var problem = !price ? '价格须为大于 0 的金额，如 39.00' : price > MAX_PRICE_FEN ? '价格不能超过 ¥100000.00' : stock === undefined ? '库存须为 0 或正整数（留空表示不限）' : '';
+    errorEl.textContent = problem;
+    return problem ? null : { price: price, stock: stock };
+  }
+
+  function renderProducts() {
+    setNav('products');
+    view.innerHTML = '<section class="card"><h1>商品</h1>' +
+      '<form id="product-create" class="form-row" novalidate>' +
+      '<label>名称<input name="name" id="new-name" required maxlength="128" size="18" placeholder="如：微信定制马克杯"></label>' +
+      '<label>价格（元）<input name="price" id="new-price" inputmode="decimal" required size="8" placeholder="39.00"></label>' +
+      '<label>库存<input name="stock" id="new-stock" inputmode="numeric" size="6" placeholder="不限"></label>' +
+      '<label>描述<input name="description" id="new-description" maxlength="512" size="22"></label>' +
+      '<button class="btn btn-primary" type="submit" id="new-submit">新增商品</button></form>' +
+      '<p class="error" id="product-error" role="alert"></p>' +
+      '<div id="products-table" class="table-wrap"><p class="muted">加载中…</p></div></section>';
+    var form = document.getElementById('product-create');
+    form.onsubmit = function (event) {
+      event.preventDefault();
+      var errorEl = document.getElementById('product-error');
+      var name = form.name.value.trim();
+      if (!name) { errorEl.textContent = '请填写商品名称'; return; }
+      var values = productValues(form.price.value, form.stock.value, errorEl);
+      if (!values) return;
+      var body = { name: name, price: values.price, stock: values.stock };
+      if (form.description.value.trim()) body.description = form.description.value.trim();
+      var button = document.getElementById('new-submit');
+      button.disabled = true;
+      api('/admin/products', { method: 'POST', body: body }).then(function (p) {
+        toast('已新增商品「' + p.name + '」');
+        renderProducts();
+      }, function (error) {
+        button.disabled = false;
+        errorEl.textContent = errorText(error);
+      });
+    };
+    api('/admin/products').then(function (products) {
+      var el = document.getElementById('products-table');
+      if (!el) return;
+      el.innerHTML = products.length
+        ? '<table id="products"><thead><tr><th>ID</th><th>名称</th><th class="num">价格</th><th class="num">库存</th><th>状态</th><th></th></tr></thead><tbody>' +
+          products.map(function (p) {
+            return '<tr data-product="' + p.id + '"><td>' + p.id + '</td><td class="wrap">' + esc(p.name) + '</td>' +
+              '<td class="num" data-price="' + p.price + '">' + yuan(p.price) + '</td><td class="num" data-stock="' + (p.stock == null ? '' : p.stock) + '">' + (p.stock == null ? '不限' : p.stock) + '</td>' +
+              '<td>' + (p.active === false ? '<span class="badge">已下架</span>' : '<span class="badge PAID">在售</span>') + '</td>' +
+              '<td><button class="btn btn-ghost btn-small" data-edit="' + p.id + '">编辑</button></td></tr>';
+          }).join('') + '</tbody></table>'
+        : '<p class="muted">还没有商品</p>';
+      el.querySelectorAll('[data-edit]').forEach(function (b) {
+        b.onclick = function () { editProduct(products.filter(function (p) { return String(p.id) === b.getAttribute('data-edit'); })[0]); };
+      });
+    }, function (error) {
+      failed(error);
+      var el = document.getElementById('products-table');
+      if (el) el.innerHTML = '<p class="error">' + esc(errorText(error)) + '</p>';
+    });
+  }
+
+  /** The product's row becomes a form: price, stock and on sale; only what changed is sent. */
+  function editProduct(p) {
+    var tr = view.querySelector('tr[data-product="' + p.id + '"]');
+    tr.classList.add('editing');
+    tr.innerHTML = '<td>' + p.id + '</td><td class="wrap">' + esc(p.name) + '</td>' +
+      '<td class="num"><input class="num" id="edit-price" inputmode="decimal" size="8" value="' + (p.price / 100).toFixed(2) + '"></td>' +
+      '<td class="num"><input class="num" id="edit-stock" inputmode="numeric" size="6" placeholder="不限" value="' + (p.stock == null ? '' : p.stock) + '"></td>' +
+      '<td><label class="inline"><input type="checkbox" id="edit-active"' + (p.active === false ? '' : ' checked') + '> 在售</label></td>' +
+      '<td><button class="btn btn-primary btn-small" id="edit-save">保存</button> <button class="btn btn-ghost btn-small" id="edit-cancel">取消</button>' +
+      '<div class="error" id="edit-error"></div></td>';
+    document.getElementById('edit-cancel').onclick = function () { renderProducts(); };
+    document.getElementById('edit-save').onclick = function () {
+      var errorEl = document.getElementById('edit-error');
+      var values = productValues(document.getElementById('edit-price').value, document.getElementById('edit-stock').value, errorEl);
+      if (!values) return;
+      var body = {};
+      if (values.price !== p.price) body.price = values.price;
+      if (values.stock !== p.stock) body.stock = values.stock;
+      var active = document.getElementById('edit-active').checked;
+      if (active !== (p.active !== false)) body.active = active;
+      if (!Object.keys(body).length) { renderProducts(); return; }
+      var button = document.getElementById('edit-save');
+      button.disabled = true;
+      api('/admin/products/' + p.id, { method: 'PATCH', body: body }).then(function (after) {
+        toast('已保存「' + after.name + '」：' + yuan(after.price) + '，库存 ' + (after.stock == null ? '不限' : after.stock));
+        renderProducts();
+      }, function (error) {
+        button.disabled = false;
+        errorEl.textContent = errorText(error);
+      });
+    };
   }
 
   // ------------------------------------------------------------------ bills and reconciliation
@@ -415,7 +625,7 @@
         renderReconciliation(result);
         loadList(input.value);
       }, function (error) {
-        document.getElementById('recon-status').innerHTML = '<div class="notice bad">对账失败：' + esc(error.message) + '</div>';
+        document.getElementById('recon-status').innerHTML = '<div class="notice bad">对账失败：' + esc(errorText(error)) + '</div>';
         failed(error);
       }).then(function () { b.disabled = false; });
     };
@@ -430,7 +640,7 @@
       el.innerHTML = list.length
         ? '<table><thead><tr><th>日期</th><th>状态</th><th class="num">账单笔数</th><th class="num">差异</th><th>对账时间</th></tr></thead><tbody>' +
           list.map(function (r) {
-            return '<tr class="clickable' + (r.differenceCount ? ' diff' : '') + '" data-date="' + esc(r.date) + '"><td>' + esc(r.date) + '</td><td>' + badge(r.status) + '</td><td class="num">' + r.billRows +
+            return '<tr class="clickable' + (r.differenceCount ? ' diff' : '') + '" data-date="' + esc(r.date) + '"><td>' + esc(r.date) + '</td><td>' + badge(r.status, RECON_STATUS) + '</td><td class="num">' + r.billRows +
               '</td><td class="num">' + r.differenceCount + '</td><td>' + esc(time(r.startedAt)) + '</td></tr>';
           }).join('') + '</tbody></table>'
         : '<p class="muted">还没有对账记录</p>';
@@ -475,14 +685,18 @@
     var f = s.refunds;
     var diffRows = r.differences.map(function (d) {
       return '<tr class="diff" data-diff="' + esc(d.type) + '" data-order="' + esc(d.outTradeNo) + '"><td>' + esc(DIFF_TYPE[d.type] || d.type) + '<div class="muted"><code>' + esc(d.type) + '</code></div></td>' +
-        '<td><a href="#/order/' + esc(d.outTradeNo) + '"><code>' + esc(d.outTradeNo) + '</code></a>' + (d.outRefundNo ? '<div class="muted"><code>' + esc(d.outRefundNo) + '</code></div>' : '') + '</td>' +
+        // An order WeChat has and we do not (no status here): nothing to open, so no link.
+        '<td>' + (!(d.type === 'only_in_wechat' && (!d.ourStatus || d.ourStatus === 'unknown'))
+          ? '<a href="#/order/' + esc(d.outTradeNo) + '"><code>' + esc(d.outTradeNo) + '</code></a>'
+          : '<code class="no-link" data-missing="' + esc(d.outTradeNo) + '">' + esc(d.outTradeNo) + '</code><div class="muted">本系统无此订单</div>') +
+          (d.outRefundNo ? '<div class="muted"><code>' + esc(d.outRefundNo) + '</code></div>' : '') + '</td>' +
         '<td class="num">' + yuan(d.wechatAmount) + '</td><td class="num">' + yuan(d.ourAmount) + '</td>' +
-        '<td>' + esc(d.wechatState || '') + '</td><td>' + esc(d.ourStatus || '') + '</td>' +
+        '<td>' + esc(d.wechatState || '') + '</td><td>' + (d.ourStatus && d.ourStatus !== 'unknown' ? badge(d.ourStatus, d.outRefundNo ? REFUND_STATUS : ORDER_STATUS) : '—') + '</td>' +
         '<td class="wrap">' + esc(d.detail) + (d.action ? '<div><b>处理：</b>' + esc(d.action) + '</div>' : '') + '</td></tr>';
     }).join('');
     var legend = '<div class="legend"><span><i class="matched"></i>已匹配</span><span><i class="diff"></i>差异（单边账）</span>' +
       '<span><i class="mismatch"></i>不一致</span><span><i class="refund"></i>退款</span></div>';
-    el.innerHTML = '<h2>对账结果 ' + esc(r.date) + ' ' + badge(r.status) + '</h2>' +
+    el.innerHTML = '<h2>对账结果 ' + esc(r.date) + ' ' + badge(r.status, RECON_STATUS) + '</h2>' +
       (r.error ? '<div class="notice bad">' + esc(r.error) + '</div>' : '') +
       (s.differenceCount ? '<div class="notice bad" id="recon-verdict">发现 ' + s.differenceCount + ' 处差异' + (s.appliedFromBill ? '，其中 ' + s.appliedFromBill + ' 笔微信已支付的订单已补记为已支付' : '') + '。</div>'
         : '<div class="notice good" id="recon-verdict">账实相符，没有差异。</div>') +

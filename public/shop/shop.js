@@ -22,6 +22,16 @@
   function icon(name) { return '<svg viewBox="0 0 64 64" width="64" height="64" aria-hidden="true">' + ICONS[name] + '</svg>'; }
 
   var STATUS = { NOTPAY: '待支付', PAID: '已支付', CLOSED: '已关闭', REFUNDED: '已退款', ANOMALY: '异常', PAID_AFTER_CLOSE: '关闭后支付' };
+  /** A closed order: cancelled by the shopper, or closed because it was not paid in time. */
+  var CLOSE_REASON = { cancelled: '已取消', expired: '已超时关闭' };
+
+  /** "2026-12-03 18:39" in the shopper's time zone. */
+  function dateTime(iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    function p(n) { return ('0' + n).slice(-2); }
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + p(d.getHours()) + ':' + p(d.getMinutes());
+  }
 
   function toast(message, ms) {
     var el = document.getElementById('toast');
@@ -98,22 +108,44 @@
     });
   }
 
-  /** Chinese words for the server's refusals of a payment (its own messages are for developers). */
-  var PAY_ERRORS = {
+  /** Chinese words for the server's refusals, by code (its own messages are English, for developers). */
+  var ERRORS = {
     ORDER_PAID: '该订单已支付，请勿重复支付。',
     ORDER_CLOSED: '该订单已关闭，请重新下单。',
     ORDER_EXPIRED: '该订单已超时关闭，请重新下单。',
     ORDER_NOT_PAYABLE: '该订单当前无法支付。',
-    ORDER_NOT_FOUND: '找不到该订单。'
+    ORDER_NOT_FOUND: '找不到该订单。',
+    ORDER_NOT_CANCELLABLE: '该订单已支付或已处理，不能取消；如需退款请联系客服。',
+    OUT_OF_STOCK: '商品库存不足，请减少数量或稍后再试。',
+    UNKNOWN_PRODUCT: '商品已下架或不存在，请刷新后重新选择。',
+    PRODUCT_NOT_FOUND: '商品已下架或不存在，请刷新后重新选择。',
+    QUANTITY_OVER_LIMIT: '单次购买数量超过上限，请减少数量。',
+    ORDER_TOO_LARGE: '订单商品过多或金额过大，请分开下单。',
+    TOO_MANY_OPEN_ORDERS: '你有太多未支付的订单，请先支付或取消后再下单。',
+    TOO_MANY_RESERVED_UNITS: '你的未支付订单中该商品数量已达上限，请先支付或取消。',
+    RATE_LIMITED: '操作太频繁，请稍后再试。',
+    IDEMPOTENCY_KEY_REUSED: '订单重复提交，请刷新页面后重试。',
+    CHANNEL_UNAVAILABLE: '当前登录方式不支持微信支付，请在微信中打开本页面。',
+    CROSS_SITE_REQUEST: '请求来源不正确，请刷新页面后重试。',
+    VALIDATION_FAILED: '提交的内容有误，请刷新页面后重试。'
   };
-  /** What the shopper reads: the server's message when it is Chinese, else Chinese words for it. */
-  function shopperMessage(error) {
+  /** What the shopper reads: Chinese words for the code, else the server's message when it is Chinese. */
+  function shopperMessage(error, fallback) {
     var message = String((error && error.message) || '');
-    if (/[\u4e00-\u9fff]/.test(message)) return message;
-    if (error && error.code && PAY_ERRORS[error.code]) return PAY_ERRORS[error.code];
-    if (error && error.status === 429) return '操作太频繁，请稍后再试。';
-    if (!error || !error.status || error.status >= 500) return '微信支付暂时无法下单，请稍后重试。订单已保留，重试不会重复下单。';
-    return '支付未能发起：' + message;
+    if (error && error.code && ERRORS[error.code]) return ERRORS[error.code];
+    // Some answers are Chinese already (written for shoppers); product names do not make a message Chinese.
+    if (/^[^A-Za-z]*[\u4e00-\u9fff]/.test(message) && !/[A-Za-z]{4,}/.test(message)) return message;
+    if (error && error.status === 429) return ERRORS.RATE_LIMITED;
+    if (!error || !error.status) return '网络异常，请检查网络后重试。';
+    if (error.status >= 500) return fallback || '服务暂时不可用，请稍后重试。';
+    return (fallback || '操作未成功') + '（' + (error.code || error.status) + '）';
+  }
+  function payMessage(error) {
+    if (!error || !error.status || error.status >= 500) {
+      if (error && error.code && ERRORS[error.code]) return ERRORS[error.code];
+      return '微信支付暂时无法下单，请稍后重试。订单已保留，重试不会重复下单。';
+    }
+    return shopperMessage(error, '支付未能发起');
   }
 
   /**
@@ -140,7 +172,7 @@
       })
       .catch(function (error) {
         if (error.message === 'login required') return null;
-        var message = shopperMessage(error);
+        var message = payMessage(error);
         toast(message, 4000);
         return message;
       });
@@ -232,7 +264,8 @@
         });
       })
       .catch(function (error) {
-        toast(error.message, 3500);
+        if (error.message === 'login required') return;
+        toast(shopperMessage(error, '下单未成功'), 3500);
         button.disabled = false;
         return loadProducts().then(renderShop);
       });
@@ -250,8 +283,11 @@
       view.innerHTML = page.items.map(function (o) {
         var items = o.items.map(function (i) { return esc(i.name) + ' × ' + i.quantity; }).join('，');
         var unpaid = o.status === 'NOTPAY';
-        return '<article class="card order" data-order="' + esc(o.outTradeNo) + '" data-status="' + o.status + '">' +
-          '<div class="row"><span class="muted">' + esc(o.outTradeNo) + '</span><span class="badge ' + o.status + '">' + (STATUS[o.status] || o.status) + '</span></div>' +
+        var label = o.status === 'CLOSED' && CLOSE_REASON[o.closeReason] ? CLOSE_REASON[o.closeReason] : STATUS[o.status] || o.status;
+        return '<article class="card order" data-order="' + esc(o.outTradeNo) + '" data-status="' + o.status + '"' + (o.closeReason ? ' data-close-reason="' + esc(o.closeReason) + '"' : '') + '>' +
+          '<div class="row"><span class="muted">' + esc(o.outTradeNo) + '</span><span class="badge ' + o.status + (o.closeReason ? ' ' + esc(o.closeReason) : '') + '">' + esc(label) + '</span></div>' +
+          '<div class="row muted small"><span class="ordered-at">下单时间 ' + esc(dateTime(o.createdAt)) + '</span>' +
+          (o.status === 'CLOSED' && o.closedAt ? '<span>' + (o.closeReason === 'expired' ? '超时关闭于 ' : '关闭于 ') + esc(dateTime(o.closedAt)) + '</span>' : '') + '</div>' +
           '<div class="items">' + items + '</div>' +
           '<div class="row"><span class="price">' + yuan(o.total) + (o.refundedTotal ? ' <span class="muted">（已退 ' + yuan(o.refundedTotal) + '）</span>' : '') + '</span>' +
           (unpaid ? '<span class="countdown" data-expires="' + esc(o.expiresAt) + '">' + countdown(o.expiresAt) + '</span>' : '') + '</div>' +
@@ -261,12 +297,7 @@
       }).join('');
       view.querySelectorAll('[data-pay]').forEach(function (b) { b.onclick = function () { b.disabled = true; pay(b.getAttribute('data-pay')).then(function () { b.disabled = false; }); }; });
       view.querySelectorAll('[data-cancel]').forEach(function (b) {
-        b.onclick = function () {
-          b.disabled = true;
-          api('/orders/' + encodeURIComponent(b.getAttribute('data-cancel')) + '/cancel', { method: 'POST' })
-            .then(function () { toast('订单已取消'); return renderOrders(); })
-            .catch(function (error) { toast(error.message); return renderOrders(); });
-        };
+        b.onclick = function () { confirmCancel(b); };
       });
       var tick = setInterval(function () {
         var expired = false;
@@ -278,6 +309,31 @@
       }, 1000);
       state.timers.push(tick);
     });
+  }
+
+  /**
+   * Cancelling cannot be undone: the order's actions turn into a confirmation (in the page, not a
+   * browser dialog) until the shopper confirms or keeps the order.
+   */
+  function confirmCancel(button) {
+    var no = button.getAttribute('data-cancel');
+    var actions = button.parentNode;
+    actions.classList.add('confirm');
+    actions.innerHTML = '<span class="confirm-text">确定取消这个订单吗？取消后不能恢复，需重新下单。</span>' +
+      '<button class="btn btn-ghost" data-keep="' + esc(no) + '">不取消</button>' +
+      '<button class="btn btn-danger" data-confirm-cancel="' + esc(no) + '">确定取消</button>';
+    actions.querySelector('[data-keep]').onclick = function () { renderOrders(); };
+    var confirmButton = actions.querySelector('[data-confirm-cancel]');
+    confirmButton.onclick = function () {
+      confirmButton.disabled = true;
+      api('/orders/' + encodeURIComponent(no) + '/cancel', { method: 'POST' })
+        .then(function () { toast('订单已取消'); return renderOrders(); })
+        .catch(function (error) {
+          if (error.message === 'login required') return;
+          toast(shopperMessage(error, '取消未成功'));
+          return renderOrders();
+        });
+    };
   }
 
   /** After the cashier: poll the server until it says paid, closed or failed. */
@@ -292,11 +348,11 @@
     function poll() {
       api('/orders/' + encodeURIComponent(outTradeNo)).then(function (o) {
         if (o.status === 'PAID' || o.status === 'REFUNDED') return show(icon('ok'), '支付成功', '订单 ' + esc(o.outTradeNo) + '，实付 ' + yuan(o.total), 'PAID');
-        if (o.status === 'CLOSED') return show(icon('closed'), '订单已关闭', '订单未支付，已关闭。', 'CLOSED');
+        if (o.status === 'CLOSED') return show(icon('closed'), o.closeReason === 'cancelled' ? '订单已取消' : '订单已关闭', o.closeReason === 'cancelled' ? '你已取消该订单。' : '订单超时未支付，已自动关闭。', 'CLOSED');
         if (o.status === 'ANOMALY' || o.status === 'PAID_AFTER_CLOSE') return show(icon('warn'), '支付异常', '我们会尽快处理，款项不会丢失。', o.status);
         if (Date.now() - started > 30000) return show(icon('wait'), '暂未确认到支付', '如已付款，请稍后在“我的订单”中查看。', 'PENDING');
         state.timers.push(setTimeout(poll, 800));
-      }).catch(function (error) { toast(error.message); });
+      }).catch(function (error) { if (error.message !== 'login required') toast(shopperMessage(error, '查询订单未成功')); });
     }
     poll();
   }
@@ -337,7 +393,7 @@
         return route();
       })
       .catch(function (error) {
-        if (error.message !== 'login required') view.innerHTML = '<p class="muted center">' + esc(error.message) + '</p>';
+        if (error.message !== 'login required') view.innerHTML = '<p class="muted center">' + esc(shopperMessage(error, '页面加载失败，请刷新重试')) + '</p>';
       });
   }
 

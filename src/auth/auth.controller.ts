@@ -6,7 +6,7 @@ import { AppError } from '../common/errors/app-error';
 import { RateWindow } from '../common/rate-window';
 import { AppConfig } from '../config/app-config';
 import { isLoginBinding, randomId } from './auth-crypto';
-import { ACCOUNT_GONE, LoginNotBoundError, LoginRequiredError } from './auth.errors';
+import { ACCOUNT_GONE, LoginDeclinedError, LoginNotBoundError, LoginRequiredError } from './auth.errors';
 import { AuthService, UserProfile } from './auth.service';
 import { CurrentUser } from './current-user.decorator';
 import { AuthorizeQueryDto, CallbackQueryDto, MeQueryDto } from './dto/authorize-query.dto';
@@ -123,6 +123,13 @@ export class AuthController {
     try {
       result = await this.auth.completeCallback(query.code, query.state, req.cookies?.[LOGIN_COOKIE], req.cookies?.[SESSION_COOKIE]);
     } catch (error) {
+      // Declined on WeChat's authorize page: a browser gets a page in Chinese with the way back; an API
+      // client still gets the JSON 400 MISSING_CODE.
+      if (error instanceof LoginDeclinedError && req.accepts(['json', 'html']) === 'html') {
+        res.status(400).type('html').setHeader('Cache-Control', 'no-store');
+        res.send(declinedPage(error.redirect, error.scope));
+        return;
+      }
       if (!(error instanceof LoginNotBoundError)) throw error;
       res.status(400).type('html').setHeader('Cache-Control', 'no-store');
       res.send(loginAgainPage());
@@ -177,9 +184,28 @@ function loginAgainPage(): string {
 </body></html>`;
 }
 
+/** WeChat came back without a code (the shopper pressed 拒绝): say so, and offer to authorize again. */
+function declinedPage(redirect: string, scope: string): string {
+  const again = `/auth/wechat/authorize?scope=${encodeURIComponent(scope)}&redirect=${encodeURIComponent(redirect)}`;
+  return `<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>你已拒绝授权</title><link rel="stylesheet" href="/auth/login.css"></head>
+<body>
+<h1 id="declined">你已拒绝微信授权</h1>
+<p>登录需要获取你的微信身份，用于查看订单和完成支付。没有授权就无法下单。</p>
+<p><a class="btn" id="authorize-again" href="${escapeAttr(again)}">重新授权登录</a></p>
+<p><a class="link" id="go-back" href="${escapeAttr(redirect)}">返回</a></p>
+</body></html>`;
+}
+
+function escapeAttr(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 const LOGIN_PAGE_CSS = `body { font-family: sans-serif; text-align: center; padding: 48px 16px; }
 h1 { font-size: 20px; }
 .btn { display: inline-block; padding: 10px 24px; background: #07c160; color: #fff; border-radius: 6px; text-decoration: none; }
+.link { color: #576b95; }
 `;
 
 function view(profile: UserProfile, user: SessionUser): MeDto {

@@ -51,3 +51,16 @@ export class ReauthRequiredError extends AppError {
     });
   }
 }
+
+/**
+ * WeChat came back without a code: the user pressed 拒绝 on the authorize page (or the link is cut).
+ * Carries where the login was going, so that the page can offer to authorize again.
+ */
+export class LoginDeclinedError extends AppError {
+  constructor(
+    readonly redirect: string,
+    readonly scope: string,
+  ) {
+    super(HttpStatus.BAD_REQUEST, 'MISSING_CODE', 'WeChat returned no code: the user declined, or the link is incomplete');
+  }
+}

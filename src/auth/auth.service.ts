@@ -12,7 +12,7 @@ import type { OAuthAccessToken, OAuthScope } from '../wechat/mp/types';
 import { WechatMpClient } from '../wechat/mp/wechat-mp.client';
 import { WechatCredentials } from '../wechat/wechat-credentials';
 import { AuthCrypto, TokenDecryptionError, randomId } from './auth-crypto';
-import { ACCOUNT_GONE, InvalidRedirectError, InvalidStateError, LoginNotBoundError, LoginRequiredError, ReauthRequiredError } from './auth.errors';
+import { ACCOUNT_GONE, InvalidRedirectError, InvalidStateError, LoginDeclinedError, LoginNotBoundError, LoginRequiredError, ReauthRequiredError } from './auth.errors';
 import { OAuthState } from './entities/oauth-state.entity';
 import { Session } from './entities/session.entity';
 import { UserIdentity } from './entities/user-identity.entity';
@@ -92,9 +92,7 @@ export class AuthService {
     const now = this.clock.now();
     if (record.expiresAt.getTime() < now.getTime()) throw new InvalidStateError('has expired (10 minutes)');
     if (record.usedAt) throw new InvalidStateError('was already used');
-    if (!code) {
-      throw new AppError(HttpStatus.BAD_REQUEST, 'MISSING_CODE', 'WeChat returned no code: the user declined, or the link is incomplete');
-    }
+    if (!code) throw new LoginDeclinedError(record.redirect, record.scope);
     const used = await this.states.update({ id: nonce, usedAt: IsNull() }, { usedAt: now });
     if (!used.affected) throw new InvalidStateError('was already used');
 

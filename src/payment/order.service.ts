@@ -740,6 +740,18 @@ export class OrderService {
 
   // ------------------------------------------------------------------ views
 
+  /** Why each closed order was closed ('cancelled' by the shopper or 'expired'), from its 'closed' timeline entry. */
+  private async closeReasons(outTradeNos: string[]): Promise<Map<string, 'cancelled' | 'expired'>> {
+    const reasons = new Map<string, 'cancelled' | 'expired'>();
+    if (!outTradeNos.length) return reasons;
+    const rows = await this.events.find({ where: { outTradeNo: In(outTradeNos), type: 'closed' }, order: { id: 'ASC' } });
+    for (const row of rows) {
+      const reason = (row.detail ? (JSON.parse(row.detail) as { reason?: unknown }) : {}).reason;
+      if (reason === 'cancelled' || reason === 'expired') reasons.set(row.outTradeNo, reason);
+    }
+    return reasons;
+  }
+
   async view(order: Order, admin = false): Promise<OrderDto & Record<string, unknown>> {
     return (await this.views([order], admin))[0];
   }
@@ -747,6 +759,7 @@ export class OrderService {
   private async views(orders: Order[], admin = false): Promise<Array<OrderDto & Record<string, unknown>>> {
     if (!orders.length) return [];
     const lines = await this.items.findBy({ orderId: In(orders.map((o) => o.id)) });
+    const closeReasons = await this.closeReasons(orders.filter((o) => o.status === 'CLOSED').map((o) => o.outTradeNo));
     return orders.map((o) => ({
       outTradeNo: o.outTradeNo,
       status: o.status,
@@ -760,6 +773,7 @@ export class OrderService {
       paidAt: o.paidAt ? o.paidAt.toISOString() : null,
       expiresAt: o.expiresAt.toISOString(),
       closedAt: o.closedAt ? o.closedAt.toISOString() : null,
+      closeReason: o.status === 'CLOSED' ? (closeReasons.get(o.outTradeNo) ?? null) : null,
       refundedTotal: o.refundedTotal,
       transactionId: o.transactionId,
       ...(admin

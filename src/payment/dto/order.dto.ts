@@ -100,6 +100,9 @@ export class OrderDto {
   @ApiProperty({ nullable: true, type: String })
   closedAt: string | null;
 
+  @ApiProperty({ nullable: true, enum: ['cancelled', 'expired'], description: 'CLOSED orders: cancelled by the shopper, or expired unpaid' })
+  closeReason: 'cancelled' | 'expired' | null;
+
   @ApiProperty({ description: 'fen refunded so far' })
   refundedTotal: number;
 
