@@ -35,6 +35,8 @@ export interface TransportRequest {
    * BODY_IDLE_TIMEOUT). Default DEFAULT_BODY_IDLE_TIMEOUT_MS.
    */
   idleTimeoutMs?: number;
+  /** An agent of its own (APIv2 /secapi calls present the merchant certificate); default the shared keep-alive one. */
+  agent?: http.Agent;
 }
 
 /** Code of the TransportError a stalled streaming body ends with. */
@@ -78,7 +80,7 @@ function open(req: TransportRequest, onResponse: (res: IncomingMessage, finish: 
       {
         method: req.method,
         headers: { ...req.headers, ...(req.body ? { 'Content-Length': String(req.body.length) } : {}) },
-        agent: agentFor(req.url),
+        agent: req.agent ?? agentFor(req.url),
       },
       (res) => onResponse(res, finish),
     );
