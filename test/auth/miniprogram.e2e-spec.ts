@@ -83,6 +83,15 @@ describe('mini-program login', () => {
     expect(await shop.sandbox.callsTo('sns/jscode2session')).toBe(calls);
   });
 
+  it('WeChat failing (system error) is a 502 that says so, with no session created', async () => {
+    const { code } = await shop.sandbox.miniprogramCode({ openid: 'o_mp_wechat_down' });
+    await shop.sandbox.failNext('sns/jscode2session', '500');
+    const sessions = await count('sessions');
+    const res = await login(code).expect(502);
+    expect(res.body.message).toMatch(/jscode2session/);
+    expect(await count('sessions')).toBe(sessions);
+  });
+
   it('never sends, stores or logs the session_key', async () => {
     const { code } = await shop.sandbox.miniprogramCode({ openid: 'o_mp_session_key' });
     const res = await login(code).expect(200);
