@@ -22,6 +22,14 @@ export interface WechatConfig {
   apiv3Key?: string;
   publicKeyPath?: string;
   publicKeyId?: string;
+  /** WECHATPAY_API_VERSION: v3 (default) or v2. */
+  apiVersion: 'v3' | 'v2';
+  /** WECHATPAY_API_V2_KEY: the 32-character APIv2 key (v2 only; sandbox: the keystore's). */
+  apiV2Key?: string;
+  /** WECHATPAY_V2_SIGN_TYPE: the APIv2 sign algorithm (default HMAC-SHA256). */
+  v2SignType: 'HMAC-SHA256' | 'MD5';
+  /** WECHATPAY_CERT_PATH: apiclient_cert.pem, for APIv2 refunds over mutual TLS. */
+  certPath?: string;
   /**
    * The mini-program (WECHAT_MINIPROGRAM_APPID + WECHAT_MINIPROGRAM_APPSECRET, both or neither).
    * Undefined = no mini-program login or pay, except in sandbox mode, where the sandbox keystore

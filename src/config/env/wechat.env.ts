@@ -41,6 +41,23 @@ export class WechatEnv {
   @IsOptional()
   WECHATPAY_PUBLIC_KEY_PATH?: string = undefined;
 
+  /** Which WeChat Pay API the shop speaks: v3 (default) or v2 (XML, signed with the APIv2 key). */
+  @IsOptional()
+  @IsIn(['v3', 'v2'], { message: 'must be v3 (the default) or v2' })
+  WECHATPAY_API_VERSION?: string = undefined;
+
+  @IsOptional()
+  @Length(32, 32, { message: 'must be exactly 32 characters (the APIv2 key, API密钥, set in the merchant portal; not the APIv3 key)' })
+  WECHATPAY_API_V2_KEY?: string = undefined;
+
+  @IsOptional()
+  @IsIn(['HMAC-SHA256', 'MD5'], { message: 'must be HMAC-SHA256 (the default) or MD5' })
+  WECHATPAY_V2_SIGN_TYPE?: string = undefined;
+
+  /** apiclient_cert.pem: the merchant API certificate APIv2 refunds present over mutual TLS. */
+  @IsOptional()
+  WECHATPAY_CERT_PATH?: string = undefined;
+
   @IsOptional()
   @Matches(/^PUB_KEY_ID_[0-9A-Za-z]+$/, { message: 'must start with PUB_KEY_ID_ (the id shown beside the WeChat Pay public key)' })
   WECHATPAY_PUBLIC_KEY_ID?: string = undefined;

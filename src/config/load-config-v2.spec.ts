@@ -1,0 +1,92 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigValidationError, loadConfig } from './load-config';
+
+/* WECHATPAY_API_VERSION and the APIv2 variables (issue 14). */
+
+function problemsOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigValidationError);
+    return (error as Error).message;
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+function files() {
+  const dir = mkdtempSync(join(tmpdir(), 'whp-cfg-v2-'));
+  const key = join(dir, 'apiclient_key.pem');
+  const cert = join(dir, 'apiclient_cert.pem');
+  const notCert = join(dir, 'apiclient_key_again.pem');
+  writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nnot parsed\n-----END PRIVATE KEY-----\n');
+  writeFileSync(cert, '-----BEGIN CERTIFICATE-----\nnot parsed\n-----END CERTIFICATE-----\n');
+  writeFileSync(notCert, '-----BEGIN PRIVATE KEY-----\nnot parsed\n-----END PRIVATE KEY-----\n');
+  return { key, cert, notCert };
+}
+
+function liveV3(): Record<string, string> {
+  return {
+    WECHAT_MODE: 'live',
+    NODE_ENV: 'production',
+    WECHAT_APPID: 'wx1234567890abcdef',
+    WECHAT_APPSECRET: 'a'.repeat(32),
+    WECHATPAY_MCHID: '1900007291',
+    WECHATPAY_PRIVATE_KEY_PATH: files().key,
+    WECHATPAY_CERT_SERIAL: '408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB',
+    WECHATPAY_APIV3_KEY: 'k'.repeat(32),
+    PUBLIC_BASE_URL: 'https://shop.example.com',
+    SESSION_SECRET: 's'.repeat(40),
+    ADMIN_TOKENS: 'admin-token-0123456789',
+  };
+}
+
+describe('loadConfig: WECHATPAY_API_VERSION and the APIv2 variables', () => {
+  it('defaults to v3 with HMAC-SHA256 as the v2 sign type, and reads the v2 key and certificate path when given', () => {
+    const config = loadConfig({});
+    expect(config.wechat.apiVersion).toBe('v3');
+    expect(config.wechat.v2SignType).toBe('HMAC-SHA256');
+    const { cert } = files();
+    const withV2 = loadConfig({ WECHATPAY_API_V2_KEY: 'v'.repeat(32), WECHATPAY_V2_SIGN_TYPE: 'MD5', WECHATPAY_CERT_PATH: cert });
+    expect(withV2.wechat).toMatchObject({ apiV2Key: 'v'.repeat(32), v2SignType: 'MD5', certPath: cert });
+  });
+
+  it('refuses a malformed version, sign type or v2 key, naming each variable', () => {
+    const message = problemsOf({ WECHATPAY_API_VERSION: 'v4', WECHATPAY_V2_SIGN_TYPE: 'SHA1', WECHATPAY_API_V2_KEY: 'short' });
+    expect(message).toContain('WECHATPAY_API_VERSION: must be v3 (the default) or v2');
+    expect(message).toContain('WECHATPAY_V2_SIGN_TYPE: must be HMAC-SHA256 (the default) or MD5');
+    expect(message).toContain('WECHATPAY_API_V2_KEY: must be exactly 32 characters');
+  });
+
+  it('live v2 requires the v2 key, the certificate and its key, but not the APIv3 key or serial', () => {
+    const env = liveV3();
+    delete env.WECHATPAY_APIV3_KEY;
+    delete env.WECHATPAY_CERT_SERIAL;
+    delete env.WECHATPAY_PRIVATE_KEY_PATH;
+    const message = problemsOf({ ...env, WECHATPAY_API_VERSION: 'v2' });
+    expect(message).toContain('WECHATPAY_API_V2_KEY: is required when WECHAT_MODE=live');
+    expect(message).toContain('WECHATPAY_CERT_PATH: is required when WECHAT_MODE=live');
+    expect(message).toContain('WECHATPAY_PRIVATE_KEY_PATH: is required when WECHAT_MODE=live');
+    expect(message).not.toContain('WECHATPAY_APIV3_KEY');
+    expect(message).not.toContain('WECHATPAY_CERT_SERIAL');
+  });
+
+  it('refuses a WECHATPAY_CERT_PATH that is missing or not a certificate (the private key given twice)', () => {
+    const { notCert } = files();
+    expect(problemsOf({ ...liveV3(), WECHATPAY_CERT_PATH: '/nonexistent/apiclient_cert.pem' })).toContain('WECHATPAY_CERT_PATH: points to /nonexistent/apiclient_cert.pem, which does not exist');
+    expect(problemsOf({ ...liveV3(), WECHATPAY_CERT_PATH: notCert })).toMatch(/WECHATPAY_CERT_PATH: points to .*, which is not a PEM certificate/);
+  });
+
+  it('a complete v2 configuration is refused with one plain sentence while the payment port is missing (not a crash later)', () => {
+    const { key, cert } = files();
+    const env = { ...liveV3(), WECHATPAY_API_VERSION: 'v2', WECHATPAY_API_V2_KEY: 'v'.repeat(32), WECHATPAY_CERT_PATH: cert, WECHATPAY_PRIVATE_KEY_PATH: key };
+    const message = problemsOf(env);
+    expect(message).toContain('WECHATPAY_API_VERSION: is v2, which is not available yet');
+    expect(message.match(/WECHATPAY_/g)).toHaveLength(1);
+  });
+
+  it('v3 stays as it was: a live v3 configuration without any v2 variable starts', () => {
+    expect(loadConfig(liveV3()).wechat.apiVersion).toBe('v3');
+  });
+});
