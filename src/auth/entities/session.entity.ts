@@ -15,8 +15,10 @@ export class Session {
   @Column({ name: 'expires_at', type: 'datetime' })
   expiresAt: Date;
 
+  // The migration holds the column's DEFAULT; declaring it here too would make TypeORM re-select the
+  // column after every insert (issue 16). Inserts give the value.
   /** wechat | miniprogram | guest */
-  @Column({ type: 'varchar', length: 16, default: 'wechat' })
+  @Column({ type: 'varchar', length: 16 })
   kind: string;
 
   /** The app the session was made through (null for a guest). */

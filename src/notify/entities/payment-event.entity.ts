@@ -37,7 +37,9 @@ export class PaymentEvent {
   rawBody: string;
 
   /** utf8: raw_body is the bytes as text (they were valid UTF-8); base64: they were not; omitted: too large, raw_body is a marker; headers: failed verification, raw_body is only its signature headers as JSON. */
-  @Column({ name: 'raw_encoding', type: 'varchar', length: 8, default: 'utf8' })
+  // The migration holds the column's DEFAULT; declaring it here too would make TypeORM re-select the
+  // column after every insert (issue 16). Inserts give the value.
+  @Column({ name: 'raw_encoding', type: 'varchar', length: 8 })
   rawEncoding: 'utf8' | 'base64' | 'omitted' | 'headers';
 
   /** Byte length of the body as received. */

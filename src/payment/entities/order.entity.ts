@@ -67,7 +67,9 @@ export class Order {
   @Column({ name: 'closed_at', type: 'datetime', nullable: true })
   closedAt: Date | null;
 
-  @Column({ name: 'refunded_total', type: 'int', default: 0 })
+  // The migration holds the column's DEFAULT; declaring it here too would make TypeORM re-select the
+  // column after every insert (issue 16). Inserts give the value.
+  @Column({ name: 'refunded_total', type: 'int' })
   refundedTotal: number;
 
   @Column({ name: 'anomaly_reason', type: 'varchar', length: 255, nullable: true })

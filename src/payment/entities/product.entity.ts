@@ -22,7 +22,9 @@ export class Product {
   @Column({ type: 'int', nullable: true })
   stock: number | null;
 
-  @Column({ type: 'int', default: 1 })
+  // The migration holds the column's DEFAULT; declaring it here too would make TypeORM re-select the
+  // column after every insert (issue 16). Inserts give the value.
+  @Column({ type: 'int' })
   active: number;
 
   @Column({ name: 'created_at', type: 'datetime' })
