@@ -246,9 +246,16 @@
       if (/^rejected|decrypt_failed|anomaly|unknown_order|conflict/.test(k)) bad += counts[k];
     });
     var last = h.recent && h.recent[0];
+    var warnings = h.warnings || [];
     var light = document.getElementById('health-light');
-    light.className = 'light ' + (bad ? 'bad' : total ? 'ok' : '');
-    light.title = bad ? '最近 24 小时有被拒绝或异常的通知' : total ? '通知正常' : '最近 24 小时没有通知';
+    // Payments found only by query while no notification arrives: notify_url is unreachable (amber, never green).
+    light.className = 'light ' + (bad ? 'bad' : warnings.length ? 'warn' : total ? 'ok' : '');
+    light.title = bad ? '最近 24 小时有被拒绝或异常的通知' : warnings.length ? warnings[0].message : total ? '通知正常' : '最近 24 小时没有通知';
+    var warningHtml = warnings.map(function (w) {
+      return '<div class="health-warning" role="alert" data-code="' + esc(w.code) + '"><b>⚠ 警告：</b>' + esc(w.message) +
+        '（查单发现 <b class="health-by-query">' + esc(w.appliedByQuery) + '</b> 笔）。请检查：<ul>' +
+        (w.check || []).map(function (c) { return '<li>' + esc(c) + '</li>'; }).join('') + '</ul></div>';
+    }).join('');
     var chips = Object.keys(counts).sort().map(function (k) {
       return '<span class="badge ' + (/^rejected|decrypt_failed|anomaly|unknown_order|conflict/.test(k) ? 'bad' : esc(k)) + '" data-outcome="' + esc(k) + '" title="' + esc(k) + '">' + esc(outcomeLabel(k)) + ' ' + counts[k] + '</span>';
     }).join('');
@@ -258,7 +265,7 @@
         esc(e.kind === 'refund' ? '退款 ' + (e.outRefundNo || '') : e.outTradeNo || '—') + '</code>' +
         '<span class="badge ' + esc(outcomeClass) + '" title="' + esc(e.outcome) + '">' + esc(outcomeLabel(e.outcome)) + '</span></li>';
     }).join('');
-    document.getElementById('health-body').innerHTML =
+    document.getElementById('health-body').innerHTML = warningHtml +
       '<div class="muted">最近 24 小时：' + total + ' 条，异常 <b class="' + (bad ? 'error' : '') + '" id="health-bad">' + bad + '</b>，' +
       '微信重发 <b id="health-retries">' + (h.redeliveriesLast24h || 0) + '</b> 次</div>' +
       '<div class="chips">' + (chips || '<span class="muted">暂无</span>') + '</div>' +

@@ -20,6 +20,38 @@ export type NotifyAnswer =
   | { status: 400 | 401 | 500; code: 'FAIL'; message: string }
   | { status: 429; code: 'FAIL'; message: string; retryAfterS: number };
 
+/** A condition of the notification flow an operator should look at (the console shows it in amber). */
+export interface NotificationWarning {
+  code: 'NOTIFICATIONS_NOT_ARRIVING';
+  message: string;
+  appliedByQuery: number;
+  notifyUrl: string;
+  check: string[];
+}
+
+/**
+ * Payments were found by querying WeChat while not one payment notification arrived: exactly what a
+ * notify_url WeChat cannot reach looks like (the jobs still find the payments, minutes late, so
+ * nothing else turns red).
+ */
+export function notificationWarnings(appliedByQuery: number, paymentNotifications: number, notifyUrl: string): NotificationWarning[] {
+  if (appliedByQuery === 0 || paymentNotifications > 0) return [];
+  return [
+    {
+      code: 'NOTIFICATIONS_NOT_ARRIVING',
+      message: `最近 24 小时有 ${appliedByQuery} 笔支付是查单才发现的，却没有收到一条支付通知：微信很可能访问不到 notify_url（${notifyUrl}）`,
+      appliedByQuery,
+      notifyUrl,
+      check: [
+        `从外网用 https 访问 ${notifyUrl}：证书有效、证书链完整（不是自签名证书），443 端口可达`,
+        'PUBLIC_BASE_URL 是微信能访问到的 https 地址（notify_url 由它拼成），不是 localhost 或内网地址',
+        '反向代理（nginx 等）把 POST /notify/wechatpay/transaction 原样转发到本服务：不改写请求体，不要求登录，不跳转',
+        '防火墙、安全组或 WAF 放行微信支付回调的来访请求（不按地区或 User-Agent 拦截）',
+      ],
+    },
+  ];
+}
+
 /** Signature headers kept for a notification that failed verification (its body is not kept). */
 const SIGNATURE_HEADERS = ['wechatpay-signature', 'wechatpay-serial', 'wechatpay-timestamp', 'wechatpay-nonce', 'wechatpay-signature-type'];
 
@@ -301,8 +333,17 @@ export class NotifyService {
       .where({ receivedAt: MoreThan(since) })
       .andWhere('e.notification_id IS NOT NULL')
       .getRawMany();
+    const paymentNotificationsLast24h = await this.events.count({ where: { kind: 'transaction', verified: 1, receivedAt: MoreThan(since) } });
+    const paymentsAppliedLast24h = await this.applier.appliedBySource(since);
+    const appliedByQueryLast24h = Object.entries(paymentsAppliedLast24h)
+      .filter(([source]) => source !== 'notification')
+      .reduce((sum, [, n]) => sum + (n ?? 0), 0);
     return {
       last24h: Object.fromEntries(counts.map((c) => [c.outcome, Number(c.n)])),
+      paymentNotificationsLast24h,
+      paymentsAppliedLast24h,
+      appliedByQueryLast24h,
+      warnings: notificationWarnings(appliedByQueryLast24h, paymentNotificationsLast24h, `${this.config.publicBaseUrl}/notify/wechatpay/transaction`),
       rejectedUnverifiedLast24h,
       redeliveriesLast24h: Number(retries[0]?.n ?? 0),
       recent: recent.map((e) => ({

@@ -304,6 +304,20 @@ export class PaymentApplier implements OnModuleDestroy {
     return { results, paid, afterClose, anomalies };
   }
 
+  /**
+   * How many orders paid since `since` (WeChat's success_time) were applied from each source, read
+   * from their timelines (`<source>:applied`): what tells a working notify_url from payments found only
+   * by queries. Orders by paid_at (indexed), then their events by order.
+   */
+  async appliedBySource(since: Date): Promise<Partial<Record<PaymentSource, number>>> {
+    const rows: Array<{ type: string; n: number | string }> = await this.dataSource.query(
+      `SELECT e.type AS type, COUNT(*) AS n FROM orders o JOIN order_events e ON e.out_trade_no = o.out_trade_no
+       WHERE o.paid_at > ? AND e.type LIKE '%:applied' GROUP BY e.type`,
+      [dbDate(this.dataSource, since)],
+    );
+    return Object.fromEntries(rows.map((r) => [r.type.slice(0, -':applied'.length), Number(r.n)]));
+  }
+
   onModuleDestroy(): void {
     for (const item of this.queue.splice(0)) item.reject(new Error('shutting down'));
   }

@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { PaymentJobs } from '../../src/payment/payment.jobs';
 import { useMysql } from '../helpers/mysql';
 import { ADMIN_TOKEN, Shop } from '../helpers/shop';
 import { startTestApp } from '../helpers/test-app';
@@ -293,5 +294,32 @@ suite('demo shop and admin console in Chromium', () => {
     expect(await page.isHidden('#app')).toBe(true);
     // The browser reports the refused request itself as a console error; nothing else may appear.
     expect(problems.filter((p) => !/401 \(Unauthorized\)/.test(p))).toEqual([]);
+  });
+
+  it('shows the notification panel amber, with the count and what to check, when payments are found only by query (notify_url unreachable)', async () => {
+    problems.length = 0;
+    const quiet = await Shop.start({ env: { PAYMENT_RECONCILE_AFTER: '0s' } });
+    try {
+      const product = await quiet.product('查单才发现', 100);
+      const buyer = await quiet.login('o_browser_no_notify');
+      await quiet.sandbox.dropNotifications(true);
+      const no = await quiet.placeOrder(buyer, [{ productId: product.id, quantity: 1 }]);
+      await quiet.sandbox.pay(await quiet.prepay(buyer, no));
+      await quiet.t.app.get(PaymentJobs).reconcile();
+      expect(await quiet.status(no)).toBe('PAID');
+
+      const { page } = await open(DESKTOP, 'admin-notify-warning');
+      await page.goto(`${quiet.baseUrl}/admin/`);
+      await page.fill('#token', ADMIN_TOKEN);
+      await page.click('#login-form button[type=submit]');
+      await page.waitForSelector('.health-warning[data-code="NOTIFICATIONS_NOT_ARRIVING"]');
+      expect(await page.getAttribute('#health-light', 'class')).toBe('light warn');
+      expect(await page.textContent('.health-warning .health-by-query')).toBe('1');
+      expect(await page.textContent('.health-warning')).toMatch(/notify_url[\s\S]*https[\s\S]*反向代理[\s\S]*防火墙/);
+      await shot(page, 'admin-notify-warning');
+      expect(problems).toEqual([]);
+    } finally {
+      await quiet.close();
+    }
   });
 });
