@@ -6,6 +6,7 @@ import { PaymentJobs } from '../../src/payment/payment.jobs';
 import { RefundJobs } from '../../src/refund/refund.jobs';
 import { today } from '../helpers/dates';
 import { rsaKeyPair } from '../helpers/keys';
+import { useMysql } from '../helpers/mysql';
 import { Login } from '../helpers/login';
 import { Shop } from '../helpers/shop';
 import { startTestApp } from '../helpers/test-app';
@@ -106,6 +107,13 @@ describe('GET /metrics: the counters an operator alerts on', () => {
     expect(has(after, 'whp_wechat_clock_skew_seconds')).toBe(true);
     expect(Math.abs(value(after, 'whp_wechat_clock_skew_seconds'))).toBeLessThan(5);
     expect(has(after, 'whp_nodejs_eventloop_lag_p99_seconds')).toBe(true);
+    // The MySQL/MariaDB pool by state (SQLite has none).
+    if (useMysql()) {
+      expect(value(after, 'whp_db_pool_connections', { state: 'max' })).toBe(20);
+      expect(value(after, 'whp_db_pool_connections', { state: 'in_use' }) + value(after, 'whp_db_pool_connections', { state: 'idle' })).toBeGreaterThan(0);
+    } else {
+      expect(has(after, 'whp_db_pool_connections')).toBe(false);
+    }
     expect(has(after, 'whp_process_resident_memory_bytes')).toBe(true);
   });
 
