@@ -19,6 +19,7 @@ import { UserIdentity } from './entities/user-identity.entity';
 import { User } from './entities/user.entity';
 import { GUEST_ORDERS_MERGER, GuestOrdersMerger } from './guest-orders-merger';
 import { isSafeRedirect } from './redirect';
+import { allowedRequestOrigin, siteHosts } from '../common/loopback';
 import { SessionKind, SessionUser } from './session-user';
 
 const STATE_LIFETIME_MS = 10 * 60_000;
@@ -62,13 +63,24 @@ export class AuthService {
     return `${this.config.publicBaseUrl}/auth/wechat/callback`;
   }
 
+  /**
+   * Where WeChat returns the shopper: the host the login started on, when it is this site under another
+   * name we allow (sandbox mode on a loopback PUBLIC_BASE_URL: localhost and 127.0.0.1), so that the
+   * login cookie set at authorize comes back and the session cookie lands where the shopper is; else
+   * PUBLIC_BASE_URL.
+   */
+  callbackUrlFor(requestOrigin: string | undefined): string {
+    const hosts = this.config.wechatMode === 'sandbox' ? siteHosts(this.config.publicBaseUrl) : [new URL(this.config.publicBaseUrl).hostname];
+    return `${allowedRequestOrigin(this.config.publicBaseUrl, requestOrigin, hosts)}/auth/wechat/callback`;
+  }
+
   /** Records a single-use state and returns WeChat's authorize URL. */
-  async beginAuthorize(redirect = '/', scope: OAuthScope = 'snsapi_base', binding: string): Promise<string> {
+  async beginAuthorize(redirect = '/', scope: OAuthScope = 'snsapi_base', binding: string, requestOrigin?: string): Promise<string> {
     if (!isSafeRedirect(redirect, this.config.publicBaseUrl)) throw new InvalidRedirectError(redirect);
     const now = this.clock.now();
     const nonce = randomId(16);
     await this.states.insert({ id: nonce, redirect, scope, createdAt: now, expiresAt: new Date(now.getTime() + STATE_LIFETIME_MS), usedAt: null });
-    return this.mp.oauthAuthorizeUrl(this.callbackUrl, scope, this.crypto.signState(nonce, binding));
+    return this.mp.oauthAuthorizeUrl(this.callbackUrlFor(requestOrigin), scope, this.crypto.signState(nonce, binding));
   }
 
   /**

@@ -1,3 +1,4 @@
+import { siteHosts } from '../common/loopback';
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { Clock } from '../common/clock';
@@ -29,7 +30,8 @@ export class JssdkService implements OnModuleInit {
   ) {
     this.allowed = new Set(config.jssdk.allowedDomains);
     // In sandbox mode the app's own pages are a JS-safe domain, as the sandbox registers them.
-    if (config.wechatMode === 'sandbox') this.allowed.add(new URL(config.publicBaseUrl).hostname.toLowerCase());
+    // (Both loopback names when it is one: the shop opened on 127.0.0.1 instead of localhost.)
+    if (config.wechatMode === 'sandbox') for (const host of siteHosts(config.publicBaseUrl)) this.allowed.add(host);
   }
 
   onModuleInit(): void {

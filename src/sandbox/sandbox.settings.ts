@@ -1,3 +1,4 @@
+import { siteHosts } from '../common/loopback';
 import { randomInt } from 'node:crypto';
 import { dirname } from 'node:path';
 import { AppConfig } from '../config/app-config';
@@ -64,11 +65,12 @@ export class SandboxSettings {
 
   static from(config: AppConfig, keystore: SandboxKeystore, standalone: boolean): SandboxSettings {
     const s = config.sandbox;
-    const ownHost = new URL(config.publicBaseUrl).hostname.toLowerCase();
-    const defaultHosts = standalone ? ['localhost', '127.0.0.1'] : [ownHost];
+    // The app's own host (both loopback names when it is one: pages opened on 127.0.0.1 instead of localhost).
+    const base = new URL(config.publicBaseUrl);
+    const defaultHosts = standalone ? ['localhost', '127.0.0.1'] : siteHosts(config.publicBaseUrl);
     const defaultDirectories = standalone
       ? ['http://localhost/', 'http://127.0.0.1/']
-      : [`${new URL(config.publicBaseUrl).origin}/`];
+      : defaultHosts.map((host) => `${base.protocol}//${host}${base.port ? `:${base.port}` : ''}/`);
     return new SandboxSettings(
       keystore,
       s.signMode,

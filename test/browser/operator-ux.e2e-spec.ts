@@ -113,6 +113,33 @@ suite('operator and shopper details in Chromium (issue 12 items 15, 16)', () => 
     await page.waitForSelector('[data-product]');
   });
 
+  it('a shopper who opens the shop as localhost instead of 127.0.0.1 logs in, stays logged in and pays there', async () => {
+    // PUBLIC_BASE_URL is http://127.0.0.1:<port>; the same server under its other loopback name.
+    const other = shop.baseUrl.replace('127.0.0.1', 'localhost');
+    const product = await shop.product('换个主机名', 100);
+    const { context, page } = await open(PHONE, 'other-host');
+    await page.goto(`${other}/#/orders`);
+    await page.waitForURL(/\/sandbox\/connect\/oauth2\/authorize/);
+    await page.fill('#create-user input[name=openid]', 'o_ux_localhost');
+    await page.fill('#create-user input[name=nickname]', '本机');
+    await page.click('#create-user button[type=submit]');
+    // Back on the host the shopper came from, logged in (not the "请重新登录" page).
+    await page.waitForSelector('#nickname');
+    expect(new URL(page.url()).origin).toBe(other);
+    expect(page.url()).toContain('#/orders');
+    expect((await context.cookies(other)).some((c) => c.name === 'whp_session')).toBe(true);
+    await page.reload();
+    await page.waitForSelector('#nickname');
+    // And pays there: wx.config and the payment directory accept this name too.
+    await page.click('a[href="#/"]');
+    await page.click(`[data-inc="${product.id}"]`);
+    await page.click('#checkout');
+    const cashier = page.frameLocator('#wx-sandbox-cashier iframe');
+    await cashier.locator('#pay').click();
+    await page.waitForSelector('#result[data-status="PAID"]');
+    await shot(page, 'shop-other-host-paid');
+  });
+
   it('the shop confirms before cancelling, tells cancelled from expired, shows order times, and says in Chinese why an order was refused', async () => {
     const mug = await shop.product('确认取消马克杯', 3900, 5);
     const buyer = await shop.login('o_ux_shopper');

@@ -167,8 +167,9 @@ describe('security headers in sandbox mode (http://127.0.0.1)', () => {
     const product = await shop.product('Header mug', 100);
     const prepayId = await shop.prepay(buyer, await shop.placeOrder(buyer, [{ productId: product.id, quantity: 1 }]));
     const res = await request(t.baseUrl).get(`/sandbox/cashier?bridge=1&prepay_id=${encodeURIComponent(prepayId)}`).expect(200);
-    // The default JSAPI payment directory is the app's own origin (registrations have no port).
-    expect(csp(res).get('frame-ancestors')).toEqual(["'self'", 'http://127.0.0.1:*']);
+    // The default JSAPI payment directories are the app's own origin under both loopback names
+    // (registrations have no port).
+    expect(csp(res).get('frame-ancestors')).toEqual(["'self'", 'http://127.0.0.1:*', 'http://localhost:*']);
     expect(res.headers['x-frame-options']).toBeUndefined();
     expect(inlineCode(res.text)).toEqual([]);
     expect(res.text).toContain(`data-prepay-id="${prepayId}"`);

@@ -38,6 +38,17 @@ describe('what a shopper is told', () => {
     expect(api.body.code).toBe('MISSING_CODE');
   });
 
+  it('a login started on the other loopback name returns there (its cookies are there), and one started under a forged Host returns to PUBLIC_BASE_URL', async () => {
+    const redirectUri = (location: string) => new URL(location.replace('#wechat_redirect', '')).searchParams.get('redirect_uri');
+    const other = shop.baseUrl.replace('127.0.0.1', 'localhost');
+    const fromOther = await request(shop.baseUrl).get('/auth/wechat/authorize?redirect=%2F').set('Host', new URL(other).host).expect(302);
+    expect(redirectUri(fromOther.headers.location)).toBe(`${other}/auth/wechat/callback`);
+    const forged = await request(shop.baseUrl).get('/auth/wechat/authorize?redirect=%2F').set('Host', 'evil.example').expect(302);
+    expect(redirectUri(forged.headers.location)).toBe(`${shop.baseUrl}/auth/wechat/callback`);
+    const otherPort = await request(shop.baseUrl).get('/auth/wechat/authorize?redirect=%2F').set('Host', 'localhost:1').expect(302);
+    expect(redirectUri(otherPort.headers.location)).toBe(`${shop.baseUrl}/auth/wechat/callback`);
+  });
+
   it('a cancelled order and one left to expire are told apart (closeReason) for the shopper and the operator', async () => {
     const product = await shop.product('关闭原因', 100);
     const buyer = await shop.login('o_close_reason');
