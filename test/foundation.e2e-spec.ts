@@ -154,7 +154,8 @@ describe('start-up with a bad environment', () => {
         NODE_ENV: 'production',
       },
       encoding: 'utf8',
-      timeout: 30_000,
+      // ts-node compiling main.ts takes a while on a loaded 2-core machine; the exit itself is at once
+      timeout: 90_000,
     });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('Invalid environment variables:');
@@ -162,5 +163,5 @@ describe('start-up with a bad environment', () => {
     expect(result.stderr).toMatch(/WECHATPAY_APIV3_KEY: must be exactly 32 characters/);
     expect(result.stderr).toMatch(/WECHAT_MODE: is sandbox .*NODE_ENV=production/);
     expect(result.stderr).not.toContain('tooshort');
-  });
+  }, 120_000);
 });

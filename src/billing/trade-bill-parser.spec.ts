@@ -175,7 +175,7 @@ describe('trade bill parser', () => {
     expect((await parseError(`${HEADER}\r\nno backtick here\r\n`)).message).toMatch(/line 2: a data row must start with a backtick/);
   });
 
-  it('stays fast: at least a quarter of the speed of merely splitting the same text into lines (bench/bill.ts: ≥ 0.5 with gunzip)', async () => {
+  it('reads a 60 000-row bill fed in 64 KiB pieces, every row and the summary (speed: bench/bill.ts, not a timed test)', async () => {
     const rows: TradeBillRow[] = Array.from({ length: 60_000 }, (_, i) => ({
       time: '2026-11-24 10:00:00',
       appid: 'wx1234567890abcdef',
@@ -200,34 +200,9 @@ describe('trade bill parser', () => {
     const data = Buffer.concat(chunks);
     const pieces: Buffer[] = [];
     for (let i = 0; i < data.length; i += 65_536) pieces.push(data.subarray(i, i + 65_536));
-    const timed = async (fn: () => Promise<number>) => {
-      const start = process.hrtime.bigint();
-      const n = await fn();
-      return { ms: Number(process.hrtime.bigint() - start) / 1e6, n };
-    };
-    const split = async () => {
-      let lines = 0;
-      let rest = '';
-      for await (const piece of Readable.from(pieces)) {
-        const parts = (rest + (piece as Buffer).toString('utf8')).split('\n');
-        rest = parts.pop()!;
-        lines += parts.length;
-      }
-      return lines;
-    };
-    const parsed = async () => {
-      let n = 0;
-      for await (const batch of parseTradeBillBatches(Readable.from(pieces))) n += batch.length;
-      return n;
-    };
-    let best = { split: Infinity, parse: Infinity };
-    for (let round = 0; round < 4; round++) {
-      const a = await timed(split);
-      const b = await timed(parsed);
-      expect(b.n).toBe(60_001);
-      best = { split: Math.min(best.split, a.ms), parse: Math.min(best.parse, b.ms) };
-    }
-    expect(best.split / best.parse).toBeGreaterThan(0.25);
+    let n = 0;
+    for await (const batch of parseTradeBillBatches(Readable.from(pieces))) n += batch.length;
+    expect(n).toBe(60_001);
   });
 
   it('parses amounts exactly', () => {

@@ -65,8 +65,10 @@ describe('daily reconciliation job', () => {
     const clock = new FixedClock(new Date(at));
     const shop = await Shop.start({ override: (b) => b.overrideProvider(Clock).useValue(clock) });
     try {
-      // WeChat (the sandbox) lives at the same moment as our clock
-      await shop.sandbox.shiftClock(at - Date.now());
+      // WeChat (the sandbox) lives at the same moment as our clock — for its business time and for the
+      // signatures too, since our requests are signed at our (fixed) time: WeChat's own clock is moved
+      // (wechatSkewMs), not only its business time.
+      await shop.sandbox.setWechatSkew(at - Date.now());
       const { appid, mchid } = await shop.sandbox.merchant();
       const row: TradeBillRow = {
         time: `${yesterday} 23:59:00`,
@@ -113,7 +115,7 @@ describe('daily reconciliation job', () => {
       await jobs.reconcileYesterday();
       expect((await shop.admin().get('/admin/audit?action=reconciliation.daily').expect(200)).body.items).toHaveLength(1);
     } finally {
-      await shop.sandbox.resetClock().catch(() => undefined);
+      await shop.sandbox.setWechatSkew(0).catch(() => undefined);
       await shop.close();
     }
   });
