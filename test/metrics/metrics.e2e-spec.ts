@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -115,6 +115,14 @@ describe('GET /metrics: the counters an operator alerts on', () => {
       expect(has(after, 'whp_db_pool_connections')).toBe(false);
     }
     expect(has(after, 'whp_process_resident_memory_bytes')).toBe(true);
+  });
+
+  it('serves every metric the example alert rules (docs/prometheus-alerts.yml) use', async () => {
+    const text = (await shop.http().get('/metrics').expect(200)).text;
+    const rules = readFileSync(join(__dirname, '..', '..', 'docs', 'prometheus-alerts.yml'), 'utf8');
+    const used = [...new Set([...rules.matchAll(/\bwhp_[a-z0-9_]+/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, '')))];
+    expect(used.length).toBeGreaterThan(10);
+    expect(used.filter((name) => !new RegExp(`^# TYPE ${name} `, 'm').test(text))).toEqual([]);
   });
 
   it('reports reconciliation differences by type', async () => {
