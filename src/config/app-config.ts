@@ -128,6 +128,8 @@ export abstract class AppConfig {
     notifyRejectRatePerMinute: number;
     notifyBodyTimeoutMs: number;
     rejectedEventsRetentionMs: number;
+    /** H5 pay: the site WeChat's cashier names (WECHATPAY_H5_APP_NAME, WECHATPAY_H5_APP_URL). */
+    h5: { appName: string; appUrl: string };
     /** Per-shopper limits against stock hoarding and WeChat call floods (0 = no limit where allowed). */
     limits: {
       maxOpenPerUser: number;

@@ -41,6 +41,9 @@ function parseMysql(url: string): DatabaseConfig {
   };
 }
 
+/** The demo shop's name (the default of WECHATPAY_H5_APP_NAME, shown on WeChat's H5 cashier). */
+const SHOP_NAME = '微信支付演示商城';
+
 /** WeChat Pay's own API hosts (primary and backup domains). */
 const WECHATPAY_HOSTS = new Set(['api.mch.weixin.qq.com', 'api2.mch.weixin.qq.com', 'api.wechatpay.cn', 'api2.wechatpay.cn']);
 
@@ -327,6 +330,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       notifyRejectRatePerMinute: Number(p.NOTIFY_REJECT_RATE_LIMIT ?? 30),
       notifyBodyTimeoutMs: parseDuration(p.NOTIFY_BODY_TIMEOUT ?? '10s')!,
       rejectedEventsRetentionMs: parseDuration(p.PAYMENT_EVENTS_REJECTED_RETENTION ?? '7d')!,
+      h5: { appName: p.WECHATPAY_H5_APP_NAME ?? SHOP_NAME, appUrl: p.WECHATPAY_H5_APP_URL ?? publicBaseUrl },
       limits: {
         maxOpenPerUser: Number(p.ORDER_MAX_OPEN_PER_USER ?? 5),
         maxReservedPerProduct: Number(p.ORDER_MAX_RESERVED_PER_PRODUCT ?? 20),

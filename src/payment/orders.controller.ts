@@ -1,10 +1,10 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiCookieAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiCookieAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { CurrentUser } from '../auth/current-user.decorator';
 import { SESSION_COOKIE, SessionGuard } from '../auth/session.guard';
 import type { SessionUser } from '../auth/session-user';
-import { CreateOrderDto, InvokeParamsDto, ListQueryDto, OrderDto } from './dto/order.dto';
+import { CreateOrderDto, InvokeParamsDto, ListQueryDto, OrderDto, PayDto } from './dto/order.dto';
 import { OrderService } from './order.service';
 import { ShopperLimits } from './shopper-limits';
 
@@ -52,11 +52,16 @@ export class OrdersController {
 
   @Post(':outTradeNo/pay')
   @HttpCode(200)
-  @ApiOperation({ summary: 'JSAPI prepay; returns the parameters for WeixinJSBridge getBrandWCPayRequest' })
+  @ApiOperation({
+    summary:
+      'Prepay through a channel (body { channel }: jsapi — the default —, h5, native, miniprogram); answers channel, the attempt\'s outTradeNo and what the front end needs (jsapi: getBrandWCPayRequest parameters; h5: h5Url; native: codeUrl; miniprogram: wx.requestPayment parameters)',
+  })
+  @ApiBody({ type: PayDto, required: false })
   @ApiOkResponse({ type: InvokeParamsDto })
   pay(@CurrentUser() user: SessionUser, @Param('outTradeNo') outTradeNo: string, @Req() req: Request) {
     this.limits.take(user, 'pay');
-    return this.orders.pay(user, outTradeNo, req.ip?.replace(/^::ffff:/, ''));
+    // req.ip: the shopper's address as TRUST_PROXY allows it to be told (payer_client_ip of H5 pay).
+    return this.orders.pay(user, outTradeNo, req.body as unknown, req.ip?.replace(/^::ffff:/, ''));
   }
 
   @Post(':outTradeNo/cancel')

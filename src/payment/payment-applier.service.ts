@@ -10,7 +10,7 @@ import type { Transaction } from '../wechat/pay/types';
 import { WechatCredentials } from '../wechat/wechat-credentials';
 
 /** Where a payment report came from. */
-export type PaymentSource = 'notification' | 'query' | 'reconcile' | 'close-check' | 'cancel-check' | 'bill';
+export type PaymentSource = 'notification' | 'query' | 'reconcile' | 'close-check' | 'cancel-check' | 'switch-check' | 'bill';
 
 export type ApplyOutcome =
   /** NOTPAY → PAID, this time */
@@ -24,9 +24,12 @@ export type ApplyOutcome =
   /** no such order here */
   | 'unknown_order'
   /** the order is paid by a different transaction_id */
-  | 'conflict';
+  | 'conflict'
+  /** another attempt of an order already paid was paid too: recorded on that attempt, refunded in full */
+  | 'duplicate_payment';
 
 export interface ApplyResult {
+  /** The number WeChat reported (the attempt's). */
   outTradeNo: string;
   outcome: ApplyOutcome;
 }
@@ -37,6 +40,18 @@ export type BatchHook = (manager: EntityManager, items: Array<{ outcome: ApplyOu
 export const ORDER_PAID = 'order.paid';
 export const ORDER_PAID_AFTER_CLOSE = 'order.paid_after_close';
 export const ORDER_ANOMALY = 'order.anomaly';
+export const ORDER_DUPLICATE_PAYMENT = 'order.duplicate_payment';
+
+/** Payload of ORDER_DUPLICATE_PAYMENT: the attempt that paid on top of the order's payment, to refund in full. */
+export interface DuplicatePaymentEvent {
+  /** The order's number. */
+  outTradeNo: string;
+  /** The attempt paid second. */
+  attemptOutTradeNo: string;
+  transactionId: string;
+  amount: number;
+  retry?: boolean;
+}
 
 /**
  * Payload of ORDER_PAID_AFTER_CLOSE. `action: 'refund'` asks for a refund whatever
@@ -51,6 +66,8 @@ export interface PaidAfterCloseEvent {
 
 export interface OrderPaidEvent {
   outTradeNo: string;
+  /** The attempt that paid it. */
+  attemptOutTradeNo: string;
   transactionId: string;
   total: number;
   payerOpenid: string | undefined;
@@ -65,6 +82,21 @@ interface Pending {
   hook?: BatchHook;
   resolve: (result: ApplyResult) => void;
   reject: (error: unknown) => void;
+}
+
+/** One reported out_trade_no: its attempt (attempt_id null: the order has none yet) and its order. */
+interface AttemptRow {
+  attempt_no: string;
+  attempt_id: string | number | null;
+  appid: string | null;
+  attempt_tx: string | null;
+  order_no: string;
+  order_id: string | number | null;
+}
+
+/** The channel of a payment WeChat reports for an order with no attempt here (never prepaid by us). */
+function channelOfTradeType(tradeType: string | undefined): string {
+  return tradeType === 'MWEB' ? 'h5' : tradeType === 'NATIVE' ? 'native' : 'jsapi';
 }
 
 function parseTime(value: string | undefined, fallback: Date): Date {
@@ -130,8 +162,9 @@ export class PaymentApplier implements OnModuleDestroy {
     let paid: OrderPaidEvent[] = [];
     let afterClose: string[] = [];
     let anomalies: string[] = [];
+    let duplicates: DuplicatePaymentEvent[] = [];
     try {
-      ({ results, paid, afterClose, anomalies } = await inTransaction(this.dataSource, (runner, manager) => this.applyBatch(runner, manager, batch, batchId)));
+      ({ results, paid, afterClose, anomalies, duplicates } = await inTransaction(this.dataSource, (runner, manager) => this.applyBatch(runner, manager, batch, batchId)));
     } catch (error) {
       this.logger.error(`payment batch of ${batch.length} failed and was rolled back: ${(error as Error).message}`);
       for (const item of batch) item.reject(error);
@@ -143,6 +176,7 @@ export class PaymentApplier implements OnModuleDestroy {
       for (const event of paid) this.emit(ORDER_PAID, event);
       for (const outTradeNo of afterClose) this.emit(ORDER_PAID_AFTER_CLOSE, { outTradeNo } satisfies PaidAfterCloseEvent);
       for (const outTradeNo of anomalies) this.emit(ORDER_ANOMALY, { outTradeNo });
+      for (const event of duplicates) this.emit(ORDER_DUPLICATE_PAYMENT, event);
     });
   }
 
@@ -153,19 +187,42 @@ export class PaymentApplier implements OnModuleDestroy {
   private async applyBatch(runner: QueryRunner, manager: EntityManager, batch: Pending[], batchId: string) {
     const now = this.clock.now();
     const d = (date: Date) => dbDate(this.dataSource, date);
-    const ours = (tx: Transaction) => tx.appid === this.credentials.appid && tx.mchid === this.credentials.mchid;
+
+    // 0. out_trade_no → attempt → order. A report names an attempt; the order moves once.
+    const reported = [...new Set(batch.map((item) => item.tx.out_trade_no).filter((no) => typeof no === 'string'))];
+    const attemptRows: Array<Omit<AttemptRow, 'order_id'>> = reported.length
+      ? await runner.query(
+          `SELECT a.out_trade_no AS attempt_no, a.id AS attempt_id, a.appid AS appid, a.transaction_id AS attempt_tx, o.out_trade_no AS order_no
+           FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no IN (${reported.map(() => '?').join(',')})`,
+          reported,
+        )
+      : [];
+    const attempts = new Map<string, AttemptRow>(attemptRows.map((r) => [r.attempt_no, { ...r, order_id: null }]));
+    // An order never prepaid here has no attempt yet: its own number is its first attempt (written when it pays).
+    const missing = reported.filter((no) => !attempts.has(no));
+    if (missing.length) {
+      const orphans: Array<{ id: string | number; out_trade_no: string }> = await runner.query(
+        `SELECT id, out_trade_no FROM orders WHERE out_trade_no IN (${missing.map(() => '?').join(',')})`,
+        missing,
+      );
+      for (const o of orphans) attempts.set(o.out_trade_no, { attempt_no: o.out_trade_no, attempt_id: null, appid: null, attempt_tx: null, order_no: o.out_trade_no, order_id: o.id });
+    }
+    const orderNo = (tx: Transaction) => attempts.get(tx.out_trade_no)?.order_no;
+    // Ours: our merchant, and the appid the attempt was prepaid with (the mini-program's for miniprogram).
+    const ours = (tx: Transaction) => tx.mchid === this.credentials.mchid && tx.appid === (attempts.get(tx.out_trade_no)?.appid ?? this.credentials.appid);
 
     // 1. One guarded UPDATE for every order a well-formed report may pay (first report per order).
     const candidates = new Map<string, Transaction>();
     for (const item of batch) {
       const tx = item.tx;
-      if (tx.trade_state === 'SUCCESS' && ours(tx) && tx.transaction_id && !candidates.has(tx.out_trade_no)) candidates.set(tx.out_trade_no, tx);
+      const no = orderNo(tx);
+      if (no && tx.trade_state === 'SUCCESS' && ours(tx) && tx.transaction_id && !candidates.has(no)) candidates.set(no, tx);
     }
     if (candidates.size > 0) {
-      const list = [...candidates.values()];
+      const list = [...candidates.entries()];
       const whenThen = (value: (tx: Transaction) => unknown) => ({
         sql: `CASE out_trade_no ${list.map(() => 'WHEN ? THEN ?').join(' ')} END`,
-        params: list.flatMap((tx) => [tx.out_trade_no, value(tx)]),
+        params: list.flatMap(([no, tx]) => [no, value(tx)]),
       });
       const txId = whenThen((tx) => tx.transaction_id);
       const payer = whenThen((tx) => tx.payer?.openid ?? null);
@@ -185,7 +242,7 @@ export class PaymentApplier implements OnModuleDestroy {
           ...paidAt.params,
           batchId,
           d(now),
-          ...list.map((tx) => tx.out_trade_no),
+          ...list.map(([no]) => no),
           ...expectTotal.params,
           ...expectCurrency.params,
         ],
@@ -193,7 +250,7 @@ export class PaymentApplier implements OnModuleDestroy {
     }
 
     // 2. Where does each order stand now?
-    const numbers = [...new Set(batch.map((item) => item.tx.out_trade_no))];
+    const numbers = [...new Set([...attempts.values()].map((r) => r.order_no))];
     const rows: Array<{ out_trade_no: string; status: string; paid_batch: string | null; transaction_id: string | null; total: number; currency: string }> =
       numbers.length
         ? await runner.query(
@@ -202,6 +259,27 @@ export class PaymentApplier implements OnModuleDestroy {
           )
         : [];
     const byNo = new Map(rows.map((r) => [r.out_trade_no, r]));
+    /** The attempt took this payment (guarded: once, and only a payment it has not recorded yet). */
+    const markAttemptPaid = async (tx: Transaction): Promise<boolean> => {
+      const known = attempts.get(tx.out_trade_no);
+      if (known && known.attempt_id === null && known.order_id !== null) {
+        await runner.query(
+          `INSERT INTO payment_attempts (order_id, out_trade_no, seq, channel, status, appid, transaction_id, created_at, updated_at) VALUES (?, ?, 1, ?, 'PAID', ?, ?, ?, ?)`,
+          [known.order_id, tx.out_trade_no, channelOfTradeType(tx.trade_type), tx.appid ?? null, tx.transaction_id, d(now), d(now)],
+        );
+        known.attempt_id = -1;
+        known.attempt_tx = tx.transaction_id ?? null;
+        return true;
+      }
+      const res = await runner.query(
+        `UPDATE payment_attempts SET status = 'PAID', transaction_id = ?, updated_at = ? WHERE out_trade_no = ? AND transaction_id IS NULL`,
+        [tx.transaction_id, d(now), tx.out_trade_no],
+        true,
+      );
+      const attempt = attempts.get(tx.out_trade_no);
+      if (attempt) attempt.attempt_tx = tx.transaction_id ?? null;
+      return !!(res as { affected?: number }).affected;
+    };
 
     // 3. Classify; the rare cases get their own guarded statements.
     const claimed = new Set<string>();
@@ -209,19 +287,26 @@ export class PaymentApplier implements OnModuleDestroy {
     const paid: OrderPaidEvent[] = [];
     const afterClose: string[] = [];
     const anomalies: string[] = [];
+    const duplicates: DuplicatePaymentEvent[] = [];
     const timeline: Array<[string, string, string, Date | string]> = [];
     for (const item of batch) {
       const tx = item.tx;
-      const row = byNo.get(tx.out_trade_no);
+      const attempt = attempts.get(tx.out_trade_no);
+      const no = attempt?.order_no;
+      const row = no ? byNo.get(no) : undefined;
+      const matches = () =>
+        !!row && tx.trade_state === 'SUCCESS' && !!tx.transaction_id && ours(tx) && tx.amount?.total === row.total && (tx.amount?.currency ?? 'CNY') === row.currency;
       let outcome: ApplyOutcome;
       let reason: string | undefined;
-      if (!row) {
+      if (!row || !no || !attempt) {
         outcome = 'unknown_order';
-      } else if (row.status === 'PAID' && row.paid_batch === batchId && row.transaction_id === tx.transaction_id && !claimed.has(tx.out_trade_no)) {
+      } else if (row.status === 'PAID' && row.paid_batch === batchId && row.transaction_id === tx.transaction_id && !claimed.has(no)) {
         outcome = 'applied';
-        claimed.add(tx.out_trade_no);
+        claimed.add(no);
+        await markAttemptPaid(tx);
         paid.push({
-          outTradeNo: tx.out_trade_no,
+          outTradeNo: no,
+          attemptOutTradeNo: tx.out_trade_no,
           transactionId: tx.transaction_id!,
           total: tx.amount?.total ?? row.total,
           payerOpenid: tx.payer?.openid,
@@ -230,28 +315,33 @@ export class PaymentApplier implements OnModuleDestroy {
         });
       } else if (row.transaction_id && row.transaction_id === tx.transaction_id) {
         outcome = 'duplicate';
+      } else if (attempt.attempt_tx && attempt.attempt_tx === tx.transaction_id) {
+        // This attempt's payment is known already (a duplicate payment recorded before).
+        outcome = 'duplicate';
+      } else if (row.transaction_id && !attempt.attempt_tx && ['PAID', 'REFUNDED', 'PAID_AFTER_CLOSE'].includes(row.status) && matches()) {
+        // The order is paid by another attempt and this one was paid too: WeChat holds the shopper's
+        // money twice. Recorded on the attempt (the order keeps its first payment) and refunded in full.
+        outcome = (await markAttemptPaid(tx)) ? 'duplicate_payment' : 'duplicate';
+        if (outcome === 'duplicate_payment') {
+          reason = `order already paid by transaction ${row.transaction_id}; refunded automatically`;
+          duplicates.push({ outTradeNo: no, attemptOutTradeNo: tx.out_trade_no, transactionId: tx.transaction_id!, amount: tx.amount!.total! });
+        }
       } else if (row.transaction_id && row.transaction_id !== tx.transaction_id && row.status !== 'NOTPAY' && row.status !== 'CLOSED') {
         outcome = 'conflict';
         reason = `order already paid by transaction ${row.transaction_id}`;
-      } else if (
-        row.status === 'CLOSED' &&
-        tx.trade_state === 'SUCCESS' &&
-        tx.transaction_id &&
-        ours(tx) &&
-        tx.amount?.total === row.total &&
-        (tx.amount?.currency ?? 'CNY') === row.currency
-      ) {
+      } else if (row.status === 'CLOSED' && matches()) {
         // The same checks as for an open order (step 1): only a payment that matches the order in
         // appid, mchid, amount and currency is a payment after close; anything else is an ANOMALY.
         const res = await runner.query(
           `UPDATE orders SET status = 'PAID_AFTER_CLOSE', transaction_id = ?, payer_openid = ?, paid_total = ?, paid_at = ?, paid_batch = ?, updated_at = ?
            WHERE out_trade_no = ? AND status = 'CLOSED'`,
-          [tx.transaction_id, tx.payer?.openid ?? null, tx.amount?.total ?? null, d(parseTime(tx.success_time, now)), batchId, d(now), tx.out_trade_no],
+          [tx.transaction_id, tx.payer?.openid ?? null, tx.amount?.total ?? null, d(parseTime(tx.success_time, now)), batchId, d(now), no],
           true,
         );
         outcome = (res as { affected?: number }).affected ? 'paid_after_close' : 'duplicate';
         if (outcome === 'paid_after_close') {
-          afterClose.push(tx.out_trade_no);
+          await markAttemptPaid(tx);
+          afterClose.push(no);
           row.status = 'PAID_AFTER_CLOSE';
           row.transaction_id = tx.transaction_id ?? null;
         }
@@ -267,23 +357,31 @@ export class PaymentApplier implements OnModuleDestroy {
         const res = await runner.query(
           `UPDATE orders SET status = 'ANOMALY', anomaly_reason = ?, transaction_id = ?, payer_openid = ?, paid_total = ?, updated_at = ?
            WHERE out_trade_no = ? AND status IN ('NOTPAY', 'CLOSED')`,
-          [reason.slice(0, 255), tx.transaction_id ?? null, tx.payer?.openid ?? null, tx.amount?.total ?? null, d(now), tx.out_trade_no],
+          [reason.slice(0, 255), tx.transaction_id ?? null, tx.payer?.openid ?? null, tx.amount?.total ?? null, d(now), no],
           true,
         );
         outcome = 'anomaly';
         if ((res as { affected?: number }).affected) {
-          anomalies.push(tx.out_trade_no);
+          anomalies.push(no);
           row.status = 'ANOMALY';
           row.transaction_id = tx.transaction_id ?? null;
         }
       }
       results.push({ outTradeNo: tx.out_trade_no, outcome });
-      timeline.push([
-        tx.out_trade_no,
-        `${item.source}:${outcome}`.slice(0, 32),
-        JSON.stringify({ transactionId: tx.transaction_id, tradeState: tx.trade_state, total: tx.amount?.total, ...(reason ? { reason } : {}) }),
-        d(now),
-      ]);
+      if (no) {
+        timeline.push([
+          no,
+          `${item.source}:${outcome}`.slice(0, 32),
+          JSON.stringify({
+            transactionId: tx.transaction_id,
+            tradeState: tx.trade_state,
+            total: tx.amount?.total,
+            ...(tx.out_trade_no !== no ? { attempt: tx.out_trade_no } : {}),
+            ...(reason ? { reason } : {}),
+          }),
+          d(now),
+        ]);
+      }
     }
 
     // 4. The timeline, then whatever the callers must store in the same transaction.
@@ -301,7 +399,7 @@ export class PaymentApplier implements OnModuleDestroy {
       hooks.set(item.hook, list);
     });
     for (const [hook, items] of hooks) await hook(manager, items);
-    return { results, paid, afterClose, anomalies };
+    return { results, paid, afterClose, anomalies, duplicates };
   }
 
   /**

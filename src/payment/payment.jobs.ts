@@ -5,8 +5,8 @@ import { Clock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 import { LeaseHandle, LeaseService } from '../database/lease.service';
 import { WechatPayApiError } from '../wechat/pay/errors';
-import type { Order } from './entities/order.entity';
-import { OrderService } from './order.service';
+import { AfterCloseSettlement } from './after-close.service';
+import { isPaidOutcome, OrderLifecycle } from './order-lifecycle.service';
 import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent } from './payment-applier.service';
 import { REFUND_PROGRESS, RefundProgress } from './refund-progress';
 import { Limiter, mapLimit } from './time';
@@ -43,7 +43,8 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly wechatSlots: Limiter;
 
   constructor(
-    private readonly orders: OrderService,
+    private readonly lifecycle: OrderLifecycle,
+    private readonly afterClose: AfterCloseSettlement,
     private readonly leases: LeaseService,
     private readonly config: AppConfig,
     private readonly clock: Clock,
@@ -85,28 +86,43 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
     return Math.max(60_000, intervalMs * 3);
   }
 
+  /** Open attempts whose prepay is older than PAYMENT_RECONCILE_AFTER, queried by their own number. */
   async reconcile(): Promise<SweepResult> {
-    return this.sweep('payment.reconcile', this.config.orders.reconcileIntervalMs, 'reconcile', async (order, result) => {
-      const outcome = await this.orders.queryAndApply(order.outTradeNo, 'reconcile');
-      if (outcome === 'applied') result.paid++;
-    });
+    return this.sweep(
+      'payment.reconcile',
+      this.config.orders.reconcileIntervalMs,
+      'reconcile',
+      () => this.lifecycle.staleAttempts(this.config.orders.jobBatch),
+      (item) => item.attempt.outTradeNo,
+      async ({ order, attempt }, result) => {
+        const outcome = await this.lifecycle.queryAndApply(order, attempt, 'reconcile');
+        if (outcome === 'applied') result.paid++;
+      },
+    );
   }
 
+  /** Expired unpaid orders: every open attempt queried (a late payment is applied, not closed over), then closed at WeChat and here. */
   async closeExpired(): Promise<SweepResult> {
-    return this.sweep('payment.close', this.config.orders.closeIntervalMs, 'close', async (order, result) => {
-      if (order.prepayId) {
-        // Query first: a late payment must be applied, not closed over.
-        const state = await this.orders.queryAndApply(order.outTradeNo, 'close-check');
-        if (state === 'applied' || state === 'duplicate' || state === 'paid_after_close') {
+    return this.sweep(
+      'payment.close',
+      this.config.orders.closeIntervalMs,
+      'close',
+      () => this.lifecycle.expiredOrders(this.config.orders.jobBatch),
+      (order) => order.outTradeNo,
+      async (order, result) => {
+      for (const attempt of await this.lifecycle.prepaidOpenAttempts(order)) {
+        const state = await this.lifecycle.queryAndApply(order, attempt, 'close-check');
+        if (isPaidOutcome(state)) {
           result.paid++;
           return;
         }
       }
       // Paid between that query and this close: WeChat refuses the close and closeOrder applies the payment.
-      const outcome = await this.orders.closeOrder(order, 'expired', 'close-check');
+      const outcome = await this.lifecycle.closeOrder(order, 'expired', 'close-check');
       if (outcome === 'closed') result.closed++;
       if (outcome === 'paid') result.paid++;
-    });
+      },
+    );
   }
 
   /**
@@ -122,10 +138,10 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
     const { ran } = await this.leases.runExclusive('payment.after_close', this.leaseTtl(this.config.orders.reconcileIntervalMs), async (lease) => {
       result.ran = true;
       const hold = this.config.orders.paidAfterCloseAction === 'hold';
-      const candidates = await this.orders.findUnresolvedAfterClose(olderThanMs, this.config.orders.jobBatch, !hold);
+      const candidates = await this.afterClose.findUnresolvedAfterClose(olderThanMs, this.config.orders.jobBatch, !hold);
       // Those with a refund in flight or done are the refund module's to follow: out of the way for a while.
       const followed = this.refunds ? await this.refunds.ordersWithActiveRefund(candidates.map((o) => o.outTradeNo)) : new Set<string>();
-      await this.orders.deferAfterClose([...followed]);
+      await this.afterClose.deferAfterClose([...followed]);
       const batch = candidates.filter((o) => !followed.has(o.outTradeNo));
       result.examined = await mapLimit(
         batch,
@@ -133,7 +149,7 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
         (order) =>
           this.wechatSlots.run(async () => {
             try {
-              if (!(await this.orders.claimAfterCloseRetry(order))) return;
+              if (!(await this.afterClose.claimAfterCloseRetry(order))) return;
               result.retried!++;
               const event: PaidAfterCloseEvent = { outTradeNo: order.outTradeNo, retry: true, ...(order.afterCloseAction === 'refund' ? { action: 'refund' as const } : {}) };
               await this.events.emitAsync(ORDER_PAID_AFTER_CLOSE, event);
@@ -148,31 +164,33 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
     return result;
   }
 
-  private async sweep(
+  private async sweep<T>(
     lease: string,
     intervalMs: number,
     kind: 'reconcile' | 'close',
-    handle: (order: Order, result: SweepResult) => Promise<void>,
+    find: () => Promise<T[]>,
+    label: (item: T) => string,
+    handle: (item: T, result: SweepResult) => Promise<void>,
   ): Promise<SweepResult> {
     const result: SweepResult = { ran: false, examined: 0, paid: 0, closed: 0, rateLimited: false };
     if (this.clock.nowMs() < this.backoffUntil) return result;
     const { ran } = await this.leases.runExclusive(lease, this.leaseTtl(intervalMs), async (held: LeaseHandle) => {
       result.ran = true;
-      const batch = await this.orders.findStale(kind, this.config.orders.jobBatch);
+      const batch = await find();
       result.examined = await mapLimit(
         batch,
         this.config.orders.wechatConcurrency,
-        (order) =>
+        (item) =>
           this.wechatSlots.run(async () => {
             if (result.rateLimited || held.lost) return;
             try {
-              await handle(order, result);
+              await handle(item, result);
             } catch (error) {
               if (error instanceof WechatPayApiError && error.isRateLimited) {
                 result.rateLimited = true;
                 return;
               }
-              this.logger.warn(`${kind} of ${order.outTradeNo} failed: ${(error as Error).message}`);
+              this.logger.warn(`${kind} of ${label(item)} failed: ${(error as Error).message}`);
             }
           }),
         // Stop taking orders on FREQUENCY_LIMITED, or when the lease was lost to another instance.

@@ -9,7 +9,13 @@ import { OrderEvent } from './entities/order-event.entity';
 import { OrderItem } from './entities/order-item.entity';
 import { Order } from './entities/order.entity';
 import { Product } from './entities/product.entity';
+import { AfterCloseSettlement } from './after-close.service';
+import { PaymentAttempt } from './entities/payment-attempt.entity';
+import { OrderLifecycle } from './order-lifecycle.service';
+import { OrderPayService } from './order-pay.service';
 import { OrderService } from './order.service';
+import { OrderTimeline } from './order-timeline';
+import { PaymentAttempts } from './payment-attempts';
 import { OrdersController } from './orders.controller';
 import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent, PaymentApplier } from './payment-applier.service';
 import { ShopperLimits } from './shopper-limits';
@@ -24,7 +30,7 @@ class PaymentLifecycle implements OnApplicationBootstrap {
   constructor(
     private readonly config: AppConfig,
     private readonly catalog: CatalogService,
-    private readonly orders: OrderService,
+    private readonly afterClose: AfterCloseSettlement,
     private readonly events: EventEmitter2,
   ) {}
 
@@ -45,21 +51,35 @@ class PaymentLifecycle implements OnApplicationBootstrap {
     const action = this.config.orders.paidAfterCloseAction;
     this.logger.warn(`order ${event.outTradeNo} was paid after it had been closed (action: ${action}${event.retry ? ', retry' : ''})`);
     if (action === 'reinstate') {
-      if ((await this.orders.reinstate(event.outTradeNo)) === 'refund') {
+      if ((await this.afterClose.reinstate(event.outTradeNo)) === 'refund') {
         this.logger.warn(`order ${event.outTradeNo}: no stock to reinstate it; refunding the payment instead`);
         await this.events.emitAsync(ORDER_PAID_AFTER_CLOSE, { outTradeNo: event.outTradeNo, action: 'refund', retry: event.retry } satisfies PaidAfterCloseEvent);
       }
     } else if (action === 'refund') {
-      await this.orders.decideRefundAfterClose(event.outTradeNo, 'after_close:refund', { reason: 'PAID_AFTER_CLOSE_ACTION=refund' });
+      await this.afterClose.decideRefundAfterClose(event.outTradeNo, 'after_close:refund', { reason: 'PAID_AFTER_CLOSE_ACTION=refund' });
     }
   }
 }
 
 /** Catalog, orders, JSAPI prepay, and the jobs that reconcile and close unpaid orders. */
 @Module({
-  imports: [TypeOrmModule.forFeature([Product, Order, OrderItem, OrderEvent])],
+  imports: [TypeOrmModule.forFeature([Product, Order, OrderItem, OrderEvent, PaymentAttempt])],
   controllers: [ProductsController, AdminProductsController, OrdersController, AdminOrdersController],
-  providers: [CatalogService, OrderService, PaymentApplier, PaymentJobs, PaymentLifecycle, ShopperLimits, PaymentMetrics, { provide: GUEST_ORDERS_MERGER, useExisting: OrderService }],
-  exports: [CatalogService, OrderService, PaymentApplier, PaymentJobs],
+  providers: [
+    CatalogService,
+    OrderService,
+    OrderPayService,
+    OrderLifecycle,
+    AfterCloseSettlement,
+    PaymentAttempts,
+    OrderTimeline,
+    PaymentApplier,
+    PaymentJobs,
+    PaymentLifecycle,
+    ShopperLimits,
+    PaymentMetrics,
+    { provide: GUEST_ORDERS_MERGER, useExisting: OrderService },
+  ],
+  exports: [CatalogService, OrderService, OrderLifecycle, AfterCloseSettlement, PaymentAttempts, PaymentApplier, PaymentJobs],
 })
 export class PaymentModule {}

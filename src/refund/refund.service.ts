@@ -11,7 +11,8 @@ import { isDuplicateKey } from '../database/lease.service';
 import { inTransaction } from '../database/transactions';
 import type { RefundNotificationSink } from '../notify/refund-notification.sink';
 import { OrderService } from '../payment/order.service';
-import { ORDER_PAID_AFTER_CLOSE } from '../payment/payment-applier.service';
+import { Order } from '../payment/entities/order.entity';
+import { DuplicatePaymentEvent, ORDER_DUPLICATE_PAYMENT, ORDER_PAID_AFTER_CLOSE } from '../payment/payment-applier.service';
 import type { RefundProgress } from '../payment/refund-progress';
 import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
 import type { Refund as WechatRefund, RefundNotificationResource } from '../wechat/pay/types';
@@ -36,6 +37,7 @@ export function refundView(r: Refund): RefundDto {
   return {
     outRefundNo: r.outRefundNo,
     outTradeNo: r.outTradeNo,
+    paymentOutTradeNo: r.paymentOutTradeNo ?? r.outTradeNo,
     amount: r.amount,
     reason: r.reason,
     status: r.status,
@@ -78,12 +80,16 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     return `${this.config.publicBaseUrl}/notify/wechatpay/refund`;
   }
 
-  async create(dto: CreateRefundDto, source: 'admin' | 'auto' = 'admin'): Promise<{ refund: RefundDto; replayed: boolean }> {
+  /**
+   * `duplicateOf`: the refund of a duplicate payment (the attempt paid on top of the order's payment,
+   * refunded automatically); otherwise the refund goes to the attempt that paid the order.
+   */
+  async create(dto: CreateRefundDto, source: 'admin' | 'auto' = 'admin', duplicateOf?: string): Promise<{ refund: RefundDto; replayed: boolean }> {
     const now = this.clock.now();
     const outRefundNo = dto.outRefundNo ?? newOutRefundNo(now);
     const requestHash = createHash('sha256').update(JSON.stringify([dto.outTradeNo, dto.amount, dto.reason])).digest('hex');
 
-    const reserved: { replay: Refund } | { paidTotal: number } = await this.reserve(dto, outRefundNo, requestHash, source).catch(async (error: unknown) => {
+    const reserved: { replay: Refund } | { paidTotal: number; paymentOutTradeNo: string } = await this.reserve(dto, outRefundNo, requestHash, source, duplicateOf).catch(async (error: unknown) => {
       if (!isDuplicateKey(error)) throw error;
       // The same outRefundNo raced in from another request: answer as its replay.
       return { replay: await this.refunds.findOneByOrFail({ outRefundNo }) };
@@ -99,7 +105,7 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     try {
       answer = await this.callWithRetries(() =>
         this.wechat.createRefund({
-          out_trade_no: dto.outTradeNo,
+          out_trade_no: reserved.paymentOutTradeNo,
           out_refund_no: outRefundNo,
           reason: dto.reason,
           notify_url: this.notifyUrl,
@@ -145,23 +151,41 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
   }
 
   /** Under a lock on the order: how much may still be refunded, and the PROCESSING row. */
-  private async reserve(dto: CreateRefundDto, outRefundNo: string, requestHash: string, source: string): Promise<{ replay: Refund } | { paidTotal: number }> {
-    return inTransaction(this.dataSource, async (_runner, manager): Promise<{ replay: Refund } | { paidTotal: number }> => {
+  private async reserve(
+    dto: CreateRefundDto,
+    outRefundNo: string,
+    requestHash: string,
+    source: string,
+    duplicateOf?: string,
+  ): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string }> {
+    return inTransaction(this.dataSource, async (_runner, manager): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string }> => {
       // The lock comes first: on MySQL (REPEATABLE READ) the first plain read fixes the snapshot, and it
       // must be taken after a competing refund committed, or its row would be invisible to the sum below.
       const order = await this.orders.lockForUpdate(manager, dto.outTradeNo);
       const existing = await manager.findOneBy(Refund, { outRefundNo });
       if (existing) return { replay: existing };
       if (!order) throw new NotFoundError(`order ${dto.outTradeNo}`, 'ORDER_NOT_FOUND');
-      if (!['PAID', 'PAID_AFTER_CLOSE', 'REFUNDED'].includes(order.status)) {
-        throw new AppError(HttpStatus.CONFLICT, 'ORDER_NOT_PAID', `order ${dto.outTradeNo} is ${order.status}; only paid orders can be refunded`, { status: order.status });
+      let paidTotal: number;
+      let paymentOutTradeNo: string;
+      if (duplicateOf) {
+        // A duplicate payment: the attempt's own money (it matched the order's total to be recorded as one).
+        const duplicate = await this.orders.duplicatePayment(order, duplicateOf);
+        if (!duplicate) throw new AppError(HttpStatus.CONFLICT, 'NOT_A_DUPLICATE_PAYMENT', `${duplicateOf} is not a duplicate payment of order ${dto.outTradeNo}`);
+        paidTotal = order.total;
+        paymentOutTradeNo = duplicate.outTradeNo;
+      } else {
+        if (!['PAID', 'PAID_AFTER_CLOSE', 'REFUNDED'].includes(order.status)) {
+          throw new AppError(HttpStatus.CONFLICT, 'ORDER_NOT_PAID', `order ${dto.outTradeNo} is ${order.status}; only paid orders can be refunded`, { status: order.status });
+        }
+        paidTotal = order.paidTotal ?? order.total;
+        paymentOutTradeNo = await this.orders.paidAttemptNumber(order);
       }
-      const paidTotal = order.paidTotal ?? order.total;
       const committed: Array<{ status: string; sum: string | number | null }> = await manager
         .createQueryBuilder(Refund, 'r')
         .select('r.status', 'status')
         .addSelect('SUM(r.amount)', 'sum')
         .where('r.out_trade_no = :no', { no: dto.outTradeNo })
+        .andWhere('COALESCE(r.payment_out_trade_no, r.out_trade_no) = :pno', { pno: paymentOutTradeNo })
         .andWhere('r.status IN (:...statuses)', { statuses: ['PROCESSING', 'ABNORMAL', 'SUCCESS'] })
         .groupBy('r.status')
         .getRawMany();
@@ -184,6 +208,7 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
       await manager.insert(Refund, {
         outRefundNo,
         outTradeNo: dto.outTradeNo,
+        paymentOutTradeNo,
         amount: dto.amount,
         reason: dto.reason,
         status: 'PROCESSING',
@@ -192,8 +217,13 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
         createdAt: now,
         updatedAt: now,
       });
-      await this.orders.recordEvent(dto.outTradeNo, 'refund_requested', { outRefundNo, amount: dto.amount, reason: dto.reason, source }, manager);
-      return { paidTotal };
+      await this.orders.recordEvent(
+        dto.outTradeNo,
+        'refund_requested',
+        { outRefundNo, amount: dto.amount, reason: dto.reason, source, ...(paymentOutTradeNo !== dto.outTradeNo ? { attempt: paymentOutTradeNo } : {}) },
+        manager,
+      );
+      return { paidTotal, paymentOutTradeNo };
     });
   }
 
@@ -247,7 +277,14 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
       if (!res.affected) return 'duplicate';
       if (from === 'FAILED') this.logger.warn(`refund ${outRefundNo} was FAILED here, WeChat reports ${target} (${source}): applied`);
       let orderStatus: string | undefined;
-      if (target === 'SUCCESS') orderStatus = await this.orders.addRefunded(manager, refund.outTradeNo, refund.amount);
+      const order = await manager.findOneBy(Order, { outTradeNo: refund.outTradeNo });
+      const duplicate = order && refund.paymentOutTradeNo ? await this.orders.duplicatePayment(order, refund.paymentOutTradeNo) : null;
+      if (target === 'SUCCESS' && duplicate) {
+        // A duplicate payment given back: the attempt is REFUNDED; the order's own payment is untouched.
+        if (refund.amount >= (order?.total ?? 0)) await this.orders.markAttemptRefunded(manager, duplicate.outTradeNo);
+      } else if (target === 'SUCCESS') {
+        orderStatus = await this.orders.addRefunded(manager, refund.outTradeNo, refund.amount);
+      }
       await this.orders.recordEvent(
         refund.outTradeNo,
         `refund_${target.toLowerCase()}`,
@@ -306,12 +343,13 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     if (!order) return 'still_processing';
     let answer: WechatRefund;
     try {
+      const duplicate = refund.paymentOutTradeNo ? await this.orders.duplicatePayment(order, refund.paymentOutTradeNo) : null;
       answer = await this.wechat.createRefund({
-        out_trade_no: refund.outTradeNo,
+        out_trade_no: refund.paymentOutTradeNo ?? refund.outTradeNo,
         out_refund_no: refund.outRefundNo,
         ...(refund.reason ? { reason: refund.reason } : {}),
         notify_url: this.notifyUrl,
-        amount: { refund: refund.amount, total: order.paidTotal ?? order.total, currency: 'CNY' },
+        amount: { refund: refund.amount, total: duplicate ? order.total : (order.paidTotal ?? order.total), currency: 'CNY' },
       });
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500 && !error.isRateLimited) {
@@ -418,5 +456,35 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
       this.logger.error(`automatic refund of ${event.outTradeNo} (paid after close) failed: ${(error as Error).message}`);
     }
     await this.audit.record({ tokenFingerprint: 'system', action: 'refund.auto_paid_after_close', target: outRefundNo, outcome });
+  }
+
+  /**
+   * A second attempt of an order that was already paid was paid too (a race closing narrows but
+   * cannot remove): its money goes back in full, to that attempt, automatically. The refund number
+   * is derived from the attempt (DP<attempt out_trade_no>), so the event delivered twice — or
+   * re-emitted by the payment jobs' sweep — refunds once; a refused or closed one is retried under
+   * -2, -3, … up to 5 times, then left to an operator (logged and audited).
+   */
+  @OnEvent(ORDER_DUPLICATE_PAYMENT, { async: true, promisify: true })
+  async onDuplicatePayment(event: DuplicatePaymentEvent): Promise<void> {
+    const base = `DP${event.attemptOutTradeNo}`.slice(0, 64);
+    const earlier = (await this.refunds.findBy({ outTradeNo: event.outTradeNo, paymentOutTradeNo: event.attemptOutTradeNo })).filter(
+      (r) => r.outRefundNo === base || r.outRefundNo.startsWith(`${base}-`),
+    );
+    if (earlier.some((r) => r.status === 'PROCESSING' || r.status === 'SUCCESS' || r.status === 'ABNORMAL')) return;
+    if (earlier.length >= 5) {
+      this.logger.error(`automatic refund of duplicate payment ${event.attemptOutTradeNo} failed ${earlier.length} times; an operator must settle it`);
+      await this.audit.record({ tokenFingerprint: 'system', action: 'refund.auto_duplicate_payment', target: base, outcome: 'gave_up' });
+      return;
+    }
+    const outRefundNo = earlier.length === 0 ? base : `${base}-${earlier.length + 1}`;
+    let outcome = 'ok';
+    try {
+      await this.create({ outTradeNo: event.outTradeNo, amount: event.amount, reason: '重复支付，款项原路退回', outRefundNo }, 'auto', event.attemptOutTradeNo);
+    } catch (error) {
+      outcome = `error:${error instanceof AppError ? error.code : 'ERROR'}`;
+      this.logger.error(`automatic refund of duplicate payment ${event.attemptOutTradeNo} failed: ${(error as Error).message}`);
+    }
+    await this.audit.record({ tokenFingerprint: 'system', action: 'refund.auto_duplicate_payment', target: outRefundNo, outcome });
   }
 }

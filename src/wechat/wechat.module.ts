@@ -11,6 +11,12 @@ import { loadPrivateKey } from './pay/rsa';
 import { WechatPaySigner } from './pay/signer';
 import { CombinedKeySource, PublicKeySource, VerificationKeySource } from './pay/verifier';
 import { WechatPayClient } from './pay/wechat-pay.client';
+import { PAYMENT_GATEWAY, WechatPayV3Gateway } from './pay/payment-gateway';
+
+/** The mini-program bound to the merchant (WECHAT_MINIPROGRAM_APPID, or the sandbox's own); undefined = not configured. */
+export function miniprogramAppid(credentials: WechatCredentials): string | undefined {
+  return credentials.miniprogram?.appid;
+}
 import { WechatPayHttp, signedHeadersOf } from './pay/wechat-pay.http';
 import { ClockSkew } from './clock-skew';
 import { WechatCredentials } from './wechat-credentials';
@@ -161,6 +167,11 @@ export class WechatModule {
             new WechatPayClient(http, c, signer, certs, () => clock.nowSeconds()),
         },
         {
+          provide: PAYMENT_GATEWAY,
+          inject: [WechatPayClient, WechatCredentials],
+          useFactory: (client: WechatPayClient, c: WechatCredentials) => new WechatPayV3Gateway(client, miniprogramAppid(c)),
+        },
+        {
           provide: WechatPayNotificationParser,
           inject: [WECHATPAY_KEYS, AesGcmCipher, Clock],
           useFactory: (keys: VerificationKeySource, cipher: AesGcmCipher, clock: Clock) =>
@@ -189,6 +200,7 @@ export class WechatModule {
         WECHATPAY_KEYS,
         WechatPayHttp,
         WechatPayClient,
+        PAYMENT_GATEWAY,
         WechatPayNotificationParser,
         WechatMpClient,
       ],

@@ -1,7 +1,7 @@
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Order } from '../../src/payment/entities/order.entity';
-import { OrderService } from '../../src/payment/order.service';
+import { OrderLifecycle } from '../../src/payment/order-lifecycle.service';
 import { PaymentJobs } from '../../src/payment/payment.jobs';
 import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
 import { craftNotification, successResource } from '../helpers/craft-notification';
@@ -22,7 +22,7 @@ async function paidWhileClosedHere(shop: Shop, user: Login, productId: number): 
   await shop.sandbox.dropNotifications(true);
   try {
     expect((await shop.sandbox.pay(prepayId)).result).toBe('ok');
-    await shop.t.app.get(OrderService).closeLocally(no, 'test');
+    await shop.t.app.get(OrderLifecycle).closeLocally(no, 'test');
   } finally {
     await shop.sandbox.dropNotifications(false);
   }

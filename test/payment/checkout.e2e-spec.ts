@@ -64,7 +64,8 @@ describe('checkout: login → order → pay → WeChat pays → notification →
 
     const pay = await shop.http().post(`/orders/${no}/pay`).set(alice.headers).expect(200);
     const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
-    expect(Object.keys(pay.body).sort()).toEqual(['appId', 'nonceStr', 'package', 'paySign', 'signType', 'timeStamp']);
+    expect(Object.keys(pay.body).sort()).toEqual(['appId', 'channel', 'nonceStr', 'outTradeNo', 'package', 'paySign', 'signType', 'timeStamp']);
+    expect(pay.body).toMatchObject({ channel: 'jsapi', outTradeNo: no });
     expect(pay.body).toMatchObject({ appId: keystore.appid, signType: 'RSA', package: expect.stringMatching(/^prepay_id=wx/) });
     const message = `${pay.body.appId}\n${pay.body.timeStamp}\n${pay.body.nonceStr}\n${pay.body.package}\n`;
     expect(verify('sha256', Buffer.from(message), createPublicKey(keystore.merchant.publicKeyPem), Buffer.from(pay.body.paySign, 'base64'))).toBe(true);

@@ -1,3 +1,4 @@
+import { OrderLifecycle } from '../../src/payment/order-lifecycle.service';
 import { OrderService } from '../../src/payment/order.service';
 import { PaymentJobs } from '../../src/payment/payment.jobs';
 import { WechatPayClient } from '../../src/wechat/pay/wechat-pay.client';
@@ -17,6 +18,7 @@ describe('closing orders against a WeChat that refuses, races and is slow', () =
   let shop: Shop;
   let proxy: WechatProxy;
   let orders: OrderService;
+  let lifecycle: OrderLifecycle;
   let jobs: PaymentJobs;
   let shopper: Login;
 
@@ -33,6 +35,7 @@ describe('closing orders against a WeChat that refuses, races and is slow', () =
     });
     proxy.target = shop.baseUrl;
     orders = shop.t.app.get(OrderService);
+    lifecycle = shop.t.app.get(OrderLifecycle);
     jobs = shop.t.app.get(PaymentJobs);
     shopper = await shop.login('o_close_race');
   });
@@ -119,11 +122,11 @@ describe('closing orders against a WeChat that refuses, races and is slow', () =
     const { no, prepayId } = await prepaid(product.id);
     const stale = (await orders.findByOutTradeNo(no))!;
     await shop.sandbox.pay(prepayId);
-    expect(await orders.closeOrder(stale, 'expired', 'close-check')).toBe('paid');
+    expect(await lifecycle.closeOrder(stale, 'expired', 'close-check')).toBe('paid');
     expect(await shop.status(no)).toBe('PAID');
     // and again with INVALID_REQUEST, the code a stand-in might use: still paid, nothing closed
     proxy.on(isClose(no), { answer: { status: 400, code: 'INVALID_REQUEST', message: '订单状态不允许关闭' } });
-    expect(await orders.closeOrder(stale, 'cancelled', 'cancel-check')).toBe('paid');
+    expect(await lifecycle.closeOrder(stale, 'cancelled', 'cancel-check')).toBe('paid');
     expect(await shop.status(no)).toBe('PAID');
     expect(await stockOf(product.id)).toBe(4);
   });
@@ -135,7 +138,7 @@ describe('closing orders against a WeChat that refuses, races and is slow', () =
     expect((await shop.sandbox.transaction(no)).trade_state).toBe('CLOSED');
     proxy.on(isClose(no), { answer: { status: 400, code: 'INVALID_REQUEST', message: '订单已关闭' } });
     const order = (await orders.findByOutTradeNo(no))!;
-    expect(await orders.closeOrder(order, 'expired', 'close-check')).toBe('closed');
+    expect(await lifecycle.closeOrder(order, 'expired', 'close-check')).toBe('closed');
     expect(await shop.status(no)).toBe('CLOSED');
     expect(await stockOf(product.id)).toBe(5);
     expect(await timeline(no)).toEqual(expect.arrayContaining(['close-check:close_refused', 'close-check:CLOSED', 'closed']));

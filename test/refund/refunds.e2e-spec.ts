@@ -2,6 +2,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { SandboxEnv } from '../../src/config/env/sandbox.env';
 import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
+import { OrderLifecycle } from '../../src/payment/order-lifecycle.service';
 import { Refund } from '../../src/refund/entities/refund.entity';
 import { RefundJobs } from '../../src/refund/refund.jobs';
 import { craftNotification } from '../helpers/craft-notification';
@@ -331,8 +332,7 @@ describe('automatic refund of a payment for a closed order', () => {
       // paid at WeChat, but the notification is lost and we close the order ourselves first
       await shop.sandbox.dropNotifications(true);
       await shop.sandbox.pay(prepayId);
-      const { OrderService } = await import('../../src/payment/order.service');
-      await shop.t.app.get(OrderService).closeLocally(no, 'test');
+      await shop.t.app.get(OrderLifecycle).closeLocally(no, 'test');
       await shop.sandbox.dropNotifications(false);
       const crafted = craftNotification(keystore, successResource(keystore, no, 600, { transaction_id: (await shop.sandbox.transaction(no)).transaction_id }));
       const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: crafted.headers, body: crafted.body });

@@ -1,4 +1,4 @@
-import { IsIn, IsOptional } from 'class-validator';
+import { IsIn, IsOptional, IsUrl, Length } from 'class-validator';
 import { IsBooleanString, IsDuration, IsIntString } from './validators';
 
 /** Orders, payment jobs and notification handling. Property names are the variable names. */
@@ -117,4 +117,14 @@ export class PaymentEnv {
   @IsOptional()
   @IsBooleanString()
   DEMO_SHOP?: string = undefined;
+
+  /** H5 pay: the site name shown on WeChat's H5 cashier (scene_info.h5_info.app_name). Default: the shop's name. */
+  @IsOptional()
+  @Length(1, 64, { message: 'must be 1 to 64 characters' })
+  WECHATPAY_H5_APP_NAME?: string = undefined;
+
+  /** H5 pay: the site's URL (scene_info.h5_info.app_url). Default: PUBLIC_BASE_URL. */
+  @IsOptional()
+  @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] }, { message: 'must be an http(s) URL' })
+  WECHATPAY_H5_APP_URL?: string = undefined;
 }

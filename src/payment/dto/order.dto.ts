@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsIn, IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
 import { ORDER_STATUSES } from '../entities/order.entity';
+import { ATTEMPT_STATUSES, PAY_CHANNELS } from '../entities/payment-attempt.entity';
 
 export class OrderItemInputDto {
   @ApiProperty({ example: 1 })
@@ -69,6 +70,20 @@ export class OrderItemDto {
   subtotal: number;
 }
 
+export class PaymentAttemptDto {
+  @ApiProperty({ description: "The attempt's out_trade_no at WeChat (the first is the order's own)" })
+  outTradeNo: string;
+
+  @ApiProperty({ enum: PAY_CHANNELS })
+  channel: string;
+
+  @ApiProperty({ enum: ATTEMPT_STATUSES })
+  status: string;
+
+  @ApiProperty()
+  createdAt: string;
+}
+
 export class OrderDto {
   @ApiProperty()
   outTradeNo: string;
@@ -108,13 +123,26 @@ export class OrderDto {
 
   @ApiProperty({ nullable: true, type: String })
   transactionId: string | null;
+
+  @ApiProperty({ type: [PaymentAttemptDto], description: 'Payment attempts, oldest first' })
+  payments: PaymentAttemptDto[];
+}
+
+/** Body of POST /orders/:no/pay (checked by the service, so that an unknown channel is named with the valid ones). */
+export class PayDto {
+  @ApiPropertyOptional({ enum: PAY_CHANNELS, default: 'jsapi' })
+  channel?: string;
 }
 
 export class InvokeParamsDto {
-  @ApiProperty() appId: string;
-  @ApiProperty() timeStamp: string;
-  @ApiProperty() nonceStr: string;
-  @ApiProperty({ example: 'prepay_id=wx201410272009395522657a690389285100' }) package: string;
-  @ApiProperty({ example: 'RSA' }) signType: string;
-  @ApiProperty() paySign: string;
+  @ApiProperty({ enum: PAY_CHANNELS }) channel: string;
+  @ApiProperty({ description: "The attempt's out_trade_no" }) outTradeNo: string;
+  @ApiPropertyOptional({ description: 'jsapi' }) appId?: string;
+  @ApiPropertyOptional({ description: 'jsapi, miniprogram' }) timeStamp?: string;
+  @ApiPropertyOptional({ description: 'jsapi, miniprogram' }) nonceStr?: string;
+  @ApiPropertyOptional({ example: 'prepay_id=wx201410272009395522657a690389285100', description: 'jsapi, miniprogram' }) package?: string;
+  @ApiPropertyOptional({ example: 'RSA', description: 'jsapi, miniprogram' }) signType?: string;
+  @ApiPropertyOptional({ description: 'jsapi, miniprogram' }) paySign?: string;
+  @ApiPropertyOptional({ description: "h5: WeChat's h5_url + &redirect_url= (the result page)" }) h5Url?: string;
+  @ApiPropertyOptional({ description: 'native: weixin://wxpay/bizpayurl?pr=…, shown as a QR code' }) codeUrl?: string;
 }

@@ -32,6 +32,7 @@ export class CreateRefundDto {
 export class RefundDto {
   @ApiProperty() outRefundNo: string;
   @ApiProperty() outTradeNo: string;
+  @ApiProperty({ description: "The payment attempt's out_trade_no the refund went to at WeChat" }) paymentOutTradeNo: string;
   @ApiProperty({ description: 'fen' }) amount: number;
   @ApiProperty({ nullable: true, type: String }) reason: string | null;
   @ApiProperty({

@@ -11,8 +11,13 @@ export class Refund {
   @Column({ name: 'out_refund_no', type: 'varchar', length: 64 })
   outRefundNo: string;
 
+  /** The order's number. */
   @Column({ name: 'out_trade_no', type: 'varchar', length: 32 })
   outTradeNo: string;
+
+  /** The payment attempt the refund goes to at WeChat (null on rows from before attempts: the order's own number). */
+  @Column({ name: 'payment_out_trade_no', type: 'varchar', length: 32, nullable: true })
+  paymentOutTradeNo: string | null;
 
   /** fen */
   @Column({ type: 'int' })

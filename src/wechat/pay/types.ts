@@ -54,6 +54,33 @@ export interface JsapiPrepayRequest {
   settle_info?: { profit_sharing?: boolean };
 }
 
+/** `scene_info.h5_info` of an H5 prepay (`type` Wap for a mobile web site). */
+export interface H5Info {
+  type: 'Wap' | 'iOS' | 'Android';
+  app_name?: string;
+  app_url?: string;
+  bundle_id?: string;
+  package_name?: string;
+}
+
+/** POST /v3/pay/transactions/h5: like JSAPI without `payer`, and `scene_info` (with the payer's IP and h5_info) required. */
+export interface H5PrepayRequest extends Omit<JsapiPrepayRequest, 'payer' | 'scene_info'> {
+  scene_info: { payer_client_ip: string; device_id?: string; store_info?: StoreInfo; h5_info: H5Info };
+}
+
+export interface H5PrepayResponse {
+  /** The cashier URL (valid 5 minutes); the shop appends `&redirect_url=…`. */
+  h5_url: string;
+}
+
+/** POST /v3/pay/transactions/native: like JSAPI without `payer`. */
+export type NativePrepayRequest = Omit<JsapiPrepayRequest, 'payer'>;
+
+export interface NativePrepayResponse {
+  /** `weixin://wxpay/bizpayurl?pr=…`, shown as a QR code (valid 2 hours). */
+  code_url: string;
+}
+
 export interface JsapiPrepayResponse {
   prepay_id: string;
 }

@@ -15,6 +15,10 @@ import type {
   JsapiInvokeParams,
   JsapiPrepayRequest,
   JsapiPrepayResponse,
+  H5PrepayRequest,
+  H5PrepayResponse,
+  NativePrepayRequest,
+  NativePrepayResponse,
   PlatformCertificate,
   Refund,
   TradeBillType,
@@ -29,6 +33,8 @@ import { WechatPayHttp } from './wechat-pay.http';
 const requestedGzip = new WeakMap<BillApplyResponse, boolean>();
 
 export type PrepayInput = Omit<JsapiPrepayRequest, 'appid' | 'mchid'>;
+export type H5PrepayInput = Omit<H5PrepayRequest, 'appid' | 'mchid'>;
+export type NativePrepayInput = Omit<NativePrepayRequest, 'appid' | 'mchid'>;
 
 /**
  * The typed Pay APIv3 calls this shop needs (direct merchant, JSAPI). Knows nothing of our orders:
@@ -51,10 +57,25 @@ export class WechatPayClient {
     return this.credentials.appid;
   }
 
-  async prepayJsapi(input: PrepayInput): Promise<JsapiPrepayResponse> {
-    const body: JsapiPrepayRequest = { appid: this.credentials.appid, mchid: this.credentials.mchid, ...input };
+  /** JSAPI prepay; `appid` defaults to the official account's (a mini-program's for mini-program pay). */
+  async prepayJsapi(input: PrepayInput, appid: string = this.credentials.appid): Promise<JsapiPrepayResponse> {
+    const body: JsapiPrepayRequest = { appid, mchid: this.credentials.mchid, ...input };
     const res = await this.http.request<JsapiPrepayResponse>({ method: 'POST', path: '/v3/pay/transactions/jsapi', body });
     return this.required(res.body, 'prepay_id', res.requestId);
+  }
+
+  /** H5 (MWEB) prepay: a cashier URL for a mobile browser outside WeChat. */
+  async prepayH5(input: H5PrepayInput): Promise<H5PrepayResponse> {
+    const body: H5PrepayRequest = { appid: this.credentials.appid, mchid: this.credentials.mchid, ...input };
+    const res = await this.http.request<H5PrepayResponse>({ method: 'POST', path: '/v3/pay/transactions/h5', body });
+    return this.required(res.body, 'h5_url', res.requestId);
+  }
+
+  /** Native prepay: a code_url to show as a QR code. */
+  async prepayNative(input: NativePrepayInput): Promise<NativePrepayResponse> {
+    const body: NativePrepayRequest = { appid: this.credentials.appid, mchid: this.credentials.mchid, ...input };
+    const res = await this.http.request<NativePrepayResponse>({ method: 'POST', path: '/v3/pay/transactions/native', body });
+    return this.required(res.body, 'code_url', res.requestId);
   }
 
   async queryByOutTradeNo(outTradeNo: string): Promise<Transaction> {
@@ -183,8 +204,7 @@ export class WechatPayClient {
    * Parameters for WeixinJSBridge.invoke('getBrandWCPayRequest'): paySign is SHA256withRSA with the
    * merchant key over `appId\ntimeStamp\nnonceStr\npackage\n` (signType is not signed).
    */
-  buildJsapiInvokeParams(prepayId: string, timestamp: number = this.nowSeconds(), nonceStr: string = nonce()): JsapiInvokeParams {
-    const appId = this.credentials.appid;
+  buildJsapiInvokeParams(prepayId: string, timestamp: number = this.nowSeconds(), nonceStr: string = nonce(), appId: string = this.credentials.appid): JsapiInvokeParams {
     const timeStamp = String(timestamp);
     const pkg = `prepay_id=${prepayId}`;
     return {

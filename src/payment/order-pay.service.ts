@@ -1,0 +1,278 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import type { SessionUser } from '../auth/session-user';
+import { Clock } from '../common/clock';
+import { BadRequestError } from '../common/errors/app-error';
+import { AppConfig } from '../config/app-config';
+import { isDuplicateKey } from '../database/lease.service';
+import { ClockSkew } from '../wechat/clock-skew';
+import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
+import { InvokeParams, PAYMENT_GATEWAY, PaymentGateway, PrepayResult } from '../wechat/pay/payment-gateway';
+import { OrderItem } from './entities/order-item.entity';
+import { Order } from './entities/order.entity';
+import { PAY_CHANNELS, PayChannel, PaymentAttempt } from './entities/payment-attempt.entity';
+import { isPaidOutcome, isRetryable, OrderLifecycle, withRetries } from './order-lifecycle.service';
+import { OrderTimeline } from './order-timeline';
+import { PaymentAttempts } from './payment-attempts';
+import { OrderNotFoundError, OrderStateError, PrepayUnavailableError } from './payment.errors';
+import { beijingRfc3339, timeExpireMs } from './time';
+
+/** How long a prepay is used again: a prepay_id and a code_url live 2 hours, an h5_url 5 minutes (a margin below each). */
+const PREPAY_REUSE_MS: Record<PayChannel, number> = {
+  jsapi: 2 * 3600_000 - 5 * 60_000,
+  miniprogram: 2 * 3600_000 - 5 * 60_000,
+  native: 2 * 3600_000 - 5 * 60_000,
+  h5: 5 * 60_000 - 30_000,
+};
+/** A prepay needs this much time before the order's expiry (capped at a quarter of ORDER_CLOSE_AFTER). */
+const PREPAY_MIN_REMAINING_MS = 1000;
+
+export type PayAnswer = { channel: PayChannel; outTradeNo: string } & InvokeParams;
+
+/** The order of `user` with this number (another shopper's is 404, like a missing one). */
+export async function ownOrder(orders: Repository<Order>, user: SessionUser, outTradeNo: string): Promise<Order> {
+  const order = /^[0-9A-Za-z_\-|*]{1,32}$/.test(outTradeNo) ? await orders.findOneBy({ outTradeNo }) : null;
+  if (!order || String(order.userId) !== String(user.userId)) throw new OrderNotFoundError(outTradeNo);
+  return order;
+}
+
+export function assertPayable(order: Order): void {
+  switch (order.status) {
+    case 'NOTPAY':
+      return;
+    case 'PAID':
+    case 'REFUNDED':
+    case 'PAID_AFTER_CLOSE':
+      throw new OrderStateError('ORDER_PAID', `order ${order.outTradeNo} is already paid`, order.status);
+    case 'CLOSED':
+      throw new OrderStateError('ORDER_CLOSED', `order ${order.outTradeNo} is closed; place a new order`, order.status);
+    default:
+      throw new OrderStateError('ORDER_NOT_PAYABLE', `order ${order.outTradeNo} is ${order.status} and cannot be paid`, order.status);
+  }
+}
+
+/**
+ * POST /orders/:no/pay { channel }: reuses the current attempt's prepay while it is usable for the
+ * same channel and payer; otherwise retires that attempt (query → close at WeChat, so at most one is
+ * unpaid there) and opens the next one. The channel only changes which prepay is made and what the
+ * front end gets (the gateway's channel table); nothing here branches on how WeChat is called.
+ */
+@Injectable()
+export class OrderPayService {
+  private readonly logger = new Logger(OrderPayService.name);
+
+  constructor(
+    @InjectRepository(Order) private readonly orders: Repository<Order>,
+    @InjectRepository(OrderItem) private readonly items: Repository<OrderItem>,
+    private readonly attempts: PaymentAttempts,
+    private readonly lifecycle: OrderLifecycle,
+    private readonly timeline: OrderTimeline,
+    @Inject(PAYMENT_GATEWAY) private readonly gateway: PaymentGateway,
+    private readonly config: AppConfig,
+    private readonly clock: Clock,
+    private readonly clockSkew: ClockSkew,
+  ) {}
+
+  get notifyUrl(): string {
+    return `${this.config.publicBaseUrl}/notify/wechatpay/transaction`;
+  }
+
+  /** Where WeChat's H5 cashier sends the shopper back (whether or not they paid): the shop's result page for the order. */
+  resultPage(orderOutTradeNo: string): string {
+    return `${this.config.publicBaseUrl}/?result=${encodeURIComponent(orderOutTradeNo)}`;
+  }
+
+  static parseChannel(body: unknown): PayChannel {
+    const raw = body && typeof body === 'object' ? (body as Record<string, unknown>).channel : undefined;
+    if (raw === undefined || raw === null) return 'jsapi';
+    if (typeof raw === 'string' && (PAY_CHANNELS as readonly string[]).includes(raw)) return raw as PayChannel;
+    throw new BadRequestError('INVALID_CHANNEL', `channel must be one of ${PAY_CHANNELS.join(', ')}`, { validChannels: [...PAY_CHANNELS] });
+  }
+
+  async pay(user: SessionUser, outTradeNo: string, channel: PayChannel, clientIp?: string): Promise<PayAnswer> {
+    const order = await ownOrder(this.orders, user, outTradeNo);
+    assertPayable(order);
+    const payer = this.payerFor(channel, user);
+    const ip = clientIp && /^[0-9a-fA-F.:]{3,45}$/.test(clientIp) ? clientIp : undefined;
+    if (channel === 'h5' && !ip) throw new BadRequestError('CLIENT_IP_UNKNOWN', "H5 pay needs the shopper's IP address, which this request does not show");
+    const now = this.clock.now();
+    // WeChat sees the expiry to the second (time_expire) and refuses a prepay whose time_expire has
+    // passed; an order with less than a moment left is answered here, as expired, not as a 502.
+    const margin = Math.min(PREPAY_MIN_REMAINING_MS, this.config.orders.closeAfterMs / 4);
+    if (timeExpireMs(order.expiresAt) - now.getTime() < margin) {
+      throw new OrderStateError('ORDER_EXPIRED', 'the order expired unpaid and is being closed; place a new order', order.status);
+    }
+    let attempt: PaymentAttempt;
+    try {
+      attempt = await this.attemptFor(order, channel, payer);
+    } catch (error) {
+      // Another request opened the next attempt at the same moment: use what it opened.
+      if (!isDuplicateKey(error)) throw error;
+      attempt = await this.attemptFor(order, channel, payer);
+    }
+    if (attempt.prepayAt && (attempt.prepayId || attempt.prepayUrl)) {
+      return this.answer(order, attempt, storedPrepay(attempt));
+    }
+    const items = await this.items.findBy({ orderId: order.id });
+    const { prepayRetries, prepayRetryBackoffMs } = this.config.orders;
+    let calls = 0;
+    // Built once per time_expire: every retry sends exactly the same body, which WeChat answers with
+    // the same prepay. A prepay again of this attempt repeats the time_expire it was first sent with
+    // (WeChat refuses a repeated out_trade_no whose parameters differ).
+    const prepayWith = (timeExpire: Date) =>
+      withRetries(
+        () => {
+          calls++;
+          return this.gateway.prepay(channel, {
+            outTradeNo: attempt.outTradeNo,
+            description: order.description,
+            total: order.total,
+            expiresAt: timeExpire,
+            notifyUrl: this.notifyUrl,
+            goods: items.map((i) => ({ id: String(i.productId), name: i.name, quantity: i.quantity, unitPrice: i.unitPrice })),
+            payer: payer.openid ? { appid: payer.appid, openid: payer.openid } : undefined,
+            clientIp: ip,
+            site: this.config.orders.h5,
+          });
+        },
+        prepayRetries + 1,
+        prepayRetryBackoffMs,
+      );
+    const sentBefore = attempt.timeExpire ? new Date(Date.parse(attempt.timeExpire)) : undefined;
+    let timeExpire = sentBefore ?? this.wechatTimeExpire(order);
+    let prepay: PrepayResult;
+    try {
+      try {
+        prepay = await prepayWith(timeExpire);
+      } catch (error) {
+        // The first answer of a fresh process may be the one that reveals WeChat's clock: a first
+        // prepay refused (400, e.g. 订单已过期) while a newly measured skew moves time_expire is sent
+        // once more, shifted (WeChat created nothing for the refused one).
+        const shifted = this.wechatTimeExpire(order);
+        if (sentBefore || !(error instanceof WechatPayApiError) || error.httpStatus !== 400 || shifted.getTime() === timeExpire.getTime()) throw error;
+        this.logger.warn(
+          `prepay of ${attempt.outTradeNo} refused (${error.wechatCode}: ${error.wechatMessage}) with time_expire ${beijingRfc3339(timeExpire)}; ${this.clockSkew.describe()}: sending again with time_expire ${beijingRfc3339(shifted)}`,
+        );
+        timeExpire = shifted;
+        prepay = await prepayWith(timeExpire);
+      }
+    } catch (error) {
+      throw await this.prepayFailed(order.outTradeNo, attempt.outTradeNo, calls, error);
+    }
+    const stored: { prepayId?: string; prepayUrl?: string; timeExpire: string } = {
+      ...(prepay.kind === 'prepay_id' ? { prepayId: prepay.prepayId } : { prepayUrl: prepay.kind === 'h5_url' ? prepay.h5Url : prepay.codeUrl }),
+      timeExpire: beijingRfc3339(timeExpire),
+    };
+    if (!(await this.attempts.recordPrepay(attempt, stored))) {
+      // It changed under us (paid by another tab, closed by the job): say what the order is now.
+      assertPayable(await this.orders.findOneByOrFail({ id: order.id }));
+      throw new OrderStateError('ORDER_NOT_PAYABLE', `payment ${attempt.outTradeNo} was closed meanwhile; ask to pay again`, order.status);
+    }
+    await this.orders.update({ id: order.id, status: 'NOTPAY' }, { prepayId: stored.prepayId ?? null, prepayAt: now, updatedAt: now });
+    await this.timeline.record(order.outTradeNo, 'prepay', {
+      channel,
+      attempt: attempt.outTradeNo,
+      ...(stored.prepayId ? { prepayId: stored.prepayId } : {}),
+      reused: false,
+      timeExpire: stored.timeExpire,
+    });
+    return this.answer(order, attempt, prepay);
+  }
+
+  /**
+   * The order's time_expire as sent to WeChat: its expiry shifted by WeChat's clock as measured, so
+   * that it is as far ahead of WeChat's clock as the order's expiry is of ours (a WeChat clock ahead
+   * of ours would otherwise refuse a short-lived order as already expired, 订单已过期). Both sides
+   * then end the order at the same instant.
+   */
+  private wechatTimeExpire(order: Order): Date {
+    return new Date(timeExpireMs(order.expiresAt) + this.clockSkew.expiryShiftMs());
+  }
+
+  /**
+   * A prepay that failed for a passing reason even after its retries: recorded on the timeline and
+   * answered as PrepayUnavailableError (503, Chinese, the order stays payable). Other failures (WeChat
+   * refusing the parameters, a bad signature) are passed on as they are.
+   */
+  private async prepayFailed(outTradeNo: string, attemptNo: string, calls: number, error: unknown): Promise<unknown> {
+    if (!isRetryable(error)) return error;
+    const cause =
+      error instanceof WechatPayApiError
+        ? { wechatStatus: error.httpStatus, wechatCode: error.wechatCode, requestId: error.requestId }
+        : { wechatCode: (error as WechatPayNetworkError).code, requestId: (error as WechatPayNetworkError).requestId };
+    this.logger.warn(`prepay of ${attemptNo} failed ${calls} time(s), last ${cause.wechatStatus ?? ''} ${cause.wechatCode} request-id=${cause.requestId ?? '-'}; the shopper may retry`);
+    await this.timeline.record(outTradeNo, 'prepay_failed', { attempts: calls, ...(attemptNo !== outTradeNo ? { attempt: attemptNo } : {}), ...cause }).catch(() => undefined);
+    return new PrepayUnavailableError(outTradeNo, calls, cause);
+  }
+
+  /** Who pays and under which appid; refuses a channel this session cannot use (nothing written yet). */
+  private payerFor(channel: PayChannel, user: SessionUser): { appid: string; openid: string | null } {
+    const appid = this.gateway.appidFor(channel);
+    const kind = user.kind;
+    if (channel === 'miniprogram') {
+      if (!appid) {
+        throw new BadRequestError('CHANNEL_UNAVAILABLE', 'mini-program pay is not configured (WECHAT_MINIPROGRAM_APPID / WECHAT_MINIPROGRAM_APPSECRET); pay with jsapi, h5 or native');
+      }
+      if (kind !== 'miniprogram' || !user.openid) {
+        throw new BadRequestError('CHANNEL_NEEDS_MINIPROGRAM', 'miniprogram pay needs a mini-program session: open the shop in the mini-program (or pay with h5 or native)');
+      }
+      return { appid, openid: user.openid };
+    }
+    if (!appid) throw new BadRequestError('CHANNEL_UNAVAILABLE', `${channel} pay is not configured`);
+    if (channel === 'jsapi') {
+      if (kind !== 'wechat' || !user.openid) {
+        throw new BadRequestError('CHANNEL_NEEDS_WECHAT', 'jsapi pay works inside WeChat only: open the shop in WeChat (or pay with h5 or native)');
+      }
+      return { appid, openid: user.openid };
+    }
+    return { appid, openid: null };
+  }
+
+  /** The attempt to pay with: the current one while usable for this channel and payer, else the next one (the current retired first). */
+  private async attemptFor(order: Order, channel: PayChannel, payer: { appid: string; openid: string | null }): Promise<PaymentAttempt> {
+    const latest = await this.attempts.latest(order.id);
+    if (latest && latest.status === 'NOTPAY' && latest.channel === channel && latest.appid === payer.appid && latest.openid === payer.openid) {
+      if (!latest.prepayAt) return latest; // not prepaid yet (or the prepay failed): prepay it, same parameters
+      if (this.clock.nowMs() - latest.prepayAt.getTime() < PREPAY_REUSE_MS[channel]) return latest;
+    }
+    if (latest && latest.status === 'NOTPAY') {
+      await this.retire(order, latest, latest.channel !== channel ? 'channel_switch' : 'prepay_unusable');
+    }
+    const opened = await this.attempts.open(order, (latest?.seq ?? 0) + 1, channel, payer);
+    if (latest) await this.timeline.record(order.outTradeNo, 'attempt_opened', { attempt: opened.outTradeNo, channel, previous: latest.outTradeNo });
+    return opened;
+  }
+
+  /** Query → close at WeChat, then CLOSED here: a paid attempt is applied instead (and the order answered as paid). */
+  private async retire(order: Order, attempt: PaymentAttempt, reason: string): Promise<void> {
+    if (attempt.prepayAt || attempt.prepayId) {
+      const state = await this.lifecycle.queryAndApply(order, attempt, 'switch-check');
+      if (isPaidOutcome(state)) throw new OrderStateError('ORDER_PAID', `order ${order.outTradeNo} is already paid`, 'PAID');
+      if (state === 'USERPAYING') {
+        throw new OrderStateError('PAYMENT_IN_PROGRESS', `payment ${attempt.outTradeNo} is being paid right now; wait for its result before choosing another way to pay`, order.status);
+      }
+      if (state !== 'CLOSED' && state !== 'REVOKED' && state !== 'ORDER_NOT_EXIST') {
+        const closed = await this.lifecycle.closeAttemptAtWechat(order, attempt, reason, 'switch-check');
+        if (closed === 'paid') throw new OrderStateError('ORDER_PAID', `order ${order.outTradeNo} is already paid`, 'PAID');
+        if (closed !== 'closed') assertPayable(await this.orders.findOneByOrFail({ id: order.id }));
+      }
+    }
+    if (await this.attempts.markClosed(attempt)) {
+      await this.timeline.record(order.outTradeNo, 'attempt_closed', { attempt: attempt.outTradeNo, channel: attempt.channel, reason });
+    }
+    assertPayable(await this.orders.findOneByOrFail({ id: order.id }));
+  }
+
+  private answer(order: Order, attempt: PaymentAttempt, prepay: PrepayResult): PayAnswer {
+    const params = this.gateway.invokeParams(attempt.channel, prepay, attempt.appid ?? this.gateway.appidFor(attempt.channel)!);
+    if (params.h5Url) params.h5Url = `${params.h5Url}&redirect_url=${encodeURIComponent(this.resultPage(order.outTradeNo))}`;
+    return { channel: attempt.channel, outTradeNo: attempt.outTradeNo, ...params };
+  }
+}
+
+function storedPrepay(attempt: PaymentAttempt): PrepayResult {
+  if (attempt.prepayId) return { kind: 'prepay_id', prepayId: attempt.prepayId };
+  if (attempt.channel === 'h5') return { kind: 'h5_url', h5Url: attempt.prepayUrl! };
+  return { kind: 'code_url', codeUrl: attempt.prepayUrl! };
+}

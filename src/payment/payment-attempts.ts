@@ -1,0 +1,124 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { EntityManager, In, Repository } from 'typeorm';
+import { Clock } from '../common/clock';
+import type { Order } from './entities/order.entity';
+import { AttemptStatus, PayChannel, PaymentAttempt } from './entities/payment-attempt.entity';
+
+export interface AttemptView {
+  outTradeNo: string;
+  channel: PayChannel;
+  status: AttemptStatus;
+  createdAt: string;
+}
+
+/** The out_trade_no of an order's `seq`-th attempt: the order's own for the first, then `_2`, `_3`, … (≤ 32 chars). */
+export function attemptNumber(orderOutTradeNo: string, seq: number): string {
+  if (seq <= 1) return orderOutTradeNo;
+  const suffix = `_${seq}`;
+  return orderOutTradeNo.slice(0, 32 - suffix.length) + suffix;
+}
+
+/**
+ * Payment attempts: out_trade_no → attempt → order. State changes are guarded UPDATEs on the status
+ * they leave, like the order's; an attempt is only ever opened with the next `seq` (unique per order),
+ * so two racing requests cannot both open one.
+ */
+@Injectable()
+export class PaymentAttempts {
+  constructor(
+    @InjectRepository(PaymentAttempt) private readonly attempts: Repository<PaymentAttempt>,
+    private readonly clock: Clock,
+  ) {}
+
+  byNumber(outTradeNo: string): Promise<PaymentAttempt | null> {
+    return this.attempts.findOneBy({ outTradeNo });
+  }
+
+  /** Every attempt of the order, oldest first. */
+  ofOrder(orderId: string): Promise<PaymentAttempt[]> {
+    return this.attempts.find({ where: { orderId }, order: { seq: 'ASC' } });
+  }
+
+  async latest(orderId: string): Promise<PaymentAttempt | null> {
+    return this.attempts.findOne({ where: { orderId }, order: { seq: 'DESC' } });
+  }
+
+  /** Attempts still open (NOTPAY), oldest first. */
+  openOf(orderId: string): Promise<PaymentAttempt[]> {
+    return this.attempts.find({ where: { orderId, status: 'NOTPAY' }, order: { seq: 'ASC' } });
+  }
+
+  /** The attempt that paid the order (its transaction_id), if any. */
+  async paidOf(order: Order): Promise<PaymentAttempt | null> {
+    if (!order.transactionId) return null;
+    return this.attempts.findOneBy({ orderId: order.id, transactionId: order.transactionId });
+  }
+
+  /** Opens attempt `seq` (throws a duplicate-key error when another request opened it first). */
+  async open(order: Order, seq: number, channel: PayChannel, payer: { appid: string | null; openid: string | null }): Promise<PaymentAttempt> {
+    const now = this.clock.now();
+    const row = {
+      orderId: order.id,
+      outTradeNo: attemptNumber(order.outTradeNo, seq),
+      seq,
+      channel,
+      status: 'NOTPAY' as const,
+      appid: payer.appid,
+      openid: payer.openid,
+      prepayId: null,
+      prepayUrl: null,
+      prepayAt: null,
+      timeExpire: null,
+      transactionId: null,
+      lastQueriedAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.attempts.insert(row);
+    return this.attempts.findOneByOrFail({ outTradeNo: row.outTradeNo });
+  }
+
+  async recordPrepay(attempt: PaymentAttempt, prepay: { prepayId?: string; prepayUrl?: string; timeExpire: string }): Promise<boolean> {
+    const now = this.clock.now();
+    const res = await this.attempts.update(
+      { id: attempt.id, status: 'NOTPAY' },
+      { prepayId: prepay.prepayId ?? null, prepayUrl: prepay.prepayUrl ?? null, prepayAt: now, timeExpire: prepay.timeExpire, updatedAt: now },
+    );
+    return !!res.affected;
+  }
+
+  async markQueried(outTradeNo: string): Promise<void> {
+    await this.attempts.update({ outTradeNo }, { lastQueriedAt: this.clock.now() });
+  }
+
+  /** NOTPAY → CLOSED for one attempt (closed at WeChat, or never prepaid); false when it was no longer NOTPAY. */
+  async markClosed(attempt: PaymentAttempt, manager?: EntityManager): Promise<boolean> {
+    const now = this.clock.now();
+    const repo = manager ? manager.getRepository(PaymentAttempt) : this.attempts;
+    const res = await repo.update({ id: attempt.id, status: 'NOTPAY' }, { status: 'CLOSED', updatedAt: now });
+    return !!res.affected;
+  }
+
+  /** Every open attempt of the order → CLOSED, in the caller's transaction (the order is being closed). */
+  async closeAllOpen(manager: EntityManager, orderId: string): Promise<void> {
+    await manager.update(PaymentAttempt, { orderId, status: 'NOTPAY' }, { status: 'CLOSED', updatedAt: this.clock.now() });
+  }
+
+  /** A paid attempt fully refunded → REFUNDED (guarded). */
+  async markRefunded(manager: EntityManager, outTradeNo: string): Promise<void> {
+    await manager.update(PaymentAttempt, { outTradeNo, status: 'PAID' }, { status: 'REFUNDED', updatedAt: this.clock.now() });
+  }
+
+  async views(orderIds: string[]): Promise<Map<string, AttemptView[]>> {
+    const out = new Map<string, AttemptView[]>();
+    if (!orderIds.length) return out;
+    const rows = await this.attempts.find({ where: { orderId: In(orderIds) }, order: { seq: 'ASC' } });
+    for (const a of rows) {
+      const list = out.get(String(a.orderId)) ?? [];
+      list.push({ outTradeNo: a.outTradeNo, channel: a.channel, status: a.status, createdAt: a.createdAt.toISOString() });
+      out.set(String(a.orderId), list);
+    }
+    return out;
+  }
+}

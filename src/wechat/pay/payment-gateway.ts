@@ -1,0 +1,161 @@
+import type { Transaction } from './types';
+import type { NativePrepayInput, WechatPayClient } from './wechat-pay.client';
+
+/** The ways a shopper pays. */
+export type GatewayChannel = 'jsapi' | 'h5' | 'native' | 'miniprogram';
+
+/** What a prepay needs to know about an order, protocol-neutral (amounts in fen, times as Date). */
+export interface PrepayOrder {
+  /** The attempt's out_trade_no. */
+  outTradeNo: string;
+  description: string;
+  total: number;
+  expiresAt: Date;
+  notifyUrl: string;
+  goods: Array<{ id: string; name: string; quantity: number; unitPrice: number }>;
+  /** jsapi / miniprogram: who pays, under which appid. */
+  payer?: { appid: string; openid: string };
+  /** The shopper's IP (required for h5; passed on for the others when known). */
+  clientIp?: string;
+  /** h5: the site shown on WeChat's cashier. */
+  site?: { appName: string; appUrl: string };
+}
+
+/** A prepay's answer, per channel. */
+export type PrepayResult = { kind: 'prepay_id'; prepayId: string } | { kind: 'h5_url'; h5Url: string } | { kind: 'code_url'; codeUrl: string };
+
+/** What the front end gets to start paying (channel-specific fields). */
+export type InvokeParams = Record<string, string>;
+
+/**
+ * The one port between the business modules and WeChat Pay for paying: prepay per channel, the
+ * invoke parameters, query and close of a number. The adapter decides how (API version, request
+ * shapes); callers never branch on it.
+ */
+export interface PaymentGateway {
+  /** The appid a channel's prepay is made with; undefined when the channel is not configured. */
+  appidFor(channel: GatewayChannel): string | undefined;
+  prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult>;
+  invokeParams(channel: GatewayChannel, prepay: PrepayResult, appid: string): InvokeParams;
+  query(outTradeNo: string): Promise<Transaction>;
+  close(outTradeNo: string): Promise<void>;
+}
+
+export const PAYMENT_GATEWAY = Symbol('PAYMENT_GATEWAY');
+
+/** The fields every channel's prepay shares. */
+type PrepayBase = Omit<NativePrepayInput, 'scene_info'>;
+
+interface ChannelAdapter {
+  prepay(client: WechatPayClient, order: PrepayOrder, base: PrepayBase): Promise<PrepayResult>;
+  invoke(client: WechatPayClient, prepay: PrepayResult, appid: string): InvokeParams;
+}
+
+/** RFC 3339 in Beijing time (+08:00), whole seconds: WeChat's time_expire. */
+function beijingRfc3339(date: Date): string {
+  return new Date(date.getTime() + 8 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+08:00');
+}
+
+const ipPattern = /^[0-9a-fA-F.:]{3,45}$/;
+
+function prepayIdOf(prepay: PrepayResult): string {
+  if (prepay.kind !== 'prepay_id') throw new Error(`a ${prepay.kind} prepay has no prepay_id`);
+  return prepay.prepayId;
+}
+
+function jsapiLike(withAppId: boolean): ChannelAdapter {
+  return {
+    async prepay(client, order, base) {
+      if (!order.payer) throw new Error('a JSAPI prepay needs the payer');
+      const answer = await client.prepayJsapi(
+        {
+          ...base,
+          payer: { openid: order.payer.openid },
+          ...(order.clientIp && ipPattern.test(order.clientIp) ? { scene_info: { payer_client_ip: order.clientIp } } : {}),
+        },
+        order.payer.appid,
+      );
+      return { kind: 'prepay_id', prepayId: answer.prepay_id };
+    },
+    invoke(client, prepay, appid) {
+      const params: InvokeParams = { ...client.buildJsapiInvokeParams(prepayIdOf(prepay), undefined, undefined, appid) };
+      // wx.requestPayment takes no appId (the mini-program's own is implied); getBrandWCPayRequest does.
+      if (!withAppId) delete params.appId;
+      return params;
+    },
+  };
+}
+
+/** APIv3, direct merchant: the table of channel → (prepay, invoke builder). */
+const V3_CHANNELS: Record<GatewayChannel, ChannelAdapter> = {
+  jsapi: jsapiLike(true),
+  miniprogram: jsapiLike(false),
+  h5: {
+    async prepay(client, order, base) {
+      if (!order.clientIp) throw new Error('an H5 prepay needs the payer client ip');
+      const answer = await client.prepayH5({
+        ...base,
+        scene_info: {
+          payer_client_ip: order.clientIp,
+          h5_info: { type: 'Wap', ...(order.site ? { app_name: order.site.appName.slice(0, 64), app_url: order.site.appUrl.slice(0, 128) } : {}) },
+        },
+      });
+      return { kind: 'h5_url', h5Url: answer.h5_url };
+    },
+    invoke(_client, prepay) {
+      if (prepay.kind !== 'h5_url') throw new Error('not an h5 prepay');
+      return { h5Url: prepay.h5Url };
+    },
+  },
+  native: {
+    async prepay(client, order, base) {
+      const answer = await client.prepayNative({
+        ...base,
+        ...(order.clientIp && ipPattern.test(order.clientIp) ? { scene_info: { payer_client_ip: order.clientIp } } : {}),
+      });
+      return { kind: 'code_url', codeUrl: answer.code_url };
+    },
+    invoke(_client, prepay) {
+      if (prepay.kind !== 'code_url') throw new Error('not a native prepay');
+      return { codeUrl: prepay.codeUrl };
+    },
+  },
+};
+
+/** PaymentGateway over Pay APIv3 (direct merchant). */
+export class WechatPayV3Gateway implements PaymentGateway {
+  constructor(
+    private readonly client: WechatPayClient,
+    private readonly miniprogramAppid: string | undefined,
+  ) {}
+
+  appidFor(channel: GatewayChannel): string | undefined {
+    return channel === 'miniprogram' ? this.miniprogramAppid : this.client.appid;
+  }
+
+  prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult> {
+    const base: PrepayBase = {
+      description: order.description,
+      out_trade_no: order.outTradeNo,
+      notify_url: order.notifyUrl,
+      time_expire: beijingRfc3339(order.expiresAt),
+      amount: { total: order.total, currency: 'CNY' },
+      detail: {
+        goods_detail: order.goods.map((g) => ({ merchant_goods_id: g.id, goods_name: g.name.slice(0, 256), quantity: g.quantity, unit_price: g.unitPrice })),
+      },
+    };
+    return V3_CHANNELS[channel].prepay(this.client, order, base);
+  }
+
+  invokeParams(channel: GatewayChannel, prepay: PrepayResult, appid: string): InvokeParams {
+    return V3_CHANNELS[channel].invoke(this.client, prepay, appid);
+  }
+
+  query(outTradeNo: string): Promise<Transaction> {
+    return this.client.queryByOutTradeNo(outTradeNo);
+  }
+
+  close(outTradeNo: string): Promise<void> {
+    return this.client.closeOrder(outTradeNo);
+  }
+}
