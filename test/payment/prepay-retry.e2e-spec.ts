@@ -93,6 +93,7 @@ describe('prepay retries (WeChat SYSTEM_ERROR, timeouts) and retry on the same o
     await shop.t.app.get(WechatPayClient).closeOrder(no);
     // …and forget our prepay, so that the next pay asks WeChat again.
     await shop.t.app.get(DataSource).query('UPDATE orders SET prepay_id = NULL, prepay_at = NULL WHERE out_trade_no = ?', [no]);
+    await shop.t.app.get(DataSource).query('UPDATE payment_attempts SET prepay_id = NULL, prepay_at = NULL WHERE out_trade_no = ?', [no]);
 
     const refused = await shop.http().post(`/orders/${no}/pay`).set(erin.headers).expect(502);
     expect(refused.body.code).toBe('WECHATPAY_ERROR');
