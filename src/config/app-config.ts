@@ -67,6 +67,8 @@ export interface SandboxConfig {
   signMode: 'public_key' | 'certificate' | 'migration';
   /** Empty = the app's own host (standalone: localhost, 127.0.0.1). */
   jsDomains: string[];
+  /** H5 payment domains; empty = as jsDomains' default (the app's own host). */
+  h5Domains: string[];
   oauthDomains: string[];
   refundDelayMs: number;
   billUrlTtlMs: number;

@@ -364,6 +364,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       // 'publickey' is accepted as a spelling of public_key.
       signMode: (s.SANDBOX_SIGN_MODE === 'publickey' ? 'public_key' : (s.SANDBOX_SIGN_MODE ?? 'public_key')) as AppConfig['sandbox']['signMode'],
       jsDomains: parseList(s.SANDBOX_JS_DOMAINS).map((d) => d.toLowerCase()),
+      h5Domains: parseList(s.SANDBOX_H5_DOMAINS).map((d) => d.toLowerCase()),
       oauthDomains: parseList(s.SANDBOX_OAUTH_DOMAINS ?? s.SANDBOX_JS_DOMAINS).map((d) => d.toLowerCase()),
       refundDelayMs: parseDuration(s.SANDBOX_REFUND_DELAY ?? '10s')!,
       billUrlTtlMs: parseDuration(s.SANDBOX_BILL_URL_TTL ?? '30s')!,

@@ -99,10 +99,14 @@ export class SandboxControlController {
 
   @Post('pay')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Pay (or cancel/fail) a prepay as its own user' })
+  @ApiOperation({ summary: 'Pay (or cancel/fail) a prepay as its own user ({ prepayId }), or "scan" a Native code_url ({ codeUrl }, paid by openid or a test user)' })
   payPrepay(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
-    const prepayId = typeof body.prepayId === 'string' ? body.prepayId : typeof body.prepay_id === 'string' ? body.prepay_id : undefined;
-    if (!prepayId) return bad(res, 'prepayId is required');
+    let prepayId = typeof body.prepayId === 'string' ? body.prepayId : typeof body.prepay_id === 'string' ? body.prepay_id : undefined;
+    if (!prepayId && typeof body.codeUrl === 'string') {
+      prepayId = SandboxPayService.codeToken(body.codeUrl);
+      if (!prepayId) return bad(res, 'codeUrl must be a weixin://wxpay/bizpayurl?pr=… code_url');
+    }
+    if (!prepayId) return bad(res, 'prepayId (or codeUrl) is required');
     const outcome = body.result === 'cancel' || body.result === 'fail' ? body.result : 'success';
     const answer = this.pay.pay(prepayId, typeof body.openid === 'string' ? body.openid : undefined, outcome);
     if (answer.problem) res.status(answer.problem === 'NOT_FOUND' ? 404 : 409);

@@ -24,6 +24,8 @@ export const SANDBOX_ENDPOINTS = {
   /** Pay APIv3 (signed 500 SYSTEM_ERROR / 429 FREQUENCY_LIMITED) */
   pay: [
     'v3/pay/transactions/jsapi',
+    'v3/pay/transactions/h5',
+    'v3/pay/transactions/native',
     'v3/pay/transactions/out-trade-no',
     'v3/pay/transactions/id',
     'v3/pay/transactions/close',

@@ -24,6 +24,16 @@ export class SandboxPayController {
     return this.http.pay('v3/pay/transactions/jsapi', req, res, (body) => ({ status: 200, body: this.pay.prepay(body) }));
   }
 
+  @Post('pay/transactions/h5')
+  prepayH5(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/pay/transactions/h5', req, res, (body) => ({ status: 200, body: this.pay.prepay(body, 'MWEB', sandboxBase(req)) }));
+  }
+
+  @Post('pay/transactions/native')
+  prepayNative(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/pay/transactions/native', req, res, (body) => ({ status: 200, body: this.pay.prepay(body, 'NATIVE') }));
+  }
+
   @Get('pay/transactions/out-trade-no/:outTradeNo')
   queryByOutTradeNo(@Req() req: RawRequest, @Res() res: Response, @Param('outTradeNo') outTradeNo: string) {
     return this.http.pay('v3/pay/transactions/out-trade-no', req, res, () => ({

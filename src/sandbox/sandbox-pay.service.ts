@@ -11,7 +11,7 @@ import { SandboxControlError, SandboxPayError, payError } from './sandbox-errors
 import { SandboxClock } from './sandbox-clock';
 import { SandboxNotifier } from './sandbox-notifier.service';
 import { SandboxSettings } from './sandbox.settings';
-import { BillToken, SandboxRefund, SandboxRefundStatus, SandboxState, SandboxTradeState, SandboxTransaction } from './sandbox.state';
+import { BillToken, SandboxRefund, SandboxRefundStatus, SandboxState, SandboxTradeState, SandboxTradeType, SandboxTransaction } from './sandbox.state';
 import {
   DEFAULT_RATE,
   FundFlowRow,
@@ -29,6 +29,11 @@ const OUT_TRADE_NO = /^[0-9A-Za-z_\-|*]{6,32}$/;
 const OUT_REFUND_NO = /^[0-9A-Za-z_\-|*@]{1,64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const PREPAY_LIFETIME_MS = 2 * 3600_000;
+/** An h5_url (MWEB) opens the cashier for 5 minutes; a prepay_id and a code_url live 2 hours. */
+const H5_URL_LIFETIME_MS = 5 * 60_000;
+/** Who pays an MWEB or NATIVE order when the tester does not say (no openid at prepay). */
+export const DEFAULT_SANDBOX_PAYER = 'o_sandbox_payer';
+const CODE_URL = /^weixin:\/\/wxpay\/bizpayurl\?pr=([0-9A-Za-z]{1,32})$/;
 /** Download tokens kept at once (each holds its frozen bill); the oldest go first. */
 const MAX_BILL_TOKENS = 64;
 
@@ -117,7 +122,30 @@ export class SandboxPayService implements OnModuleDestroy {
 
   // ---------------------------------------------------------------- prepay
 
-  prepay(body: unknown): { prepay_id: string } {
+  /** The appids bound to the merchant: the official account's, and the mini-program's when one is registered. */
+  private boundAppids(tradeType: SandboxTradeType): string[] {
+    const mp = (this.settings.keystore as { miniprogram?: { appid?: string } }).miniprogram?.appid;
+    return tradeType === 'JSAPI' && mp ? [this.appid, mp] : [this.appid];
+  }
+
+  /** The pr token of a code_url (weixin://wxpay/bizpayurl?pr=…), or undefined when it is not one. */
+  static codeToken(codeUrl: string): string | undefined {
+    return CODE_URL.exec(codeUrl)?.[1];
+  }
+
+  /**
+   * JSAPI, H5 (MWEB) and Native prepay: one transaction core, three request shapes. JSAPI needs
+   * payer.openid; H5 needs scene_info with payer_client_ip and h5_info.type; Native needs neither.
+   * Answers prepay_id, h5_url (the sandbox's H5 cashier, `sandboxBase` + /h5pay) or code_url.
+   */
+  prepay(body: unknown, tradeType: SandboxTradeType = 'JSAPI', sandboxBase = ''): { prepay_id: string } | { h5_url: string } | { code_url: string } {
+    const prepayId = this.prepayTransaction(body, tradeType);
+    if (tradeType === 'MWEB') return { h5_url: `${sandboxBase}/h5pay?prepay_id=${prepayId}&package=${prepayId.slice(-10)}` };
+    if (tradeType === 'NATIVE') return { code_url: `weixin://wxpay/bizpayurl?pr=${prepayId}` };
+    return { prepay_id: prepayId };
+  }
+
+  private prepayTransaction(body: unknown, tradeType: SandboxTradeType): string {
     if (!isObject(body)) throw payError.param('请求体必须是 JSON 对象');
     const appid = requireString(body, 'appid', 32);
     const mchid = requireString(body, 'mchid', 32);
@@ -135,7 +163,7 @@ export class SandboxPayService implements OnModuleDestroy {
       throw payError.param('out_trade_no 只能是 6-32 位数字、大小写字母、_-|*', '/out_trade_no', outTradeNo);
     }
     if (mchid !== this.mchid) throw new SandboxPayError(400, 'MCH_NOT_EXISTS', '商户号不存在');
-    if (appid !== this.appid) throw new SandboxPayError(400, 'APPID_MCHID_NOT_MATCH', 'appid和mch_id不匹配');
+    if (!this.boundAppids(tradeType).includes(appid)) throw new SandboxPayError(400, 'APPID_MCHID_NOT_MATCH', 'appid和mch_id不匹配');
     let notify: URL;
     try {
       notify = new URL(notifyUrl);
@@ -154,8 +182,19 @@ export class SandboxPayService implements OnModuleDestroy {
       throw payError.param('Currency code is invalid', '/amount/currency', amount.currency);
     }
     const payer = body.payer;
-    if (!isObject(payer) || typeof payer.openid !== 'string' || !payer.openid) {
+    if (tradeType === 'JSAPI' && (!isObject(payer) || typeof payer.openid !== 'string' || !payer.openid)) {
       throw new SandboxPayError(400, 'PARAM_ERROR', 'JSAPI支付必须传openid', { field: '/payer/openid', location: 'body' });
+    }
+    const scene = body.scene_info;
+    if (tradeType === 'MWEB') {
+      if (!isObject(scene)) throw payError.param('输入源“/body/scene_info”映射到字段“场景信息”必填性规则校验失败，此字段为必填项', '/scene_info');
+      if (typeof scene.payer_client_ip !== 'string' || !scene.payer_client_ip) {
+        throw payError.param('输入源“/body/scene_info/payer_client_ip”映射到字段“用户终端IP”必填性规则校验失败，此字段为必填项', '/scene_info/payer_client_ip');
+      }
+      const h5 = scene.h5_info;
+      if (!isObject(h5) || typeof h5.type !== 'string' || !['Wap', 'iOS', 'Android'].includes(h5.type)) {
+        throw payError.param('输入源“/body/scene_info/h5_info/type”映射到字段“场景类型”必填性规则校验失败，应为 iOS、Android 或 Wap', '/scene_info/h5_info/type', isObject(h5) ? h5.type : undefined);
+      }
     }
     let timeExpire: number | undefined;
     if (body.time_expire !== undefined) {
@@ -178,17 +217,18 @@ export class SandboxPayService implements OnModuleDestroy {
       this.refreshTransaction(existing);
       if (existing.state === 'SUCCESS' || existing.state === 'REFUND') throw new SandboxPayError(400, 'ORDER_PAID', '该订单已支付');
       if (existing.state === 'CLOSED') throw new SandboxPayError(400, 'ORDER_CLOSED', '该订单已关闭');
+      if ((existing.tradeType ?? 'JSAPI') !== tradeType) throw payError.invalid('商户订单号重复（该订单已使用其他交易类型下单）');
       if (existing.fingerprint !== fingerprint || existing.notifyUrl !== notifyUrl) throw payError.invalid('请求重入时，参数与首次请求时不一致');
-      const valid = existing.prepays.find((p) => now - p.issuedAt < PREPAY_LIFETIME_MS);
-      if (valid) return { prepay_id: valid.prepayId };
-      const prepayId = this.newPrepayId();
+      const valid = existing.prepays.find((p) => now - p.issuedAt < this.prepayLifetime(existing));
+      if (valid) return valid.prepayId;
+      const prepayId = this.newPrepayId(tradeType);
       existing.prepays.push({ prepayId, issuedAt: now });
       this.state.prepayIds.set(prepayId, outTradeNo);
       this.state.changed();
-      return { prepay_id: prepayId };
+      return prepayId;
     }
     if (timeExpire !== undefined && timeExpire <= now) throw payError.invalid('订单已过期（time_expire 早于当前时间）');
-    const prepayId = this.newPrepayId();
+    const prepayId = this.newPrepayId(tradeType);
     this.state.addTransaction({
       appid,
       mchid,
@@ -199,7 +239,8 @@ export class SandboxPayService implements OnModuleDestroy {
       attach: body.attach as string | undefined,
       total: amount.total as number,
       currency: 'CNY',
-      openid: payer.openid,
+      openid: tradeType === 'JSAPI' && isObject(payer) ? String(payer.openid) : '',
+      tradeType,
       timeExpire,
       createdAt: now,
       prepays: [{ prepayId, issuedAt: now }],
@@ -207,12 +248,18 @@ export class SandboxPayService implements OnModuleDestroy {
       ...(isObject(body.scene_info) && typeof body.scene_info.payer_client_ip === 'string' ? { payerClientIp: body.scene_info.payer_client_ip } : {}),
     });
     this.state.changed();
-    return { prepay_id: prepayId };
+    return prepayId;
   }
 
-  private newPrepayId(): string {
+  /** A prepay_id (JSAPI, MWEB — the h5_url carries it) or a code_url's pr token (NATIVE). */
+  private newPrepayId(tradeType: SandboxTradeType = 'JSAPI'): string {
+    if (tradeType === 'NATIVE') return randomBytes(6).toString('hex');
     const stamp = beijingDateTime(this.clock.now()).replace(/\D/g, '');
     return `wx${stamp}${randomBytes(9).toString('hex')}`.slice(0, 36);
+  }
+
+  private prepayLifetime(tx: SandboxTransaction): number {
+    return tx.tradeType === 'MWEB' ? H5_URL_LIFETIME_MS : PREPAY_LIFETIME_MS;
   }
 
   /** An unpaid order past its time_expire (or 7 days) is CLOSED, as WeChat does on its own. */
@@ -267,12 +314,12 @@ export class SandboxPayService implements OnModuleDestroy {
       amount: paid
         ? { total: tx.total, payer_total: tx.total, currency: tx.currency, payer_currency: tx.currency }
         : { total: tx.total, currency: tx.currency },
-      payer: { openid: tx.openid },
+      ...(tx.openid ? { payer: { openid: tx.openid } } : {}),
     };
     if (paid) {
       Object.assign(view, {
         transaction_id: tx.transactionId,
-        trade_type: 'JSAPI',
+        trade_type: tx.tradeType ?? 'JSAPI',
         bank_type: tx.bankType ?? 'OTHERS',
         success_time: beijingTime(tx.successTime!),
         attach: tx.attach ?? '',
@@ -303,7 +350,7 @@ export class SandboxPayService implements OnModuleDestroy {
 
   prepayValid(tx: SandboxTransaction, prepayId: string): boolean {
     const record = tx.prepays.find((p) => p.prepayId === prepayId);
-    return !!record && this.clock.now() - record.issuedAt < PREPAY_LIFETIME_MS;
+    return !!record && this.clock.now() - record.issuedAt < this.prepayLifetime(tx);
   }
 
   /**
@@ -318,13 +365,18 @@ export class SandboxPayService implements OnModuleDestroy {
     const tx = this.prepayInfo(prepayId);
     if (!tx) return { result: 'fail', problem: 'NOT_FOUND', reason: 'prepay_id 不存在' };
     const refuse = (problem: PayProblem, reason: string) => ({ result: 'fail' as const, problem, reason, transaction: tx });
-    if (!this.prepayValid(tx, prepayId)) return refuse('EXPIRED', 'prepay_id 已过期（有效期 2 小时）');
-    if (openid !== undefined && openid !== tx.openid) return refuse('WRONG_PAYER', '支付用户与下单用户不一致（openid 不匹配）');
+    if (!this.prepayValid(tx, prepayId)) {
+      return refuse('EXPIRED', tx.tradeType === 'MWEB' ? '支付链接已过期（h5_url 有效期 5 分钟）' : tx.tradeType === 'NATIVE' ? '二维码已过期（code_url 有效期 2 小时）' : 'prepay_id 已过期（有效期 2 小时）');
+    }
+    // JSAPI: only the user the order was made for may pay it; H5 and Native: whoever pays (scans).
+    const payerFixed = (tx.tradeType ?? 'JSAPI') === 'JSAPI';
+    if (payerFixed && openid !== undefined && openid !== tx.openid) return refuse('WRONG_PAYER', '支付用户与下单用户不一致（openid 不匹配）');
     if (tx.state === 'SUCCESS' || tx.state === 'REFUND') return refuse('PAID', '该订单已支付');
     if (tx.state === 'CLOSED') return refuse('CLOSED', '该订单已关闭或已过期');
     if (tx.state === 'PAYERROR') return refuse('PAYERROR', '该订单支付失败（PAYERROR），请重新下单支付');
     if (outcome === 'cancel') return { result: 'cancel', transaction: tx };
     if (outcome === 'fail') return { result: 'fail', reason: '支付失败（沙箱模拟：银行卡余额不足）', transaction: tx };
+    if (!payerFixed) tx.openid = openid ?? (tx.openid || DEFAULT_SANDBOX_PAYER);
     this.markPaid(tx, this.clock.now());
     return { result: 'ok', transaction: tx };
   }
@@ -736,7 +788,7 @@ export class SandboxPayService implements OnModuleDestroy {
           transactionId: tx.transactionId!,
           outTradeNo: tx.outTradeNo,
           openid: tx.openid,
-          tradeType: 'JSAPI',
+          tradeType: tx.tradeType ?? 'JSAPI',
           tradeState: 'SUCCESS',
           bankType: tx.bankType ?? 'OTHERS',
           total: tx.total,
@@ -759,7 +811,7 @@ export class SandboxPayService implements OnModuleDestroy {
           transactionId: refund.transactionId,
           outTradeNo: refund.outTradeNo,
           openid: tx.openid,
-          tradeType: 'JSAPI',
+          tradeType: tx.tradeType ?? 'JSAPI',
           tradeState: 'REFUND',
           bankType: tx.bankType ?? 'OTHERS',
           total: tx.total,

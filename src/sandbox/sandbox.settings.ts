@@ -34,6 +34,8 @@ export class SandboxSettings {
     readonly dataDir: string,
     /** What a refund beyond the refundable amount answers: 403 NOT_ENOUGH (default) or 400 INVALID_REQUEST. */
     readonly overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST' = 'INVALID_REQUEST',
+    /** H5支付域名 (SANDBOX_H5_DOMAINS) */
+    readonly h5Domains: string[] = [],
   ) {
     this.appDataDir = dirname(dataDir);
     this.certificateKey = new SandboxSigningKey(keystore.platform.serial, keystore.platform.privateKeyPem);
@@ -84,6 +86,7 @@ export class SandboxSettings {
       s.persistState,
       s.dataDir,
       s.overRefundError,
+      s.h5Domains?.length ? s.h5Domains : defaultHosts,
     );
   }
 }

@@ -82,7 +82,11 @@ export interface SandboxTransaction {
   injected?: boolean;
   /** scene_info.payer_client_ip of the prepay, if the merchant sent one (what WeChat was told). */
   payerClientIp?: string;
+  /** JSAPI (also mini-program pay), MWEB (H5) or NATIVE; absent on state written before: JSAPI. */
+  tradeType?: SandboxTradeType;
 }
+
+export type SandboxTradeType = 'JSAPI' | 'MWEB' | 'NATIVE';
 
 export type SandboxRefundStatus = 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL';
 

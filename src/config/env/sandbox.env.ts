@@ -31,6 +31,11 @@ export class SandboxEnv {
   @Matches(/^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$/, { message: 'must be a comma-separated list of host names' })
   SANDBOX_JS_DOMAINS?: string = undefined;
 
+  /** H5 payment domains (H5支付域名): hosts whose pages may open an h5_url (checked on the Referer). Default: the app's own host (standalone: localhost, 127.0.0.1). */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$/, { message: 'must be a comma-separated list of host names' })
+  SANDBOX_H5_DOMAINS?: string = undefined;
+
   /** Web-authorization (OAuth redirect_uri) domains. Default: as SANDBOX_JS_DOMAINS. */
   @IsOptional()
   @Matches(/^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$/, { message: 'must be a comma-separated list of host names' })

@@ -1,0 +1,282 @@
+// Every way to pay one order (issue 13): jsapi, h5, native, miniprogram through POST /orders/:no/pay
+// { channel }, each a payment attempt with its own out_trade_no at the sandbox; switching channel
+// closes the old attempt at WeChat first; a second attempt that is paid too is refunded in full.
+import { createPublicKey, verify } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { PaymentJobs } from '../../src/payment/payment.jobs';
+import { AppConfig } from '../../src/config/app-config';
+import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from '../../src/sandbox/keystore';
+import { WechatCredentials } from '../../src/wechat/wechat-credentials';
+import { guestLogin, Login } from '../helpers/login';
+import { Shop } from '../helpers/shop';
+import { WechatProxy } from './wechat-proxy';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Payment {
+  outTradeNo: string;
+  channel: string;
+  status: string;
+  createdAt: string;
+}
+
+describe('payment channels and attempts', () => {
+  let shop: Shop;
+  let proxy: WechatProxy;
+  let jobs: PaymentJobs;
+  let wechatShopper: Login;
+  let guest: Login;
+  let productId: number;
+
+  beforeAll(async () => {
+    proxy = await new WechatProxy().start();
+    shop = await Shop.start({
+      env: {
+        WECHATPAY_API_BASE: `${proxy.baseUrl}/sandbox`,
+        ORDER_CLOSE_AFTER: '3s',
+        PAYMENT_RECONCILE_AFTER: '0s',
+        PAYMENT_QUERY_ON_READ_AFTER: '0s',
+        WECHATPAY_H5_APP_NAME: '演示商城H5',
+      },
+    });
+    proxy.target = shop.baseUrl;
+    jobs = shop.t.app.get(PaymentJobs);
+    wechatShopper = await shop.login('o_channels_wechat');
+    guest = await guestLogin(shop.baseUrl);
+    productId = (await shop.product('渠道测试', 990)).id;
+  });
+  afterAll(async () => {
+    await shop?.close();
+    await proxy?.close();
+  });
+  beforeEach(async () => {
+    jobs.resetBackoff();
+    proxy.resetStats();
+    await shop.sandbox.dropNotifications(false);
+  });
+
+  const pay = (login: Login, no: string, body?: unknown) => {
+    const req = shop.http().post(`/orders/${no}/pay`).set(login.headers);
+    return body === undefined ? req : req.send(body as object);
+  };
+  const order = (login: Login) => shop.placeOrder(login, [{ productId, quantity: 1 }]);
+  const payments = async (no: string): Promise<Payment[]> => (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.payments;
+  const timeline = async (no: string): Promise<string[]> =>
+    (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.timeline.map((e: { type: string }) => e.type);
+  const prepayIdOfH5 = (h5Url: string) => new URL(h5Url).searchParams.get('prepay_id')!;
+  const count = async (table: string) => Number((await shop.t.app.get(DataSource).query(`SELECT COUNT(*) AS n FROM ${table}`))[0].n);
+
+  it('jsapi (no body, or { channel: "jsapi" }): getBrandWCPayRequest parameters plus channel and the attempt number, which is the order number', async () => {
+    const no = await order(wechatShopper);
+    const res = await pay(wechatShopper, no).expect(200);
+    expect(res.body).toMatchObject({ channel: 'jsapi', outTradeNo: no, signType: 'RSA', package: expect.stringMatching(/^prepay_id=wx/) });
+    const again = await pay(wechatShopper, no, { channel: 'jsapi' }).expect(200);
+    expect(again.body.package).toBe(res.body.package); // the same attempt, its prepay reused
+    expect(await payments(no)).toEqual([{ outTradeNo: no, channel: 'jsapi', status: 'NOTPAY', createdAt: expect.any(String) }]);
+  });
+
+  it('h5 for a guest: WeChat h5_url + &redirect_url= the result page; the shopper IP goes to WeChat; paid at the sandbox → PAID, trade_type MWEB', async () => {
+    const no = await order(guest);
+    const res = await pay(guest, no, { channel: 'h5' }).expect(200);
+    expect(res.body).toEqual({ channel: 'h5', outTradeNo: no, h5Url: expect.any(String) });
+    const [wechatUrl, redirect] = res.body.h5Url.split('&redirect_url=');
+    expect(wechatUrl).toMatch(/\/sandbox\/h5pay\?prepay_id=wx/);
+    expect(decodeURIComponent(redirect)).toBe(`${shop.t.config.publicBaseUrl}/?result=${no}`);
+    const atWechat = await shop.sandbox.transaction(no);
+    expect(atWechat.payer_client_ip).toBe('127.0.0.1');
+    expect((await shop.sandbox.pay(prepayIdOfH5(res.body.h5Url), { openid: 'o_h5_payer' })).result).toBe('ok');
+    await shop.waitForStatus(no, 'PAID');
+    expect((await shop.sandbox.transaction(no)).trade_type).toBe('MWEB');
+    expect(await payments(no)).toEqual([expect.objectContaining({ outTradeNo: no, channel: 'h5', status: 'PAID' })]);
+    // the shopper's own view has the attempts too
+    const mine = await shop.http().get(`/orders/${no}`).set(guest.headers).expect(200);
+    expect(mine.body.payments).toEqual([{ outTradeNo: no, channel: 'h5', status: 'PAID', createdAt: expect.any(String) }]);
+  });
+
+  it('native: codeUrl weixin://wxpay/bizpayurl?pr=…; "scanned" through the sandbox control API → PAID, trade_type NATIVE', async () => {
+    const no = await order(guest);
+    const res = await pay(guest, no, { channel: 'native' }).expect(200);
+    expect(res.body).toEqual({ channel: 'native', outTradeNo: no, codeUrl: expect.stringMatching(/^weixin:\/\/wxpay\/bizpayurl\?pr=[0-9A-Za-z]+$/) });
+    const scanned = await fetch(`${shop.baseUrl}/sandbox/control/pay`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...(shop.t.config.sandbox.controlToken ? { Authorization: `Bearer ${shop.t.config.sandbox.controlToken}` } : {}) },
+      body: JSON.stringify({ codeUrl: res.body.codeUrl, openid: 'o_native_scanner' }),
+    });
+    expect(scanned.status).toBe(200);
+    await shop.waitForStatus(no, 'PAID');
+    const tx = await shop.sandbox.transaction(no);
+    expect(tx).toMatchObject({ trade_type: 'NATIVE', trade_state: 'SUCCESS' });
+  });
+
+  it('miniprogram: wx.requestPayment parameters (no appId) signed over the mini-program appid, prepaid with the mini-program appid and openid', async () => {
+    const { code } = await shop.sandbox.miniprogramCode({ openid: 'o_mp_channel' });
+    const token = (await shop.http().post('/auth/miniprogram/login').send({ code }).expect(200)).body.token as string;
+    const mp: Login = { cookie: '', token, location: '', headers: { Authorization: `Bearer ${token}` } };
+    const no = await order(mp);
+    const res = await pay(mp, no, { channel: 'miniprogram' }).expect(200);
+    expect(Object.keys(res.body).sort()).toEqual(['channel', 'nonceStr', 'outTradeNo', 'package', 'paySign', 'signType', 'timeStamp']);
+    const appid = await shop.sandbox.miniprogramAppid();
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const message = `${appid}\n${res.body.timeStamp}\n${res.body.nonceStr}\n${res.body.package}\n`;
+    expect(verify('sha256', Buffer.from(message), createPublicKey(keystore.merchant.publicKeyPem), Buffer.from(res.body.paySign, 'base64'))).toBe(true);
+    const atWechat = await shop.sandbox.transaction(no);
+    expect(atWechat).toMatchObject({ appid, payer: { openid: 'o_mp_channel' } });
+    await shop.sandbox.pay(String(res.body.package).replace('prepay_id=', ''));
+    await shop.waitForStatus(no, 'PAID');
+  });
+
+  it.each(['h5', 'native'])('%s: a lost notification is found by GET /orders/:no (query-on-read) and, for another order, by the reconcile sweep', async (channel) => {
+    await shop.sandbox.dropNotifications(true);
+    const read = await order(guest);
+    const swept = await order(guest);
+    for (const no of [read, swept]) {
+      const res = await pay(guest, no, { channel }).expect(200);
+      if (channel === 'h5') await shop.sandbox.pay(prepayIdOfH5(res.body.h5Url));
+      else await shop.sandbox.pay(new URL(res.body.codeUrl.replace('weixin://', 'http://')).searchParams.get('pr')!);
+    }
+    expect(await shop.status(read)).toBe('NOTPAY');
+    const mine = await shop.http().get(`/orders/${read}`).set(guest.headers).expect(200);
+    expect(mine.body.status).toBe('PAID');
+    expect(await timeline(read)).toContain('query:applied');
+    const result = await jobs.reconcile();
+    expect(result.paid).toBeGreaterThanOrEqual(1);
+    expect(await shop.status(swept)).toBe('PAID');
+    expect(await timeline(swept)).toContain('reconcile:applied');
+  });
+
+  it('auto-close closes an h5 and a native attempt at WeChat and here', async () => {
+    const h5 = await order(guest);
+    const native = await order(guest);
+    await pay(guest, h5, { channel: 'h5' }).expect(200);
+    await pay(guest, native, { channel: 'native' }).expect(200);
+    await sleep(3300);
+    const result = await jobs.closeExpired();
+    expect(result.closed).toBeGreaterThanOrEqual(2);
+    for (const no of [h5, native]) {
+      expect(await shop.status(no)).toBe('CLOSED');
+      expect((await shop.sandbox.transaction(no)).trade_state).toBe('CLOSED');
+      expect((await payments(no))[0].status).toBe('CLOSED');
+    }
+  });
+
+  it('switching channel queries, then closes the old attempt at WeChat before the new prepay; the new attempt is <no>_2 and pays the order', async () => {
+    const no = await order(wechatShopper);
+    await pay(wechatShopper, no).expect(200);
+    proxy.resetStats();
+    const res = await pay(wechatShopper, no, { channel: 'native' }).expect(200);
+    expect(res.body).toMatchObject({ channel: 'native', outTradeNo: `${no}_2` });
+    const calls = proxy.calls.map((c) => `${c.method} ${c.path.replace(/\?.*$/, '').replace(/^.*\/v3\/pay\/transactions\//, '')}`);
+    expect(calls).toEqual([`GET out-trade-no/${no}`, `POST out-trade-no/${no}/close`, 'POST native']);
+    expect((await shop.sandbox.transaction(no)).trade_state).toBe('CLOSED');
+    expect(await payments(no)).toEqual([
+      expect.objectContaining({ outTradeNo: no, channel: 'jsapi', status: 'CLOSED' }),
+      expect.objectContaining({ outTradeNo: `${no}_2`, channel: 'native', status: 'NOTPAY' }),
+    ]);
+    await shop.sandbox.pay(new URL(res.body.codeUrl.replace('weixin://', 'http://')).searchParams.get('pr')!);
+    await shop.waitForStatus(no, 'PAID');
+    expect((await payments(no)).map((p) => p.status)).toEqual(['CLOSED', 'PAID']);
+  });
+
+  it('a switch when the old attempt was paid meanwhile (WeChat refuses the close) answers ORDER_PAID and opens no attempt', async () => {
+    await shop.sandbox.dropNotifications(true);
+    const no = await order(wechatShopper);
+    const prepayId = String((await pay(wechatShopper, no).expect(200)).body.package).replace('prepay_id=', '');
+    proxy.on((method, path) => method === 'POST' && path.includes(`/out-trade-no/${no}/close`), { before: async () => void (await shop.sandbox.pay(prepayId)) });
+    const res = await pay(wechatShopper, no, { channel: 'h5' }).expect(409);
+    expect(res.body).toMatchObject({ code: 'ORDER_PAID' });
+    expect(await shop.status(no)).toBe('PAID');
+    expect(await payments(no)).toEqual([expect.objectContaining({ outTradeNo: no, status: 'PAID' })]);
+  });
+
+  it('both attempts paid (the race closing narrows): one PAID with the first payment, the second refunded in full automatically and on the timeline', async () => {
+    const no = await order(wechatShopper);
+    const first = String((await pay(wechatShopper, no).expect(200)).body.package).replace('prepay_id=', '');
+    // The switch's query is lost on the way (WeChat "does not know" the number), so the old attempt stays open at WeChat.
+    proxy.on((method, path) => method === 'GET' && path.includes(`/out-trade-no/${no}?`), { answer: { status: 404, code: 'ORDER_NOT_EXIST', message: '订单不存在' } });
+    const second = await pay(wechatShopper, no, { channel: 'native' }).expect(200);
+    expect(second.body.outTradeNo).toBe(`${no}_2`);
+    expect((await shop.sandbox.pay(first)).result).toBe('ok');
+    await shop.waitForStatus(no, 'PAID');
+    const firstTx = (await shop.sandbox.transaction(no)).transaction_id;
+    expect((await shop.sandbox.pay(new URL(second.body.codeUrl.replace('weixin://', 'http://')).searchParams.get('pr')!)).result).toBe('ok');
+    const deadline = Date.now() + 15_000;
+    let refunds: Array<{ outRefundNo: string; status: string; paymentOutTradeNo: string; amount: number }> = [];
+    while (Date.now() < deadline) {
+      refunds = (await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body;
+      if (refunds.some((r) => r.status === 'SUCCESS')) break;
+      await sleep(100);
+    }
+    expect(refunds).toEqual([expect.objectContaining({ outRefundNo: `DP${no}_2`, paymentOutTradeNo: `${no}_2`, amount: 990, status: 'SUCCESS' })]);
+    const admin = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
+    expect(admin).toMatchObject({ status: 'PAID', transactionId: firstTx, refundedTotal: 0 });
+    expect(admin.payments.map((p: Payment) => p.status)).toEqual(['PAID', 'REFUNDED']);
+    expect(admin.timeline.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['notification:duplicate_payment', 'refund_success']));
+    expect((await shop.sandbox.transaction(`${no}_2`)).trade_state).toBe('REFUND');
+  });
+
+  it('refunds a paid h5 order to its attempt', async () => {
+    const no = await order(guest);
+    const res = await pay(guest, no, { channel: 'h5' }).expect(200);
+    await shop.sandbox.pay(prepayIdOfH5(res.body.h5Url));
+    await shop.waitForStatus(no, 'PAID');
+    const refund = await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 990, reason: '测试退款' }).expect(201);
+    expect(refund.body).toMatchObject({ outTradeNo: no, paymentOutTradeNo: no, amount: 990 });
+    await shop.waitForStatus(no, 'REFUNDED', 20_000);
+    expect((await payments(no))[0].status).toBe('REFUNDED');
+  });
+
+  describe('bad input: 400 with a clear message, nothing written', () => {
+    it('an unknown channel names the valid ones', async () => {
+      const no = await order(wechatShopper);
+      const before = await count('payment_attempts');
+      const res = await pay(wechatShopper, no, { channel: 'alipay' }).expect(400);
+      expect(res.body).toMatchObject({ code: 'INVALID_CHANNEL' });
+      expect(res.body.message).toBe('channel must be one of jsapi, h5, native, miniprogram');
+      expect(await count('payment_attempts')).toBe(before);
+      expect(await pay(wechatShopper, no, { channel: 7 }).expect(400)).toBeTruthy();
+    });
+
+    it('jsapi (also by default) and miniprogram for a guest say to open the shop in WeChat / the mini-program', async () => {
+      const no = await order(guest);
+      const before = await count('payment_attempts');
+      const jsapi = await pay(guest, no).expect(400);
+      expect(jsapi.body.message).toContain('open the shop in WeChat');
+      const mini = await pay(guest, no, { channel: 'miniprogram' }).expect(400);
+      expect(mini.body.message).toContain('open the shop in the mini-program');
+      expect(await count('payment_attempts')).toBe(before);
+      expect(proxy.calls).toEqual([]);
+    });
+  });
+});
+
+describe('payment channels without a mini-program configured', () => {
+  let shop: Shop;
+
+  beforeAll(async () => {
+    // As a live merchant without WECHAT_MINIPROGRAM_APPID / _APPSECRET: the sandbox's merchant credentials minus the mini-program.
+    shop = await Shop.start({
+      override: (builder) =>
+        builder.overrideProvider(WechatCredentials).useFactory({
+          inject: [AppConfig],
+          factory: async (config: AppConfig) => {
+            const credentials = sandboxMerchantCredentials(await loadOrCreateSandboxKeystore(config.sandbox.dataDir), config.sandbox.signMode);
+            delete credentials.miniprogram;
+            return credentials;
+          },
+        }),
+    });
+  });
+  afterAll(() => shop?.close());
+
+  it('miniprogram is 400 CHANNEL_UNAVAILABLE naming the variables, and nothing is written', async () => {
+    const { id } = await shop.product('无小程序', 100);
+    const user = await shop.login('o_no_mp');
+    const no = await shop.placeOrder(user, [{ productId: id, quantity: 1 }]);
+    const res = await shop.http().post(`/orders/${no}/pay`).set(user.headers).send({ channel: 'miniprogram' }).expect(400);
+    expect(res.body).toMatchObject({ code: 'CHANNEL_UNAVAILABLE' });
+    expect(res.body.message).toContain('WECHAT_MINIPROGRAM_APPID');
+    const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
+    expect(order.payments).toEqual([]);
+    expect(order.timeline.map((e: { type: string }) => e.type)).toEqual(['created']);
+  });
+});
