@@ -571,7 +571,10 @@ describe('platform-certificate mode', () => {
       (manager as unknown as { options: { schedule: (t: () => void) => () => void } }).options.schedule = (t) => ((tick = t), () => undefined);
       manager.startAutoRefresh();
       for (let i = 0; i < 3; i++) {
+        const before = fake.requests.length;
         tick();
+        // wait for the refresh's answer to be handled (not a fixed sleep: a loaded machine is slow)
+        for (let waited = 0; fake.requests.length === before && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(fake.requests.length).toBeGreaterThanOrEqual(3);
