@@ -2,6 +2,7 @@ import { DynamicModule, Module, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { loadOrCreateSandboxKeystore } from './keystore';
 import { SandboxCashierController } from './sandbox-cashier.controller';
+import { SandboxH5Controller } from './sandbox-h5.controller';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxControlController } from './sandbox-control.controller';
 import { SandboxFaults } from './sandbox-faults';
@@ -39,6 +40,7 @@ export class SandboxModule implements OnModuleInit {
         SandboxPayController,
         SandboxMpController,
         SandboxCashierController,
+        SandboxH5Controller,
         SandboxControlController,
         SandboxMiniprogramController,
         SandboxMiniprogramControlController,
