@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { crossSiteGuard } from './common/cross-site';
+import { requestIdMiddleware, requestLoggingEnabled } from './common/logging';
 import { isHttps, securityHeaders, SecurityHeaderOptions, WECHAT_JSSDK_ORIGINS } from './common/security-headers';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { createValidationPipe } from './common/validation';
@@ -23,6 +24,8 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   express.disable('x-powered-by');
   // First, so that every answer carries them (also the 400s, 403s and 415s of the guards below).
   express.use(securityHeaders(securityHeaderOptions(config)));
+  // pino-http gives each request its id; when it is not mounted (nothing would be logged), this does.
+  if (!requestLoggingEnabled(config)) express.use(requestIdMiddleware(config));
   // Before the body parsers: a cross-site or non-JSON state-changing request is refused unread.
   express.use(crossSiteGuard(config.publicBaseUrl));
   express.useBodyParser('json', { limit: '1mb' });

@@ -1,0 +1,65 @@
+import { Controller, Get, Module, Req } from '@nestjs/common';
+import request from 'supertest';
+import { Shop } from '../helpers/shop';
+
+/** What the request looked like by the time it reached a controller. */
+@Controller('probe')
+class ProbeController {
+  @Get('request')
+  request(@Req() req: { id?: unknown; log?: unknown; body?: unknown }) {
+    return { id: req.id ?? null, requestLogger: req.log !== undefined, body: req.body ?? null };
+  }
+}
+
+@Module({ controllers: [ProbeController] })
+class ProbeModule {}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+describe('per-request machinery skipped where it does nothing (issue 16 item 5)', () => {
+  describe('LOG_LEVEL=silent', () => {
+    let shop: Shop;
+    beforeAll(async () => {
+      shop = await Shop.start({ extraModules: [ProbeModule] });
+    });
+    afterAll(() => shop?.close());
+
+    it('mounts no per-request logger (pino-http) but still gives every request an id, answered as X-Request-Id', async () => {
+      const res = await shop.http().get('/probe/request').expect(200);
+      expect(res.headers['x-request-id']).toMatch(UUID);
+      expect(res.body).toMatchObject({ id: res.headers['x-request-id'], requestLogger: false });
+      const other = await shop.http().get('/probe/request').expect(200);
+      expect(other.headers['x-request-id']).not.toBe(res.headers['x-request-id']);
+    });
+
+    it('an error answer names the same request id as its X-Request-Id header (also for a refusal before any route)', async () => {
+      const unauthenticated = await shop.http().get('/orders/NOSUCHORDER').expect(401);
+      expect(unauthenticated.body.requestId).toMatch(UUID);
+      expect(unauthenticated.body.requestId).toBe(unauthenticated.headers['x-request-id']);
+      const crossSite = await shop.http().post('/orders').set('Origin', 'https://evil.example').set('Cookie', 'whp_session=x').send({ items: [] }).expect(403);
+      expect(crossSite.body.requestId).toBe(crossSite.headers['x-request-id']);
+    });
+
+    it('a client-chosen X-Request-Id is not taken from an untrusted peer', async () => {
+      const res = await shop.http().get('/probe/request').set('X-Request-Id', 'chosen-by-client').expect(200);
+      expect(res.headers['x-request-id']).toMatch(UUID);
+      expect(res.body.id).toBe(res.headers['x-request-id']);
+    });
+
+  });
+
+  describe('LOG_LEVEL=debug', () => {
+    let shop: Shop;
+    beforeAll(async () => {
+      shop = await Shop.start({ extraModules: [ProbeModule], captureLogs: true });
+    });
+    afterAll(() => shop?.close());
+
+    it('mounts the request logger: the request line carries the id answered as X-Request-Id', async () => {
+      const res = await request(shop.baseUrl).get('/probe/request').expect(200);
+      expect(res.body).toMatchObject({ id: res.headers['x-request-id'], requestLogger: true });
+      const line = shop.t.logs.find((l) => (l.req as { id?: string } | undefined)?.id === res.headers['x-request-id']);
+      expect(line).toMatchObject({ req: { method: 'GET', url: '/probe/request' }, res: { statusCode: 200 } });
+    });
+  });
+});
