@@ -3,8 +3,9 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import cookieParser from 'cookie-parser';
+import { urlencoded } from 'express';
 import { existsSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
@@ -14,6 +15,11 @@ import { isHttps, securityHeaders, SecurityHeaderOptions, WECHAT_JSSDK_ORIGINS }
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
+
+/** As Nest's own body parsers do with rawBody: true (req.rawBody = the bytes read). */
+function keepRawBody(req: IncomingMessage, _res: unknown, buffer: Buffer): void {
+  if (Buffer.isBuffer(buffer)) (req as IncomingMessage & { rawBody?: Buffer }).rawBody = buffer;
+}
 
 /** Everything an application instance needs beyond its modules; shared by main.ts and the tests. */
 export function configureApp(app: INestApplication, config: AppConfig): INestApplication {
@@ -29,8 +35,9 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   // Before the body parsers: a cross-site or non-JSON state-changing request is refused unread.
   express.use(crossSiteGuard(config.publicBaseUrl));
   express.useBodyParser('json', { limit: '1mb' });
-  // HTML forms (the sandbox's WeChat pages).
-  express.useBodyParser('urlencoded', { extended: false, limit: '64kb' });
+  // HTML forms: only the sandbox's WeChat pages post them (every other state-changing route refuses a
+  // non-JSON body above, and the notify routes read raw bytes), so the parser is mounted there alone.
+  express.use('/sandbox', urlencoded({ extended: false, limit: '64kb', verify: keepRawBody }));
   // A malformed % escape in the query string (`/health?%ZZ`) is the client's mistake: 400, before any
   // route, parser or logger trips over it.
   app.use((req: { url?: string }, res: ServerResponse, next: () => void) => {

@@ -1,5 +1,6 @@
 import { Controller, Get, Module, Req } from '@nestjs/common';
 import request from 'supertest';
+import { loginCookie } from '../helpers/login';
 import { Shop } from '../helpers/shop';
 
 /** What the request looked like by the time it reached a controller. */
@@ -46,6 +47,22 @@ describe('per-request machinery skipped where it does nothing (issue 16 item 5)'
       expect(res.body.id).toBe(res.headers['x-request-id']);
     });
 
+    it('a urlencoded body is read on the sandbox pages only: the consent form still works, elsewhere it is left unread', async () => {
+      const probe = await shop.http().get('/probe/request').set('Content-Type', 'application/x-www-form-urlencoded').send('a=1');
+      expect(probe.status).toBe(200);
+      expect(probe.body.body).not.toEqual({ a: '1' });
+
+      // The sandbox's WeChat consent page posts a form (deny): answered as WeChat does, a redirect back.
+      const start = await fetch(`${shop.baseUrl}/auth/wechat/authorize?redirect=%2F&scope=snsapi_userinfo`, { redirect: 'manual' });
+      expect(start.status).toBe(302);
+      loginCookie(start);
+      const wechat = new URL(start.headers.get('location')!.replace('#wechat_redirect', ''));
+      const form = new URLSearchParams(wechat.searchParams);
+      form.set('action', 'deny');
+      const deny = await fetch(`${shop.baseUrl}${wechat.pathname}`, { method: 'POST', body: form, redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+      expect(deny.status).toBe(302);
+      expect(new URL(deny.headers.get('location')!).searchParams.get('code')).toBeNull();
+    });
   });
 
   describe('LOG_LEVEL=debug', () => {
