@@ -38,6 +38,9 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   // HTML forms: only the sandbox's WeChat pages post them (every other state-changing route refuses a
   // non-JSON body above, and the notify routes read raw bytes), so the parser is mounted there alone.
   express.use('/sandbox', urlencoded({ extended: false, limit: '64kb', verify: keepRawBody }));
+  // JSON answers carry no ETag: computing a hash of every body buys nothing for answers that are not
+  // cached (orders, payments, admin). Static files keep theirs (serve-static's own).
+  express.set('etag', false);
   // A malformed % escape in the query string (`/health?%ZZ`) is the client's mistake: 400, before any
   // route, parser or logger trips over it.
   app.use((req: { url?: string }, res: ServerResponse, next: () => void) => {

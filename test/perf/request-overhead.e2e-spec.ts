@@ -47,6 +47,15 @@ describe('per-request machinery skipped where it does nothing (issue 16 item 5)'
       expect(res.body.id).toBe(res.headers['x-request-id']);
     });
 
+    it('JSON answers carry no ETag (and a matching If-None-Match is not answered 304)', async () => {
+      await shop.product('无 ETag 商品', 100);
+      const res = await shop.http().get('/products').expect(200);
+      expect(res.headers.etag).toBeUndefined();
+      const again = await shop.http().get('/products').set('If-None-Match', 'W/"anything"').set('If-Modified-Since', new Date().toUTCString());
+      expect(again.status).toBe(200);
+      expect(again.body.length).toBeGreaterThan(0);
+    });
+
     it('a urlencoded body is read on the sandbox pages only: the consent form still works, elsewhere it is left unread', async () => {
       const probe = await shop.http().get('/probe/request').set('Content-Type', 'application/x-www-form-urlencoded').send('a=1');
       expect(probe.status).toBe(200);
