@@ -15,15 +15,19 @@ const mysql = useMysql();
 interface Budget {
   step: 'create' | 'pay' | 'notify' | 'status read' | 'commits per checkout';
   budget: number;
-  /** Measured on main when this test was written (SQLite, MariaDB), where above the budget. */
+  /**
+   * Measured on main (SQLite, MariaDB), where above the budget: lower these as the budget is worked
+   * towards. Payment attempts (payment_attempts, issue 13) raised pay from 5 to 9 statements and 2 to 4
+   * commits, create 12 -> 13, notify 6 -> 8, status read 3 -> 4.
+   */
   today?: { sqlite: number; mysql: number };
 }
 const BUDGETS: Budget[] = [
-  { step: 'create', budget: 7, today: { sqlite: 12, mysql: 12 } },
-  { step: 'pay', budget: 3, today: { sqlite: 5, mysql: 5 } },
-  { step: 'notify', budget: 4, today: { sqlite: 6, mysql: 6 } },
-  { step: 'status read', budget: 2, today: { sqlite: 3, mysql: 3 } },
-  { step: 'commits per checkout', budget: 3, today: { sqlite: 4, mysql: 4 } },
+  { step: 'create', budget: 7, today: { sqlite: 13, mysql: 13 } },
+  { step: 'pay', budget: 3, today: { sqlite: 9, mysql: 9 } },
+  { step: 'notify', budget: 4, today: { sqlite: 8, mysql: 8 } },
+  { step: 'status read', budget: 2, today: { sqlite: 4, mysql: 4 } },
+  { step: 'commits per checkout', budget: 3, today: { sqlite: 6, mysql: 6 } },
 ];
 
 function bound(b: Budget): number {
