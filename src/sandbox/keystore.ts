@@ -23,6 +23,14 @@ export interface SandboxKeystore {
   publicKey: { id: string; privateKeyPem: string; publicKeyPem: string };
   /** The simulated mini-program, bound to the merchant (absent from keystores made before it existed: see sandboxMiniprogram). */
   miniprogram?: { appid: string; appsecret: string };
+  /** The merchant's APIv2 key (32 characters; absent from keystores made before APIv2: see sandboxApiV2Key). */
+  apiV2Key?: string;
+}
+
+/** The merchant's APIv2 key: the keystore's, or for an older keystore one derived from its secrets (stable across processes). */
+export function sandboxApiV2Key(keystore: SandboxKeystore): string {
+  if (keystore.apiV2Key) return keystore.apiV2Key;
+  return createHash('sha256').update(`apiv2-key:${keystore.appsecret}:${keystore.apiv3Key}`).digest('hex').slice(0, 32);
 }
 
 /**
@@ -98,6 +106,7 @@ async function generate(): Promise<SandboxKeystore> {
     },
     publicKey: { id: `PUB_KEY_ID_${randomString(30, '0123456789')}`, ...wechatpayPublic },
     miniprogram: { appid: `wx${randomString(16)}`, appsecret: randomBytes(16).toString('hex') },
+    apiV2Key: randomString(32, ALPHANUM + 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'),
   };
 }
 

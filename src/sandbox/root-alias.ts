@@ -2,10 +2,10 @@ import type { NextFunction, Request, Response } from 'express';
 
 /**
  * The paths WeChat serves at the root of its hosts: Pay APIv3 (/v3/…, api.mch.weixin.qq.com), Pay APIv2
- * (/pay/…, same host, reserved: the sandbox has no APIv2 yet), the official-account APIs (/sns/…,
+ * (/pay/… and /secapi/…, same host), the official-account APIs (/sns/…,
  * /cgi-bin/…, api.weixin.qq.com) and the OAuth authorize page (open.weixin.qq.com).
  */
-const ROOT_PREFIXES = ['/v3/', '/pay/', '/sns/', '/cgi-bin/'];
+const ROOT_PREFIXES = ['/v3/', '/pay/', '/secapi/', '/sns/', '/cgi-bin/'];
 const ROOT_PAGES = ['/connect/oauth2/authorize'];
 
 function isWechatRootPath(url: string): boolean {

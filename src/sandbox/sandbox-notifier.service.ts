@@ -4,6 +4,8 @@ import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { beijingTime, encryptForMerchant, SandboxSigningKey } from './sandbox-crypto';
 import { SandboxClock } from './sandbox-clock';
+import { sandboxApiV2Key } from './keystore';
+import { V2_RETRY_SCHEDULE_MS, SandboxV2SignType, sandboxNonce, sandboxParseV2, sandboxReqInfo, sandboxV2Sign, sandboxV2TimeOf, sandboxXml } from './sandbox-v2-wire';
 import { SandboxSettings } from './sandbox.settings';
 
 /** WeChat's retry schedule after a failed delivery (15 retries, ≈ 24 h 4 min), before scaling. */
@@ -39,6 +41,8 @@ interface Notification {
   resourceType: 'transaction' | 'refund';
   plaintext: string;
   createdAt: number;
+  /** APIv2: sent as signed XML (refunds: req_info), acknowledged by return_code SUCCESS, v2 retry schedule. */
+  v2?: { signType: SandboxV2SignType };
   /** Scheduled delivery finished (acknowledged, dropped or retries exhausted). */
   done: boolean;
   timer?: NodeJS.Timeout;
@@ -73,6 +77,7 @@ export class SandboxNotifier implements OnModuleDestroy {
     summary: string;
     resourceType: 'transaction' | 'refund';
     resource: object;
+    v2?: { signType: SandboxV2SignType };
   }): void {
     const notification: Notification = {
       id: randomUUID(),
@@ -84,6 +89,7 @@ export class SandboxNotifier implements OnModuleDestroy {
       plaintext: JSON.stringify(input.resource),
       createdAt: this.clock.now(),
       done: false,
+      ...(input.v2 ? { v2: input.v2 } : {}),
     };
     const list = this.notifications.get(input.target) ?? [];
     list.push(notification);
@@ -110,12 +116,13 @@ export class SandboxNotifier implements OnModuleDestroy {
       notification.done = true;
       return;
     }
-    if (attempt >= RETRY_SCHEDULE_MS.length) {
+    const schedule = notification.v2 ? V2_RETRY_SCHEDULE_MS : RETRY_SCHEDULE_MS;
+    if (attempt >= schedule.length) {
       notification.done = true;
       this.logger.warn(`notification ${notification.id} for ${notification.target} given up after ${attempt + 1} attempts`);
       return;
     }
-    this.schedule(notification, attempt + 1, this.settings.scaled(RETRY_SCHEDULE_MS[attempt]));
+    this.schedule(notification, attempt + 1, this.settings.scaled(schedule[attempt]));
   }
 
   /** Delivers the latest notification of a target `times` times at once (optionally tampered). */
@@ -149,6 +156,7 @@ export class SandboxNotifier implements OnModuleDestroy {
   }
 
   private build(notification: Notification, tamper?: Tamper): { body: Buffer; headers: Record<string, string> } {
+    if (notification.v2) return this.buildV2(notification, notification.v2.signType, tamper);
     const resource = encryptForMerchant(
       this.settings.keystore.apiv3Key,
       notification.plaintext,
@@ -179,6 +187,79 @@ export class SandboxNotifier implements OnModuleDestroy {
     }
     if (tamper === 'probe') headers['Wechatpay-Signature'] = `WECHATPAY/SIGNTEST/${headers['Wechatpay-Signature']}`;
     return { body, headers: { ...headers, 'Content-Type': 'application/json', 'User-Agent': 'Mozilla/4.0' } };
+  }
+
+  /**
+   * APIv2: the payment result as signed XML; the refund result as an unsigned envelope whose req_info
+   * is the result encrypted with the APIv2 key. `signature`/`ciphertext` tampering breaks those.
+   */
+  private buildV2(notification: Notification, signType: SandboxV2SignType, tamper?: Tamper): { body: Buffer; headers: Record<string, string> } {
+    const key = sandboxApiV2Key(this.settings.keystore);
+    const r = JSON.parse(notification.plaintext) as {
+      appid?: string;
+      mchid: string;
+      out_trade_no: string;
+      transaction_id: string;
+      trade_type?: string;
+      bank_type?: string;
+      attach?: string;
+      success_time?: string;
+      payer?: { openid?: string };
+      refund_id?: string;
+      out_refund_no?: string;
+      refund_status?: string;
+      user_received_account?: string;
+      amount?: { total?: number; payer_total?: number; refund?: number; payer_refund?: number; currency?: string };
+    };
+    let xml: string;
+    if (notification.resourceType === 'transaction') {
+      const fields: Record<string, string | undefined> = {
+        return_code: 'SUCCESS',
+        return_msg: 'OK',
+        appid: r.appid,
+        mch_id: r.mchid,
+        nonce_str: sandboxNonce(),
+        ...(signType === 'MD5' ? {} : { sign_type: signType }),
+        result_code: 'SUCCESS',
+        openid: r.payer?.openid,
+        is_subscribe: 'N',
+        trade_type: r.trade_type ?? 'JSAPI',
+        bank_type: r.bank_type ?? 'OTHERS',
+        total_fee: String(r.amount?.total),
+        fee_type: r.amount?.currency ?? 'CNY',
+        cash_fee: String(r.amount?.payer_total ?? r.amount?.total),
+        transaction_id: r.transaction_id,
+        out_trade_no: r.out_trade_no,
+        attach: r.attach || undefined,
+        time_end: sandboxV2TimeOf(r.success_time),
+      };
+      let sign = sandboxV2Sign(fields, key, signType);
+      if (tamper === 'signature') sign = (sign[0] === 'A' ? 'B' : 'A') + sign.slice(1);
+      xml = sandboxXml({ ...fields, sign });
+    } else {
+      const root = sandboxXml(
+        {
+          out_refund_no: r.out_refund_no,
+          out_trade_no: r.out_trade_no,
+          refund_account: 'REFUND_SOURCE_UNSETTLED_FUNDS',
+          refund_fee: String(r.amount?.refund),
+          refund_id: r.refund_id,
+          refund_recv_accout: r.user_received_account,
+          refund_request_source: 'API',
+          refund_status: r.refund_status === 'CLOSED' ? 'REFUNDCLOSE' : r.refund_status === 'ABNORMAL' ? 'CHANGE' : r.refund_status,
+          settlement_refund_fee: String(r.amount?.payer_refund ?? r.amount?.refund),
+          settlement_total_fee: String(r.amount?.payer_total ?? r.amount?.total),
+          success_time: sandboxV2TimeOf(r.success_time, true),
+          total_fee: String(r.amount?.total),
+          transaction_id: r.transaction_id,
+        },
+        'root',
+      );
+      let reqInfo = sandboxReqInfo(root, key);
+      if (tamper === 'ciphertext') reqInfo = (reqInfo[0] === 'A' ? 'B' : 'A') + reqInfo.slice(1);
+      xml = sandboxXml({ return_code: 'SUCCESS', appid: this.settings.keystore.appid, mch_id: r.mchid, nonce_str: sandboxNonce(), req_info: reqInfo });
+    }
+    return { body: Buffer.from(xml, 'utf8'), headers: { 'Content-Type': 'text/xml', 'User-Agent': 'Mozilla/4.0' } };
   }
 
   private key(): SandboxSigningKey {
@@ -214,6 +295,18 @@ export class SandboxNotifier implements OnModuleDestroy {
         finish({ ok: false, error: `no answer within ${this.settings.notifyTimeoutMs} ms` });
       }, this.settings.notifyTimeoutMs);
       req.on('response', (res) => {
+        if (notification.v2) {
+          // APIv2 is acknowledged by the answer's return_code SUCCESS, not by the status alone.
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.length < 64 && chunks.push(c));
+          res.on('end', () => {
+            const parsed = sandboxParseV2(Buffer.concat(chunks));
+            const ok = res.statusCode === 200 && 'fields' in parsed && parsed.fields.return_code === 'SUCCESS';
+            finish({ ok, status: res.statusCode, ...(ok ? {} : { error: 'answer is not return_code SUCCESS' }) });
+          });
+          res.on('error', (error) => finish({ ok: false, status: res.statusCode, error: error.message }));
+          return;
+        }
         res.resume();
         res.on('end', () => finish({ ok: res.statusCode === 200 || res.statusCode === 204, status: res.statusCode }));
         res.on('error', (error) => finish({ ok: false, status: res.statusCode, error: error.message }));

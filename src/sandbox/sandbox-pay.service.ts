@@ -395,6 +395,7 @@ export class SandboxPayService implements OnModuleDestroy {
       summary: '支付成功',
       resourceType: 'transaction',
       resource: this.transactionView(tx),
+      v2: tx.v2,
     });
   }
 
@@ -568,6 +569,7 @@ export class SandboxPayService implements OnModuleDestroy {
           user_received_account: '支付用户零钱',
           amount: { total: refund.total, refund: refund.refund, payer_total: refund.total, payer_refund: refund.refund },
         },
+        v2: refund.v2 ? { signType: 'MD5' } : undefined,
       });
     }
   }

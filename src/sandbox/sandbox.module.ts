@@ -11,6 +11,7 @@ import { SandboxInstanceLock } from './sandbox-instance-lock';
 import { SandboxMiniprogramControlController, SandboxMiniprogramController, SandboxMpController } from './sandbox-mp.controller';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier } from './sandbox-notifier.service';
+import { SandboxPayV2Controller } from './sandbox-pay-v2.controller';
 import { SandboxPayController, SandboxPayNotFoundController } from './sandbox-pay.controller';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
@@ -38,6 +39,7 @@ export class SandboxModule implements OnModuleInit {
       module: SandboxModule,
       controllers: [
         SandboxPayController,
+        SandboxPayV2Controller,
         SandboxMpController,
         SandboxCashierController,
         SandboxH5Controller,

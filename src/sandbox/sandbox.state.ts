@@ -84,6 +84,8 @@ export interface SandboxTransaction {
   payerClientIp?: string;
   /** JSAPI (also mini-program pay), MWEB (H5) or NATIVE; absent on state written before: JSAPI. */
   tradeType?: SandboxTradeType;
+  /** Ordered through the APIv2 front: its notifications are v2 XML signed with this algorithm. */
+  v2?: { signType: 'MD5' | 'HMAC-SHA256' };
 }
 
 export type SandboxTradeType = 'JSAPI' | 'MWEB' | 'NATIVE';
@@ -107,6 +109,8 @@ export interface SandboxRefund {
   /** What PROCESSING turns into once the delay has passed. */
   outcome: Exclude<SandboxRefundStatus, 'PROCESSING'>;
   completesAt: number;
+  /** Asked for through the APIv2 front: its notification is v2 XML with req_info. */
+  v2?: true;
 }
 
 export interface BillToken {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { securityHeaders } from '../common/security-headers';
 import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { AppConfigModule } from '../config/config.module';
-import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles, sandboxMiniprogram } from './keystore';
+import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles, sandboxApiV2Key, sandboxMiniprogram } from './keystore';
 import { sandboxRootAlias } from './root-alias';
 import { SandboxModule } from './sandbox.module';
 
@@ -78,6 +78,7 @@ async function main(): Promise<void> {
         `  WECHATPAY_PRIVATE_KEY_PATH=${files.merchantPrivateKey}`,
     `  WECHATPAY_CERT_SERIAL=${ks.merchant.certSerial}`,
     `  WECHATPAY_APIV3_KEY=${ks.apiv3Key}`,
+    `  APIv2 merchants: WECHATPAY_API_V2_KEY=${sandboxApiV2Key(ks)}  WECHATPAY_CERT_PATH=${files.merchantCertificate}`,
     ...signModeLines(config.sandbox.signMode, ks, files, base),
     '',
     'Files (generated on the first start, kept under DATA_DIR/sandbox):',

@@ -2,7 +2,9 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { sandboxApiV2Key } from '../../src/sandbox/keystore';
 import type { SandboxKeystore } from '../../src/sandbox/keystore';
+import { WechatPayV2Client } from '../../src/wechat/pay-v2/wechat-pay-v2.client';
 import { today } from '../helpers/dates';
 import { TestMerchant } from '../helpers/merchant-signer';
 import { SandboxControl } from '../helpers/sandbox-control';
@@ -111,6 +113,18 @@ describe('npm run sandbox: WeChat\'s paths at the root, for an SDK that only cha
     const under = await merchant.request('GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${ks.mchid}`);
     expect(under.status).toBe(200);
     expect(under.json.out_trade_no).toBe(no);
+  });
+
+  it('serves Pay APIv2 at /pay/… and /secapi/… (root alias) as well as under /sandbox, over the same orders', async () => {
+    const v2 = (baseUrl: string) =>
+      new WechatPayV2Client({ appid: ks.appid, mchid: ks.mchid, apiKey: sandboxApiV2Key(ks), signType: 'MD5', baseUrl, timeoutMs: 5000, now: () => Date.now() });
+    const no = `ROOTV2${Date.now()}`;
+    const { prepayId } = await v2(base).unifiedOrder({ tradeType: 'JSAPI', description: 'root v2', outTradeNo: no, totalFee: 5, notifyUrl: 'http://127.0.0.1:9/notify', clientIp: '127.0.0.1', openid: 'o_root_v2' });
+    expect(prepayId).toMatch(/^wx/);
+    expect((await v2(`${base}/sandbox`).queryByOutTradeNo(no)).trade_state).toBe('NOTPAY');
+    expect((await rootRequest('GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${ks.mchid}`)).json.trade_state).toBe('NOTPAY');
+    // /secapi at the root reaches the v2 refund (an unpaid order cannot be refunded: WeChat's signed refusal).
+    await expect(v2(base).createRefund({ outTradeNo: no, outRefundNo: `${no}R`, totalFee: 5, refundFee: 1 })).rejects.toMatchObject({ wechatCode: 'ORDER_NOT_EXIST' });
   });
 
   it('points a bill\'s download_url back at the root when it was applied for there, and the download signs over that path', async () => {

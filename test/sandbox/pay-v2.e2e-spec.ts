@@ -1,0 +1,187 @@
+import { createDecipheriv, createHash } from 'node:crypto';
+import { createServer, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sandboxApiV2Key } from '../../src/sandbox/keystore';
+import { WechatPayApiError } from '../../src/wechat/pay/errors';
+import { parseV2PaymentNotification, parseV2RefundNotification, v2NotificationAnswer } from '../../src/wechat/pay-v2/notifications';
+import { signV2 } from '../../src/wechat/pay-v2/sign';
+import { parseV2Xml } from '../../src/wechat/pay-v2/xml';
+import { WechatPayV2Client } from '../../src/wechat/pay-v2/wechat-pay-v2.client';
+import { SandboxTestApp, startSandboxApp, tradeNo } from './sandbox-app';
+
+/*
+ * The sandbox's APIv2 front (issue 14) driven by our own v2 client and by raw XML: it checks what
+ * WeChat checks, signs its answers, and works on the same transactions as the v3 front.
+ */
+describe('sandbox APIv2 front', () => {
+  let t: SandboxTestApp;
+  let key: string;
+  let notify: Server;
+  let notifyUrl: string;
+  const received: Array<{ path: string; body: string }> = [];
+  let answerOk = true;
+
+  const client = (signType: 'MD5' | 'HMAC-SHA256' = 'HMAC-SHA256', apiKey = key) =>
+    new WechatPayV2Client({ appid: t.keystore.appid, mchid: t.keystore.mchid, apiKey, signType, baseUrl: `${t.baseUrl}/sandbox`, timeoutMs: 5000, now: () => Date.now() });
+
+  async function post(path: string, xml: string): Promise<{ status: number; text: string; fields: Record<string, string> }> {
+    const res = await fetch(`${t.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body: xml });
+    const text = await res.text();
+    return { status: res.status, text, fields: text.startsWith('<xml') ? parseV2Xml(text) : {} };
+  }
+
+  function signedXml(fields: Record<string, string>, signType: 'MD5' | 'HMAC-SHA256' = 'MD5', apiKey = key): string {
+    const all = { appid: t.keystore.appid, mch_id: t.keystore.mchid, nonce_str: 'n0nce', ...(signType === 'MD5' ? {} : { sign_type: signType }), ...fields };
+    const sign = signV2(all, apiKey, signType);
+    return `<xml>${Object.entries({ ...all, sign }).map(([k, v]) => `<${k}><![CDATA[${v}]]></${k}>`).join('')}</xml>`;
+  }
+
+  const order = (no: string, total = 101) => ({
+    tradeType: 'JSAPI' as const, description: '沙箱 v2 商品', outTradeNo: no, totalFee: total, notifyUrl: `${notifyUrl}/transaction`, clientIp: '127.0.0.1', openid: 'o_v2_payer',
+  });
+
+  beforeAll(async () => {
+    t = await startSandboxApp({ env: { SANDBOX_TIME_SCALE: '100', SANDBOX_REFUND_DELAY: '1s', SANDBOX_NOTIFY_TIMEOUT: '500ms' } });
+    key = sandboxApiV2Key(t.keystore);
+    notify = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ path: req.url!, body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(200, { 'Content-Type': 'text/xml' });
+        res.end(v2NotificationAnswer(answerOk, answerOk ? 'OK' : 'not yet'));
+      });
+    });
+    await new Promise<void>((r) => notify.listen(0, '127.0.0.1', r));
+    notifyUrl = `http://127.0.0.1:${(notify.address() as AddressInfo).port}/notify/wechatpay/v2`;
+  });
+  afterAll(async () => {
+    await t?.close();
+    notify?.closeAllConnections();
+    await new Promise<void>((r) => (notify ? notify.close(() => r()) : r()));
+  });
+  beforeEach(() => {
+    received.length = 0;
+    answerOk = true;
+  });
+
+  it('the keystore has a 32-character APIv2 key', () => {
+    expect(key).toMatch(/^[0-9A-Za-z]{32}$/);
+  });
+
+  it('unifiedorder JSAPI (HMAC-SHA256 and MD5) gives a prepay_id whose order the v3 query sees, and a repeated call the same prepay_id', async () => {
+    const no = tradeNo('V2U');
+    const first = await client().unifiedOrder(order(no));
+    expect(first.prepayId).toMatch(/^wx/);
+    expect((await client('MD5').unifiedOrder(order(no))).prepayId).toBe(first.prepayId);
+    const v3 = await t.merchant.request('GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${t.keystore.mchid}`);
+    expect(v3.status).toBe(200);
+    expect(v3.json).toMatchObject({ out_trade_no: no, trade_state: 'NOTPAY', amount: { total: 101 } });
+  });
+
+  it('an order prepaid with v2 and paid in the cashier is SUCCESS in the v2 query and notified as signed v2 XML, acknowledged by return_code SUCCESS', async () => {
+    const no = tradeNo('V2P');
+    const { prepayId } = await client('HMAC-SHA256').unifiedOrder(order(no, 250));
+    expect((await t.control.pay(prepayId)).status).toBe(200);
+    const tx = await client().queryByOutTradeNo(no);
+    expect(tx).toMatchObject({ trade_state: 'SUCCESS', out_trade_no: no, amount: { total: 250 }, payer: { openid: 'o_v2_payer' } });
+    expect(tx.transaction_id).toMatch(/^42000/);
+    expect(tx.success_time).toMatch(/\+08:00$/);
+    const attempts = await t.control.waitForNotification({ outTradeNo: no });
+    expect(attempts.filter((a) => a.ok)).toHaveLength(1);
+    const body = received.find((r) => r.path.endsWith('/transaction'))!.body;
+    expect(body).toContain('<sign_type><![CDATA[HMAC-SHA256]]></sign_type>');
+    const parsed = parseV2PaymentNotification(body, { appid: t.keystore.appid, mchid: t.keystore.mchid, apiKey: key, signType: 'HMAC-SHA256' });
+    expect(parsed.transaction).toMatchObject({ out_trade_no: no, trade_state: 'SUCCESS', transaction_id: tx.transaction_id, amount: { total: 250 } });
+  });
+
+  it('a v2 notification answered FAIL is sent again (not acknowledged by HTTP 200 alone)', async () => {
+    answerOk = false;
+    const no = tradeNo('V2R');
+    const { prepayId } = await client().unifiedOrder(order(no));
+    await t.control.pay(prepayId);
+    const attempts = await t.control.waitForNotification({ outTradeNo: no }, (a) => a.length >= 2);
+    expect(attempts.every((a) => !a.ok && a.status === 200)).toBe(true);
+    answerOk = true;
+    await t.control.waitForNotification({ outTradeNo: no }, (a) => a.some((x) => x.ok), 15_000);
+  });
+
+  it('refund over /secapi/pay/refund, refundquery, and the refund notification with req_info decrypting with MD5(key)', async () => {
+    const no = tradeNo('V2F');
+    const { prepayId } = await client().unifiedOrder(order(no, 300));
+    await t.control.pay(prepayId);
+    const outRefundNo = `${no}R1`;
+    const refund = await client().createRefund({ outTradeNo: no, outRefundNo, totalFee: 300, refundFee: 120, notifyUrl: `${notifyUrl}/refund` });
+    expect(refund).toMatchObject({ status: 'PROCESSING', out_refund_no: outRefundNo, amount: { refund: 120, total: 300 } });
+    await t.control.waitForNotification({ outRefundNo });
+    const done = await client().queryRefund(outRefundNo);
+    expect(done).toMatchObject({ status: 'SUCCESS', refund_id: refund.refund_id, amount: { refund: 120 } });
+    const body = received.find((r) => r.path.endsWith('/refund'))!.body;
+    const note = parseV2RefundNotification(body, { appid: t.keystore.appid, mchid: t.keystore.mchid, apiKey: key, signType: 'HMAC-SHA256' });
+    expect(note.refund).toMatchObject({ out_refund_no: outRefundNo, out_trade_no: no, refund_status: 'SUCCESS', amount: { refund: 120, total: 300 } });
+    // Independently of our parser: AES-256-ECB with the lowercase hex MD5 of the key.
+    const reqInfo = /<req_info><!\[CDATA\[([^\]]+)\]\]>/.exec(body)![1];
+    const d = createDecipheriv('aes-256-ecb', Buffer.from(createHash('md5').update(key).digest('hex')), null);
+    expect(Buffer.concat([d.update(Buffer.from(reqInfo, 'base64')), d.final()]).toString()).toContain(`<out_refund_no><![CDATA[${outRefundNo}]]></out_refund_no>`);
+    // The v3 front sees the same refund.
+    const v3 = await t.merchant.request('GET', `/v3/refund/domestic/refunds/${outRefundNo}`);
+    expect(v3.json).toMatchObject({ status: 'SUCCESS', amount: { refund: 120 } });
+  });
+
+  it('closeorder closes an unpaid order (again: ORDERCLOSED, which our client takes as done); a paid one is ORDERPAID', async () => {
+    const no = tradeNo('V2C');
+    await client().unifiedOrder(order(no));
+    await client().closeOrder(no);
+    expect((await client().queryByOutTradeNo(no)).trade_state).toBe('CLOSED');
+    const again = await post('/sandbox/pay/closeorder', signedXml({ out_trade_no: no }));
+    expect(again.fields).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'ORDERCLOSED' });
+    await expect(client().closeOrder(no)).resolves.toBeUndefined();
+    const paid = tradeNo('V2D');
+    await t.control.pay((await client().unifiedOrder(order(paid))).prepayId);
+    await expect(client().closeOrder(paid)).rejects.toMatchObject({ wechatCode: 'ORDER_PAID', httpStatus: 400 });
+  });
+
+  it('orderquery of an unknown order is ORDERNOTEXIST (our client: 404 ORDER_NOT_EXIST, as v3)', async () => {
+    const error = await client().queryByOutTradeNo(tradeNo('V2N')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WechatPayApiError);
+    expect(error).toMatchObject({ httpStatus: 404, wechatCode: 'ORDER_NOT_EXIST' });
+  });
+
+  it('refuses a request signed with another key: return_code FAIL 签名错误, nothing created', async () => {
+    const no = tradeNo('V2S');
+    const res = await post('/sandbox/pay/unifiedorder', signedXml({ body: 'x', out_trade_no: no, total_fee: '1', spbill_create_ip: '1.2.3.4', notify_url: notifyUrl, trade_type: 'JSAPI', openid: 'o' }, 'MD5', 'x'.repeat(32)));
+    expect(res.fields).toEqual({ return_code: 'FAIL', return_msg: '签名错误，请检查后再试' });
+    const v3 = await t.merchant.request('GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${t.keystore.mchid}`);
+    expect(v3.status).toBe(404);
+  });
+
+  it('refuses unsigned, malformed and XXE requests, another merchant and an unknown sign_type with return_code FAIL', async () => {
+    expect((await post('/sandbox/pay/orderquery', `<xml><appid>${t.keystore.appid}</appid><mch_id>${t.keystore.mchid}</mch_id><nonce_str>n</nonce_str><out_trade_no>X</out_trade_no></xml>`)).fields).toMatchObject({ return_code: 'FAIL', return_msg: '缺少参数 sign' });
+    expect((await post('/sandbox/pay/orderquery', '<xml><appid>')).fields).toEqual({ return_code: 'FAIL', return_msg: 'XML格式错误' });
+    expect((await post('/sandbox/pay/orderquery', '<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><appid>&x;</appid></xml>')).fields).toEqual({ return_code: 'FAIL', return_msg: 'XML格式错误' });
+    expect((await post('/sandbox/pay/orderquery', signedXml({ out_trade_no: 'X', mch_id: '1900000000' }))).fields.return_code).toBe('FAIL');
+    expect((await post('/sandbox/pay/orderquery', signedXml({ out_trade_no: 'X', sign_type: 'SHA1' }))).fields).toEqual({ return_code: 'FAIL', return_msg: 'sign_type参数格式错误' });
+  });
+
+  it('answers are signed with the request sign type and lack nothing a verifier needs', async () => {
+    const res = await post('/sandbox/pay/orderquery', signedXml({ out_trade_no: tradeNo('V2Q') }, 'HMAC-SHA256'));
+    expect(res.fields).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'ORDERNOTEXIST', appid: t.keystore.appid, mch_id: t.keystore.mchid });
+    expect(res.fields.sign).toBe(signV2(res.fields, key, 'HMAC-SHA256'));
+  });
+
+  it('unifiedorder MWEB and NATIVE are refused as not simulated yet (NOAUTH), not silently taken as JSAPI', async () => {
+    const res = await post('/sandbox/pay/unifiedorder', signedXml({ body: 'x', out_trade_no: tradeNo('V2M'), total_fee: '1', spbill_create_ip: '1.2.3.4', notify_url: notifyUrl, trade_type: 'NATIVE', product_id: 'P1' }));
+    expect(res.fields).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'NOAUTH' });
+  });
+
+  it('downloadbill: the day\'s trade bill as text, and "No Bill Exist" for a day without trades', async () => {
+    const no = tradeNo('V2B');
+    await t.control.pay((await client().unifiedOrder(order(no, 77))).prepayId);
+    const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    const chunks: Buffer[] = [];
+    for await (const c of await client().downloadBill({ billDate: today })) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).toString('utf8')).toContain(`\`${no}`);
+    const yesterday = new Date(Date.now() + 8 * 3600_000 - 40 * 24 * 3600_000).toISOString().slice(0, 10);
+    await expect(client().downloadBill({ billDate: yesterday })).rejects.toMatchObject({ wechatCode: 'NO_STATEMENT_EXIST' });
+  });
+});
