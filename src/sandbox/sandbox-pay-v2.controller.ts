@@ -9,7 +9,7 @@ import { SandboxPayError } from './sandbox-errors';
 import type { RawRequest } from './sandbox-http';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
-import { SandboxRefund, SandboxState, SandboxTransaction } from './sandbox.state';
+import { SandboxRefund, SandboxState, SandboxTradeType, SandboxTransaction } from './sandbox.state';
 import { SandboxV2SignType, sandboxNonce, sandboxParseV2, sandboxV2Sign, sandboxV2SignOk, sandboxV2TimeOf, sandboxXml } from './sandbox-v2-wire';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -97,11 +97,9 @@ export class SandboxPayV2Controller {
     return this.handle(req, res, (f, signType) => {
       const tradeType = required(f, 'trade_type');
       if (!['JSAPI', 'NATIVE', 'MWEB', 'APP'].includes(tradeType)) throw new V2ReturnFail('trade_type 参数格式错误');
-      if (tradeType !== 'JSAPI') throw new V2ResultFail('NOAUTH', `沙箱暂不支持 trade_type=${tradeType}（目前只模拟 JSAPI）`);
+      if (tradeType === 'APP') throw new V2ResultFail('NOAUTH', '沙箱不模拟 APP 支付（trade_type=APP）');
       const totalFee = fen(f, 'total_fee');
-      required(f, 'spbill_create_ip');
-      const openid = f.openid;
-      if (!openid) throw new V2ReturnFail('trade_type=JSAPI时（即JSAPI支付），必须传openid');
+      const clientIp = required(f, 'spbill_create_ip');
       const v3Body: Record<string, unknown> = {
         appid: f.appid,
         mchid: f.mch_id,
@@ -109,20 +107,38 @@ export class SandboxPayV2Controller {
         out_trade_no: required(f, 'out_trade_no'),
         notify_url: required(f, 'notify_url'),
         amount: { total: totalFee, currency: f.fee_type || 'CNY' },
-        payer: { openid },
-        scene_info: { payer_client_ip: f.spbill_create_ip },
+        scene_info: { payer_client_ip: clientIp },
       };
+      if (tradeType === 'JSAPI') {
+        if (!f.openid) throw new V2ReturnFail('trade_type=JSAPI时（即JSAPI支付），必须传openid');
+        v3Body.payer = { openid: f.openid };
+      }
+      if (tradeType === 'NATIVE' && !f.product_id) throw new V2ReturnFail('trade_type=NATIVE时，product_id为必填参数');
+      if (tradeType === 'MWEB') {
+        // v2 sends scene_info as a JSON string: {"h5_info": {"type": "Wap", "wap_url": …, "wap_name": …}}.
+        let scene: { h5_info?: unknown } | undefined;
+        try {
+          scene = f.scene_info ? (JSON.parse(f.scene_info) as { h5_info?: unknown }) : undefined;
+        } catch {
+          throw new V2ReturnFail('scene_info 参数格式错误（JSON）');
+        }
+        if (!scene || typeof scene !== 'object') throw new V2ReturnFail('trade_type=MWEB时，scene_info为必填参数');
+        v3Body.scene_info = { payer_client_ip: clientIp, h5_info: scene.h5_info };
+      }
       if (f.attach) v3Body.attach = f.attach;
       if (f.time_expire) {
         const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(f.time_expire);
         if (!m) throw new V2ReturnFail('time_expire 参数格式错误（yyyyMMddHHmmss）');
         v3Body.time_expire = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}+08:00`;
       }
-      const { prepay_id } = this.pay.prepay(v3Body);
+      const answer = this.pay.prepay(v3Body, tradeType as SandboxTradeType, `${req.protocol}://${req.get('host')}${sandboxPrefixOf(req)}`);
       const tx = this.state.transactions.get(f.out_trade_no)!;
       tx.v2 = { signType };
       this.state.changed();
-      return { trade_type: tradeType, prepay_id };
+      if ('h5_url' in answer) return { trade_type: tradeType, prepay_id: new URL(answer.h5_url).searchParams.get('prepay_id') ?? undefined, mweb_url: answer.h5_url };
+      // NATIVE: the sandbox's code_url token doubles as the prepay_id (real WeChat answers a wx… one beside it).
+      if ('code_url' in answer) return { trade_type: tradeType, prepay_id: new URL(answer.code_url).searchParams.get('pr') ?? undefined, code_url: answer.code_url };
+      return { trade_type: tradeType, prepay_id: answer.prepay_id };
     });
   }
 

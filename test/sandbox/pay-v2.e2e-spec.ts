@@ -169,9 +169,20 @@ describe('sandbox APIv2 front', () => {
     expect(res.fields.sign).toBe(signV2(res.fields, key, 'HMAC-SHA256'));
   });
 
-  it('unifiedorder MWEB and NATIVE are refused as not simulated yet (NOAUTH), not silently taken as JSAPI', async () => {
-    const res = await post('/sandbox/pay/unifiedorder', signedXml({ body: 'x', out_trade_no: tradeNo('V2M'), total_fee: '1', spbill_create_ip: '1.2.3.4', notify_url: notifyUrl, trade_type: 'NATIVE', product_id: 'P1' }));
-    expect(res.fields).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'NOAUTH' });
+  it('unifiedorder MWEB answers mweb_url, NATIVE code_url (product_id required), on the same orders the v3 query reads; APP is refused (NOAUTH)', async () => {
+    const h5 = tradeNo('V2H');
+    const mweb = await client().unifiedOrder({ ...order(h5), tradeType: 'MWEB', openid: undefined, sceneInfo: { h5_info: { type: 'Wap', wap_url: 'https://shop.example', wap_name: 'shop' } } });
+    expect(mweb.mwebUrl).toContain('/h5pay?prepay_id=');
+    expect((await client().queryByOutTradeNo(h5)).trade_state).toBe('NOTPAY');
+    const native = tradeNo('V2N');
+    const qr = await client().unifiedOrder({ ...order(native), tradeType: 'NATIVE', openid: undefined, productId: 'P1' });
+    expect(qr.codeUrl).toMatch(/^weixin:\/\/wxpay\/bizpayurl\?pr=/);
+    const v3 = await t.merchant.request('GET', `/v3/pay/transactions/out-trade-no/${native}?mchid=${t.keystore.mchid}`);
+    expect(v3.json).toMatchObject({ out_trade_no: native, trade_state: 'NOTPAY' });
+    const noProduct = await post('/sandbox/pay/unifiedorder', signedXml({ body: 'x', out_trade_no: tradeNo('V2X'), total_fee: '1', spbill_create_ip: '1.2.3.4', notify_url: notifyUrl, trade_type: 'NATIVE' }));
+    expect(noProduct.fields).toEqual({ return_code: 'FAIL', return_msg: 'trade_type=NATIVE时，product_id为必填参数' });
+    const app = await post('/sandbox/pay/unifiedorder', signedXml({ body: 'x', out_trade_no: tradeNo('V2A'), total_fee: '1', spbill_create_ip: '1.2.3.4', notify_url: notifyUrl, trade_type: 'APP' }));
+    expect(app.fields).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'NOAUTH' });
   });
 
   it('downloadbill: the day\'s trade bill as text, and "No Bill Exist" for a day without trades', async () => {
