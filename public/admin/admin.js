@@ -51,6 +51,8 @@
     return (EVENT_SOURCE[source] || source) + ' · ' + (EVENT_LABEL[what] || what);
   }
   var CLOSE_REASON = { cancelled: '顾客取消', expired: '超时关闭' };
+  var CHANNEL = { jsapi: 'JSAPI（微信内）', h5: 'H5（微信外浏览器）', native: 'Native（扫码）', miniprogram: '小程序' };
+  var ATTEMPT_STATUS = { NOTPAY: '未支付', PAID: '已支付', CLOSED: '已关闭', REFUNDED: '已退款' };
 
   /** Chinese words for the server's refusals, by code (its own messages are English, for developers). */
   var ERRORS = {
@@ -410,7 +412,9 @@
         var o = both[0];
         var refunds = both[1];
         var paid = o.paidTotal == null ? 0 : o.paidTotal;
-        var committed = refunds.reduce(function (sum, r) { return sum + (r.status === 'SUCCESS' || r.status === 'PROCESSING' || r.status === 'ABNORMAL' ? r.amount : 0); }, 0);
+        // Refunds of a duplicate payment (another attempt paid too) give that attempt's money back, not the order's.
+        var ofOrder = function (r) { return !o.paidOutTradeNo || !r.paymentOutTradeNo || r.paymentOutTradeNo === o.paidOutTradeNo; };
+        var committed = refunds.reduce(function (sum, r) { return sum + (ofOrder(r) && (r.status === 'SUCCESS' || r.status === 'PROCESSING' || r.status === 'ABNORMAL') ? r.amount : 0); }, 0);
         var refundable = Math.max(0, paid - committed);
         var canRefund = (o.status === 'PAID' || o.status === 'PAID_AFTER_CLOSE') && refundable > 0;
         var items = o.items.map(function (i) {
@@ -422,6 +426,11 @@
             '<div class="detail">' + esc(describeEvent(e)) + '</div></li>';
         }).join('');
         var refundRows = refunds.map(refundRow).join('');
+        var paymentRows = (o.payments || []).map(function (p) {
+          var note = p.outTradeNo === o.paidOutTradeNo ? '订单的支付' : (p.status === 'PAID' || p.status === 'REFUNDED') ? '重复支付（自动退款）' : '';
+          return '<tr data-out-trade-no="' + esc(p.outTradeNo) + '" data-status="' + esc(p.status) + '"><td><code>' + esc(p.outTradeNo) + '</code></td><td>' + esc(CHANNEL[p.channel] || p.channel) + '</td><td>' +
+            esc(ATTEMPT_STATUS[p.status] || p.status) + '</td><td>' + esc(time(p.createdAt)) + '</td><td class="muted">' + esc(note) + '</td></tr>';
+        }).join('');
         var refundNo = 'RF' + Date.now().toString(36).toUpperCase() + Math.random().toString(36).slice(2, 8).toUpperCase();
         view.innerHTML =
           '<p><a href="#/orders">← 返回订单列表</a></p>' +
@@ -434,7 +443,9 @@
           (o.status === 'CLOSED' ? '<dt>关闭</dt><dd id="closed-info">' + esc(time(o.closedAt)) + (o.closeReason ? '（' + esc(CLOSE_REASON[o.closeReason] || o.closeReason) + '）' : '') + '</dd>' : '') + '</dl>' +
           '<dl class="kv"><dt>openid</dt><dd><code>' + esc(o.openid) + '</code></dd><dt>付款人</dt><dd><code>' + esc(o.payerOpenid || '—') + '</code></dd>' +
           '<dt>微信单号</dt><dd><code>' + esc(o.transactionId || '—') + '</code></dd><dt>prepay_id</dt><dd><code>' + esc(o.prepayId || '—') + '</code></dd></dl></div>' +
-          '<h3>商品</h3><div class="table-wrap"><table><thead><tr><th>商品</th><th class="num">单价</th><th class="num">数量</th><th class="num">小计</th></tr></thead><tbody>' + items + '</tbody></table></div></section>' +
+          '<h3>商品</h3><div class="table-wrap"><table><thead><tr><th>商品</th><th class="num">单价</th><th class="num">数量</th><th class="num">小计</th></tr></thead><tbody>' + items + '</tbody></table></div>' +
+          '<h3>支付尝试</h3><div class="table-wrap"><table id="payments"><thead><tr><th>商户单号</th><th>渠道</th><th>状态</th><th>创建</th><th></th></tr></thead><tbody>' +
+          (paymentRows || '<tr><td colspan="5" class="muted">尚未发起支付</td></tr>') + '</tbody></table></div></section>' +
           '<div class="grid2 spaced">' +
           '<section class="card"><h2>时间线</h2><ol class="timeline" id="timeline">' + (timeline || '<li>无</li>') + '</ol></section>' +
           '<section class="card" id="refunds"><h2>退款</h2>' +

@@ -417,7 +417,7 @@ export class OrderService {
   private async views(orders: Order[], admin = false): Promise<Array<OrderDto & Record<string, unknown>>> {
     if (!orders.length) return [];
     const lines = await this.items.findBy({ orderId: In(orders.map((o) => o.id)) });
-    const payments = await this.attempts.views(orders.map((o) => String(o.id)));
+    const attemptRows = await this.attempts.rowsOf(orders.map((o) => String(o.id)));
     const closeReasons = await this.closeReasons(orders.filter((o) => o.status === 'CLOSED').map((o) => o.outTradeNo));
     return orders.map((o) => ({
       outTradeNo: o.outTradeNo,
@@ -435,7 +435,7 @@ export class OrderService {
       closeReason: o.status === 'CLOSED' ? (closeReasons.get(o.outTradeNo) ?? null) : null,
       refundedTotal: o.refundedTotal,
       transactionId: o.transactionId,
-      payments: payments.get(String(o.id)) ?? [],
+      payments: (attemptRows.get(String(o.id)) ?? []).map((a) => ({ outTradeNo: a.outTradeNo, channel: a.channel, status: a.status, createdAt: a.createdAt.toISOString() })),
       ...(admin
         ? {
             openid: o.openid,
@@ -443,6 +443,8 @@ export class OrderService {
             paidTotal: o.paidTotal,
             payerOpenid: o.payerOpenid,
             prepayId: o.prepayId,
+            // the attempt whose payment the order holds (refunds go there); other paid ones are duplicates
+            paidOutTradeNo: o.transactionId ? ((attemptRows.get(String(o.id)) ?? []).find((a) => a.transactionId === o.transactionId)?.outTradeNo ?? o.outTradeNo) : null,
             prepayAt: o.prepayAt ? o.prepayAt.toISOString() : null,
             anomalyReason: o.anomalyReason,
           }

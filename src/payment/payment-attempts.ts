@@ -110,13 +110,22 @@ export class PaymentAttempts {
     await manager.update(PaymentAttempt, { outTradeNo, status: 'PAID' }, { status: 'REFUNDED', updatedAt: this.clock.now() });
   }
 
+  /** Per order id: its attempts (the JSON's `payments`), and the rows themselves. */
   async views(orderIds: string[]): Promise<Map<string, AttemptView[]>> {
     const out = new Map<string, AttemptView[]>();
+    for (const [orderId, rows] of await this.rowsOf(orderIds)) {
+      out.set(orderId, rows.map((a) => ({ outTradeNo: a.outTradeNo, channel: a.channel, status: a.status, createdAt: a.createdAt.toISOString() })));
+    }
+    return out;
+  }
+
+  async rowsOf(orderIds: string[]): Promise<Map<string, PaymentAttempt[]>> {
+    const out = new Map<string, PaymentAttempt[]>();
     if (!orderIds.length) return out;
     const rows = await this.attempts.find({ where: { orderId: In(orderIds) }, order: { seq: 'ASC' } });
     for (const a of rows) {
       const list = out.get(String(a.orderId)) ?? [];
-      list.push({ outTradeNo: a.outTradeNo, channel: a.channel, status: a.status, createdAt: a.createdAt.toISOString() });
+      list.push(a);
       out.set(String(a.orderId), list);
     }
     return out;

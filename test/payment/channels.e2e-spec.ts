@@ -208,7 +208,7 @@ describe('payment channels and attempts', () => {
     }
     expect(refunds).toEqual([expect.objectContaining({ outRefundNo: `DP${no}_2`, paymentOutTradeNo: `${no}_2`, amount: 990, status: 'SUCCESS' })]);
     const admin = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
-    expect(admin).toMatchObject({ status: 'PAID', transactionId: firstTx, refundedTotal: 0 });
+    expect(admin).toMatchObject({ status: 'PAID', transactionId: firstTx, refundedTotal: 0, paidOutTradeNo: no });
     expect(admin.payments.map((p: Payment) => p.status)).toEqual(['PAID', 'REFUNDED']);
     expect(admin.timeline.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['notification:duplicate_payment', 'refund_success']));
     expect((await shop.sandbox.transaction(`${no}_2`)).trade_state).toBe('REFUND');
@@ -223,6 +223,43 @@ describe('payment channels and attempts', () => {
     expect(refund.body).toMatchObject({ outTradeNo: no, paymentOutTradeNo: no, amount: 990 });
     await shop.waitForStatus(no, 'REFUNDED', 20_000);
     expect((await payments(no))[0].status).toBe('REFUNDED');
+  });
+
+  it('reconciles a bill with all four trade types (JSAPI, mini-program JSAPI, MWEB, NATIVE) and a second attempt: no differences for them', async () => {
+    const numbers: string[] = [];
+    // jsapi
+    const jsapi = await order(wechatShopper);
+    await shop.sandbox.pay(String((await pay(wechatShopper, jsapi).expect(200)).body.package).replace('prepay_id=', ''));
+    // h5
+    const h5 = await order(guest);
+    await shop.sandbox.pay(prepayIdOfH5((await pay(guest, h5, { channel: 'h5' }).expect(200)).body.h5Url));
+    // native, on the second attempt (first jsapi, then switched)
+    const switched = await order(wechatShopper);
+    await pay(wechatShopper, switched).expect(200);
+    const codeUrl = (await pay(wechatShopper, switched, { channel: 'native' }).expect(200)).body.codeUrl as string;
+    await shop.sandbox.pay(new URL(codeUrl.replace('weixin://', 'http://')).searchParams.get('pr')!);
+    // miniprogram
+    const { code } = await shop.sandbox.miniprogramCode({ openid: 'o_mp_bill' });
+    const token = (await shop.http().post('/auth/miniprogram/login').send({ code }).expect(200)).body.token as string;
+    const mp: Login = { cookie: '', token, location: '', headers: { Authorization: `Bearer ${token}` } };
+    const mini = await order(mp);
+    await shop.sandbox.pay(String((await pay(mp, mini, { channel: 'miniprogram' }).expect(200)).body.package).replace('prepay_id=', ''));
+    for (const no of [jsapi, h5, switched, mini]) await shop.waitForStatus(no, 'PAID');
+    numbers.push(jsapi, h5, `${switched}_2`, switched, mini);
+
+    const date = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    const result = (await shop.admin().post(`/admin/reconciliations?date=${date}`).expect(200)).body;
+    const ours = (result.differences as Array<{ outTradeNo: string; type: string }>).filter((d) => numbers.some((n) => d.outTradeNo === n || d.outTradeNo.startsWith(`${n}_`)));
+    expect(ours).toEqual([]);
+    // what the bill itself says about each of them
+    const { WechatPayClient } = await import('../../src/wechat/pay/wechat-pay.client');
+    const client = shop.t.app.get(WechatPayClient);
+    const stream = await client.downloadBill(await client.applyTradeBill({ billDate: date, billType: 'SUCCESS' }));
+    let csv = '';
+    for await (const chunk of stream) csv += chunk.toString();
+    const typeOf = (no: string) => csv.split('\n').find((line) => line.includes(`\`${no},`))?.split(',')[8]?.replace('`', '');
+    expect({ jsapi: typeOf(jsapi), h5: typeOf(h5), native: typeOf(`${switched}_2`), mini: typeOf(mini) }).toEqual({ jsapi: 'JSAPI', h5: 'MWEB', native: 'NATIVE', mini: 'JSAPI' });
+    expect(csv.split('\n').find((line) => line.includes(`\`${mini},`))).toContain(await shop.sandbox.miniprogramAppid());
   });
 
   describe('bad input: 400 with a clear message, nothing written', () => {
