@@ -1,5 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import { sandboxMiniprogram } from './keystore';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { SandboxMpError } from './sandbox-errors';
@@ -38,7 +37,7 @@ export class SandboxMpService {
     private readonly clock: SandboxClock,
     private readonly config: AppConfig,
   ) {
-    this.miniprogram = config.wechat.miniprogram ?? sandboxMiniprogram(settings.keystore);
+    this.miniprogram = settings.miniprogram;
   }
 
   get appid(): string {

@@ -124,8 +124,7 @@ export class SandboxPayService implements OnModuleDestroy {
 
   /** The appids bound to the merchant: the official account's, and the mini-program's when one is registered. */
   private boundAppids(tradeType: SandboxTradeType): string[] {
-    const mp = (this.settings.keystore as { miniprogram?: { appid?: string } }).miniprogram?.appid;
-    return tradeType === 'JSAPI' && mp ? [this.appid, mp] : [this.appid];
+    return tradeType === 'JSAPI' ? [this.appid, this.settings.miniprogram.appid] : [this.appid];
   }
 
   /** The pr token of a code_url (weixin://wxpay/bizpayurl?pr=…), or undefined when it is not one. */

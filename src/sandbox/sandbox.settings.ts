@@ -2,7 +2,7 @@ import { siteHosts } from '../common/loopback';
 import { randomInt } from 'node:crypto';
 import { dirname } from 'node:path';
 import { AppConfig } from '../config/app-config';
-import type { SandboxKeystore, SandboxSignMode } from './keystore';
+import { SandboxKeystore, SandboxSignMode, sandboxMiniprogram } from './keystore';
 import { SandboxSigningKey } from './sandbox-crypto';
 
 /**
@@ -36,6 +36,8 @@ export class SandboxSettings {
     readonly overRefundError: 'NOT_ENOUGH' | 'INVALID_REQUEST' = 'INVALID_REQUEST',
     /** H5支付域名 (SANDBOX_H5_DOMAINS) */
     readonly h5Domains: string[] = [],
+    /** The mini-program bound to the merchant: WECHAT_MINIPROGRAM_APPID/APPSECRET when set, else the keystore's. */
+    readonly miniprogram: { appid: string; appsecret: string } = sandboxMiniprogram(keystore),
   ) {
     this.appDataDir = dirname(dataDir);
     this.certificateKey = new SandboxSigningKey(keystore.platform.serial, keystore.platform.privateKeyPem);
@@ -87,6 +89,7 @@ export class SandboxSettings {
       s.dataDir,
       s.overRefundError,
       s.h5Domains?.length ? s.h5Domains : defaultHosts,
+      config.wechat.miniprogram ?? sandboxMiniprogram(keystore),
     );
   }
 }
