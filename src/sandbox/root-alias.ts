@@ -29,3 +29,20 @@ export function sandboxPrefixOf(req: Request): '' | '/sandbox' {
   const original = req.originalUrl ?? req.url;
   return original === '/sandbox' || original.startsWith('/sandbox/') || original.startsWith('/sandbox?') ? '/sandbox' : '';
 }
+
+/** WeChat Pay's API hosts (main and backup). */
+const WECHATPAY_HOSTS = ['api.mch.weixin.qq.com', 'api2.mch.weixin.qq.com'];
+
+/**
+ * Where a URL the sandbox hands back (a bill's download_url) must point for this client: the root alias or
+ * /sandbox, on the host the client used. A request naming WeChat Pay's own host came through a host mapping
+ * (a hosts-file entry or DNS pointing api.mch.weixin.qq.com at the sandbox, a TLS-terminating proxy): such
+ * a client gets WeChat's URL as WeChat writes it, https and that host, since SDKs sign the download's path
+ * by stripping exactly `https://api.mch.weixin.qq.com`.
+ */
+export function sandboxBaseOf(req: Request): string {
+  const host = req.get('host') ?? '';
+  const hostname = host.replace(/:\d+$/, '').toLowerCase();
+  if (WECHATPAY_HOSTS.includes(hostname)) return `https://${hostname}${sandboxPrefixOf(req)}`;
+  return `${req.protocol}://${host}${sandboxPrefixOf(req)}`;
+}

@@ -1,13 +1,13 @@
 import { All, Controller, Get, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { sandboxPrefixOf } from './root-alias';
+import { sandboxBaseOf } from './root-alias';
 import { RawRequest, SandboxHttp } from './sandbox-http';
 import { SandboxPayService } from './sandbox-pay.service';
 
-/** Where the client reached the sandbox: download_url points back there (the root alias or /sandbox). */
+/** Where the client reached the sandbox: download_url points back there (see sandboxBaseOf). */
 function sandboxBase(req: RawRequest): string {
-  return `${req.protocol}://${req.get('host')}${sandboxPrefixOf(req)}`;
+  return sandboxBaseOf(req);
 }
 
 /** WeChat Pay APIv3 as seen by a merchant, under /sandbox/v3/… */
