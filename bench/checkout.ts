@@ -1,129 +1,186 @@
-// Complete checkouts per second: order → pay (JSAPI prepay) → the sandbox pays → notification applied
-// (the shopper sees PAID), by concurrent shoppers, beside a baseline measured in the same run: how many
-// orders per second the same app creates when nothing else happens (POST /orders alone).
-//   npx ts-node --transpile-only bench/checkout.ts [seconds] [shoppers]      (SQLite)
-//   DATABASE_URL=mysql://root@127.0.0.1:3306/x npx ts-node --transpile-only bench/checkout.ts   (MariaDB)
+// Complete checkouts per second: order → JSAPI prepay → WeChat pays → notification applied → the
+// shopper's page sees PAID, by concurrent shoppers, on MariaDB, beside baseline (b) measured in the same
+// run: a minimal hand-written checkout server (bench/baselines/checkout-mysql2.js: node:http + mysql2 +
+// node:crypto, one transaction per write). Both talk to the same standalone sandbox in its own process
+// (`npm run sandbox`; the in-process sandbox would share the app's one thread and hide the app's cost),
+// our app in live mode against it. Also prints each server's CPU per checkout (its user + system CPU
+// time over the run, as process.cpuUsage() counts it, read from /proc, divided by checkouts).
+//   npm run bench:checkout -- [--seconds 10] [--shoppers 16]
+//   DATABASE_URL=mysql://root@127.0.0.1:3306/x (server; each run makes and drops its own databases)
 import 'reflect-metadata';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createConnection } from 'mysql2/promise';
+import type { SandboxKeystore } from '../src/sandbox/keystore';
 import { loginAs } from '../test/helpers/login';
+import { GENEROUS_SHOPPER_LIMITS } from '../test/helpers/shop';
 import { freePort, tempDir } from '../test/helpers/test-app';
+import { arg, createScratchDatabase, cpuSeconds, percentile, startStandaloneSandbox, waitReady } from './lib';
 
-const SECONDS = Number(process.argv[2] ?? 10);
-const SHOPPERS = Number(process.argv[3] ?? 16);
+const SECONDS = Number(arg('seconds', process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : '10'));
+const SHOPPERS = Number(arg('shoppers', '16'));
 const ROOT = join(__dirname, '..');
 const ADMIN = 'bench-admin-token-0123456789';
+const STOCK = 1_000_000_000;
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+interface Server {
+  name: string;
+  base: string;
+  child: ChildProcess;
+  /** The Authorization header of each shopper. */
+  shoppers: Array<Record<string, string>>;
 }
 
 async function main(): Promise<void> {
-  const mysqlUrl = process.env.DATABASE_URL ? new URL(process.env.DATABASE_URL) : undefined;
-  let dbName: string | undefined;
-  let databaseUrl: string | undefined;
-  if (mysqlUrl) {
-    dbName = `whp_bench_checkout_${randomBytes(3).toString('hex')}`;
-    const c = await createConnection({ host: mysqlUrl.hostname, port: Number(mysqlUrl.port || 3306), user: decodeURIComponent(mysqlUrl.username), password: decodeURIComponent(mysqlUrl.password) });
-    await c.query(`CREATE DATABASE ${dbName} CHARACTER SET utf8mb4`);
-    await c.end();
-    const u = new URL(mysqlUrl.toString());
-    u.pathname = `/${dbName}`;
-    databaseUrl = u.toString();
-  }
-  let app: ChildProcess | undefined;
+  const appDb = await createScratchDatabase('whp_bench_checkout');
+  const baselineDb = await createScratchDatabase('whp_bench_checkout_b');
+  const children: ChildProcess[] = [];
   try {
+    console.log('building…');
     execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    app = spawn(process.execPath, ['dist/src/main.js'], {
+    const sandboxDataDir = tempDir('whp-bench-sandbox-');
+    const sandbox = await startStandaloneSandbox(sandboxDataDir);
+    children.push(sandbox.child);
+    const ksDir = join(sandboxDataDir, 'sandbox');
+    const ks = JSON.parse(readFileSync(join(ksDir, 'keystore.json'), 'utf8')) as SandboxKeystore;
+
+    // Our app, live mode, configured as `npm run sandbox` prints.
+    const appPort = await freePort();
+    const appBase = `http://127.0.0.1:${appPort}`;
+    const app = spawn(process.execPath, ['dist/src/main.js'], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
-        LOG_LEVEL: 'warn',
-        PORT: String(port),
-        PUBLIC_BASE_URL: base,
+        NODE_ENV: 'development',
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        PORT: String(appPort),
+        PUBLIC_BASE_URL: appBase,
+        ALLOW_INSECURE_PUBLIC_URL: 'true',
         DATA_DIR: tempDir('whp-bench-checkout-'),
+        DATABASE_URL: appDb.url,
+        WECHAT_MODE: 'live',
+        SESSION_SECRET: 's'.repeat(40),
         ADMIN_TOKENS: ADMIN,
         ADMIN_RATE_LIMIT: '1000000',
         SEED_DEMO_PRODUCTS: 'false',
-        SANDBOX_PERSIST_STATE: 'false',
-        ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+        ...GENEROUS_SHOPPER_LIMITS,
+        WECHATPAY_API_BASE: sandbox.base,
+        WECHATPAY_API_BACKUP_BASE: sandbox.base,
+        WECHAT_API_BASE: sandbox.base,
+        WECHAT_OPEN_BASE: sandbox.base,
+        WECHAT_APPID: ks.appid,
+        WECHAT_APPSECRET: ks.appsecret,
+        WECHATPAY_MCHID: ks.mchid,
+        WECHATPAY_PRIVATE_KEY_PATH: join(ksDir, 'apiclient_key.pem'),
+        WECHATPAY_CERT_SERIAL: ks.merchant.certSerial,
+        WECHATPAY_APIV3_KEY: ks.apiv3Key,
+        WECHATPAY_PUBLIC_KEY_PATH: join(ksDir, 'wechatpay_public_key.pem'),
+        WECHATPAY_PUBLIC_KEY_ID: ks.publicKey.id,
+        // keep the jobs out of the measurement
+        PAYMENT_RECONCILE_INTERVAL: '1h',
+        PAYMENT_CLOSE_INTERVAL: '1h',
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
-    const deadline = Date.now() + 90_000;
-    while (!(await fetch(`${base}/health`).then((r) => r.ok, () => false))) {
-      if (Date.now() > deadline) throw new Error('app did not start');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const product = await fetch(`${base}/admin/products`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'bench', price: 100, stock: null }),
-    }).then((r) => r.json() as Promise<{ id: number }>);
-    const logins = await Promise.all(Array.from({ length: SHOPPERS }, (_, i) => loginAs(base, `o_bench_${i}`)));
+    children.push(app);
+    await waitReady(app, `${appBase}/health`);
+
+    const baselinePort = await freePort();
+    const baselineBase = `http://127.0.0.1:${baselinePort}`;
+    const baseline = spawn(process.execPath, [join(__dirname, 'baselines', 'checkout-mysql2.js'), String(baselinePort), baselineDb.url, sandbox.base, ksDir, baselineBase], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(baseline);
+    await new Promise<void>((resolve, reject) => {
+      baseline.stdout!.once('data', () => resolve());
+      baseline.once('exit', (code) => reject(new Error(`baseline exited with ${code}`)));
+    });
+
     const json = { 'Content-Type': 'application/json' };
+    const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(url, { method: 'POST', headers: { ...json, ...headers }, body: JSON.stringify(body) });
 
-    const createOrder = async (auth: Record<string, string>): Promise<string> => {
-      const res = await fetch(`${base}/orders`, { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify({ items: [{ productId: product.id, quantity: 1 }] }) });
-      if (res.status !== 201) throw new Error(`order ${res.status}`);
-      return ((await res.json()) as { outTradeNo: string }).outTradeNo;
-    };
+    console.log(`logging ${SHOPPERS} shoppers in…`);
+    const openids = Array.from({ length: SHOPPERS }, (_, i) => `o_bench_${i}`);
+    const ours: Server = { name: 'wechat-h5-pay (live mode)', base: appBase, child: app, shoppers: [] };
+    for (const openid of openids) ours.shoppers.push((await loginAs(appBase, openid)).headers);
+    const appProduct = (await (await post(`${appBase}/admin/products`, { name: 'bench', price: 100, stock: STOCK }, { Authorization: `Bearer ${ADMIN}` })).json()) as { id: number };
+    const b: Server = { name: '(b) hand-written node:http + mysql2', base: baselineBase, child: baseline, shoppers: [] };
+    for (const openid of openids) {
+      const { token } = (await (await post(`${baselineBase}/bench/session`, { openid })).json()) as { token: string };
+      b.shoppers.push({ Authorization: `Bearer ${token}` });
+    }
+    const bProduct = (await (await post(`${baselineBase}/bench/product`, { name: 'bench', price: 100, stock: STOCK })).json()) as { id: number };
 
-    const checkout = async (auth: Record<string, string>): Promise<void> => {
-      const no = await createOrder(auth);
-      const pay = await fetch(`${base}/orders/${no}/pay`, { method: 'POST', headers: auth });
-      if (pay.status !== 200) throw new Error(`pay ${pay.status}`);
+    const checkout = async (server: Server, productId: number, auth: Record<string, string>): Promise<void> => {
+      const created = await post(`${server.base}/orders`, { items: [{ productId, quantity: 1 }] }, auth);
+      if (created.status !== 201) throw new Error(`order ${created.status} ${await created.text()}`);
+      const no = ((await created.json()) as { outTradeNo: string }).outTradeNo;
+      const pay = await fetch(`${server.base}/orders/${no}/pay`, { method: 'POST', headers: auth });
+      if (pay.status !== 200) throw new Error(`pay ${pay.status} ${await pay.text()}`);
       const prepayId = ((await pay.json()) as { package: string }).package.replace('prepay_id=', '');
-      const paid = await fetch(`${base}/sandbox/control/pay`, { method: 'POST', headers: json, body: JSON.stringify({ prepayId }) });
-      if (!paid.ok) throw new Error(`sandbox pay ${paid.status}`);
+      const paid = await post(`${sandbox.base}/control/pay`, { prepayId });
+      if (!paid.ok) throw new Error(`sandbox pay ${paid.status} ${await paid.text()}`);
       // the shopper's page polls until the server says PAID (the notification has been applied)
+      const giveUp = Date.now() + 30_000;
       for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-        const order = (await fetch(`${base}/orders/${no}`, { headers: auth }).then((r) => r.json())) as { status: string };
+        const order = (await fetch(`${server.base}/orders/${no}`, { headers: auth }).then((r) => r.json())) as { status: string };
         if (order.status === 'PAID') return;
+        if (Date.now() > giveUp) throw new Error(`order ${no} stayed ${order.status}`);
         await new Promise((r) => setTimeout(r, wait));
       }
     };
 
-    const measure = async (name: string, step: (auth: Record<string, string>) => Promise<unknown>) => {
+    const measure = async (server: Server, productId: number) => {
+      // a short warm-up (JIT, pools, certificates) outside the measurement
+      await Promise.all(server.shoppers.slice(0, 4).map((auth) => checkout(server, productId, auth).catch(() => undefined)));
       const latencies: number[] = [];
       let errors = 0;
+      const cpuBefore = cpuSeconds(server.child.pid!);
+      const started = performance.now();
       const end = Date.now() + SECONDS * 1000;
       await Promise.all(
-        logins.map(async (login) => {
+        server.shoppers.map(async (auth) => {
           while (Date.now() < end) {
-            const started = performance.now();
+            const t0 = performance.now();
             try {
-              await step(login.headers);
-              latencies.push(performance.now() - started);
+              await checkout(server, productId, auth);
+              latencies.push(performance.now() - t0);
             } catch (error) {
-              if (errors++ === 0) console.error(`${name}: ${(error as Error).message}`);
+              if (errors++ === 0) console.error(`${server.name}: ${(error as Error).message}`);
             }
           }
         }),
       );
-      return { name, perSecond: latencies.length / SECONDS, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+      const elapsed = (performance.now() - started) / 1000;
+      const cpu = cpuSeconds(server.child.pid!) - cpuBefore;
+      return {
+        name: server.name,
+        perSecond: latencies.length / elapsed,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        errors,
+        cpuMsPerCheckout: latencies.length ? (cpu * 1000) / latencies.length : NaN,
+      };
     };
 
-    const baseline = await measure('POST /orders alone (baseline)', createOrder);
-    const full = await measure('order → pay → sandbox pays → notification → PAID seen', checkout);
-    console.log(`\ncheckout, ${SECONDS}s each, ${SHOPPERS} concurrent shoppers, ${databaseUrl ? 'MariaDB' : 'SQLite'}, Node ${process.version}`);
-    console.log('| case | per second | ratio | p50 ms | p99 ms | errors |');
-    console.log('|---|---:|---:|---:|---:|---:|');
-    for (const r of [baseline, full]) {
-      console.log(`| ${r.name} | ${r.perSecond.toFixed(0)} | ${(r.perSecond / baseline.perSecond).toFixed(2)}x | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.errors} |`);
+    const rb = await measure(b, bProduct.id);
+    const ro = await measure(ours, appProduct.id);
+    console.log(`\ncheckout on MariaDB, ${SECONDS}s each, ${SHOPPERS} concurrent shoppers, standalone sandbox in its own process, Node ${process.version}`);
+    console.log('| server | checkouts/s | ratio | p50 ms | p99 ms | errors | app CPU ms / checkout | CPU ratio |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of [rb, ro]) {
+      console.log(
+        `| ${r.name} | ${r.perSecond.toFixed(1)} | ${(r.perSecond / rb.perSecond).toFixed(2)}x | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.errors} | ${r.cpuMsPerCheckout.toFixed(2)} | ${(r.cpuMsPerCheckout / rb.cpuMsPerCheckout).toFixed(2)}x |`,
+      );
     }
+    console.log(
+      `\nratio ours : (b) = ${(ro.perSecond / rb.perSecond).toFixed(2)} checkouts/s (target >= 0.8), CPU per checkout ${(ro.cpuMsPerCheckout / rb.cpuMsPerCheckout).toFixed(2)}x (target <= 1.3)`,
+    );
   } finally {
-    app?.kill();
-    if (dbName && mysqlUrl) {
-      const c = await createConnection({ host: mysqlUrl.hostname, port: Number(mysqlUrl.port || 3306), user: decodeURIComponent(mysqlUrl.username), password: decodeURIComponent(mysqlUrl.password) });
-      await c.query(`DROP DATABASE IF EXISTS ${dbName}`);
-      await c.end();
-    }
+    for (const child of children) child.kill();
+    await appDb.drop();
+    await baselineDb.drop();
   }
 }
 

@@ -2,7 +2,9 @@
 // baseline measured in the same run on the same machine, never as an absolute pass/fail: the machine
 // is small and noisy, so only same-run comparisons mean anything.
 import autocannon from 'autocannon';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'mysql2/promise';
 
@@ -150,4 +152,62 @@ async function loadInChild(name: string, options: LoadOptions): Promise<LoadResu
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
   };
+}
+
+/** `--name value` (or `--name=value`) from the command line, else the fallback. */
+export function arg(name: string, fallback: string): string {
+  const argv = process.argv;
+  for (let i = 2; i < argv.length; i++) {
+    if (argv[i] === `--${name}` && argv[i + 1] !== undefined) return argv[i + 1];
+    if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
+  }
+  return fallback;
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/**
+ * User + system CPU seconds a process has used so far (what its process.cpuUsage() reports), read from
+ * /proc/<pid>/stat (Linux; clock ticks, normally 100 per second), so servers need no endpoint for it.
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // after "pid (comm) ", field 3 (state) is index 0: utime is field 14, stime 15
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * The standalone sandbox (`npm run sandbox`, compiled: run tsc first) in its own process on a free
+ * port, keystore under dataDir/sandbox; resolves once it has printed its configuration.
+ */
+export async function startStandaloneSandbox(dataDir: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; base: string }> {
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import('../test/helpers/test-app');
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/src/sandbox/standalone.js'], {
+    cwd: join(__dirname, '..'),
+    env: { PATH: process.env.PATH, SANDBOX_PORT: String(port), SANDBOX_PUBLIC_URL: `http://127.0.0.1:${port}`, DATA_DIR: dataDir, NODE_ENV: 'test', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const deadline = Date.now() + 90_000;
+  while (!out.includes('Test controls')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the standalone sandbox did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, base: `http://127.0.0.1:${port}/sandbox` };
 }
