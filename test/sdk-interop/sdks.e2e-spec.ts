@@ -177,6 +177,10 @@ describeSdks('five WeChat SDKs from npm against the standalone sandbox, only the
 
       const unpaid = await wxpay.v3.pay.transactions['out-trade-no']['{out_trade_no}'].get({ params: { mchid: sandbox.keystore.mchid }, out_trade_no: no });
       expect(unpaid.data).toMatchObject({ out_trade_no: no, trade_state: 'NOTPAY' });
+      // Without ?mchid: PARAM_ERROR saying it is missing, located in the query.
+      await expect(wxpay.v3.pay.transactions['out-trade-no']['{out_trade_no}'].get({ out_trade_no: no })).rejects.toMatchObject({
+        response: { status: 400, data: { code: 'PARAM_ERROR', detail: { field: 'mchid', location: 'query' } } },
+      });
 
       const paid = await sandbox.control.pay(prepay.data.prepay_id);
       expect(paid.result).toBe('ok');
