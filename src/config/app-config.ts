@@ -36,6 +36,12 @@ export interface WechatConfig {
    * registers one (read it from WechatCredentials.miniprogram, which covers both modes).
    */
   miniprogram?: { appid: string; appsecret: string };
+  /**
+   * Service-provider (服务商) mode, on when WECHATPAY_SUB_MCHID is set: mchid/appid/keys above are then
+   * the provider's (sp_mchid, sp_appid); subMchid is the default sub-merchant, subApp its own
+   * official account (WECHAT_SUB_APPID + WECHAT_SUB_APPSECRET, both or neither). Undefined = direct mode.
+   */
+  partner?: { subMchid: string; subApp?: { appid: string; appsecret: string } };
   /** Base of the Pay APIv3 (no trailing slash). */
   payApiBase: string;
   /** Undefined: no failover (the primary is not WeChat's own domain and no backup was configured). */

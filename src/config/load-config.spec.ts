@@ -141,6 +141,20 @@ describe('loadConfig', () => {
     expect(loadConfig(liveEnv()).wechat.miniprogram).toBeUndefined();
   });
 
+  it('turns service-provider mode on with WECHATPAY_SUB_MCHID; the sub-merchant official account wants appid and secret together', () => {
+    expect(loadConfig(liveEnv()).wechat.partner).toBeUndefined();
+    expect(loadConfig({ ...liveEnv(), WECHATPAY_SUB_MCHID: '1900000109' }).wechat.partner).toEqual({ subMchid: '1900000109' });
+    const withApp = loadConfig({ ...liveEnv(), WECHATPAY_SUB_MCHID: '1900000109', WECHAT_SUB_APPID: 'wx00112233445566bb', WECHAT_SUB_APPSECRET: 'c'.repeat(32) });
+    expect(withApp.wechat.partner).toEqual({ subMchid: '1900000109', subApp: { appid: 'wx00112233445566bb', appsecret: 'c'.repeat(32) } });
+    expect(problemsOf({ ...liveEnv(), WECHATPAY_SUB_MCHID: 'sub' })).toMatch(/WECHATPAY_SUB_MCHID: must be the numeric mchid of the default sub-merchant/);
+    expect(problemsOf({ ...liveEnv(), WECHATPAY_SUB_MCHID: '1900000109', WECHAT_SUB_APPID: 'wx00112233445566bb' })).toMatch(
+      /WECHAT_SUB_APPSECRET: is required together with the other one of WECHAT_SUB_APPID \/ WECHAT_SUB_APPSECRET/,
+    );
+    expect(problemsOf({ ...liveEnv(), WECHAT_SUB_APPID: 'wx00112233445566bb', WECHAT_SUB_APPSECRET: 'c'.repeat(32) })).toMatch(
+      /WECHATPAY_SUB_MCHID: is required when WECHAT_SUB_APPID is set/,
+    );
+  });
+
   it('collects every problem in one message', () => {
     const message = problemsOf({ PORT: 'eighty', WECHAT_MODE: 'test', ORDER_CLOSE_AFTER: 'soon', REDIS_URL: 'localhost' });
     expect(message.split('\n').filter((line) => line.startsWith('  - '))).toHaveLength(4);

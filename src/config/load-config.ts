@@ -253,6 +253,22 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
     }
   }
 
+  if ((w.WECHAT_SUB_APPID === undefined) !== (w.WECHAT_SUB_APPSECRET === undefined)) {
+    const missing = w.WECHAT_SUB_APPID === undefined ? 'WECHAT_SUB_APPID' : 'WECHAT_SUB_APPSECRET';
+    if (!problems.some((p) => p.variable === missing)) {
+      problems.push({
+        variable: missing,
+        reason: "is required together with the other one of WECHAT_SUB_APPID / WECHAT_SUB_APPSECRET (the sub-merchant's own official account); set both or neither",
+      });
+    }
+  }
+  if (w.WECHAT_SUB_APPID !== undefined && w.WECHATPAY_SUB_MCHID === undefined && !problems.some((p) => p.variable === 'WECHATPAY_SUB_MCHID')) {
+    problems.push({
+      variable: 'WECHATPAY_SUB_MCHID',
+      reason: 'is required when WECHAT_SUB_APPID is set: a sub-merchant official account only exists in service-provider mode (WECHATPAY_SUB_MCHID = the default sub-merchant)',
+    });
+  }
+
   const mpVerifyFile = w.WECHAT_MP_VERIFY_FILE ? readMpVerifyFile(w.WECHAT_MP_VERIFY_FILE, problems) : undefined;
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
@@ -293,6 +309,12 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
         w.WECHAT_MINIPROGRAM_APPID && w.WECHAT_MINIPROGRAM_APPSECRET
           ? { appid: w.WECHAT_MINIPROGRAM_APPID, appsecret: w.WECHAT_MINIPROGRAM_APPSECRET }
           : undefined,
+      partner: w.WECHATPAY_SUB_MCHID
+        ? {
+            subMchid: w.WECHATPAY_SUB_MCHID,
+            ...(w.WECHAT_SUB_APPID && w.WECHAT_SUB_APPSECRET ? { subApp: { appid: w.WECHAT_SUB_APPID, appsecret: w.WECHAT_SUB_APPSECRET } } : {}),
+          }
+        : undefined,
       payApiBase: trimSlash(w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com')),
       payApiBackupBase: backupBase(mode, w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com'), w.WECHATPAY_API_BACKUP_BASE),
       mpApiBase: trimSlash(w.WECHAT_API_BASE ?? defaultBase('https://api.weixin.qq.com')),

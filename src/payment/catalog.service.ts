@@ -5,6 +5,7 @@ import { Clock } from '../common/clock';
 import { NotFoundError } from '../common/errors/app-error';
 import { CreateProductDto, ProductDto, UpdateProductDto } from './dto/product.dto';
 import { Product } from './entities/product.entity';
+import { SubMerchantsService } from './sub-merchants.service';
 
 export const DEMO_PRODUCTS: Array<Pick<CreateProductDto, 'name' | 'price' | 'stock' | 'description'>> = [
   { name: '微信支付定制马克杯', price: 3900, stock: 100, description: '陶瓷马克杯 350ml' },
@@ -13,7 +14,8 @@ export const DEMO_PRODUCTS: Array<Pick<CreateProductDto, 'name' | 'price' | 'sto
   { name: '限量徽章（仅剩 3 个）', price: 1200, stock: 3, description: '售完即止' },
 ];
 
-export function productView(p: Product): ProductDto {
+export function productView(p: Product, defaultSubMchid?: string): ProductDto {
+  const subMchid = p.subMchid ?? defaultSubMchid;
   return {
     id: Number(p.id),
     name: p.name,
@@ -22,10 +24,12 @@ export function productView(p: Product): ProductDto {
     description: p.description,
     imageUrl: p.imageUrl,
     active: p.active === 1,
+    // Service-provider mode only: direct mode's product JSON is unchanged.
+    ...(subMchid ? { subMchid } : {}),
   };
 }
 
-const EDITABLE_FIELDS = ['name', 'price', 'stock', 'description', 'imageUrl', 'active'] as const;
+const EDITABLE_FIELDS = ['name', 'price', 'stock', 'description', 'imageUrl', 'active', 'subMchid'] as const;
 
 /**
  * What an edit changed, for the admin audit: each field the edit named, with its value before and
@@ -51,14 +55,19 @@ export class CatalogService {
   constructor(
     @InjectRepository(Product) private readonly products: Repository<Product>,
     private readonly clock: Clock,
+    private readonly subMerchants: SubMerchantsService,
   ) {}
 
+  private view(p: Product): ProductDto {
+    return productView(p, this.subMerchants.defaultSubMchid);
+  }
+
   async listActive(): Promise<ProductDto[]> {
-    return (await this.products.find({ where: { active: 1 }, order: { id: 'ASC' } })).map(productView);
+    return (await this.products.find({ where: { active: 1 }, order: { id: 'ASC' } })).map((p) => this.view(p));
   }
 
   async listAll(): Promise<ProductDto[]> {
-    return (await this.products.find({ order: { id: 'ASC' } })).map(productView);
+    return (await this.products.find({ order: { id: 'ASC' } })).map((p) => this.view(p));
   }
 
   async findActive(ids: number[]): Promise<Product[]> {
@@ -67,8 +76,10 @@ export class CatalogService {
   }
 
   async create(dto: CreateProductDto): Promise<ProductDto> {
+    const subMchid = await this.subMerchants.resolveForProduct(dto.subMchid);
     const now = this.clock.now();
     const result = await this.products.insert({
+      subMchid,
       name: dto.name,
       price: dto.price,
       stock: dto.stock ?? null,
@@ -79,7 +90,7 @@ export class CatalogService {
       updatedAt: now,
     });
     const id = result.identifiers[0].id as string | number;
-    return productView(await this.products.findOneByOrFail({ id: String(id) }));
+    return this.view(await this.products.findOneByOrFail({ id: String(id) }));
   }
 
   /** Applies an edit; answers the product as it was just before and as it is after. */
@@ -93,8 +104,9 @@ export class CatalogService {
     if (dto.description !== undefined) changes.description = dto.description;
     if (dto.imageUrl !== undefined) changes.imageUrl = dto.imageUrl;
     if (dto.active !== undefined) changes.active = dto.active ? 1 : 0;
+    if (dto.subMchid !== undefined) changes.subMchid = await this.subMerchants.resolveForProduct(dto.subMchid);
     await this.products.update({ id: String(id) }, changes);
-    return { before: productView(existing), after: productView(await this.products.findOneByOrFail({ id: String(id) })) };
+    return { before: this.view(existing), after: this.view(await this.products.findOneByOrFail({ id: String(id) })) };
   }
 
   /** Demo products for a fresh sandbox shop; does nothing once any product exists. */

@@ -22,6 +22,7 @@ import { IdempotencyConflictError, OrderNotFoundError, OutOfStockError, ProductN
 import { orderDescription } from './order-description';
 import { assertWithinHoldings } from './shopper-holdings';
 import { ShopperLimits } from './shopper-limits';
+import { SubMerchantsService } from './sub-merchants.service';
 
 export type { TimelineEntry } from './order-timeline';
 
@@ -67,6 +68,7 @@ export class OrderService {
     private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly limits: ShopperLimits,
+    private readonly subMerchants: SubMerchantsService,
   ) {}
 
   // ------------------------------------------------------------------ create
@@ -101,6 +103,8 @@ export class OrderService {
     const total = lines.reduce((sum, line) => sum + line.subtotal, 0);
     if (total > MAX_ORDER_TOTAL) throw new BadRequestError('ORDER_TOO_LARGE', `order total ${total} fen exceeds the limit of ${MAX_ORDER_TOTAL} fen`);
     const description = orderDescription(lines.map((line) => line.product.name));
+    // Service-provider mode: one sub-merchant per order (400 mixed, 409 disabled), checked before anything is written.
+    const subMchid = await this.subMerchants.forOrder(lines.map((line) => line.product.subMchid));
 
     const now = this.clock.now();
     const outTradeNo = newOutTradeNo(now);
@@ -126,6 +130,7 @@ export class OrderService {
           appid: user.appid,
           openid: user.openid,
           status: 'NOTPAY',
+          subMchid,
           total,
           currency: 'CNY',
           description,
@@ -436,6 +441,8 @@ export class OrderService {
       refundedTotal: o.refundedTotal,
       transactionId: o.transactionId,
       payments: (attemptRows.get(String(o.id)) ?? []).map((a) => ({ outTradeNo: a.outTradeNo, channel: a.channel, status: a.status, createdAt: a.createdAt.toISOString() })),
+      // Service-provider mode only: direct mode's order JSON is unchanged.
+      ...(o.subMchid ? { subMchid: o.subMchid } : {}),
       ...(admin
         ? {
             openid: o.openid,

@@ -19,6 +19,9 @@ import { PaymentAttempts } from './payment-attempts';
 import { OrdersController } from './orders.controller';
 import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent, PaymentApplier } from './payment-applier.service';
 import { ShopperLimits } from './shopper-limits';
+import { SubMerchant } from './entities/sub-merchant.entity';
+import { AdminSubMerchantsController } from './sub-merchants.controller';
+import { SubMerchantsService } from './sub-merchants.service';
 import { PaymentJobs } from './payment.jobs';
 import { PaymentMetrics } from './payment.metrics';
 import { AdminProductsController, ProductsController } from './products.controller';
@@ -30,11 +33,13 @@ class PaymentLifecycle implements OnApplicationBootstrap {
   constructor(
     private readonly config: AppConfig,
     private readonly catalog: CatalogService,
+    private readonly subMerchants: SubMerchantsService,
     private readonly afterClose: AfterCloseSettlement,
     private readonly events: EventEmitter2,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    await this.subMerchants.seedDefault();
     if (this.config.wechatMode === 'sandbox' && this.config.orders.seedDemoProducts) await this.catalog.seedDemo();
   }
 
@@ -63,10 +68,11 @@ class PaymentLifecycle implements OnApplicationBootstrap {
 
 /** Catalog, orders, JSAPI prepay, and the jobs that reconcile and close unpaid orders. */
 @Module({
-  imports: [TypeOrmModule.forFeature([Product, Order, OrderItem, OrderEvent, PaymentAttempt])],
-  controllers: [ProductsController, AdminProductsController, OrdersController, AdminOrdersController],
+  imports: [TypeOrmModule.forFeature([Product, Order, OrderItem, OrderEvent, PaymentAttempt, SubMerchant])],
+  controllers: [ProductsController, AdminProductsController, OrdersController, AdminOrdersController, AdminSubMerchantsController],
   providers: [
     CatalogService,
+    SubMerchantsService,
     OrderService,
     OrderPayService,
     OrderLifecycle,
@@ -80,6 +86,6 @@ class PaymentLifecycle implements OnApplicationBootstrap {
     PaymentMetrics,
     { provide: GUEST_ORDERS_MERGER, useExisting: OrderService },
   ],
-  exports: [CatalogService, OrderService, OrderLifecycle, AfterCloseSettlement, PaymentAttempts, PaymentApplier, PaymentJobs],
+  exports: [CatalogService, SubMerchantsService, OrderService, OrderLifecycle, AfterCloseSettlement, PaymentAttempts, PaymentApplier, PaymentJobs],
 })
 export class PaymentModule {}

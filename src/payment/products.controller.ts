@@ -36,7 +36,7 @@ export class AdminProductsController {
     (_req, result) => String((result as ProductDto | undefined)?.id ?? ''),
     (_req, result) => {
       const p = result as ProductDto;
-      return { after: { name: p.name, price: p.price, stock: p.stock, active: p.active } };
+      return { after: { name: p.name, price: p.price, stock: p.stock, active: p.active, ...(p.subMchid ? { subMchid: p.subMchid } : {}) } };
     },
   )
   @ApiCreatedResponse({ type: ProductDto })

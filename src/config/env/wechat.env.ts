@@ -27,6 +27,20 @@ export class WechatEnv {
   @Matches(/^\d{8,12}$/, { message: 'must be the numeric merchant id (8 to 12 digits)' })
   WECHATPAY_MCHID?: string = undefined;
 
+  /** Service-provider (服务商) mode: the default sub-merchant's mchid; unset = direct mode. */
+  @IsOptional()
+  @Matches(/^\d{8,12}$/, { message: 'must be the numeric mchid of the default sub-merchant (8 to 12 digits); unset it for direct mode' })
+  WECHATPAY_SUB_MCHID?: string = undefined;
+
+  /** Service-provider mode: the sub-merchant's own official account (with WECHAT_SUB_APPSECRET). */
+  @IsOptional()
+  @Matches(/^wx[0-9a-zA-Z]{16}$/, { message: "must be the sub-merchant's official-account appid: \"wx\" followed by 16 letters or digits" })
+  WECHAT_SUB_APPID?: string = undefined;
+
+  @IsOptional()
+  @Matches(/^[0-9a-zA-Z]{32}$/, { message: "must be the 32-character AppSecret of the sub-merchant's official account" })
+  WECHAT_SUB_APPSECRET?: string = undefined;
+
   @IsOptional()
   WECHATPAY_PRIVATE_KEY_PATH?: string = undefined;
 

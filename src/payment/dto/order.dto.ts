@@ -121,6 +121,9 @@ export class OrderDto {
   @ApiProperty({ description: 'fen refunded so far' })
   refundedTotal: number;
 
+  @ApiPropertyOptional({ description: 'Service-provider mode only: the sub-merchant the order is placed with' })
+  subMchid?: string;
+
   @ApiProperty({ nullable: true, type: String })
   transactionId: string | null;
 

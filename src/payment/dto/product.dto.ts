@@ -1,5 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Length, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { IsBoolean, IsInt, IsOptional, IsString, IsUrl, Length, Matches, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+
+const SUB_MCHID_FIELD = () =>
+  Matches(/^\d{8,12}$/, { message: 'subMchid must be the numeric mchid of a registered sub-merchant (8 to 12 digits)' });
 
 export class CreateProductDto {
   @ApiProperty({ example: '微信定制马克杯' })
@@ -31,6 +34,10 @@ export class CreateProductDto {
   @IsUrl({ require_protocol: true, require_tld: false })
   @MaxLength(512)
   imageUrl?: string;
+  @ApiPropertyOptional({ description: 'Service-provider mode: the sub-merchant selling it (default WECHATPAY_SUB_MCHID)' })
+  @IsOptional()
+  @SUB_MCHID_FIELD()
+  subMchid?: string;
 }
 
 export class UpdateProductDto {
@@ -70,6 +77,10 @@ export class UpdateProductDto {
   @IsOptional()
   @IsBoolean({ message: 'active must be true or false' })
   active?: boolean;
+  @ApiPropertyOptional({ description: 'Service-provider mode: the sub-merchant selling it (default WECHATPAY_SUB_MCHID)' })
+  @IsOptional()
+  @SUB_MCHID_FIELD()
+  subMchid?: string;
 }
 
 export class ProductDto {
@@ -93,4 +104,7 @@ export class ProductDto {
 
   @ApiPropertyOptional()
   active?: boolean;
+
+  @ApiPropertyOptional({ description: 'Service-provider mode only: the sub-merchant selling it' })
+  subMchid?: string;
 }

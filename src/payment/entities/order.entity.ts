@@ -82,6 +82,10 @@ export class Order {
   @Column({ name: 'last_queried_at', type: 'datetime', nullable: true })
   lastQueriedAt: Date | null;
 
+  /** Service-provider mode: the sub-merchant (sub_mchid) it belongs to; null in direct mode. */
+  @Column({ name: 'sub_mchid', type: 'varchar', length: 32, nullable: true })
+  subMchid: string | null;
+
   @Column({ name: 'created_at', type: 'datetime' })
   createdAt: Date;
 

@@ -27,6 +27,10 @@ export class Product {
   @Column({ type: 'int' })
   active: number;
 
+  /** Service-provider mode: the sub-merchant (sub_mchid) it belongs to; null in direct mode. */
+  @Column({ name: 'sub_mchid', type: 'varchar', length: 32, nullable: true })
+  subMchid: string | null;
+
   @Column({ name: 'created_at', type: 'datetime' })
   createdAt: Date;
 
