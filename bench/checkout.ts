@@ -64,6 +64,7 @@ async function main(): Promise<void> {
         ADMIN_RATE_LIMIT: '1000000',
         SEED_DEMO_PRODUCTS: 'false',
         ...GENEROUS_SHOPPER_LIMITS,
+        AUTH_AUTHORIZE_RATE_LIMIT: '1000000',
         WECHATPAY_API_BASE: sandbox.base,
         WECHATPAY_API_BACKUP_BASE: sandbox.base,
         WECHAT_API_BASE: sandbox.base,
