@@ -78,12 +78,16 @@ describe('loadConfig: WECHATPAY_API_VERSION and the APIv2 variables', () => {
     expect(problemsOf({ ...liveV3(), WECHATPAY_CERT_PATH: notCert })).toMatch(/WECHATPAY_CERT_PATH: points to .*, which is not a PEM certificate/);
   });
 
-  it('a complete v2 configuration is refused with one plain sentence while the payment port is missing (not a crash later)', () => {
+  it('a complete v2 configuration is refused with one plain sentence in live mode while refunds, bills and notifications are not on the port (not a crash later)', () => {
     const { key, cert } = files();
     const env = { ...liveV3(), WECHATPAY_API_VERSION: 'v2', WECHATPAY_API_V2_KEY: 'v'.repeat(32), WECHATPAY_CERT_PATH: cert, WECHATPAY_PRIVATE_KEY_PATH: key };
     const message = problemsOf(env);
-    expect(message).toContain('WECHATPAY_API_VERSION: is v2, which is not available yet');
+    expect(message).toContain('WECHATPAY_API_VERSION: is v2, which is not available in live mode yet');
     expect(message.match(/WECHATPAY_/g)).toHaveLength(1);
+  });
+
+  it('sandbox mode accepts v2 (payments through the APIv2 gateway; the sandbox serves both APIs over one state)', () => {
+    expect(loadConfig({ WECHATPAY_API_VERSION: 'v2', WECHATPAY_V2_SIGN_TYPE: 'MD5' }).wechat).toMatchObject({ apiVersion: 'v2', v2SignType: 'MD5' });
   });
 
   it('v3 stays as it was: a live v3 configuration without any v2 variable starts', () => {

@@ -226,13 +226,13 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       problems.push({ variable: 'WECHATPAY_CERT_PATH', reason: `points to ${w.WECHATPAY_CERT_PATH}, which is not a PEM certificate (-----BEGIN CERTIFICATE-----): use apiclient_cert.pem from the merchant portal's API certificate download` });
     }
   }
-  if (apiVersion === 'v2' && !problems.some((p) => p.variable === 'WECHATPAY_API_VERSION')) {
-    // The APIv2 client (src/wechat/pay-v2) and its settings exist, but the payment, notify, refund
-    // and billing modules still call the APIv3 client directly: until they go through one payment
-    // port (issue 14), a v2 deployment would take orders it cannot pay. Said at start-up instead.
+  if (apiVersion === 'v2' && mode === 'live' && !problems.some((p) => p.variable === 'WECHATPAY_API_VERSION')) {
+    // Payments (prepay, invoke parameters, query, close) go through the payment port and have an
+    // APIv2 adapter; refunds, bills and notifications still call the APIv3 client directly, so a live
+    // v2 merchant could take money it cannot refund. Sandbox mode (both APIs over one state) may use v2.
     problems.push({
       variable: 'WECHATPAY_API_VERSION',
-      reason: 'is v2, which is not available yet: the APIv2 client is there but the payment modules cannot use it until the payment port lands (issue 14); use v3 for now',
+      reason: 'is v2, which is not available in live mode yet: payments go through APIv2, but refunds, bills and notifications still need APIv3 (issue 14); use v3 for now (sandbox mode accepts v2)',
     });
   }
   if ((w.WECHATPAY_PUBLIC_KEY_PATH === undefined) !== (w.WECHATPAY_PUBLIC_KEY_ID === undefined)) {

@@ -230,5 +230,6 @@ export function sandboxMerchantCredentials(
     wechatpayPublicKey:
       signMode === 'certificate' ? undefined : { id: keystore.publicKey.id, pem: keystore.publicKey.publicKeyPem },
     miniprogram: { ...miniprogram },
+    apiV2Key: sandboxApiV2Key(keystore),
   };
 }

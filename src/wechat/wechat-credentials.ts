@@ -24,6 +24,10 @@ export abstract class WechatCredentials {
    * are set). Absent = no mini-program login or pay (400 CHANNEL_UNAVAILABLE).
    */
   miniprogram?: { appid: string; appsecret: string };
+  /** The 32-character APIv2 key (WECHATPAY_API_V2_KEY; sandbox: the keystore's). */
+  apiV2Key?: string;
+  /** apiclient_cert.pem (WECHATPAY_CERT_PATH): presented with the private key on APIv2 /secapi calls. */
+  merchantCertPem?: string;
 }
 
 export function loadLiveCredentials(config: AppConfig): WechatCredentials {
@@ -43,5 +47,7 @@ export function loadLiveCredentials(config: AppConfig): WechatCredentials {
         ? { id: w.publicKeyId, pem: readFileSync(w.publicKeyPath, 'utf8') }
         : undefined,
     miniprogram: w.miniprogram ? { ...w.miniprogram } : undefined,
+    apiV2Key: w.apiV2Key,
+    merchantCertPem: w.certPath ? readFileSync(w.certPath, 'utf8') : undefined,
   };
 }

@@ -12,8 +12,26 @@ import { WechatPaySigner } from './pay/signer';
 import { CombinedKeySource, PublicKeySource, VerificationKeySource } from './pay/verifier';
 import { WechatPayClient } from './pay/wechat-pay.client';
 import { PAYMENT_GATEWAY, WechatPayV3Gateway } from './pay/payment-gateway';
+import { WechatPayV2Gateway } from './pay-v2/payment-gateway-v2';
+import { WechatPayV2Client } from './pay-v2/wechat-pay-v2.client';
 
 /** The mini-program bound to the merchant (WECHAT_MINIPROGRAM_APPID, or the sandbox's own); undefined = not configured. */
+function v2Client(c: WechatCredentials, config: AppConfig, clock: Clock, metrics: Metrics | undefined): WechatPayV2Client {
+  if (!c.apiV2Key) throw new Error('WECHATPAY_API_VERSION=v2 without an APIv2 key (loadConfig should have refused to start)');
+  return new WechatPayV2Client({
+    appid: c.appid,
+    mchid: c.mchid,
+    apiKey: c.apiV2Key,
+    signType: config.wechat.v2SignType,
+    baseUrl: config.wechat.payApiBase,
+    backupBaseUrl: config.wechat.payApiBackupBase,
+    timeoutMs: config.wechat.httpTimeoutMs,
+    clientCert: c.merchantCertPem ? { certPem: c.merchantCertPem, keyPem: c.merchantPrivateKeyPem } : undefined,
+    now: () => clock.nowMs(),
+    observe: metrics && ((call) => metrics.wechatCall(call)),
+  });
+}
+
 export function miniprogramAppid(credentials: WechatCredentials): string | undefined {
   return credentials.miniprogram?.appid;
 }
@@ -167,9 +185,16 @@ export class WechatModule {
             new WechatPayClient(http, c, signer, certs, () => clock.nowSeconds()),
         },
         {
+          // The one place the API version is chosen (WECHATPAY_API_VERSION); nothing downstream asks.
           provide: PAYMENT_GATEWAY,
-          inject: [WechatPayClient, WechatCredentials],
-          useFactory: (client: WechatPayClient, c: WechatCredentials) => new WechatPayV3Gateway(client, miniprogramAppid(c)),
+          inject: [WechatPayClient, WechatCredentials, AppConfig, Clock, { token: Metrics, optional: true }],
+          useFactory: (client: WechatPayClient, c: WechatCredentials, config: AppConfig, clock: Clock, metrics: Metrics | undefined) =>
+            config.wechat.apiVersion === 'v2'
+              ? new WechatPayV2Gateway(v2Client(c, config, clock, metrics), {
+                  miniprogramAppid: miniprogramAppid(c),
+                  notifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/transaction`,
+                })
+              : new WechatPayV3Gateway(client, miniprogramAppid(c)),
         },
         {
           provide: WechatPayNotificationParser,

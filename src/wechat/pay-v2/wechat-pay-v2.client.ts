@@ -39,6 +39,8 @@ export type V2TradeType = 'JSAPI' | 'MWEB' | 'NATIVE';
 
 export interface V2UnifiedOrderInput {
   tradeType: V2TradeType;
+  /** Another appid bound to the merchant (the mini-program's); default the official account's. */
+  appid?: string;
   /** `body`, at most 128 characters. */
   description: string;
   outTradeNo: string;
@@ -92,6 +94,8 @@ interface V2Call {
   fields: Record<string, string | number | undefined>;
   idempotent: boolean;
   secure?: boolean;
+  /** The appid the call is made with (and its answer must name), when not the configured one. */
+  appid?: string;
 }
 
 /**
@@ -129,6 +133,7 @@ export class WechatPayV2Client {
     const f = await this.call({
       path: '/pay/unifiedorder',
       idempotent: false,
+      appid: input.appid,
       fields: {
         body: input.description,
         attach: input.attach,
@@ -248,9 +253,9 @@ export class WechatPayV2Client {
   }
 
   /** appid, mch_id, nonce_str, sign_type (when not MD5) and sign added to a request's fields. */
-  private signed(fields: Record<string, string | number | undefined>): Record<string, string | number | undefined> {
+  private signed(fields: Record<string, string | number | undefined>, appid = this.options.appid): Record<string, string | number | undefined> {
     const all: Record<string, string | number | undefined> = {
-      appid: this.options.appid,
+      appid,
       mch_id: this.options.mchid,
       nonce_str: this.nonce(),
       ...(this.options.signType === 'MD5' ? {} : { sign_type: this.options.signType }),
@@ -260,7 +265,8 @@ export class WechatPayV2Client {
   }
 
   private async call(call: V2Call): Promise<V2Fields> {
-    const res = await this.post(call.path, buildV2Xml(this.signed(call.fields)), call.idempotent, call.secure ?? false);
+    const appid = call.appid ?? this.options.appid;
+    const res = await this.post(call.path, buildV2Xml(this.signed(call.fields, appid)), call.idempotent, call.secure ?? false);
     if (res.status >= 500) throw new WechatPayApiError(res.status, 'SYSTEM_ERROR', `${call.path} answered HTTP ${res.status}`);
     if (res.status !== 200) throw new WechatPayApiError(res.status, `HTTP_${res.status}`, `${call.path} answered HTTP ${res.status}`);
     const f = this.parse(res.body, call.path);
@@ -271,7 +277,7 @@ export class WechatPayV2Client {
       throw error;
     }
     this.verify(f, call.path);
-    if (f.appid && f.appid !== this.options.appid) throw this.bad(call.path, `answer names appid ${f.appid}, not ours`);
+    if (f.appid && f.appid !== appid) throw this.bad(call.path, `answer names appid ${f.appid}, not ours`);
     if (f.mch_id && f.mch_id !== this.options.mchid) throw this.bad(call.path, `answer names mch_id ${f.mch_id}, not ours`);
     if (f.result_code !== 'SUCCESS') {
       const error = v2BusinessError(f.err_code, f.err_code_des);

@@ -1,0 +1,84 @@
+import type { GatewayChannel, InvokeParams, PaymentGateway, PrepayOrder, PrepayResult } from '../pay/payment-gateway';
+import type { Transaction } from '../pay/types';
+import { V2UnifiedOrderInput, WechatPayV2Client } from './wechat-pay-v2.client';
+
+const IP = /^[0-9a-fA-F.:]{3,45}$/;
+
+/** `body` is at most 128 characters in APIv2. */
+function body(description: string): string {
+  return [...description].slice(0, 128).join('');
+}
+
+/**
+ * PaymentGateway over Pay APIv2 (direct merchant): every channel is one unifiedorder with its
+ * trade_type — JSAPI for jsapi and the mini-program (its appid), MWEB for h5, NATIVE for native —
+ * and the invoke parameters carry the v2 paySign. Answers and errors come out as the APIv3 adapter's.
+ */
+export class WechatPayV2Gateway implements PaymentGateway {
+  constructor(
+    private readonly client: WechatPayV2Client,
+    private readonly options: {
+      miniprogramAppid?: string;
+      /** PUBLIC_BASE_URL + /notify/wechatpay/v2/transaction: v2 notifications are XML, not the v3 route's JSON. */
+      notifyUrl: string;
+      /** spbill_create_ip when the shopper's is unknown (APIv2 requires one on every unifiedorder). */
+      fallbackClientIp?: string;
+    },
+  ) {}
+
+  appidFor(channel: GatewayChannel): string | undefined {
+    return channel === 'miniprogram' ? this.options.miniprogramAppid : this.client.appid;
+  }
+
+  async prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult> {
+    const clientIp = order.clientIp && IP.test(order.clientIp) ? order.clientIp : (this.options.fallbackClientIp ?? '127.0.0.1');
+    const base = {
+      description: body(order.description),
+      outTradeNo: order.outTradeNo,
+      totalFee: order.total,
+      notifyUrl: this.options.notifyUrl,
+      clientIp,
+      timeExpire: order.expiresAt,
+    };
+    let input: V2UnifiedOrderInput;
+    switch (channel) {
+      case 'jsapi':
+      case 'miniprogram':
+        if (!order.payer) throw new Error('a JSAPI prepay needs the payer');
+        input = { ...base, tradeType: 'JSAPI', openid: order.payer.openid, appid: order.payer.appid };
+        break;
+      case 'h5':
+        if (!order.clientIp) throw new Error('an H5 prepay needs the payer client ip');
+        input = {
+          ...base,
+          tradeType: 'MWEB',
+          sceneInfo: { h5_info: { type: 'Wap', ...(order.site ? { wap_url: order.site.appUrl.slice(0, 128), wap_name: order.site.appName.slice(0, 64) } : {}) } },
+        };
+        break;
+      case 'native':
+        input = { ...base, tradeType: 'NATIVE', productId: (order.goods[0]?.id ?? order.outTradeNo).slice(0, 32) };
+        break;
+    }
+    const answer = await this.client.unifiedOrder(input);
+    if (channel === 'h5') return { kind: 'h5_url', h5Url: answer.mwebUrl! };
+    if (channel === 'native') return { kind: 'code_url', codeUrl: answer.codeUrl! };
+    return { kind: 'prepay_id', prepayId: answer.prepayId };
+  }
+
+  invokeParams(channel: GatewayChannel, prepay: PrepayResult, appid: string): InvokeParams {
+    if (prepay.kind === 'h5_url') return { h5Url: prepay.h5Url };
+    if (prepay.kind === 'code_url') return { codeUrl: prepay.codeUrl };
+    const params: InvokeParams = { ...this.client.buildJsapiInvokeParams(prepay.prepayId, undefined, undefined, appid) };
+    // wx.requestPayment takes no appId (the mini-program's is implied) but it is signed over it.
+    if (channel === 'miniprogram') delete params.appId;
+    return params;
+  }
+
+  query(outTradeNo: string): Promise<Transaction> {
+    return this.client.queryByOutTradeNo(outTradeNo);
+  }
+
+  close(outTradeNo: string): Promise<void> {
+    return this.client.closeOrder(outTradeNo);
+  }
+}
