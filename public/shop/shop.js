@@ -41,6 +41,29 @@
     toast.timer = setTimeout(function () { el.hidden = true; }, ms || 2600);
   }
 
+  // Which way to pay, by where the page runs: the WeChat browser → jsapi; another phone browser → h5
+  // (WeChat's H5 cashier); a desktop → native (a QR code to scan with WeChat).
+  var UA = navigator.userAgent || '';
+  var IN_WECHAT = /MicroMessenger/i.test(UA);
+  var MOBILE = /Mobi|Android|iPhone|iPad|iPod/i.test(UA);
+  var CHANNEL_LABEL = { jsapi: '微信支付', h5: '手机浏览器支付（H5）', native: '扫码支付（电脑）' };
+  function defaultChannel() { return IN_WECHAT ? 'jsapi' : MOBILE ? 'h5' : 'native'; }
+  /** The ways this page can pay (jsapi only inside WeChat with a WeChat login). */
+  function channels() {
+    return ['jsapi', 'h5', 'native'].filter(function (c) { return c !== 'jsapi' || (IN_WECHAT && state.me && state.me.openid); });
+  }
+  /** "换一种方式支付": buttons for the other channels (each opens a new payment attempt). */
+  function switchButtons(outTradeNo, current) {
+    return '<div class="switch" id="switch-channel"><p class="muted">换一种方式支付</p>' + channels().filter(function (c) { return c !== current; }).map(function (c) {
+      return '<button type="button" class="btn btn-ghost" data-channel="' + c + '" data-switch-order="' + esc(outTradeNo) + '">' + esc(CHANNEL_LABEL[c]) + '</button>';
+    }).join(' ') + '</div>';
+  }
+  function bindSwitch(root) {
+    root.querySelectorAll('[data-channel]').forEach(function (b) {
+      b.onclick = function () { b.disabled = true; pay(b.getAttribute('data-switch-order'), b.getAttribute('data-channel')).then(function () { b.disabled = false; }); };
+    });
+  }
+
   function login() {
     var back = location.pathname + location.search + location.hash;
     location.href = '/auth/wechat/authorize?scope=snsapi_userinfo&redirect=' + encodeURIComponent(back);
@@ -153,9 +176,13 @@
    * Resolves to null once the cashier was opened, or to the message shown when the prepay failed (the
    * order stays payable: a retry pays the same order, it never places a new one).
    */
-  function pay(outTradeNo) {
-    return api('/orders/' + encodeURIComponent(outTradeNo) + '/pay', { method: 'POST' })
+  function pay(outTradeNo, channel) {
+    channel = channel || defaultChannel();
+    return api('/orders/' + encodeURIComponent(outTradeNo) + '/pay', { method: 'POST', body: { channel: channel } })
       .then(function (params) {
+        // H5: to WeChat's cashier, which comes back to the result page (?result=…) whether paid or not.
+        if (params.channel === 'h5') { location.href = params.h5Url; return { handled: true }; }
+        if (params.channel === 'native') { renderQr(outTradeNo, params.codeUrl); return { handled: true }; }
         return ensureWxConfig().then(bridge).then(function (jsBridge) {
           return new Promise(function (resolve) {
             jsBridge.invoke('getBrandWCPayRequest', params, function (res) { resolve(res || {}); });
@@ -163,6 +190,7 @@
         });
       })
       .then(function (res) {
+        if (res.handled) return null;
         var msg = String(res.err_msg || '');
         if (/:ok$/.test(msg)) { location.hash = '#/result/' + outTradeNo; return null; }
         if (/:cancel$/.test(msg)) { toast('已取消支付。订单已保留，可在“我的订单”中继续支付。', 3500); location.hash = '#/orders'; return null; }
@@ -176,6 +204,26 @@
         toast(message, 4000);
         return message;
       });
+  }
+
+  /** Native pay: the code_url as a QR code (rendered by the server with the qrcode library), a countdown, and polling. */
+  function renderQr(outTradeNo, codeUrl) {
+    clearTimers();
+    setNav('orders');
+    view.innerHTML = '<div class="card result" id="qr-pay" data-order="' + esc(outTradeNo) + '" data-code-url="' + esc(codeUrl) + '">' +
+      '<h2>请用微信扫码支付</h2><img class="qr" id="qr" alt="支付二维码" width="220" height="220" src="/shop/qr.svg?code_url=' + encodeURIComponent(codeUrl) + '">' +
+      '<p class="muted">订单 ' + esc(outTradeNo) + '</p><p class="countdown" id="qr-countdown"></p>' + switchButtons(outTradeNo, 'native') + '</div>';
+    bindSwitch(view);
+    function poll() {
+      api('/orders/' + encodeURIComponent(outTradeNo)).then(function (o) {
+        var el = document.getElementById('qr-countdown');
+        if (!el) return;
+        if (o.status !== 'NOTPAY') { location.hash = '#/result/' + outTradeNo; return; }
+        el.textContent = countdown(o.expiresAt);
+        state.timers.push(setTimeout(poll, 1500));
+      }).catch(function (error) { if (error.message !== 'login required') toast(shopperMessage(error, '查询订单未成功')); });
+    }
+    poll();
   }
 
   /** A prepay that failed right after checkout: the message and a retry of the same order. */
@@ -350,7 +398,14 @@
         if (o.status === 'PAID' || o.status === 'REFUNDED') return show(icon('ok'), '支付成功', '订单 ' + esc(o.outTradeNo) + '，实付 ' + yuan(o.total), 'PAID');
         if (o.status === 'CLOSED') return show(icon('closed'), o.closeReason === 'cancelled' ? '订单已取消' : '订单已关闭', o.closeReason === 'cancelled' ? '你已取消该订单。' : '订单超时未支付，已自动关闭。', 'CLOSED');
         if (o.status === 'ANOMALY' || o.status === 'PAID_AFTER_CLOSE') return show(icon('warn'), '支付异常', '我们会尽快处理，款项不会丢失。', o.status);
-        if (Date.now() - started > 30000) return show(icon('wait'), '暂未确认到支付', '如已付款，请稍后在“我的订单”中查看。', 'PENDING');
+        if (Date.now() - started > (o.status === 'NOTPAY' ? 8000 : 30000)) {
+          show(icon('wait'), '暂未确认到支付', '如已付款，请稍后在“我的订单”中查看；未付款可继续支付。', 'PENDING');
+          if (o.status === 'NOTPAY') {
+            view.querySelector('#result').insertAdjacentHTML('beforeend', switchButtons(outTradeNo, null));
+            bindSwitch(view);
+          }
+          return;
+        }
         state.timers.push(setTimeout(poll, 800));
       }).catch(function (error) { if (error.message !== 'login required') toast(shopperMessage(error, '查询订单未成功')); });
     }
@@ -363,6 +418,12 @@
 
   function route() {
     clearTimers();
+    // Back from WeChat's H5 cashier: /?result=<order> (it returns whether or not the shopper paid; the page asks the server).
+    var back = /[?&]result=([0-9A-Za-z_\-|*]+)/.exec(location.search);
+    if (back) {
+      history.replaceState(null, '', '/#/result/' + back[1]);
+      return renderResult(back[1]);
+    }
     var hash = location.hash || '#/';
     var result = /^#\/result\/([0-9A-Za-z_\-|*]+)$/.exec(hash);
     if (result) return renderResult(result[1]);
@@ -379,15 +440,20 @@
       .then(function (config) {
         state.config = config;
         document.getElementById('mode').textContent = config.mode === 'sandbox' ? '沙箱模式：微信由本地沙箱模拟' : '正式环境';
-        // Not logged in: straight to WeChat's authorize page (the sandbox's consent page in sandbox mode).
-        if (!config.user) { login(); throw new Error('login required'); }
-        state.me = config.user;
+        // Not logged in: inside WeChat straight to WeChat's authorize page (the sandbox's consent page in
+        // sandbox mode); in another browser a guest session, to pay by H5 or by QR code.
+        if (!config.user && IN_WECHAT) { login(); throw new Error('login required'); }
+        if (!config.user) return api('/auth/guest', { method: 'POST' }).then(function () { return api('/shop/config'); });
+        return config;
+      })
+      .then(function (config) {
+        state.me = config.user || {};
         return loadScript(config.jweixin);
       })
       .then(function () {
         var me = state.me;
         document.getElementById('me').innerHTML = (me.avatarUrl ? '<img alt="" src="' + esc(me.avatarUrl) + '">' : '') +
-          '<span id="nickname">' + esc(me.nickname || me.openid) + '</span> <a href="#" id="logout" class="muted">退出</a>';
+          '<span id="nickname">' + esc(me.nickname || me.openid || '访客') + '</span> <a href="#" id="logout" class="muted">退出</a>';
         document.getElementById('logout').onclick = function (event) { event.preventDefault(); logout(); };
         window.addEventListener('hashchange', route);
         return route();

@@ -1,4 +1,7 @@
-import { Controller, Get, Header, Req } from '@nestjs/common';
+import { Controller, Get, Header, Query, Req, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { toString as qrSvg } from 'qrcode';
+import { BadRequestError } from '../common/errors/app-error';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AuthService } from '../auth/auth.service';
 import { SessionRequest, sessionTokenOf } from '../auth/session.guard';
@@ -30,5 +33,20 @@ export class ShopController {
       orderCloseAfterMs: this.appConfig.orders.closeAfterMs,
       user: profile && session ? { kind: session.kind, openid: session.openid, nickname: profile.nickname, avatarUrl: profile.avatarUrl, scope: profile.scope } : null,
     };
+  }
+
+  /**
+   * Native pay's code_url as a QR code (SVG, drawn by the qrcode library), for the shop's desktop
+   * checkout. Only WeChat Pay code URLs are drawn: this is not a QR service for anything else.
+   */
+  @Get('qr.svg')
+  @ApiOperation({ summary: 'A Native pay code_url (weixin://wxpay/bizpayurl?pr=…) as a QR code (SVG)' })
+  async qr(@Query('code_url') codeUrl: string | undefined, @Res() res: Response): Promise<void> {
+    if (typeof codeUrl !== 'string' || !/^weixin:\/\/wxpay\/bizpayurl\?pr=[0-9A-Za-z]{1,64}$/.test(codeUrl)) {
+      throw new BadRequestError('INVALID_CODE_URL', 'code_url must be a WeChat Pay code_url (weixin://wxpay/bizpayurl?pr=…)');
+    }
+    const svg = await qrSvg(codeUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    res.setHeader('Cache-Control', 'private, max-age=300');
+    res.type('image/svg+xml').send(svg);
   }
 }

@@ -23,7 +23,14 @@ if (!HAVE_BROWSER && process.env.REQUIRE_BROWSER === '1') {
 const suite = HAVE_BROWSER && !useMysql() ? describe : describe.skip;
 
 const SHOTS = join(__dirname, '..', '..', 'test-output', 'browser');
-const PHONE = { viewport: { width: 375, height: 667 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+/** A phone's WeChat browser (the shop pays by JSAPI there: its user agent names MicroMessenger). */
+const PHONE = {
+  viewport: { width: 375, height: 667 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN',
+};
 const LAPTOP = { viewport: { width: 1366, height: 768 } };
 const CLOSE_AFTER_S = 8;
 

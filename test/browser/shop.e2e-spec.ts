@@ -26,7 +26,14 @@ const suite = HAVE_BROWSER && !useMysql() ? describe : describe.skip;
 
 const SHOTS = join(__dirname, '..', '..', 'test-output', 'browser');
 const CLOSE_AFTER_S = 20;
-const PHONE = { viewport: { width: 375, height: 667 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+/** A phone's WeChat browser (the shop pays by JSAPI there: its user agent names MicroMessenger). */
+const PHONE = {
+  viewport: { width: 375, height: 667 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN',
+};
 const DESKTOP = { viewport: { width: 1280, height: 860 } };
 
 suite('demo shop and admin console in Chromium', () => {

@@ -90,6 +90,17 @@ describe('sandbox H5 cashier and Native scan pages', () => {
     expect(await (await fetch(`${shop.baseUrl}/sandbox/scan?code_url=${encodeURIComponent('weixin://wxpay/bizpayurl?pr=nope')}`)).status).toBe(404);
   });
 
+  it('the shop draws a code_url as a QR code (SVG), and nothing else', async () => {
+    const { codeUrl } = await prepay('native');
+    const svg = await fetch(`${shop.baseUrl}/shop/qr.svg?code_url=${encodeURIComponent(codeUrl!)}`);
+    expect(svg.status).toBe(200);
+    expect(svg.headers.get('content-type')).toContain('image/svg+xml');
+    expect(await svg.text()).toMatch(/^<svg /);
+    const other = await fetch(`${shop.baseUrl}/shop/qr.svg?code_url=${encodeURIComponent('https://evil.example/')}`);
+    expect(other.status).toBe(400);
+    expect((await other.json()).message).toContain('code_url must be a WeChat Pay code_url');
+  });
+
   it('the Pay API checks an H5 prepay as WeChat does: scene_info and payer_client_ip required', async () => {
     const { WechatPayClient } = await import('../../src/wechat/pay/wechat-pay.client');
     const client = shop.t.app.get(WechatPayClient);
