@@ -98,7 +98,7 @@ describe('sandbox H5 cashier and Native scan pages', () => {
     expect(await svg.text()).toMatch(/^<svg /);
     const other = await fetch(`${shop.baseUrl}/shop/qr.svg?code_url=${encodeURIComponent('https://evil.example/')}`);
     expect(other.status).toBe(400);
-    expect((await other.json()).message).toContain('code_url must be a WeChat Pay code_url');
+    expect(((await other.json()) as { message: string }).message).toContain('code_url must be a WeChat Pay code_url');
   });
 
   it('the Pay API checks an H5 prepay as WeChat does: scene_info and payer_client_ip required', async () => {
