@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config';
 import { BadRequestError } from '../common/errors/app-error';
 import { readNotificationBody } from './notify-fast-path';
 import { NotifyAnswer, NotifyService } from './notify.service';
+import { v2NotificationAnswer } from '../wechat/pay-v2/notifications';
 
 type RawRequest = Request & { rawBody?: Buffer };
 
@@ -46,6 +47,20 @@ export class NotifyController {
   async transaction(@Req() req: RawRequest, @Res() res: Response) {
     const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs);
     if (!res.headersSent) answer(res, await this.notify.transaction(req.headers, body, req.ip));
+  }
+
+  /** APIv2: XML in, and WeChat's XML answer out (SUCCESS only after the commit; FAIL makes WeChat retry). */
+  @Post('v2/transaction')
+  @ApiExcludeEndpoint()
+  async transactionV2(@Req() req: RawRequest, @Res() res: Response) {
+    const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs);
+    if (res.headersSent) return;
+    const result = await this.notify.transactionV2(body, req.ip);
+    if (result.status === 429) res.setHeader('Retry-After', String(result.retryAfterS));
+    res
+      .status(result.status === 204 ? 200 : result.status)
+      .type('text/xml; charset=utf-8')
+      .send(result.status === 204 ? v2NotificationAnswer(true) : v2NotificationAnswer(false, result.message));
   }
 
   @Post('refund')

@@ -11,6 +11,8 @@ import { ApplyOutcome, BatchHook, PaymentApplier } from '../payment/payment-appl
 import { WechatPayDecryptError, WechatPaySignatureError } from '../wechat/pay/errors';
 import { WechatPayNotificationParser } from '../wechat/pay/notification-parser';
 import type { NotificationEnvelope, RefundNotificationResource, Transaction } from '../wechat/pay/types';
+import { V2NotificationError, V2NotificationKeys, parseV2PaymentNotification } from '../wechat/pay-v2/notifications';
+import { WechatCredentials } from '../wechat/wechat-credentials';
 import { PaymentEvent } from './entities/payment-event.entity';
 import { REFUND_NOTIFICATION_SINK, RefundNotificationSink } from './refund-notification.sink';
 
@@ -136,6 +138,7 @@ export class NotifyService {
     private readonly config: AppConfig,
     @Optional() @Inject(REFUND_NOTIFICATION_SINK) private readonly refundSink?: RefundNotificationSink,
     @Optional() private readonly metrics?: Metrics,
+    @Optional() private readonly credentials?: WechatCredentials,
   ) {}
 
   /** Writes the raw events of one apply batch, in its transaction, with the outcome each got. */
@@ -156,7 +159,60 @@ export class NotifyService {
       await this.store({ ...row, outcome: 'wrong_endpoint' });
       return { status: 400, code: 'FAIL', message: `${envelope.event_type} is not a payment notification` };
     }
-    const tx = resource as Transaction;
+    return this.applyTransaction(resource as Transaction, row);
+  }
+
+  /**
+   * An APIv2 payment notification (POST XML to /notify/wechatpay/v2/transaction): parsed without any
+   * DTD, its sign checked with the APIv2 key (constant time), return_code/result_code, appid, mch_id,
+   * total_fee and fee_type checked — then applied exactly like an APIv3 one (same applier, grouped
+   * commit, raw event stored). Refusals are stored unverified, as for v3.
+   */
+  async transactionV2(rawBody: Buffer | undefined, clientIp?: string): Promise<NotifyAnswer> {
+    const limited = this.rejectLimited(clientIp);
+    if (limited) {
+      this.metrics?.notification('transaction', 'rate_limited');
+      return limited;
+    }
+    const raw = rawBody ?? Buffer.alloc(0);
+    const row: EventRow = {
+      kind: 'transaction',
+      notificationId: null,
+      eventType: null,
+      outTradeNo: null,
+      outRefundNo: null,
+      verified: 0,
+      outcome: 'received',
+      serial: null,
+      ...rawBodyColumns(raw),
+      receivedAt: this.clock.now(),
+    };
+    const keys = this.v2Keys();
+    if (!keys) return { status: 400, code: 'FAIL', message: 'APIv2 is not configured (WECHATPAY_API_V2_KEY)' };
+    let tx: Transaction;
+    try {
+      tx = parseV2PaymentNotification(raw, keys).transaction;
+    } catch (error) {
+      if (!(error instanceof V2NotificationError)) throw error;
+      this.countRejection(clientIp);
+      await this.store({ ...row, outcome: `rejected:v2_${error.reason}`.slice(0, 32), rawBody: '{}', rawEncoding: 'headers' });
+      this.metrics?.notification('transaction', `rejected`);
+      this.logger.warn(`v2 payment notification rejected: ${error.message}`);
+      return { status: error.reason === 'bad_signature' ? 401 : 400, code: 'FAIL', message: error.message };
+    }
+    row.verified = 1;
+    row.eventType = 'TRANSACTION.SUCCESS';
+    return this.applyTransaction(tx, row);
+  }
+
+  private v2Keys(): V2NotificationKeys | undefined {
+    const c = this.credentials;
+    if (!c?.apiV2Key) return undefined;
+    return { appid: c.appid, mchid: c.mchid, apiKey: c.apiV2Key, signType: this.config.wechat.v2SignType, otherAppids: c.miniprogram ? [c.miniprogram.appid] : [] };
+  }
+
+  /** The apply step every payment notification shares, whichever API version delivered it. */
+  private async applyTransaction(tx: Transaction, row: EventRow): Promise<NotifyAnswer> {
     row.outTradeNo = typeof tx.out_trade_no === 'string' ? tx.out_trade_no.slice(0, 32) : null;
     try {
       const result = await this.applier.apply(tx, 'notification', { attachment: row, hook: this.persist });

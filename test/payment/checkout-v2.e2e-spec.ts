@@ -6,8 +6,7 @@ import { Shop } from '../helpers/shop';
 /*
  * WECHATPAY_API_VERSION=v2 (issue 14): the same payment module, through the APIv2 gateway, against
  * the sandbox's APIv2 front. Not a second checkout flow: what differs is only what WeChat sees (XML,
- * the v2 notify_url) and the invoke parameters' signature. Payment is confirmed by the query on read,
- * since the v2 notification endpoint is not there yet.
+ * the v2 notify_url, its XML notification) and the invoke parameters' signature.
  */
 describe.each(['HMAC-SHA256', 'MD5'] as const)('checkout with WECHATPAY_API_VERSION=v2 (%s)', (signType) => {
   let shop: Shop;
@@ -66,5 +65,41 @@ describe.each(['HMAC-SHA256', 'MD5'] as const)('checkout with WECHATPAY_API_VERS
     const nativePay = await shop.http().post(`/orders/${native}/pay`).set(guest.headers).send({ channel: 'native' }).expect(200);
     expect(nativePay.body).toEqual({ channel: 'native', outTradeNo: native, codeUrl: expect.stringMatching(/^weixin:\/\/wxpay\/bizpayurl\?pr=/) });
     expect(await shop.sandbox.transaction(native)).toMatchObject({ trade_state: 'NOTPAY', amount: { total: 990 } });
+  });
+
+  it('the v2 XML notification pays the order through the same apply path, answered <return_code>SUCCESS</return_code>', async () => {
+    const mug = await shop.product('v2 通知', 1200);
+    const carol = await shop.login(`o_v2n_${signType.replace('-', '')}`);
+    const no = await shop.placeOrder(carol, [{ productId: mug.id, quantity: 1 }]);
+    const pay = await shop.http().post(`/orders/${no}/pay`).set(carol.headers).expect(200);
+    await shop.sandbox.pay(String(pay.body.package).replace('prepay_id=', ''));
+    await shop.waitForStatus(no, 'PAID');
+    const attempts = await shop.sandbox.waitForNotification({ outTradeNo: no });
+    expect(attempts.find((a) => a.ok)).toMatchObject({ status: 200 });
+    const timeline = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.timeline.map((e: { type: string }) => e.type);
+    expect(timeline.join(' ')).toContain('notification');
+  });
+
+  it('a forged, an XXE and an unsigned v2 notification are refused with FAIL and change nothing', async () => {
+    const mug = await shop.product('v2 伪造', 1300);
+    const dave = await shop.login(`o_v2f_${signType.replace('-', '')}`);
+    const no = await shop.placeOrder(dave, [{ productId: mug.id, quantity: 1 }]);
+    await shop.http().post(`/orders/${no}/pay`).set(dave.headers).expect(200);
+    const ks = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const fields: Record<string, string> = {
+      return_code: 'SUCCESS', appid: ks.appid, mch_id: ks.mchid, nonce_str: 'n', result_code: 'SUCCESS', openid: 'o', trade_type: 'JSAPI',
+      total_fee: '1300', fee_type: 'CNY', transaction_id: '4200000000000000000000000001', out_trade_no: no, time_end: '20260101120000',
+    };
+    const xml = (f: Record<string, string>) => `<xml>${Object.entries(f).map(([k, v]) => `<${k}><![CDATA[${v}]]></${k}>`).join('')}</xml>`;
+    const forgedSign = createHash('md5').update(`${Object.keys(fields).sort().map((k) => `${k}=${fields[k]}`).join('&')}&key=${'f'.repeat(32)}`).digest('hex').toUpperCase();
+    const post = (body: string) => shop.http().post('/notify/wechatpay/v2/transaction').set('Content-Type', 'text/xml').send(body);
+    const forged = await post(xml({ ...fields, sign: forgedSign }));
+    expect(forged.status).toBe(401);
+    expect(forged.text).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+    expect((await post(xml(fields))).status).toBe(401);
+    const xxe = await post(`<!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><out_trade_no>&x;</out_trade_no></xml>`);
+    expect(xxe.status).toBe(400);
+    expect(xxe.text).toContain('FAIL');
+    expect(await shop.status(no)).toBe('NOTPAY');
   });
 });
