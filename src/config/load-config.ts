@@ -263,6 +263,12 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       });
     }
   }
+  if (w.WECHATPAY_SUB_MCHID !== undefined && apiVersion === 'v2' && !problems.some((p) => p.variable === 'WECHATPAY_SUB_MCHID')) {
+    problems.push({
+      variable: 'WECHATPAY_SUB_MCHID',
+      reason: 'is set with WECHATPAY_API_VERSION=v2: service-provider mode (sub_mch_id) is only available on APIv3 so far (issue 15); use v3 or unset WECHATPAY_SUB_MCHID',
+    });
+  }
   if (w.WECHAT_SUB_APPID !== undefined && w.WECHATPAY_SUB_MCHID === undefined && !problems.some((p) => p.variable === 'WECHATPAY_SUB_MCHID')) {
     problems.push({
       variable: 'WECHATPAY_SUB_MCHID',

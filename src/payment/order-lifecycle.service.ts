@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { merchantOf } from './merchant-ref';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import type { SessionUser } from '../auth/session-user';
@@ -101,7 +102,7 @@ export class OrderLifecycle {
     const tag = attempt.seq > 1 ? { attempt: attempt.outTradeNo } : {};
     let tx: Transaction;
     try {
-      tx = await this.gateway.query(attempt.outTradeNo);
+      tx = await this.gateway.query(attempt.outTradeNo, merchantOf(order));
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus === 404) {
         await this.timeline.record(order.outTradeNo, `${source}:ORDER_NOT_EXIST`, { requestId: error.requestId, ...tag });
@@ -159,7 +160,7 @@ export class OrderLifecycle {
    */
   async closeAttemptAtWechat(order: Order, attempt: PaymentAttempt, reason: string, source: PaymentSource): Promise<CloseOutcome> {
     try {
-      await withRetries(() => this.gateway.close(attempt.outTradeNo));
+      await withRetries(() => this.gateway.close(attempt.outTradeNo, merchantOf(order)));
       return 'closed';
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500 && !error.isRateLimited) {

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { merchantOf } from './merchant-ref';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
 import type { SessionUser } from '../auth/session-user';
@@ -134,6 +135,7 @@ export class OrderPayService {
             payer: payer.openid ? { appid: payer.appid, openid: payer.openid } : undefined,
             clientIp: ip,
             site: this.config.orders.h5,
+            merchant: merchantOf(order),
           });
         },
         prepayRetries + 1,

@@ -92,6 +92,8 @@ interface AttemptRow {
   attempt_tx: string | null;
   order_no: string;
   order_id: string | number | null;
+  /** The order's sub-merchant (service-provider mode); null for a direct merchant's order. */
+  sub_mchid: string | null;
 }
 
 /** The channel of a payment WeChat reports for an order with no attempt here (never prepaid by us). */
@@ -192,7 +194,7 @@ export class PaymentApplier implements OnModuleDestroy {
     const reported = [...new Set(batch.map((item) => item.tx.out_trade_no).filter((no) => typeof no === 'string'))];
     const attemptRows: Array<Omit<AttemptRow, 'order_id'>> = reported.length
       ? await runner.query(
-          `SELECT a.out_trade_no AS attempt_no, a.id AS attempt_id, a.appid AS appid, a.transaction_id AS attempt_tx, o.out_trade_no AS order_no
+          `SELECT a.out_trade_no AS attempt_no, a.id AS attempt_id, a.appid AS appid, a.transaction_id AS attempt_tx, o.out_trade_no AS order_no, o.sub_mchid AS sub_mchid
            FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no IN (${reported.map(() => '?').join(',')})`,
           reported,
         )
@@ -201,15 +203,19 @@ export class PaymentApplier implements OnModuleDestroy {
     // An order never prepaid here has no attempt yet: its own number is its first attempt (written when it pays).
     const missing = reported.filter((no) => !attempts.has(no));
     if (missing.length) {
-      const orphans: Array<{ id: string | number; out_trade_no: string }> = await runner.query(
-        `SELECT id, out_trade_no FROM orders WHERE out_trade_no IN (${missing.map(() => '?').join(',')})`,
+      const orphans: Array<{ id: string | number; out_trade_no: string; sub_mchid: string | null }> = await runner.query(
+        `SELECT id, out_trade_no, sub_mchid FROM orders WHERE out_trade_no IN (${missing.map(() => '?').join(',')})`,
         missing,
       );
-      for (const o of orphans) attempts.set(o.out_trade_no, { attempt_no: o.out_trade_no, attempt_id: null, appid: null, attempt_tx: null, order_no: o.out_trade_no, order_id: o.id });
+      for (const o of orphans) attempts.set(o.out_trade_no, { attempt_no: o.out_trade_no, attempt_id: null, appid: null, attempt_tx: null, order_no: o.out_trade_no, order_id: o.id, sub_mchid: o.sub_mchid });
     }
     const orderNo = (tx: Transaction) => attempts.get(tx.out_trade_no)?.order_no;
-    // Ours: our merchant, and the appid the attempt was prepaid with (the mini-program's for miniprogram).
-    const ours = (tx: Transaction) => tx.mchid === this.credentials.mchid && tx.appid === (attempts.get(tx.out_trade_no)?.appid ?? this.credentials.appid);
+    // Ours: our merchant (the provider's sp_mchid in service-provider mode), the order's own sub-merchant
+    // (none for a direct merchant's order), and the appid the attempt was prepaid with (the mini-program's for miniprogram).
+    const ours = (tx: Transaction) =>
+      tx.mchid === this.credentials.mchid &&
+      (tx.sub_mchid ?? null) === (attempts.get(tx.out_trade_no)?.sub_mchid ?? null) &&
+      tx.appid === (attempts.get(tx.out_trade_no)?.appid ?? this.credentials.appid);
 
     // 1. One guarded UPDATE for every order a well-formed report may pay (first report per order).
     const candidates = new Map<string, Transaction>();
@@ -348,7 +354,7 @@ export class PaymentApplier implements OnModuleDestroy {
       } else {
         // NOTPAY (or CLOSED) but the report does not match the order: never mark it paid.
         reason = !ours(tx)
-          ? `appid/mchid ${tx.appid}/${tx.mchid} are not ours`
+          ? `appid/mchid${tx.sub_mchid ? '/sub_mchid' : ''} ${tx.appid}/${tx.mchid}${tx.sub_mchid ? `/${tx.sub_mchid}` : ''} are not ours${attempts.get(no)?.sub_mchid ? ` (order's sub-merchant ${attempts.get(no)?.sub_mchid})` : ''}`
           : tx.amount?.total !== row.total
             ? `paid ${tx.amount?.total} fen, order total is ${row.total}`
             : tx.amount?.currency && tx.amount.currency !== row.currency

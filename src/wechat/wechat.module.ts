@@ -14,6 +14,7 @@ import { WechatPayClient } from './pay/wechat-pay.client';
 import { PAYMENT_GATEWAY, WechatPayV3Gateway } from './pay/payment-gateway';
 import { WechatPayV2Gateway } from './pay-v2/payment-gateway-v2';
 import { WechatPayV2Client } from './pay-v2/wechat-pay-v2.client';
+import { WechatPayV3PartnerGateway } from './pay/partner-gateway';
 
 /** The mini-program bound to the merchant (WECHAT_MINIPROGRAM_APPID, or the sandbox's own); undefined = not configured. */
 function v2Client(c: WechatCredentials, config: AppConfig, clock: Clock, metrics: Metrics | undefined): WechatPayV2Client {
@@ -187,14 +188,17 @@ export class WechatModule {
         {
           // The one place the API version is chosen (WECHATPAY_API_VERSION); nothing downstream asks.
           provide: PAYMENT_GATEWAY,
-          inject: [WechatPayClient, WechatCredentials, AppConfig, Clock, { token: Metrics, optional: true }],
-          useFactory: (client: WechatPayClient, c: WechatCredentials, config: AppConfig, clock: Clock, metrics: Metrics | undefined) =>
+          inject: [WechatPayClient, WechatCredentials, AppConfig, Clock, WechatPayHttp, { token: Metrics, optional: true }],
+          // ... and the merchant kind: direct, or service provider (WECHATPAY_SUB_MCHID set; APIv3 only so far).
+          useFactory: (client: WechatPayClient, c: WechatCredentials, config: AppConfig, clock: Clock, http: WechatPayHttp, metrics: Metrics | undefined) =>
             config.wechat.apiVersion === 'v2'
               ? new WechatPayV2Gateway(v2Client(c, config, clock, metrics), {
                   miniprogramAppid: miniprogramAppid(c),
                   notifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/transaction`,
                 })
-              : new WechatPayV3Gateway(client, miniprogramAppid(c)),
+              : config.wechat.partner
+                ? new WechatPayV3PartnerGateway(http, client, c, { subMchid: config.wechat.partner.subMchid }, miniprogramAppid(c))
+                : new WechatPayV3Gateway(client, miniprogramAppid(c)),
         },
         {
           provide: WechatPayNotificationParser,

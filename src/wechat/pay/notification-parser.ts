@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { neutralTransaction } from './partner-gateway';
 import { BadRequestError } from '../../common/errors/app-error';
 import { AesGcmCipher } from './cipher';
 import { WechatPayDecryptError } from './errors';
@@ -43,7 +44,8 @@ export class WechatPayNotificationParser {
   decrypt(envelope: NotificationEnvelope): ParsedNotification {
     const resource = this.cipher.decryptJson<Record<string, unknown>>(envelope.resource);
     if (envelope.event_type.startsWith('TRANSACTION.')) {
-      return { kind: 'transaction', envelope, resource: resource as unknown as Transaction };
+      // A partner (服务商) notification's sp_*/sub_* fields become the neutral shape (sub_mchid kept).
+      return { kind: 'transaction', envelope, resource: neutralTransaction(resource as unknown as Transaction) };
     }
     if (envelope.event_type.startsWith('REFUND.')) {
       return { kind: 'refund', envelope, resource: resource as unknown as RefundNotificationResource };

@@ -4,6 +4,15 @@ import type { NativePrepayInput, WechatPayClient } from './wechat-pay.client';
 /** The ways a shopper pays. */
 export type GatewayChannel = 'jsapi' | 'h5' | 'native' | 'miniprogram';
 
+/**
+ * Which merchant a trade is for, protocol-neutral: in service-provider mode the order's sub-merchant
+ * (the adapter sends it as sub_mchid / sub_mch_id); direct adapters ignore it. Business code passes
+ * the order's own value and never asks which mode is on.
+ */
+export interface MerchantRef {
+  subMchid: string;
+}
+
 /** What a prepay needs to know about an order, protocol-neutral (amounts in fen, times as Date). */
 export interface PrepayOrder {
   /** The attempt's out_trade_no. */
@@ -19,6 +28,8 @@ export interface PrepayOrder {
   clientIp?: string;
   /** h5: the site shown on WeChat's cashier. */
   site?: { appName: string; appUrl: string };
+  /** The order's sub-merchant (service-provider mode). */
+  merchant?: MerchantRef;
 }
 
 /** A prepay's answer, per channel. */
@@ -37,8 +48,9 @@ export interface PaymentGateway {
   appidFor(channel: GatewayChannel): string | undefined;
   prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult>;
   invokeParams(channel: GatewayChannel, prepay: PrepayResult, appid: string): InvokeParams;
-  query(outTradeNo: string): Promise<Transaction>;
-  close(outTradeNo: string): Promise<void>;
+  /** The answer in the neutral Transaction shape (appid = the one prepaid with, mchid = ours, sub_mchid when a sub-merchant's). */
+  query(outTradeNo: string, merchant?: MerchantRef): Promise<Transaction>;
+  close(outTradeNo: string, merchant?: MerchantRef): Promise<void>;
 }
 
 export const PAYMENT_GATEWAY = Symbol('PAYMENT_GATEWAY');
@@ -52,11 +64,11 @@ interface ChannelAdapter {
 }
 
 /** RFC 3339 in Beijing time (+08:00), whole seconds: WeChat's time_expire. */
-function beijingRfc3339(date: Date): string {
+export function beijingRfc3339(date: Date): string {
   return new Date(date.getTime() + 8 * 3600_000).toISOString().replace(/\.\d{3}Z$/, '+08:00');
 }
 
-const ipPattern = /^[0-9a-fA-F.:]{3,45}$/;
+export const ipPattern = /^[0-9a-fA-F.:]{3,45}$/;
 
 function prepayIdOf(prepay: PrepayResult): string {
   if (prepay.kind !== 'prepay_id') throw new Error(`a ${prepay.kind} prepay has no prepay_id`);

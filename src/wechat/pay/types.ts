@@ -112,6 +112,21 @@ export interface Transaction {
   amount?: { total?: number; payer_total?: number; currency?: string; payer_currency?: string };
   scene_info?: { device_id?: string };
   promotion_detail?: unknown[];
+  /**
+   * Service-provider mode: the sub-merchant the trade belongs to (partner answers and notifications
+   * are normalised by neutralTransaction: mchid = sp_mchid, appid = sub_appid ?? sp_appid,
+   * payer.openid = sub_openid ?? sp_openid). Absent for a direct merchant's trade.
+   */
+  sub_mchid?: string;
+}
+
+/** A partner (服务商) trade as WeChat sends it: queries of /v3/pay/partner/transactions and partner notifications. */
+export interface PartnerTransaction extends Omit<Transaction, 'appid' | 'mchid' | 'payer'> {
+  sp_appid: string;
+  sp_mchid: string;
+  sub_appid?: string;
+  sub_mchid: string;
+  payer?: { sp_openid?: string; sub_openid?: string };
 }
 
 export interface CreateRefundRequest {
