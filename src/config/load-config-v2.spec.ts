@@ -90,6 +90,10 @@ describe('loadConfig: WECHATPAY_API_VERSION and the APIv2 variables', () => {
     expect(loadConfig({ WECHATPAY_API_VERSION: 'v2', WECHATPAY_V2_SIGN_TYPE: 'MD5' }).wechat).toMatchObject({ apiVersion: 'v2', v2SignType: 'MD5' });
   });
 
+  it('refuses v2 together with service-provider mode (WECHATPAY_SUB_MCHID), which the v2 client cannot speak yet', () => {
+    expect(problemsOf({ WECHATPAY_API_VERSION: 'v2', WECHATPAY_SUB_MCHID: '1900000109' })).toContain('WECHATPAY_API_VERSION: is v2 while WECHATPAY_SUB_MCHID is set');
+  });
+
   it('v3 stays as it was: a live v3 configuration without any v2 variable starts', () => {
     expect(loadConfig(liveV3()).wechat.apiVersion).toBe('v3');
   });

@@ -276,6 +276,15 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
     });
   }
 
+  if (apiVersion === 'v2' && w.WECHATPAY_SUB_MCHID !== undefined && !problems.some((p) => p.variable === 'WECHATPAY_API_VERSION')) {
+    // The APIv2 gateway speaks as a direct merchant (no sub_mch_id / sub_appid yet): silently paying
+    // into the service provider's own account would be worse than refusing to start.
+    problems.push({
+      variable: 'WECHATPAY_API_VERSION',
+      reason: 'is v2 while WECHATPAY_SUB_MCHID is set: service-provider mode is only available with v3 for now (the APIv2 client has no sub_mch_id yet)',
+    });
+  }
+
   const mpVerifyFile = w.WECHAT_MP_VERIFY_FILE ? readMpVerifyFile(w.WECHAT_MP_VERIFY_FILE, problems) : undefined;
 
   if (problems.length > 0) throw new ConfigValidationError(problems);
