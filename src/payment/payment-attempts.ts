@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, In, Repository } from 'typeorm';
+import { EntityManager, In, LessThanOrEqual, Repository } from 'typeorm';
 import { Clock } from '../common/clock';
-import type { Order } from './entities/order.entity';
+import { Order } from './entities/order.entity';
 import { AttemptStatus, PayChannel, PaymentAttempt } from './entities/payment-attempt.entity';
 
 export interface AttemptView {
@@ -108,6 +108,29 @@ export class PaymentAttempts {
   /** A paid attempt fully refunded → REFUNDED (guarded). */
   async markRefunded(manager: EntityManager, outTradeNo: string): Promise<void> {
     await manager.update(PaymentAttempt, { outTradeNo, status: 'PAID' }, { status: 'REFUNDED', updatedAt: this.clock.now() });
+  }
+
+  /**
+   * Duplicate payments not refunded yet (an attempt PAID with a transaction other than its order's),
+   * unchanged for `olderThanMs`, oldest first — the payment jobs pursue their refund again.
+   */
+  async unresolvedDuplicates(olderThanMs: number, limit: number): Promise<Array<{ order: Order; attempt: PaymentAttempt }>> {
+    const rows = await this.attempts
+      .createQueryBuilder('a')
+      .innerJoinAndMapOne('a.order', Order, 'o', 'o.id = a.order_id')
+      .where("a.status = 'PAID' AND a.transaction_id IS NOT NULL")
+      .andWhere('(o.transaction_id IS NULL OR a.transaction_id <> o.transaction_id)')
+      .andWhere('a.updated_at <= :cutoff', { cutoff: new Date(this.clock.nowMs() - olderThanMs) })
+      .orderBy('a.updatedAt', 'ASC')
+      .limit(limit)
+      .getMany();
+    return rows.map((a) => ({ attempt: a, order: (a as PaymentAttempt & { order: Order }).order }));
+  }
+
+  /** Claims one retry of a duplicate's refund (guarded on its last change: once per sweep, on one instance). */
+  async claimRetry(attempt: PaymentAttempt): Promise<boolean> {
+    const res = await this.attempts.update({ id: attempt.id, status: 'PAID', updatedAt: LessThanOrEqual(attempt.updatedAt) }, { updatedAt: this.clock.now() });
+    return !!res.affected;
   }
 
   /** Per order id: its attempts (the JSON's `payments`), and the rows themselves. */

@@ -7,7 +7,8 @@ import { LeaseHandle, LeaseService } from '../database/lease.service';
 import { WechatPayApiError } from '../wechat/pay/errors';
 import { AfterCloseSettlement } from './after-close.service';
 import { isPaidOutcome, OrderLifecycle } from './order-lifecycle.service';
-import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent } from './payment-applier.service';
+import { DuplicatePaymentEvent, ORDER_DUPLICATE_PAYMENT, ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent } from './payment-applier.service';
+import { PaymentAttempts } from './payment-attempts';
 import { REFUND_PROGRESS, RefundProgress } from './refund-progress';
 import { Limiter, mapLimit } from './time';
 
@@ -45,6 +46,7 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
   constructor(
     private readonly lifecycle: OrderLifecycle,
     private readonly afterClose: AfterCloseSettlement,
+    private readonly attempts: PaymentAttempts,
     private readonly leases: LeaseService,
     private readonly config: AppConfig,
     private readonly clock: Clock,
@@ -159,8 +161,21 @@ export class PaymentJobs implements OnApplicationBootstrap, OnApplicationShutdow
           }),
         () => lease.lost,
       );
+      // Duplicate payments (a second attempt paid too) whose full refund is not done yet: the event again
+      // (the refund module's handler refunds once, by the number derived from the attempt).
+      for (const { order, attempt } of await this.attempts.unresolvedDuplicates(olderThanMs, this.config.orders.jobBatch)) {
+        if (lease.lost) break;
+        try {
+          if (!(await this.attempts.claimRetry(attempt))) continue;
+          result.retried!++;
+          const event: DuplicatePaymentEvent = { outTradeNo: order.outTradeNo, attemptOutTradeNo: attempt.outTradeNo, transactionId: attempt.transactionId!, amount: order.total, retry: true };
+          await this.events.emitAsync(ORDER_DUPLICATE_PAYMENT, event);
+        } catch (error) {
+          this.logger.warn(`duplicate payment ${attempt.outTradeNo} not refunded: ${(error as Error).message}`);
+        }
+      }
     });
-    if (ran && result.retried) this.logger.warn(`pursued ${result.retried} unresolved payment(s) after close again`);
+    if (ran && result.retried) this.logger.warn(`pursued ${result.retried} unresolved payment(s) after close or duplicate payment(s) again`);
     return result;
   }
 

@@ -214,6 +214,38 @@ describe('payment channels and attempts', () => {
     expect((await shop.sandbox.transaction(`${no}_2`)).trade_state).toBe('REFUND');
   });
 
+  it('a duplicate payment whose automatic refund WeChat refused (NOT_ENOUGH) is refunded by the payment jobs\' sweep under the next number', async () => {
+    const no = await order(wechatShopper);
+    const first = String((await pay(wechatShopper, no).expect(200)).body.package).replace('prepay_id=', '');
+    proxy.on((method, path) => method === 'GET' && path.includes(`/out-trade-no/${no}?`), { answer: { status: 404, code: 'ORDER_NOT_EXIST', message: '订单不存在' } });
+    const second = await pay(wechatShopper, no, { channel: 'native' }).expect(200);
+    await shop.sandbox.pay(first);
+    await shop.waitForStatus(no, 'PAID');
+    await shop.sandbox.setInsufficientBalance(true);
+    type R = { outRefundNo: string; status: string };
+    const refundsOf = async (): Promise<R[]> => (await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body;
+    const until = async (check: (rows: R[]) => boolean) => {
+      const deadline = Date.now() + 15_000;
+      let rows: R[] = [];
+      while (Date.now() < deadline && !check((rows = await refundsOf()))) await sleep(100);
+      return rows;
+    };
+    try {
+      await shop.sandbox.pay(new URL(second.body.codeUrl.replace('weixin://', 'http://')).searchParams.get('pr')!);
+      expect(await until((rows) => rows.some((r) => r.status === 'FAILED'))).toEqual([expect.objectContaining({ outRefundNo: `DP${no}_2`, status: 'FAILED' })]);
+    } finally {
+      await shop.sandbox.setInsufficientBalance(false);
+    }
+    const sweep = await jobs.resolvePaidAfterClose({ olderThanMs: 0 });
+    expect(sweep.retried).toBeGreaterThanOrEqual(1);
+    const rows = await until((list) => list.some((r) => r.status === 'SUCCESS'));
+    expect(rows).toEqual(expect.arrayContaining([expect.objectContaining({ outRefundNo: `DP${no}_2-2`, status: 'SUCCESS' })]));
+    expect((await payments(no)).map((p) => p.status)).toEqual(['PAID', 'REFUNDED']);
+    // settled: the next sweep leaves it alone
+    await jobs.resolvePaidAfterClose({ olderThanMs: 0 });
+    expect((await refundsOf()).length).toBe(2);
+  });
+
   it('refunds a paid h5 order to its attempt', async () => {
     const no = await order(guest);
     const res = await pay(guest, no, { channel: 'h5' }).expect(200);
