@@ -149,6 +149,11 @@
     RATE_LIMITED: '操作太频繁，请稍后再试。',
     IDEMPOTENCY_KEY_REUSED: '订单重复提交，请刷新页面后重试。',
     CHANNEL_UNAVAILABLE: '当前登录方式不支持微信支付，请在微信中打开本页面。',
+    CHANNEL_NEEDS_WECHAT: '请在微信中打开本页面完成支付，或换一种方式支付。',
+    CHANNEL_NEEDS_MINIPROGRAM: '请在小程序中完成支付，或换一种方式支付。',
+    INVALID_CHANNEL: '不支持该支付方式，请换一种方式支付。',
+    PAYMENT_IN_PROGRESS: '该订单正在支付中，请等待支付结果后再换其他方式。',
+    CLIENT_IP_UNKNOWN: '无法发起 H5 支付，请换一种方式支付。',
     CROSS_SITE_REQUEST: '请求来源不正确，请刷新页面后重试。',
     VALIDATION_FAILED: '提交的内容有误，请刷新页面后重试。'
   };
