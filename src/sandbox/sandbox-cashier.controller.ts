@@ -11,6 +11,8 @@ import { SandboxHttp } from './sandbox-http';
 import { SandboxMpService } from './sandbox-mp.service';
 import { PayProblem, SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings, hostAllowed, pageUnderPayDirectory } from './sandbox.settings';
+import { sandboxApiV2Key } from './keystore';
+import { sandboxInvokeSignType, sandboxV2PaySignProblem } from './sandbox-v2-wire';
 import { yuan } from './bills/trade-bill';
 
 type Json = Record<string, unknown>;
@@ -122,15 +124,20 @@ export class SandboxCashierController {
       return { ok: false, errDesc: `当前页面的URL未注册：${url}` };
     }
     if (p.appId !== this.settings.keystore.appid) return { ok: false, errDesc: 'appId 与商户号绑定的 appid 不一致' };
-    if (p.signType !== 'RSA') return { ok: false, errDesc: 'signType 必须是 RSA（APIv3）' };
     for (const field of ['timeStamp', 'nonceStr', 'package', 'paySign']) {
       if (typeof p[field] !== 'string' || !p[field]) return { ok: false, errDesc: `缺少参数 ${field}（必须是字符串）` };
     }
-    const message = Buffer.from(`${p.appId}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`, 'utf8');
-    if (!verifyBase64Signature(message, String(p.paySign), this.merchantKey)) return { ok: false, errDesc: '支付验证签名失败' };
+    const v2Problem = sandboxV2PaySignProblem(p, String(p.appId), sandboxApiV2Key(this.settings.keystore));
+    if (v2Problem === 'rsa') {
+      const message = Buffer.from(`${p.appId}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`, 'utf8');
+      if (!verifyBase64Signature(message, String(p.paySign), this.merchantKey)) return { ok: false, errDesc: '支付验证签名失败' };
+    } else if (v2Problem) {
+      return { ok: false, errDesc: v2Problem };
+    }
     const prepayId = /^prepay_id=(.+)$/.exec(String(p.package))?.[1];
     const tx = prepayId ? this.pay.prepayInfo(prepayId) : undefined;
     if (!prepayId || !tx) return { ok: false, errDesc: 'prepay_id 不存在' };
+    if (p.signType !== sandboxInvokeSignType(tx)) return { ok: false, errDesc: `signType 与下单时不一致（应为 ${sandboxInvokeSignType(tx)}）` };
     if (!this.pay.prepayValid(tx, prepayId)) return { ok: false, errDesc: 'prepay_id 已过期' };
     return { ok: true, prepayId };
   }

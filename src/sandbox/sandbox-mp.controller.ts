@@ -12,6 +12,8 @@ import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxMpError } from './sandbox-errors';
 import { PayProblem, SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
+import { sandboxApiV2Key } from './keystore';
+import { sandboxInvokeSignType, sandboxV2PaySignProblem } from './sandbox-v2-wire';
 
 type QueryParams = Record<string, string | undefined>;
 
@@ -224,7 +226,7 @@ export class SandboxMiniprogramController {
   constructor(
     private readonly mp: SandboxMpService,
     private readonly pay: SandboxPayService,
-    settings: SandboxSettings,
+    private readonly settings: SandboxSettings,
   ) {
     this.merchantKey = publicKeyOf(settings.keystore.merchant.publicKeyPem);
   }
@@ -240,15 +242,20 @@ export class SandboxMiniprogramController {
     for (const field of ['timeStamp', 'nonceStr', 'package', 'signType', 'paySign']) {
       if (typeof p[field] !== 'string' || !p[field]) return fail(400, `parameter error: ${field} is required (a string)`);
     }
-    if (p.signType !== 'RSA') return fail(400, 'signType must be RSA (APIv3)');
     const appid = this.mp.miniprogram.appid;
-    const message = Buffer.from(`${appid}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`, 'utf8');
-    if (!verifyBase64Signature(message, String(p.paySign), this.merchantKey)) {
-      return fail(400, `支付验证签名失败 (paySign does not verify over the mini-program appid ${appid})`);
+    const v2Problem = sandboxV2PaySignProblem(p, appid, sandboxApiV2Key(this.settings.keystore));
+    if (v2Problem === 'rsa') {
+      const message = Buffer.from(`${appid}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`, 'utf8');
+      if (!verifyBase64Signature(message, String(p.paySign), this.merchantKey)) {
+        return fail(400, `支付验证签名失败 (paySign does not verify over the mini-program appid ${appid})`);
+      }
+    } else if (v2Problem) {
+      return fail(400, `${v2Problem} (mini-program appid ${appid})`);
     }
     const prepayId = /^prepay_id=(.+)$/.exec(String(p.package))?.[1];
     const tx = prepayId ? this.pay.prepayInfo(prepayId) : undefined;
     if (!prepayId || !tx) return fail(404, 'prepay_id 不存在');
+    if (p.signType !== sandboxInvokeSignType(tx)) return fail(400, `signType 与下单时不一致（应为 ${sandboxInvokeSignType(tx)}）`);
     if (tx.appid !== appid) return fail(400, `prepay_id 的 appid (${tx.appid}) 与小程序 appid (${appid}) 不一致`);
     const outcome = p.result === 'cancel' || p.result === 'fail' ? p.result : 'success';
     const answer = this.pay.pay(prepayId, typeof p.openid === 'string' ? p.openid : undefined, outcome);

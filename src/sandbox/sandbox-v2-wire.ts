@@ -90,3 +90,22 @@ export function sandboxV2TimeOf(rfc3339: string | undefined, spaced = false): st
   const t = sandboxV2Time(ms);
   return spaced ? `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)} ${t.slice(8, 10)}:${t.slice(10, 12)}:${t.slice(12, 14)}` : t;
 }
+
+/**
+ * The JS bridge's paySign check: `RSA` (APIv3, checked by the caller) or the APIv2 sign (MD5 /
+ * HMAC-SHA256 over appId, nonceStr, package, signType, timeStamp with the APIv2 key). Answers
+ * undefined when the v2 sign is right, else what is wrong; 'rsa' hands RSA back to the caller.
+ */
+export function sandboxV2PaySignProblem(p: Record<string, unknown>, appId: string, apiKey: string): string | undefined | 'rsa' {
+  if (p.signType === 'RSA') return 'rsa';
+  if (p.signType !== 'MD5' && p.signType !== 'HMAC-SHA256') return 'signType 必须是 RSA（APIv3）或 MD5、HMAC-SHA256（APIv2）';
+  const fields = { appId, timeStamp: String(p.timeStamp), nonceStr: String(p.nonceStr), package: String(p.package), signType: p.signType };
+  const expected = Buffer.from(sandboxV2Sign(fields, apiKey, p.signType));
+  const given = Buffer.from(String(p.paySign).toUpperCase());
+  return given.length === expected.length && timingSafeEqual(given, expected) ? undefined : `支付验证签名失败（signType ${p.signType}：APIv2 签名不符）`;
+}
+
+/** The signType a prepay must be invoked with: RSA for APIv3 prepays, the unifiedorder's for APIv2 ones. */
+export function sandboxInvokeSignType(tx: { v2?: { signType: SandboxV2SignType } }): string {
+  return tx.v2?.signType ?? 'RSA';
+}

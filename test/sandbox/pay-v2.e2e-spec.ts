@@ -185,6 +185,18 @@ describe('sandbox APIv2 front', () => {
     expect(app.fields).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'NOAUTH' });
   });
 
+  it('the JS bridge accepts a v2 paySign (MD5 / HMAC-SHA256) for a v2 prepay, refuses a wrong one and a sign type other than the prepay\'s', async () => {
+    const bridge = (params: Record<string, string>) =>
+      fetch(`${t.baseUrl}/sandbox/jsbridge/pay`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ url: `${t.baseUrl}/pay.html`, params }) }).then((r) => r.json());
+    const no = tradeNo('V2J');
+    const { prepayId } = await client('HMAC-SHA256').unifiedOrder(order(no));
+    const params = { ...client('HMAC-SHA256').buildJsapiInvokeParams(prepayId) };
+    expect(await bridge(params)).toEqual({ ok: true, prepayId });
+    expect(await bridge({ ...params, paySign: params.paySign.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) })).toMatchObject({ ok: false, errDesc: expect.stringContaining('支付验证签名失败') });
+    const md5 = { ...client('MD5').buildJsapiInvokeParams(prepayId) };
+    expect(await bridge(md5)).toMatchObject({ ok: false, errDesc: expect.stringContaining('signType 与下单时不一致') });
+  });
+
   it('downloadbill: the day\'s trade bill as text, and "No Bill Exist" for a day without trades', async () => {
     const no = tradeNo('V2B');
     await t.control.pay((await client().unifiedOrder(order(no, 77))).prepayId);
