@@ -125,17 +125,32 @@ describe('payment channels and attempts', () => {
     await shop.waitForStatus(no, 'PAID');
   });
 
-  it.each(['h5', 'native'])('%s: a lost notification is found by GET /orders/:no (query-on-read) and, for another order, by the reconcile sweep', async (channel) => {
+  const miniprogramLogin = async (openid: string): Promise<Login> => {
+    const { code } = await shop.sandbox.miniprogramCode({ openid });
+    const token = (await shop.http().post('/auth/miniprogram/login').send({ code }).expect(200)).body.token as string;
+    return { cookie: '', token, location: '', headers: { Authorization: `Bearer ${token}` } };
+  };
+  /** Pays the answer of POST /orders/:no/pay at the sandbox, whatever its channel. */
+  const payAtSandbox = (body: { channel: string; package?: string; h5Url?: string; codeUrl?: string }) =>
+    shop.sandbox.pay(
+      body.channel === 'h5'
+        ? prepayIdOfH5(body.h5Url!)
+        : body.channel === 'native'
+          ? new URL(body.codeUrl!.replace('weixin://', 'http://')).searchParams.get('pr')!
+          : String(body.package).replace('prepay_id=', ''),
+    );
+
+  it.each(['jsapi', 'h5', 'native', 'miniprogram'])('%s: a lost notification is found by GET /orders/:no (query-on-read) and, for another order, by the reconcile sweep', async (channel) => {
+    const shopper = channel === 'jsapi' ? wechatShopper : channel === 'miniprogram' ? await miniprogramLogin(`o_mp_lost_${Date.now()}`) : guest;
     await shop.sandbox.dropNotifications(true);
-    const read = await order(guest);
-    const swept = await order(guest);
+    const read = await order(shopper);
+    const swept = await order(shopper);
     for (const no of [read, swept]) {
-      const res = await pay(guest, no, { channel }).expect(200);
-      if (channel === 'h5') await shop.sandbox.pay(prepayIdOfH5(res.body.h5Url));
-      else await shop.sandbox.pay(new URL(res.body.codeUrl.replace('weixin://', 'http://')).searchParams.get('pr')!);
+      const res = await pay(shopper, no, { channel }).expect(200);
+      expect((await payAtSandbox(res.body)).result).toBe('ok');
     }
     expect(await shop.status(read)).toBe('NOTPAY');
-    const mine = await shop.http().get(`/orders/${read}`).set(guest.headers).expect(200);
+    const mine = await shop.http().get(`/orders/${read}`).set(shopper.headers).expect(200);
     expect(mine.body.status).toBe('PAID');
     expect(await timeline(read)).toContain('query:applied');
     const result = await jobs.reconcile();
