@@ -1,4 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { partnerView } from './sandbox-partner';
 import { X509Certificate, createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
@@ -393,7 +394,7 @@ export class SandboxPayService implements OnModuleDestroy {
       eventType: 'TRANSACTION.SUCCESS',
       summary: '支付成功',
       resourceType: 'transaction',
-      resource: this.transactionView(tx),
+      resource: partnerView(this.transactionView(tx), tx, this.appid),
       v2: tx.v2,
     });
   }

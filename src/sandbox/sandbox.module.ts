@@ -13,6 +13,7 @@ import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier } from './sandbox-notifier.service';
 import { SandboxPayV2Controller } from './sandbox-pay-v2.controller';
 import { SandboxPayController, SandboxPayNotFoundController } from './sandbox-pay.controller';
+import { SandboxPartnerController } from './sandbox-partner.controller';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxState } from './sandbox.state';
@@ -39,6 +40,7 @@ export class SandboxModule implements OnModuleInit {
       module: SandboxModule,
       controllers: [
         SandboxPayController,
+        SandboxPartnerController,
         SandboxPayV2Controller,
         SandboxMpController,
         SandboxCashierController,

@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import type { SandboxPartnerInfo } from './sandbox-partner';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -86,6 +87,8 @@ export interface SandboxTransaction {
   tradeType?: SandboxTradeType;
   /** Ordered through the APIv2 front: its notifications are v2 XML signed with this algorithm. */
   v2?: { signType: 'MD5' | 'HMAC-SHA256' };
+  /** Ordered through the partner (服务商) front: its sub-merchant; queries and notifications answer in the partner shape. */
+  partner?: SandboxPartnerInfo;
 }
 
 export type SandboxTradeType = 'JSAPI' | 'MWEB' | 'NATIVE';

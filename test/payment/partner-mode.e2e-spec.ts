@@ -1,0 +1,92 @@
+import { WechatPayApiError } from '../../src/wechat/pay/errors';
+import { WechatPayHttp } from '../../src/wechat/pay/wechat-pay.http';
+import { Shop } from '../helpers/shop';
+
+/**
+ * Service-provider mode end to end against the sandbox (issue 15): the app as a provider
+ * (WECHATPAY_SUB_MCHID), the sandbox's partner routes, one transaction core.
+ */
+describe('service-provider mode against the sandbox: login, order, pay (sp_openid), notification, query-on-read', () => {
+  const A = '1900000201';
+  const B = '1900000202';
+  let shop: Shop;
+  let productOfA: number;
+  let productOfB: number;
+
+  beforeAll(async () => {
+    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, PAYMENT_QUERY_ON_READ_AFTER: '0s' } });
+    await shop.admin().post('/admin/sub-merchants').send({ subMchid: B, name: '二号店' }).expect(201);
+    productOfA = (await shop.product('A 店杯子', 990)).id;
+    productOfB = (await shop.admin().post('/admin/products').send({ name: 'B 店杯子', price: 880, subMchid: B }).expect(201)).body.id;
+  });
+  afterAll(() => shop?.close());
+
+  it("pays sub-merchant B's order through the partner JSAPI route; the notification names sp_mchid and B; the order is PAID", async () => {
+    const alice = await shop.login('o_partner_alice');
+    const no = await shop.placeOrder(alice, [{ productId: productOfB, quantity: 1 }]);
+    const prepayId = await shop.prepay(alice, no);
+    const atWechat = await shop.sandbox.transaction(no);
+    expect(atWechat).toMatchObject({ trade_state: 'NOTPAY' });
+    await shop.sandbox.pay(prepayId);
+    // PAID proves the notification carried sub_mchid B: a direct-shaped or another sub-merchant's one is ANOMALY.
+    await shop.waitForStatus(no, 'PAID');
+    const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
+    expect(order).toMatchObject({ status: 'PAID', subMchid: B, payerOpenid: 'o_partner_alice', paidTotal: 880 });
+  });
+
+  it("finds a lost notification of A's order by querying the partner route (query-on-read)", async () => {
+    await shop.sandbox.dropNotifications(true);
+    try {
+      const bob = await shop.login('o_partner_bob');
+      const no = await shop.placeOrder(bob, [{ productId: productOfA, quantity: 1 }]);
+      await shop.sandbox.pay(await shop.prepay(bob, no));
+      expect(await shop.status(no)).toBe('NOTPAY');
+      const read = await shop.http().get(`/orders/${no}`).set(bob.headers).expect(200);
+      expect(read.body).toMatchObject({ status: 'PAID', subMchid: A });
+    } finally {
+      await shop.sandbox.dropNotifications(false);
+    }
+  });
+
+  it('a sub-merchant registered here but not bound to the provider at WeChat cannot prepay (INVALID_REQUEST), and the order stays NOTPAY', async () => {
+    await shop.admin().post('/admin/sub-merchants').send({ subMchid: '1900000299', name: '未绑定' }).expect(201);
+    const pid = (await shop.admin().post('/admin/products').send({ name: '未绑定商品', price: 100, subMchid: '1900000299' }).expect(201)).body.id;
+    const carol = await shop.login('o_partner_carol');
+    const no = await shop.placeOrder(carol, [{ productId: pid, quantity: 1 }]);
+    const res = await shop.http().post(`/orders/${no}/pay`).set(carol.headers);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(JSON.stringify(res.body)).toContain('INVALID_REQUEST');
+    expect(await shop.status(no)).toBe('NOTPAY');
+  });
+
+  it("answers a provider's partner calls with WeChat's errors: sub_mchid omitted → PARAM_ERROR, unbound → INVALID_REQUEST, sub_openid without sub_appid → PARAM_ERROR", async () => {
+    const http = shop.t.app.get(WechatPayHttp);
+    const merchant = await shop.sandbox.merchant();
+    const body = (extra: Record<string, unknown>) => ({
+      sp_appid: merchant.appid,
+      sp_mchid: merchant.mchid,
+      description: '测试',
+      out_trade_no: `P${Date.now()}`,
+      notify_url: `${shop.baseUrl}/notify/wechatpay/transaction`,
+      amount: { total: 1, currency: 'CNY' },
+      payer: { sp_openid: 'o_x' },
+      ...extra,
+    });
+    const errorOf = async (path: string, payload: Record<string, unknown>) => {
+      try {
+        await http.request({ method: 'POST', path, body: payload });
+      } catch (error) {
+        return error as WechatPayApiError;
+      }
+      throw new Error('expected a refusal');
+    };
+    const omitted = await errorOf('/v3/pay/partner/transactions/jsapi', body({}));
+    expect([omitted.httpStatus, omitted.wechatCode, omitted.wechatMessage]).toEqual([400, 'PARAM_ERROR', expect.stringContaining('受理机构必须传入sub_mch_id')]);
+    const unbound = await errorOf('/v3/pay/partner/transactions/jsapi', body({ sub_mchid: '1900000299' }));
+    expect([unbound.httpStatus, unbound.wechatCode]).toEqual([400, 'INVALID_REQUEST']);
+    const subOpenid = await errorOf('/v3/pay/partner/transactions/jsapi', body({ sub_mchid: A, payer: { sub_openid: 'o_sub' } }));
+    expect([subOpenid.httpStatus, subOpenid.wechatCode]).toEqual([400, 'PARAM_ERROR']);
+    const query = await http.request({ method: 'GET', path: '/v3/pay/partner/transactions/out-trade-no/NOPE123', query: { sp_mchid: merchant.mchid } }).catch((e: WechatPayApiError) => e);
+    expect((query as WechatPayApiError).wechatCode).toBe('PARAM_ERROR');
+  });
+});
