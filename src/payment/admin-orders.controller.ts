@@ -21,12 +21,12 @@ export class AdminOrdersController {
   constructor(private readonly orders: OrderService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Orders, filtered by status, Beijing date range and openid, newest first' })
+  @ApiOperation({ summary: 'Orders, filtered by status, Beijing date range, openid and sub-merchant (subMchid), newest first' })
   list(@Query() q: AdminOrdersQueryDto) {
     const from = q.from ? beijingDayStart(q.from) : undefined;
     const to = q.to ? new Date(beijingDayStart(q.to).getTime() + 86_400_000) : undefined;
     if (from && to && from >= to) throw new BadRequestError('INVALID_RANGE', 'from must not be after to');
-    return this.orders.adminList({ status: q.status, from, to, openid: q.openid, page: q.page ?? 1, pageSize: q.pageSize ?? 50 });
+    return this.orders.adminList({ status: q.status, from, to, openid: q.openid, subMchid: q.subMchid, page: q.page ?? 1, pageSize: q.pageSize ?? 50 });
   }
 
   @Get(':outTradeNo')

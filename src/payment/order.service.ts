@@ -298,10 +298,11 @@ export class OrderService {
     await this.attempts.markRefunded(manager, attemptOutTradeNo);
   }
 
-  async adminList(filters: { status?: string; from?: Date; to?: Date; openid?: string; page: number; pageSize: number }) {
+  async adminList(filters: { status?: string; from?: Date; to?: Date; openid?: string; subMchid?: string; page: number; pageSize: number }) {
     const qb = this.orders.createQueryBuilder('o').orderBy('o.id', 'DESC').skip((filters.page - 1) * filters.pageSize).take(filters.pageSize);
     if (filters.status) qb.andWhere('o.status = :status', { status: filters.status });
     if (filters.openid) qb.andWhere('o.openid = :openid', { openid: filters.openid });
+    if (filters.subMchid) qb.andWhere('o.sub_mchid = :subMchid', { subMchid: filters.subMchid });
     if (filters.from) qb.andWhere('o.created_at >= :from', { from: filters.from });
     if (filters.to) qb.andWhere('o.created_at < :to', { to: filters.to });
     const [rows, total] = await qb.getManyAndCount();

@@ -89,4 +89,16 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     const query = await http.request({ method: 'GET', path: '/v3/pay/partner/transactions/out-trade-no/NOPE123', query: { sp_mchid: merchant.mchid } }).catch((e: WechatPayApiError) => e);
     expect((query as WechatPayApiError).wechatCode).toBe('PARAM_ERROR');
   });
+
+  it('GET /admin/orders?subMchid= lists only that sub-merchant\'s orders; a malformed subMchid is a 400', async () => {
+    const ofB = (await shop.admin().get(`/admin/orders?subMchid=${B}`).expect(200)).body;
+    expect(ofB.total).toBeGreaterThanOrEqual(1);
+    expect(ofB.items.every((o: { subMchid: string }) => o.subMchid === B)).toBe(true);
+    const ofA = (await shop.admin().get(`/admin/orders?subMchid=${A}`).expect(200)).body;
+    expect(ofA.items.length).toBeGreaterThanOrEqual(1);
+    expect(ofA.items.every((o: { subMchid: string }) => o.subMchid === A)).toBe(true);
+    const bad = await shop.admin().get('/admin/orders?subMchid=abc');
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body.message)).toContain('subMchid must be');
+  });
 });

@@ -27,6 +27,11 @@ export class AdminOrdersQueryDto {
   @MaxLength(128)
   openid?: string;
 
+  @ApiPropertyOptional({ description: "Service-provider mode: only this sub-merchant's orders" })
+  @IsOptional()
+  @Matches(/^\d{8,12}$/, { message: 'subMchid must be the numeric mchid of a sub-merchant (8 to 12 digits)' })
+  subMchid?: string;
+
   @ApiPropertyOptional({ default: 1, maximum: 100000 })
   @IsOptional()
   @Type(() => Number)
