@@ -102,3 +102,31 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     expect(JSON.stringify(bad.body.message)).toContain('subMchid must be');
   });
 });
+
+describe('service-provider mode against the sandbox: auto-close', () => {
+  const A = '1900000201';
+  const B = '1900000202';
+  let shop: Shop;
+
+  beforeAll(async () => {
+    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, ORDER_CLOSE_AFTER: '3s' } });
+    await shop.admin().post('/admin/sub-merchants').send({ subMchid: B, name: '二号店' }).expect(201);
+  });
+  afterAll(() => shop?.close());
+
+  it("closes an expired order of sub-merchant B at WeChat through the partner close ({ sp_mchid, sub_mchid: B }) and here", async () => {
+    const pid = (await shop.admin().post('/admin/products').send({ name: 'B 店限时', price: 300, stock: 1, subMchid: B }).expect(201)).body.id;
+    const dave = await shop.login('o_partner_dave');
+    const no = await shop.placeOrder(dave, [{ productId: pid, quantity: 1 }]);
+    await shop.prepay(dave, no);
+    await new Promise((resolve) => setTimeout(resolve, 3300));
+    const { PaymentJobs } = await import('../../src/payment/payment.jobs');
+    const result = await shop.t.app.get(PaymentJobs).closeExpired();
+    expect(result.closed).toBeGreaterThanOrEqual(1);
+    expect(await shop.status(no)).toBe('CLOSED');
+    // CLOSED at the sandbox proves the close named B: another sub_mchid is not found there and leaves it NOTPAY.
+    expect((await shop.sandbox.transaction(no)).trade_state).toBe('CLOSED');
+    const stock = (await shop.admin().get('/admin/products').expect(200)).body.find((p: { id: number }) => p.id === pid).stock;
+    expect(stock).toBe(1);
+  });
+});
