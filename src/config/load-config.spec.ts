@@ -156,6 +156,10 @@ describe('loadConfig', () => {
     expect(problemsOf({ WECHAT_MODE: 'sandbox', WECHATPAY_API_VERSION: 'v2', WECHATPAY_SUB_MCHID: '1900000109' })).toMatch(
       /WECHATPAY_SUB_MCHID: is set with WECHATPAY_API_VERSION=v2: service-provider mode \(sub_mch_id\) is only available on APIv3 so far/,
     );
+    expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_MERCHANT_TYPE: 'partner' }).wechat.partner).toEqual({ subMchid: '1900000201' });
+    expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_MERCHANT_TYPE: 'partner', WECHATPAY_SUB_MCHID: '1900000202' }).wechat.partner).toEqual({ subMchid: '1900000202' });
+    expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_MERCHANT_TYPE: 'direct' }).wechat.partner).toBeUndefined();
+    expect(problemsOf({ SANDBOX_MERCHANT_TYPE: 'provider' })).toMatch(/SANDBOX_MERCHANT_TYPE: must be direct \(the default\) or partner/);
   });
 
   it('collects every problem in one message', () => {

@@ -8,6 +8,9 @@ import { BillingEnv } from './env/billing.env';
 import { CoreEnv } from './env/core.env';
 import { PaymentEnv } from './env/payment.env';
 import { SandboxEnv } from './env/sandbox.env';
+
+/** SANDBOX_MERCHANT_TYPE=partner: the sandbox's first bound sub-merchant (src/sandbox/sandbox-partner.ts). */
+const SANDBOX_DEFAULT_SUB_MCHID = '1900000201';
 import { MetricsEnv } from './env/metrics.env';
 import { EnvProblem, RawEnv, parseList, validateSection } from './env/validate-section';
 import { toBool } from './env/validators';
@@ -325,9 +328,9 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
         w.WECHAT_MINIPROGRAM_APPID && w.WECHAT_MINIPROGRAM_APPSECRET
           ? { appid: w.WECHAT_MINIPROGRAM_APPID, appsecret: w.WECHAT_MINIPROGRAM_APPSECRET }
           : undefined,
-      partner: w.WECHATPAY_SUB_MCHID
+      partner: (w.WECHATPAY_SUB_MCHID ?? (mode === 'sandbox' && s.SANDBOX_MERCHANT_TYPE === 'partner' ? SANDBOX_DEFAULT_SUB_MCHID : undefined))
         ? {
-            subMchid: w.WECHATPAY_SUB_MCHID,
+            subMchid: (w.WECHATPAY_SUB_MCHID ?? SANDBOX_DEFAULT_SUB_MCHID),
             ...(w.WECHAT_SUB_APPID && w.WECHAT_SUB_APPSECRET ? { subApp: { appid: w.WECHAT_SUB_APPID, appsecret: w.WECHAT_SUB_APPSECRET } } : {}),
           }
         : undefined,

@@ -26,6 +26,15 @@ export class SandboxEnv {
   @IsIn(['public_key', 'publickey', 'certificate', 'migration'], { message: 'must be public_key (or publickey), certificate or migration' })
   SANDBOX_SIGN_MODE?: string = undefined;
 
+  /**
+   * Which sandbox merchant the app runs against: direct (default) or partner — the sandbox merchant as a
+   * service provider, the app in service-provider mode with the sandbox's first sub-merchant
+   * (1900000201) as WECHATPAY_SUB_MCHID unless that is set. The sandbox itself serves both kinds.
+   */
+  @IsOptional()
+  @IsIn(['direct', 'partner'], { message: 'must be direct (the default) or partner' })
+  SANDBOX_MERCHANT_TYPE?: string = undefined;
+
   /** JS-safe domains (wx.config page hosts). Default: the app's own host (standalone: localhost, 127.0.0.1). */
   @IsOptional()
   @Matches(/^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$/, { message: 'must be a comma-separated list of host names' })
