@@ -5,6 +5,7 @@ import { AdminAuditService, auditClient } from '../admin/admin-audit.service';
 import { errorDetails } from '../admin/admin-audit.interceptor';
 import type { AdminRequest } from '../admin/admin.guard';
 import { AdminOnly, Audit } from '../admin/admin.decorators';
+import { BadRequestError } from '../common/errors/app-error';
 import { CreateRefundDto, RefundDto } from './dto/refund.dto';
 import { RefundService } from './refund.service';
 
@@ -56,9 +57,12 @@ export class RefundController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Recent refunds, optionally of one order' })
-  list(@Query('outTradeNo') outTradeNo?: string, @Query('status') status?: string) {
-    return this.refunds.list({ outTradeNo, status });
+  @ApiOperation({ summary: "Recent refunds, optionally of one order, or of one sub-merchant's orders (subMchid, service-provider mode)" })
+  list(@Query('outTradeNo') outTradeNo?: string, @Query('status') status?: string, @Query('subMchid') subMchid?: unknown) {
+    if (subMchid !== undefined && (typeof subMchid !== 'string' || !/^\d{8,12}$/.test(subMchid))) {
+      throw new BadRequestError('INVALID_SUB_MCHID', 'subMchid must be the numeric mchid of a sub-merchant (8 to 12 digits)');
+    }
+    return this.refunds.list({ outTradeNo, status, subMchid });
   }
 
   @Get(':outRefundNo')

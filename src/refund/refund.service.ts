@@ -378,11 +378,13 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     return new Set(rows.map((r) => r.outTradeNo));
   }
 
-  async list(filter: { outTradeNo?: string; status?: string }): Promise<RefundDto[]> {
-    const where: Record<string, unknown> = {};
-    if (filter.outTradeNo) where.outTradeNo = filter.outTradeNo;
-    if (filter.status) where.status = filter.status;
-    return (await this.refunds.find({ where, order: { id: 'DESC' }, take: 200 })).map(refundView);
+  async list(filter: { outTradeNo?: string; status?: string; subMchid?: string }): Promise<RefundDto[]> {
+    const qb = this.refunds.createQueryBuilder('r').orderBy('r.id', 'DESC').limit(200);
+    if (filter.outTradeNo) qb.andWhere('r.out_trade_no = :outTradeNo', { outTradeNo: filter.outTradeNo });
+    if (filter.status) qb.andWhere('r.status = :status', { status: filter.status });
+    // Service-provider mode: refunds of that sub-merchant's orders (a refund names its order's number).
+    if (filter.subMchid) qb.andWhere('r.out_trade_no IN (SELECT o.out_trade_no FROM orders o WHERE o.sub_mchid = :subMchid)', { subMchid: filter.subMchid });
+    return (await qb.getMany()).map(refundView);
   }
 
   /** The refund job: refunds PROCESSING longer than REFUND_QUERY_AFTER are asked about. Returns how many changed. */

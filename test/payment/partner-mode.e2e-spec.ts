@@ -101,6 +101,34 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body.message)).toContain('subMchid must be');
   });
+
+  it("GET /admin/refunds?subMchid= lists only refunds of that sub-merchant's orders; a malformed subMchid is a 400 naming it", async () => {
+    const erin = await shop.login('o_partner_erin');
+    const paid = async (productId: number) => {
+      const no = await shop.placeOrder(erin, [{ productId, quantity: 1 }]);
+      await shop.sandbox.pay(await shop.prepay(erin, no));
+      await shop.waitForStatus(no, 'PAID');
+      return no;
+    };
+    const ofA = await paid(productOfA);
+    const ofB = await paid(productOfB);
+    await shop.admin().post('/admin/refunds').send({ outTradeNo: ofA, amount: 100, reason: 'A 店退款' }).expect(201);
+    await shop.admin().post('/admin/refunds').send({ outTradeNo: ofB, amount: 100, reason: 'B 店退款' }).expect(201);
+    const listB = (await shop.admin().get(`/admin/refunds?subMchid=${B}`).expect(200)).body as Array<{ outTradeNo: string }>;
+    expect(listB.map((r) => r.outTradeNo)).toContain(ofB);
+    expect(listB.map((r) => r.outTradeNo)).not.toContain(ofA);
+    const listA = (await shop.admin().get(`/admin/refunds?subMchid=${A}`).expect(200)).body as Array<{ outTradeNo: string }>;
+    expect(listA.map((r) => r.outTradeNo)).toEqual([ofA]);
+    const all = (await shop.admin().get('/admin/refunds').expect(200)).body as Array<{ outTradeNo: string }>;
+    expect(all.map((r) => r.outTradeNo)).toEqual(expect.arrayContaining([ofA, ofB]));
+    for (const badValue of ['abc', '12', '1900000201x']) {
+      const bad = await shop.admin().get(`/admin/refunds?subMchid=${badValue}`);
+      expect(bad.status).toBe(400);
+      expect(bad.body).toMatchObject({ code: 'INVALID_SUB_MCHID', message: expect.stringContaining('subMchid must be') });
+    }
+    const twice = await shop.admin().get(`/admin/refunds?subMchid=${A}&subMchid=${B}`);
+    expect(twice.status).toBe(400);
+  });
 });
 
 describe('service-provider mode against the sandbox: auto-close', () => {
