@@ -1,4 +1,4 @@
-import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
 import { WechatPayApiError } from '../wechat/pay/errors';
-import type { BillApplyResponse, FundFlowAccountType, TradeBillType } from '../wechat/pay/types';
-import { WechatPayClient } from '../wechat/pay/wechat-pay.client';
+import { FundFlowAccount, PAYMENT_GATEWAY, PaymentGateway, TradeBillKind } from '../wechat/pay/payment-gateway';
 import { parseBillDate } from './bill-date';
 
 /** WeChat answered that the bill does not exist (yet). */
@@ -25,8 +24,8 @@ export interface DownloadedBill {
 }
 
 /**
- * Bill download: apply, download at once (the download_url is short-lived), verify the SHA-1 of the
- * plain file, gunzip. The file is spooled to a temporary file while it is checked, so a caller never
+ * Bill download through the payment port (APIv3: apply, download at once — the download_url is
+ * short-lived —, verify the SHA-1 of the plain file, gunzip; APIv2: downloadbill). The file is spooled to a temporary file while it is checked, so a caller never
  * receives a bill whose hash did not match.
  */
 @Injectable()
@@ -34,24 +33,24 @@ export class BillingService {
   private readonly logger = new Logger(BillingService.name);
 
   constructor(
-    private readonly wechat: WechatPayClient,
+    @Inject(PAYMENT_GATEWAY) private readonly gateway: PaymentGateway,
     private readonly clock: Clock,
   ) {}
 
   async tradeBill(dateText: unknown, type: unknown): Promise<DownloadedBill> {
     const { date } = parseBillDate(dateText, this.clock.nowMs());
-    const billType = (type ?? 'ALL') as TradeBillType;
+    const billType = (type ?? 'ALL') as TradeBillKind;
     if (!['ALL', 'SUCCESS', 'REFUND'].includes(billType)) throw new AppError(HttpStatus.BAD_REQUEST, 'INVALID_BILL_TYPE', 'type must be ALL, SUCCESS or REFUND');
-    const apply = await this.applyOrExplain(() => this.wechat.applyTradeBill({ billDate: date, billType, tarType: 'GZIP' }));
-    return { stream: await this.spool(apply), filename: `tradebill-${date}-${billType}.csv` };
+    const bill = await this.explain(() => this.gateway.tradeBill(date, billType));
+    return { stream: await this.spool(bill), filename: `tradebill-${date}-${billType}.csv` };
   }
 
   async fundFlowBill(dateText: unknown, account: unknown): Promise<DownloadedBill> {
     const { date } = parseBillDate(dateText, this.clock.nowMs());
-    const accountType = (account ?? 'BASIC') as FundFlowAccountType;
+    const accountType = (account ?? 'BASIC') as FundFlowAccount;
     if (!['BASIC', 'OPERATION', 'FEES'].includes(accountType)) throw new AppError(HttpStatus.BAD_REQUEST, 'INVALID_ACCOUNT', 'account must be BASIC, OPERATION or FEES');
-    const apply = await this.applyOrExplain(() => this.wechat.applyFundFlowBill({ billDate: date, accountType, tarType: 'GZIP' }));
-    return { stream: await this.spool(apply), filename: `fundflowbill-${date}-${accountType}.csv` };
+    const bill = await this.explain(() => this.gateway.fundFlowBill(date, accountType));
+    return { stream: await this.spool(bill), filename: `fundflowbill-${date}-${accountType}.csv` };
   }
 
   /**
@@ -60,19 +59,17 @@ export class BillingService {
    * failure; STATEMENT_CREATING, a bill not ready yet, still is one).
    */
   async tradeBillStream(date: string): Promise<Readable | null> {
-    let apply: BillApplyResponse;
     try {
-      apply = await this.applyOrExplain(() => this.wechat.applyTradeBill({ billDate: date, billType: 'ALL', tarType: 'GZIP' }));
+      return await this.explain(() => this.gateway.tradeBill(date, 'ALL'));
     } catch (error) {
       if (error instanceof BillNotAvailableError && error.details?.wechatCode === 'NO_STATEMENT_EXIST') return null;
       throw error;
     }
-    return this.wechat.downloadBill(apply);
   }
 
-  private async applyOrExplain(apply: () => Promise<BillApplyResponse>): Promise<BillApplyResponse> {
+  private async explain(download: () => Promise<Readable>): Promise<Readable> {
     try {
-      return await apply();
+      return await download();
     } catch (error) {
       if (error instanceof WechatPayApiError && ['NO_STATEMENT_EXIST', 'STATEMENT_CREATING'].includes(error.wechatCode)) {
         throw new BillNotAvailableError(error.wechatCode, error.wechatMessage);
@@ -84,11 +81,11 @@ export class BillingService {
     }
   }
 
-  private async spool(apply: BillApplyResponse): Promise<Readable> {
+  private async spool(bill: Readable): Promise<Readable> {
     const dir = mkdtempSync(join(tmpdir(), 'whp-bill-'));
     const file = join(dir, 'bill.csv');
     try {
-      await pipeline(await this.wechat.downloadBill(apply), createWriteStream(file));
+      await pipeline(bill, createWriteStream(file));
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
       throw error;

@@ -1,6 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomSerial, rsaKeyPair, selfSignedCertificate } from '../../test/helpers/keys';
+import { loadLiveCredentials } from '../wechat/wechat-credentials';
 import { ConfigValidationError, loadConfig } from './load-config';
 
 /* WECHATPAY_API_VERSION and the APIv2 variables (issue 14). */
@@ -78,12 +81,22 @@ describe('loadConfig: WECHATPAY_API_VERSION and the APIv2 variables', () => {
     expect(problemsOf({ ...liveV3(), WECHATPAY_CERT_PATH: notCert })).toMatch(/WECHATPAY_CERT_PATH: points to .*, which is not a PEM certificate/);
   });
 
-  it('a complete v2 configuration is refused with one plain sentence in live mode while refunds, bills and notifications are not on the port (not a crash later)', () => {
-    const { key, cert } = files();
-    const env = { ...liveV3(), WECHATPAY_API_VERSION: 'v2', WECHATPAY_API_V2_KEY: 'v'.repeat(32), WECHATPAY_CERT_PATH: cert, WECHATPAY_PRIVATE_KEY_PATH: key };
-    const message = problemsOf(env);
-    expect(message).toContain('WECHATPAY_API_VERSION: is v2, which is not available in live mode yet');
-    expect(message.match(/WECHATPAY_/g)).toHaveLength(1);
+  it('a complete live v2 configuration starts without the APIv3 key or serial (refunds, bills and notifications are on the port)', async () => {
+    const { key } = files();
+    const serial = randomSerial();
+    const cert = join(mkdtempSync(join(tmpdir(), 'whp-cfg-v2-')), 'apiclient_cert.pem');
+    writeFileSync(cert, await selfSignedCertificate({ keys: rsaKeyPair(), serial, notBefore: new Date(Date.now() - 86_400_000), notAfter: new Date(Date.now() + 86_400_000) }));
+    const env: Record<string, string> = { ...liveV3(), WECHATPAY_API_VERSION: 'v2', WECHATPAY_API_V2_KEY: 'v'.repeat(32), WECHATPAY_CERT_PATH: cert, WECHATPAY_PRIVATE_KEY_PATH: key };
+    delete env.WECHATPAY_APIV3_KEY;
+    delete env.WECHATPAY_CERT_SERIAL;
+    const config = loadConfig(env);
+    expect(config.wechat).toMatchObject({ apiVersion: 'v2', apiV2Key: 'v'.repeat(32), certPath: cert });
+    // The merchant serial comes from apiclient_cert.pem; no APIv3 key is needed.
+    const credentials = loadLiveCredentials(config);
+    expect(credentials.merchantCertSerial).toBe(new X509Certificate(readFileSync(cert, 'utf8')).serialNumber.toUpperCase());
+    expect(credentials.merchantCertSerial.replace(/^0+/, '')).toBe(serial.replace(/^0+/, ''));
+    expect(credentials.apiv3Key).toBe('');
+    expect(credentials.merchantCertPem).toContain('BEGIN CERTIFICATE');
   });
 
   it('sandbox mode accepts v2 (payments through the APIv2 gateway; the sandbox serves both APIs over one state)', () => {

@@ -229,16 +229,6 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       problems.push({ variable: 'WECHATPAY_CERT_PATH', reason: `points to ${w.WECHATPAY_CERT_PATH}, which is not a PEM certificate (-----BEGIN CERTIFICATE-----): use apiclient_cert.pem from the merchant portal's API certificate download` });
     }
   }
-  if (apiVersion === 'v2' && mode === 'live' && !problems.some((p) => p.variable === 'WECHATPAY_API_VERSION')) {
-    // Payments (prepay, invoke parameters, query, close) go through the payment port and have an
-    // APIv2 adapter, and v2 payment notifications are applied; refunds, refund notifications and bills
-    // still call the APIv3 client directly, so a live v2 merchant could take money it cannot refund.
-    // Sandbox mode (both APIs over one state) may use v2.
-    problems.push({
-      variable: 'WECHATPAY_API_VERSION',
-      reason: 'is v2, which is not available in live mode yet: payments and their notifications go through APIv2, but refunds, refund notifications and bills still need APIv3 (issue 14); use v3 for now (sandbox mode accepts v2)',
-    });
-  }
   if ((w.WECHATPAY_PUBLIC_KEY_PATH === undefined) !== (w.WECHATPAY_PUBLIC_KEY_ID === undefined)) {
     const missing = w.WECHATPAY_PUBLIC_KEY_PATH === undefined ? 'WECHATPAY_PUBLIC_KEY_PATH' : 'WECHATPAY_PUBLIC_KEY_ID';
     problems.push({

@@ -33,6 +33,15 @@ function answer(res: Response, result: NotifyAnswer): void {
   res.status(result.status).json({ code: result.code, message: result.message });
 }
 
+/** APIv2's answer: XML, SUCCESS (HTTP 200) only once applied, FAIL with the reason otherwise. */
+function answerV2(res: Response, result: NotifyAnswer): void {
+  if (result.status === 429) res.setHeader('Retry-After', String(result.retryAfterS));
+  res
+    .status(result.status === 204 ? 200 : result.status)
+    .type('text/xml; charset=utf-8')
+    .send(result.status === 204 ? v2NotificationAnswer(true) : v2NotificationAnswer(false, result.message));
+}
+
 /** notify_url endpoints. No login: WeChat calls them; the signature is the authentication. */
 @ApiTags('notify')
 @Controller('notify/wechatpay')
@@ -55,12 +64,15 @@ export class NotifyController {
   async transactionV2(@Req() req: RawRequest, @Res() res: Response) {
     const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs);
     if (res.headersSent) return;
-    const result = await this.notify.transactionV2(body, req.ip);
-    if (result.status === 429) res.setHeader('Retry-After', String(result.retryAfterS));
-    res
-      .status(result.status === 204 ? 200 : result.status)
-      .type('text/xml; charset=utf-8')
-      .send(result.status === 204 ? v2NotificationAnswer(true) : v2NotificationAnswer(false, result.message));
+    answerV2(res, await this.notify.transactionV2(body, req.ip));
+  }
+
+  /** APIv2 refund results (req_info): XML in, WeChat's XML answer out, SUCCESS only after the commit. */
+  @Post('v2/refund')
+  @ApiExcludeEndpoint()
+  async refundV2(@Req() req: RawRequest, @Res() res: Response) {
+    const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs);
+    if (!res.headersSent) answerV2(res, await this.notify.refundV2(body, req.ip));
   }
 
   @Post('refund')

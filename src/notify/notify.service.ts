@@ -11,7 +11,7 @@ import { ApplyOutcome, BatchHook, PaymentApplier } from '../payment/payment-appl
 import { WechatPayDecryptError, WechatPaySignatureError } from '../wechat/pay/errors';
 import { WechatPayNotificationParser } from '../wechat/pay/notification-parser';
 import type { NotificationEnvelope, RefundNotificationResource, Transaction } from '../wechat/pay/types';
-import { V2NotificationError, V2NotificationKeys, parseV2PaymentNotification } from '../wechat/pay-v2/notifications';
+import { V2NotificationError, V2NotificationKeys, parseV2PaymentNotification, parseV2RefundNotification } from '../wechat/pay-v2/notifications';
 import { WechatCredentials } from '../wechat/wechat-credentials';
 import { PaymentEvent } from './entities/payment-event.entity';
 import { REFUND_NOTIFICATION_SINK, RefundNotificationSink } from './refund-notification.sink';
@@ -234,11 +234,58 @@ export class NotifyService {
       await this.store({ ...row, outcome: 'wrong_endpoint' });
       return { status: 400, code: 'FAIL', message: `${envelope.event_type} is not a refund notification` };
     }
-    const refund = resource as RefundNotificationResource;
+    return this.applyRefund(resource as RefundNotificationResource, envelope.event_type, row);
+  }
+
+  /**
+   * An APIv2 refund notification (POST XML to /notify/wechatpay/v2/refund): parsed without any DTD,
+   * return_code and appid/mch_id checked, `req_info` decrypted with the APIv2 key (AES-256-ECB, key =
+   * lowercase hex MD5 of it: decrypting is the proof, v2 refund notifications carry no sign), then
+   * applied through the same refund step as an APIv3 one. Refusals are stored unverified, as for v3.
+   */
+  async refundV2(rawBody: Buffer | undefined, clientIp?: string): Promise<NotifyAnswer> {
+    const limited = this.rejectLimited(clientIp);
+    if (limited) {
+      this.metrics?.notification('refund', 'rate_limited');
+      return limited;
+    }
+    const raw = rawBody ?? Buffer.alloc(0);
+    const row: EventRow = {
+      kind: 'refund',
+      notificationId: null,
+      eventType: null,
+      outTradeNo: null,
+      outRefundNo: null,
+      verified: 0,
+      outcome: 'received',
+      serial: null,
+      ...rawBodyColumns(raw),
+      receivedAt: this.clock.now(),
+    };
+    const keys = this.v2Keys();
+    if (!keys) return { status: 400, code: 'FAIL', message: 'APIv2 is not configured (WECHATPAY_API_V2_KEY)' };
+    let refund: RefundNotificationResource;
+    try {
+      refund = parseV2RefundNotification(raw, keys).refund;
+    } catch (error) {
+      if (!(error instanceof V2NotificationError)) throw error;
+      this.countRejection(clientIp);
+      await this.store({ ...row, outcome: `rejected:v2_${error.reason}`.slice(0, 32), rawBody: '{}', rawEncoding: 'headers' });
+      this.metrics?.notification('refund', 'rejected');
+      this.logger.warn(`v2 refund notification rejected: ${error.message}`);
+      return { status: error.reason === 'undecryptable' ? 401 : 400, code: 'FAIL', message: error.message };
+    }
+    row.verified = 1;
+    row.eventType = `REFUND.${refund.refund_status}`;
+    return this.applyRefund(refund, row.eventType, row);
+  }
+
+  /** The apply step every refund notification shares, whichever API version delivered it. */
+  private async applyRefund(refund: RefundNotificationResource, eventType: string, row: EventRow): Promise<NotifyAnswer> {
     row.outTradeNo = typeof refund.out_trade_no === 'string' ? refund.out_trade_no.slice(0, 32) : null;
     row.outRefundNo = typeof refund.out_refund_no === 'string' ? refund.out_refund_no.slice(0, 64) : null;
     try {
-      const outcome = this.refundSink ? await this.refundSink.handleRefundNotification(refund, envelope.event_type) : 'no_refund_module';
+      const outcome = this.refundSink ? await this.refundSink.handleRefundNotification(refund, eventType) : 'no_refund_module';
       await this.events.insert({ ...row, outcome: `refund:${outcome}`.slice(0, 32) });
       this.metrics?.notification('refund', `refund:${outcome}`);
       return { status: 204 };

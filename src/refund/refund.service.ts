@@ -1,4 +1,4 @@
-import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { createHash, randomBytes } from 'node:crypto';
@@ -15,8 +15,8 @@ import { Order } from '../payment/entities/order.entity';
 import { DuplicatePaymentEvent, ORDER_DUPLICATE_PAYMENT, ORDER_PAID_AFTER_CLOSE } from '../payment/payment-applier.service';
 import type { RefundProgress } from '../payment/refund-progress';
 import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
-import type { Refund as WechatRefund, RefundNotificationResource } from '../wechat/pay/types';
-import { WechatPayClient } from '../wechat/pay/wechat-pay.client';
+import type { RefundNotificationResource } from '../wechat/pay/types';
+import { PAYMENT_GATEWAY, PaymentGateway, RefundResult } from '../wechat/pay/payment-gateway';
 import { WechatCredentials } from '../wechat/wechat-credentials';
 import { CreateRefundDto, RefundDto } from './dto/refund.dto';
 import { Refund, RefundStatus } from './entities/refund.entity';
@@ -69,16 +69,12 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectRepository(Refund) private readonly refunds: Repository<Refund>,
     private readonly orders: OrderService,
-    private readonly wechat: WechatPayClient,
+    @Inject(PAYMENT_GATEWAY) private readonly gateway: PaymentGateway,
     private readonly credentials: WechatCredentials,
     private readonly audit: AdminAuditService,
     private readonly config: AppConfig,
     private readonly clock: Clock,
   ) {}
-
-  get notifyUrl(): string {
-    return `${this.config.publicBaseUrl}/notify/wechatpay/refund`;
-  }
 
   /**
    * `duplicateOf`: the refund of a duplicate payment (the attempt paid on top of the order's payment,
@@ -89,7 +85,7 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     const outRefundNo = dto.outRefundNo ?? newOutRefundNo(now);
     const requestHash = createHash('sha256').update(JSON.stringify([dto.outTradeNo, dto.amount, dto.reason])).digest('hex');
 
-    const reserved: { replay: Refund } | { paidTotal: number; paymentOutTradeNo: string } = await this.reserve(dto, outRefundNo, requestHash, source, duplicateOf).catch(async (error: unknown) => {
+    const reserved: { replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null } = await this.reserve(dto, outRefundNo, requestHash, source, duplicateOf).catch(async (error: unknown) => {
       if (!isDuplicateKey(error)) throw error;
       // The same outRefundNo raced in from another request: answer as its replay.
       return { replay: await this.refunds.findOneByOrFail({ outRefundNo }) };
@@ -101,15 +97,16 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
       return { refund: refundView(reserved.replay), replayed: true };
     }
 
-    let answer: WechatRefund;
+    let answer: RefundResult;
     try {
       answer = await this.callWithRetries(() =>
-        this.wechat.createRefund({
-          out_trade_no: reserved.paymentOutTradeNo,
-          out_refund_no: outRefundNo,
+        this.gateway.refund({
+          outTradeNo: reserved.paymentOutTradeNo,
+          outRefundNo,
           reason: dto.reason,
-          notify_url: this.notifyUrl,
-          amount: { refund: dto.amount, total: reserved.paidTotal, currency: 'CNY' },
+          amount: dto.amount,
+          total: reserved.paidTotal,
+          ...(reserved.subMchid ? { merchant: { subMchid: reserved.subMchid } } : {}),
         }),
       );
     } catch (error) {
@@ -145,8 +142,8 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
         { outRefundNo, status: 'PROCESSING', error: error instanceof AppError ? error.code : 'ERROR', ...wechat },
       );
     }
-    await this.refunds.update({ outRefundNo }, { refundId: answer.refund_id, updatedAt: this.clock.now() });
-    if (answer.status !== 'PROCESSING') await this.applyResult(outRefundNo, answer.status, answer.refund_id, answer.success_time, 'create');
+    await this.refunds.update({ outRefundNo }, { refundId: answer.refundId, updatedAt: this.clock.now() });
+    if (answer.status !== 'PROCESSING') await this.applyResult(outRefundNo, answer.status, answer.refundId, answer.successAt?.toISOString(), 'create');
     return { refund: refundView(await this.refunds.findOneByOrFail({ outRefundNo })), replayed: false };
   }
 
@@ -157,8 +154,8 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     requestHash: string,
     source: string,
     duplicateOf?: string,
-  ): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string }> {
-    return inTransaction(this.dataSource, async (_runner, manager): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string }> => {
+  ): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null }> {
+    return inTransaction(this.dataSource, async (_runner, manager): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null }> => {
       // The lock comes first: on MySQL (REPEATABLE READ) the first plain read fixes the snapshot, and it
       // must be taken after a competing refund committed, or its row would be invisible to the sum below.
       const order = await this.orders.lockForUpdate(manager, dto.outTradeNo);
@@ -223,7 +220,7 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
         { outRefundNo, amount: dto.amount, reason: dto.reason, source, ...(paymentOutTradeNo !== dto.outTradeNo ? { attempt: paymentOutTradeNo } : {}) },
         manager,
       );
-      return { paidTotal, paymentOutTradeNo };
+      return { paidTotal, paymentOutTradeNo, subMchid: order.subMchid };
     });
   }
 
@@ -323,8 +320,9 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
   private async query(refund: Refund): Promise<string> {
     await this.refunds.update({ outRefundNo: refund.outRefundNo }, { lastQueriedAt: this.clock.now() });
     try {
-      const answer = await this.wechat.queryRefund(refund.outRefundNo);
-      return await this.applyResult(refund.outRefundNo, answer.status, answer.refund_id, answer.success_time, 'query');
+      const order = await this.orders.findByOutTradeNo(refund.outTradeNo);
+      const answer = await this.gateway.queryRefund(refund.outRefundNo, order?.subMchid ? { subMchid: order.subMchid } : undefined);
+      return await this.applyResult(refund.outRefundNo, answer.status, answer.refundId, answer.successAt?.toISOString(), 'query');
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus === 404 && refund.status === 'PROCESSING') {
         // "Not found" is not an answer about a request that may have left: it may be held in the network
@@ -341,15 +339,16 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
   private async resend(refund: Refund): Promise<string> {
     const order = await this.orders.findByOutTradeNo(refund.outTradeNo);
     if (!order) return 'still_processing';
-    let answer: WechatRefund;
+    let answer: RefundResult;
     try {
       const duplicate = refund.paymentOutTradeNo ? await this.orders.duplicatePayment(order, refund.paymentOutTradeNo) : null;
-      answer = await this.wechat.createRefund({
-        out_trade_no: refund.paymentOutTradeNo ?? refund.outTradeNo,
-        out_refund_no: refund.outRefundNo,
+      answer = await this.gateway.refund({
+        outTradeNo: refund.paymentOutTradeNo ?? refund.outTradeNo,
+        outRefundNo: refund.outRefundNo,
         ...(refund.reason ? { reason: refund.reason } : {}),
-        notify_url: this.notifyUrl,
-        amount: { refund: refund.amount, total: duplicate ? order.total : (order.paidTotal ?? order.total), currency: 'CNY' },
+        amount: refund.amount,
+        total: duplicate ? order.total : (order.paidTotal ?? order.total),
+        ...(order.subMchid ? { merchant: { subMchid: order.subMchid } } : {}),
       });
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500 && !error.isRateLimited) {
@@ -365,9 +364,9 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
       this.logger.warn(`refund ${refund.outRefundNo} re-send got no definitive answer, stays PROCESSING: ${(error as Error).message}`);
       return 'still_processing';
     }
-    await this.refunds.update({ outRefundNo: refund.outRefundNo }, { refundId: answer.refund_id, updatedAt: this.clock.now() });
+    await this.refunds.update({ outRefundNo: refund.outRefundNo }, { refundId: answer.refundId, updatedAt: this.clock.now() });
     await this.orders.recordEvent(refund.outTradeNo, 'refund_resent', { outRefundNo: refund.outRefundNo, status: answer.status });
-    if (answer.status !== 'PROCESSING') return this.applyResult(refund.outRefundNo, answer.status, answer.refund_id, answer.success_time, 'resend');
+    if (answer.status !== 'PROCESSING') return this.applyResult(refund.outRefundNo, answer.status, answer.refundId, answer.successAt?.toISOString(), 'resend');
     return 'resent';
   }
 

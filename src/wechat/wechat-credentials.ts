@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AppConfig } from '../config/app-config';
 
@@ -15,7 +16,7 @@ export abstract class WechatCredentials {
   merchantPrivateKeyPem: string;
   /** Serial number of the merchant API certificate, upper-case hex. */
   merchantCertSerial: string;
-  /** The 32-character APIv3 key (AES-256-GCM key, used as its UTF-8 bytes). */
+  /** The 32-character APIv3 key (AES-256-GCM key, used as its UTF-8 bytes); '' for an APIv2-only merchant. */
   apiv3Key: string;
   /** WeChat Pay public key (public-key verification mode); absent = platform-certificate mode only. */
   wechatpayPublicKey?: { id: string; pem: string };
@@ -32,22 +33,28 @@ export abstract class WechatCredentials {
 
 export function loadLiveCredentials(config: AppConfig): WechatCredentials {
   const w = config.wechat;
-  if (!w.appid || !w.appsecret || !w.mchid || !w.privateKeyPath || !w.certSerial || !w.apiv3Key) {
+  const v2 = w.apiVersion === 'v2';
+  // APIv2 needs the API key and apiclient_cert.pem (+ its private key) instead of the APIv3 key and serial.
+  const complete = v2 ? w.apiV2Key && w.certPath : w.certSerial && w.apiv3Key;
+  if (!w.appid || !w.appsecret || !w.mchid || !w.privateKeyPath || !complete) {
     throw new Error('live WeChat credentials are incomplete (loadConfig should have refused to start)');
   }
+  const certPem = w.certPath ? readFileSync(w.certPath, 'utf8') : undefined;
+  // The serial of apiclient_cert.pem when WECHATPAY_CERT_SERIAL is not given (APIv2 mode).
+  const serial = w.certSerial ?? (certPem ? new X509Certificate(certPem).serialNumber : '');
   return {
     appid: w.appid,
     appsecret: w.appsecret,
     mchid: w.mchid,
     merchantPrivateKeyPem: readFileSync(w.privateKeyPath, 'utf8'),
-    merchantCertSerial: w.certSerial.toUpperCase(),
-    apiv3Key: w.apiv3Key,
+    merchantCertSerial: serial.toUpperCase(),
+    apiv3Key: w.apiv3Key ?? '',
     wechatpayPublicKey:
       w.publicKeyPath && w.publicKeyId
         ? { id: w.publicKeyId, pem: readFileSync(w.publicKeyPath, 'utf8') }
         : undefined,
     miniprogram: w.miniprogram ? { ...w.miniprogram } : undefined,
     apiV2Key: w.apiV2Key,
-    merchantCertPem: w.certPath ? readFileSync(w.certPath, 'utf8') : undefined,
+    merchantCertPem: certPem,
   };
 }

@@ -54,8 +54,9 @@ class CertificateLifecycle implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     // Platform-certificate mode keeps them fresh every 12 h; public-key mode only downloads on
-    // demand (an unknown serial during a migration).
-    if (!this.credentials.wechatpayPublicKey) this.certificates.startAutoRefresh();
+    // demand (an unknown serial during a migration). An APIv2 merchant without an APIv3 key has
+    // no platform certificates to keep (v2 answers are signed with the API key).
+    if (!this.credentials.wechatpayPublicKey && this.credentials.apiv3Key) this.certificates.startAutoRefresh();
   }
 
   onModuleDestroy(): void {
@@ -92,7 +93,13 @@ export class WechatModule {
           useFactory: (c: WechatCredentials) =>
             new WechatPaySigner(c.mchid, c.merchantCertSerial, loadPrivateKey(c.merchantPrivateKeyPem)),
         },
-        { provide: AesGcmCipher, inject: [WechatCredentials], useFactory: (c: WechatCredentials) => new AesGcmCipher(c.apiv3Key) },
+        {
+          provide: AesGcmCipher,
+          inject: [WechatCredentials],
+          // An APIv2-only merchant (live, WECHATPAY_API_VERSION=v2) has no APIv3 key: every APIv3
+          // decryption (v3 notifications, platform certificates) is then refused, nothing else changes.
+          useFactory: (c: WechatCredentials) => (c.apiv3Key ? new AesGcmCipher(c.apiv3Key) : AesGcmCipher.disabled('WECHATPAY_APIV3_KEY is not set (APIv2 mode)')),
+        },
         {
           provide: PublicKeySource,
           inject: [WechatCredentials],
@@ -195,10 +202,11 @@ export class WechatModule {
               ? new WechatPayV2Gateway(v2Client(c, config, clock, metrics), {
                   miniprogramAppid: miniprogramAppid(c),
                   notifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/transaction`,
+                  refundNotifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/refund`,
                 })
               : config.wechat.partner
-                ? new WechatPayV3PartnerGateway(http, client, c, { subMchid: config.wechat.partner.subMchid }, miniprogramAppid(c))
-                : new WechatPayV3Gateway(client, miniprogramAppid(c)),
+                ? new WechatPayV3PartnerGateway(http, client, c, { subMchid: config.wechat.partner.subMchid }, miniprogramAppid(c), `${config.publicBaseUrl}/notify/wechatpay/refund`)
+                : new WechatPayV3Gateway(client, miniprogramAppid(c), `${config.publicBaseUrl}/notify/wechatpay/refund`),
         },
         {
           provide: WechatPayNotificationParser,

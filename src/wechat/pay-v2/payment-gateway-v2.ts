@@ -1,4 +1,8 @@
-import type { GatewayChannel, InvokeParams, PaymentGateway, PrepayOrder, PrepayResult } from '../pay/payment-gateway';
+import type { Readable } from 'node:stream';
+import { HttpStatus } from '@nestjs/common';
+import { AppError } from '../../common/errors/app-error';
+import { neutralRefund } from '../pay/payment-gateway';
+import type { FundFlowAccount, GatewayChannel, InvokeParams, PaymentGateway, PrepayOrder, PrepayResult, RefundRequest, RefundResult, TradeBillKind } from '../pay/payment-gateway';
 import type { Transaction } from '../pay/types';
 import { V2UnifiedOrderInput, WechatPayV2Client } from './wechat-pay-v2.client';
 
@@ -21,6 +25,8 @@ export class WechatPayV2Gateway implements PaymentGateway {
       miniprogramAppid?: string;
       /** PUBLIC_BASE_URL + /notify/wechatpay/v2/transaction: v2 notifications are XML, not the v3 route's JSON. */
       notifyUrl: string;
+      /** PUBLIC_BASE_URL + /notify/wechatpay/v2/refund (req_info XML). */
+      refundNotifyUrl?: string;
       /** spbill_create_ip when the shopper's is unknown (APIv2 requires one on every unifiedorder). */
       fallbackClientIp?: string;
     },
@@ -80,5 +86,32 @@ export class WechatPayV2Gateway implements PaymentGateway {
 
   close(outTradeNo: string): Promise<void> {
     return this.client.closeOrder(outTradeNo);
+  }
+
+  /** secapi/pay/refund over mutual TLS with the merchant certificate. */
+  async refund(request: RefundRequest): Promise<RefundResult> {
+    const answer = await this.client.createRefund({
+      outTradeNo: request.outTradeNo,
+      outRefundNo: request.outRefundNo,
+      totalFee: request.total,
+      refundFee: request.amount,
+      ...(request.reason ? { reason: [...request.reason].slice(0, 80).join('') } : {}),
+      ...(this.options.refundNotifyUrl ? { notifyUrl: this.options.refundNotifyUrl } : {}),
+    });
+    return neutralRefund(answer, request.outRefundNo);
+  }
+
+  async queryRefund(outRefundNo: string): Promise<RefundResult> {
+    return neutralRefund(await this.client.queryRefund(outRefundNo), outRefundNo);
+  }
+
+  /** downloadbill (GZIP, gunzipped by the client): the same layout as the APIv3 trade bill. */
+  tradeBill(date: string, type: TradeBillKind): Promise<Readable> {
+    return this.client.downloadBill({ billDate: date, billType: type, tarType: 'GZIP' });
+  }
+
+  /** downloadfundflow is not in the APIv2 client yet: a clear refusal instead of a wrong file. */
+  fundFlowBill(_date: string, _account: FundFlowAccount): Promise<Readable> {
+    return Promise.reject(new AppError(HttpStatus.NOT_IMPLEMENTED, 'FUND_FLOW_BILL_UNAVAILABLE', 'the fund-flow bill is not available with WECHATPAY_API_VERSION=v2 yet (downloadfundflow)'));
   }
 }

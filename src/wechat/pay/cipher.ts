@@ -13,12 +13,22 @@ const TAG_LENGTH = 16;
 export class AesGcmCipher {
   private readonly key: Buffer;
 
+  private disabledReason?: string;
+
   constructor(apiv3Key: string) {
     this.key = Buffer.from(apiv3Key, 'utf8');
     if (this.key.length !== 32) throw new Error('the APIv3 key must be exactly 32 bytes');
   }
 
+  /** A cipher without an APIv3 key (an APIv2-only merchant): every decryption fails with `reason`. */
+  static disabled(reason: string): AesGcmCipher {
+    const cipher = new AesGcmCipher(randomBytes(16).toString('hex'));
+    cipher.disabledReason = reason;
+    return cipher;
+  }
+
   decrypt(ciphertextBase64: string, nonceStr: string, associatedData: string): Buffer {
+    if (this.disabledReason) throw new WechatPayDecryptError(`no APIv3 decryption: ${this.disabledReason}`);
     const data = Buffer.from(ciphertextBase64, 'base64');
     if (data.length < TAG_LENGTH + 1) throw new WechatPayDecryptError('ciphertext is too short to hold a GCM tag');
     const iv = Buffer.from(nonceStr, 'utf8');

@@ -1,4 +1,5 @@
-import type { Transaction } from './types';
+import type { Readable } from 'node:stream';
+import type { Refund as V3Refund, Transaction } from './types';
 import type { NativePrepayInput, WechatPayClient } from './wechat-pay.client';
 
 /** The ways a shopper pays. */
@@ -38,6 +39,44 @@ export type PrepayResult = { kind: 'prepay_id'; prepayId: string } | { kind: 'h5
 /** What the front end gets to start paying (channel-specific fields). */
 export type InvokeParams = Record<string, string>;
 
+/** A refund's state at WeChat, protocol-neutral (APIv2's REFUNDCLOSE is CLOSED, CHANGE is ABNORMAL). */
+export type GatewayRefundStatus = 'PROCESSING' | 'SUCCESS' | 'CLOSED' | 'ABNORMAL';
+
+/** A refund request, protocol-neutral: amounts in fen. The adapter adds its own notify_url. */
+export interface RefundRequest {
+  /** The attempt that was paid (its out_trade_no). */
+  outTradeNo: string;
+  outRefundNo: string;
+  /** This refund, in fen. */
+  amount: number;
+  /** What the attempt was paid, in fen. */
+  total: number;
+  reason?: string;
+  merchant?: MerchantRef;
+}
+
+/** WeChat's answer about a refund, protocol-neutral. */
+export interface RefundResult {
+  outRefundNo: string;
+  refundId?: string;
+  status: GatewayRefundStatus;
+  successAt?: Date;
+}
+
+export type TradeBillKind = 'ALL' | 'SUCCESS' | 'REFUND';
+export type FundFlowAccount = 'BASIC' | 'OPERATION' | 'FEES';
+
+/** A v3 refund answer in the neutral shape. */
+export function neutralRefund(r: V3Refund, outRefundNo = r.out_refund_no): RefundResult {
+  const at = r.success_time ? new Date(r.success_time) : undefined;
+  return {
+    outRefundNo: r.out_refund_no ?? outRefundNo,
+    ...(r.refund_id ? { refundId: r.refund_id } : {}),
+    status: r.status,
+    ...(at && !Number.isNaN(at.getTime()) ? { successAt: at } : {}),
+  };
+}
+
 /**
  * The one port between the business modules and WeChat Pay for paying: prepay per channel, the
  * invoke parameters, query and close of a number. The adapter decides how (API version, request
@@ -51,6 +90,20 @@ export interface PaymentGateway {
   /** The answer in the neutral Transaction shape (appid = the one prepaid with, mchid = ours, sub_mchid when a sub-merchant's). */
   query(outTradeNo: string, merchant?: MerchantRef): Promise<Transaction>;
   close(outTradeNo: string, merchant?: MerchantRef): Promise<void>;
+  /**
+   * Asks WeChat to refund (same outRefundNo = the same refund: safe to send again). Refusals are the
+   * typed WechatPayApiError (4xx: WeChat's definitive no; 5xx/429/network: outcome unknown).
+   */
+  refund(request: RefundRequest): Promise<RefundResult>;
+  /** WeChat's view of a refund; unknown to WeChat = WechatPayApiError 404 RESOURCE_NOT_EXISTS. */
+  queryRefund(outRefundNo: string, merchant?: MerchantRef): Promise<RefundResult>;
+  /**
+   * The trade bill of a Beijing day (yyyy-MM-dd) as plain CSV text in WeChat's layout (verified and
+   * decompressed by the adapter); no trades that day = WechatPayApiError NO_STATEMENT_EXIST.
+   */
+  tradeBill(date: string, type: TradeBillKind): Promise<Readable>;
+  /** The fund-flow bill of a day, as tradeBill. */
+  fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable>;
 }
 
 export const PAYMENT_GATEWAY = Symbol('PAYMENT_GATEWAY');
@@ -134,12 +187,49 @@ const V3_CHANNELS: Record<GatewayChannel, ChannelAdapter> = {
   },
 };
 
+/** Refunds and bills over APIv3, shared by the direct and the partner adapters. */
+export class V3RefundsAndBills {
+  constructor(
+    private readonly client: WechatPayClient,
+    /** PUBLIC_BASE_URL + /notify/wechatpay/refund. */
+    private readonly refundNotifyUrl: string | undefined,
+  ) {}
+
+  async refund(request: RefundRequest): Promise<RefundResult> {
+    const answer = await this.client.createRefund({
+      out_trade_no: request.outTradeNo,
+      out_refund_no: request.outRefundNo,
+      ...(request.reason ? { reason: request.reason } : {}),
+      ...(this.refundNotifyUrl ? { notify_url: this.refundNotifyUrl } : {}),
+      amount: { refund: request.amount, total: request.total, currency: 'CNY' },
+    });
+    return neutralRefund(answer, request.outRefundNo);
+  }
+
+  async queryRefund(outRefundNo: string): Promise<RefundResult> {
+    return neutralRefund(await this.client.queryRefund(outRefundNo), outRefundNo);
+  }
+
+  async tradeBill(date: string, type: TradeBillKind): Promise<Readable> {
+    return this.client.downloadBill(await this.client.applyTradeBill({ billDate: date, billType: type, tarType: 'GZIP' }));
+  }
+
+  async fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable> {
+    return this.client.downloadBill(await this.client.applyFundFlowBill({ billDate: date, accountType: account, tarType: 'GZIP' }));
+  }
+}
+
 /** PaymentGateway over Pay APIv3 (direct merchant). */
 export class WechatPayV3Gateway implements PaymentGateway {
+  private readonly refunds: V3RefundsAndBills;
+
   constructor(
     private readonly client: WechatPayClient,
     private readonly miniprogramAppid: string | undefined,
-  ) {}
+    refundNotifyUrl?: string,
+  ) {
+    this.refunds = new V3RefundsAndBills(client, refundNotifyUrl);
+  }
 
   appidFor(channel: GatewayChannel): string | undefined {
     return channel === 'miniprogram' ? this.miniprogramAppid : this.client.appid;
@@ -169,5 +259,21 @@ export class WechatPayV3Gateway implements PaymentGateway {
 
   close(outTradeNo: string): Promise<void> {
     return this.client.closeOrder(outTradeNo);
+  }
+
+  refund(request: RefundRequest): Promise<RefundResult> {
+    return this.refunds.refund(request);
+  }
+
+  queryRefund(outRefundNo: string): Promise<RefundResult> {
+    return this.refunds.queryRefund(outRefundNo);
+  }
+
+  tradeBill(date: string, type: TradeBillKind): Promise<Readable> {
+    return this.refunds.tradeBill(date, type);
+  }
+
+  fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable> {
+    return this.refunds.fundFlowBill(date, account);
   }
 }
