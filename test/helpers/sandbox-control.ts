@@ -64,14 +64,25 @@ export class SandboxControl {
   }
 
   private async call<T>(method: string, path: string, body?: unknown, expectOk = true): Promise<{ status: number; body: T }> {
-    const res = await fetch(`${this.baseUrl}/sandbox/control${path}`, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-        ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const send = () =>
+      fetch(`${this.baseUrl}/sandbox/control${path}`, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+          ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    let res: Response;
+    try {
+      res = await send();
+    } catch (err) {
+      // A kept-alive socket closed by the server's keepAliveTimeout just as fetch reuses it (seen after a
+      // test blocked the shared event loop for seconds): the request never reached the server; send it
+      // again once, on a new connection. Any other failure is the test's.
+      if ((err as { cause?: { code?: string } }).cause?.code !== 'ECONNRESET') throw err;
+      res = await send();
+    }
     const text = await res.text();
     const parsed = (text ? JSON.parse(text) : undefined) as T;
     if (expectOk && !res.ok) throw new Error(`sandbox control ${method} ${path} -> ${res.status}: ${text}`);
