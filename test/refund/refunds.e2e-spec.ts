@@ -2,6 +2,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { SandboxEnv } from '../../src/config/env/sandbox.env';
 import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
+import { sandboxReqInfo, sandboxXml } from '../../src/sandbox/sandbox-v2-wire';
 import { OrderLifecycle } from '../../src/payment/order-lifecycle.service';
 import { Refund } from '../../src/refund/entities/refund.entity';
 import { RefundJobs } from '../../src/refund/refund.jobs';
@@ -10,22 +11,68 @@ import { TestMerchant } from '../helpers/merchant-signer';
 import { Login } from '../helpers/login';
 import { ADMIN_TOKEN, Shop } from '../helpers/shop';
 
-describe('refunds', () => {
+/*
+ * The main refund scenarios, once per API version (issue 14): the same refund module through the
+ * payment port, against the sandbox's APIv3 or APIv2 front (secapi/pay/refund, refundquery, the v2
+ * refund notification with req_info on /notify/wechatpay/v2/refund).
+ */
+describe.each(['v3', 'v2'] as const)('refunds with WECHATPAY_API_VERSION=%s', (version) => {
   let shop: Shop;
   let shopper: Login;
   let productId: number;
 
   beforeAll(async () => {
-    // refunds complete 10 s / 1000 = 10 ms after WeChat accepts them
-    shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', REFUND_QUERY_AFTER: '0s' } });
-    shopper = await shop.login('o_refund_shopper');
-    productId = (await shop.product('退款测试', 1000)).id;
+    shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', REFUND_QUERY_AFTER: '0s', WECHATPAY_API_VERSION: version } });
+    shopper = await shop.login(`o_refund_${version}`);
+    productId = (await shop.product(`退款测试 ${version}`, 1000)).id;
   });
   afterAll(() => shop?.close());
 
   const paidOrder = (quantity = 1) => shop.paidOrder(shopper, [{ productId, quantity }]);
 
   const refund = (body: Record<string, unknown>) => shop.admin().post('/admin/refunds').send(body);
+
+  it("WeChat's refund notification arrives in its API version's shape, is verified and applied once", async () => {
+    const no = await paidOrder();
+    const r = await refund({ outTradeNo: no, amount: 100, reason: '通知地址' }).expect(201);
+    await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
+    const ds = shop.t.app.get<DataSource>(getDataSourceToken());
+    const rows: Array<{ outcome: string; verified: number; raw_body: string; event_type: string }> = await ds.query(
+      'SELECT outcome, verified, raw_body, event_type FROM payment_events WHERE out_refund_no = ?',
+      [r.body.outRefundNo],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ outcome: 'refund:applied', event_type: 'REFUND.SUCCESS' });
+    expect(Number(rows[0].verified)).toBe(1);
+    // the v2 notification is XML with the encrypted req_info (to /notify/wechatpay/v2/refund), v3's JSON
+    if (version === 'v2') expect(rows[0].raw_body).toMatch(/^<xml>[\s\S]*<req_info>/);
+    else expect(rows[0].raw_body.startsWith('{')).toBe(true);
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(100);
+  });
+
+  if (version === 'v2') {
+    it('a forged v2 refund notification (req_info not encrypted with our APIv2 key, or none) is refused with FAIL and applies nothing', async () => {
+      const no = await paidOrder();
+      const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+      const root = sandboxXml(
+        { out_refund_no: `${no}-FORGED`, out_trade_no: no, refund_id: '50000000000000000000000000001', refund_status: 'SUCCESS', total_fee: 1000, refund_fee: 1000, success_time: '2026-01-01 10:00:00' },
+        'root',
+      );
+      const forged = [
+        sandboxXml({ return_code: 'SUCCESS', appid: keystore.appid, mch_id: keystore.mchid, nonce_str: 'x1', req_info: sandboxReqInfo(root, 'f'.repeat(32)) }),
+        sandboxXml({ return_code: 'SUCCESS', appid: keystore.appid, mch_id: keystore.mchid, nonce_str: 'x2' }),
+        `<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><return_code>SUCCESS</return_code><req_info>&x;</req_info></xml>`,
+      ];
+      for (const body of forged) {
+        const res = await shop.http().post('/notify/wechatpay/v2/refund').set('Content-Type', 'text/xml').send(body);
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(res.text).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+      }
+      const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
+      expect(order).toMatchObject({ status: 'PAID', refundedTotal: 0 });
+      expect((await shop.admin().get('/admin/refunds').query({ outTradeNo: no }).expect(200)).body).toEqual([]);
+    });
+  }
 
   it('refunds in two parts, refuses more than what is left, and ends REFUNDED', async () => {
     const no = await paidOrder();
@@ -63,7 +110,9 @@ describe('refunds', () => {
     const b = await refund(body).expect(200);
     expect(b.body.outRefundNo).toBe(a.body.outRefundNo);
     expect((await refund({ ...body, amount: 101 }).expect(409)).body.code).toBe('REFUND_NO_REUSED');
-    expect(await shop.sandbox.callsTo('v3/refund/domestic/refunds')).toBeGreaterThan(0);
+    // Through the configured API only: v2 refunds never touch the APIv3 refund endpoint.
+    if (version === 'v3') expect(await shop.sandbox.callsTo('v3/refund/domestic/refunds')).toBeGreaterThan(0);
+    else expect(await shop.sandbox.callsTo('v3/refund/domestic/refunds')).toBe(0);
   });
 
   it('applies a refund notification delivered 20 times exactly once', async () => {
@@ -71,7 +120,8 @@ describe('refunds', () => {
     const r = await refund({ outTradeNo: no, amount: 400, reason: '重复通知' }).expect(201);
     await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
     const burst = await shop.sandbox.deliver({ outRefundNo: r.body.outRefundNo }, { times: 20 });
-    expect(burst.map((x) => x.status)).toEqual(Array(20).fill(204));
+    // v3 acknowledges with 204, v2 with 200 and <return_code>SUCCESS</return_code>
+    expect(burst.map((x) => x.status)).toEqual(Array(20).fill(version === 'v3' ? 204 : 200));
     const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
     expect(order.refundedTotal).toBe(400);
     expect(order.timeline.filter((e: { type: string }) => e.type === 'refund_success')).toHaveLength(1);
@@ -80,6 +130,25 @@ describe('refunds', () => {
     expect(outcomes.filter((o) => o.outcome === 'refund:applied')).toHaveLength(1);
     expect(outcomes.filter((o) => o.outcome === 'refund:duplicate')).toHaveLength(20);
   });
+
+});
+
+describe('refunds', () => {
+  let shop: Shop;
+  let shopper: Login;
+  let productId: number;
+
+  beforeAll(async () => {
+    // refunds complete 10 s / 1000 = 10 ms after WeChat accepts them
+    shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', REFUND_QUERY_AFTER: '0s' } });
+    shopper = await shop.login('o_refund_shopper');
+    productId = (await shop.product('退款测试', 1000)).id;
+  });
+  afterAll(() => shop?.close());
+
+  const paidOrder = (quantity = 1) => shop.paidOrder(shopper, [{ productId, quantity }]);
+
+  const refund = (body: Record<string, unknown>) => shop.admin().post('/admin/refunds').send(body);
 
   /** A REFUND.* notification as WeChat sends it (signed, encrypted), straight to our notify URL. */
   async function notifyRefund(outTradeNo: string, outRefundNo: string, status: 'SUCCESS' | 'CLOSED' | 'ABNORMAL', amount: number, total = 1000): Promise<number> {
