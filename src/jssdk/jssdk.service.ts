@@ -5,7 +5,6 @@ import { Clock } from '../common/clock';
 import { BadRequestError } from '../common/errors/app-error';
 import { AppConfig } from '../config/app-config';
 import { jssdkSignature, urlForSignature } from '../wechat/mp/jssdk-signature';
-import { WechatCredentials } from '../wechat/wechat-credentials';
 import { WechatTokenService } from './wechat-token.service';
 
 export interface WxConfig {
@@ -24,7 +23,6 @@ export class JssdkService implements OnModuleInit {
 
   constructor(
     private readonly tokens: WechatTokenService,
-    private readonly credentials: WechatCredentials,
     private readonly config: AppConfig,
     private readonly clock: Clock,
   ) {
@@ -61,7 +59,8 @@ export class JssdkService implements OnModuleInit {
     // Signed exactly as the page will present it: everything before '#', not re-encoded.
     const signedUrl = urlForSignature(pageUrl);
     return {
-      appId: this.credentials.appid,
+      // The official account whose ticket signed it (the sub-merchant's with WECHAT_SUB_APPID).
+      appId: this.tokens.appid,
       timestamp,
       nonceStr,
       signature: jssdkSignature({ jsapiTicket: ticket, nonceStr, timestamp, url: signedUrl }),

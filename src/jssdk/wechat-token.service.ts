@@ -63,6 +63,11 @@ export class WechatTokenService {
       );
   }
 
+  /** The official account these tokens are of (the one shoppers log in through; see WechatModule). */
+  get appid(): string {
+    return this.mp.appid;
+  }
+
   private key(kind: 'access_token' | 'jsapi_ticket'): string {
     return `wechat:${kind}:${this.mp.appid}`;
   }

@@ -38,6 +38,16 @@ export function sandboxApiV2Key(keystore: SandboxKeystore): string {
  * one derived from its secrets (the same in every process sharing the directory, without rewriting
  * the file).
  */
+/**
+ * The official account of the sandbox's first sub-merchant (1900000201, service-provider mode): its
+ * sub_appid, bound to that sub-merchant only. Derived from the keystore's secrets (stable across
+ * processes); WECHAT_SUB_APPID/WECHAT_SUB_APPSECRET, when set, name it instead.
+ */
+export function sandboxSubOfficialAccount(keystore: SandboxKeystore): { appid: string; appsecret: string } {
+  const digest = (label: string) => createHash('sha256').update(`${label}:${keystore.appsecret}:${keystore.apiv3Key}`).digest('hex');
+  return { appid: `wx${digest('sub-official-account-appid').slice(0, 16)}`, appsecret: digest('sub-official-account-secret').slice(0, 32) };
+}
+
 export function sandboxMiniprogram(keystore: SandboxKeystore): { appid: string; appsecret: string } {
   if (keystore.miniprogram) return keystore.miniprogram;
   const digest = (label: string) => createHash('sha256').update(`${label}:${keystore.appsecret}:${keystore.apiv3Key}`).digest('hex');

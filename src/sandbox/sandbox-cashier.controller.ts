@@ -99,9 +99,11 @@ export class SandboxCashierController {
 
   private checkConfig(body: Json): { ok: boolean; errMsg: string } {
     const url = String(body.url ?? '');
-    if (body.appId !== this.settings.keystore.appid) return { ok: false, errMsg: 'config:invalid appid' };
+    // The merchant's own official account, or the sub-merchant's (its own jsapi_ticket).
+    const account = this.mp.accountOf(typeof body.appId === 'string' ? body.appId : undefined);
+    if (!account) return { ok: false, errMsg: 'config:invalid appid' };
     if (!hostAllowed(url, this.settings.jsDomains)) return { ok: false, errMsg: 'config:invalid url domain' };
-    const ticket = this.mp.currentTicket();
+    const ticket = this.mp.currentTicket(account.appid);
     const string1 = `jsapi_ticket=${ticket}&noncestr=${body.nonceStr}&timestamp=${body.timestamp}&url=${url.split('#')[0]}`;
     const expected = createHash('sha1').update(string1, 'utf8').digest('hex');
     if (!ticket || body.signature !== expected) return { ok: false, errMsg: 'config:invalid signature' };
@@ -123,7 +125,7 @@ export class SandboxCashierController {
     if (!pageUnderPayDirectory(url, this.settings.payDirectories)) {
       return { ok: false, errDesc: `当前页面的URL未注册：${url}` };
     }
-    if (p.appId !== this.settings.keystore.appid) return { ok: false, errDesc: 'appId 与商户号绑定的 appid 不一致' };
+    if (p.appId !== this.settings.keystore.appid && p.appId !== this.settings.subOfficialAccount.appid) return { ok: false, errDesc: 'appId 与商户号绑定的 appid 不一致' };
     for (const field of ['timeStamp', 'nonceStr', 'package', 'paySign']) {
       if (typeof p[field] !== 'string' || !p[field]) return { ok: false, errDesc: `缺少参数 ${field}（必须是字符串）` };
     }
@@ -137,6 +139,8 @@ export class SandboxCashierController {
     const prepayId = /^prepay_id=(.+)$/.exec(String(p.package))?.[1];
     const tx = prepayId ? this.pay.prepayInfo(prepayId) : undefined;
     if (!prepayId || !tx) return { ok: false, errDesc: 'prepay_id 不存在' };
+    // paySign is over the appid the payer was named under at prepay (sub_appid for a sub_openid).
+    if (tx.appid && p.appId !== tx.appid) return { ok: false, errDesc: 'appId 与下单时的 appid 不一致' };
     if (p.signType !== sandboxInvokeSignType(tx)) return { ok: false, errDesc: `signType 与下单时不一致（应为 ${sandboxInvokeSignType(tx)}）` };
     if (!this.pay.prepayValid(tx, prepayId)) return { ok: false, errDesc: 'prepay_id 已过期' };
     return { ok: true, prepayId };

@@ -114,7 +114,7 @@ export class SandboxMpController {
   }
 
   private consent(req: Request, res: Response, query: QueryParams, openid: string) {
-    const code = this.mp.issueCode(openid, query.scope!);
+    const code = this.mp.issueCode(openid, query.scope!, query.appid);
     // The page is under /sandbox, or at the root in the standalone sandbox (root alias).
     res.cookie(USER_COOKIE, openid, { httpOnly: false, sameSite: 'lax', path: sandboxPrefixOf(req) || '/connect/oauth2' });
     return res.redirect(302, this.appendQuery(query.redirect_uri!, { code, state: query.state ?? '' }));

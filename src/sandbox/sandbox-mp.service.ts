@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { SandboxMpError } from './sandbox-errors';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxSettings, hostAllowed } from './sandbox.settings';
-import { SandboxMiniprogramUser, SandboxState, SandboxUser, UserToken } from './sandbox.state';
+import { AppTokens, SandboxMiniprogramUser, SandboxState, SandboxUser, UserToken } from './sandbox.state';
 
 const CODE_LIFETIME_MS = 5 * 60_000;
 const TOKEN_LIFETIME_MS = 7200_000;
@@ -42,6 +42,34 @@ export class SandboxMpService {
 
   get appid(): string {
     return this.settings.keystore.appid;
+  }
+
+  /**
+   * The official accounts a shopper can authorize: the merchant's own (the provider's sp_appid in
+   * service-provider mode) and the sub-merchant's (its sub_appid). Each has its own secret, codes,
+   * basic token and jsapi_ticket.
+   */
+  accountOf(appid: string | undefined): { appid: string; appsecret: string } | undefined {
+    if (appid === this.appid) return { appid, appsecret: this.settings.keystore.appsecret };
+    if (appid === this.settings.subOfficialAccount.appid) return this.settings.subOfficialAccount;
+    return undefined;
+  }
+
+  /** Whether `openid` has authorized the official account `appid` (the merchant's own: every test user). */
+  openidOf(appid: string, openid: string): boolean {
+    const user = this.state.users.get(openid);
+    if (!user) return false;
+    return appid === this.appid || (user.appids ?? []).includes(appid);
+  }
+
+  private tokensOf(appid: string | undefined): AppTokens {
+    if (appid === undefined || appid === this.appid) return this.state;
+    let tokens = this.state.otherAppTokens.get(appid);
+    if (!tokens) {
+      tokens = {};
+      this.state.otherAppTokens.set(appid, tokens);
+    }
+    return tokens;
   }
 
   // ---------------------------------------------------------------- users
@@ -97,7 +125,7 @@ export class SandboxMpService {
 
   /** Checks an authorize request as WeChat does before showing anything. Returns an error text or undefined. */
   authorizeProblem(query: { appid?: string; redirect_uri?: string; response_type?: string; scope?: string }): { errcode: number; errmsg: string } | undefined {
-    if (query.appid !== this.appid) return { errcode: 40013, errmsg: 'invalid appid' };
+    if (!this.accountOf(query.appid)) return { errcode: 40013, errmsg: 'invalid appid' };
     if (!query.redirect_uri) return { errcode: 10003, errmsg: 'redirect_uri 参数错误' };
     if (!hostAllowed(query.redirect_uri, this.settings.oauthDomains)) {
       return { errcode: 10003, errmsg: `redirect_uri 参数错误：${safeHost(query.redirect_uri)} 不是已配置的网页授权域名` };
@@ -107,15 +135,23 @@ export class SandboxMpService {
     return undefined;
   }
 
-  issueCode(openid: string, scope: string): string {
+  issueCode(openid: string, scope: string, appid: string = this.appid): string {
     const code = randomBytes(16).toString('hex');
-    this.state.codes.set(code, { code, openid, scope, expiresAt: this.clock.now() + CODE_LIFETIME_MS, used: false });
+    const other = appid !== this.appid ? appid : undefined;
+    this.state.codes.set(code, { code, openid, scope, expiresAt: this.clock.now() + CODE_LIFETIME_MS, used: false, ...(other ? { appid: other } : {}) });
+    const user = this.state.users.get(openid);
+    if (other && user && !(user.appids ?? []).includes(other)) {
+      user.appids = [...(user.appids ?? []), other];
+      this.state.changed();
+    }
     return code;
   }
 
-  private checkApp(appid: string | undefined, secret: string | undefined): void {
-    if (appid !== this.appid) throw mpError(40013, 'invalid appid');
-    if (secret !== this.settings.keystore.appsecret) throw mpError(40125, 'invalid appsecret');
+  private checkApp(appid: string | undefined, secret: string | undefined): string {
+    const account = this.accountOf(appid);
+    if (!account) throw mpError(40013, 'invalid appid');
+    if (secret !== account.appsecret) throw mpError(40125, 'invalid appsecret');
+    return account.appid;
   }
 
   exchangeCode(query: { appid?: string; secret?: string; code?: string; grant_type?: string }) {
@@ -124,6 +160,8 @@ export class SandboxMpService {
     if (!query.code) throw mpError(41008, 'missing code');
     const entry = this.state.codes.get(query.code);
     if (!entry) throw mpError(40029, 'invalid code');
+    // A code is exchanged by the official account it was issued for only.
+    if ((entry.appid ?? this.appid) !== query.appid) throw mpError(40029, 'invalid code (issued for another appid)');
     if (entry.used) throw mpError(40163, 'code been used');
     if (this.clock.now() > entry.expiresAt) throw mpError(40029, 'invalid code (expired after 5 minutes)');
     entry.used = true;
@@ -132,7 +170,7 @@ export class SandboxMpService {
   }
 
   refreshUserToken(query: { appid?: string; grant_type?: string; refresh_token?: string }) {
-    if (query.appid !== this.appid) throw mpError(40013, 'invalid appid');
+    if (!this.accountOf(query.appid)) throw mpError(40013, 'invalid appid');
     if (query.grant_type !== 'refresh_token') throw mpError(40002, 'invalid grant_type');
     const old = query.refresh_token ? this.state.refreshTokens.get(query.refresh_token) : undefined;
     if (!old) throw mpError(40030, 'invalid refresh_token');
@@ -259,12 +297,14 @@ export class SandboxMpService {
   /** GET cgi-bin/token: a new token each call; the previous one keeps working for 5 more minutes. */
   token(query: { grant_type?: string; appid?: string; secret?: string }) {
     if (query.grant_type !== 'client_credential') throw mpError(40002, 'invalid grant_type');
-    this.checkApp(query.appid, query.secret);
+    const appid = this.checkApp(query.appid, query.secret);
     const now = this.clock.now();
+    const own = this.tokensOf(appid);
+    const other = appid !== this.appid ? appid : undefined;
     for (const t of this.state.basicTokens.values()) {
-      if (!t.graceUntil && t !== this.state.stableToken) t.graceUntil = Math.min(t.expiresAt, now + TOKEN_GRACE_MS);
+      if (t.appid === other && !t.graceUntil && t !== own.stableToken) t.graceUntil = Math.min(t.expiresAt, now + TOKEN_GRACE_MS);
     }
-    const token = { token: randomBytes(48).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS };
+    const token = { token: randomBytes(48).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS, ...(other ? { appid: other } : {}) };
     this.state.basicTokens.set(token.token, token);
     return { access_token: token.token, expires_in: 7200 };
   }
@@ -272,21 +312,22 @@ export class SandboxMpService {
   /** POST cgi-bin/stable_token: the same token until it expires, unless force_refresh. */
   stableToken(body: { grant_type?: string; appid?: string; secret?: string; force_refresh?: boolean } | undefined) {
     if (!body || body.grant_type !== 'client_credential') throw mpError(40002, 'invalid grant_type');
-    this.checkApp(body.appid, body.secret);
+    const appid = this.checkApp(body.appid, body.secret);
     const now = this.clock.now();
-    const current = this.state.stableToken;
+    const own = this.tokensOf(appid);
+    const current = own.stableToken;
     if (current && !body.force_refresh && current.expiresAt > now && !current.invalidated) {
       return { access_token: current.token, expires_in: Math.round((current.expiresAt - now) / 1000) };
     }
-    const token = { token: randomBytes(48).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS };
+    const token = { token: randomBytes(48).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS, ...(appid !== this.appid ? { appid } : {}) };
     if (current) current.graceUntil = Math.min(current.expiresAt, now + TOKEN_GRACE_MS);
-    this.state.stableToken = token;
+    own.stableToken = token;
     this.state.basicTokens.set(token.token, token);
     return { access_token: token.token, expires_in: 7200 };
   }
 
   /** Validates a basic access_token as every cgi-bin API does. */
-  requireToken(accessToken: string | undefined): void {
+  requireToken(accessToken: string | undefined): string {
     if (!accessToken) throw mpError(41001, 'access_token missing');
     const token = this.state.basicTokens.get(accessToken);
     if (!token || token.invalidated) throw mpError(40001, 'invalid credential, access_token is invalid or not latest');
@@ -295,20 +336,23 @@ export class SandboxMpService {
     // Replaced by a newer token and past its grace period: no longer the latest, which WeChat
     // reports as an invalid credential (40001), not as an expiry.
     if (token.graceUntil !== undefined && now > token.graceUntil) throw mpError(40001, 'invalid credential, access_token is invalid or not latest');
+    return token.appid ?? this.appid;
   }
 
   ticket(query: { access_token?: string; type?: string }) {
-    this.requireToken(query.access_token);
+    // Each official account has its own ticket, fetched with its own token.
+    const own = this.tokensOf(this.requireToken(query.access_token));
     if (query.type !== 'jsapi') throw mpError(40097, 'invalid args (type must be jsapi)');
     const now = this.clock.now();
-    if (!this.state.ticket || this.state.ticket.expiresAt <= now) {
-      this.state.ticket = { ticket: randomBytes(40).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS };
+    if (!own.ticket || own.ticket.expiresAt <= now) {
+      own.ticket = { ticket: randomBytes(40).toString('base64url'), expiresAt: now + TOKEN_LIFETIME_MS };
     }
-    return { errcode: 0, errmsg: 'ok', ticket: this.state.ticket.ticket, expires_in: Math.round((this.state.ticket.expiresAt - now) / 1000) };
+    return { errcode: 0, errmsg: 'ok', ticket: own.ticket.ticket, expires_in: Math.round((own.ticket.expiresAt - now) / 1000) };
   }
 
-  currentTicket(): string | undefined {
-    const t = this.state.ticket;
+  /** The current jsapi_ticket of the official account `appid` (default: the merchant's own). */
+  currentTicket(appid: string = this.appid): string | undefined {
+    const t = this.tokensOf(appid).ticket;
     return t && t.expiresAt > this.clock.now() ? t.ticket : undefined;
   }
 

@@ -5,7 +5,9 @@ import { sandboxBaseOf } from './root-alias';
 import { payError, SandboxPayError } from './sandbox-errors';
 import { RawRequest, SandboxHttp } from './sandbox-http';
 import { SANDBOX_SUB_MCHIDS, SandboxPartnerInfo, partnerView } from './sandbox-partner';
+import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxSettings } from './sandbox.settings';
 import type { SandboxTradeType, SandboxTransaction } from './sandbox.state';
 
 type Json = Record<string, unknown>;
@@ -24,6 +26,8 @@ export class SandboxPartnerController {
   constructor(
     private readonly http: SandboxHttp,
     private readonly pay: SandboxPayService,
+    private readonly settings: SandboxSettings,
+    private readonly mp: SandboxMpService,
   ) {}
 
   @Post('transactions/jsapi')
@@ -113,11 +117,22 @@ export class SandboxPartnerController {
     if (tradeType === 'JSAPI' && !openid) {
       throw new SandboxPayError(400, 'PARAM_ERROR', 'JSAPI支付必须传sp_openid或sub_openid', { field: '/payer', location: 'body' });
     }
+    // The sub-merchant's own official account is bound to that sub-merchant only, and its payer is
+    // one of its own users (an openid is per appid: another account's openid is not a sub_openid).
+    const subAccount = this.settings.subOfficialAccount;
+    const alsoBound: string[] = [];
+    if (subAppid === subAccount.appid) {
+      if (subMchid !== subAccount.subMchid) throw new SandboxPayError(400, 'APPID_MCHID_NOT_MATCH', 'sub_appid与sub_mchid不匹配');
+      alsoBound.push(subAppid);
+      if (payerKind === 'sub' && openid && !this.mp.openidOf(subAppid, openid)) {
+        throw new SandboxPayError(400, 'PARAM_ERROR', 'sub_openid与sub_appid不匹配', { field: '/payer/sub_openid', location: 'body' });
+      }
+    }
     const { sp_appid, sp_mchid: _sp, sub_mchid: _sub, sub_appid: _subApp, payer: _payer, ...rest } = body;
     // The core checks appid/mchid binding: a payer under sub_appid is checked as that appid (the
     // sandbox's mini-program is bound; another sub_appid is refused as WeChat refuses an unbound one).
     const direct: Json = { ...rest, appid: payerKind === 'sub' ? subAppid : sp_appid, mchid: this.pay.mchid, ...(openid ? { payer: { openid } } : {}) };
-    const answer = this.pay.prepay(direct, tradeType, sandboxBase);
+    const answer = this.pay.prepay(direct, tradeType, sandboxBase, alsoBound);
     const tx = this.pay.findByOutTradeNo(String(body.out_trade_no), this.pay.mchid) as SandboxTransaction & { partner?: SandboxPartnerInfo };
     const info: SandboxPartnerInfo = { subMchid, ...(subAppid ? { subAppid } : {}), payerKind };
     if (tx.partner && tx.partner.subMchid !== subMchid) throw payError.invalid('商户订单号重复（该订单已由其他特约商户下单）');

@@ -138,14 +138,15 @@ export class SandboxPayService implements OnModuleDestroy {
    * payer.openid; H5 needs scene_info with payer_client_ip and h5_info.type; Native needs neither.
    * Answers prepay_id, h5_url (the sandbox's H5 cashier, `sandboxBase` + /h5pay) or code_url.
    */
-  prepay(body: unknown, tradeType: SandboxTradeType = 'JSAPI', sandboxBase = ''): { prepay_id: string } | { h5_url: string } | { code_url: string } {
-    const prepayId = this.prepayTransaction(body, tradeType);
+  prepay(body: unknown, tradeType: SandboxTradeType = 'JSAPI', sandboxBase = '', alsoBound: string[] = []): { prepay_id: string } | { h5_url: string } | { code_url: string } {
+    const prepayId = this.prepayTransaction(body, tradeType, alsoBound);
     if (tradeType === 'MWEB') return { h5_url: `${sandboxBase}/h5pay?prepay_id=${prepayId}&package=${prepayId.slice(-10)}` };
     if (tradeType === 'NATIVE') return { code_url: `weixin://wxpay/bizpayurl?pr=${prepayId}` };
     return { prepay_id: prepayId };
   }
 
-  private prepayTransaction(body: unknown, tradeType: SandboxTradeType): string {
+  /** `alsoBound`: appids bound for this request only (a partner prepay's sub_appid, checked by the partner front). */
+  private prepayTransaction(body: unknown, tradeType: SandboxTradeType, alsoBound: string[] = []): string {
     if (!isObject(body)) throw payError.param('请求体必须是 JSON 对象');
     const appid = requireString(body, 'appid', 32);
     const mchid = requireString(body, 'mchid', 32);
@@ -163,7 +164,7 @@ export class SandboxPayService implements OnModuleDestroy {
       throw payError.param('out_trade_no 只能是 6-32 位数字、大小写字母、_-|*', '/out_trade_no', outTradeNo);
     }
     if (mchid !== this.mchid) throw new SandboxPayError(400, 'MCH_NOT_EXISTS', '商户号不存在');
-    if (!this.boundAppids(tradeType).includes(appid)) throw new SandboxPayError(400, 'APPID_MCHID_NOT_MATCH', 'appid和mch_id不匹配');
+    if (![...this.boundAppids(tradeType), ...alsoBound].includes(appid)) throw new SandboxPayError(400, 'APPID_MCHID_NOT_MATCH', 'appid和mch_id不匹配');
     let notify: URL;
     try {
       notify = new URL(notifyUrl);

@@ -2,8 +2,9 @@ import { siteHosts } from '../common/loopback';
 import { randomInt } from 'node:crypto';
 import { dirname } from 'node:path';
 import { AppConfig } from '../config/app-config';
-import { SandboxKeystore, SandboxSignMode, sandboxMiniprogram } from './keystore';
+import { SandboxKeystore, SandboxSignMode, sandboxMiniprogram, sandboxSubOfficialAccount } from './keystore';
 import { SandboxSigningKey } from './sandbox-crypto';
+import { SANDBOX_SUB_MCHIDS } from './sandbox-partner';
 
 /**
  * The simulated merchant's registration at WeChat (what a real merchant configures in the portals),
@@ -38,6 +39,11 @@ export class SandboxSettings {
     readonly h5Domains: string[] = [],
     /** The mini-program bound to the merchant: WECHAT_MINIPROGRAM_APPID/APPSECRET when set, else the keystore's. */
     readonly miniprogram: { appid: string; appsecret: string } = sandboxMiniprogram(keystore),
+    /**
+     * Service-provider mode: the official account of sub-merchant SANDBOX_SUB_MCHIDS[0] (sub_appid, bound
+     * to that sub-merchant only): WECHAT_SUB_APPID/WECHAT_SUB_APPSECRET when set, else derived from the keystore.
+     */
+    readonly subOfficialAccount: { appid: string; appsecret: string; subMchid: string } = { ...sandboxSubOfficialAccount(keystore), subMchid: SANDBOX_SUB_MCHIDS[0] },
   ) {
     this.appDataDir = dirname(dataDir);
     this.certificateKey = new SandboxSigningKey(keystore.platform.serial, keystore.platform.privateKeyPem);
@@ -90,6 +96,11 @@ export class SandboxSettings {
       s.overRefundError,
       s.h5Domains?.length ? s.h5Domains : defaultHosts,
       config.wechat.miniprogram ?? sandboxMiniprogram(keystore),
+      {
+        ...(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(keystore)),
+        // Bound to the app's default sub-merchant when that is one of the sandbox's, else to the first.
+        subMchid: (SANDBOX_SUB_MCHIDS as readonly string[]).includes(config.wechat.partner?.subMchid ?? '') ? config.wechat.partner!.subMchid : SANDBOX_SUB_MCHIDS[0],
+      },
     );
   }
 }

@@ -10,12 +10,16 @@ export interface SandboxUser {
   unionid?: string;
   sex: number;
   createdAt: number;
+  /** Official accounts other than the merchant's own this user has authorized (the sub-merchant's, by appid). */
+  appids?: string[];
 }
 
 export interface OAuthCode {
   code: string;
   openid: string;
   scope: string;
+  /** The official account the code was issued for (undefined: the merchant's own). */
+  appid?: string;
   expiresAt: number;
   used: boolean;
 }
@@ -50,6 +54,14 @@ export interface BasicToken {
   /** Set when a newer GET cgi-bin/token replaced it: it keeps working until then (5 minutes). */
   graceUntil?: number;
   invalidated?: boolean;
+  /** The official account it belongs to (undefined: the merchant's own). */
+  appid?: string;
+}
+
+/** The basic stable_token and jsapi_ticket of one official account. */
+export interface AppTokens {
+  stableToken?: BasicToken;
+  ticket?: { ticket: string; expiresAt: number };
 }
 
 export interface PrepayRecord {
@@ -155,6 +167,8 @@ export class SandboxState implements OnModuleDestroy {
   basicTokens = new Map<string, BasicToken>();
   stableToken?: BasicToken;
   ticket?: { ticket: string; expiresAt: number };
+  /** stable_token and ticket of the other official accounts (the sub-merchant's), by appid; the merchant's own are above. */
+  otherAppTokens = new Map<string, AppTokens>();
   transactions = new Map<string, SandboxTransaction>();
   transactionIds = new Map<string, string>();
   prepayIds = new Map<string, string>();
@@ -231,6 +245,7 @@ export class SandboxState implements OnModuleDestroy {
     }
     this.stableToken = undefined;
     this.ticket = undefined;
+    this.otherAppTokens.clear();
     this.changed();
   }
 

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { securityHeaders } from '../common/security-headers';
 import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { AppConfigModule } from '../config/config.module';
-import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles, sandboxApiV2Key, sandboxMiniprogram } from './keystore';
+import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles, sandboxApiV2Key, sandboxMiniprogram, sandboxSubOfficialAccount } from './keystore';
+import { SANDBOX_SUB_MCHIDS } from './sandbox-partner';
 import { sandboxRootAlias } from './root-alias';
 import { SandboxModule } from './sandbox.module';
 
@@ -79,6 +80,8 @@ async function main(): Promise<void> {
     `  WECHATPAY_CERT_SERIAL=${ks.merchant.certSerial}`,
     `  WECHATPAY_APIV3_KEY=${ks.apiv3Key}`,
     `  APIv2 merchants: WECHATPAY_API_V2_KEY=${sandboxApiV2Key(ks)}  WECHATPAY_CERT_PATH=${files.merchantCertificate}`,
+    `  Service providers: WECHATPAY_SUB_MCHID=${SANDBOX_SUB_MCHIDS.join(' or ')}; sub-merchant ${SANDBOX_SUB_MCHIDS[0]}'s own official account (sub_openid):`,
+    `    WECHAT_SUB_APPID=${(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(ks)).appid}  WECHAT_SUB_APPSECRET=${(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(ks)).appsecret}`,
     ...signModeLines(config.sandbox.signMode, ks, files, base),
     '',
     'Files (generated on the first start, kept under DATA_DIR/sandbox):',

@@ -33,6 +33,16 @@ function v2Client(c: WechatCredentials, config: AppConfig, clock: Clock, metrics
   });
 }
 
+/**
+ * The official account shoppers log in through (OAuth), whose openid pays in JSAPI and whose
+ * access_token/jsapi_ticket sign wx.config: the merchant's (the provider's sp_appid in
+ * service-provider mode), or the sub-merchant's own (WECHAT_SUB_APPID + WECHAT_SUB_APPSECRET, whose
+ * openids are sub_openids). Decided here once; auth, jssdk and the payment port follow it.
+ */
+export function shopperAccount(c: WechatCredentials, config: AppConfig): { appid: string; appsecret: string } {
+  return config.wechat.partner?.subApp ?? { appid: c.appid, appsecret: c.appsecret };
+}
+
 export function miniprogramAppid(credentials: WechatCredentials): string | undefined {
   return credentials.miniprogram?.appid;
 }
@@ -205,7 +215,7 @@ export class WechatModule {
                   refundNotifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/refund`,
                 })
               : config.wechat.partner
-                ? new WechatPayV3PartnerGateway(http, client, c, { subMchid: config.wechat.partner.subMchid }, miniprogramAppid(c), `${config.publicBaseUrl}/notify/wechatpay/refund`)
+                ? new WechatPayV3PartnerGateway(http, client, c, { subMchid: config.wechat.partner.subMchid, shopperAppid: shopperAccount(c, config).appid }, miniprogramAppid(c), `${config.publicBaseUrl}/notify/wechatpay/refund`)
                 : new WechatPayV3Gateway(client, miniprogramAppid(c), `${config.publicBaseUrl}/notify/wechatpay/refund`),
         },
         {
@@ -218,7 +228,7 @@ export class WechatModule {
           provide: WechatMpClient,
           inject: [WechatCredentials, AppConfig, { token: Metrics, optional: true }],
           useFactory: (c: WechatCredentials, config: AppConfig, metrics: Metrics | undefined) =>
-            new WechatMpClient(c, {
+            new WechatMpClient(shopperAccount(c, config), {
               apiBase: config.wechat.mpApiBase,
               openBase: config.wechat.openBase,
               timeoutMs: config.wechat.httpTimeoutMs,

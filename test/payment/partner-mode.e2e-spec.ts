@@ -158,3 +158,90 @@ describe('service-provider mode against the sandbox: auto-close', () => {
     expect(stock).toBe(1);
   });
 });
+
+describe("service-provider mode with the sub-merchant's own official account (WECHAT_SUB_APPID): sub_openid", () => {
+  const A = '1900000201';
+  const B = '1900000202';
+  const SUB_APPID = 'wx5ab0c0ffee0sub12';
+  const SUB_SECRET = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
+  let shop: Shop;
+
+  beforeAll(async () => {
+    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, WECHAT_SUB_APPID: SUB_APPID, WECHAT_SUB_APPSECRET: SUB_SECRET } });
+    await shop.admin().post('/admin/sub-merchants').send({ subMchid: B, name: '二号店' }).expect(201);
+  });
+  afterAll(() => shop?.close());
+
+  const bridge = (path: 'pay' | 'config', body: unknown) =>
+    fetch(`${shop.baseUrl}/sandbox/jsbridge/${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }).then(
+      (r) => r.json() as Promise<{ ok: boolean; errDesc?: string; errMsg?: string }>,
+    );
+
+  it('logs in through the sub-merchant official account, prepays with sub_appid + payer.sub_openid, the invoke parameters are over sub_appid, and the order is PAID', async () => {
+    const merchant = await shop.sandbox.merchant();
+    // OAuth goes to the sub-merchant's official account, not the provider's.
+    const start = await fetch(`${shop.baseUrl}/auth/wechat/authorize?redirect=%2F&scope=snsapi_base`, { redirect: 'manual' });
+    expect(new URL(start.headers.get('location')!.replace('#wechat_redirect', '')).searchParams.get('appid')).toBe(SUB_APPID);
+    const frank = await shop.login('o_sub_frank');
+    const me = (await shop.http().get('/auth/me').set(frank.headers).expect(200)).body;
+    expect(me).toMatchObject({ openid: 'o_sub_frank' });
+    const pid = (await shop.product('A 店公众号商品', 660)).id;
+    const no = await shop.placeOrder(frank, [{ productId: pid, quantity: 1 }]);
+    const pay = (await shop.http().post(`/orders/${no}/pay`).set(frank.headers).expect(200)).body;
+    expect(pay.appId).toBe(SUB_APPID);
+    // The sandbox's JS bridge checks paySign (the provider's key over appId = sub_appid) and that appId is the prepay's.
+    expect(await bridge('pay', { url: `${shop.baseUrl}/pay.html`, params: pay })).toMatchObject({ ok: true });
+    expect(await bridge('pay', { url: `${shop.baseUrl}/pay.html`, params: { ...pay, appId: merchant.appid } })).toMatchObject({ ok: false });
+    // What the prepay named, as the provider's partner query shows it.
+    const atWechat = await shop.t.app
+      .get(WechatPayHttp)
+      .request<Record<string, unknown>>({ method: 'GET', path: `/v3/pay/partner/transactions/out-trade-no/${no}`, query: { sp_mchid: merchant.mchid, sub_mchid: A } });
+    expect(atWechat.body).toMatchObject({ sp_appid: merchant.appid, sub_appid: SUB_APPID, sub_mchid: A, payer: { sub_openid: 'o_sub_frank' }, trade_state: 'NOTPAY' });
+    await shop.sandbox.pay(String(pay.package).replace('prepay_id=', ''));
+    // PAID proves the notification's appid check: sub_appid is the appid the attempt was prepaid with.
+    await shop.waitForStatus(no, 'PAID');
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'PAID', subMchid: A, payerOpenid: 'o_sub_frank' });
+  });
+
+  it("wx.config is signed for the sub-merchant's official account with its own jsapi_ticket (the sandbox's bridge accepts it)", async () => {
+    const url = `${shop.baseUrl}/pay.html`;
+    const config = (await shop.http().get(`/jssdk/config?url=${encodeURIComponent(url)}`).expect(200)).body;
+    expect(config.appId).toBe(SUB_APPID);
+    expect(await bridge('config', { ...config, url })).toMatchObject({ ok: true });
+    expect(await bridge('config', { ...config, url, appId: (await shop.sandbox.merchant()).appid })).toMatchObject({ ok: false });
+  });
+
+  it("the sub-merchant's official account is bound to its sub-merchant only: B's order cannot be prepaid with A's sub_appid (APPID_MCHID_NOT_MATCH), nothing paid", async () => {
+    const pid = (await shop.admin().post('/admin/products').send({ name: 'B 店商品', price: 100, subMchid: B }).expect(201)).body.id;
+    const gina = await shop.login('o_sub_gina');
+    const no = await shop.placeOrder(gina, [{ productId: pid, quantity: 1 }]);
+    const res = await shop.http().post(`/orders/${no}/pay`).set(gina.headers);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(JSON.stringify(res.body)).toContain('APPID_MCHID_NOT_MATCH');
+    expect(await shop.status(no)).toBe('NOTPAY');
+  });
+
+  it('the sandbox refuses a sub_openid that is not a user of that sub_appid (PARAM_ERROR): openids are per official account', async () => {
+    const http = shop.t.app.get(WechatPayHttp);
+    const merchant = await shop.sandbox.merchant();
+    const refused = await http
+      .request({
+        method: 'POST',
+        path: '/v3/pay/partner/transactions/jsapi',
+        body: {
+          sp_appid: merchant.appid,
+          sp_mchid: merchant.mchid,
+          sub_mchid: A,
+          sub_appid: SUB_APPID,
+          description: '测试',
+          out_trade_no: `S${Date.now()}`,
+          notify_url: `${shop.baseUrl}/notify/wechatpay/transaction`,
+          amount: { total: 1, currency: 'CNY' },
+          payer: { sub_openid: 'o_never_authorized_sub' },
+        },
+      })
+      .catch((e: WechatPayApiError) => e);
+    expect(refused).toBeInstanceOf(WechatPayApiError);
+    expect([(refused as WechatPayApiError).httpStatus, (refused as WechatPayApiError).wechatCode]).toEqual([400, 'PARAM_ERROR']);
+  });
+});

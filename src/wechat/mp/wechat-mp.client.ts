@@ -25,8 +25,13 @@ export interface WechatMpClientOptions {
 export class WechatMpClient {
   private readonly logger = new Logger(WechatMpClient.name);
 
+  /**
+   * `credentials`: the official account shoppers log in through and wx.config is signed for — the
+   * merchant's (WECHAT_APPID), or in service-provider mode with WECHAT_SUB_APPID the sub-merchant's
+   * own (chosen once in WechatModule).
+   */
   constructor(
-    private readonly credentials: WechatCredentials,
+    private readonly credentials: Pick<WechatCredentials, 'appid' | 'appsecret'>,
     private readonly options: WechatMpClientOptions,
   ) {}
 

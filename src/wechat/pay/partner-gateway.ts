@@ -61,7 +61,8 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
     private readonly http: WechatPayHttp,
     private readonly client: WechatPayClient,
     private readonly credentials: WechatCredentials,
-    private readonly partner: { subMchid: string },
+    /** subMchid: the default sub-merchant; shopperAppid: the official account shoppers log in through (sp_appid, or WECHAT_SUB_APPID). */
+    private readonly partner: { subMchid: string; shopperAppid?: string },
     private readonly miniprogramAppid: string | undefined,
     refundNotifyUrl?: string,
   ) {
@@ -76,10 +77,9 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
   }
 
   appidFor(channel: GatewayChannel): string | undefined {
-    // Shoppers log in through the provider's official account (sp_openid). Logging in through the
-    // sub-merchant's own account (WECHAT_SUB_APPID → sub_openid) is not wired yet; prepay already
-    // sends sub_appid + sub_openid for a payer under any other appid.
-    return channel === 'miniprogram' ? this.miniprogramAppid : this.credentials.appid;
+    // Shoppers log in through the provider's official account (payer.sp_openid) or, with
+    // WECHAT_SUB_APPID, the sub-merchant's own (prepay: sub_appid + payer.sub_openid; paySign over it).
+    return channel === 'miniprogram' ? this.miniprogramAppid : (this.partner.shopperAppid ?? this.credentials.appid);
   }
 
   async prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult> {
