@@ -77,9 +77,11 @@ export class OrderLifecycle {
   ) {}
 
   /** For an unpaid order whose latest prepay is a few seconds old: the truth from WeChat, applied. */
-  async maybeQuery(order: Order, user: SessionUser): Promise<boolean> {
+  async maybeQuery(order: Order, user: SessionUser, attempts?: PaymentAttempt[]): Promise<boolean> {
     if (order.status !== 'NOTPAY') return false;
-    const attempt = (await this.attempts.openOf(order.id)).filter((a) => a.prepayAt).pop();
+    // `attempts`: every attempt of the order as read with it (oldest first), else read the open ones now.
+    const open = attempts ? attempts.filter((a) => a.status === 'NOTPAY') : await this.attempts.openOf(order.id);
+    const attempt = open.filter((a) => a.prepayAt).pop();
     if (!attempt?.prepayAt) return false;
     const now = this.clock.nowMs();
     if (now - attempt.prepayAt.getTime() < this.config.orders.queryOnReadAfterMs) return false;

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { merchantOf } from './merchant-ref';
-import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, Repository } from 'typeorm';
+import { inTransaction } from '../database/transactions';
 import type { SessionUser } from '../auth/session-user';
 import { Clock } from '../common/clock';
 import { BadRequestError } from '../common/errors/app-error';
@@ -38,6 +39,35 @@ export async function ownOrder(orders: Repository<Order>, user: SessionUser, out
   return order;
 }
 
+/** An order with its items (by id) and its attempts (oldest first), read in one query. */
+export interface OrderWithChildren {
+  order: Order;
+  items: OrderItem[];
+  attempts: PaymentAttempt[];
+}
+
+/**
+ * The order of `user` with this number, its items and its attempts in one joined query (a status poll
+ * and a pay need all three; items × attempts rows, both few). Another shopper's is 404.
+ */
+export async function ownOrderWithChildren(orders: Repository<Order>, user: SessionUser, outTradeNo: string): Promise<OrderWithChildren> {
+  const found = /^[0-9A-Za-z_\-|*]{1,32}$/.test(outTradeNo)
+    ? ((await orders
+        .createQueryBuilder('o')
+        .leftJoinAndMapMany('o.items', OrderItem, 'i', 'i.order_id = o.id')
+        .leftJoinAndMapMany('o.attempts', PaymentAttempt, 'a', 'a.order_id = o.id')
+        .where('o.out_trade_no = :no', { no: outTradeNo })
+        .orderBy('i.id', 'ASC')
+        .addOrderBy('a.seq', 'ASC')
+        .getOne()) as (Order & { items?: OrderItem[]; attempts?: PaymentAttempt[] }) | null)
+    : null;
+  if (!found || String(found.userId) !== String(user.userId)) throw new OrderNotFoundError(outTradeNo);
+  const { items = [], attempts = [] } = found;
+  delete found.items;
+  delete found.attempts;
+  return { order: found, items, attempts };
+}
+
 export function assertPayable(order: Order): void {
   switch (order.status) {
     case 'NOTPAY':
@@ -65,7 +95,7 @@ export class OrderPayService {
 
   constructor(
     @InjectRepository(Order) private readonly orders: Repository<Order>,
-    @InjectRepository(OrderItem) private readonly items: Repository<OrderItem>,
+    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly attempts: PaymentAttempts,
     private readonly lifecycle: OrderLifecycle,
     private readonly timeline: OrderTimeline,
@@ -92,7 +122,7 @@ export class OrderPayService {
   }
 
   async pay(user: SessionUser, outTradeNo: string, channel: PayChannel, clientIp?: string): Promise<PayAnswer> {
-    const order = await ownOrder(this.orders, user, outTradeNo);
+    const { order, items, attempts } = await ownOrderWithChildren(this.orders, user, outTradeNo);
     assertPayable(order);
     const payer = this.payerFor(channel, user);
     const ip = clientIp && /^[0-9a-fA-F.:]{3,45}$/.test(clientIp) ? clientIp : undefined;
@@ -106,7 +136,7 @@ export class OrderPayService {
     }
     let attempt: PaymentAttempt;
     try {
-      attempt = await this.attemptFor(order, channel, payer);
+      attempt = await this.attemptFor(order, channel, payer, attempts.length ? attempts[attempts.length - 1] : null);
     } catch (error) {
       // Another request opened the next attempt at the same moment: use what it opened.
       if (!isDuplicateKey(error)) throw error;
@@ -115,7 +145,6 @@ export class OrderPayService {
     if (attempt.prepayAt && (attempt.prepayId || attempt.prepayUrl)) {
       return this.answer(order, attempt, storedPrepay(attempt));
     }
-    const items = await this.items.findBy({ orderId: order.id });
     const { prepayRetries, prepayRetryBackoffMs } = this.config.orders;
     let calls = 0;
     // Built once per time_expire: every retry sends exactly the same body, which WeChat answers with
@@ -166,19 +195,24 @@ export class OrderPayService {
       ...(prepay.kind === 'prepay_id' ? { prepayId: prepay.prepayId } : { prepayUrl: prepay.kind === 'h5_url' ? prepay.h5Url : prepay.codeUrl }),
       timeExpire: beijingRfc3339(timeExpire),
     };
-    if (!(await this.attempts.recordPrepay(attempt, stored))) {
+    // The attempt's prepay (guarded on NOTPAY), the order's and the timeline entry: one transaction, one commit.
+    const recorded = await inTransaction(this.dataSource, async (_runner, manager) => {
+      const recordedAt = this.clock.now();
+      if (!(await this.attempts.recordPrepay(attempt, stored, manager, recordedAt))) return false;
+      await manager.update(Order, { id: order.id, status: 'NOTPAY' }, { prepayId: stored.prepayId ?? null, prepayAt: recordedAt, updatedAt: recordedAt });
+      await this.timeline.record(
+        order.outTradeNo,
+        'prepay',
+        { channel, attempt: attempt.outTradeNo, ...(stored.prepayId ? { prepayId: stored.prepayId } : {}), reused: false, timeExpire: stored.timeExpire },
+        manager,
+      );
+      return true;
+    });
+    if (!recorded) {
       // It changed under us (paid by another tab, closed by the job): say what the order is now.
       assertPayable(await this.orders.findOneByOrFail({ id: order.id }));
       throw new OrderStateError('ORDER_NOT_PAYABLE', `payment ${attempt.outTradeNo} was closed meanwhile; ask to pay again`, order.status);
     }
-    await this.orders.update({ id: order.id, status: 'NOTPAY' }, { prepayId: stored.prepayId ?? null, prepayAt: now, updatedAt: now });
-    await this.timeline.record(order.outTradeNo, 'prepay', {
-      channel,
-      attempt: attempt.outTradeNo,
-      ...(stored.prepayId ? { prepayId: stored.prepayId } : {}),
-      reused: false,
-      timeExpire: stored.timeExpire,
-    });
     return this.answer(order, attempt, prepay);
   }
 
@@ -232,8 +266,14 @@ export class OrderPayService {
   }
 
   /** The attempt to pay with: the current one while usable for this channel and payer, else the next one (the current retired first). */
-  private async attemptFor(order: Order, channel: PayChannel, payer: { appid: string; openid: string | null }): Promise<PaymentAttempt> {
-    const latest = await this.attempts.latest(order.id);
+  private async attemptFor(
+    order: Order,
+    channel: PayChannel,
+    payer: { appid: string; openid: string | null },
+    // read with the order; undefined: read it now (after another request opened one)
+    known?: PaymentAttempt | null,
+  ): Promise<PaymentAttempt> {
+    const latest = known !== undefined ? known : await this.attempts.latest(order.id);
     if (latest && latest.status === 'NOTPAY' && latest.channel === channel && latest.appid === payer.appid && latest.openid === payer.openid) {
       if (!latest.prepayAt) return latest; // not prepaid yet (or the prepay failed): prepay it, same parameters
       if (this.clock.nowMs() - latest.prepayAt.getTime() < PREPAY_REUSE_MS[channel]) return latest;

@@ -13,9 +13,10 @@ import { CreateOrderDto, ListQueryDto, OrderDto } from './dto/order.dto';
 import { OrderEvent } from './entities/order-event.entity';
 import { OrderItem } from './entities/order-item.entity';
 import { Order, OrderStatus } from './entities/order.entity';
+import { PaymentAttempt } from './entities/payment-attempt.entity';
 import { Product } from './entities/product.entity';
 import { OrderLifecycle } from './order-lifecycle.service';
-import { OrderPayService, ownOrder, PayAnswer } from './order-pay.service';
+import { OrderPayService, ownOrder, ownOrderWithChildren, PayAnswer } from './order-pay.service';
 import { OrderTimeline, TimelineEntry } from './order-timeline';
 import { PaymentAttempts } from './payment-attempts';
 import { IdempotencyConflictError, OrderNotFoundError, OutOfStockError, ProductNotFoundError } from './payment.errors';
@@ -108,6 +109,7 @@ export class OrderService {
 
     const now = this.clock.now();
     const outTradeNo = newOutTradeNo(now);
+    let created: { order: Order; items: OrderItem[] } | undefined;
     try {
       await inTransaction(this.dataSource, async (_runner, manager) => {
         const wanted = lines.map((l) => ({ productId: l.product.id, name: l.product.name, quantity: l.quantity, stocked: l.product.stock !== null }));
@@ -124,7 +126,7 @@ export class OrderService {
             .execute();
           if (!res.affected) throw new OutOfStockError(line.product.name, line.product.id);
         }
-        const inserted = await manager.insert(Order, {
+        const row: Omit<Order, 'id'> = {
           outTradeNo,
           userId: String(user.userId),
           appid: user.appid,
@@ -139,21 +141,33 @@ export class OrderService {
           // Whole seconds: time_expire has no fraction, so WeChat's deadline is exactly ours.
           expiresAt: new Date(Math.ceil((now.getTime() + this.config.orders.closeAfterMs) / 1000) * 1000),
           refundedTotal: 0,
+          prepayId: null,
+          prepayAt: null,
+          transactionId: null,
+          payerOpenid: null,
+          paidTotal: null,
+          paidAt: null,
+          paidBatch: null,
+          closedAt: null,
+          anomalyReason: null,
+          afterCloseAction: null,
+          lastQueriedAt: null,
           createdAt: now,
           updatedAt: now,
-        });
+        };
+        const inserted = await manager.insert(Order, row);
         const orderId = String(inserted.identifiers[0].id);
-        await manager.insert(
-          OrderItem,
-          lines.map((line) => ({
-            orderId,
-            productId: line.product.id,
-            name: line.product.name,
-            unitPrice: line.product.price,
-            quantity: line.quantity,
-            subtotal: line.subtotal,
-          })),
-        );
+        const items = lines.map((line) => ({
+          orderId,
+          productId: line.product.id,
+          name: line.product.name,
+          unitPrice: line.product.price,
+          quantity: line.quantity,
+          subtotal: line.subtotal,
+        }));
+        await manager.insert(OrderItem, items);
+        // The answer is built from what was written: no re-read of the order, its items or (none yet) attempts.
+        created = { order: Object.assign(new Order(), row, { id: orderId }), items: items as OrderItem[] };
         await manager.insert(OrderEvent, {
           outTradeNo,
           type: 'created',
@@ -169,7 +183,7 @@ export class OrderService {
       }
       throw error;
     }
-    return { order: await this.view(await this.orders.findOneByOrFail({ outTradeNo })), replayed: false };
+    return { order: orderView(created!.order, created!.items, [], null, false), replayed: false };
   }
 
   private async replay(user: SessionUser, key: string, requestHash: string): Promise<OrderDto | undefined> {
@@ -191,9 +205,11 @@ export class OrderService {
 
   /** The shopper's own order (another user's is 404). Asks WeChat first when a payment may be pending. */
   async getForUser(user: SessionUser, outTradeNo: string): Promise<OrderDto> {
-    let order = await this.own(user, outTradeNo);
-    if (await this.lifecycle.maybeQuery(order, user)) order = await this.orders.findOneByOrFail({ outTradeNo });
-    return this.view(order);
+    const { order, items, attempts } = await ownOrderWithChildren(this.orders, user, outTradeNo);
+    // Something changed (WeChat asked): read it all again; otherwise answer from the one joined read.
+    if (await this.lifecycle.maybeQuery(order, user, attempts)) return this.view(await this.orders.findOneByOrFail({ outTradeNo }));
+    const closeReason = order.status === 'CLOSED' ? ((await this.closeReasons([order.outTradeNo])).get(order.outTradeNo) ?? null) : null;
+    return orderView(order, items, attempts, closeReason, false);
   }
 
   private own(user: SessionUser, outTradeNo: string): Promise<Order> {
@@ -425,39 +441,56 @@ export class OrderService {
     const lines = await this.items.findBy({ orderId: In(orders.map((o) => o.id)) });
     const attemptRows = await this.attempts.rowsOf(orders.map((o) => String(o.id)));
     const closeReasons = await this.closeReasons(orders.filter((o) => o.status === 'CLOSED').map((o) => o.outTradeNo));
-    return orders.map((o) => ({
-      outTradeNo: o.outTradeNo,
-      status: o.status,
-      total: o.total,
-      currency: o.currency,
-      description: o.description,
-      items: lines
-        .filter((l) => String(l.orderId) === String(o.id))
-        .map((l) => ({ productId: Number(l.productId), name: l.name, unitPrice: l.unitPrice, quantity: l.quantity, subtotal: l.subtotal })),
-      createdAt: o.createdAt.toISOString(),
-      paidAt: o.paidAt ? o.paidAt.toISOString() : null,
-      expiresAt: o.expiresAt.toISOString(),
-      closedAt: o.closedAt ? o.closedAt.toISOString() : null,
-      closeReason: o.status === 'CLOSED' ? (closeReasons.get(o.outTradeNo) ?? null) : null,
-      refundedTotal: o.refundedTotal,
-      transactionId: o.transactionId,
-      payments: (attemptRows.get(String(o.id)) ?? []).map((a) => ({ outTradeNo: a.outTradeNo, channel: a.channel, status: a.status, createdAt: a.createdAt.toISOString() })),
-      // Service-provider mode only: direct mode's order JSON is unchanged.
-      ...(o.subMchid ? { subMchid: o.subMchid } : {}),
-      ...(admin
-        ? {
-            openid: o.openid,
-            userId: Number(o.userId),
-            paidTotal: o.paidTotal,
-            payerOpenid: o.payerOpenid,
-            prepayId: o.prepayId,
-            // the attempt whose payment the order holds (refunds go there); other paid ones are duplicates
-            paidOutTradeNo: o.transactionId ? ((attemptRows.get(String(o.id)) ?? []).find((a) => a.transactionId === o.transactionId)?.outTradeNo ?? o.outTradeNo) : null,
-            prepayAt: o.prepayAt ? o.prepayAt.toISOString() : null,
-            anomalyReason: o.anomalyReason,
-          }
-        : {}),
-    }));
+    return orders.map((o) =>
+      orderView(
+        o,
+        lines.filter((l) => String(l.orderId) === String(o.id)),
+        attemptRows.get(String(o.id)) ?? [],
+        closeReasons.get(o.outTradeNo) ?? null,
+        admin,
+      ),
+    );
   }
+}
+
+/** The order's JSON from its row, its items and its attempts (oldest first). */
+function orderView(
+  o: Order,
+  lines: Array<Pick<OrderItem, 'productId' | 'name' | 'unitPrice' | 'quantity' | 'subtotal'>>,
+  attempts: PaymentAttempt[],
+  closeReason: 'cancelled' | 'expired' | null,
+  admin: boolean,
+): OrderDto & Record<string, unknown> {
+  return {
+    outTradeNo: o.outTradeNo,
+    status: o.status,
+    total: o.total,
+    currency: o.currency,
+    description: o.description,
+    items: lines.map((l) => ({ productId: Number(l.productId), name: l.name, unitPrice: l.unitPrice, quantity: l.quantity, subtotal: l.subtotal })),
+    createdAt: o.createdAt.toISOString(),
+    paidAt: o.paidAt ? o.paidAt.toISOString() : null,
+    expiresAt: o.expiresAt.toISOString(),
+    closedAt: o.closedAt ? o.closedAt.toISOString() : null,
+    closeReason: o.status === 'CLOSED' ? closeReason : null,
+    refundedTotal: o.refundedTotal,
+    transactionId: o.transactionId,
+    payments: attempts.map((a) => ({ outTradeNo: a.outTradeNo, channel: a.channel, status: a.status, createdAt: a.createdAt.toISOString() })),
+    // Service-provider mode only: direct mode's order JSON is unchanged.
+    ...(o.subMchid ? { subMchid: o.subMchid } : {}),
+    ...(admin
+      ? {
+          openid: o.openid,
+          userId: Number(o.userId),
+          paidTotal: o.paidTotal,
+          payerOpenid: o.payerOpenid,
+          prepayId: o.prepayId,
+          // the attempt whose payment the order holds (refunds go there); other paid ones are duplicates
+          paidOutTradeNo: o.transactionId ? (attempts.find((a) => a.transactionId === o.transactionId)?.outTradeNo ?? o.outTradeNo) : null,
+          prepayAt: o.prepayAt ? o.prepayAt.toISOString() : null,
+          anomalyReason: o.anomalyReason,
+        }
+      : {}),
+  };
 }
 

@@ -58,7 +58,7 @@ export class PaymentAttempts {
   /** Opens attempt `seq` (throws a duplicate-key error when another request opened it first). */
   async open(order: Order, seq: number, channel: PayChannel, payer: { appid: string | null; openid: string | null }): Promise<PaymentAttempt> {
     const now = this.clock.now();
-    const row = {
+    const row: Omit<PaymentAttempt, 'id'> = {
       orderId: order.id,
       outTradeNo: attemptNumber(order.outTradeNo, seq),
       seq,
@@ -75,13 +75,19 @@ export class PaymentAttempts {
       createdAt: now,
       updatedAt: now,
     };
-    await this.attempts.insert(row);
-    return this.attempts.findOneByOrFail({ outTradeNo: row.outTradeNo });
+    const inserted = await this.attempts.insert(row);
+    // What was written is the attempt (no column of it has a database default): no re-read.
+    return Object.assign(new PaymentAttempt(), row, { id: String(inserted.identifiers[0].id) });
   }
 
-  async recordPrepay(attempt: PaymentAttempt, prepay: { prepayId?: string; prepayUrl?: string; timeExpire: string }): Promise<boolean> {
-    const now = this.clock.now();
-    const res = await this.attempts.update(
+  /** Records the attempt's prepay, guarded on NOTPAY; in the caller's transaction when given. */
+  async recordPrepay(
+    attempt: PaymentAttempt,
+    prepay: { prepayId?: string; prepayUrl?: string; timeExpire: string },
+    manager?: EntityManager,
+    now = this.clock.now(),
+  ): Promise<boolean> {
+    const res = await (manager ? manager.getRepository(PaymentAttempt) : this.attempts).update(
       { id: attempt.id, status: 'NOTPAY' },
       { prepayId: prepay.prepayId ?? null, prepayUrl: prepay.prepayUrl ?? null, prepayAt: now, timeExpire: prepay.timeExpire, updatedAt: now },
     );
