@@ -224,6 +224,7 @@ export class PaymentApplier implements OnModuleDestroy {
       const no = orderNo(tx);
       if (no && tx.trade_state === 'SUCCESS' && ours(tx) && tx.transaction_id && !candidates.has(no)) candidates.set(no, tx);
     }
+    let updated = 0;
     if (candidates.size > 0) {
       const list = [...candidates.entries()];
       const whenThen = (value: (tx: Transaction) => unknown) => ({
@@ -236,7 +237,7 @@ export class PaymentApplier implements OnModuleDestroy {
       const paidAt = whenThen((tx) => d(parseTime(tx.success_time, now)));
       const expectTotal = whenThen((tx) => tx.amount?.total ?? -1);
       const expectCurrency = whenThen((tx) => tx.amount?.currency ?? 'CNY');
-      await runner.query(
+      const res = await runner.query(
         `UPDATE orders SET status = 'PAID', transaction_id = ${txId.sql}, payer_openid = ${payer.sql}, paid_total = ${paidTotal.sql},
            paid_at = ${paidAt.sql}, paid_batch = ?, updated_at = ?
          WHERE status = 'NOTPAY' AND out_trade_no IN (${list.map(() => '?').join(',')})
@@ -252,15 +253,31 @@ export class PaymentApplier implements OnModuleDestroy {
           ...expectTotal.params,
           ...expectCurrency.params,
         ],
+        true,
       );
+      updated = (res as { affected?: number }).affected ?? 0;
     }
 
-    // 2. Where does each order stand now?
+    // 2. Where does each order stand now? When the guarded UPDATE moved every order of the batch,
+    // each is known without asking: PAID by this batch, with its report's transaction, amount and
+    // currency (the UPDATE's guard matched them). Otherwise read them.
     const numbers = [...new Set([...attempts.values()].map((r) => r.order_no))];
-    const rows: Array<{ out_trade_no: string; status: string; paid_batch: string | null; transaction_id: string | null; total: number; currency: string }> =
-      numbers.length
+    type OrderState = { out_trade_no: string; status: string; paid_batch: string | null; transaction_id: string | null; total: number; currency: string };
+    const allUpdated = numbers.length > 0 && updated === candidates.size && numbers.every((no) => candidates.has(no));
+    const rows: OrderState[] = allUpdated
+      ? [...candidates.entries()].map(([no, tx]) => ({
+          out_trade_no: no,
+          status: 'PAID',
+          paid_batch: batchId,
+          transaction_id: tx.transaction_id ?? null,
+          total: tx.amount!.total!,
+          currency: tx.amount?.currency ?? 'CNY',
+        }))
+      : numbers.length
         ? await runner.query(
-            `SELECT out_trade_no, status, paid_batch, transaction_id, total, currency FROM orders WHERE out_trade_no IN (${numbers.map(() => '?').join(',')})`,
+            // A locking read on MariaDB: the rows as committed now (a batch that waited on another's row
+            // lock must see that one's payment, not its own snapshot from before it).
+            `SELECT out_trade_no, status, paid_batch, transaction_id, total, currency FROM orders WHERE out_trade_no IN (${numbers.map(() => '?').join(',')})${isSqlite(this.dataSource) ? '' : ' FOR UPDATE'}`,
             numbers,
           )
         : [];

@@ -18,16 +18,20 @@ interface Budget {
   /**
    * Measured on main (SQLite, MariaDB), where above the budget: lower these as the budget is worked
    * towards. Payment attempts (payment_attempts, issue 13) raised pay from 5 to 9 statements and 2 to 4
-   * commits, create 12 -> 13, notify 6 -> 8, status read 3 -> 4.
+   * commits, create 12 -> 13, notify 6 -> 8, status read 3 -> 4. Issue 16: create answers from what it
+   * wrote (13 -> 10); a status read and a pay read the order, its items and its attempts in one joined
+   * query (status read 4 -> 2, pay 9 -> 8 with the inserted attempt no longer re-read); pay records the
+   * prepay, the order's and the timeline in one transaction (4 -> 2 commits, checkout 6 -> 4);
+   * notify skips re-reading the orders when its guarded UPDATE moved every one of the batch (8 -> 7).
    */
   today?: { sqlite: number; mysql: number };
 }
 const BUDGETS: Budget[] = [
-  { step: 'create', budget: 7, today: { sqlite: 13, mysql: 13 } },
-  { step: 'pay', budget: 3, today: { sqlite: 9, mysql: 9 } },
-  { step: 'notify', budget: 4, today: { sqlite: 8, mysql: 8 } },
-  { step: 'status read', budget: 2, today: { sqlite: 4, mysql: 4 } },
-  { step: 'commits per checkout', budget: 3, today: { sqlite: 6, mysql: 6 } },
+  { step: 'create', budget: 7, today: { sqlite: 10, mysql: 10 } },
+  { step: 'pay', budget: 3, today: { sqlite: 8, mysql: 8 } },
+  { step: 'notify', budget: 4, today: { sqlite: 7, mysql: 7 } },
+  { step: 'status read', budget: 2 },
+  { step: 'commits per checkout', budget: 3, today: { sqlite: 4, mysql: 4 } },
 ];
 
 function bound(b: Budget): number {
