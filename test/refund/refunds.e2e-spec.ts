@@ -131,6 +131,45 @@ describe.each(['v3', 'v2'] as const)('refunds with WECHATPAY_API_VERSION=%s', (v
     expect(outcomes.filter((o) => o.outcome === 'refund:duplicate')).toHaveLength(20);
   });
 
+  it('finds the result by query when the refund notification is lost (GET and the job; v2: refundquery)', async () => {
+    const no = await paidOrder();
+    await shop.sandbox.dropNotifications(true);
+    try {
+      const a = await refund({ outTradeNo: no, amount: 100, reason: '查询' }).expect(201);
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await shop.admin().get(`/admin/refunds/${a.body.outRefundNo}`).expect(200)).body.status).toBe('SUCCESS');
+      // that GET changed the refund: audited; a second GET changes nothing and is not
+      await shop.admin().get(`/admin/refunds/${a.body.outRefundNo}`).expect(200);
+      const audited = (await shop.admin().get(`/admin/audit?action=refund.query&target=${a.body.outRefundNo}`).expect(200)).body.items;
+      expect(audited).toEqual([expect.objectContaining({ outcome: 'ok', detail: { from: 'PROCESSING', to: 'SUCCESS', outTradeNo: no, amount: 100 }, ip: expect.any(String) })]);
+      const b = await refund({ outTradeNo: no, amount: 100, reason: '任务' }).expect(201);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await shop.t.app.get(RefundJobs).run()).toBeGreaterThanOrEqual(1);
+      expect((await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body.find((x: { outRefundNo: string }) => x.outRefundNo === b.body.outRefundNo).status).toBe('SUCCESS');
+      expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(200);
+    } finally {
+      await shop.sandbox.dropNotifications(false);
+    }
+  });
+
+
+  it('marks the refund FAILED with WeChat\'s code when WeChat refuses it (403 NOT_ENOUGH, merchant balance short; v2: err_code NOTENOUGH), and frees the amount', async () => {
+    const no = await paidOrder();
+    await shop.sandbox.setInsufficientBalance(true);
+    let res;
+    try {
+      res = await refund({ outTradeNo: no, amount: 500, reason: '余额不足' }).expect(422);
+    } finally {
+      await shop.sandbox.setInsufficientBalance(false);
+    }
+    expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_REJECTED', details: { wechatCode: 'NOT_ENOUGH', wechatStatus: 403 } });
+    const failed = (await shop.admin().get(`/admin/refunds/${res.body.details.outRefundNo}`).expect(200)).body;
+    expect(failed).toMatchObject({ status: 'FAILED', wechatCode: 'NOT_ENOUGH' });
+    // the audit names the refund number we generated, not just the order
+    const audit = (await shop.admin().get(`/admin/audit?action=refund.create&target=${res.body.details.outRefundNo}`).expect(200)).body.items;
+    expect(audit).toEqual([expect.objectContaining({ outcome: 'error:WECHAT_REFUND_REJECTED' })]);
+    await refund({ outTradeNo: no, amount: 1000, reason: '仍可全退' }).expect(201);
+  });
 });
 
 describe('refunds', () => {
@@ -269,45 +308,6 @@ describe('refunds', () => {
     await shop.sandbox.deliver({ outRefundNo });
     expect((await shop.admin().get(`/admin/refunds/${outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', amount: 400 });
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(400);
-  });
-
-  it('finds the result by query when the refund notification is lost (GET and the job)', async () => {
-    const no = await paidOrder();
-    await shop.sandbox.dropNotifications(true);
-    try {
-      const a = await refund({ outTradeNo: no, amount: 100, reason: '查询' }).expect(201);
-      await new Promise((r) => setTimeout(r, 50));
-      expect((await shop.admin().get(`/admin/refunds/${a.body.outRefundNo}`).expect(200)).body.status).toBe('SUCCESS');
-      // that GET changed the refund: audited; a second GET changes nothing and is not
-      await shop.admin().get(`/admin/refunds/${a.body.outRefundNo}`).expect(200);
-      const audited = (await shop.admin().get(`/admin/audit?action=refund.query&target=${a.body.outRefundNo}`).expect(200)).body.items;
-      expect(audited).toEqual([expect.objectContaining({ outcome: 'ok', detail: { from: 'PROCESSING', to: 'SUCCESS', outTradeNo: no, amount: 100 }, ip: expect.any(String) })]);
-      const b = await refund({ outTradeNo: no, amount: 100, reason: '任务' }).expect(201);
-      await new Promise((r) => setTimeout(r, 50));
-      expect(await shop.t.app.get(RefundJobs).run()).toBeGreaterThanOrEqual(1);
-      expect((await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body.find((x: { outRefundNo: string }) => x.outRefundNo === b.body.outRefundNo).status).toBe('SUCCESS');
-      expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(200);
-    } finally {
-      await shop.sandbox.dropNotifications(false);
-    }
-  });
-
-  it('marks the refund FAILED with WeChat\'s code when WeChat refuses it (403 NOT_ENOUGH, merchant balance short), and frees the amount', async () => {
-    const no = await paidOrder();
-    await shop.sandbox.setInsufficientBalance(true);
-    let res;
-    try {
-      res = await refund({ outTradeNo: no, amount: 500, reason: '余额不足' }).expect(422);
-    } finally {
-      await shop.sandbox.setInsufficientBalance(false);
-    }
-    expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_REJECTED', details: { wechatCode: 'NOT_ENOUGH', wechatStatus: 403 } });
-    const failed = (await shop.admin().get(`/admin/refunds/${res.body.details.outRefundNo}`).expect(200)).body;
-    expect(failed).toMatchObject({ status: 'FAILED', wechatCode: 'NOT_ENOUGH' });
-    // the audit names the refund number we generated, not just the order
-    const audit = (await shop.admin().get(`/admin/audit?action=refund.create&target=${res.body.details.outRefundNo}`).expect(200)).body.items;
-    expect(audit).toEqual([expect.objectContaining({ outcome: 'error:WECHAT_REFUND_REJECTED' })]);
-    await refund({ outTradeNo: no, amount: 1000, reason: '仍可全退' }).expect(201);
   });
 
   it('an over-refund at WeChat (money refunded elsewhere) answers 400 INVALID_REQUEST by default: 422, row FAILED, the rest still refundable', async () => {
