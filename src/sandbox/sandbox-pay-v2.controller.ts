@@ -234,15 +234,35 @@ export class SandboxPayV2Controller {
   @Post('pay/downloadbill')
   @HttpCode(200)
   async downloadBill(@Req() req: RawRequest, @Res() res: Response) {
+    await this.sendBill(req, res, 'trade');
+  }
+
+  /**
+   * The fund-flow bill: like WeChat, only with sign_type HMAC-SHA256; account_type Basic, Operation or
+   * Fees. (WeChat requires the merchant certificate here too; over plain http the sandbox cannot ask.)
+   */
+  @Post('pay/downloadfundflow')
+  @HttpCode(200)
+  async downloadFundFlow(@Req() req: RawRequest, @Res() res: Response) {
+    await this.sendBill(req, res, 'fundflow');
+  }
+
+  private async sendBill(req: RawRequest, res: Response, kind: 'trade' | 'fundflow'): Promise<void> {
     const checked = await this.check(req, res);
     if (!checked) return;
-    const { fields: f } = checked;
+    const { fields: f, signType } = checked;
     try {
+      if (kind === 'fundflow' && signType !== 'HMAC-SHA256') throw new V2ReturnFail('sign_type参数格式错误（资金账单只支持 HMAC-SHA256）');
       const date = required(f, 'bill_date');
       if (!/^\d{8}$/.test(date)) throw new V2ReturnFail('bill_date 参数格式错误（yyyyMMdd）');
+      const accounts: Record<string, string> = { Basic: 'BASIC', Operation: 'OPERATION', Fees: 'FEES' };
+      if (kind === 'fundflow' && !accounts[required(f, 'account_type')]) throw new V2ReturnFail('account_type 参数格式错误（Basic、Operation 或 Fees）');
+      const billDate = `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}`;
       const apply = this.pay.applyBill(
-        'trade',
-        { bill_date: `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}`, bill_type: f.bill_type || 'ALL', tar_type: f.tar_type || undefined },
+        kind,
+        kind === 'trade'
+          ? { bill_date: billDate, bill_type: f.bill_type || 'ALL', tar_type: f.tar_type || undefined }
+          : { bill_date: billDate, account_type: accounts[f.account_type], tar_type: f.tar_type || undefined },
         `${req.protocol}://${req.get('host')}${sandboxPrefixOf(req)}`,
       );
       const token = new URL(apply.download_url as string).searchParams.get('token') ?? undefined;
@@ -259,7 +279,7 @@ export class SandboxPayV2Controller {
         this.sendXml(res, sandboxXml({ return_code: 'FAIL', return_msg: error.message }));
         return;
       }
-      this.logger.error(`downloadbill failed: ${(error as Error).stack}`);
+      this.logger.error(`download${kind === 'trade' ? 'bill' : 'fundflow'} failed: ${(error as Error).stack}`);
       this.sendXml(res, sandboxXml({ return_code: 'FAIL', return_msg: '系统繁忙，请稍后再试' }));
     }
   }

@@ -207,4 +207,18 @@ describe('sandbox APIv2 front', () => {
     const yesterday = new Date(Date.now() + 8 * 3600_000 - 40 * 24 * 3600_000).toISOString().slice(0, 10);
     await expect(client().downloadBill({ billDate: yesterday })).rejects.toMatchObject({ wechatCode: 'NO_STATEMENT_EXIST' });
   });
+
+  it('downloadfundflow: signed with HMAC-SHA256 even when the client is configured for MD5; an MD5-signed request or an unknown account_type is refused with return_code FAIL', async () => {
+    const no = tradeNo('V2F');
+    await t.control.pay((await client().unifiedOrder(order(no, 88))).prepayId);
+    const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    const chunks: Buffer[] = [];
+    for await (const c of await client('MD5').downloadFundFlow({ billDate: today, accountType: 'BASIC', tarType: 'GZIP' })) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).toString('utf8')).toContain('记账时间');
+    const date = today.replace(/-/g, '');
+    const md5 = await post('/sandbox/pay/downloadfundflow', signedXml({ bill_date: date, account_type: 'Basic' }, 'MD5'));
+    expect(md5.fields).toMatchObject({ return_code: 'FAIL', return_msg: expect.stringContaining('HMAC-SHA256') });
+    const odd = await post('/sandbox/pay/downloadfundflow', signedXml({ bill_date: date, account_type: 'Savings' }, 'HMAC-SHA256'));
+    expect(odd.fields).toMatchObject({ return_code: 'FAIL', return_msg: expect.stringContaining('account_type') });
+  });
 });

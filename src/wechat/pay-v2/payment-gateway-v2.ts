@@ -1,6 +1,4 @@
 import type { Readable } from 'node:stream';
-import { HttpStatus } from '@nestjs/common';
-import { AppError } from '../../common/errors/app-error';
 import { neutralRefund } from '../pay/payment-gateway';
 import type { FundFlowAccount, GatewayChannel, InvokeParams, PaymentGateway, PrepayOrder, PrepayResult, RefundRequest, RefundResult, TradeBillKind } from '../pay/payment-gateway';
 import type { Transaction } from '../pay/types';
@@ -110,8 +108,8 @@ export class WechatPayV2Gateway implements PaymentGateway {
     return this.client.downloadBill({ billDate: date, billType: type, tarType: 'GZIP' });
   }
 
-  /** downloadfundflow is not in the APIv2 client yet: a clear refusal instead of a wrong file. */
-  fundFlowBill(_date: string, _account: FundFlowAccount): Promise<Readable> {
-    return Promise.reject(new AppError(HttpStatus.NOT_IMPLEMENTED, 'FUND_FLOW_BILL_UNAVAILABLE', 'the fund-flow bill is not available with WECHATPAY_API_VERSION=v2 yet (downloadfundflow)'));
+  /** downloadfundflow (HMAC-SHA256, mutual TLS), gunzipped by the client. */
+  fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable> {
+    return this.client.downloadFundFlow({ billDate: date, accountType: account, tarType: 'GZIP' });
   }
 }

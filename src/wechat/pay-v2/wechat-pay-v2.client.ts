@@ -220,11 +220,34 @@ export class WechatPayV2Client {
    */
   async downloadBill(params: { billDate: string; billType?: 'ALL' | 'SUCCESS' | 'REFUND'; tarType?: 'GZIP' }): Promise<Readable> {
     const fields = this.signed({ bill_date: params.billDate.replace(/-/g, ''), bill_type: params.billType ?? 'ALL', tar_type: params.tarType });
-    const res = await this.post('/pay/downloadbill', buildV2Xml(fields), true, false);
-    if (res.status !== 200) throw new WechatPayApiError(res.status >= 500 ? res.status : 502, `HTTP_${res.status}`, `downloadbill answered HTTP ${res.status}`);
+    return this.downloadFile('/pay/downloadbill', fields, false, params.tarType === 'GZIP');
+  }
+
+  /**
+   * The fund-flow bill of a day: WeChat takes it only signed with HMAC-SHA256 (whatever
+   * WECHATPAY_V2_SIGN_TYPE says) and over mutual TLS; account_type Basic, Operation or Fees.
+   */
+  async downloadFundFlow(params: { billDate: string; accountType?: 'BASIC' | 'OPERATION' | 'FEES'; tarType?: 'GZIP' }): Promise<Readable> {
+    const account = { BASIC: 'Basic', OPERATION: 'Operation', FEES: 'Fees' }[params.accountType ?? 'BASIC'];
+    const all: Record<string, string | number | undefined> = {
+      appid: this.options.appid,
+      mch_id: this.options.mchid,
+      nonce_str: this.nonce(),
+      sign_type: 'HMAC-SHA256',
+      bill_date: params.billDate.replace(/-/g, ''),
+      account_type: account,
+      tar_type: params.tarType,
+    };
+    const fields = { ...all, sign: signV2(all, this.options.apiKey, 'HMAC-SHA256') };
+    return this.downloadFile('/pay/downloadfundflow', fields, true, params.tarType === 'GZIP');
+  }
+
+  private async downloadFile(path: string, fields: Record<string, string | number | undefined>, secure: boolean, gzip: boolean): Promise<Readable> {
+    const res = await this.post(path, buildV2Xml(fields), true, secure);
+    if (res.status !== 200) throw new WechatPayApiError(res.status >= 500 ? res.status : 502, `HTTP_${res.status}`, `${path} answered HTTP ${res.status}`);
     const head = res.body.subarray(0, 64).toString('utf8').trimStart();
     if (head.startsWith('<xml')) {
-      const f = this.parse(res.body, '/pay/downloadbill');
+      const f = this.parse(res.body, path);
       const text = `${f.return_msg ?? ''} ${f.err_code ?? ''}`;
       if (/No Bill Exist|NO_STATEMENT_EXIST|20002/i.test(text) && !/Creating/i.test(text)) {
         throw new WechatPayApiError(400, 'NO_STATEMENT_EXIST', f.return_msg || 'No Bill Exist', undefined, { v2ReturnMsg: f.return_msg, v2ErrCode: f.err_code });
@@ -233,7 +256,7 @@ export class WechatPayV2Client {
       if (f.return_code === 'FAIL' && !f.err_code) throw v2CommunicationError(f.return_msg);
       throw v2BusinessError(f.err_code, f.err_code_des || f.return_msg);
     }
-    const body = params.tarType === 'GZIP' ? gunzipSync(res.body) : res.body;
+    const body = gzip ? gunzipSync(res.body) : res.body;
     return Readable.from([body]);
   }
 
