@@ -294,8 +294,16 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
 
   /** From the notify module: a verified, decrypted REFUND.* notification. */
   async handleRefundNotification(resource: RefundNotificationResource, eventType: string): Promise<string> {
-    if (resource.mchid && resource.mchid !== this.credentials.mchid) {
-      this.logger.error(`refund notification for mchid ${resource.mchid} is not ours`);
+    // Direct: mchid. Service provider: sp_mchid ours and sub_mchid the refunded order's own.
+    const mchid = resource.mchid ?? resource.sp_mchid;
+    if (mchid && mchid !== this.credentials.mchid) {
+      this.logger.error(`refund notification for mchid ${mchid} is not ours`);
+      return 'not_ours';
+    }
+    const refunded = await this.refunds.findOneBy({ outRefundNo: resource.out_refund_no });
+    const order = refunded ? await this.orders.findByOutTradeNo(refunded.outTradeNo) : null;
+    if (order && (resource.sub_mchid ?? null) !== (order.subMchid ?? null)) {
+      this.logger.error(`refund notification of ${resource.out_refund_no} names sub_mchid ${resource.sub_mchid ?? '(none)'}, its order's is ${order.subMchid ?? '(none)'}: not ours`);
       return 'not_ours';
     }
     const status = resource.refund_status ?? eventType.replace('REFUND.', '');

@@ -1,3 +1,4 @@
+import { SandboxPayError, payError } from './sandbox-errors';
 import type { SandboxTransaction } from './sandbox.state';
 
 /**
@@ -30,4 +31,22 @@ export function partnerView(view: Json, tx: SandboxTransaction & { partner?: San
     ...rest,
     ...(payer?.openid ? { payer: partner.payerKind === 'sub' ? { sub_openid: payer.openid } : { sp_openid: payer.openid } } : {}),
   };
+}
+
+/**
+ * Refunds and refund queries share the direct routes (/v3/refund/domestic/refunds): a partner trade's
+ * names its sub-merchant (sub_mchid in the body, or the query's ?sub_mchid), as WeChat requires of a
+ * provider; another sub-merchant's (or a direct trade named under a sub-merchant) is not found there.
+ */
+export function checkRefundSubMchid(tx: SandboxTransaction | undefined, subMchid: unknown, location: 'body' | 'query'): void {
+  const partner = (tx as (SandboxTransaction & { partner?: SandboxPartnerInfo }) | undefined)?.partner;
+  if (!partner) {
+    if (subMchid !== undefined && tx) throw payError.resourceNotFound('订单不存在（该订单不属于此特约商户）');
+    return;
+  }
+  if (typeof subMchid !== 'string' || !subMchid) {
+    throw new SandboxPayError(400, 'PARAM_ERROR', '受理机构必须传入sub_mch_id', { field: 'sub_mchid', location });
+  }
+  if (!(SANDBOX_SUB_MCHIDS as readonly string[]).includes(subMchid)) throw payError.invalid('特约商户号与服务商商户号不存在绑定关系');
+  if (subMchid !== partner.subMchid) throw payError.resourceNotFound('订单不存在（该订单不属于此特约商户）');
 }

@@ -70,7 +70,7 @@ export class SandboxPayController {
   queryRefund(@Req() req: RawRequest, @Res() res: Response, @Param('outRefundNo') outRefundNo: string) {
     return this.http.pay('v3/refund/domestic/refunds/query', req, res, () => ({
       status: 200,
-      body: this.pay.refundView(this.pay.queryRefund(outRefundNo)),
+      body: this.pay.refundView(this.pay.queryRefund(outRefundNo, req.query.sub_mchid)),
     }));
   }
 

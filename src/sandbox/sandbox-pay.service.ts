@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { partnerView } from './sandbox-partner';
+import { SandboxPartnerInfo, checkRefundSubMchid, partnerView } from './sandbox-partner';
 import { X509Certificate, createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
@@ -482,6 +482,7 @@ export class SandboxPayService implements OnModuleDestroy {
     } else {
       throw payError.param('transaction_id 和 out_trade_no 必须二选一', '/out_trade_no');
     }
+    checkRefundSubMchid(tx, body.sub_mchid, 'body');
     const amount = body.amount;
     if (!isObject(amount)) throw payError.param('amount 为必填项', '/amount');
     if (!Number.isInteger(amount.refund) || (amount.refund as number) <= 0) throw payError.param('amount.refund 必须是大于 0 的整数', '/amount/refund', amount.refund);
@@ -539,9 +540,11 @@ export class SandboxPayService implements OnModuleDestroy {
     return refund;
   }
 
-  queryRefund(outRefundNo: string): SandboxRefund {
+  /** `subMchid`: the query's ?sub_mchid (a provider's query of a partner trade's refund must name it). */
+  queryRefund(outRefundNo: string, subMchid?: unknown): SandboxRefund {
     const refund = this.state.refunds.get(outRefundNo);
     if (!refund) throw payError.resourceNotFound('退款单不存在');
+    checkRefundSubMchid(this.state.transactions.get(refund.outTradeNo), subMchid, 'query');
     this.refreshRefund(refund);
     return refund;
   }
@@ -560,7 +563,7 @@ export class SandboxPayService implements OnModuleDestroy {
         summary: refund.status === 'SUCCESS' ? '退款成功' : refund.status === 'CLOSED' ? '退款关闭' : '退款异常',
         resourceType: 'refund',
         resource: {
-          mchid: this.mchid,
+          ...this.refundMerchantFields(refund),
           transaction_id: refund.transactionId,
           out_trade_no: refund.outTradeNo,
           refund_id: refund.refundId,
@@ -573,6 +576,12 @@ export class SandboxPayService implements OnModuleDestroy {
         v2: refund.v2 ? { signType: 'MD5' } : undefined,
       });
     }
+  }
+
+  /** A refund notification names mchid, or for a partner trade sp_mchid + sub_mchid (as WeChat's partner refund notifications). */
+  private refundMerchantFields(refund: SandboxRefund): Json {
+    const partner = (this.state.transactions.get(refund.outTradeNo) as (SandboxTransaction & { partner?: SandboxPartnerInfo }) | undefined)?.partner;
+    return partner ? { sp_mchid: this.mchid, sub_mchid: partner.subMchid } : { mchid: this.mchid };
   }
 
   refundView(refund: SandboxRefund): Json {

@@ -1,5 +1,7 @@
 import { WechatPayApiError } from '../../src/wechat/pay/errors';
 import { WechatPayHttp } from '../../src/wechat/pay/wechat-pay.http';
+import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
+import { craftNotification } from '../helpers/craft-notification';
 import { Shop } from '../helpers/shop';
 
 /**
@@ -57,6 +59,71 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(JSON.stringify(res.body)).toContain('INVALID_REQUEST');
     expect(await shop.status(no)).toBe('NOTPAY');
+  });
+
+  it("refunds sub-merchant B's order naming sub_mchid B (refund body and refund query); the partner refund notification (sp_mchid, sub_mchid B) settles it", async () => {
+    const hank = await shop.login('o_partner_hank');
+    const no = await shop.paidOrder(hank, [{ productId: productOfB, quantity: 1 }]);
+    const created = await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 880, reason: 'B 店全额退款' }).expect(201);
+    const outRefundNo = created.body.outRefundNo as string;
+    // The sandbox, as WeChat, finds a partner trade's refund only under its own sub_mchid: the refund was created with B.
+    const http = shop.t.app.get(WechatPayHttp);
+    const path = `/v3/refund/domestic/refunds/${outRefundNo}`;
+    const withoutSub = (await http.request({ method: 'GET', path }).catch((e: WechatPayApiError) => e)) as WechatPayApiError;
+    expect([withoutSub.httpStatus, withoutSub.wechatCode]).toEqual([400, 'PARAM_ERROR']);
+    const underA = (await http.request({ method: 'GET', path, query: { sub_mchid: A } }).catch((e: WechatPayApiError) => e)) as WechatPayApiError;
+    expect(underA.httpStatus).toBe(404);
+    const underB = await http.request<Record<string, unknown>>({ method: 'GET', path, query: { sub_mchid: B } });
+    expect(underB.body).toMatchObject({ out_refund_no: outRefundNo, out_trade_no: no, amount: expect.objectContaining({ refund: 880 }) });
+    await shop.sandbox.waitForNotification({ outRefundNo });
+    // Applied from the notification (the list does not ask WeChat): sp_mchid ours, sub_mchid the order's.
+    const listed = (await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body as Array<{ outRefundNo: string; status: string }>;
+    expect(listed).toEqual([expect.objectContaining({ outRefundNo, status: 'SUCCESS' })]);
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'REFUNDED', refundedTotal: 880, subMchid: B });
+    // The refund query goes out with ?sub_mchid=B too (GET /admin/refunds/:no of a settled refund answers from here; the gateway's query is what the sweep uses).
+    const { PAYMENT_GATEWAY } = await import('../../src/wechat/pay/payment-gateway');
+    const gateway = shop.t.app.get(PAYMENT_GATEWAY) as import('../../src/wechat/pay/payment-gateway').PaymentGateway;
+    expect(await gateway.queryRefund(outRefundNo, { subMchid: B })).toMatchObject({ outRefundNo, status: 'SUCCESS' });
+    await expect(gateway.queryRefund(outRefundNo, { subMchid: A })).rejects.toMatchObject({ httpStatus: 404 });
+  });
+
+  it("a refund notification of sub-merchant A's refund claiming sub-merchant B (or another sp_mchid) is not ours and changes nothing; A's own settles it", async () => {
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const ivy = await shop.login('o_partner_ivy');
+    const no = await shop.paidOrder(ivy, [{ productId: productOfA, quantity: 1 }]);
+    await shop.sandbox.dropNotifications(true);
+    let outRefundNo: string;
+    try {
+      outRefundNo = (await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 990, reason: 'A 店退款' }).expect(201)).body.outRefundNo;
+    } finally {
+      await shop.sandbox.dropNotifications(false);
+    }
+    const refundAtWechat = await shop.sandbox.refund(outRefundNo);
+    const resource = (overrides: Record<string, unknown>) => ({
+      sp_mchid: keystore.mchid,
+      sub_mchid: A,
+      transaction_id: refundAtWechat.transaction_id,
+      out_trade_no: no,
+      refund_id: refundAtWechat.refund_id,
+      out_refund_no: outRefundNo,
+      refund_status: 'SUCCESS',
+      success_time: '2026-11-24T10:00:00+08:00',
+      user_received_account: '支付用户零钱',
+      amount: { total: 990, refund: 990, payer_total: 990, payer_refund: 990 },
+      ...overrides,
+    });
+    const post = (r: Record<string, unknown>) => {
+      const crafted = craftNotification(keystore, r, { eventType: 'REFUND.SUCCESS' });
+      return fetch(`${shop.baseUrl}/notify/wechatpay/refund`, { method: 'POST', headers: crafted.headers, body: crafted.body });
+    };
+    const status = async () => ((await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body as Array<{ status: string }>)[0].status;
+    await post(resource({ sub_mchid: B }));
+    await post(resource({ sp_mchid: '1900009999' }));
+    await post(resource({ sub_mchid: undefined }));
+    expect(await status()).toBe('PROCESSING');
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'PAID', refundedTotal: 0 });
+    expect((await post(resource({}))).status).toBeLessThan(300);
+    expect(await status()).toBe('SUCCESS');
   });
 
   it("answers a provider's partner calls with WeChat's errors: sub_mchid omitted → PARAM_ERROR, unbound → INVALID_REQUEST, sub_openid without sub_appid → PARAM_ERROR", async () => {

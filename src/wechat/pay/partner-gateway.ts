@@ -69,7 +69,7 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
     this.refunds = new V3RefundsAndBills(client, refundNotifyUrl);
   }
 
-  /** Refunds and bills as the direct adapter sends them (today without sub_mchid: see the report of issue 14/15). */
+  /** Refunds (with the trade's sub_mchid) and bills (the provider's own, no sub_mchid yet) on the direct adapter's calls. */
   private readonly refunds: V3RefundsAndBills;
 
   private subMchid(merchant?: MerchantRef): string {
@@ -159,12 +159,14 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
     });
   }
 
+  /** POST /v3/refund/domestic/refunds with the order's sub_mchid (the default sub-merchant when none). */
   refund(request: RefundRequest): Promise<RefundResult> {
-    return this.refunds.refund(request);
+    return this.refunds.refund(request, this.subMchid(request.merchant));
   }
 
-  queryRefund(outRefundNo: string): Promise<RefundResult> {
-    return this.refunds.queryRefund(outRefundNo);
+  /** GET /v3/refund/domestic/refunds/{no}?sub_mchid=… */
+  queryRefund(outRefundNo: string, merchant?: MerchantRef): Promise<RefundResult> {
+    return this.refunds.queryRefund(outRefundNo, this.subMchid(merchant));
   }
 
   tradeBill(date: string, type: TradeBillKind): Promise<Readable> {

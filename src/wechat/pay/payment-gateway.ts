@@ -195,8 +195,10 @@ export class V3RefundsAndBills {
     private readonly refundNotifyUrl: string | undefined,
   ) {}
 
-  async refund(request: RefundRequest): Promise<RefundResult> {
+  /** `subMchid`: a service provider's refund names the trade's sub-merchant (body sub_mchid). */
+  async refund(request: RefundRequest, subMchid?: string): Promise<RefundResult> {
     const answer = await this.client.createRefund({
+      ...(subMchid ? { sub_mchid: subMchid } : {}),
       out_trade_no: request.outTradeNo,
       out_refund_no: request.outRefundNo,
       ...(request.reason ? { reason: request.reason } : {}),
@@ -206,8 +208,8 @@ export class V3RefundsAndBills {
     return neutralRefund(answer, request.outRefundNo);
   }
 
-  async queryRefund(outRefundNo: string): Promise<RefundResult> {
-    return neutralRefund(await this.client.queryRefund(outRefundNo), outRefundNo);
+  async queryRefund(outRefundNo: string, subMchid?: string): Promise<RefundResult> {
+    return neutralRefund(await this.client.queryRefund(outRefundNo, subMchid), outRefundNo);
   }
 
   async tradeBill(date: string, type: TradeBillKind): Promise<Readable> {

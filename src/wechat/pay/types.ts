@@ -130,6 +130,8 @@ export interface PartnerTransaction extends Omit<Transaction, 'appid' | 'mchid' 
 }
 
 export interface CreateRefundRequest {
+  /** Service provider (服务商): the trade's sub-merchant. */
+  sub_mchid?: string;
   transaction_id?: string;
   out_trade_no?: string;
   out_refund_no: string;
@@ -177,7 +179,10 @@ export interface Refund {
 
 /** Decrypted resource of a REFUND.* notification (note `refund_status`, not `status`). */
 export interface RefundNotificationResource {
-  mchid: string;
+  /** Direct merchant; a service provider's notification has sp_mchid + sub_mchid instead. */
+  mchid?: string;
+  sp_mchid?: string;
+  sub_mchid?: string;
   transaction_id: string;
   out_trade_no: string;
   refund_id: string;

@@ -110,10 +110,12 @@ export class WechatPayClient {
     return this.required(res.body, 'status', res.requestId);
   }
 
-  async queryRefund(outRefundNo: string): Promise<Refund> {
+  /** `subMchid`: a service provider's query names the trade's sub-merchant (?sub_mchid=). */
+  async queryRefund(outRefundNo: string, subMchid?: string): Promise<Refund> {
     const res = await this.http.request<Refund>({
       method: 'GET',
       path: `/v3/refund/domestic/refunds/${encodeURIComponent(outRefundNo)}`,
+      ...(subMchid ? { query: { sub_mchid: subMchid } } : {}),
     });
     return this.required(res.body, 'status', res.requestId);
   }
