@@ -1,7 +1,7 @@
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { SandboxEnv } from '../../src/config/env/sandbox.env';
-import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
+import { loadOrCreateSandboxKeystore, sandboxApiV2Key } from '../../src/sandbox/keystore';
 import { sandboxReqInfo, sandboxXml } from '../../src/sandbox/sandbox-v2-wire';
 import { OrderLifecycle } from '../../src/payment/order-lifecycle.service';
 import { Refund } from '../../src/refund/entities/refund.entity';
@@ -169,6 +169,23 @@ describe.each(['v3', 'v2'] as const)('refunds with WECHATPAY_API_VERSION=%s', (v
     const audit = (await shop.admin().get(`/admin/audit?action=refund.create&target=${res.body.details.outRefundNo}`).expect(200)).body.items;
     expect(audit).toEqual([expect.objectContaining({ outcome: 'error:WECHAT_REFUND_REJECTED' })]);
     await refund({ outTradeNo: no, amount: 1000, reason: '仍可全退' }).expect(201);
+  });
+});
+
+describe('a v2 refund notification while the database is down', () => {
+  it('is answered FAIL (HTTP 500) so that WeChat retries, never SUCCESS before a commit', async () => {
+    const shop = await Shop.start({ env: { WECHATPAY_API_VERSION: 'v2' } });
+    try {
+      const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+      const root = sandboxXml({ out_refund_no: 'R_DB_DOWN_1', out_trade_no: 'ANY_ORDER_123', refund_id: '50000000000000000000000000002', refund_status: 'SUCCESS', total_fee: 100, refund_fee: 100, success_time: '2026-01-01 10:00:00' }, 'root');
+      const body = sandboxXml({ return_code: 'SUCCESS', appid: keystore.appid, mch_id: keystore.mchid, nonce_str: 'n1', req_info: sandboxReqInfo(root, sandboxApiV2Key(keystore)) });
+      await shop.t.app.get<DataSource>(getDataSourceToken()).destroy();
+      const res = await fetch(`${shop.baseUrl}/notify/wechatpay/v2/refund`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body });
+      expect(res.status).toBe(500);
+      expect(await res.text()).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+    } finally {
+      await shop.close().catch(() => undefined);
+    }
   });
 });
 
