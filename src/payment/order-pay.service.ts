@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { merchantOf } from './merchant-ref';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, Repository } from 'typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
 import { inTransaction } from '../database/transactions';
 import type { SessionUser } from '../auth/session-user';
 import { Clock } from '../common/clock';
@@ -134,14 +134,7 @@ export class OrderPayService {
     if (timeExpireMs(order.expiresAt) - now.getTime() < margin) {
       throw new OrderStateError('ORDER_EXPIRED', 'the order expired unpaid and is being closed; place a new order', order.status);
     }
-    let attempt: PaymentAttempt;
-    try {
-      attempt = await this.attemptFor(order, channel, payer, attempts.length ? attempts[attempts.length - 1] : null);
-    } catch (error) {
-      // Another request opened the next attempt at the same moment: use what it opened.
-      if (!isDuplicateKey(error)) throw error;
-      attempt = await this.attemptFor(order, channel, payer);
-    }
+    const { attempt, previous } = await this.attemptFor(order, channel, payer, attempts.length ? attempts[attempts.length - 1] : null);
     if (attempt.prepayAt && (attempt.prepayId || attempt.prepayUrl)) {
       return this.answer(order, attempt, storedPrepay(attempt));
     }
@@ -195,25 +188,62 @@ export class OrderPayService {
       ...(prepay.kind === 'prepay_id' ? { prepayId: prepay.prepayId } : { prepayUrl: prepay.kind === 'h5_url' ? prepay.h5Url : prepay.codeUrl }),
       timeExpire: beijingRfc3339(timeExpire),
     };
-    // The attempt's prepay (guarded on NOTPAY), the order's and the timeline entry: one transaction, one commit.
-    const recorded = await inTransaction(this.dataSource, async (_runner, manager) => {
-      const recordedAt = this.clock.now();
-      if (!(await this.attempts.recordPrepay(attempt, stored, manager, recordedAt))) return false;
-      await manager.update(Order, { id: order.id, status: 'NOTPAY' }, { prepayId: stored.prepayId ?? null, prepayAt: recordedAt, updatedAt: recordedAt });
-      await this.timeline.record(
-        order.outTradeNo,
-        'prepay',
-        { channel, attempt: attempt.outTradeNo, ...(stored.prepayId ? { prepayId: stored.prepayId } : {}), reused: false, timeExpire: stored.timeExpire },
-        manager,
-      );
-      return true;
-    });
+    // A new attempt is written with its prepay (its unique number is the claim), an existing one's
+    // prepay recorded (guarded on NOTPAY); with the order's and the timeline entries: one transaction, one commit.
+    const planned = attempt.id === undefined;
+    let recorded: boolean;
+    try {
+      recorded = await inTransaction(this.dataSource, (_runner, manager) => this.writePrepay(manager, order, attempt, previous, stored));
+    } catch (error) {
+      if (error instanceof OrderLeftNotpay) {
+        recorded = false;
+      } else if (planned && isDuplicateKey(error)) {
+        // Another request wrote this attempt at the same moment: the same prepay for the same channel and payer.
+        const winner = await this.attempts.latest(order.id);
+        if (winner && winner.outTradeNo === attempt.outTradeNo && winner.prepayAt && winner.channel === channel && winner.appid === payer.appid && winner.openid === payer.openid) {
+          return this.answer(order, winner, storedPrepay(winner));
+        }
+        throw new OrderStateError('ORDER_NOT_PAYABLE', `payment ${attempt.outTradeNo} was started by another request meanwhile; ask to pay again`, order.status);
+      } else {
+        throw error;
+      }
+    }
     if (!recorded) {
       // It changed under us (paid by another tab, closed by the job): say what the order is now.
       assertPayable(await this.orders.findOneByOrFail({ id: order.id }));
       throw new OrderStateError('ORDER_NOT_PAYABLE', `payment ${attempt.outTradeNo} was closed meanwhile; ask to pay again`, order.status);
     }
     return this.answer(order, attempt, prepay);
+  }
+
+  /** pay's one transaction: the attempt (written, or its prepay recorded), the order's prepay, the timeline. False: the attempt was closed meanwhile. */
+  private async writePrepay(
+    manager: EntityManager,
+    order: Order,
+    attempt: PaymentAttempt,
+    previous: PaymentAttempt | null,
+    stored: { prepayId?: string; prepayUrl?: string; timeExpire: string },
+  ): Promise<boolean> {
+    const planned = attempt.id === undefined;
+    const recordedAt = this.clock.now();
+    if (planned) {
+      await this.attempts.insertPrepaid(manager, attempt, stored, recordedAt);
+    } else if (!(await this.attempts.recordPrepay(attempt, stored, manager, recordedAt))) {
+      return false;
+    }
+    const res = await manager.update(Order, { id: order.id, status: 'NOTPAY' }, { prepayId: stored.prepayId ?? null, prepayAt: recordedAt, updatedAt: recordedAt });
+    // The order left NOTPAY meanwhile (cancelled, closed, paid): nothing of a new attempt is kept.
+    if (planned && !res.affected) throw new OrderLeftNotpay();
+    if (planned && previous) {
+      await this.timeline.record(order.outTradeNo, 'attempt_opened', { attempt: attempt.outTradeNo, channel: attempt.channel, previous: previous.outTradeNo }, manager);
+    }
+    await this.timeline.record(
+      order.outTradeNo,
+      'prepay',
+      { channel: attempt.channel, attempt: attempt.outTradeNo, ...(stored.prepayId ? { prepayId: stored.prepayId } : {}), reused: false, timeExpire: stored.timeExpire },
+      manager,
+    );
+    return true;
   }
 
   /**
@@ -272,18 +302,17 @@ export class OrderPayService {
     payer: { appid: string; openid: string | null },
     // read with the order; undefined: read it now (after another request opened one)
     known?: PaymentAttempt | null,
-  ): Promise<PaymentAttempt> {
+  ): Promise<{ attempt: PaymentAttempt; previous: PaymentAttempt | null }> {
     const latest = known !== undefined ? known : await this.attempts.latest(order.id);
     if (latest && latest.status === 'NOTPAY' && latest.channel === channel && latest.appid === payer.appid && latest.openid === payer.openid) {
-      if (!latest.prepayAt) return latest; // not prepaid yet (or the prepay failed): prepay it, same parameters
-      if (this.clock.nowMs() - latest.prepayAt.getTime() < PREPAY_REUSE_MS[channel]) return latest;
+      if (!latest.prepayAt) return { attempt: latest, previous: null }; // not prepaid yet (or the prepay failed): prepay it, same parameters
+      if (this.clock.nowMs() - latest.prepayAt.getTime() < PREPAY_REUSE_MS[channel]) return { attempt: latest, previous: null };
     }
     if (latest && latest.status === 'NOTPAY') {
       await this.retire(order, latest, latest.channel !== channel ? 'channel_switch' : 'prepay_unusable');
     }
-    const opened = await this.attempts.open(order, (latest?.seq ?? 0) + 1, channel, payer);
-    if (latest) await this.timeline.record(order.outTradeNo, 'attempt_opened', { attempt: opened.outTradeNo, channel, previous: latest.outTradeNo });
-    return opened;
+    // Written with its prepay (pay), the 'attempt_opened' entry with it.
+    return { attempt: this.attempts.planned(order, (latest?.seq ?? 0) + 1, channel, payer), previous: latest };
   }
 
   /** Query → close at WeChat, then CLOSED here: a paid attempt is applied instead (and the order answered as paid). */
@@ -312,6 +341,9 @@ export class OrderPayService {
     return { channel: attempt.channel, outTradeNo: attempt.outTradeNo, ...params };
   }
 }
+
+/** Thrown inside pay's transaction to undo a new attempt whose order is no longer NOTPAY. */
+class OrderLeftNotpay extends Error {}
 
 function storedPrepay(attempt: PaymentAttempt): PrepayResult {
   if (attempt.prepayId) return { kind: 'prepay_id', prepayId: attempt.prepayId };

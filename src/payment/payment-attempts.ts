@@ -55,6 +55,46 @@ export class PaymentAttempts {
     return this.attempts.findOneBy({ orderId: order.id, transactionId: order.transactionId });
   }
 
+  /**
+   * Attempt `seq` as it will be written, not written yet: pay writes it with its prepay, in the
+   * transaction that records the prepay (`insertPrepaid`; the unique out_trade_no and (order, seq)
+   * keep a racing second one out).
+   */
+  planned(order: Order, seq: number, channel: PayChannel, payer: { appid: string | null; openid: string | null }): PaymentAttempt {
+    const now = this.clock.now();
+    const row: Omit<PaymentAttempt, 'id'> = {
+      orderId: order.id,
+      outTradeNo: attemptNumber(order.outTradeNo, seq),
+      seq,
+      channel,
+      status: 'NOTPAY' as const,
+      appid: payer.appid,
+      openid: payer.openid,
+      prepayId: null,
+      prepayUrl: null,
+      prepayAt: null,
+      timeExpire: null,
+      transactionId: null,
+      lastQueriedAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    return Object.assign(new PaymentAttempt(), row);
+  }
+
+  /** Writes a planned attempt with its prepay (throws a duplicate-key error when another request wrote it first). */
+  async insertPrepaid(
+    manager: EntityManager,
+    attempt: PaymentAttempt,
+    prepay: { prepayId?: string; prepayUrl?: string; timeExpire: string },
+    now = this.clock.now(),
+  ): Promise<void> {
+    Object.assign(attempt, { prepayId: prepay.prepayId ?? null, prepayUrl: prepay.prepayUrl ?? null, prepayAt: now, timeExpire: prepay.timeExpire, updatedAt: now });
+    const { id: _id, ...row } = attempt;
+    const inserted = await manager.insert(PaymentAttempt, row);
+    attempt.id = String(inserted.identifiers[0].id);
+  }
+
   /** Opens attempt `seq` (throws a duplicate-key error when another request opened it first). */
   async open(order: Order, seq: number, channel: PayChannel, payer: { appid: string | null; openid: string | null }): Promise<PaymentAttempt> {
     const now = this.clock.now();

@@ -22,16 +22,18 @@ interface Budget {
    * wrote (13 -> 10); a status read and a pay read the order, its items and its attempts in one joined
    * query (status read 4 -> 2, pay 9 -> 8 with the inserted attempt no longer re-read); pay records the
    * prepay, the order's and the timeline in one transaction (4 -> 2 commits, checkout 6 -> 4);
-   * notify skips re-reading the orders when its guarded UPDATE moved every one of the batch (8 -> 7).
+   * notify skips re-reading the orders when its guarded UPDATE moved every one of the batch (8 -> 7);
+   * a new attempt is written with its prepay in pay's one transaction (pay 8 -> 7, 2 -> 1 commit,
+   * checkout 4 -> 3 commits: met).
    */
   today?: { sqlite: number; mysql: number };
 }
 const BUDGETS: Budget[] = [
   { step: 'create', budget: 7, today: { sqlite: 10, mysql: 10 } },
-  { step: 'pay', budget: 3, today: { sqlite: 8, mysql: 8 } },
+  { step: 'pay', budget: 3, today: { sqlite: 7, mysql: 7 } },
   { step: 'notify', budget: 4, today: { sqlite: 7, mysql: 7 } },
   { step: 'status read', budget: 2 },
-  { step: 'commits per checkout', budget: 3, today: { sqlite: 4, mysql: 4 } },
+  { step: 'commits per checkout', budget: 3 },
 ];
 
 function bound(b: Budget): number {
