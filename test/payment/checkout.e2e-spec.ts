@@ -158,6 +158,20 @@ describe('checkout: login → order → pay → WeChat pays → notification →
     expect((await shop.http().get('/orders').set(dave.headers).expect(200)).body.total).toBe(1);
   });
 
+  it('two tabs paying one order at the same moment get the same prepay and one payment attempt (the attempt is written with its prepay)', async () => {
+    const product = await shop.product('双开测试', 700);
+    const fay = await shop.login('o_fay_two_tabs');
+    const no = await shop.placeOrder(fay, [{ productId: product.id, quantity: 1 }]);
+    const pays = await Promise.all(Array.from({ length: 4 }, () => shop.http().post(`/orders/${no}/pay`).set(fay.headers)));
+    expect(pays.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(new Set(pays.map((r) => r.body.package)).size).toBe(1);
+    expect(pays.every((r) => r.body.outTradeNo === no)).toBe(true);
+    const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
+    expect(order.payments).toEqual([expect.objectContaining({ outTradeNo: no, channel: 'jsapi', status: 'NOTPAY' })]);
+    expect(order.prepayId).toBe(pays[0].body.package.replace('prepay_id=', ''));
+    expect(order.timeline.filter((e: { type: string }) => e.type === 'prepay')).toHaveLength(1);
+  });
+
   it('races for the last unit: exactly one shopper gets it', async () => {
     const last = await shop.product('最后一件', 999, 1);
     const shoppers = await Promise.all(Array.from({ length: 8 }, (_, i) => shop.login(`o_racer_${i}`)));
