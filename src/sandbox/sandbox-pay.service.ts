@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { SandboxPartnerInfo, checkRefundSubMchid, partnerView } from './sandbox-partner';
+import { SANDBOX_SUB_MCHIDS, SandboxPartnerInfo, checkRefundSubMchid, partnerView } from './sandbox-partner';
 import { X509Certificate, createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
@@ -647,11 +647,16 @@ export class SandboxPayService implements OnModuleDestroy {
     if (tarType !== undefined && tarType !== 'GZIP') {
       throw new SandboxPayError(400, 'PARAM_ERROR', 'tar_type 只能是 GZIP', { field: 'tar_type', value: tarType, location: 'query' });
     }
-    const external = kind === 'trade' && billType === 'ALL' ? this.externalBills.get(billDate) : undefined;
+    // A provider's trade bill of one sub-merchant (sub_mchid); without it, every sub-merchant's trades.
+    const subMchid = kind === 'trade' && query.sub_mchid !== undefined ? String(query.sub_mchid) : undefined;
+    if (subMchid !== undefined && !(SANDBOX_SUB_MCHIDS as readonly string[]).includes(subMchid)) {
+      throw payError.invalid('特约商户号与服务商商户号不存在绑定关系');
+    }
+    const external = kind === 'trade' && billType === 'ALL' && subMchid === undefined ? this.externalBills.get(billDate) : undefined;
     let plain: Buffer | undefined;
     if (!external) {
       if (kind === 'trade') {
-        const rows = this.tradeRows(billDate, billType);
+        const rows = this.tradeRows(billDate, billType, subMchid);
         if (rows.length > 0) plain = this.renderTrade(rows);
       } else {
         const rows = this.fundRows(billDate);
@@ -787,16 +792,20 @@ export class SandboxPayService implements OnModuleDestroy {
     return Buffer.from(renderFundFlowBill(rows), 'utf8');
   }
 
-  tradeRows(billDate: string, billType: string): TradeBillRow[] {
+  /** `subMchid`: only that sub-merchant's trades (a provider's per-sub-merchant bill). */
+  tradeRows(billDate: string, billType: string, subMchid?: string): TradeBillRow[] {
     const rows: Array<TradeBillRow & { at: number }> = [];
+    const subOf = (tx: SandboxTransaction) => (tx as SandboxTransaction & { partner?: SandboxPartnerInfo }).partner?.subMchid;
+    const included = (tx: SandboxTransaction) => subMchid === undefined || subOf(tx) === subMchid;
     if (billType === 'ALL' || billType === 'SUCCESS') {
       for (const tx of this.state.transactions.values()) {
-        if (!tx.successTime || beijingDate(tx.successTime) !== billDate) continue;
+        if (!tx.successTime || beijingDate(tx.successTime) !== billDate || !included(tx)) continue;
         rows.push({
           at: tx.successTime,
           time: beijingDateTime(tx.successTime),
           appid: tx.appid,
           mchid: tx.mchid,
+          ...(subOf(tx) ? { subMchid: subOf(tx) } : {}),
           transactionId: tx.transactionId!,
           outTradeNo: tx.outTradeNo,
           openid: tx.openid,
@@ -815,11 +824,13 @@ export class SandboxPayService implements OnModuleDestroy {
       for (const refund of this.state.refunds.values()) {
         if (refund.status !== 'SUCCESS' || !refund.successTime || beijingDate(refund.successTime) !== billDate) continue;
         const tx = this.state.transactions.get(refund.outTradeNo)!;
+        if (!included(tx)) continue;
         rows.push({
           at: refund.successTime,
           time: beijingDateTime(refund.successTime),
           appid: tx.appid,
           mchid: tx.mchid,
+          ...(subOf(tx) ? { subMchid: subOf(tx) } : {}),
           transactionId: refund.transactionId,
           outTradeNo: refund.outTradeNo,
           openid: tx.openid,

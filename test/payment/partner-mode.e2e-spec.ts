@@ -199,6 +199,38 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     const twice = await shop.admin().get(`/admin/refunds?subMchid=${A}&subMchid=${B}`);
     expect(twice.status).toBe(400);
   });
+
+  it("the sandbox's trade bill of one sub-merchant (sub_mchid) has only that sub-merchant's trades, with 特约商户号; an unbound sub_mchid is INVALID_REQUEST", async () => {
+    const { WechatPayClient } = await import('../../src/wechat/pay/wechat-pay.client');
+    const http = shop.t.app.get(WechatPayHttp);
+    const client = shop.t.app.get(WechatPayClient);
+    const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    const bill = async (subMchid?: string) => {
+      const apply = await http.request<{ download_url: string; hash_type: string; hash_value: string }>({
+        method: 'GET',
+        path: '/v3/bill/tradebill',
+        query: { bill_date: today, ...(subMchid ? { sub_mchid: subMchid } : {}) },
+      });
+      const chunks: Buffer[] = [];
+      for await (const chunk of await client.downloadBill(apply.body as never)) chunks.push(Buffer.from(chunk));
+      return Buffer.concat(chunks).toString('utf8');
+    };
+    const rowsOf = (text: string) =>
+      text
+        .split('\r\n')
+        .filter((line) => line.startsWith('`20'))
+        .map((line) => line.split(',').map((f) => f.replace(/^`/, '')));
+    const ofB = rowsOf(await bill(B));
+    expect(ofB.length).toBeGreaterThanOrEqual(1);
+    expect(ofB.every((r) => r[3] === B)).toBe(true);
+    const ofA = rowsOf(await bill(A));
+    expect(ofA.length).toBeGreaterThanOrEqual(1);
+    expect(ofA.every((r) => r[3] === A)).toBe(true);
+    const all = rowsOf(await bill());
+    expect(all.length).toBe(ofA.length + ofB.length);
+    const unbound = (await http.request({ method: 'GET', path: '/v3/bill/tradebill', query: { bill_date: today, sub_mchid: '1900000299' } }).catch((e: WechatPayApiError) => e)) as WechatPayApiError;
+    expect([unbound.httpStatus, unbound.wechatCode]).toEqual([400, 'INVALID_REQUEST']);
+  });
 });
 
 describe('service-provider mode against the sandbox: auto-close', () => {

@@ -20,6 +20,8 @@ export interface TradeBillRow {
   time: string;
   appid: string;
   mchid: string;
+  /** 特约商户号: a service provider's trade's sub-merchant (printed as 0 for a direct trade). */
+  subMchid?: string;
   transactionId: string;
   outTradeNo: string;
   openid: string;
@@ -79,7 +81,7 @@ export function tradeBillLine(row: TradeBillRow): string {
     row.time,
     row.appid,
     row.mchid,
-    '0',
+    row.subMchid ?? '0',
     '',
     row.transactionId,
     row.outTradeNo,
