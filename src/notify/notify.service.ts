@@ -169,14 +169,34 @@ export class NotifyService {
    * commit, raw event stored). Refusals are stored unverified, as for v3.
    */
   async transactionV2(rawBody: Buffer | undefined, clientIp?: string): Promise<NotifyAnswer> {
+    const received = await this.receiveV2('transaction', rawBody, clientIp, (raw, keys) => parseV2PaymentNotification(raw, keys).transaction, 'bad_signature');
+    if ('status' in received) return received;
+    const { parsed: tx, row } = received;
+    row.eventType = 'TRANSACTION.SUCCESS';
+    return this.applyTransaction(tx, row);
+  }
+
+  /**
+   * What every APIv2 notification goes through before it is applied: the per-IP rejection limit, the
+   * event row, the APIv2 key, parsing and checking (`parse` throws V2NotificationError), and for a
+   * refusal an unverified event (size, hash and no body) and a FAIL answer — 401 for `authReason`
+   * (the sign or the decryption failed), 400 otherwise.
+   */
+  private async receiveV2<T>(
+    kind: 'transaction' | 'refund',
+    rawBody: Buffer | undefined,
+    clientIp: string | undefined,
+    parse: (raw: Buffer, keys: V2NotificationKeys) => T,
+    authReason: string,
+  ): Promise<NotifyAnswer | { parsed: T; row: EventRow }> {
     const limited = this.rejectLimited(clientIp);
     if (limited) {
-      this.metrics?.notification('transaction', 'rate_limited');
+      this.metrics?.notification(kind, 'rate_limited');
       return limited;
     }
     const raw = rawBody ?? Buffer.alloc(0);
     const row: EventRow = {
-      kind: 'transaction',
+      kind,
       notificationId: null,
       eventType: null,
       outTradeNo: null,
@@ -189,20 +209,18 @@ export class NotifyService {
     };
     const keys = this.v2Keys();
     if (!keys) return { status: 400, code: 'FAIL', message: 'APIv2 is not configured (WECHATPAY_API_V2_KEY)' };
-    let tx: Transaction;
     try {
-      tx = parseV2PaymentNotification(raw, keys).transaction;
+      const parsed = parse(raw, keys);
+      row.verified = 1;
+      return { parsed, row };
     } catch (error) {
       if (!(error instanceof V2NotificationError)) throw error;
       this.countRejection(clientIp);
       await this.store({ ...row, outcome: `rejected:v2_${error.reason}`.slice(0, 32), rawBody: '{}', rawEncoding: 'headers' });
-      this.metrics?.notification('transaction', `rejected`);
-      this.logger.warn(`v2 payment notification rejected: ${error.message}`);
-      return { status: error.reason === 'bad_signature' ? 401 : 400, code: 'FAIL', message: error.message };
+      this.metrics?.notification(kind, 'rejected');
+      this.logger.warn(`v2 ${kind === 'transaction' ? 'payment' : 'refund'} notification rejected: ${error.message}`);
+      return { status: error.reason === authReason ? 401 : 400, code: 'FAIL', message: error.message };
     }
-    row.verified = 1;
-    row.eventType = 'TRANSACTION.SUCCESS';
-    return this.applyTransaction(tx, row);
   }
 
   private v2Keys(): V2NotificationKeys | undefined {
@@ -244,38 +262,9 @@ export class NotifyService {
    * applied through the same refund step as an APIv3 one. Refusals are stored unverified, as for v3.
    */
   async refundV2(rawBody: Buffer | undefined, clientIp?: string): Promise<NotifyAnswer> {
-    const limited = this.rejectLimited(clientIp);
-    if (limited) {
-      this.metrics?.notification('refund', 'rate_limited');
-      return limited;
-    }
-    const raw = rawBody ?? Buffer.alloc(0);
-    const row: EventRow = {
-      kind: 'refund',
-      notificationId: null,
-      eventType: null,
-      outTradeNo: null,
-      outRefundNo: null,
-      verified: 0,
-      outcome: 'received',
-      serial: null,
-      ...rawBodyColumns(raw),
-      receivedAt: this.clock.now(),
-    };
-    const keys = this.v2Keys();
-    if (!keys) return { status: 400, code: 'FAIL', message: 'APIv2 is not configured (WECHATPAY_API_V2_KEY)' };
-    let refund: RefundNotificationResource;
-    try {
-      refund = parseV2RefundNotification(raw, keys).refund;
-    } catch (error) {
-      if (!(error instanceof V2NotificationError)) throw error;
-      this.countRejection(clientIp);
-      await this.store({ ...row, outcome: `rejected:v2_${error.reason}`.slice(0, 32), rawBody: '{}', rawEncoding: 'headers' });
-      this.metrics?.notification('refund', 'rejected');
-      this.logger.warn(`v2 refund notification rejected: ${error.message}`);
-      return { status: error.reason === 'undecryptable' ? 401 : 400, code: 'FAIL', message: error.message };
-    }
-    row.verified = 1;
+    const received = await this.receiveV2('refund', rawBody, clientIp, (raw, keys) => parseV2RefundNotification(raw, keys).refund, 'undecryptable');
+    if ('status' in received) return received;
+    const { parsed: refund, row } = received;
     row.eventType = `REFUND.${refund.refund_status}`;
     return this.applyRefund(refund, row.eventType, row);
   }
