@@ -123,6 +123,22 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
  * append-only table for the outcome. Notifications that are not applied (bad signature, undecryptable,
  * malformed, wrong endpoint) are stored on their own, awaited, before the answer.
  */
+/** The event row of a notification as it arrives: not verified yet, its body as received. */
+function receivedRow(kind: 'transaction' | 'refund', raw: Buffer, serial: string | null, receivedAt: Date): EventRow {
+  return {
+    kind,
+    notificationId: null,
+    eventType: null,
+    outTradeNo: null,
+    outRefundNo: null,
+    verified: 0,
+    outcome: 'received',
+    serial,
+    ...rawBodyColumns(raw),
+    receivedAt,
+  };
+}
+
 @Injectable()
 export class NotifyService {
   private readonly logger = new Logger(NotifyService.name);
@@ -195,18 +211,7 @@ export class NotifyService {
       return limited;
     }
     const raw = rawBody ?? Buffer.alloc(0);
-    const row: EventRow = {
-      kind,
-      notificationId: null,
-      eventType: null,
-      outTradeNo: null,
-      outRefundNo: null,
-      verified: 0,
-      outcome: 'received',
-      serial: null,
-      ...rawBodyColumns(raw),
-      receivedAt: this.clock.now(),
-    };
+    const row = receivedRow(kind, raw, null, this.clock.now());
     const keys = this.v2Keys();
     if (!keys) return { status: 400, code: 'FAIL', message: 'APIv2 is not configured (WECHATPAY_API_V2_KEY)' };
     try {
@@ -298,18 +303,7 @@ export class NotifyService {
       return limited;
     }
     const raw = rawBody ?? Buffer.alloc(0);
-    const row: EventRow = {
-      kind,
-      notificationId: null,
-      eventType: null,
-      outTradeNo: null,
-      outRefundNo: null,
-      verified: 0,
-      outcome: 'received',
-      serial: header(headers, 'wechatpay-serial')?.slice(0, 64) ?? null,
-      ...rawBodyColumns(raw),
-      receivedAt: now,
-    };
+    const row = receivedRow(kind, raw, header(headers, 'wechatpay-serial')?.slice(0, 64) ?? null, now);
     if (raw.length === 0) {
       this.countRejection(clientIp);
       await this.store(unverifiedRow(row, headers, 'rejected:empty_body'));

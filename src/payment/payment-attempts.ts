@@ -95,31 +95,6 @@ export class PaymentAttempts {
     attempt.id = String(inserted.identifiers[0].id);
   }
 
-  /** Opens attempt `seq` (throws a duplicate-key error when another request opened it first). */
-  async open(order: Order, seq: number, channel: PayChannel, payer: { appid: string | null; openid: string | null }): Promise<PaymentAttempt> {
-    const now = this.clock.now();
-    const row: Omit<PaymentAttempt, 'id'> = {
-      orderId: order.id,
-      outTradeNo: attemptNumber(order.outTradeNo, seq),
-      seq,
-      channel,
-      status: 'NOTPAY' as const,
-      appid: payer.appid,
-      openid: payer.openid,
-      prepayId: null,
-      prepayUrl: null,
-      prepayAt: null,
-      timeExpire: null,
-      transactionId: null,
-      lastQueriedAt: null,
-      createdAt: now,
-      updatedAt: now,
-    };
-    const inserted = await this.attempts.insert(row);
-    // What was written is the attempt (no column of it has a database default): no re-read.
-    return Object.assign(new PaymentAttempt(), row, { id: String(inserted.identifiers[0].id) });
-  }
-
   /** Records the attempt's prepay, guarded on NOTPAY; in the caller's transaction when given. */
   async recordPrepay(
     attempt: PaymentAttempt,
