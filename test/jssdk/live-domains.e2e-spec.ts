@@ -1,43 +1,13 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import request from 'supertest';
-import { rsaKeyPair } from '../helpers/keys';
-import { TestApp, startTestApp, tempDir } from '../helpers/test-app';
+import { liveEnv, removeLiveEnvKeys } from '../helpers/live-env';
+import { TestApp, startTestApp } from '../helpers/test-app';
 
 /**
  * Live mode (no sandbox): JSSDK_ALLOWED_DOMAINS is the only source of allowed page hosts. Nothing
  * here reaches WeChat: the API bases point at a closed port, and public-key mode downloads no
  * certificates at start-up.
  */
-const keyDirs: string[] = [];
-afterAll(() => keyDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-function liveEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const dir = tempDir('whp-live-');
-  keyDirs.push(dir);
-  const merchant = rsaKeyPair();
-  const wechatpay = rsaKeyPair();
-  writeFileSync(join(dir, 'apiclient_key.pem'), merchant.privateKeyPem);
-  writeFileSync(join(dir, 'pub_key.pem'), wechatpay.publicKeyPem);
-  return {
-    WECHAT_MODE: 'live',
-    WECHAT_APPID: 'wx1234567890abcdef',
-    WECHAT_APPSECRET: 'a'.repeat(32),
-    WECHATPAY_MCHID: '1900007291',
-    WECHATPAY_PRIVATE_KEY_PATH: join(dir, 'apiclient_key.pem'),
-    WECHATPAY_CERT_SERIAL: '408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB',
-    WECHATPAY_APIV3_KEY: 'k'.repeat(32),
-    WECHATPAY_PUBLIC_KEY_PATH: join(dir, 'pub_key.pem'),
-    WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0112345678',
-    WECHAT_API_BASE: 'http://127.0.0.1:9',
-    WECHATPAY_API_BASE: 'http://127.0.0.1:9',
-    WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:9',
-    PUBLIC_BASE_URL: 'https://shop.example.com',
-    SESSION_SECRET: 's'.repeat(40),
-    ADMIN_TOKENS: 'a-live-admin-token-of-some-length',
-    ...extra,
-  };
-}
+afterAll(removeLiveEnvKeys);
 
 /** pino level 40 is warn. */
 const warning = (t: TestApp) => t.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('JSSDK_ALLOWED_DOMAINS is empty'));

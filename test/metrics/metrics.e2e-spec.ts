@@ -1,15 +1,16 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { PaymentJobs } from '../../src/payment/payment.jobs';
 import { RefundJobs } from '../../src/refund/refund.jobs';
 import { today } from '../helpers/dates';
-import { rsaKeyPair } from '../helpers/keys';
-import { useMysql } from '../helpers/mysql';
+import { liveEnv, removeLiveEnvKeys } from '../helpers/live-env';
 import { Login } from '../helpers/login';
+import { useMysql } from '../helpers/mysql';
 import { Shop } from '../helpers/shop';
 import { startTestApp } from '../helpers/test-app';
+
+afterAll(removeLiveEnvKeys);
 
 /** One sample of the Prometheus text: name, labels, value. */
 interface Sample {
@@ -174,27 +175,7 @@ describe('GET /metrics: backlogs and protection', () => {
   });
 
   it('live mode without METRICS_TOKEN has no /metrics at all (404); the probes answer', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'whp-metrics-live-'));
-    writeFileSync(join(dir, 'apiclient_key.pem'), rsaKeyPair().privateKeyPem);
-    writeFileSync(join(dir, 'pub_key.pem'), rsaKeyPair().publicKeyPem);
-    const liveEnv = {
-      WECHAT_MODE: 'live',
-      WECHAT_APPID: 'wx1234567890abcdef',
-      WECHAT_APPSECRET: 'a'.repeat(32),
-      WECHATPAY_MCHID: '1900007291',
-      WECHATPAY_PRIVATE_KEY_PATH: join(dir, 'apiclient_key.pem'),
-      WECHATPAY_CERT_SERIAL: '408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB',
-      WECHATPAY_APIV3_KEY: 'k'.repeat(32),
-      WECHATPAY_PUBLIC_KEY_PATH: join(dir, 'pub_key.pem'),
-      WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0112345678',
-      WECHAT_API_BASE: 'http://127.0.0.1:9',
-      WECHATPAY_API_BASE: 'http://127.0.0.1:9',
-      WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:9',
-      PUBLIC_BASE_URL: 'https://shop.example.com',
-      SESSION_SECRET: 's'.repeat(40),
-      ADMIN_TOKENS: 'a-live-admin-token-of-some-length',
-    };
-    const t = await startTestApp({ env: liveEnv });
+    const t = await startTestApp({ env: liveEnv() });
     try {
       await request(t.baseUrl).get('/metrics').expect(404);
       await request(t.baseUrl).get('/metrics').set('Authorization', 'Bearer a-live-admin-token-of-some-length').expect(404);

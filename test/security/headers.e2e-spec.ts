@@ -1,9 +1,7 @@
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import request from 'supertest';
-import { rsaKeyPair } from '../helpers/keys';
+import { liveEnv, removeLiveEnvKeys } from '../helpers/live-env';
 import { Shop } from '../helpers/shop';
-import { TestApp, startTestApp, tempDir } from '../helpers/test-app';
+import { TestApp, startTestApp } from '../helpers/test-app';
 
 /**
  * Issue 11 item 8: security headers (helmet). Every page carries a CSP without inline code
@@ -36,33 +34,7 @@ function inlineCode(html: string): string[] {
   return found;
 }
 
-const keyDirs: string[] = [];
-afterAll(() => keyDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-
-function liveEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const dir = tempDir('whp-live-');
-  keyDirs.push(dir);
-  writeFileSync(join(dir, 'apiclient_key.pem'), rsaKeyPair().privateKeyPem);
-  writeFileSync(join(dir, 'pub_key.pem'), rsaKeyPair().publicKeyPem);
-  return {
-    WECHAT_MODE: 'live',
-    WECHAT_APPID: 'wx1234567890abcdef',
-    WECHAT_APPSECRET: 'a'.repeat(32),
-    WECHATPAY_MCHID: '1900007291',
-    WECHATPAY_PRIVATE_KEY_PATH: join(dir, 'apiclient_key.pem'),
-    WECHATPAY_CERT_SERIAL: '408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB',
-    WECHATPAY_APIV3_KEY: 'k'.repeat(32),
-    WECHATPAY_PUBLIC_KEY_PATH: join(dir, 'pub_key.pem'),
-    WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0112345678',
-    WECHAT_API_BASE: 'http://127.0.0.1:9',
-    WECHATPAY_API_BASE: 'http://127.0.0.1:9',
-    WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:9',
-    PUBLIC_BASE_URL: 'https://shop.example.com',
-    SESSION_SECRET: 's'.repeat(40),
-    ADMIN_TOKENS: 'a-live-admin-token-of-some-length',
-    ...extra,
-  };
-}
+afterAll(removeLiveEnvKeys);
 
 describe('security headers in sandbox mode (http://127.0.0.1)', () => {
   let shop: Shop;
