@@ -4,26 +4,21 @@
  * result page; a desktop shows the QR code, which the test "scans" through the sandbox; an order started
  * in WeChat and paid on the desktop ends PAID once, with two attempts, the first CLOSED.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { useMysql } from '../helpers/mysql';
 import { ADMIN_TOKEN, Shop } from '../helpers/shop';
 import { startTestApp } from '../helpers/test-app';
+import { CHROMIUM, SHOTS, browserSuite } from '../helpers/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAVE_BROWSER = existsSync(CHROMIUM);
-if (!HAVE_BROWSER && process.env.REQUIRE_BROWSER === '1') throw new Error(`REQUIRE_BROWSER=1 but no Chromium at ${CHROMIUM}`);
-const suite = HAVE_BROWSER && !useMysql() ? describe : describe.skip;
 
-const SHOTS = join(__dirname, '..', '..', 'test-output', 'browser');
 const PHONE_UA = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36';
 const WECHAT_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN';
 const PHONE = { viewport: { width: 375, height: 667 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, userAgent: PHONE_UA };
 const WECHAT = { ...PHONE, userAgent: WECHAT_UA };
 const DESKTOP = { viewport: { width: 1280, height: 860 } };
 
-suite('demo shop: the way to pay by user agent', () => {
+browserSuite('demo shop: the way to pay by user agent', () => {
   jest.setTimeout(120_000);
   let shop: Shop;
   let browser: Browser;

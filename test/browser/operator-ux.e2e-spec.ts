@@ -8,35 +8,20 @@
  *
  * Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium); skipped without it unless REQUIRE_BROWSER=1.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { useMysql } from '../helpers/mysql';
 import { ADMIN_TOKEN, GENEROUS_SHOPPER_LIMITS, Shop } from '../helpers/shop';
 import { startTestApp } from '../helpers/test-app';
+import { CHROMIUM, SHOTS, WECHAT_PHONE, browserSuite } from '../helpers/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAVE_BROWSER = existsSync(CHROMIUM);
-if (!HAVE_BROWSER && process.env.REQUIRE_BROWSER === '1') {
-  throw new Error(`REQUIRE_BROWSER=1 but no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-}
-const suite = HAVE_BROWSER && !useMysql() ? describe : describe.skip;
 
-const SHOTS = join(__dirname, '..', '..', 'test-output', 'browser');
-/** A phone's WeChat browser (the shop pays by JSAPI there: its user agent names MicroMessenger). */
-const PHONE = {
-  viewport: { width: 375, height: 667 },
-  deviceScaleFactor: 2,
-  isMobile: true,
-  hasTouch: true,
-  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN',
-};
 const LAPTOP = { viewport: { width: 1366, height: 768 } };
 const CLOSE_AFTER_S = 8;
 
 type W = { document: { documentElement: { scrollWidth: number } }; innerWidth: number };
 
-suite('operator and shopper details in Chromium (issue 12 items 15, 16)', () => {
+browserSuite('operator and shopper details in Chromium (issue 12 items 15, 16)', () => {
   jest.setTimeout(180_000);
   let shop: Shop;
   let browser: Browser;
@@ -103,7 +88,7 @@ suite('operator and shopper details in Chromium (issue 12 items 15, 16)', () => 
 
   it('a shopper who declines on the consent page gets a Chinese page with a way back to authorize', async () => {
     await shop.product('拒绝测试商品', 100);
-    const { page } = await open(PHONE, 'decline');
+    const { page } = await open(WECHAT_PHONE, 'decline');
     await page.goto(`${shop.baseUrl}/`);
     await page.waitForURL(/\/sandbox\/connect\/oauth2\/authorize/);
     await page.click('form:has(input[name=action][value=deny]) button[type=submit]');
@@ -124,7 +109,7 @@ suite('operator and shopper details in Chromium (issue 12 items 15, 16)', () => 
     // PUBLIC_BASE_URL is http://127.0.0.1:<port>; the same server under its other loopback name.
     const other = shop.baseUrl.replace('127.0.0.1', 'localhost');
     const product = await shop.product('换个主机名', 100);
-    const { context, page } = await open(PHONE, 'other-host');
+    const { context, page } = await open(WECHAT_PHONE, 'other-host');
     await page.goto(`${other}/#/orders`);
     await page.waitForURL(/\/sandbox\/connect\/oauth2\/authorize/);
     await page.fill('#create-user input[name=openid]', 'o_ux_localhost');
@@ -152,7 +137,7 @@ suite('operator and shopper details in Chromium (issue 12 items 15, 16)', () => 
     const buyer = await shop.login('o_ux_shopper');
     const cancelMe = await shop.placeOrder(buyer, [{ productId: mug.id, quantity: 1 }]);
     const expireMe = await shop.placeOrder(buyer, [{ productId: mug.id, quantity: 1 }]);
-    const { context, page } = await open(PHONE, 'shopper');
+    const { context, page } = await open(WECHAT_PHONE, 'shopper');
     await context.addCookies([{ name: 'whp_session', value: encodeURIComponent(buyer.token), url: shop.baseUrl }]);
     await page.goto(`${shop.baseUrl}/#/orders`);
     await page.waitForSelector(`[data-order="${cancelMe}"] .ordered-at`);

@@ -5,31 +5,16 @@
  *
  * Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium); skipped without it unless REQUIRE_BROWSER=1.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { useMysql } from '../helpers/mysql';
 import { ADMIN_TOKEN, Shop } from '../helpers/shop';
 import { startTestApp } from '../helpers/test-app';
+import { CHROMIUM, SHOTS, WECHAT_PHONE, browserSuite } from '../helpers/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAVE_BROWSER = existsSync(CHROMIUM);
-if (!HAVE_BROWSER && process.env.REQUIRE_BROWSER === '1') {
-  throw new Error(`REQUIRE_BROWSER=1 but no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-}
-const suite = HAVE_BROWSER && !useMysql() ? describe : describe.skip;
 
-const SHOTS = join(__dirname, '..', '..', 'test-output', 'browser');
-/** A phone's WeChat browser (the shop pays by JSAPI there: its user agent names MicroMessenger). */
-const PHONE = {
-  viewport: { width: 375, height: 667 },
-  deviceScaleFactor: 2,
-  isMobile: true,
-  hasTouch: true,
-  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN',
-};
 
-suite('shop in Chromium: a prepay WeChat keeps failing', () => {
+browserSuite('shop in Chromium: a prepay WeChat keeps failing', () => {
   jest.setTimeout(120_000);
   let shop: Shop;
   let browser: Browser;
@@ -57,7 +42,7 @@ suite('shop in Chromium: a prepay WeChat keeps failing', () => {
   });
 
   it('shows a Chinese toast and a working retry button; the retry pays the same order', async () => {
-    const context = await browser.newContext({ ...PHONE, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    const context = await browser.newContext({ ...WECHAT_PHONE, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
     const page = await context.newPage();
     page.on('console', (msg) => {
       if (msg.type() === 'error') problems.push(`console.error: ${msg.text()}`);

@@ -7,36 +7,20 @@
  * Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium). Without it the suite is skipped with a
  * note — unless REQUIRE_BROWSER=1 (CI), where a missing browser fails.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { PaymentJobs } from '../../src/payment/payment.jobs';
-import { useMysql } from '../helpers/mysql';
 import { ADMIN_TOKEN, Shop } from '../helpers/shop';
 import { startTestApp } from '../helpers/test-app';
+import { CHROMIUM, HAVE_BROWSER, SHOTS, WECHAT_PHONE, browserSuite } from '../helpers/browser';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const HAVE_BROWSER = existsSync(CHROMIUM);
-if (!HAVE_BROWSER && process.env.REQUIRE_BROWSER === '1') {
-  throw new Error(`REQUIRE_BROWSER=1 but no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-}
 if (!HAVE_BROWSER) console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH or install Debian's chromium)`);
-// The browser suite checks the pages; the database paths under them are covered by the other suites on both databases.
-const suite = HAVE_BROWSER && !useMysql() ? describe : describe.skip;
 
-const SHOTS = join(__dirname, '..', '..', 'test-output', 'browser');
 const CLOSE_AFTER_S = 20;
-/** A phone's WeChat browser (the shop pays by JSAPI there: its user agent names MicroMessenger). */
-const PHONE = {
-  viewport: { width: 375, height: 667 },
-  deviceScaleFactor: 2,
-  isMobile: true,
-  hasTouch: true,
-  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN',
-};
 const DESKTOP = { viewport: { width: 1280, height: 860 } };
 
-suite('demo shop and admin console in Chromium', () => {
+browserSuite('demo shop and admin console in Chromium', () => {
   jest.setTimeout(180_000);
   let shop: Shop;
   let browser: Browser;
@@ -108,7 +92,7 @@ suite('demo shop and admin console in Chromium', () => {
   });
 
   it('takes a shopper through login, payment, cancel-then-pay, a failed payment and auto-close; an operator through refund and reconciliation', async () => {
-    const { page } = await open(PHONE, 'shopper');
+    const { page } = await open(WECHAT_PHONE, 'shopper');
 
     // --- Login: the shop sends a new visitor through WeChat OAuth; the sandbox plays the WeChat user.
     await page.goto(`${shop.baseUrl}/`);
@@ -258,7 +242,7 @@ suite('demo shop and admin console in Chromium', () => {
     await wide.page.waitForSelector(`[data-order="${orderA}"]`);
     await noHorizontalScroll(wide.page);
     await shot(wide.page, 'shop-desktop-orders');
-    const narrow = await open(PHONE, 'admin-phone');
+    const narrow = await open(WECHAT_PHONE, 'admin-phone');
     await narrow.page.goto(`${shop.baseUrl}/admin/`);
     await narrow.page.fill('#token', ADMIN_TOKEN);
     await narrow.page.click('#login-form button[type=submit]');
