@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadConfig } from '../../src/config/load-config';
 import { SandboxModule } from '../../src/sandbox/sandbox.module';
-import { randomSerial, rsaKeyPair } from '../helpers/keys';
+import { liveEnv, removeLiveEnvKeys } from '../helpers/live-env';
 import { TestMerchant } from '../helpers/merchant-signer';
 import { NotifyReceiver } from '../helpers/receiver';
 import { SandboxControl } from '../helpers/sandbox-control';
@@ -151,37 +151,12 @@ describe('sandbox keystore across restarts', () => {
 });
 
 describe('sandbox in live mode', () => {
-  /** A complete live configuration with keys generated now; every WeChat base points at a closed local port. */
-  function liveEnv(dataDir: string): Record<string, string> {
-    const merchantKey = join(dataDir, 'apiclient_key.pem');
-    const publicKey = join(dataDir, 'wechatpay_public_key.pem');
-    writeFileSync(merchantKey, rsaKeyPair().privateKeyPem);
-    writeFileSync(publicKey, rsaKeyPair().publicKeyPem);
-    return {
-      WECHAT_MODE: 'live',
-      // The test app listens on http://127.0.0.1 (live mode otherwise requires https).
-      ALLOW_INSECURE_PUBLIC_URL: 'true',
-      WECHAT_APPID: 'wx0123456789abcdef',
-      WECHAT_APPSECRET: 'a'.repeat(32),
-      WECHATPAY_MCHID: '1900000109',
-      WECHATPAY_PRIVATE_KEY_PATH: merchantKey,
-      WECHATPAY_CERT_SERIAL: randomSerial(),
-      WECHATPAY_APIV3_KEY: 'b'.repeat(32),
-      WECHATPAY_PUBLIC_KEY_PATH: publicKey,
-      WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0000000000000000000000000001',
-      WECHATPAY_API_BASE: 'http://127.0.0.1:9',
-      WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:9',
-      WECHAT_API_BASE: 'http://127.0.0.1:9',
-      WECHAT_OPEN_BASE: 'http://127.0.0.1:9',
-      SESSION_SECRET: 'c'.repeat(40),
-      ADMIN_TOKENS: 'live-admin-token-for-tests-0123456789',
-    };
-  }
+  afterAll(() => removeLiveEnvKeys());
 
   it('refuses to mount the sandbox module with a live configuration', () => {
     const dataDir = tempDir();
     try {
-      const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, PUBLIC_BASE_URL: 'https://shop.example.com', ...liveEnv(dataDir) });
+      const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, PUBLIC_BASE_URL: 'https://shop.example.com', ...liveEnv() });
       expect(config.wechatMode).toBe('live');
       expect(() => SandboxModule.forRoot(config)).toThrow('the WeChat sandbox can never be mounted in live mode');
       expect(() => SandboxModule.forRoot(config, { standalone: true })).toThrow(/live mode/);
@@ -192,7 +167,7 @@ describe('sandbox in live mode', () => {
 
   it('answers 404 on every /sandbox path of an app in live mode, and generates no sandbox keystore', async () => {
     const dataDir = tempDir();
-    const t = await startTestApp({ dataDir, env: liveEnv(dataDir) });
+    const t = await startTestApp({ dataDir, env: liveEnv() });
     try {
       expect(t.config.wechatMode).toBe('live');
       for (const [method, path] of [
