@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppConfig } from '../config/app-config';
 import { NotifyService } from './notify.service';
+import { v2NotificationAnswer } from '../wechat/pay-v2/notifications';
 
 /** Express's own client-address resolver (what req.ip uses); it ships no types. */
 const proxyAddr = require('proxy-addr') as (req: IncomingMessage, trust: unknown) => string;
@@ -23,10 +24,16 @@ function routePath(url: string | undefined): string {
 
 /**
  * Reads a notification's body as raw bytes, whatever its Content-Type, up to NOTIFY_MAX_BODY; a
- * larger one is answered 413 and its connection dropped once that answer has been flushed (dropping
+ * larger one is answered 413 (in APIv3's JSON or APIv2's XML, as `shape` says) and its connection dropped once that answer has been flushed (dropping
  * it at once could cut the answer off and leave the sender with a bare reset).
  */
-export function readNotificationBody(req: IncomingMessage, res: ServerResponse, onBody: (body: Buffer) => void, timeoutMs = 10_000): void {
+export function readNotificationBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  onBody: (body: Buffer) => void,
+  timeoutMs = 10_000,
+  shape: 'json' | 'v2-xml' = 'json',
+): void {
   let chunks: Buffer[] = [];
   let size = 0;
   let refused = false;
@@ -35,7 +42,9 @@ export function readNotificationBody(req: IncomingMessage, res: ServerResponse, 
     chunks = [];
     clearTimeout(timer);
     res.once('finish', () => req.destroy());
-    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', Connection: 'close' }).end(JSON.stringify({ code: 'FAIL', message }));
+    // In the shape the sender reads: APIv3's JSON, or APIv2's XML FAIL.
+    const [type, text] = shape === 'v2-xml' ? ['text/xml; charset=utf-8', v2NotificationAnswer(false, message)] : ['application/json; charset=utf-8', JSON.stringify({ code: 'FAIL', message })];
+    res.writeHead(status, { 'Content-Type': type, Connection: 'close' }).end(text);
   };
   // A body trickled in slowly (slow-loris) holds a connection: cut it off after timeoutMs.
   const timer = setTimeout(() => {

@@ -15,11 +15,11 @@ type RawRequest = Request & { rawBody?: Buffer };
  * Content-Type); should it not be installed, a body no parser consumed is read here. A body an Express
  * parser consumed without keeping it arrives as undefined (answered 400 as empty).
  */
-function rawBody(req: RawRequest, res: Response, timeoutMs: number): Promise<Buffer | undefined> {
+function rawBody(req: RawRequest, res: Response, timeoutMs: number, shape: 'json' | 'v2-xml' = 'json'): Promise<Buffer | undefined> {
   if (req.rawBody || req.readableEnded || req.complete) return Promise.resolve(req.rawBody);
   return new Promise((resolve) => {
     res.once('finish', () => resolve(undefined)); // refused as too large
-    readNotificationBody(req, res, resolve, timeoutMs);
+    readNotificationBody(req, res, resolve, timeoutMs, shape);
   });
 }
 
@@ -62,7 +62,7 @@ export class NotifyController {
   @Post('v2/transaction')
   @ApiExcludeEndpoint()
   async transactionV2(@Req() req: RawRequest, @Res() res: Response) {
-    const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs);
+    const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs, 'v2-xml');
     if (res.headersSent) return;
     answerV2(res, await this.notify.transactionV2(body, req.ip));
   }
@@ -71,7 +71,7 @@ export class NotifyController {
   @Post('v2/refund')
   @ApiExcludeEndpoint()
   async refundV2(@Req() req: RawRequest, @Res() res: Response) {
-    const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs);
+    const body = await rawBody(req, res, this.config.orders.notifyBodyTimeoutMs, 'v2-xml');
     if (!res.headersSent) answerV2(res, await this.notify.refundV2(body, req.ip));
   }
 
