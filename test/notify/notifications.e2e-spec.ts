@@ -4,7 +4,19 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { loadOrCreateSandboxKeystore, SandboxKeystore } from '../../src/sandbox/keystore';
 import { createHash } from 'node:crypto';
-import { craftNotification, envelopeJson, signBody, successResource } from '../helpers/craft-notification';
+import {
+  ApiVersion,
+  acknowledged,
+  craftNotification,
+  craftPayment,
+  craftV2Notification,
+  craftV2RefundNotification,
+  envelopeJson,
+  postNotification,
+  signBody,
+  successResource,
+  v2PaymentFields,
+} from '../helpers/craft-notification';
 import { Login } from '../helpers/login';
 import { Shop } from '../helpers/shop';
 
@@ -47,17 +59,29 @@ class Counter {
 @Module({ providers: [Counter] })
 class CounterModule {}
 
-describe('payment notifications', () => {
+/*
+ * Once per API version (issue 14): the same notify and payment modules, fed by WeChat's v3 JSON on
+ * /notify/wechatpay/transaction or its v2 XML on /notify/wechatpay/v2/transaction. What only one
+ * version has (v3's Wechatpay-* headers, timestamp, AEAD resource; v2's sign in the body, XML) is
+ * tested for that version, with the other's counterpart beside it.
+ */
+describe.each(['v3', 'v2'] as const)('payment notifications with WECHATPAY_API_VERSION=%s', (version: ApiVersion) => {
   let shop: Shop;
   let keystore: SandboxKeystore;
   let shopper: Login;
   let productId: number;
+  /** The HTTP status of an acknowledgement: v3 204 (no body), v2 200 with return_code SUCCESS. */
+  const ACK = version === 'v3' ? 204 : 200;
+  const notifyPath = version === 'v3' ? '/notify/wechatpay/transaction' : '/notify/wechatpay/v2/transaction';
 
   beforeAll(async () => {
-    shop = await Shop.start({ extraModules: [CounterModule], env: { PAID_AFTER_CLOSE_ACTION: 'hold', PAYMENT_RECONCILE_AFTER: '0s' } });
+    shop = await Shop.start({
+      extraModules: [CounterModule],
+      env: { PAID_AFTER_CLOSE_ACTION: 'hold', PAYMENT_RECONCILE_AFTER: '0s', WECHATPAY_API_VERSION: version, NOTIFY_REJECT_RATE_LIMIT: '1000' },
+    });
     keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
-    shopper = await shop.login('o_notify_shopper');
-    productId = (await shop.product('通知测试商品', 1000)).id;
+    shopper = await shop.login(`o_notify_shopper_${version}`);
+    productId = (await shop.product(`通知测试商品 ${version}`, 1000)).id;
   });
   afterAll(() => shop?.close());
 
@@ -66,8 +90,12 @@ describe('payment notifications', () => {
     return { no, prepayId: await shop.prepay(shopper, no) };
   }
 
-  const post = (crafted: { body: Buffer; headers: Record<string, string> }) =>
-    fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: crafted.headers, body: crafted.body });
+  /** POSTs bytes to this version's payment notify route. */
+  const postRaw = (body: Buffer | string, headers: Record<string, string> = { 'Content-Type': version === 'v3' ? 'application/json' : 'text/xml' }) =>
+    fetch(`${shop.baseUrl}${notifyPath}`, { method: 'POST', headers, body });
+
+  /** A genuine payment notification for the order (this version's shape) → its answer. */
+  const notifyPaid = (no: string, total = 1000, overrides: Parameters<typeof craftPayment>[4] = {}) => postNotification(shop.baseUrl, craftPayment(version, keystore, no, total, overrides));
 
   async function eventsFor(no: string) {
     const ds = shop.t.app.get<DataSource>(getDataSourceToken());
@@ -80,7 +108,8 @@ describe('payment notifications', () => {
     await shop.sandbox.pay(prepayId);
     await shop.sandbox.dropNotifications(false);
     const attempts = await shop.sandbox.deliver({ outTradeNo: no }, { times: 50 });
-    expect(attempts.map((a) => a.status)).toEqual(Array(50).fill(204));
+    expect(attempts.map((a) => a.status)).toEqual(Array(50).fill(ACK));
+    expect(attempts.every((a) => a.ok)).toBe(true);
     expect(await shop.status(no)).toBe('PAID');
     const outcomes = (await eventsFor(no)).map((e) => e.outcome);
     // every one of the 50 is recorded; all but the one applied are duplicates (a failure shows the others)
@@ -92,22 +121,27 @@ describe('payment notifications', () => {
     expect(timeline).toHaveLength(1);
   });
 
-  it.each([
-    ['a forged signature', 'signature', 'rejected:bad_signature'],
-    ['a stale timestamp', 'timestamp', 'rejected:stale_timestamp'],
-    ['a tampered ciphertext', 'ciphertext', 'decrypt_failed'],
-    ['a signature probe', 'probe', 'rejected:signature_probe'],
-  ] as const)('answers 401 to %s and changes nothing', async (_name, tamper, outcome) => {
+  // v3: the Wechatpay-Signature, its timestamp, the AEAD resource and the signature probe; v2 has only the sign inside the XML.
+  const tampers =
+    version === 'v3'
+      ? ([
+          ['a forged signature', 'signature', 'rejected:bad_signature'],
+          ['a stale timestamp', 'timestamp', 'rejected:stale_timestamp'],
+          ['a tampered ciphertext', 'ciphertext', 'decrypt_failed'],
+          ['a signature probe', 'probe', 'rejected:signature_probe'],
+        ] as const)
+      : ([['a forged sign', 'signature', 'rejected:v2_bad_signature']] as const);
+  it.each(tampers)('answers 401 to %s from the sandbox and changes nothing; the genuine one is applied', async (_name, tamper, outcome) => {
     await shop.sandbox.dropNotifications(true);
     const { no, prepayId } = await unpaidWithPrepay();
     await shop.sandbox.pay(prepayId);
     await shop.sandbox.dropNotifications(false);
     const [attempt] = await shop.sandbox.deliver({ outTradeNo: no }, { tamper });
-    expect(attempt.status).toBe(401);
+    expect(attempt).toMatchObject({ status: 401, ok: false });
     expect(await shop.status(no)).toBe('NOTPAY');
     // then the genuine one is applied
     const [genuine] = await shop.sandbox.deliver({ outTradeNo: no });
-    expect(genuine.status).toBe(204);
+    expect(genuine).toMatchObject({ status: ACK, ok: true });
     expect(await shop.status(no)).toBe('PAID');
     const ds = shop.t.app.get<DataSource>(getDataSourceToken());
     const stored: Array<{ outcome: string; verified: number }> = await ds.query('SELECT outcome, verified FROM payment_events WHERE outcome = ? ORDER BY id DESC', [outcome]);
@@ -115,14 +149,17 @@ describe('payment notifications', () => {
     if (outcome !== 'decrypt_failed') expect(Number(stored[0].verified)).toBe(0);
   });
 
-  it('answers the error in WeChat\'s shape', async () => {
-    const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: '{"id":"x"}',
-    });
-    expect(res.status).toBe(401);
-    expect(await res.json()).toEqual({ code: 'FAIL', message: expect.stringContaining('missing_header') });
+  it("answers the error in WeChat's shape", async () => {
+    if (version === 'v3') {
+      const res = await postRaw('{"id":"x"}');
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual({ code: 'FAIL', message: expect.stringContaining('missing_header') });
+    } else {
+      const res = await postRaw('<xml><return_code><![CDATA[SUCCESS]]></return_code></xml>');
+      expect(res.status).toBe(401);
+      expect(res.headers.get('content-type')).toMatch(/^text\/xml/);
+      expect(await res.text()).toMatch(/^<xml><return_code><!\[CDATA\[FAIL\]\]><\/return_code><return_msg><!\[CDATA\[.+\]\]><\/return_msg><\/xml>$/);
+    }
   });
 
   it('flags an amount that does not match as ANOMALY, never PAID, and acknowledges it', async () => {
@@ -130,7 +167,7 @@ describe('payment notifications', () => {
     await shop.sandbox.alterTransaction(no, { total: 999 });
     await shop.sandbox.pay(prepayId);
     const attempts = await shop.sandbox.waitForNotification({ outTradeNo: no });
-    expect(attempts.at(-1)!.status).toBe(204);
+    expect(attempts.at(-1)).toMatchObject({ status: ACK, ok: true });
     const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
     expect(order).toMatchObject({ status: 'ANOMALY', anomalyReason: 'paid 999 fen, order total is 1000', paidTotal: 999 });
     expect(paid).not.toContain(no);
@@ -138,22 +175,22 @@ describe('payment notifications', () => {
 
   it('flags a notification for another appid or mchid as ANOMALY', async () => {
     const { no } = await unpaidWithPrepay();
-    const res = await post(craftNotification(keystore, successResource(keystore, no, 1000, { appid: 'wx0000000000000000' })));
-    expect(res.status).toBe(204);
+    const res = await notifyPaid(no, 1000, { appid: 'wx0000000000000000' });
+    expect(await acknowledged(version, res)).toBe(true);
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'ANOMALY', anomalyReason: expect.stringContaining('are not ours') });
   });
 
   it.each([
     ['another mchid', { mchid: '1900000000' }, 'are not ours'],
-    ['another currency', { amount: { total: 1000, payer_total: 1000, currency: 'USD', payer_currency: 'USD' } }, 'currency USD, order is CNY'],
+    ['another currency', { currency: 'USD' }, 'currency USD, order is CNY'],
   ])('flags a payment in %s as ANOMALY, for an open order and for a closed one (never PAID, never PAID_AFTER_CLOSE)', async (_name, overrides, reason) => {
     const { no: open } = await unpaidWithPrepay();
-    expect((await post(craftNotification(keystore, successResource(keystore, open, 1000, overrides)))).status).toBe(204);
+    expect(await acknowledged(version, await notifyPaid(open, 1000, overrides))).toBe(true);
     expect((await shop.admin().get(`/admin/orders/${open}`).expect(200)).body).toMatchObject({ status: 'ANOMALY', anomalyReason: expect.stringContaining(reason) });
 
     const closed = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
     await shop.http().post(`/orders/${closed}/cancel`).set(shopper.headers).expect(200);
-    expect((await post(craftNotification(keystore, successResource(keystore, closed, 1000, overrides)))).status).toBe(204);
+    expect(await acknowledged(version, await notifyPaid(closed, 1000, overrides))).toBe(true);
     expect((await shop.admin().get(`/admin/orders/${closed}`).expect(200)).body).toMatchObject({ status: 'ANOMALY', anomalyReason: expect.stringContaining(reason) });
     expect((await eventsFor(closed)).map((e) => e.outcome)).toEqual(['anomaly']);
     await new Promise((r) => setTimeout(r, 50));
@@ -161,67 +198,155 @@ describe('payment notifications', () => {
     expect(paid).not.toContain(closed);
   });
 
-  it('stores the raw notification exactly as received: text when UTF-8, base64 when not, nothing cut at 60,000 characters', async () => {
-    // valid UTF-8, 63 KB (under the 64 KiB limit), applied
-    const { no: big } = await unpaidWithPrepay();
-    const bigBody = Buffer.from(envelopeJson(keystore, successResource(keystore, big, 1000), { padding: '填'.repeat(20_000) }));
-    expect(bigBody.length).toBeGreaterThan(60_000);
-    expect((await post(signBody(keystore, bigBody))).status).toBe(204);
-    expect(await shop.status(big)).toBe('PAID');
-    const [bigRow] = await storedAs(shop, bigBody);
-    expect(bigRow).toMatchObject({ outcome: 'applied', verified: 1, raw_encoding: 'utf8', raw_size: bigBody.length });
-    expect(storedBytes(bigRow).equals(bigBody)).toBe(true);
+  if (version === 'v3') {
+    it('stores the raw notification exactly as received: text when UTF-8, base64 when not, nothing cut at 60,000 characters', async () => {
+      // valid UTF-8, 63 KB (under the 64 KiB limit), applied
+      const { no: big } = await unpaidWithPrepay();
+      const bigBody = Buffer.from(envelopeJson(keystore, successResource(keystore, big, 1000), { padding: '填'.repeat(20_000) }));
+      expect(bigBody.length).toBeGreaterThan(60_000);
+      expect((await postRaw(bigBody, signBody(keystore, bigBody).headers)).status).toBe(204);
+      expect(await shop.status(big)).toBe('PAID');
+      const [bigRow] = await storedAs(shop, bigBody);
+      expect(bigRow).toMatchObject({ outcome: 'applied', verified: 1, raw_encoding: 'utf8', raw_size: bigBody.length });
+      expect(storedBytes(bigRow).equals(bigBody)).toBe(true);
 
-    // bytes that are not UTF-8 (inside a string, so the JSON still parses): kept as base64
-    const { no: odd } = await unpaidWithPrepay();
-    const [head, tail] = envelopeJson(keystore, successResource(keystore, odd, 1000), { summary: 'SPLIT_HERE' }).split('SPLIT_HERE');
-    const oddBody = Buffer.concat([Buffer.from(head), Buffer.from([0xe6, 0x94, 0xff, 0xfe, 0xc0]), Buffer.from(tail)]);
-    expect((await post(signBody(keystore, oddBody))).status).toBe(204);
-    expect(await shop.status(odd)).toBe('PAID');
-    const [oddRow] = await storedAs(shop, oddBody);
-    expect(oddRow).toMatchObject({ outcome: 'applied', raw_encoding: 'base64', raw_size: oddBody.length, raw_sha256: sha256(oddBody) });
-    expect(storedBytes(oddRow).equals(oddBody)).toBe(true);
-  });
+      // bytes that are not UTF-8 (inside a string, so the JSON still parses): kept as base64
+      const { no: odd } = await unpaidWithPrepay();
+      const [head, tail] = envelopeJson(keystore, successResource(keystore, odd, 1000), { summary: 'SPLIT_HERE' }).split('SPLIT_HERE');
+      const oddBody = Buffer.concat([Buffer.from(head), Buffer.from([0xe6, 0x94, 0xff, 0xfe, 0xc0]), Buffer.from(tail)]);
+      expect((await postRaw(oddBody, signBody(keystore, oddBody).headers)).status).toBe(204);
+      expect(await shop.status(odd)).toBe('PAID');
+      const [oddRow] = await storedAs(shop, oddBody);
+      expect(oddRow).toMatchObject({ outcome: 'applied', raw_encoding: 'base64', raw_size: oddBody.length, raw_sha256: sha256(oddBody) });
+      expect(storedBytes(oddRow).equals(oddBody)).toBe(true);
+    });
 
-  it('has stored a rejected notification, untrusted, by the time it answers 401 — only its size, SHA-256 and signature headers, not the attacker\'s bytes', async () => {
-    const { no } = await unpaidWithPrepay();
-    const good = craftNotification(keystore, successResource(keystore, no, 1000));
-    const forged = { ...good, headers: { ...good.headers, 'Wechatpay-Signature': good.headers['Wechatpay-Signature'].replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) } };
-    expect((await post(forged)).status).toBe(401);
-    // no waiting: the row was written before the answer
-    const [row] = await storedAs(shop, good.body);
-    expect(row).toMatchObject({ outcome: 'rejected:bad_signature', verified: 0, raw_encoding: 'headers' });
-    expect(Number(row.raw_size)).toBe(good.body.length);
-    expect(JSON.parse(String(row.raw_body))).toMatchObject({ 'wechatpay-signature': forged.headers['Wechatpay-Signature'], 'wechatpay-serial': good.headers['Wechatpay-Serial'] });
-    expect(await shop.status(no)).toBe('NOTPAY');
-  });
+    it("has stored a rejected notification, untrusted, by the time it answers 401 — only its size, SHA-256 and signature headers, not the attacker's bytes", async () => {
+      const { no } = await unpaidWithPrepay();
+      const good = craftNotification(keystore, successResource(keystore, no, 1000));
+      const forged = { ...good, headers: { ...good.headers, 'Wechatpay-Signature': good.headers['Wechatpay-Signature'].replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) } };
+      expect((await postRaw(forged.body, forged.headers)).status).toBe(401);
+      // no waiting: the row was written before the answer
+      const [row] = await storedAs(shop, good.body);
+      expect(row).toMatchObject({ outcome: 'rejected:bad_signature', verified: 0, raw_encoding: 'headers' });
+      expect(Number(row.raw_size)).toBe(good.body.length);
+      expect(JSON.parse(String(row.raw_body))).toMatchObject({ 'wechatpay-signature': forged.headers['Wechatpay-Signature'], 'wechatpay-serial': good.headers['Wechatpay-Serial'] });
+      expect(await shop.status(no)).toBe('NOTPAY');
+    });
+  } else {
+    it('stores the raw v2 notification exactly as received (XML, nothing cut at 60,000 characters), under the sign of every field, MD5 or HMAC-SHA256', async () => {
+      for (const signType of ['HMAC-SHA256', 'MD5'] as const) {
+        const { no } = await unpaidWithPrepay();
+        // an unknown field (WeChat adds fields over time) takes part in the sign like any other
+        const crafted = craftV2Notification(keystore, v2PaymentFields(keystore, no, 1000, { padding: '填'.repeat(20_000) }), { signType });
+        expect(crafted.body.length).toBeGreaterThan(60_000);
+        const res = await postRaw(crafted.body, crafted.headers);
+        expect(await acknowledged(version, res)).toBe(true);
+        expect(await shop.status(no)).toBe('PAID');
+        const [row] = await storedAs(shop, crafted.body);
+        expect(row).toMatchObject({ outcome: 'applied', verified: 1, raw_encoding: 'utf8', raw_size: crafted.body.length });
+        expect(storedBytes(row).equals(crafted.body)).toBe(true);
+      }
+    });
+
+    it('has stored a rejected v2 notification, untrusted, by the time it answers FAIL — its size and SHA-256, not the sender\'s bytes', async () => {
+      const { no } = await unpaidWithPrepay();
+      const forged = craftV2Notification(keystore, v2PaymentFields(keystore, no, 1000), { key: 'f'.repeat(32) });
+      expect((await postRaw(forged.body, forged.headers)).status).toBe(401);
+      const [row] = await storedAs(shop, forged.body);
+      expect(row).toMatchObject({ outcome: 'rejected:v2_bad_signature', verified: 0, raw_encoding: 'headers', raw_size: forged.body.length });
+      expect(row.raw_body).not.toContain(no);
+      expect(await shop.status(no)).toBe('NOTPAY');
+    });
+
+    it('refuses bad v2 input on both routes — unsigned, wrongly signed, XXE, billion laughs, 1 MB — with FAIL, applies nothing, and serves the next request', async () => {
+      const { no } = await unpaidWithPrepay();
+      const fields = v2PaymentFields(keystore, no, 1000);
+      const xxe = `<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x SYSTEM "file:///etc/passwd">]><xml><return_code>SUCCESS</return_code><out_trade_no>&x;</out_trade_no></xml>`;
+      const laughs =
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">' +
+        Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i || ''};`.repeat(10)}">`).join('') +
+        `]><xml><return_code>SUCCESS</return_code><out_trade_no>${no}</out_trade_no><attach>&lol9;</attach></xml>`;
+      const refusals: Array<[string, Buffer | string, number]> = [
+        ['unsigned', craftV2Notification(keystore, fields, { unsigned: true }).body, 401],
+        ['signed with another key', craftV2Notification(keystore, fields, { key: 'f'.repeat(32) }).body, 401],
+        ['MD5-signed with another key', craftV2Notification(keystore, fields, { key: 'f'.repeat(32), signType: 'MD5' }).body, 401],
+        ['sign_type not MD5 or HMAC-SHA256', craftV2Notification(keystore, { ...fields, sign_type: 'SHA1' }, { signType: 'MD5' }).body, 401],
+        ['XXE', xxe, 400],
+        ['billion laughs', laughs, 400],
+        ['not XML', '{"return_code":"SUCCESS"}', 400],
+        ['empty', '', 400],
+      ];
+      for (const path of ['/notify/wechatpay/v2/transaction', '/notify/wechatpay/v2/refund']) {
+        for (const [name, body, status] of refusals) {
+          const res = await fetch(`${shop.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body });
+          const text = await res.text();
+          // the refund route has no sign to check: a refusal there is a missing req_info (400)
+          expect({ name, path, status: res.status }).toEqual({ name, path, status: path.endsWith('refund') ? 400 : status });
+          expect({ name, text }).toEqual({ name, text: expect.stringContaining('<return_code><![CDATA[FAIL]]></return_code>') });
+          expect(text).not.toContain('root:');
+        }
+        // a 1 MB body is refused before it is read whole, and the connection is not left hanging
+        const big = await fetch(`${shop.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body: `<xml>${'x'.repeat(1024 * 1024)}</xml>` });
+        expect(big.status).toBe(413);
+        expect(big.headers.get('content-type')).toMatch(/^text\/xml/);
+        expect(await big.text()).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+      }
+      expect(await shop.status(no)).toBe('NOTPAY');
+      expect((await eventsFor(no)).filter((e) => Number(e.verified) === 1)).toEqual([]);
+      expect((await shop.admin().get('/admin/refunds').query({ outTradeNo: no }).expect(200)).body).toEqual([]);
+      // the process is unharmed: the genuine notification is applied next
+      expect(await acknowledged(version, await notifyPaid(no))).toBe(true);
+      expect(await shop.status(no)).toBe('PAID');
+    });
+
+    it('a v2 refund notification with tampered, foreign or unencrypted req_info is refused with FAIL and changes no refund', async () => {
+      const no = await shop.paidOrder(shopper, [{ productId, quantity: 1 }]);
+      const r = await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 100, reason: '篡改' }).expect(201);
+      await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
+      const before = (await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body;
+      const result = { out_refund_no: r.body.outRefundNo, out_trade_no: no, refund_id: '50000000000000000000000000009', refund_status: 'REFUNDCLOSE', total_fee: 1000, refund_fee: 100, settlement_refund_fee: 100, success_time: '2026-11-24 10:00:00' };
+      const genuine = craftV2RefundNotification(keystore, result);
+      const tampered = genuine.body.toString().replace(/<req_info><!\[CDATA\[(.)/, (_m, c: string) => `<req_info><![CDATA[${c === 'A' ? 'B' : 'A'}`);
+      const bodies = [
+        craftV2RefundNotification(keystore, result, { key: 'f'.repeat(32) }).body.toString(),
+        tampered,
+        genuine.body.toString().replace(/<req_info>.*<\/req_info>/, `<req_info><![CDATA[${Buffer.from('<root><out_refund_no>x</out_refund_no></root>').toString('base64')}]]></req_info>`),
+      ];
+      for (const body of bodies) {
+        const res = await fetch(`${shop.baseUrl}/notify/wechatpay/v2/refund`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body });
+        expect(res.status).toBeGreaterThanOrEqual(400);
+        expect(await res.text()).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+      }
+      const after = (await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body;
+      expect(after).toEqual(before);
+      expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(100);
+    });
+  }
 
   it('answers 413 to a body over 64 KiB, readably, and goes on serving', async () => {
-    const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: Buffer.alloc(200 * 1024, 0x20),
-    });
+    const res = await postRaw(Buffer.alloc(200 * 1024, 0x20));
     expect(res.status).toBe(413);
-    expect(await res.json()).toEqual({ code: 'FAIL', message: expect.stringContaining('larger than') });
+    // in the shape the sender reads: v3 JSON, v2 XML
+    if (version === 'v3') expect(await res.json()).toEqual({ code: 'FAIL', message: expect.stringContaining('larger than') });
+    else expect(await res.text()).toMatch(/^<xml><return_code><!\[CDATA\[FAIL\]\]><\/return_code><return_msg><!\[CDATA\[body larger than \d+ bytes\]\]><\/return_msg><\/xml>$/);
     const { no } = await unpaidWithPrepay();
-    expect((await post(craftNotification(keystore, successResource(keystore, no, 1000)))).status).toBe(204);
+    expect(await acknowledged(version, await notifyPaid(no))).toBe(true);
   });
 
   it('acknowledges and records a payment for an order it does not know', async () => {
-    const res = await post(craftNotification(keystore, successResource(keystore, 'NO_SUCH_ORDER_1', 100)));
-    expect(res.status).toBe(204);
-    expect((await eventsFor('NO_SUCH_ORDER_1')).map((e) => e.outcome)).toEqual(['unknown_order']);
+    const unknown = `NO_SUCH_ORDER_${version}`;
+    expect(await acknowledged(version, await notifyPaid(unknown, 100))).toBe(true);
+    expect((await eventsFor(unknown)).map((e) => e.outcome)).toEqual(['unknown_order']);
   });
 
   it('records a payment for an order already closed as PAID_AFTER_CLOSE', async () => {
     const no = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
     await shop.http().post(`/orders/${no}/cancel`).set(shopper.headers).expect(200);
-    const res = await post(craftNotification(keystore, successResource(keystore, no, 1000)));
-    expect(res.status).toBe(204);
+    expect(await acknowledged(version, await notifyPaid(no))).toBe(true);
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'PAID_AFTER_CLOSE', transactionId: expect.any(String) });
     // and its duplicates change nothing
-    expect((await post(craftNotification(keystore, successResource(keystore, no, 1000)))).status).toBe(204);
+    expect(await acknowledged(version, await notifyPaid(no))).toBe(true);
   });
 
   it('finds a payment whose notification was dropped through the reconcile job', async () => {
@@ -242,22 +367,23 @@ describe('payment notifications', () => {
   });
 });
 
-describe('notifications while the database is down', () => {
-  it('answers 500 so that WeChat retries', async () => {
-    const shop = await Shop.start();
+describe.each(['v3', 'v2'] as const)('notifications while the database is down (WECHATPAY_API_VERSION=%s)', (version) => {
+  it('answers 500 (FAIL) so that WeChat retries', async () => {
+    const shop = await Shop.start({ env: { WECHATPAY_API_VERSION: version } });
     try {
       const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
       await shop.t.app.get<DataSource>(getDataSourceToken()).destroy();
-      const crafted = craftNotification(keystore, successResource(keystore, 'ANY_ORDER_123', 100));
-      const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: crafted.headers, body: crafted.body });
+      const res = await postNotification(shop.baseUrl, craftPayment(version, keystore, `ANY_ORDER_${version}`, 100));
       expect(res.status).toBe(500);
-      expect(await res.json()).toEqual({ code: 'FAIL', message: expect.any(String) });
+      if (version === 'v3') expect(await res.json()).toEqual({ code: 'FAIL', message: expect.any(String) });
+      else expect(await res.text()).toContain('<return_code><![CDATA[FAIL]]></return_code>');
     } finally {
       await shop.close().catch(() => undefined);
     }
   });
 });
 
+// The fast path is APIv3's payment route only (the v2 routes always go through the controller, above).
 describe('notifications through the Nest controller (NOTIFY_FAST_PATH=false)', () => {
   let shop: Shop;
   let keystore: SandboxKeystore;
