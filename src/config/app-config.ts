@@ -86,6 +86,8 @@ export interface SandboxConfig {
   instanceLock: boolean;
   /** SANDBOX_CONTROL_TOKEN: when set, /sandbox/control/* requires it as a bearer token. */
   controlToken?: string;
+  /** SANDBOX_SUB_MERCHANTS: how many sub-merchants are bound to the sandbox provider (1900000201, …). */
+  subMerchants: number;
 }
 
 /**

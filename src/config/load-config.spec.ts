@@ -160,6 +160,9 @@ describe('loadConfig', () => {
     expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_MERCHANT_TYPE: 'partner', WECHATPAY_SUB_MCHID: '1900000202' }).wechat.partner).toEqual({ subMchid: '1900000202' });
     expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_MERCHANT_TYPE: 'direct' }).wechat.partner).toBeUndefined();
     expect(problemsOf({ SANDBOX_MERCHANT_TYPE: 'provider' })).toMatch(/SANDBOX_MERCHANT_TYPE: must be direct \(the default\) or partner/);
+    expect(loadConfig({ WECHAT_MODE: 'sandbox' }).sandbox.subMerchants).toBe(2);
+    expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_SUB_MERCHANTS: '5' }).sandbox.subMerchants).toBe(5);
+    expect(problemsOf({ SANDBOX_SUB_MERCHANTS: '51' })).toMatch(/SANDBOX_SUB_MERCHANTS/);
   });
 
   it('collects every problem in one message', () => {

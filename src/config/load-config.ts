@@ -404,6 +404,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       overRefundError: (s.SANDBOX_OVER_REFUND_ERROR ?? 'INVALID_REQUEST') as AppConfig['sandbox']['overRefundError'],
       instanceLock: toBool(s.SANDBOX_INSTANCE_LOCK, true),
       controlToken: s.SANDBOX_CONTROL_TOKEN || undefined,
+      subMerchants: s.SANDBOX_SUB_MERCHANTS !== undefined ? Number(s.SANDBOX_SUB_MERCHANTS) : 2,
     },
   };
 }

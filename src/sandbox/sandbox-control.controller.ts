@@ -61,6 +61,9 @@ export class SandboxControlController {
       oauthDomains: this.settings.oauthDomains,
       jsDomains: this.settings.jsDomains,
       payDirectories: this.settings.payDirectories,
+      // As a service provider (服务商): what it may call, and the sub-merchants bound to it (SANDBOX_SUB_MERCHANTS).
+      merchantKind: this.settings.merchantKind,
+      subMchids: this.settings.subMchids,
     };
   }
 

@@ -29,6 +29,13 @@ export const SANDBOX_ENDPOINTS = {
     'v3/pay/transactions/out-trade-no',
     'v3/pay/transactions/id',
     'v3/pay/transactions/close',
+    // A service provider's (服务商) prepay, query and close
+    'v3/pay/partner/transactions/jsapi',
+    'v3/pay/partner/transactions/h5',
+    'v3/pay/partner/transactions/native',
+    'v3/pay/partner/transactions/out-trade-no',
+    'v3/pay/partner/transactions/id',
+    'v3/pay/partner/transactions/close',
     'v3/refund/domestic/refunds',
     'v3/refund/domestic/refunds/query',
     'v3/certificates',

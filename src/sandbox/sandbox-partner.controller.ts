@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { sandboxBaseOf } from './root-alias';
 import { payError, SandboxPayError } from './sandbox-errors';
 import { RawRequest, SandboxHttp } from './sandbox-http';
-import { SANDBOX_SUB_MCHIDS, SandboxPartnerInfo, partnerView } from './sandbox-partner';
+import { SandboxPartnerInfo, checkBound, notAProvider, partnerView } from './sandbox-partner';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
@@ -32,22 +32,22 @@ export class SandboxPartnerController {
 
   @Post('transactions/jsapi')
   prepayJsapi(@Req() req: RawRequest, @Res() res: Response) {
-    return this.http.pay('v3/pay/transactions/jsapi', req, res, (body) => ({ status: 200, body: this.prepay(body, 'JSAPI', sandboxBaseOf(req)) }));
+    return this.http.pay('v3/pay/partner/transactions/jsapi', req, res, (body) => ({ status: 200, body: this.prepay(body, 'JSAPI', sandboxBaseOf(req)) }));
   }
 
   @Post('transactions/h5')
   prepayH5(@Req() req: RawRequest, @Res() res: Response) {
-    return this.http.pay('v3/pay/transactions/h5', req, res, (body) => ({ status: 200, body: this.prepay(body, 'MWEB', sandboxBaseOf(req)) }));
+    return this.http.pay('v3/pay/partner/transactions/h5', req, res, (body) => ({ status: 200, body: this.prepay(body, 'MWEB', sandboxBaseOf(req)) }));
   }
 
   @Post('transactions/native')
   prepayNative(@Req() req: RawRequest, @Res() res: Response) {
-    return this.http.pay('v3/pay/transactions/native', req, res, (body) => ({ status: 200, body: this.prepay(body, 'NATIVE', sandboxBaseOf(req)) }));
+    return this.http.pay('v3/pay/partner/transactions/native', req, res, (body) => ({ status: 200, body: this.prepay(body, 'NATIVE', sandboxBaseOf(req)) }));
   }
 
   @Get('transactions/out-trade-no/:outTradeNo')
   queryByOutTradeNo(@Req() req: RawRequest, @Res() res: Response, @Param('outTradeNo') outTradeNo: string) {
-    return this.http.pay('v3/pay/transactions/out-trade-no', req, res, () => {
+    return this.http.pay('v3/pay/partner/transactions/out-trade-no', req, res, () => {
       const subMchid = this.checkMerchants(req.query.sp_mchid, req.query.sub_mchid, 'query');
       return { status: 200, body: this.view(this.ownTransaction(this.pay.findByOutTradeNo(outTradeNo, this.pay.mchid), subMchid)) };
     });
@@ -55,7 +55,7 @@ export class SandboxPartnerController {
 
   @Get('transactions/id/:transactionId')
   queryById(@Req() req: RawRequest, @Res() res: Response, @Param('transactionId') transactionId: string) {
-    return this.http.pay('v3/pay/transactions/id', req, res, () => {
+    return this.http.pay('v3/pay/partner/transactions/id', req, res, () => {
       const subMchid = this.checkMerchants(req.query.sp_mchid, req.query.sub_mchid, 'query');
       return { status: 200, body: this.view(this.ownTransaction(this.pay.findByTransactionId(transactionId, this.pay.mchid), subMchid)) };
     });
@@ -63,7 +63,7 @@ export class SandboxPartnerController {
 
   @Post('transactions/out-trade-no/:outTradeNo/close')
   close(@Req() req: RawRequest, @Res() res: Response, @Param('outTradeNo') outTradeNo: string) {
-    return this.http.pay('v3/pay/transactions/close', req, res, (body) => {
+    return this.http.pay('v3/pay/partner/transactions/close', req, res, (body) => {
       const b = isObject(body) ? body : {};
       const subMchid = this.checkMerchants(b.sp_mchid, b.sub_mchid, 'body');
       this.ownTransaction(this.pay.findByOutTradeNo(outTradeNo, this.pay.mchid), subMchid);
@@ -74,6 +74,8 @@ export class SandboxPartnerController {
 
   /** sp_mchid must be the provider; sub_mchid present (WeChat: 受理机构必须传入sub_mch_id) and bound to it. */
   private checkMerchants(spMchid: unknown, subMchid: unknown, location: 'body' | 'query'): string {
+    // A direct merchant (the in-process sandbox of a direct deployment) has no service-provider product.
+    if (this.settings.merchantKind === 'direct') throw notAProvider();
     if (typeof spMchid !== 'string' || !spMchid) {
       throw new SandboxPayError(400, 'PARAM_ERROR', `输入源“/${location === 'query' ? 'querystring' : 'body'}/sp_mchid”映射到字段“服务商商户号”必填性规则校验失败，此字段为必填项`, {
         field: 'sp_mchid',
@@ -84,7 +86,7 @@ export class SandboxPartnerController {
     if (typeof subMchid !== 'string' || !subMchid) {
       throw new SandboxPayError(400, 'PARAM_ERROR', '受理机构必须传入sub_mch_id', { field: 'sub_mchid', location });
     }
-    if (!(SANDBOX_SUB_MCHIDS as readonly string[]).includes(subMchid)) throw payError.invalid('特约商户号与服务商商户号不存在绑定关系');
+    checkBound(subMchid, this.settings.subMchids);
     return subMchid;
   }
 

@@ -8,6 +8,28 @@ import type { SandboxTransaction } from './sandbox.state';
  */
 export const SANDBOX_SUB_MCHIDS = ['1900000201', '1900000202'] as const;
 
+/** The first `count` sub-merchants bound to the sandbox provider (SANDBOX_SUB_MERCHANTS, default 2): 1900000201, 1900000202, … */
+export function sandboxSubMchids(count: number = SANDBOX_SUB_MCHIDS.length): string[] {
+  return Array.from({ length: Math.max(1, Math.min(50, count)) }, (_, i) => `19000002${String(i + 1).padStart(2, '0')}`);
+}
+
+/**
+ * Which kinds of merchant the sandbox merchant is: in-process, the app's (a direct deployment's
+ * merchant is a direct merchant, refused on the partner routes as WeChat refuses one without the
+ * service-provider product); standalone (`npm run sandbox`), both.
+ */
+export type SandboxMerchantKind = 'direct' | 'partner' | 'both';
+
+/** WeChat's answer to a merchant without the service-provider product calling a partner route (403 NO_AUTH). */
+export function notAProvider(): SandboxPayError {
+  return new SandboxPayError(403, 'NO_AUTH', '商户号该产品权限未开通，请前往商户平台>产品中心检查后重试（非服务商商户号不能调用服务商接口）');
+}
+
+/** 400 INVALID_REQUEST: a sub_mchid not bound to the provider (the issue's choice; WeChat's community reports also show 403 NO_AUTH 受理关系不存在). */
+export function checkBound(subMchid: string, bound: readonly string[]): void {
+  if (!bound.includes(subMchid)) throw payError.invalid('特约商户号与服务商商户号不存在绑定关系');
+}
+
 /** What a partner prepay recorded on the (one, shared) transaction. */
 export interface SandboxPartnerInfo {
   subMchid: string;
@@ -38,7 +60,7 @@ export function partnerView(view: Json, tx: SandboxTransaction & { partner?: San
  * names its sub-merchant (sub_mchid in the body, or the query's ?sub_mchid), as WeChat requires of a
  * provider; another sub-merchant's (or a direct trade named under a sub-merchant) is not found there.
  */
-export function checkRefundSubMchid(tx: SandboxTransaction | undefined, subMchid: unknown, location: 'body' | 'query'): void {
+export function checkRefundSubMchid(tx: SandboxTransaction | undefined, subMchid: unknown, location: 'body' | 'query', bound: readonly string[]): void {
   const partner = (tx as (SandboxTransaction & { partner?: SandboxPartnerInfo }) | undefined)?.partner;
   if (!partner) {
     if (subMchid !== undefined && tx) throw payError.resourceNotFound('订单不存在（该订单不属于此特约商户）');
@@ -47,6 +69,6 @@ export function checkRefundSubMchid(tx: SandboxTransaction | undefined, subMchid
   if (typeof subMchid !== 'string' || !subMchid) {
     throw new SandboxPayError(400, 'PARAM_ERROR', '受理机构必须传入sub_mch_id', { field: 'sub_mchid', location });
   }
-  if (!(SANDBOX_SUB_MCHIDS as readonly string[]).includes(subMchid)) throw payError.invalid('特约商户号与服务商商户号不存在绑定关系');
+  checkBound(subMchid, bound);
   if (subMchid !== partner.subMchid) throw payError.resourceNotFound('订单不存在（该订单不属于此特约商户）');
 }

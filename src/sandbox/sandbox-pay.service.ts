@@ -1,5 +1,5 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { SANDBOX_SUB_MCHIDS, SandboxPartnerInfo, checkRefundSubMchid, partnerView } from './sandbox-partner';
+import { SandboxPartnerInfo, checkRefundSubMchid, partnerView } from './sandbox-partner';
 import { X509Certificate, createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
@@ -482,7 +482,7 @@ export class SandboxPayService implements OnModuleDestroy {
     } else {
       throw payError.param('transaction_id 和 out_trade_no 必须二选一', '/out_trade_no');
     }
-    checkRefundSubMchid(tx, body.sub_mchid, 'body');
+    checkRefundSubMchid(tx, body.sub_mchid, 'body', this.settings.subMchids);
     const amount = body.amount;
     if (!isObject(amount)) throw payError.param('amount 为必填项', '/amount');
     if (!Number.isInteger(amount.refund) || (amount.refund as number) <= 0) throw payError.param('amount.refund 必须是大于 0 的整数', '/amount/refund', amount.refund);
@@ -544,7 +544,7 @@ export class SandboxPayService implements OnModuleDestroy {
   queryRefund(outRefundNo: string, subMchid?: unknown): SandboxRefund {
     const refund = this.state.refunds.get(outRefundNo);
     if (!refund) throw payError.resourceNotFound('退款单不存在');
-    checkRefundSubMchid(this.state.transactions.get(refund.outTradeNo), subMchid, 'query');
+    checkRefundSubMchid(this.state.transactions.get(refund.outTradeNo), subMchid, 'query', this.settings.subMchids);
     this.refreshRefund(refund);
     return refund;
   }
@@ -649,7 +649,7 @@ export class SandboxPayService implements OnModuleDestroy {
     }
     // A provider's trade bill of one sub-merchant (sub_mchid); without it, every sub-merchant's trades.
     const subMchid = kind === 'trade' && query.sub_mchid !== undefined ? String(query.sub_mchid) : undefined;
-    if (subMchid !== undefined && !(SANDBOX_SUB_MCHIDS as readonly string[]).includes(subMchid)) {
+    if (subMchid !== undefined && !this.settings.subMchids.includes(subMchid)) {
       throw payError.invalid('特约商户号与服务商商户号不存在绑定关系');
     }
     const external = kind === 'trade' && billType === 'ALL' && subMchid === undefined ? this.externalBills.get(billDate) : undefined;

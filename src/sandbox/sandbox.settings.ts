@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { AppConfig } from '../config/app-config';
 import { SandboxKeystore, SandboxSignMode, sandboxMiniprogram, sandboxSubOfficialAccount } from './keystore';
 import { SandboxSigningKey } from './sandbox-crypto';
-import { SANDBOX_SUB_MCHIDS } from './sandbox-partner';
+import { SANDBOX_SUB_MCHIDS, SandboxMerchantKind, sandboxSubMchids } from './sandbox-partner';
 
 /**
  * The simulated merchant's registration at WeChat (what a real merchant configures in the portals),
@@ -44,6 +44,10 @@ export class SandboxSettings {
      * to that sub-merchant only): WECHAT_SUB_APPID/WECHAT_SUB_APPSECRET when set, else derived from the keystore.
      */
     readonly subOfficialAccount: { appid: string; appsecret: string; subMchid: string } = { ...sandboxSubOfficialAccount(keystore), subMchid: SANDBOX_SUB_MCHIDS[0] },
+    /** The sub-merchants bound to the merchant as a provider (SANDBOX_SUB_MERCHANTS of them: 1900000201, …). */
+    readonly subMchids: string[] = sandboxSubMchids(),
+    /** Which kinds of merchant it is: in-process the app's, standalone both (see SandboxMerchantKind). */
+    readonly merchantKind: SandboxMerchantKind = 'both',
   ) {
     this.appDataDir = dirname(dataDir);
     this.certificateKey = new SandboxSigningKey(keystore.platform.serial, keystore.platform.privateKeyPem);
@@ -75,6 +79,7 @@ export class SandboxSettings {
 
   static from(config: AppConfig, keystore: SandboxKeystore, standalone: boolean): SandboxSettings {
     const s = config.sandbox;
+    const subMchids = sandboxSubMchids(s.subMerchants);
     // The app's own host (both loopback names when it is one: pages opened on 127.0.0.1 instead of localhost).
     const base = new URL(config.publicBaseUrl);
     const defaultHosts = standalone ? ['localhost', '127.0.0.1'] : siteHosts(config.publicBaseUrl);
@@ -99,8 +104,10 @@ export class SandboxSettings {
       {
         ...(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(keystore)),
         // Bound to the app's default sub-merchant when that is one of the sandbox's, else to the first.
-        subMchid: (SANDBOX_SUB_MCHIDS as readonly string[]).includes(config.wechat.partner?.subMchid ?? '') ? config.wechat.partner!.subMchid : SANDBOX_SUB_MCHIDS[0],
+        subMchid: subMchids.includes(config.wechat.partner?.subMchid ?? '') ? config.wechat.partner!.subMchid : subMchids[0],
       },
+      subMchids,
+      standalone ? 'both' : config.wechat.partner ? 'partner' : 'direct',
     );
   }
 }

@@ -11,7 +11,7 @@ import { securityHeaders } from '../common/security-headers';
 import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { AppConfigModule } from '../config/config.module';
 import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles, sandboxApiV2Key, sandboxMiniprogram, sandboxSubOfficialAccount } from './keystore';
-import { SANDBOX_SUB_MCHIDS } from './sandbox-partner';
+import { sandboxSubMchids } from './sandbox-partner';
 import { sandboxRootAlias } from './root-alias';
 import { SandboxModule } from './sandbox.module';
 
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     `  WECHATPAY_CERT_SERIAL=${ks.merchant.certSerial}`,
     `  WECHATPAY_APIV3_KEY=${ks.apiv3Key}`,
     `  APIv2 merchants: WECHATPAY_API_V2_KEY=${sandboxApiV2Key(ks)}  WECHATPAY_CERT_PATH=${files.merchantCertificate}`,
-    `  Service providers: WECHATPAY_SUB_MCHID=${SANDBOX_SUB_MCHIDS.join(' or ')}; sub-merchant ${SANDBOX_SUB_MCHIDS[0]}'s own official account (sub_openid):`,
+    `  Service providers: WECHATPAY_SUB_MCHID=${sandboxSubMchids(config.sandbox.subMerchants).join(' or ')} (SANDBOX_SUB_MERCHANTS); sub-merchant ${sandboxSubMchids()[0]}'s own official account (sub_openid):`,
     `    WECHAT_SUB_APPID=${(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(ks)).appid}  WECHAT_SUB_APPSECRET=${(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(ks)).appsecret}`,
     ...signModeLines(config.sandbox.signMode, ks, files, base),
     '',

@@ -19,6 +19,12 @@ export type SandboxEndpoint =
   | 'v3/pay/transactions/out-trade-no'
   | 'v3/pay/transactions/id'
   | 'v3/pay/transactions/close'
+  | 'v3/pay/partner/transactions/jsapi'
+  | 'v3/pay/partner/transactions/h5'
+  | 'v3/pay/partner/transactions/native'
+  | 'v3/pay/partner/transactions/out-trade-no'
+  | 'v3/pay/partner/transactions/id'
+  | 'v3/pay/partner/transactions/close'
   | 'v3/refund/domestic/refunds'
   | 'v3/refund/domestic/refunds/query'
   | 'v3/certificates'
@@ -89,7 +95,16 @@ export class SandboxControl {
     return { status: res.status, body: parsed };
   }
 
-  async merchant(): Promise<{ appid: string; mchid: string; merchantCertSerial: string; platformCertSerial: string; publicKeyId: string; signMode: string }> {
+  async merchant(): Promise<{
+    appid: string;
+    mchid: string;
+    merchantCertSerial: string;
+    platformCertSerial: string;
+    publicKeyId: string;
+    signMode: string;
+    merchantKind: 'direct' | 'partner' | 'both';
+    subMchids: string[];
+  }> {
     return (await this.call<Awaited<ReturnType<SandboxControl['merchant']>>>('GET', '/merchant')).body;
   }
 

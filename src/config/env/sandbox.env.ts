@@ -35,6 +35,14 @@ export class SandboxEnv {
   @IsIn(['direct', 'partner'], { message: 'must be direct (the default) or partner' })
   SANDBOX_MERCHANT_TYPE?: string = undefined;
 
+  /**
+   * How many sub-merchants are bound to the sandbox provider: 1900000201, 1900000202, … (at most 50,
+   * up to 1900000250). Default 2.
+   */
+  @IsOptional()
+  @IsIntString(1, 50)
+  SANDBOX_SUB_MERCHANTS?: string = undefined;
+
   /** JS-safe domains (wx.config page hosts). Default: the app's own host (standalone: localhost, 127.0.0.1). */
   @IsOptional()
   @Matches(/^[A-Za-z0-9.-]+(,[A-Za-z0-9.-]+)*$/, { message: 'must be a comma-separated list of host names' })
