@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { DOC_V2_SIGN_EXAMPLE } from '../../../test/fixtures/wechatpay-doc-vectors';
 import { receivedSignType, signV2, v2SignString, verifyV2 } from './sign';
 
 // The official APIv2 sign example (../shared/wechatpay-protocol.md I.5).
-const KEY = '192006250b4c09247ec02edce69f6a2d';
-const EXAMPLE = { appid: 'wxd930ea5d5a258f4f', mch_id: '10000100', device_info: '1000', body: 'test', nonce_str: 'ibuaiVcKdpRxkhJA' };
+const KEY = DOC_V2_SIGN_EXAMPLE.key;
+const EXAMPLE = DOC_V2_SIGN_EXAMPLE.fields;
 
 describe('APIv2 sign', () => {
   it('builds stringA from the sorted non-empty fields, sign excluded', () => {
