@@ -43,6 +43,8 @@ export const SANDBOX_ENDPOINTS = {
     'v3/bill/fundflowbill',
     'v3/billdownload/file',
   ],
+  /** Pay APIv2 (500 → err_code SYSTEMERROR, 429 → FREQUENCY_LIMITED, signed result_code FAIL; the bills: return_code FAIL 系统繁忙 / 频率限制) */
+  payV2: ['pay/unifiedorder', 'pay/orderquery', 'pay/closeorder', 'secapi/pay/refund', 'pay/refundquery', 'pay/downloadbill', 'pay/downloadfundflow'],
   /** Inside the WeChat browser: wx.config, getBrandWCPayRequest, and the cashier's POST /sandbox/pay */
   browser: ['jsbridge/config', 'jsbridge/pay', 'sandbox/pay'],
 } as const;

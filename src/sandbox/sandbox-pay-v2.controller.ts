@@ -6,7 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import { sandboxApiV2Key } from './keystore';
 import { sandboxPrefixOf } from './root-alias';
 import { SandboxPayError } from './sandbox-errors';
-import type { RawRequest } from './sandbox-http';
+import { SandboxHttp, type RawRequest } from './sandbox-http';
+import type { SandboxEndpoint } from './sandbox-faults';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxRefund, SandboxState, SandboxTradeType, SandboxTransaction } from './sandbox.state';
@@ -89,12 +90,13 @@ export class SandboxPayV2Controller {
     private readonly pay: SandboxPayService,
     private readonly state: SandboxState,
     private readonly settings: SandboxSettings,
+    private readonly http: SandboxHttp,
   ) {}
 
   @Post('pay/unifiedorder')
   @HttpCode(200)
   unifiedOrder(@Req() req: RawRequest, @Res() res: Response) {
-    return this.handle(req, res, (f, signType) => {
+    return this.handle('pay/unifiedorder', req, res, (f, signType) => {
       const tradeType = required(f, 'trade_type');
       if (!['JSAPI', 'NATIVE', 'MWEB', 'APP'].includes(tradeType)) throw new V2ReturnFail('trade_type 参数格式错误');
       if (tradeType === 'APP') throw new V2ResultFail('NOAUTH', '沙箱不模拟 APP 支付（trade_type=APP）');
@@ -145,7 +147,7 @@ export class SandboxPayV2Controller {
   @Post('pay/orderquery')
   @HttpCode(200)
   orderQuery(@Req() req: RawRequest, @Res() res: Response) {
-    return this.handle(req, res, (f) => {
+    return this.handle('pay/orderquery', req, res, (f) => {
       const tx = this.findTransaction(f);
       return this.transactionFields(tx);
     });
@@ -154,7 +156,7 @@ export class SandboxPayV2Controller {
   @Post('pay/closeorder')
   @HttpCode(200)
   closeOrder(@Req() req: RawRequest, @Res() res: Response) {
-    return this.handle(req, res, (f) => {
+    return this.handle('pay/closeorder', req, res, (f) => {
       const tx = this.pay.findByOutTradeNo(required(f, 'out_trade_no'), f.mch_id);
       if (tx.state === 'CLOSED') throw new V2ResultFail('ORDERCLOSED', '订单已关闭，无法重复关闭');
       this.pay.close(tx.outTradeNo, { mchid: f.mch_id });
@@ -165,7 +167,7 @@ export class SandboxPayV2Controller {
   @Post('secapi/pay/refund')
   @HttpCode(200)
   refund(@Req() req: RawRequest, @Res() res: Response) {
-    return this.handle(req, res, (f) => {
+    return this.handle('secapi/pay/refund', req, res, (f) => {
       if (!f.transaction_id && !f.out_trade_no) throw new V2ReturnFail('transaction_id 和 out_trade_no 必须二选一');
       const v3Body: Record<string, unknown> = {
         ...(f.transaction_id ? { transaction_id: f.transaction_id } : { out_trade_no: f.out_trade_no }),
@@ -196,7 +198,7 @@ export class SandboxPayV2Controller {
   @Post('pay/refundquery')
   @HttpCode(200)
   refundQuery(@Req() req: RawRequest, @Res() res: Response) {
-    return this.handle(req, res, (f) => {
+    return this.handle('pay/refundquery', req, res, (f) => {
       let refunds: SandboxRefund[];
       if (f.out_refund_no) {
         refunds = [this.queryRefund(f.out_refund_no)];
@@ -234,7 +236,7 @@ export class SandboxPayV2Controller {
   @Post('pay/downloadbill')
   @HttpCode(200)
   async downloadBill(@Req() req: RawRequest, @Res() res: Response) {
-    await this.sendBill(req, res, 'trade');
+    await this.sendBill(req, res, 'trade', this.fault('pay/downloadbill', res));
   }
 
   /**
@@ -244,12 +246,18 @@ export class SandboxPayV2Controller {
   @Post('pay/downloadfundflow')
   @HttpCode(200)
   async downloadFundFlow(@Req() req: RawRequest, @Res() res: Response) {
-    await this.sendBill(req, res, 'fundflow');
+    await this.sendBill(req, res, 'fundflow', this.fault('pay/downloadfundflow', res));
   }
 
-  private async sendBill(req: RawRequest, res: Response, kind: 'trade' | 'fundflow'): Promise<void> {
+  private async sendBill(req: RawRequest, res: Response, kind: 'trade' | 'fundflow', fault: V2ResultFail | 'held' | undefined): Promise<void> {
+    if (fault === 'held') return;
     const checked = await this.check(req, res);
     if (!checked) return;
+    if (fault) {
+      // the bills answer errors unsigned, at the communication level (return_code FAIL)
+      this.sendXml(res, sandboxXml({ return_code: 'FAIL', return_msg: fault.errCode === 'SYSTEMERROR' ? '系统繁忙，请稍后再试' : '频率限制，请降低请求频率' }));
+      return;
+    }
     const { fields: f, signType } = checked;
     try {
       if (kind === 'fundflow' && signType !== 'HMAC-SHA256') throw new V2ReturnFail('sign_type参数格式错误（资金账单只支持 HMAC-SHA256）');
@@ -353,12 +361,33 @@ export class SandboxPayV2Controller {
     }
   }
 
-  private async handle(req: RawRequest, res: Response, handler: (f: Fields, signType: SandboxV2SignType) => Record<string, string | number | undefined>): Promise<void> {
+  /**
+   * Counts the call and plays a fault due for it (control API failNext): a timeout holds the request;
+   * 500 and 429 are answered as WeChat's APIv2 says them, a signed result_code FAIL with err_code
+   * SYSTEMERROR or FREQUENCY_LIMITED (after the request itself was checked). Undefined: no fault;
+   * 'held': the request is held.
+   */
+  private fault(endpoint: SandboxEndpoint, res: Response): V2ResultFail | 'held' | undefined {
+    let kind: '500' | '429' | undefined;
+    if (!this.http.fault(endpoint, res, (k) => (kind = k))) return undefined;
+    if (!kind) return 'held';
+    return kind === '500' ? new V2ResultFail('SYSTEMERROR', '系统超时，请稍后再试') : new V2ResultFail('FREQUENCY_LIMITED', '频率限制，请降低请求频率');
+  }
+
+  private async handle(
+    endpoint: SandboxEndpoint,
+    req: RawRequest,
+    res: Response,
+    handler: (f: Fields, signType: SandboxV2SignType) => Record<string, string | number | undefined>,
+  ): Promise<void> {
+    const fault = this.fault(endpoint, res);
+    if (fault === 'held') return;
     const checked = await this.check(req, res);
     if (!checked) return;
     const { fields: f, signType } = checked;
     let result: Record<string, string | number | undefined>;
     try {
+      if (fault) throw fault;
       result = { result_code: 'SUCCESS', ...handler(f, signType) };
     } catch (error) {
       if (error instanceof V2ReturnFail) {

@@ -31,6 +31,13 @@ export type SandboxEndpoint =
   | 'v3/bill/tradebill'
   | 'v3/bill/fundflowbill'
   | 'v3/billdownload/file'
+  | 'pay/unifiedorder'
+  | 'pay/orderquery'
+  | 'pay/closeorder'
+  | 'secapi/pay/refund'
+  | 'pay/refundquery'
+  | 'pay/downloadbill'
+  | 'pay/downloadfundflow'
   | 'jsbridge/config'
   | 'jsbridge/pay'
   | 'sandbox/pay';

@@ -147,6 +147,23 @@ describe('sandbox APIv2 front', () => {
     expect(error).toMatchObject({ httpStatus: 404, wechatCode: 'ORDER_NOT_EXIST' });
   });
 
+  it('counts every v2 call and plays control-API faults as WeChat says them: 500 → SYSTEMERROR, 429 → FREQUENCY_LIMITED (signed, our client: the v3 errors), bills return_code FAIL', async () => {
+    await t.control.resetCalls();
+    const no = tradeNo('V2F');
+    await t.control.failNext('pay/unifiedorder', '500', 1);
+    await expect(client().unifiedOrder(order(no))).rejects.toMatchObject({ httpStatus: 500, wechatCode: 'SYSTEM_ERROR' });
+    expect((await client().unifiedOrder(order(no))).prepayId).toMatch(/^wx/);
+    await t.control.failNext('pay/orderquery', '429', 1);
+    await expect(client().queryByOutTradeNo(no)).rejects.toMatchObject({ httpStatus: 429, wechatCode: 'FREQUENCY_LIMITED' });
+    expect((await client('MD5').queryByOutTradeNo(no)).trade_state).toBe('NOTPAY');
+    await t.control.failNext('pay/downloadbill', '500', 1);
+    const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    await expect(client().downloadBill({ billDate: today })).rejects.toMatchObject({ wechatCode: 'SYSTEM_ERROR' });
+    expect(await t.control.calls()).toMatchObject({ 'pay/unifiedorder': 2, 'pay/orderquery': 2, 'pay/downloadbill': 1 });
+    expect(await t.control.callsTo('v3/pay/transactions/jsapi')).toBe(0);
+    expect((await t.control.faultEndpoints()).payV2).toEqual(expect.arrayContaining(['pay/unifiedorder', 'secapi/pay/refund', 'pay/downloadfundflow']));
+  });
+
   it('refuses a request signed with another key: return_code FAIL 签名错误, nothing created', async () => {
     const no = tradeNo('V2S');
     const res = await post('/sandbox/pay/unifiedorder', signedXml({ body: 'x', out_trade_no: no, total_fee: '1', spbill_create_ip: '1.2.3.4', notify_url: notifyUrl, trade_type: 'JSAPI', openid: 'o' }, 'MD5', 'x'.repeat(32)));
