@@ -1,7 +1,8 @@
-import { createPublicKey, verify } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, verify } from 'node:crypto';
 import { OnEvent } from '@nestjs/event-emitter';
 import { Injectable, Module } from '@nestjs/common';
-import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
+import { loadOrCreateSandboxKeystore, sandboxApiV2Key } from '../../src/sandbox/keystore';
+import { guestLogin } from '../helpers/login';
 import { Shop } from '../helpers/shop';
 
 const paidEvents: string[] = [];
@@ -24,18 +25,50 @@ class PaidListener {
 @Module({ providers: [PaidListener] })
 class ListenerModule {}
 
-describe('checkout: login → order → pay → WeChat pays → notification → PAID', () => {
+/*
+ * Once per API version (issue 14), and for APIv2 once per sign type: the same payment module through
+ * the payment port, against the sandbox's APIv3 or APIv2 front. What differs is only what WeChat sees
+ * (JSON or XML, the notify_url, its notification) and the invoke parameters' signature.
+ */
+const CONFIGS = [
+  { version: 'v3', signType: 'RSA' },
+  { version: 'v2', signType: 'HMAC-SHA256' },
+  { version: 'v2', signType: 'MD5' },
+] as const;
+
+describe.each(CONFIGS)('checkout with WECHATPAY_API_VERSION=$version ($signType): login → order → pay → WeChat pays → notification → PAID', ({ version, signType }) => {
   let shop: Shop;
+  /** Distinct shoppers per configuration (the sandbox's users and the suites' logs stay apart). */
+  const who = (name: string) => `${name}_${version}_${signType.replace('-', '')}`;
+  /** The sandbox's name of the prepay call. */
+  const PREPAY = version === 'v3' ? 'v3/pay/transactions/jsapi' : 'pay/unifiedorder';
 
   beforeAll(async () => {
-    shop = await Shop.start({ extraModules: [ListenerModule] });
+    shop = await Shop.start({
+      extraModules: [ListenerModule],
+      env: { WECHATPAY_API_VERSION: version, ...(version === 'v2' ? { WECHATPAY_V2_SIGN_TYPE: signType } : {}) },
+    });
   });
   afterAll(() => shop?.close());
+
+  /** The invoke parameters' paySign as the JS bridge checks it: v3 RSA over appId\ntimeStamp\nnonceStr\npackage\n; v2 over the sorted fields with the API key. */
+  async function expectPaySign(params: Record<string, string>): Promise<void> {
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    if (version === 'v3') {
+      const message = `${params.appId}\n${params.timeStamp}\n${params.nonceStr}\n${params.package}\n`;
+      expect(verify('sha256', Buffer.from(message), createPublicKey(keystore.merchant.publicKeyPem), Buffer.from(params.paySign, 'base64'))).toBe(true);
+      return;
+    }
+    const key = sandboxApiV2Key(keystore);
+    const text = `appId=${params.appId}&nonceStr=${params.nonceStr}&package=${params.package}&signType=${params.signType}&timeStamp=${params.timeStamp}&key=${key}`;
+    const expected = (signType === 'MD5' ? createHash('md5').update(text) : createHmac('sha256', key).update(text)).digest('hex').toUpperCase();
+    expect(params.paySign).toBe(expected);
+  }
 
   it('takes a shopper from an empty cart to a paid order', async () => {
     const mug = await shop.product('马克杯', 3900, 10);
     const tee = await shop.product('T 恤', 8800);
-    const alice = await shop.login('o_alice_checkout');
+    const alice = await shop.login(who('o_alice_checkout'));
 
     const created = await shop.order(alice, [
       { productId: mug.id, quantity: 2 },
@@ -66,22 +99,26 @@ describe('checkout: login → order → pay → WeChat pays → notification →
     const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
     expect(Object.keys(pay.body).sort()).toEqual(['appId', 'channel', 'nonceStr', 'outTradeNo', 'package', 'paySign', 'signType', 'timeStamp']);
     expect(pay.body).toMatchObject({ channel: 'jsapi', outTradeNo: no });
-    expect(pay.body).toMatchObject({ appId: keystore.appid, signType: 'RSA', package: expect.stringMatching(/^prepay_id=wx/) });
-    const message = `${pay.body.appId}\n${pay.body.timeStamp}\n${pay.body.nonceStr}\n${pay.body.package}\n`;
-    expect(verify('sha256', Buffer.from(message), createPublicKey(keystore.merchant.publicKeyPem), Buffer.from(pay.body.paySign, 'base64'))).toBe(true);
+    expect(pay.body).toMatchObject({ appId: keystore.appid, signType, package: expect.stringMatching(/^prepay_id=wx/) });
+    await expectPaySign(pay.body);
 
-    // the prepay carried our notify_url and the order's expiry
+    // the prepay carried our notify_url (the version's route) and the order's expiry
     const atWechat = await shop.sandbox.transaction(no);
-    expect(atWechat).toMatchObject({ trade_state: 'NOTPAY', notify_url: `${shop.baseUrl}/notify/wechatpay/transaction`, amount: { total: 16600 } });
+    const notifyUrl = `${shop.baseUrl}/notify/wechatpay/${version === 'v3' ? '' : 'v2/'}transaction`;
+    expect(atWechat).toMatchObject({ trade_state: 'NOTPAY', notify_url: notifyUrl, amount: { total: 16600 }, time_expire: expect.any(String) });
+    expect(Date.parse(String(atWechat.time_expire))).toBe(Date.parse(created.body.expiresAt));
 
-    // a second pay reuses the prepay_id
+    // a second pay reuses the prepay_id; only the configured API version was called
     const again = await shop.http().post(`/orders/${no}/pay`).set(alice.headers).expect(200);
     expect(again.body.package).toBe(pay.body.package);
-    expect(await shop.sandbox.callsTo('v3/pay/transactions/jsapi')).toBe(1);
+    expect(await shop.sandbox.callsTo(PREPAY)).toBe(1);
+    expect(await shop.sandbox.callsTo(version === 'v3' ? 'pay/unifiedorder' : 'v3/pay/transactions/jsapi')).toBe(0);
 
     const prepayId = pay.body.package.replace('prepay_id=', '');
     expect((await shop.sandbox.pay(prepayId)).result).toBe('ok');
-    await shop.sandbox.waitForNotification({ outTradeNo: no });
+    // WeChat's notification in the version's shape, acknowledged (v3 204; v2 200 with return_code SUCCESS)
+    const attempts = await shop.sandbox.waitForNotification({ outTradeNo: no });
+    expect(attempts.find((a) => a.ok)).toMatchObject({ status: version === 'v3' ? 204 : 200 });
     const order = await shop.http().get(`/orders/${no}`).set(alice.headers).expect(200);
     expect(order.body).toMatchObject({ status: 'PAID', transactionId: expect.stringMatching(/^42/), paidAt: expect.any(String) });
 
@@ -106,8 +143,8 @@ describe('checkout: login → order → pay → WeChat pays → notification →
 
   it('lists my orders, paginated, and hides other shoppers\' orders (404, not 403)', async () => {
     const product = await shop.product('徽章', 100);
-    const bob = await shop.login('o_bob_list');
-    const mallory = await shop.login('o_mallory_list');
+    const bob = await shop.login(who('o_bob_list'));
+    const mallory = await shop.login(who('o_mallory_list'));
     const nos = [];
     for (let i = 0; i < 3; i++) nos.push(await shop.placeOrder(bob, [{ productId: product.id, quantity: 1 }]));
     const page1 = await shop.http().get('/orders?page=1&pageSize=2').set(bob.headers).expect(200);
@@ -128,12 +165,15 @@ describe('checkout: login → order → pay → WeChat pays → notification →
 
   it('cancels an unpaid order at WeChat and here, releasing its stock', async () => {
     const scarce = await shop.product('限量款', 500, 2);
-    const carol = await shop.login('o_carol_cancel');
+    const carol = await shop.login(who('o_carol_cancel'));
     const no = await shop.placeOrder(carol, [{ productId: scarce.id, quantity: 2 }]);
     await shop.prepay(carol, no);
     const res = await shop.http().post(`/orders/${no}/cancel`).set(carol.headers).expect(200);
     expect(res.body).toMatchObject({ status: 'CLOSED', closedAt: expect.any(String) });
     expect((await shop.sandbox.transaction(no)).trade_state).toBe('CLOSED');
+    // closed through the configured API version (v2 closeorder), never the other
+    expect(await shop.sandbox.callsTo(version === 'v3' ? 'v3/pay/transactions/close' : 'pay/closeorder')).toBeGreaterThanOrEqual(1);
+    expect(await shop.sandbox.callsTo(version === 'v3' ? 'pay/closeorder' : 'v3/pay/transactions/close')).toBe(0);
     expect((await shop.admin().get('/admin/products').expect(200)).body.find((p: { id: number }) => p.id === scarce.id).stock).toBe(2);
     // idempotent, and a closed order cannot be paid
     await shop.http().post(`/orders/${no}/cancel`).set(carol.headers).expect(200);
@@ -142,7 +182,7 @@ describe('checkout: login → order → pay → WeChat pays → notification →
 
   it('reuses the order for a repeated Idempotency-Key and refuses the key for another body', async () => {
     const product = await shop.product('幂等测试', 300);
-    const dave = await shop.login('o_dave_idem');
+    const dave = await shop.login(who('o_dave_idem'));
     const first = await shop.order(dave, [{ productId: product.id, quantity: 1 }], 'key-123');
     expect(first.status).toBe(201);
     const results = await Promise.all(Array.from({ length: 10 }, () => shop.order(dave, [{ productId: product.id, quantity: 1 }], 'key-123')));
@@ -152,7 +192,7 @@ describe('checkout: login → order → pay → WeChat pays → notification →
     expect(other.status).toBe(409);
     expect(other.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
     // same key, another shopper: another order
-    const erin = await shop.login('o_erin_idem');
+    const erin = await shop.login(who('o_erin_idem'));
     const hers = await shop.order(erin, [{ productId: product.id, quantity: 1 }], 'key-123');
     expect(hers.status).toBe(201);
     expect((await shop.http().get('/orders').set(dave.headers).expect(200)).body.total).toBe(1);
@@ -160,7 +200,7 @@ describe('checkout: login → order → pay → WeChat pays → notification →
 
   it('two tabs paying one order at the same moment get the same prepay and one payment attempt (the attempt is written with its prepay)', async () => {
     const product = await shop.product('双开测试', 700);
-    const fay = await shop.login('o_fay_two_tabs');
+    const fay = await shop.login(who('o_fay_two_tabs'));
     const no = await shop.placeOrder(fay, [{ productId: product.id, quantity: 1 }]);
     const pays = await Promise.all(Array.from({ length: 4 }, () => shop.http().post(`/orders/${no}/pay`).set(fay.headers)));
     expect(pays.map((r) => r.status)).toEqual([200, 200, 200, 200]);
@@ -168,13 +208,34 @@ describe('checkout: login → order → pay → WeChat pays → notification →
     expect(pays.every((r) => r.body.outTradeNo === no)).toBe(true);
     const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
     expect(order.payments).toEqual([expect.objectContaining({ outTradeNo: no, channel: 'jsapi', status: 'NOTPAY' })]);
+    expect(await shop.sandbox.callsTo(PREPAY)).toBeGreaterThanOrEqual(1);
     expect(order.prepayId).toBe(pays[0].body.package.replace('prepay_id=', ''));
     expect(order.timeline.filter((e: { type: string }) => e.type === 'prepay')).toHaveLength(1);
   });
 
+  it('a guest pays through h5 (mweb_url / h5_url as h5Url) and native (code_url), paid at the sandbox → PAID', async () => {
+    const cup = await shop.product('渠道', 990);
+    const guest = await guestLogin(shop.baseUrl);
+    const h5 = await shop.placeOrder(guest, [{ productId: cup.id, quantity: 1 }]);
+    const h5Pay = await shop.http().post(`/orders/${h5}/pay`).set(guest.headers).send({ channel: 'h5' }).expect(200);
+    expect(h5Pay.body).toEqual({ channel: 'h5', outTradeNo: h5, h5Url: expect.stringContaining('/h5pay?prepay_id=') });
+    const prepayId = new URL(h5Pay.body.h5Url).searchParams.get('prepay_id')!;
+    expect((await shop.sandbox.pay(prepayId, { openid: who('o_h5') })).result).toBe('ok');
+    await shop.waitForStatus(h5, 'PAID');
+    expect(await shop.sandbox.transaction(h5)).toMatchObject({ trade_type: 'MWEB', trade_state: 'SUCCESS' });
+
+    const native = await shop.placeOrder(guest, [{ productId: cup.id, quantity: 1 }]);
+    const nativePay = await shop.http().post(`/orders/${native}/pay`).set(guest.headers).send({ channel: 'native' }).expect(200);
+    expect(nativePay.body).toEqual({ channel: 'native', outTradeNo: native, codeUrl: expect.stringMatching(/^weixin:\/\/wxpay\/bizpayurl\?pr=/) });
+    expect(await shop.sandbox.transaction(native)).toMatchObject({ trade_state: 'NOTPAY', amount: { total: 990 } });
+    expect((await shop.sandbox.pay(new URL(nativePay.body.codeUrl.replace('weixin://', 'http://')).searchParams.get('pr')!)).result).toBe('ok');
+    await shop.waitForStatus(native, 'PAID');
+    expect(await shop.sandbox.transaction(native)).toMatchObject({ trade_type: 'NATIVE', trade_state: 'SUCCESS' });
+  });
+
   it('races for the last unit: exactly one shopper gets it', async () => {
     const last = await shop.product('最后一件', 999, 1);
-    const shoppers = await Promise.all(Array.from({ length: 8 }, (_, i) => shop.login(`o_racer_${i}`)));
+    const shoppers = await Promise.all(Array.from({ length: 8 }, (_, i) => shop.login(who(`o_racer_${i}`))));
     const results = await Promise.all(shoppers.map((s) => shop.order(s, [{ productId: last.id, quantity: 1 }])));
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     const losers = results.filter((r) => r.status === 409);
