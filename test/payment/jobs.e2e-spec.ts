@@ -2,17 +2,26 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
 import { PaymentJobs } from '../../src/payment/payment.jobs';
-import { craftNotification, successResource } from '../helpers/craft-notification';
+import { craftPayment, postNotification } from '../helpers/craft-notification';
 import { Shop } from '../helpers/shop';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('payment jobs and WeChat failures', () => {
+/** The sandbox's names of the calls these jobs make, per API version. */
+const CALLS = {
+  v3: { prepay: 'v3/pay/transactions/jsapi', query: 'v3/pay/transactions/out-trade-no', close: 'v3/pay/transactions/close' },
+  v2: { prepay: 'pay/unifiedorder', query: 'pay/orderquery', close: 'pay/closeorder' },
+} as const;
+
+/* Once per API version (issue 14): the same jobs through the payment port, against the sandbox's v3 or v2 front. */
+describe.each(['v3', 'v2'] as const)('payment jobs and WeChat failures with WECHATPAY_API_VERSION=%s', (version) => {
   let shop: Shop;
   let jobs: PaymentJobs;
+  const calls = CALLS[version];
+  const who = (name: string) => `${name}_${version}`;
 
   beforeAll(async () => {
-    shop = await Shop.start({ env: { ORDER_CLOSE_AFTER: '2s', PAYMENT_RECONCILE_AFTER: '0s', PAID_AFTER_CLOSE_ACTION: 'reinstate' } });
+    shop = await Shop.start({ env: { ORDER_CLOSE_AFTER: '2s', PAYMENT_RECONCILE_AFTER: '0s', PAID_AFTER_CLOSE_ACTION: 'reinstate', WECHATPAY_API_VERSION: version } });
     jobs = shop.t.app.get(PaymentJobs);
   });
   afterAll(() => shop?.close());
@@ -20,7 +29,7 @@ describe('payment jobs and WeChat failures', () => {
 
   it('closes unpaid orders after ORDER_CLOSE_AFTER, at WeChat when prepaid, and releases their stock', async () => {
     const product = await shop.product('自动关单', 700, 5);
-    const user = await shop.login('o_autoclose');
+    const user = await shop.login(who('o_autoclose'));
     const withPrepay = await shop.placeOrder(user, [{ productId: product.id, quantity: 2 }]);
     await shop.prepay(user, withPrepay);
     const withoutPrepay = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
@@ -34,14 +43,15 @@ describe('payment jobs and WeChat failures', () => {
     expect(await shop.status(withPrepay)).toBe('CLOSED');
     expect(await shop.status(withoutPrepay)).toBe('CLOSED');
     expect((await shop.sandbox.transaction(withPrepay)).trade_state).toBe('CLOSED');
-    expect(await shop.sandbox.calls()).toMatchObject({ 'v3/pay/transactions/out-trade-no': 1, 'v3/pay/transactions/close': 1 });
+    expect(await shop.sandbox.calls()).toMatchObject({ [calls.query]: 1, [calls.close]: 1 });
+    expect(await shop.sandbox.callsTo(CALLS[version === 'v3' ? 'v2' : 'v3'].close)).toBe(0);
     expect((await shop.admin().get('/admin/products').expect(200)).body.find((p: { id: number }) => p.id === product.id).stock).toBe(5);
     expect((await jobs.closeExpired()).closed).toBe(0);
   });
 
   it('applies a payment that races the auto-close instead of closing over it', async () => {
     const product = await shop.product('竞态', 300);
-    const user = await shop.login('o_race_close');
+    const user = await shop.login(who('o_race_close'));
     const no = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
     const prepayId = await shop.prepay(user, no);
     await shop.sandbox.dropNotifications(true);
@@ -60,12 +70,11 @@ describe('payment jobs and WeChat failures', () => {
   it('reinstates a payment for a closed order when the stock is still there (PAID_AFTER_CLOSE_ACTION=reinstate)', async () => {
     const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
     const product = await shop.product('关单后支付', 400, 1);
-    const user = await shop.login('o_after_close');
+    const user = await shop.login(who('o_after_close'));
     const no = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
     await shop.http().post(`/orders/${no}/cancel`).set(user.headers).expect(200);
-    const crafted = craftNotification(keystore, successResource(keystore, no, 400));
-    const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: crafted.headers, body: crafted.body });
-    expect(res.status).toBe(204);
+    const res = await postNotification(shop.baseUrl, craftPayment(version, keystore, no, 400));
+    expect(res.status).toBe(version === 'v3' ? 204 : 200);
     await shop.waitForStatus(no, 'PAID');
     const timeline = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.timeline.map((e: { type: string }) => e.type);
     expect(timeline).toEqual(expect.arrayContaining(['closed', 'notification:paid_after_close', 'reinstated']));
@@ -74,15 +83,15 @@ describe('payment jobs and WeChat failures', () => {
 
   it('retries a prepay that WeChat fails with 500, and surfaces a persistent failure as 503 PREPAY_UNAVAILABLE with WeChat\'s code', async () => {
     const product = await shop.product('重试', 100);
-    const user = await shop.login('o_prepay_retry');
+    const user = await shop.login(who('o_prepay_retry'));
     const no = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
     await shop.sandbox.resetCalls();
-    await shop.sandbox.failNext('v3/pay/transactions/jsapi', '500', 1);
+    await shop.sandbox.failNext(calls.prepay, '500', 1);
     await shop.http().post(`/orders/${no}/pay`).set(user.headers).expect(200);
-    expect(await shop.sandbox.callsTo('v3/pay/transactions/jsapi')).toBe(2);
+    expect(await shop.sandbox.callsTo(calls.prepay)).toBe(2);
 
     const other = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
-    await shop.sandbox.failNext('v3/pay/transactions/jsapi', '429', 5);
+    await shop.sandbox.failNext(calls.prepay, '429', 5);
     const res = await shop.http().post(`/orders/${other}/pay`).set(user.headers).expect(503);
     expect(res.body).toMatchObject({ code: 'PREPAY_UNAVAILABLE', details: { retryable: true, wechatCode: 'FREQUENCY_LIMITED', wechatStatus: 429 } });
     expect((await shop.admin().get(`/admin/orders/${other}`).expect(200)).body).toMatchObject({ status: 'NOTPAY', prepayId: null });
@@ -91,7 +100,7 @@ describe('payment jobs and WeChat failures', () => {
 
   it('answers 409 ORDER_EXPIRED, without calling WeChat, when an order is too close to its time_expire to prepay', async () => {
     const product = await shop.product('将过期', 100);
-    const user = await shop.login('o_near_expiry');
+    const user = await shop.login(who('o_near_expiry'));
     const created = await shop.order(user, [{ productId: product.id, quantity: 1 }]);
     expect(created.status).toBe(201);
     const expiresAt = Date.parse(created.body.expiresAt);
@@ -100,19 +109,19 @@ describe('payment jobs and WeChat failures', () => {
     await shop.sandbox.resetCalls();
     const res = await shop.http().post(`/orders/${created.body.outTradeNo}/pay`).set(user.headers).expect(409);
     expect(res.body).toMatchObject({ code: 'ORDER_EXPIRED', message: expect.stringContaining('expired') });
-    expect(await shop.sandbox.callsTo('v3/pay/transactions/jsapi')).toBe(0);
+    expect(await shop.sandbox.callsTo(calls.prepay)).toBe(0);
   });
 
   it('backs off when WeChat answers FREQUENCY_LIMITED, then carries on', async () => {
     const product = await shop.product('限流', 100);
-    const user = await shop.login('o_backoff');
+    const user = await shop.login(who('o_backoff'));
     const nos = [];
     for (let i = 0; i < 3; i++) {
       const no = await shop.placeOrder(user, [{ productId: product.id, quantity: 1 }]);
       await shop.prepay(user, no);
       nos.push(no);
     }
-    await shop.sandbox.failNext('v3/pay/transactions/out-trade-no', '429', 50);
+    await shop.sandbox.failNext(calls.query, '429', 50);
     const limited = await jobs.reconcile();
     expect(limited.rateLimited).toBe(true);
     expect(jobs.backoff.ms).toBeGreaterThanOrEqual(1000);
