@@ -7,6 +7,7 @@ import { PaymentJobs } from '../../src/payment/payment.jobs';
 import { AppConfig } from '../../src/config/app-config';
 import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from '../../src/sandbox/keystore';
 import { WechatCredentials } from '../../src/wechat/wechat-credentials';
+import { WechatPayHttp } from '../../src/wechat/pay/wechat-pay.http';
 import { guestLogin, Login } from '../helpers/login';
 import { Shop } from '../helpers/shop';
 import { WechatProxy } from './wechat-proxy';
@@ -20,7 +21,11 @@ interface Payment {
   createdAt: string;
 }
 
-describe('payment channels and attempts', () => {
+// Run once per merchant type: a direct merchant (/v3/pay/transactions/…) and a service provider for its
+// default sub-merchant 1900000201 (/v3/pay/partner/transactions/…, sp_* and sub_* fields), one suite.
+describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s merchant)', (merchantType) => {
+  const partner = merchantType === 'partner';
+  const SUB_MCHID = '1900000201';
   let shop: Shop;
   let proxy: WechatProxy;
   let jobs: PaymentJobs;
@@ -37,6 +42,7 @@ describe('payment channels and attempts', () => {
         PAYMENT_RECONCILE_AFTER: '0s',
         PAYMENT_QUERY_ON_READ_AFTER: '0s',
         WECHATPAY_H5_APP_NAME: '演示商城H5',
+        SANDBOX_MERCHANT_TYPE: merchantType,
       },
     });
     proxy.target = shop.baseUrl;
@@ -65,6 +71,26 @@ describe('payment channels and attempts', () => {
     (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.timeline.map((e: { type: string }) => e.type);
   const prepayIdOfH5 = (h5Url: string) => new URL(h5Url).searchParams.get('prepay_id')!;
   const count = async (table: string) => Number((await shop.t.app.get(DataSource).query(`SELECT COUNT(*) AS n FROM ${table}`))[0].n);
+  /** The prepay route a channel went to: the direct one, or the provider's (mini-program = partner jsapi). */
+  const prepayRoute = (channel: string) =>
+    partner ? `/sandbox/v3/pay/partner/transactions/${channel === 'miniprogram' ? 'jsapi' : channel}` : `/sandbox/v3/pay/transactions/${channel === 'miniprogram' ? 'jsapi' : channel}`;
+  const prepaysSent = () => proxy.calls.filter((c) => c.method === 'POST' && !c.path.includes('/out-trade-no/')).map((c) => c.path);
+  /** A provider's view of the trade (partner query: sp_*, sub_* fields); the direct view for a direct merchant. */
+  const atWechatAsMerchant = async (no: string): Promise<Record<string, unknown>> => {
+    const merchant = await shop.sandbox.merchant();
+    const http = shop.t.app.get(WechatPayHttp);
+    const res = partner
+      ? await http.request<Record<string, unknown>>({ method: 'GET', path: `/v3/pay/partner/transactions/out-trade-no/${no}`, query: { sp_mchid: merchant.mchid, sub_mchid: SUB_MCHID } })
+      : await http.request<Record<string, unknown>>({ method: 'GET', path: `/v3/pay/transactions/out-trade-no/${no}`, query: { mchid: merchant.mchid } });
+    return res.body as Record<string, unknown>;
+  };
+  /** What the trade names as merchant and payer, in the merchant type's own shape. */
+  const merchantFields = async (appid: string, openid?: string) => {
+    const merchant = await shop.sandbox.merchant();
+    if (!partner) return { appid, mchid: merchant.mchid, ...(openid ? { payer: { openid } } : {}) };
+    const payer = openid ? { payer: appid === merchant.appid ? { sp_openid: openid } : { sub_openid: openid } } : {};
+    return { sp_appid: merchant.appid, sp_mchid: merchant.mchid, sub_mchid: SUB_MCHID, ...(appid !== merchant.appid ? { sub_appid: appid } : {}), ...payer };
+  };
 
   it('jsapi (no body, or { channel: "jsapi" }): getBrandWCPayRequest parameters plus channel and the attempt number, which is the order number', async () => {
     const no = await order(wechatShopper);
@@ -73,6 +99,8 @@ describe('payment channels and attempts', () => {
     const again = await pay(wechatShopper, no, { channel: 'jsapi' }).expect(200);
     expect(again.body.package).toBe(res.body.package); // the same attempt, its prepay reused
     expect(await payments(no)).toEqual([{ outTradeNo: no, channel: 'jsapi', status: 'NOTPAY', createdAt: expect.any(String) }]);
+    expect(prepaysSent()).toEqual([prepayRoute('jsapi')]);
+    expect(await atWechatAsMerchant(no)).toMatchObject({ ...(await merchantFields((await shop.sandbox.merchant()).appid, 'o_channels_wechat')), trade_state: 'NOTPAY' });
   });
 
   it('h5 for a guest: WeChat h5_url + &redirect_url= the result page; the shopper IP goes to WeChat; paid at the sandbox → PAID, trade_type MWEB', async () => {
@@ -84,6 +112,8 @@ describe('payment channels and attempts', () => {
     expect(decodeURIComponent(redirect)).toBe(`${shop.t.config.publicBaseUrl}/?result=${no}`);
     const atWechat = await shop.sandbox.transaction(no);
     expect(atWechat.payer_client_ip).toBe('127.0.0.1');
+    expect(prepaysSent()).toEqual([prepayRoute('h5')]);
+    expect(await atWechatAsMerchant(no)).toMatchObject({ ...(await merchantFields((await shop.sandbox.merchant()).appid)), trade_state: 'NOTPAY' });
     expect((await shop.sandbox.pay(prepayIdOfH5(res.body.h5Url), { openid: 'o_h5_payer' })).result).toBe('ok');
     await shop.waitForStatus(no, 'PAID');
     expect((await shop.sandbox.transaction(no)).trade_type).toBe('MWEB');
@@ -97,6 +127,8 @@ describe('payment channels and attempts', () => {
     const no = await order(guest);
     const res = await pay(guest, no, { channel: 'native' }).expect(200);
     expect(res.body).toEqual({ channel: 'native', outTradeNo: no, codeUrl: expect.stringMatching(/^weixin:\/\/wxpay\/bizpayurl\?pr=[0-9A-Za-z]+$/) });
+    expect(prepaysSent()).toEqual([prepayRoute('native')]);
+    expect(await atWechatAsMerchant(no)).toMatchObject({ ...(await merchantFields((await shop.sandbox.merchant()).appid)), trade_state: 'NOTPAY' });
     const scanned = await fetch(`${shop.baseUrl}/sandbox/control/pay`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', ...(shop.t.config.sandbox.controlToken ? { Authorization: `Bearer ${shop.t.config.sandbox.controlToken}` } : {}) },
@@ -121,6 +153,9 @@ describe('payment channels and attempts', () => {
     expect(verify('sha256', Buffer.from(message), createPublicKey(keystore.merchant.publicKeyPem), Buffer.from(res.body.paySign, 'base64'))).toBe(true);
     const atWechat = await shop.sandbox.transaction(no);
     expect(atWechat).toMatchObject({ appid, payer: { openid: 'o_mp_channel' } });
+    // A provider names the mini-program as sub_appid and its openid as payer.sub_openid.
+    expect(prepaysSent()).toEqual([prepayRoute('miniprogram')]);
+    expect(await atWechatAsMerchant(no)).toMatchObject({ ...(await merchantFields(appid, 'o_mp_channel')), trade_state: 'NOTPAY' });
     await shop.sandbox.pay(String(res.body.package).replace('prepay_id=', ''));
     await shop.waitForStatus(no, 'PAID');
   });
@@ -180,7 +215,8 @@ describe('payment channels and attempts', () => {
     proxy.resetStats();
     const res = await pay(wechatShopper, no, { channel: 'native' }).expect(200);
     expect(res.body).toMatchObject({ channel: 'native', outTradeNo: `${no}_2` });
-    const calls = proxy.calls.map((c) => `${c.method} ${c.path.replace(/\?.*$/, '').replace(/^.*\/v3\/pay\/transactions\//, '')}`);
+    const calls = proxy.calls.map((c) => `${c.method} ${c.path.replace(/\?.*$/, '').replace(/^.*\/v3\/pay\/(partner\/)?transactions\//, '')}`);
+    expect(proxy.calls.every((c) => c.path.includes(partner ? '/v3/pay/partner/transactions/' : '/v3/pay/transactions/'))).toBe(true);
     expect(calls).toEqual([`GET out-trade-no/${no}`, `POST out-trade-no/${no}/close`, 'POST native']);
     expect((await shop.sandbox.transaction(no)).trade_state).toBe('CLOSED');
     expect(await payments(no)).toEqual([
