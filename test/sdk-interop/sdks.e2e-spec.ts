@@ -11,88 +11,21 @@
  *   proxy in front of the sandbox do: their URLs, host names and signatures stay WeChat's own.
  *
  * Needs `npm ci --prefix test/sdk-interop` (its own node_modules). Skipped without it, unless
- * REQUIRE_SDK_INTEROP=1 (CI), where a missing install fails.
+ * REQUIRE_SDK_INTEROP=1 (CI), where a missing install fails. The APIv2 SDK (tenpay) is in tenpay-v2.e2e-spec.ts.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { createPublicKey, sign, verify, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { createRequire } from 'node:module';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { today } from '../helpers/dates';
 import { NotifyReceiver } from '../helpers/receiver';
-import { SandboxControl } from '../helpers/sandbox-control';
-import { freePort, tempDir } from '../helpers/test-app';
+import { tempDir } from '../helpers/test-app';
+import { Sandbox, describeSdks, sdk, startSandbox, wechatHostsAgent } from './interop-sandbox';
 
-const INSTALLED = existsSync(join(__dirname, 'node_modules'));
-if (!INSTALLED && process.env.REQUIRE_SDK_INTEROP === '1') {
-  throw new Error('REQUIRE_SDK_INTEROP=1 but test/sdk-interop/node_modules is missing: run `npm ci --prefix test/sdk-interop`');
-}
-const describeSdks = INSTALLED ? describe : describe.skip;
-/** The SDKs come from test/sdk-interop/node_modules, untyped here so that type checking never needs them. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- third-party JavaScript SDKs
-const sdk = (name: string): any => createRequire(join(__dirname, 'package.json'))(name);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- WeChat answers of every shape
 type Json = any;
-
-interface Sandbox {
-  base: string;
-  port: number;
-  dataDir: string;
-  files: { key: string; cert: string; publicKey: string };
-  keystore: { appid: string; appsecret: string; mchid: string; apiv3Key: string; merchant: { certSerial: string }; publicKey: { id: string } };
-  control: SandboxControl;
-  stop: () => void;
-}
-
-async function startSandbox(env: Record<string, string>): Promise<Sandbox> {
-  const port = await freePort();
-  const dataDir = tempDir();
-  const child: ChildProcess = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/sandbox/standalone.ts'], {
-    cwd: join(__dirname, '..', '..'),
-    env: { PATH: process.env.PATH, SANDBOX_PORT: String(port), DATA_DIR: dataDir, NODE_ENV: 'test', SANDBOX_REFUND_DELAY: '0s', ...env },
-  });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const deadline = Date.now() + 50_000;
-  while (!out.includes('Test controls') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (!out.includes('Test controls')) throw new Error(`the standalone sandbox did not start:\n${out}`);
-  // What the sandbox printed, as a user of `npm run sandbox` reads it.
-  const printed = (label: string) => new RegExp(`${label}\\s+(\\S+)`).exec(out)?.[1] ?? '';
-  const files = { key: printed('merchant API private key'), cert: printed('merchant API certificate'), publicKey: printed('WeChat Pay public key') };
-  const keystore = JSON.parse(readFileSync(join(dataDir, 'sandbox', 'keystore.json'), 'utf8'));
-  return {
-    base: `http://127.0.0.1:${port}`,
-    port,
-    dataDir,
-    files,
-    keystore,
-    control: new SandboxControl(`http://127.0.0.1:${port}`),
-    stop: () => {
-      child.kill();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/**
- * WeChat's hosts mapped to the sandbox: every connection of this agent goes to the sandbox's port (plain
- * HTTP), whatever host the https URL names — a hosts-file entry and a TLS-terminating proxy in one. The
- * port is in the class, not the instance: a client asking for no pooling (`agent: false`, as superagent
- * does) gets `new agent.constructor()`, which must map the same way.
- */
-function wechatHostsAgent(port: number): https.Agent {
-  class WechatHostsAgent extends https.Agent {
-    override createConnection(): ReturnType<typeof connect> {
-      return connect({ host: '127.0.0.1', port });
-    }
-  }
-  return new WechatHostsAgent({ keepAlive: false });
-}
 
 /** Plays the WeChat user opening an authorize URL and consenting as `openid` (the sandbox's test hook). */
 async function consent(authorizeUrl: string, openid: string, agent?: https.Agent): Promise<URL> {
