@@ -7,6 +7,12 @@ import { BadRequestError } from '../common/errors/app-error';
 import { BillingService, DownloadedBill } from './billing.service';
 import { ReconciliationResult, ReconciliationService, reconciliationAuditDetail } from './reconciliation.service';
 
+/** The audit target of a per-day call: the date, and in service-provider mode the sub-merchant named. */
+function dayTarget(req: { query: Record<string, unknown> }, suffix?: string): string {
+  const sub = typeof req.query.subMchid === 'string' ? `/${req.query.subMchid}` : '';
+  return `${String(req.query.date ?? '')}${suffix ? `/${suffix}` : ''}${sub}`;
+}
+
 async function send(res: Response, bill: DownloadedBill): Promise<void> {
   res.status(200);
   res.setHeader('Content-Type', 'text/csv; charset=utf-8');
@@ -18,16 +24,24 @@ async function send(res: Response, bill: DownloadedBill): Promise<void> {
 @AdminOnly()
 @Controller('admin/bills')
 export class BillsController {
-  constructor(private readonly billing: BillingService) {}
+  constructor(
+    private readonly billing: BillingService,
+    private readonly reconciliations: ReconciliationService,
+  ) {}
 
   @Get('trade')
-  @Audit('bill.trade', (req) => `${req.query.date}/${req.query.type ?? 'ALL'}`)
-  @ApiOperation({ summary: "Download the day's trade bill from WeChat (hash checked, gunzipped) as CSV" })
+  @Audit('bill.trade', (req) => dayTarget(req, String(req.query.type ?? 'ALL')))
+  @ApiOperation({
+    summary: "Download the day's trade bill from WeChat (hash checked, gunzipped) as CSV",
+    description: "Service-provider mode: ?subMchid= for one sub-merchant's bill (sub_mchid); without it, the provider's bill of every sub-merchant. Direct mode: subMchid is a 400.",
+  })
   @ApiQuery({ name: 'date', example: '2026-11-23' })
   @ApiQuery({ name: 'type', enum: ['ALL', 'SUCCESS', 'REFUND'], required: false })
+  @ApiQuery({ name: 'subMchid', required: false, example: '1900000201' })
   @ApiProduces('text/csv')
-  async trade(@Query('date') date: unknown, @Query('type') type: unknown, @Res() res: Response) {
-    await send(res, await this.billing.tradeBill(date, type));
+  async trade(@Query('date') date: unknown, @Query('type') type: unknown, @Query('subMchid') subMchid: unknown, @Res() res: Response) {
+    const merchant = subMchid === undefined ? undefined : { subMchid: this.reconciliations.subMchidOf(subMchid) };
+    await send(res, await this.billing.tradeBill(date, type, merchant));
   }
 
   @Get('fundflow')
@@ -49,7 +63,7 @@ export class ReconciliationsController {
 
   @Post()
   @HttpCode(200)
-  @Audit('reconciliation.run', (req) => String(req.query.date ?? ''), (_req, result) => reconciliationAuditDetail(result as ReconciliationResult))
+  @Audit('reconciliation.run', (req) => dayTarget(req), (_req, result) => reconciliationAuditDetail(result as ReconciliationResult))
   @ApiOperation({
     summary: "Reconcile a day: download WeChat's ALL trade bill and compare it with our orders and refunds",
     description: [
@@ -60,31 +74,39 @@ export class ReconciliationsController {
       'CLOSED here is only reported). Payments and refund results are applied only after the whole file passed its hash check.',
       'The applied numbers are listed in the result and in the audit row. One run per day at a time, shared with the daily job',
       '(on every instance): a second one answers 409 RECONCILIATION_RUNNING.',
+      'Service-provider mode: per sub-merchant (?subMchid=, default WECHATPAY_SUB_MCHID; it must be registered): its trade bill',
+      '(sub_mchid) against its orders and refunds only, under its own lease; direct mode: subMchid is a 400.',
     ].join(' '),
   })
   @ApiQuery({ name: 'date', example: '2026-11-23' })
-  run(@Query('date') date: unknown) {
-    return this.reconciliations.run(date);
+  @ApiQuery({ name: 'subMchid', required: false, example: '1900000201' })
+  run(@Query('date') date: unknown, @Query('subMchid') subMchid: unknown) {
+    return this.reconciliations.run(date, subMchid);
   }
 
   @Get()
-  @ApiOperation({ summary: 'Recent reconciliations, newest bill date first (summaries; ?limit=1-100, default 31)' })
+  @ApiOperation({ summary: "Recent reconciliations, newest bill date first (summaries; ?limit=1-100, default 31; service-provider mode: every sub-merchant's, or ?subMchid='s)" })
   @ApiQuery({ name: 'limit', required: false, example: 31 })
-  list(@Query('limit') limit: string | undefined) {
+  @ApiQuery({ name: 'subMchid', required: false, example: '1900000201' })
+  list(@Query('limit') limit: string | undefined, @Query('subMchid') subMchid: unknown) {
     const n = limit === undefined ? 31 : Number(limit);
     if (!Number.isInteger(n) || n < 1 || n > 100) throw new BadRequestError('INVALID_LIMIT', 'limit must be an integer from 1 to 100');
-    return this.reconciliations.list(n);
+    // Direct mode: direct mode's rows only (''); a provider without subMchid: every sub-merchant's.
+    const sub = this.reconciliations.subMchidOf(subMchid);
+    return this.reconciliations.list(n, subMchid === undefined && sub !== '' ? undefined : sub);
   }
 
   @Get(':date')
-  @ApiOperation({ summary: 'The stored result: summary and every difference (?format=csv for the differences as CSV)' })
+  @ApiOperation({ summary: 'The stored result: summary and every difference (?format=csv for the differences as CSV; service-provider mode: ?subMchid=, default WECHATPAY_SUB_MCHID)' })
   @ApiQuery({ name: 'format', enum: ['json', 'csv'], required: false })
-  async get(@Param('date') date: string, @Query('format') format: string | undefined, @Res({ passthrough: true }) res: Response) {
+  @ApiQuery({ name: 'subMchid', required: false, example: '1900000201' })
+  async get(@Param('date') date: string, @Query('format') format: string | undefined, @Query('subMchid') subMchid: unknown, @Res({ passthrough: true }) res: Response) {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new BadRequestError('INVALID_DATE', 'date must be YYYY-MM-DD');
-    const result = await this.reconciliations.get(date);
+    const sub = this.reconciliations.subMchidOf(subMchid);
+    const result = await this.reconciliations.get(date, sub);
     if (format === 'csv') {
       res.setHeader('Content-Type', 'text/csv; charset=utf-8');
-      res.setHeader('Content-Disposition', `attachment; filename="reconciliation-${date}.csv"`);
+      res.setHeader('Content-Disposition', `attachment; filename="reconciliation-${date}${sub ? `-${sub}` : ''}.csv"`);
       return ReconciliationService.toCsv(result);
     }
     if (format !== undefined && format !== 'json') throw new BadRequestError('INVALID_FORMAT', 'format must be json or csv');
@@ -93,7 +115,8 @@ export class ReconciliationsController {
 
   @Get(':date/differences.csv')
   @ApiProduces('text/csv')
-  async csv(@Param('date') date: string, @Res({ passthrough: true }) res: Response) {
-    return this.get(date, 'csv', res);
+  @ApiQuery({ name: 'subMchid', required: false, example: '1900000201' })
+  async csv(@Param('date') date: string, @Query('subMchid') subMchid: unknown, @Res({ passthrough: true }) res: Response) {
+    return this.get(date, 'csv', subMchid, res);
   }
 }

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
 import { WechatPayApiError } from '../wechat/pay/errors';
-import { FundFlowAccount, PAYMENT_GATEWAY, PaymentGateway, TradeBillKind } from '../wechat/pay/payment-gateway';
+import { FundFlowAccount, MerchantRef, PAYMENT_GATEWAY, PaymentGateway, TradeBillKind } from '../wechat/pay/payment-gateway';
 import { parseBillDate } from './bill-date';
 
 /** WeChat answered that the bill does not exist (yet). */
@@ -37,12 +37,13 @@ export class BillingService {
     private readonly clock: Clock,
   ) {}
 
-  async tradeBill(dateText: unknown, type: unknown): Promise<DownloadedBill> {
+  /** `merchant`: a provider's bill of one sub-merchant (checked by the caller); without it, the provider's bill. */
+  async tradeBill(dateText: unknown, type: unknown, merchant?: MerchantRef): Promise<DownloadedBill> {
     const { date } = parseBillDate(dateText, this.clock.nowMs());
     const billType = (type ?? 'ALL') as TradeBillKind;
     if (!['ALL', 'SUCCESS', 'REFUND'].includes(billType)) throw new AppError(HttpStatus.BAD_REQUEST, 'INVALID_BILL_TYPE', 'type must be ALL, SUCCESS or REFUND');
-    const bill = await this.explain(() => this.gateway.tradeBill(date, billType));
-    return { stream: await this.spool(bill), filename: `tradebill-${date}-${billType}.csv` };
+    const bill = await this.explain(() => this.gateway.tradeBill(date, billType, merchant));
+    return { stream: await this.spool(bill), filename: `tradebill-${date}-${billType}${merchant ? `-${merchant.subMchid}` : ''}.csv` };
   }
 
   async fundFlowBill(dateText: unknown, account: unknown): Promise<DownloadedBill> {
@@ -54,13 +55,13 @@ export class BillingService {
   }
 
   /**
-   * For reconciliation: the ALL trade bill as a stream whose end fails if the hash does not match, or
+   * For reconciliation: the ALL trade bill (of `merchant`, a provider's sub-merchant) as a stream whose end fails if the hash does not match, or
    * null when WeChat has no statement for that day (NO_STATEMENT_EXIST: no trades that day — not a
    * failure; STATEMENT_CREATING, a bill not ready yet, still is one).
    */
-  async tradeBillStream(date: string): Promise<Readable | null> {
+  async tradeBillStream(date: string, merchant?: MerchantRef): Promise<Readable | null> {
     try {
-      return await this.explain(() => this.gateway.tradeBill(date, 'ALL'));
+      return await this.explain(() => this.gateway.tradeBill(date, 'ALL', merchant));
     } catch (error) {
       if (error instanceof BillNotAvailableError && error.details?.wechatCode === 'NO_STATEMENT_EXIST') return null;
       throw error;

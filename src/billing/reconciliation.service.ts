@@ -4,11 +4,12 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { Repository } from 'typeorm';
 import { Clock } from '../common/clock';
-import { ConflictError, NotFoundError } from '../common/errors/app-error';
+import { BadRequestError, ConflictError, NotFoundError } from '../common/errors/app-error';
 import { LeaseService } from '../database/lease.service';
 import { Metrics } from '../metrics/metrics.service';
 import { OrderService, ReconcileOrder } from '../payment/order.service';
 import { PaymentApplier } from '../payment/payment-applier.service';
+import { SubMerchantsService } from '../payment/sub-merchants.service';
 import { RefundService } from '../refund/refund.service';
 import { WechatCredentials } from '../wechat/wechat-credentials';
 import { parseBillDate } from './bill-date';
@@ -42,6 +43,8 @@ export interface Difference {
 
 export interface ReconciliationResult {
   date: string;
+  /** The sub-merchant reconciled (service-provider mode only; absent in direct mode). */
+  subMchid?: string;
   status: 'done' | 'failed';
   startedAt: string;
   durationMs: number;
@@ -94,15 +97,36 @@ const LEASE_TTL_MS = 30 * 60_000;
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
-/** Another reconciliation of the same day is running (here or on another instance). */
+/** Another reconciliation of the same day (and sub-merchant) is running (here or on another instance). */
 export class ReconciliationRunningError extends ConflictError {
-  constructor(date: string) {
+  constructor(date: string, subMchid = '') {
+    const of = subMchid ? `${date} of sub-merchant ${subMchid}` : date;
     super(
       'RECONCILIATION_RUNNING',
-      `the reconciliation of ${date} is already running (started by an operator or the daily job, on this or another instance); wait for it to finish and read the result at GET /admin/reconciliations/${date}`,
-      { date },
+      `the reconciliation of ${of} is already running (started by an operator or the daily job, on this or another instance); wait for it to finish and read the result at GET /admin/reconciliations/${date}${subMchid ? `?subMchid=${subMchid}` : ''}`,
+      { date, ...(subMchid ? { subMchid } : {}) },
     );
   }
+}
+
+const SUB_MCHID = /^\d{8,12}$/;
+
+/**
+ * The sub-merchant a reconciliation request names: '' in direct mode (where naming one is a 400: there
+ * are no sub-merchants), the default one (WECHATPAY_SUB_MCHID) when a provider names none.
+ */
+export function reconciliationSubMchid(value: unknown, partner: { defaultSubMchid?: string; partnerMode: boolean }): string {
+  if (!partner.partnerMode) {
+    if (value !== undefined) {
+      throw new BadRequestError('PARTNER_MODE_OFF', 'subMchid is for service-provider mode; this deployment is in direct mode (WECHATPAY_SUB_MCHID is not set): reconcile without subMchid');
+    }
+    return '';
+  }
+  if (value === undefined) return partner.defaultSubMchid!;
+  if (typeof value !== 'string' || !SUB_MCHID.test(value)) {
+    throw new BadRequestError('INVALID_SUB_MCHID', 'subMchid must be the numeric mchid of a sub-merchant (8 to 12 digits), given once');
+  }
+  return value;
 }
 
 /**
@@ -138,30 +162,45 @@ export class ReconciliationService {
     private readonly applier: PaymentApplier,
     private readonly credentials: WechatCredentials,
     private readonly clock: Clock,
+    private readonly subMerchants: SubMerchantsService,
     @Optional() private readonly metrics?: Metrics,
   ) {}
 
   private readonly running = new Set<string>();
 
+  /** The sub-merchant a request names ('' in direct mode); see reconciliationSubMchid. */
+  subMchidOf(value: unknown): string {
+    return reconciliationSubMchid(value, this.subMerchants);
+  }
+
   /**
-   * Reconciles a day, at most once at a time per day across instances: the operator's POST and the
-   * daily job share the lease `billing.reconcile.<date>` (plus an in-process guard, since a lease is
-   * re-entrant for its own instance). A second run while one is going: ReconciliationRunningError (409).
+   * Reconciles a day, at most once at a time per day (and sub-merchant) across instances: the
+   * operator's POST and the daily job share the lease `billing.reconcile.<date>` (service-provider
+   * mode: `billing.reconcile.<date>.<sub_mchid>`, one per sub-merchant), plus an in-process guard,
+   * since a lease is re-entrant for its own instance. A second run while one is going:
+   * ReconciliationRunningError (409). `subMchidText`: the sub-merchant (provider only; default
+   * WECHATPAY_SUB_MCHID), which must be registered in sub_merchants.
    */
-  async run(dateText: unknown): Promise<ReconciliationResult> {
+  async run(dateText: unknown, subMchidText?: unknown): Promise<ReconciliationResult> {
+    const subMchid = this.subMchidOf(subMchidText);
     const { date } = parseBillDate(dateText, this.clock.nowMs());
-    if (this.running.has(date)) throw new ReconciliationRunningError(date);
-    this.running.add(date);
+    if (subMchid && !(await this.subMerchants.isRegistered(subMchid))) {
+      throw new BadRequestError('UNKNOWN_SUB_MERCHANT', `sub-merchant ${subMchid} is not registered (GET /admin/sub-merchants lists them)`, { subMchid });
+    }
+    const key = subMchid ? `${date}.${subMchid}` : date;
+    if (this.running.has(key)) throw new ReconciliationRunningError(date, subMchid);
+    this.running.add(key);
     try {
-      const { ran, result } = await this.leases.runExclusive(`billing.reconcile.${date}`, LEASE_TTL_MS, () => this.reconcile(date));
-      if (!ran) throw new ReconciliationRunningError(date);
+      const { ran, result } = await this.leases.runExclusive(`billing.reconcile.${key}`, LEASE_TTL_MS, () => this.reconcile(date, subMchid));
+      if (!ran) throw new ReconciliationRunningError(date, subMchid);
       return result!;
     } finally {
-      this.running.delete(date);
+      this.running.delete(key);
     }
   }
 
-  private async reconcile(date: string): Promise<ReconciliationResult> {
+  /** `subMchid`: '' in direct mode; a provider's sub-merchant: its bill (sub_mchid) against its orders only. */
+  private async reconcile(date: string, subMchid: string): Promise<ReconciliationResult> {
     const { from, to } = parseBillDate(date, this.clock.nowMs());
     const started = Date.now();
     const startedAt = this.clock.now().toISOString();
@@ -191,11 +230,31 @@ export class ReconciliationService {
     const rowSums = { settlement: 0, refund: 0, order: 0, requestedRefund: 0 };
     const applied = { payments: 0, outTradeNos: [] as string[], refunds: 0, outRefundNos: [] as string[] };
 
+    /** An order of another sub-merchant in this sub-merchant's bill: reported, never applied. */
+    const otherMerchant = (row: TradeBillRecord, order: ReconcileOrder | undefined): boolean => {
+      if (!subMchid || !order || (order.subMchid ?? '') === subMchid) return false;
+      add({
+        type: 'status_mismatch',
+        outTradeNo: row.outTradeNo,
+        wechatAmount: row.orderAmount,
+        ourAmount: order.paidTotal ?? order.total,
+        wechatState: row.tradeState,
+        ourStatus: order.status,
+        transactionId: row.transactionId,
+        detail: `in the bill of sub-merchant ${subMchid}, an order of ${order.subMchid || 'no sub-merchant'} here: check by hand`,
+      });
+      return true;
+    };
+
     const checkPayments = async (rows: TradeBillRecord[]) => {
       const ours = await this.orders.reconcileView(rows.map((r) => r.outTradeNo));
       for (const row of rows) {
         const order = ours.get(row.outTradeNo);
         const wechatAmount = row.orderAmount;
+        if (otherMerchant(row, order)) {
+          amounts.mismatched += wechatAmount;
+          continue;
+        }
         if (order?.status === 'ANOMALY') {
           // We know the order and WeChat says it is paid; ours was held as ANOMALY (amount or appid
           // did not match, …): not a payment we missed, a disagreement for a person to settle.
@@ -251,6 +310,7 @@ export class ReconciliationService {
       for (const row of rows) {
         const order = ours.get(row.outTradeNo);
         if (!order || (!PAID_HERE.has(order.status) && order.status !== 'ANOMALY')) continue;
+        if (otherMerchant(row, order)) continue;
         add({
           type: 'status_mismatch',
           outTradeNo: row.outTradeNo,
@@ -311,7 +371,7 @@ export class ReconciliationService {
     let result: ReconciliationResult;
     try {
       // null: WeChat has no statement for the day (no trades there); what we have paid that day is only_here.
-      const stream = await this.billing.tradeBillStream(date);
+      const stream = await this.billing.tradeBillStream(date, subMchid ? { subMchid } : undefined);
       noTradesAtWechat = stream === null;
       let paymentBatch: TradeBillRecord[] = [];
       let refundBatch: TradeBillRecord[] = [];
@@ -360,7 +420,7 @@ export class ReconciliationService {
       if (otherBatch.length) await checkOthers(otherBatch);
 
       // Paid here that day, absent from WeChat's bill.
-      for await (const page of this.orders.paidBetween(from, to)) {
+      for await (const page of this.orders.paidBetween(from, to, undefined, subMchid || undefined)) {
         for (const order of page) {
           if (!PAID_HERE.has(order.status) && order.status !== 'ANOMALY') continue;
           payments.ourCount++;
@@ -371,7 +431,7 @@ export class ReconciliationService {
           }
         }
       }
-      for (const refund of await this.refunds.succeededBetween(from, to)) {
+      for (const refund of await this.refunds.succeededBetween(from, to, subMchid || undefined)) {
         refundStats.ourCount++;
         refundStats.ourAmount += refund.amount;
         if (!seenRefunds.has(refund.outRefundNo)) {
@@ -385,6 +445,8 @@ export class ReconciliationService {
           {
             appid: row.appid || this.credentials.appid,
             mchid: row.mchid || this.credentials.mchid,
+            // A provider's trade names its sub-merchant (特约商户号; this bill's when the column is empty).
+            ...(subMchid ? { sub_mchid: row.subMchid || subMchid } : {}),
             out_trade_no: row.outTradeNo,
             transaction_id: row.transactionId,
             trade_type: row.tradeType,
@@ -413,9 +475,10 @@ export class ReconciliationService {
       }
 
       const problems = billSummary ? summaryProblems(billSummary, billRows, rowSums) : noTradesAtWechat ? [] : ['the bill has no summary row'];
-      if (problems.length) this.logger.warn(`bill ${date}: rows do not add up to the bill's summary row: ${problems.join('; ')}`);
+      if (problems.length) this.logger.warn(`bill ${date}${subMchid ? ` of ${subMchid}` : ''}: rows do not add up to the bill's summary row: ${problems.join('; ')}`);
       result = {
         date,
+        ...(subMchid ? { subMchid } : {}),
         status: 'done',
         startedAt,
         durationMs: Date.now() - started,
@@ -445,9 +508,10 @@ export class ReconciliationService {
       return result;
     } catch (error) {
       this.metrics?.reconciliation('failed', {});
-      this.logger.error(`reconciliation of ${date} failed: ${(error as Error).message}`);
+      this.logger.error(`reconciliation of ${date}${subMchid ? ` of sub-merchant ${subMchid}` : ''} failed: ${(error as Error).message}`);
       const failed: ReconciliationResult = {
         date,
+        ...(subMchid ? { subMchid } : {}),
         status: 'failed',
         startedAt,
         durationMs: Date.now() - started,
@@ -469,7 +533,7 @@ export class ReconciliationService {
         differences: [],
         error: (error as Error).message,
       };
-      await this.store(failed).catch((storeError: Error) => this.logger.error(`could not store the failed reconciliation of ${date}: ${storeError.message}`));
+      await this.store(failed).catch((storeError: Error) => this.logger.error(`could not store the failed reconciliation of ${date}${subMchid ? ` of ${subMchid}` : ''}: ${storeError.message}`));
       throw error;
     }
   }
@@ -496,26 +560,36 @@ export class ReconciliationService {
       differences = await encodeDifferences(result.differences.slice(0, keep));
       summary = { ...result.summary, differencesStored: keep };
     }
+    const key = { billDate: result.date, subMchid: result.subMchid ?? '' };
     const row = {
-      billDate: result.date,
+      ...key,
       status: result.status,
       summary: JSON.stringify({ ...result, summary, differences: undefined }),
       differences,
       updatedAt: now,
     };
-    const updated = await this.results.update({ billDate: result.date }, row);
+    const updated = await this.results.update(key, row);
     if (!updated.affected) {
-      await this.results.insert({ ...row, createdAt: now }).catch(() => this.results.update({ billDate: result.date }, row));
+      await this.results.insert({ ...row, createdAt: now }).catch(() => this.results.update(key, row));
     }
   }
 
-  /** The most recent reconciliations (newest bill date first), summaries only. */
-  async list(limit: number): Promise<Array<{ date: string; status: string; startedAt: string; differenceCount: number; billRows: number; error?: string }>> {
-    const rows = await this.results.find({ select: ['billDate', 'status', 'summary'], order: { billDate: 'DESC' }, take: limit });
+  /**
+   * The most recent reconciliations (newest bill date first), summaries only. Service-provider mode:
+   * every sub-merchant's (each row names its subMchid), or only `subMchid`'s.
+   */
+  async list(limit: number, subMchid?: string): Promise<Array<{ date: string; subMchid?: string; status: string; startedAt: string; differenceCount: number; billRows: number; error?: string }>> {
+    const rows = await this.results.find({
+      select: ['billDate', 'subMchid', 'status', 'summary'],
+      ...(subMchid !== undefined ? { where: { subMchid } } : {}),
+      order: { billDate: 'DESC', subMchid: 'ASC' },
+      take: limit,
+    });
     return rows.map((row) => {
       const summary = JSON.parse(row.summary) as Omit<ReconciliationResult, 'differences'>;
       return {
         date: row.billDate,
+        ...(row.subMchid ? { subMchid: row.subMchid } : {}),
         status: row.status,
         startedAt: summary.startedAt,
         differenceCount: summary.summary.differenceCount,
@@ -525,9 +599,10 @@ export class ReconciliationService {
     });
   }
 
-  async get(date: string): Promise<ReconciliationResult> {
-    const row = await this.results.findOneBy({ billDate: date });
-    if (!row) throw new NotFoundError(`reconciliation of ${date}`, 'RECONCILIATION_NOT_FOUND');
+  /** `subMchid`: '' in direct mode. */
+  async get(date: string, subMchid = ''): Promise<ReconciliationResult> {
+    const row = await this.results.findOneBy({ billDate: date, subMchid });
+    if (!row) throw new NotFoundError(`reconciliation of ${date}${subMchid ? ` of sub-merchant ${subMchid}` : ''}`, 'RECONCILIATION_NOT_FOUND');
     return { ...(JSON.parse(row.summary) as ReconciliationResult), differences: await decodeDifferences(row.differences) };
   }
 

@@ -76,6 +76,11 @@ export class TradeBillRecord {
   get mchid(): string {
     return this.field('mchid');
   }
+  /** 特约商户号: a service provider's trade's sub-merchant; '' for a direct merchant's (WeChat prints 0). */
+  get subMchid(): string {
+    const value = this.field('subMchid');
+    return value === '0' ? '' : value;
+  }
   get openid(): string {
     return this.field('openid');
   }
@@ -119,6 +124,7 @@ const COLUMNS = {
   tradeTime: '交易时间',
   appid: '公众账号ID',
   mchid: '商户号',
+  subMchid: '特约商户号',
   transactionId: '微信订单号',
   outTradeNo: '商户订单号',
   openid: '用户标识',

@@ -55,3 +55,31 @@ export async function ensureNullable(queryRunner: QueryRunner, tableName: string
   });
   if (changes.length) await queryRunner.changeColumns(table, changes);
 }
+
+/**
+ * Makes `columnNames` (in that order) the table's primary key, when it is not already. MySQL/MariaDB:
+ * one `ALTER TABLE … DROP PRIMARY KEY, ADD PRIMARY KEY (…)` — a single statement, so a crash cannot
+ * leave the table without a key; SQLite (whose TypeORM updatePrimaryKeys does nothing): the table is
+ * rebuilt once with the new key, inside the migration's transaction.
+ */
+export async function ensurePrimaryKey(queryRunner: QueryRunner, tableName: string, columnNames: string[]): Promise<void> {
+  const table = await queryRunner.getTable(tableName);
+  if (!table) throw new Error(`ensurePrimaryKey: table ${tableName} does not exist`);
+  const current = table.primaryColumns.map((c) => c.name);
+  if (current.length === columnNames.length && columnNames.every((name) => current.includes(name))) return;
+  for (const name of columnNames) if (!table.findColumnByName(name)) throw new Error(`ensurePrimaryKey: column ${tableName}.${name} does not exist`);
+  const type = queryRunner.connection.options.type;
+  if (type === 'mysql' || type === 'mariadb') {
+    const keys = columnNames.map((name) => `\`${name}\``).join(', ');
+    await queryRunner.query(`ALTER TABLE \`${tableName}\` ${current.length ? 'DROP PRIMARY KEY, ' : ''}ADD PRIMARY KEY (${keys})`);
+    return;
+  }
+  const changes = table.columns
+    .filter((column) => column.isPrimary !== columnNames.includes(column.name))
+    .map((oldColumn) => {
+      const newColumn = oldColumn.clone();
+      newColumn.isPrimary = columnNames.includes(oldColumn.name);
+      return { oldColumn, newColumn };
+    });
+  await queryRunner.changeColumns(table, changes);
+}

@@ -38,6 +38,8 @@ export interface ReconcileOrder {
   total: number;
   paidTotal: number | null;
   transactionId: string | null;
+  /** The order's sub-merchant (service-provider mode); null in direct mode. Set by reconcileView. */
+  subMchid?: string | null;
 }
 
 function newOutTradeNo(now: Date): string {
@@ -351,6 +353,7 @@ export class OrderService {
         'o.total AS total',
         'o.paid_total AS paid_total',
         'o.transaction_id AS transaction_id',
+        'o.sub_mchid AS sub_mchid',
       ])
       .where('a.out_trade_no IN (:...nos)', { nos: outTradeNos })
       .getRawMany();
@@ -360,7 +363,7 @@ export class OrderService {
     if (missing.length) {
       const orphans: Array<Record<string, unknown>> = await this.orders
         .createQueryBuilder('o')
-        .select(['o.out_trade_no AS out_trade_no', 'o.status AS status', 'o.total AS total', 'o.paid_total AS paid_total', 'o.transaction_id AS transaction_id'])
+        .select(['o.out_trade_no AS out_trade_no', 'o.status AS status', 'o.total AS total', 'o.paid_total AS paid_total', 'o.transaction_id AS transaction_id', 'o.sub_mchid AS sub_mchid'])
         .where('o.out_trade_no IN (:...nos)', { nos: missing })
         .getRawMany();
       for (const o of orphans) rows.push({ ...o, attempt_no: o.out_trade_no, attempt_status: null, attempt_transaction_id: null });
@@ -369,7 +372,7 @@ export class OrderService {
       rows.map((r) => {
         const attemptTx = (r.attempt_transaction_id as string | null) ?? null;
         const orderTx = (r.transaction_id as string | null) ?? null;
-        const base = { outTradeNo: String(r.attempt_no), orderOutTradeNo: String(r.out_trade_no), total: Number(r.total) };
+        const base = { outTradeNo: String(r.attempt_no), orderOutTradeNo: String(r.out_trade_no), total: Number(r.total), subMchid: (r.sub_mchid as string | null) ?? null };
         let view: ReconcileOrder;
         if (attemptTx && attemptTx !== orderTx) {
           view = { ...base, status: String(r.attempt_status) as OrderStatus, paidTotal: Number(r.total), transactionId: attemptTx };
@@ -383,11 +386,14 @@ export class OrderService {
     );
   }
 
-  /** Reconciliation: every order paid (per WeChat's success time) in [from, to), in id order, a page at a time, by the number of the attempt that paid it. */
-  async *paidBetween(from: Date, to: Date, pageSize = 5000): AsyncGenerator<ReconcileOrder[]> {
+  /**
+   * Reconciliation: every order paid (per WeChat's success time) in [from, to), in id order, a page at a
+   * time, by the number of the attempt that paid it; with `subMchid`, only that sub-merchant's orders.
+   */
+  async *paidBetween(from: Date, to: Date, pageSize = 5000, subMchid?: string): AsyncGenerator<ReconcileOrder[]> {
     let lastId = '0';
     for (;;) {
-      const rows: Array<Record<string, unknown>> = await this.orders
+      const qb = this.orders
         .createQueryBuilder('o')
         .leftJoin('payment_attempts', 'a', 'a.order_id = o.id AND a.transaction_id = o.transaction_id')
         .select([
@@ -400,10 +406,9 @@ export class OrderService {
           'o.transaction_id AS transaction_id',
         ])
         .where('o.paid_at >= :from AND o.paid_at < :to', { from, to })
-        .andWhere('o.id > :lastId', { lastId })
-        .orderBy('o.id', 'ASC')
-        .limit(pageSize)
-        .getRawMany();
+        .andWhere('o.id > :lastId', { lastId });
+      if (subMchid) qb.andWhere('o.sub_mchid = :subMchid', { subMchid });
+      const rows: Array<Record<string, unknown>> = await qb.orderBy('o.id', 'ASC').limit(pageSize).getRawMany();
       if (!rows.length) return;
       lastId = String(rows[rows.length - 1].id);
       yield rows.map((r) => ({

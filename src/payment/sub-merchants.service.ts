@@ -184,6 +184,21 @@ export class SubMerchantsService {
     return subMchid;
   }
 
+  async isRegistered(subMchid: string): Promise<boolean> {
+    return this.rows.existsBy({ subMchid });
+  }
+
+  /**
+   * The daily reconciliation's sub-merchants: the default one (WECHATPAY_SUB_MCHID, always: the
+   * deployment is configured for it) and every enabled registered one, in registration order. Direct
+   * mode: none.
+   */
+  async reconciledSubMchids(): Promise<string[]> {
+    if (!this.partnerMode) return [];
+    const enabled = (await this.rows.find({ select: ['subMchid'], where: { enabled: 1 }, order: { id: 'ASC' } })).map((r) => r.subMchid);
+    return [...new Set([this.defaultSubMchid!, ...enabled])];
+  }
+
   /** The decrypted AppSecret of a sub-merchant's own official account (for its OAuth login). */
   async subAppSecret(subMchid: string): Promise<{ appid: string; appsecret: string } | undefined> {
     const row = await this.rows.findOneBy({ subMchid });

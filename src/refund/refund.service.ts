@@ -417,13 +417,14 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     return changed;
   }
 
-  /** Refunds that succeeded on a Beijing day, for reconciliation. */
-  async succeededBetween(from: Date, to: Date): Promise<Refund[]> {
-    return this.refunds
+  /** Refunds that succeeded on a Beijing day, for reconciliation; with `subMchid`, only refunds of that sub-merchant's orders. */
+  async succeededBetween(from: Date, to: Date, subMchid?: string): Promise<Refund[]> {
+    const qb = this.refunds
       .createQueryBuilder('r')
       .where('r.success_at >= :from AND r.success_at < :to', { from, to })
-      .andWhere('r.status = :s', { s: 'SUCCESS' })
-      .getMany();
+      .andWhere('r.status = :s', { s: 'SUCCESS' });
+    if (subMchid) qb.andWhere('r.out_trade_no IN (SELECT o.out_trade_no FROM orders o WHERE o.sub_mchid = :subMchid)', { subMchid });
+    return qb.getMany();
   }
 
   async byNumbers(outRefundNos: string[]): Promise<Refund[]> {

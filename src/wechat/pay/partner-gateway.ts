@@ -69,7 +69,7 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
     this.refunds = new V3RefundsAndBills(client, refundNotifyUrl);
   }
 
-  /** Refunds (with the trade's sub_mchid) and bills (the provider's own, no sub_mchid yet) on the direct adapter's calls. */
+  /** Refunds (with the trade's sub_mchid) and bills (the trade bill per sub_mchid; the provider's own fund-flow bill) on the direct adapter's calls. */
   private readonly refunds: V3RefundsAndBills;
 
   private subMchid(merchant?: MerchantRef): string {
@@ -169,8 +169,9 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
     return this.refunds.queryRefund(outRefundNo, this.subMchid(merchant));
   }
 
-  tradeBill(date: string, type: TradeBillKind): Promise<Readable> {
-    return this.refunds.tradeBill(date, type);
+  /** GET /v3/bill/tradebill?sub_mchid=… for one sub-merchant; without `merchant`, the provider's bill of every sub-merchant. */
+  tradeBill(date: string, type: TradeBillKind, merchant?: MerchantRef): Promise<Readable> {
+    return this.refunds.tradeBill(date, type, merchant?.subMchid);
   }
 
   fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable> {

@@ -100,8 +100,10 @@ export interface PaymentGateway {
   /**
    * The trade bill of a Beijing day (yyyy-MM-dd) as plain CSV text in WeChat's layout (verified and
    * decompressed by the adapter); no trades that day = WechatPayApiError NO_STATEMENT_EXIST.
+   * `merchant`: in service-provider mode, only that sub-merchant's trades (sub_mchid); without it the
+   * provider's bill of every sub-merchant. Direct adapters ignore it.
    */
-  tradeBill(date: string, type: TradeBillKind): Promise<Readable>;
+  tradeBill(date: string, type: TradeBillKind, merchant?: MerchantRef): Promise<Readable>;
   /** The fund-flow bill of a day, as tradeBill. */
   fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable>;
 }
@@ -212,8 +214,9 @@ export class V3RefundsAndBills {
     return neutralRefund(await this.client.queryRefund(outRefundNo, subMchid), outRefundNo);
   }
 
-  async tradeBill(date: string, type: TradeBillKind): Promise<Readable> {
-    return this.client.downloadBill(await this.client.applyTradeBill({ billDate: date, billType: type, tarType: 'GZIP' }));
+  /** `subMchid`: a service provider's bill of one sub-merchant (?sub_mchid=). */
+  async tradeBill(date: string, type: TradeBillKind, subMchid?: string): Promise<Readable> {
+    return this.client.downloadBill(await this.client.applyTradeBill({ billDate: date, billType: type, tarType: 'GZIP', ...(subMchid ? { subMchid } : {}) }));
   }
 
   async fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable> {

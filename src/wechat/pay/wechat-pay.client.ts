@@ -120,11 +120,12 @@ export class WechatPayClient {
     return this.required(res.body, 'status', res.requestId);
   }
 
-  async applyTradeBill(params: { billDate: string; billType?: TradeBillType; tarType?: 'GZIP' }): Promise<BillApplyResponse> {
+  /** `subMchid`: a service provider's trade bill of one sub-merchant (?sub_mchid=); without it, every sub-merchant's. */
+  async applyTradeBill(params: { billDate: string; billType?: TradeBillType; tarType?: 'GZIP'; subMchid?: string }): Promise<BillApplyResponse> {
     const res = await this.http.request<BillApplyResponse>({
       method: 'GET',
       path: '/v3/bill/tradebill',
-      query: { bill_date: params.billDate, bill_type: params.billType, tar_type: params.tarType },
+      query: { bill_date: params.billDate, ...(params.subMchid ? { sub_mchid: params.subMchid } : {}), bill_type: params.billType, tar_type: params.tarType },
     });
     const apply = this.required(res.body, 'download_url', res.requestId);
     requestedGzip.set(apply, params.tarType === 'GZIP');
