@@ -2,10 +2,16 @@
 // any money — a signed GET /v3/certificates (merchant id, certificate serial, private key; the answer's
 // signature against the platform certificates or the WeChat Pay public key; the APIv3 key by
 // decrypting the certificates), the official account's access_token (stable_token: a running instance
-// keeps its token) and the jsapi_ticket. Says what is wrong in plain words; never prints a secret.
+// keeps its token) and the jsapi_ticket. With WECHATPAY_API_VERSION=v2: the merchant certificate files
+// (apiclient_cert.pem and its key, for the mutual-TLS refunds) and a signed APIv2 orderquery of an order
+// that cannot exist (ORDERNOTEXIST = WeChat accepted the API key, mch_id and appid; its answer's sign is
+// checked with the key too), instead of the APIv3 checks. Says what is wrong in plain words; never
+// prints a secret.
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { SystemClock } from '../common/clock';
 import { AppConfig } from '../config/app-config';
 import { ConfigValidationError, loadConfig } from '../config/load-config';
 import { TransportError, TransportResponse, send } from '../wechat/http/transport';
@@ -14,12 +20,13 @@ import { WechatMpClient } from '../wechat/mp/wechat-mp.client';
 import { CertificateManager } from '../wechat/pay/certificates';
 import { AesGcmCipher } from '../wechat/pay/cipher';
 import { PUBLIC_KEY_ID_PREFIX, USER_AGENT } from '../wechat/pay/constants';
-import { WechatPayDecryptError, WechatPaySignatureError } from '../wechat/pay/errors';
+import { WechatPayApiError, WechatPayBadAnswerError, WechatPayDecryptError, WechatPayNetworkError, WechatPaySignatureError } from '../wechat/pay/errors';
 import { loadPrivateKey } from '../wechat/pay/rsa';
 import { WechatPaySigner } from '../wechat/pay/signer';
 import { CombinedKeySource, PublicKeySource, verifySigned } from '../wechat/pay/verifier';
 import { signedHeadersOf } from '../wechat/pay/wechat-pay.http';
 import type { WechatCredentials } from '../wechat/wechat-credentials';
+import { v2Client } from '../wechat/wechat.module';
 
 export interface CheckResult {
   ok: boolean;
@@ -198,6 +205,86 @@ async function verifyAnswer(res: TransportResponse, keys: CombinedKeySource, pub
   }
 }
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * APIv2: apiclient_cert.pem (WECHATPAY_CERT_PATH) and apiclient_key.pem (WECHATPAY_PRIVATE_KEY_PATH),
+ * which the refunds present for mutual TLS: a certificate, its key, of this merchant (its CN is the
+ * 商户号), valid now.
+ */
+function checkMerchantCertificate(credentials: WechatCredentials, now: number): CheckResult {
+  const name = 'merchant certificate';
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(credentials.merchantCertPem ?? '');
+  } catch (error) {
+    return fail(name, `WECHATPAY_CERT_PATH is not a readable X.509 certificate (${(error as Error).message}): it must be apiclient_cert.pem from the merchant API certificate download.`);
+  }
+  const renew = 'Apply for a new API certificate in 商户平台 → 账户中心 → API安全 → API证书 and use the apiclient_cert.pem and apiclient_key.pem it gives.';
+  try {
+    if (!cert.checkPrivateKey(createPrivateKey(credentials.merchantPrivateKeyPem))) {
+      return fail(name, `WECHATPAY_PRIVATE_KEY_PATH is not the private key of the certificate in WECHATPAY_CERT_PATH (serial ${cert.serialNumber}): use the apiclient_key.pem downloaded together with that apiclient_cert.pem.`);
+    }
+  } catch (error) {
+    return fail(name, `WECHATPAY_PRIVATE_KEY_PATH is not a readable private key (${(error as Error).message}): it must be apiclient_key.pem from the merchant API certificate download.`);
+  }
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
+  if (cn && /^\d+$/.test(cn) && cn !== credentials.mchid) {
+    return fail(name, `WECHATPAY_CERT_PATH is the API certificate of merchant ${cn}, not of ${credentials.mchid} (WECHATPAY_MCHID): use the certificate downloaded from merchant ${credentials.mchid}'s 商户平台.`);
+  }
+  const validFrom = Date.parse(cert.validFrom);
+  const validTo = Date.parse(cert.validTo);
+  if (now < validFrom) return fail(name, `the certificate in WECHATPAY_CERT_PATH (serial ${cert.serialNumber}) is valid only from ${cert.validFrom}: check this server's clock (NTP).`);
+  if (now > validTo) return fail(name, `the certificate in WECHATPAY_CERT_PATH (serial ${cert.serialNumber}) expired on ${cert.validTo}: refunds will fail. ${renew}`);
+  const days = Math.floor((validTo - now) / DAY_MS);
+  const soon = days < 30 ? ` It expires in ${days} day(s): renew it before then. ${renew}` : '';
+  return pass(name, `WECHATPAY_CERT_PATH (serial ${cert.serialNumber}, valid until ${cert.validTo}) and WECHATPAY_PRIVATE_KEY_PATH are a pair: refunds can present them (mutual TLS).${soon}`);
+}
+
+/** APIv2: a signed orderquery of an order that cannot exist; ORDERNOTEXIST is the good answer. */
+async function checkPayV2(config: AppConfig, credentials: WechatCredentials): Promise<CheckResult[]> {
+  const results = [checkMerchantCertificate(credentials, Date.now())];
+  const name = 'APIv2 key';
+  const m = credentials.mchid;
+  const signType = config.wechat.v2SignType;
+  const client = v2Client(credentials, config, new SystemClock(), undefined);
+  const probe = `CHECKLIVE${Date.now()}`;
+  try {
+    await client.queryByOutTradeNo(probe);
+    results.push(pass(name, `WeChat Pay accepted merchant ${m}'s ${signType} sign made with WECHATPAY_API_V2_KEY, and its answer verifies with it`));
+  } catch (error) {
+    if (error instanceof WechatPayApiError && error.wechatCode === 'ORDER_NOT_EXIST') {
+      results.push(pass(name, `WeChat Pay accepted merchant ${m}'s ${signType} sign made with WECHATPAY_API_V2_KEY (an orderquery of the made-up out_trade_no ${probe}: ORDERNOTEXIST), and its answer verifies with it`));
+    } else if (error instanceof WechatPayApiError) {
+      const said = ` (WeChat Pay said: ${error.message})`;
+      if (error.wechatCode === 'SIGN_ERROR') {
+        results.push(
+          fail(
+            name,
+            `WeChat Pay refused our ${signType} sign: WECHATPAY_API_V2_KEY is not the API key of merchant ${m} (WECHATPAY_MCHID). Copy it from 商户平台 → 账户中心 → API安全 → 设置API密钥 ` +
+              '(32 characters; setting a new one there replaces the old, which then fails here).' +
+              said,
+          ),
+        );
+      } else if (/appid/i.test(error.message)) {
+        results.push(fail(name, `WeChat Pay says WECHAT_APPID ${credentials.appid} is not bound to merchant ${m}: bind it in 商户平台 → 产品中心 → AppID账号管理, or fix WECHAT_APPID / WECHATPAY_MCHID.${said}`));
+      } else if (/mch_?id|商户号/i.test(error.message)) {
+        results.push(fail(name, `WeChat Pay does not accept merchant id ${m} (WECHATPAY_MCHID): check the 商户号 (商户平台 → 账户中心 → 商户信息).${said}`));
+      } else {
+        const passing = error.httpStatus >= 500 || error.httpStatus === 429;
+        results.push(fail(name, `WeChat Pay answered ${error.wechatCode}: ${error.message}. ${passing ? 'A passing failure: run the check again.' : 'See what it says.'}`));
+      }
+    } else if (error instanceof WechatPayBadAnswerError) {
+      results.push(fail(name, `WeChat Pay accepted the request, but its answer does not verify with WECHATPAY_API_V2_KEY (${error.message}): is something between this server and WECHATPAY_API_BASE rewriting answers?`));
+    } else if (error instanceof WechatPayNetworkError) {
+      results.push(fail(name, networkProblem('WECHATPAY_API_BASE', config.wechat.payApiBase, error)));
+    } else {
+      throw error;
+    }
+  }
+  return results;
+}
+
 /** errcodes of the official-account API, in plain words. */
 function mpProblem(error: WechatMpApiError, credentials: WechatCredentials): string {
   const said = ` (WeChat said: ${error.errcode} ${error.errmsg})`;
@@ -257,6 +344,22 @@ export async function runLiveChecks(config: AppConfig): Promise<CheckResult[]> {
     }
   };
   const key = read('WECHATPAY_PRIVATE_KEY_PATH', w.privateKeyPath!);
+  if (w.apiVersion === 'v2') {
+    const cert = read('WECHATPAY_CERT_PATH', w.certPath!);
+    const unreadableV2 = [key, cert].filter((x): x is CheckResult => typeof x === 'object');
+    if (unreadableV2.length) return unreadableV2;
+    const v2Credentials: WechatCredentials = {
+      appid: w.appid!,
+      appsecret: w.appsecret!,
+      mchid: w.mchid!,
+      merchantPrivateKeyPem: key as string,
+      merchantCertSerial: '',
+      apiv3Key: '',
+      apiV2Key: w.apiV2Key!,
+      merchantCertPem: cert as string,
+    };
+    return [...(await checkPayV2(config, v2Credentials)), ...(await checkMp(config, v2Credentials))];
+  }
   const pub = w.publicKeyPath ? read('WECHATPAY_PUBLIC_KEY_PATH', w.publicKeyPath) : undefined;
   const unreadable = [key, pub].filter((x): x is CheckResult => typeof x === 'object');
   if (unreadable.length) return unreadable;

@@ -16,8 +16,8 @@ import { WechatPayV2Gateway } from './pay-v2/payment-gateway-v2';
 import { WechatPayV2Client } from './pay-v2/wechat-pay-v2.client';
 import { WechatPayV3PartnerGateway } from './pay/partner-gateway';
 
-/** The mini-program bound to the merchant (WECHAT_MINIPROGRAM_APPID, or the sandbox's own); undefined = not configured. */
-function v2Client(c: WechatCredentials, config: AppConfig, clock: Clock, metrics: Metrics | undefined): WechatPayV2Client {
+/** The APIv2 client of the credentials and configuration (also what `npm run check:live` probes with in v2 mode). */
+export function v2Client(c: WechatCredentials, config: AppConfig, clock: Clock, metrics: Metrics | undefined): WechatPayV2Client {
   if (!c.apiV2Key) throw new Error('WECHATPAY_API_VERSION=v2 without an APIv2 key (loadConfig should have refused to start)');
   return new WechatPayV2Client({
     appid: c.appid,
@@ -43,6 +43,7 @@ export function shopperAccount(c: WechatCredentials, config: AppConfig): { appid
   return config.wechat.partner?.subApp ?? { appid: c.appid, appsecret: c.appsecret };
 }
 
+/** The mini-program bound to the merchant (WECHAT_MINIPROGRAM_APPID, or the sandbox's own); undefined = not configured. */
 export function miniprogramAppid(credentials: WechatCredentials): string | undefined {
   return credentials.miniprogram?.appid;
 }

@@ -5,11 +5,12 @@
  */
 import { Logger } from '@nestjs/common';
 import { ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load-config';
 import { CheckResult, runLiveChecks } from '../../src/ops/check-live';
-import type { SandboxKeystore } from '../../src/sandbox/keystore';
+import { SandboxKeystore, sandboxApiV2Key } from '../../src/sandbox/keystore';
 import { freePort, tempDir } from '../helpers/test-app';
 
 const ROOT = join(__dirname, '..', '..');
@@ -36,6 +37,8 @@ describe('npm run check:live against the standalone sandbox', () => {
   let publicKeyOnly: ChildProcess | undefined;
   let publicKeyOnlyBase = '';
   let env: Record<string, string>;
+  /** The same merchant configured for APIv2 (WECHATPAY_API_VERSION=v2), as `npm run sandbox` prints it. */
+  let envV2: Record<string, string>;
   let ks: SandboxKeystore;
 
   beforeAll(async () => {
@@ -72,6 +75,13 @@ describe('npm run check:live against the standalone sandbox', () => {
       WECHATPAY_APIV3_KEY: ks.apiv3Key,
       WECHATPAY_PUBLIC_KEY_PATH: join(dir, 'wechatpay_public_key.pem'),
       WECHATPAY_PUBLIC_KEY_ID: ks.publicKey.id,
+    };
+    const { WECHATPAY_CERT_SERIAL: _serial, WECHATPAY_APIV3_KEY: _apiv3, WECHATPAY_PUBLIC_KEY_PATH: _pub, WECHATPAY_PUBLIC_KEY_ID: _pubId, ...common } = env;
+    envV2 = {
+      ...common,
+      WECHATPAY_API_VERSION: 'v2',
+      WECHATPAY_API_V2_KEY: sandboxApiV2Key(ks),
+      WECHATPAY_CERT_PATH: join(dir, 'apiclient_cert.pem'),
     };
   });
   afterAll(() => {
@@ -136,14 +146,17 @@ describe('npm run check:live against the standalone sandbox', () => {
     expect(results.find((r) => r.name === 'APIv3 key')!.message).toMatch(/^public-key mode/);
   });
 
-  it('the command itself: OK lines, exit 0, and never a secret in its output', async () => {
-    const result = await new Promise<{ status: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/ops/check-live.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, ...env } });
+  const runCommand = (commandEnv: Record<string, string>) =>
+    new Promise<{ status: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/ops/check-live.ts'], { cwd: ROOT, env: { PATH: process.env.PATH, ...commandEnv } });
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.stderr.on('data', (c: Buffer) => (out += c.toString()));
       child.on('exit', (status) => resolve({ status, out }));
     });
+
+  it('the command itself: OK lines, exit 0, and never a secret in its output', async () => {
+    const result = await runCommand(env);
     expect(result.out).toMatch(/^check:live: checking the live credentials against/);
     expect(result.out.trim().split('\n')).toHaveLength(7); // the heading, five checks, the verdict
     expect(result.out).toMatch(/^OK {4}merchant signature: /m);
@@ -152,5 +165,62 @@ describe('npm run check:live against the standalone sandbox', () => {
     expect(result.status).toBe(0);
     for (const secret of [ks.appsecret, ks.apiv3Key]) expect(result.out).not.toContain(secret);
     expect(result.out).not.toMatch(/access_token=|"ticket"|PRIVATE KEY/);
+  });
+
+  describe('WECHATPAY_API_VERSION=v2: the APIv2 key and the merchant certificate instead of the APIv3 checks', () => {
+    const checkV2 = (changes: Record<string, string> = {}) => runLiveChecks(loadConfig({ ...envV2, ...changes }));
+
+    it.each(['HMAC-SHA256', 'MD5'])('a good configuration (%s): every check OK, the v2 key proved by ORDERNOTEXIST', async (signType) => {
+      const results = await checkV2({ WECHATPAY_V2_SIGN_TYPE: signType });
+      expect(failures(results)).toEqual([]);
+      expect(results.map((r) => r.name)).toEqual(['merchant certificate', 'APIv2 key', 'official account (access_token)', 'JS-SDK (jsapi_ticket)']);
+      expect(results[0].message).toContain(`serial ${ks.merchant.certSerial}`);
+      expect(results[1].message).toMatch(new RegExp(`^WeChat Pay accepted merchant ${ks.mchid}'s ${signType} sign made with WECHATPAY_API_V2_KEY \\(an orderquery of the made-up out_trade_no CHECKLIVE\\d+: ORDERNOTEXIST\\)`));
+    });
+
+    it('a wrong APIv2 key (SIGNERROR) is named, with where to set it; the certificate and the official account still pass', async () => {
+      const results = await checkV2({ WECHATPAY_API_V2_KEY: 'k'.repeat(32) });
+      expect(failures(results)).toEqual([
+        { ok: false, name: 'APIv2 key', message: expect.stringMatching(new RegExp(`^WeChat Pay refused our HMAC-SHA256 sign: WECHATPAY_API_V2_KEY is not the API key of merchant ${ks.mchid} \\(WECHATPAY_MCHID\\)\\. Copy it from 商户平台 → 账户中心 → API安全 → 设置API密钥`)) },
+      ]);
+      expect(failures(results)[0].message).toContain('签名错误');
+      expect(results.filter((r) => r.ok).map((r) => r.name)).toEqual(['merchant certificate', 'official account (access_token)', 'JS-SDK (jsapi_ticket)']);
+    });
+
+    it('a wrong merchant id is named (and the certificate, issued to the right one, says so)', async () => {
+      const results = await checkV2({ WECHATPAY_MCHID: '1900009999' });
+      expect(failures(results).map((r) => [r.name, r.message])).toEqual([
+        ['merchant certificate', expect.stringContaining(`WECHATPAY_CERT_PATH is the API certificate of merchant ${ks.mchid}, not of 1900009999 (WECHATPAY_MCHID)`)],
+        ['APIv2 key', expect.stringMatching(/^WeChat Pay does not accept merchant id 1900009999 \(WECHATPAY_MCHID\)/)],
+      ]);
+    });
+
+    it('a private key that is not the certificate\'s is named', async () => {
+      const other = join(tempDir(), 'apiclient_key.pem');
+      writeFileSync(other, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+      const results = await checkV2({ WECHATPAY_PRIVATE_KEY_PATH: other });
+      expect(failures(results)).toEqual([
+        { ok: false, name: 'merchant certificate', message: expect.stringMatching(new RegExp(`^WECHATPAY_PRIVATE_KEY_PATH is not the private key of the certificate in WECHATPAY_CERT_PATH \\(serial ${ks.merchant.certSerial}\\)`)) },
+      ]);
+      // The APIv2 key itself is still proved: the sign does not involve the certificate.
+      expect(results.find((r) => r.name === 'APIv2 key')!.ok).toBe(true);
+    });
+
+    it('an appid not bound to the merchant is named', async () => {
+      const [appid] = failures(await checkV2({ WECHAT_APPID: 'wx0000000000000000' })).filter((r) => r.name === 'APIv2 key');
+      expect(appid.message).toMatch(/^WeChat Pay says WECHAT_APPID wx0000000000000000 is not bound to merchant/);
+    });
+
+    it('the command itself in v2: four OK lines, exit 0, never the APIv2 key in its output', async () => {
+      const result = await runCommand(envV2);
+      const lines = result.out.trim().split('\n');
+      expect(lines).toHaveLength(6); // the heading, four checks, the verdict
+      expect(result.out).toMatch(/^OK {4}merchant certificate: /m);
+      expect(result.out).toMatch(/^OK {4}APIv2 key: /m);
+      expect(result.out).not.toMatch(/APIv3 key|answer verification|merchant signature/);
+      expect(lines.pop()).toBe('check:live: all OK.');
+      expect(result.status).toBe(0);
+      for (const secret of [ks.appsecret, sandboxApiV2Key(ks)]) expect(result.out).not.toContain(secret);
+    });
   });
 });
