@@ -7,10 +7,10 @@ import { urlencoded } from 'express';
 import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { Logger } from 'nestjs-pino';
+import { Logger, PARAMS_PROVIDER_TOKEN, Params } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { crossSiteGuard } from './common/cross-site';
-import { requestIdMiddleware, requestLoggingEnabled } from './common/logging';
+import { requestIdMiddleware, requestLoggingEnabled, requestLoggingMiddleware, requestRootLogger } from './common/logging';
 import { isHttps, securityHeaders, SecurityHeaderOptions, WECHAT_JSSDK_ORIGINS } from './common/security-headers';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { createValidationPipe } from './common/validation';
@@ -30,8 +30,9 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   express.disable('x-powered-by');
   // First, so that every answer carries them (also the 400s, 403s and 415s of the guards below).
   express.use(securityHeaders(securityHeaderOptions(config)));
-  // pino-http gives each request its id; when it is not mounted (nothing would be logged), this does.
-  if (!requestLoggingEnabled(config)) express.use(requestIdMiddleware(config));
+  // Each request's id (X-Request-Id) and, unless LOG_LEVEL=silent, its log context and completion line;
+  // before the guards below, so that their refusals carry both.
+  express.use(requestLoggingEnabled(config) ? requestLoggingMiddleware(config, requestRootLogger(app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp)) : requestIdMiddleware(config));
   // Before the body parsers: a cross-site or non-JSON state-changing request is refused unread.
   express.use(crossSiteGuard(config.publicBaseUrl));
   express.useBodyParser('json', { limit: '1mb' });

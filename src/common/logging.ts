@@ -1,9 +1,10 @@
 import { DynamicModule } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LoggerModule } from 'nestjs-pino';
-import type { Options } from 'pino-http';
-import type { DestinationStream } from 'pino';
+import { LoggerModule, Params } from 'nestjs-pino';
+import { Store, storage } from 'nestjs-pino/storage';
+import { pinoHttp, type Options } from 'pino-http';
+import type { DestinationStream, Logger as PinoInstance } from 'pino';
 import { AppConfig } from '../config/app-config';
 
 /** Query parameters whose values never reach a log line. */
@@ -80,15 +81,15 @@ export function requestIdGenerator(config: Pick<AppConfig, 'trustProxy'>): (req:
 }
 
 /**
- * Whether a request can lead to any log line. At LOG_LEVEL=silent nothing is ever written, so pino-http
- * (a child logger per request) and nestjs-pino's AsyncLocalStorage context are not mounted at all
- * (issue 16: ~0.75 ms of CPU per checkout); requestIdMiddleware keeps ids and X-Request-Id.
+ * Whether a request can lead to any log line. At LOG_LEVEL=silent nothing is ever written, so no
+ * per-request logging machinery (child logger, AsyncLocalStorage context) is mounted at all (issue 16:
+ * ~0.75 ms of CPU per checkout); requestIdMiddleware keeps ids and X-Request-Id.
  */
 export function requestLoggingEnabled(config: Pick<AppConfig, 'logLevel'>): boolean {
   return config.logLevel !== 'silent';
 }
 
-/** Sets req.id and X-Request-Id as pino-http does, for when request logging is not mounted. */
+/** Sets req.id and X-Request-Id as requestLoggingMiddleware does, for when request logging is not mounted. */
 export function requestIdMiddleware(config: Pick<AppConfig, 'trustProxy'>) {
   const genReqId = requestIdGenerator(config);
   return (req: IncomingMessage & { id?: string }, res: ServerResponse, next: () => void): void => {
@@ -97,11 +98,96 @@ export function requestIdMiddleware(config: Pick<AppConfig, 'trustProxy'>) {
   };
 }
 
+/** The health probes, Prometheus scrapes and static assets would drown the log: no request line for them. */
+function quietUrl(url: string | undefined): boolean {
+  return /^\/(health(\/live|\/ready)?|metrics)$/.test(url ?? '') || /\.(js|css|png|svg|ico)$/.test(url ?? '');
+}
+
+/** The level of a request's completion line: error for a failure or a 5xx, warn for a 4xx, else info. */
+function completionLevel(res: ServerResponse, err: unknown): 'error' | 'warn' | 'info' {
+  return err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
+}
+
+/**
+ * What nestjs-pino's PinoLogger reads (store.logger) for every log line written while a request is
+ * handled: the request's child logger (`reqId`), built on first use only. pino-http built two child
+ * loggers for every request up front (one serializing the whole request), whether or not anything was
+ * logged; most requests log nothing at LOG_LEVEL=warn.
+ */
+class RequestLogStore {
+  private own?: PinoInstance;
+  readonly responseLogger = undefined;
+
+  constructor(
+    private readonly root: PinoInstance,
+    private readonly id: string,
+  ) {}
+
+  get logger(): PinoInstance {
+    return (this.own ??= this.root.child({ reqId: this.id }));
+  }
+
+  /** PinoLogger.assign() replaces it with a child carrying more fields. */
+  set logger(logger: PinoInstance) {
+    this.own = logger;
+  }
+}
+
+type LoggedRequest = IncomingMessage & { id?: string; log?: PinoInstance; originalUrl?: string };
+
+/**
+ * The request logger (what pino-http + nestjs-pino's binding middleware did, with the same lines):
+ * every request gets its id (req.id, X-Request-Id); every line logged while it is handled carries it
+ * as `reqId` (AsyncLocalStorage, nestjs-pino's own store); when it completes, one line `request
+ * completed` / `request errored` with `req` (id, method, redacted url), `res` (statusCode) and
+ * responseTime, at info / warn (4xx) / error (5xx or a failure), unless that level is off. Child
+ * loggers are made only when a line is actually written.
+ * `logger`: requestRootLogger() of the app's logger module (its options, serializers, redaction, stream).
+ */
+export function requestLoggingMiddleware(config: Pick<AppConfig, 'trustProxy'>, logger: PinoInstance) {
+  const genReqId = requestIdGenerator(config);
+  return (req: LoggedRequest, res: ServerResponse, next: () => void): void => {
+    const id = (req.id = genReqId(req, res));
+    const store = new RequestLogStore(logger, id);
+    Object.defineProperty(req, 'log', { get: () => store.logger, configurable: true, enumerable: false });
+    // The completion line is written at info, warn or error: nothing to watch when even error is off.
+    if (logger.isLevelEnabled('error') && !quietUrl(req.originalUrl ?? req.url)) {
+      const started = Date.now();
+      const done = (err?: unknown) => {
+        res.removeListener('close', done);
+        res.removeListener('finish', done);
+        res.removeListener('error', done);
+        const failed = err instanceof Error ? err : undefined;
+        const level = completionLevel(res, failed);
+        if (!logger.isLevelEnabled(level)) return;
+        const line = logger.child({ reqId: id }).child({ req });
+        const responseTime = Date.now() - started;
+        if (failed || res.statusCode >= 500) line[level]({ res, err: failed ?? new Error(`failed with status code ${res.statusCode}`), responseTime }, 'request errored');
+        else line[level]({ res, responseTime }, 'request completed');
+      };
+      res.on('close', done);
+      res.on('finish', done);
+      res.on('error', done);
+    }
+    storage.run(store as unknown as Store, next);
+  };
+}
+
+/**
+ * The pino instance request lines are written with, made from the logger module's own parameters
+ * (app.get(PARAMS_PROVIDER_TOKEN).pinoHttp) exactly as pino-http makes its logger (request, response
+ * and error serializers wrapped). Per application: nestjs-pino's PinoLogger.root is a global that the
+ * last application started overwrites.
+ */
+export function requestRootLogger(pinoHttpParams: Params['pinoHttp']): PinoInstance {
+  const args = (Array.isArray(pinoHttpParams) ? pinoHttpParams : [pinoHttpParams]) as Parameters<typeof pinoHttp>;
+  return pinoHttp(...args).logger;
+}
+
 export function buildLoggerModule(config: AppConfig, stream?: DestinationStream): DynamicModule {
   const options = {
         level: config.logLevel,
         redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
-        genReqId: requestIdGenerator(config),
         serializers: {
           req: (req: { id: string; method: string; url: string }) => ({
             id: req.id,
@@ -110,12 +196,8 @@ export function buildLoggerModule(config: AppConfig, stream?: DestinationStream)
           }),
           res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
         },
-        customLogLevel: (_req, res, err) =>
-          err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-        // The health probes, Prometheus scrapes and static assets would drown the log.
-        autoLogging: { ignore: (req) => /^\/(health(\/live|\/ready)?|metrics)$/.test(req.url ?? '') || /\.(js|css|png|svg|ico)$/.test(req.url ?? '') },
-        quietReqLogger: true,
   } satisfies Options;
-  // Not mounted on any route when nothing would be logged (the logger itself still backs app logs).
-  return LoggerModule.forRoot({ pinoHttp: stream ? [options, stream] : options, ...(requestLoggingEnabled(config) ? {} : { forRoutes: [] }) });
+  // nestjs-pino's own middleware (pino-http) is mounted on no route: configureApp mounts
+  // requestLoggingMiddleware instead, with requestRootLogger() made from these options.
+  return LoggerModule.forRoot({ pinoHttp: stream ? [options, stream] : options, forRoutes: [] });
 }
