@@ -23,6 +23,11 @@ import { allowedRequestOrigin, siteHosts } from '../common/loopback';
 import { SessionKind, SessionUser } from './session-user';
 
 const STATE_LIFETIME_MS = 10 * 60_000;
+
+/** A session and its user by session id (SQLite and MySQL alike: plain identifiers, one `?`). */
+const SESSION_LOOKUP_SQL =
+  'SELECT s.id AS sid, s.expires_at AS expires_at, s.revoked_at AS revoked_at, s.kind AS kind, s.appid AS s_appid, s.openid AS s_openid, ' +
+  'u.id AS uid, u.openid AS openid, u.appid AS appid, u.scope AS scope FROM sessions s INNER JOIN users u ON u.id = s.user_id WHERE s.id = ?';
 const REFRESH_TOKEN_LIFETIME_MS = 30 * 24 * 3600_000;
 
 export interface UserProfile {
@@ -305,34 +310,20 @@ export class AuthService {
     if (!token) return undefined;
     const id = this.crypto.verifySession(token);
     if (!id) return undefined;
-    const row = await this.sessions
-      .createQueryBuilder('s')
-      .innerJoin(User, 'u', 'u.id = s.user_id')
-      .select([
-        's.id AS sid',
-        's.expires_at AS expires_at',
-        's.revoked_at AS revoked_at',
-        's.kind AS kind',
-        's.appid AS s_appid',
-        's.openid AS s_openid',
-        'u.id AS uid',
-        'u.openid AS openid',
-        'u.appid AS appid',
-        'u.scope AS scope',
-      ])
-      .where('s.id = :id', { id })
-      .getRawOne<{
-        sid: string;
-        expires_at: Date | string;
-        revoked_at: Date | string | null;
-        kind: string | null;
-        s_appid: string | null;
-        s_openid: string | null;
-        uid: number | string;
-        openid: string | null;
-        appid: string | null;
-        scope: string;
-      }>();
+    // Every authenticated request runs this: one fixed statement, no query building (issue 16).
+    const rows = (await this.sessions.query(SESSION_LOOKUP_SQL, [id])) as Array<{
+      sid: string;
+      expires_at: Date | string;
+      revoked_at: Date | string | null;
+      kind: string | null;
+      s_appid: string | null;
+      s_openid: string | null;
+      uid: number | string;
+      openid: string | null;
+      appid: string | null;
+      scope: string;
+    }>;
+    const row = rows[0];
     if (!row || row.revoked_at) return undefined;
     if (toDate(row.expires_at).getTime() <= this.clock.nowMs()) return undefined;
     const kind: SessionKind = row.kind === 'guest' || row.kind === 'miniprogram' ? row.kind : 'wechat';
