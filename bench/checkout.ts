@@ -8,19 +8,16 @@
 //   npm run bench:checkout -- [--seconds 10] [--shoppers 16]
 //   DATABASE_URL=mysql://root@127.0.0.1:3306/x (server; each run makes and drops its own databases)
 import 'reflect-metadata';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxKeystore } from '../src/sandbox/keystore';
 import { loginAs } from '../test/helpers/login';
-import { GENEROUS_SHOPPER_LIMITS } from '../test/helpers/shop';
 import { freePort, tempDir } from '../test/helpers/test-app';
-import { arg, createScratchDatabase, cpuSeconds, percentile, startStandaloneSandbox, waitReady } from './lib';
+import { arg, BENCH_ADMIN_TOKEN, BenchApp, buildApp, createScratchDatabase, cpuSeconds, percentile, startApp, startStandaloneSandbox } from './lib';
 
 const SECONDS = Number(arg('seconds', process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : '10'));
 const SHOPPERS = Number(arg('shoppers', '16'));
-const ROOT = join(__dirname, '..');
-const ADMIN = 'bench-admin-token-0123456789';
 const STOCK = 1_000_000_000;
 
 interface Server {
@@ -29,15 +26,17 @@ interface Server {
   child: ChildProcess;
   /** The Authorization header of each shopper. */
   shoppers: Array<Record<string, string>>;
+  /** GET /orders/:no answered (the page's status polls), over the measured run. */
+  polls: number;
 }
 
 async function main(): Promise<void> {
   const appDb = await createScratchDatabase('whp_bench_checkout');
   const baselineDb = await createScratchDatabase('whp_bench_checkout_b');
   const children: ChildProcess[] = [];
+  const apps: BenchApp[] = [];
   try {
-    console.log('building…');
-    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+    buildApp();
     const sandboxDataDir = tempDir('whp-bench-sandbox-');
     const sandbox = await startStandaloneSandbox(sandboxDataDir);
     children.push(sandbox.child);
@@ -45,26 +44,12 @@ async function main(): Promise<void> {
     const ks = JSON.parse(readFileSync(join(ksDir, 'keystore.json'), 'utf8')) as SandboxKeystore;
 
     // Our app, live mode, configured as `npm run sandbox` prints.
-    const appPort = await freePort();
-    const appBase = `http://127.0.0.1:${appPort}`;
-    const app = spawn(process.execPath, ['dist/src/main.js'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'development',
-        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-        PORT: String(appPort),
-        PUBLIC_BASE_URL: appBase,
+    const app = await startApp(
+      {
         ALLOW_INSECURE_PUBLIC_URL: 'true',
-        DATA_DIR: tempDir('whp-bench-checkout-'),
         DATABASE_URL: appDb.url,
         WECHAT_MODE: 'live',
         SESSION_SECRET: 's'.repeat(40),
-        ADMIN_TOKENS: ADMIN,
-        ADMIN_RATE_LIMIT: '1000000',
-        SEED_DEMO_PRODUCTS: 'false',
-        ...GENEROUS_SHOPPER_LIMITS,
-        AUTH_AUTHORIZE_RATE_LIMIT: '1000000',
         WECHATPAY_API_BASE: sandbox.base,
         WECHATPAY_API_BACKUP_BASE: sandbox.base,
         WECHAT_API_BASE: sandbox.base,
@@ -77,14 +62,11 @@ async function main(): Promise<void> {
         WECHATPAY_APIV3_KEY: ks.apiv3Key,
         WECHATPAY_PUBLIC_KEY_PATH: join(ksDir, 'wechatpay_public_key.pem'),
         WECHATPAY_PUBLIC_KEY_ID: ks.publicKey.id,
-        // keep the jobs out of the measurement
-        PAYMENT_RECONCILE_INTERVAL: '1h',
-        PAYMENT_CLOSE_INTERVAL: '1h',
       },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    children.push(app);
-    await waitReady(app, `${appBase}/health`);
+      { dataDirPrefix: 'whp-bench-checkout-' },
+    );
+    apps.push(app);
+    const appBase = app.base;
 
     const baselinePort = await freePort();
     const baselineBase = `http://127.0.0.1:${baselinePort}`;
@@ -103,10 +85,10 @@ async function main(): Promise<void> {
 
     console.log(`logging ${SHOPPERS} shoppers in…`);
     const openids = Array.from({ length: SHOPPERS }, (_, i) => `o_bench_${i}`);
-    const ours: Server = { name: 'wechat-h5-pay (live mode)', base: appBase, child: app, shoppers: [] };
+    const ours: Server = { name: 'wechat-h5-pay (live mode)', base: appBase, child: app.child, shoppers: [], polls: 0 };
     for (const openid of openids) ours.shoppers.push((await loginAs(appBase, openid)).headers);
-    const appProduct = (await (await post(`${appBase}/admin/products`, { name: 'bench', price: 100, stock: STOCK }, { Authorization: `Bearer ${ADMIN}` })).json()) as { id: number };
-    const b: Server = { name: '(b) hand-written node:http + mysql2', base: baselineBase, child: baseline, shoppers: [] };
+    const appProduct = (await (await post(`${appBase}/admin/products`, { name: 'bench', price: 100, stock: STOCK }, { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}` })).json()) as { id: number };
+    const b: Server = { name: '(b) hand-written node:http + mysql2', base: baselineBase, child: baseline, shoppers: [], polls: 0 };
     for (const openid of openids) {
       const { token } = (await (await post(`${baselineBase}/bench/session`, { openid })).json()) as { token: string };
       b.shoppers.push({ Authorization: `Bearer ${token}` });
@@ -126,6 +108,7 @@ async function main(): Promise<void> {
       const giveUp = Date.now() + 30_000;
       for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
         const order = (await fetch(`${server.base}/orders/${no}`, { headers: auth }).then((r) => r.json())) as { status: string };
+        server.polls++;
         if (order.status === 'PAID') return;
         if (Date.now() > giveUp) throw new Error(`order ${no} stayed ${order.status}`);
         await new Promise((r) => setTimeout(r, wait));
@@ -137,6 +120,7 @@ async function main(): Promise<void> {
       await Promise.all(server.shoppers.slice(0, 4).map((auth) => checkout(server, productId, auth).catch(() => undefined)));
       const latencies: number[] = [];
       let errors = 0;
+      server.polls = 0;
       const cpuBefore = cpuSeconds(server.child.pid!);
       const started = performance.now();
       const end = Date.now() + SECONDS * 1000;
@@ -162,23 +146,25 @@ async function main(): Promise<void> {
         p99: percentile(latencies, 99),
         errors,
         cpuMsPerCheckout: latencies.length ? (cpu * 1000) / latencies.length : NaN,
+        pollsPerCheckout: latencies.length ? server.polls / latencies.length : NaN,
       };
     };
 
     const rb = await measure(b, bProduct.id);
     const ro = await measure(ours, appProduct.id);
     console.log(`\ncheckout on MariaDB, ${SECONDS}s each, ${SHOPPERS} concurrent shoppers, standalone sandbox in its own process, Node ${process.version}`);
-    console.log('| server | checkouts/s | ratio | p50 ms | p99 ms | errors | app CPU ms / checkout | CPU ratio |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('| server | checkouts/s | ratio | p50 ms | p99 ms | errors | app CPU ms / checkout | CPU ratio | status reads / checkout |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of [rb, ro]) {
       console.log(
-        `| ${r.name} | ${r.perSecond.toFixed(1)} | ${(r.perSecond / rb.perSecond).toFixed(2)}x | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.errors} | ${r.cpuMsPerCheckout.toFixed(2)} | ${(r.cpuMsPerCheckout / rb.cpuMsPerCheckout).toFixed(2)}x |`,
+        `| ${r.name} | ${r.perSecond.toFixed(1)} | ${(r.perSecond / rb.perSecond).toFixed(2)}x | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.errors} | ${r.cpuMsPerCheckout.toFixed(2)} | ${(r.cpuMsPerCheckout / rb.cpuMsPerCheckout).toFixed(2)}x | ${r.pollsPerCheckout.toFixed(1)} |`,
       );
     }
     console.log(
       `\nratio ours : (b) = ${(ro.perSecond / rb.perSecond).toFixed(2)} checkouts/s (target >= 0.8), CPU per checkout ${(ro.cpuMsPerCheckout / rb.cpuMsPerCheckout).toFixed(2)}x (target <= 1.3)`,
     );
   } finally {
+    for (const app of apps) await app.stop();
     for (const child of children) child.kill();
     await appDb.drop();
     await baselineDb.drop();

@@ -211,3 +211,70 @@ export async function startStandaloneSandbox(dataDir: string, env: Record<string
   }
   return { child, base: `http://127.0.0.1:${port}/sandbox` };
 }
+
+export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789';
+
+/** Compiles the app (tsc -p tsconfig.build.json) into dist/, as every benchmark runs the compiled app. */
+export function buildApp(): void {
+  console.log('building…');
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: join(__dirname, '..'), stdio: 'inherit' });
+}
+
+export interface BenchApp {
+  child: ChildProcess;
+  base: string;
+  port: number;
+  /** Ends the app; with BENCH_CPU_PROF set, lets it exit normally first so that its .cpuprofile is written. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the compiled app (dist/src/main.js) on a free port with what every benchmark needs: development
+ * mode, LOG_LEVEL (default warn), a fresh DATA_DIR, an admin token, rate limits and per-shopper limits out
+ * of the way, no demo products, the scheduled payment jobs kept out of the measurement (1h); `env` adds
+ * or overrides (DATABASE_URL, live-mode WeChat settings, …). Waits until /health answers.
+ * BENCH_CPU_PROF=<dir>: the app runs under `node --cpu-prof` and writes its V8 profile there on stop().
+ */
+export async function startApp(env: Record<string, string>, options: { dataDirPrefix?: string } = {}): Promise<BenchApp> {
+  const { spawn } = await import('node:child_process');
+  const { freePort, tempDir } = await import('../test/helpers/test-app');
+  const { GENEROUS_SHOPPER_LIMITS } = await import('../test/helpers/shop');
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--require', join(__dirname, 'exit-on-sigterm.js')] : [];
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], {
+    cwd: join(__dirname, '..'),
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'development',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      PORT: String(port),
+      PUBLIC_BASE_URL: base,
+      DATA_DIR: tempDir(options.dataDirPrefix ?? 'whp-bench-'),
+      ADMIN_TOKENS: BENCH_ADMIN_TOKEN,
+      ADMIN_RATE_LIMIT: '1000000',
+      SEED_DEMO_PRODUCTS: 'false',
+      ...GENEROUS_SHOPPER_LIMITS,
+      AUTH_AUTHORIZE_RATE_LIMIT: '1000000',
+      PAYMENT_RECONCILE_INTERVAL: '1h',
+      PAYMENT_CLOSE_INTERVAL: '1h',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await waitReady(child, `${base}/health`);
+  return {
+    child,
+    base,
+    port,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      if (profileDir) console.log(`CPU profile of the app under ${profileDir}`);
+    },
+  };
+}
