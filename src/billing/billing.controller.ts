@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { AdminOnly, Audit } from '../admin/admin.decorators';
 import { BadRequestError } from '../common/errors/app-error';
+import { PartnerModeOffError, SubMerchantsService } from '../payment/sub-merchants.service';
 import { BillingService, DownloadedBill } from './billing.service';
 import { ReconciliationResult, ReconciliationService, reconciliationAuditDetail } from './reconciliation.service';
 
@@ -27,6 +28,7 @@ export class BillsController {
   constructor(
     private readonly billing: BillingService,
     private readonly reconciliations: ReconciliationService,
+    private readonly subMerchants: SubMerchantsService,
   ) {}
 
   @Get('trade')
@@ -42,6 +44,26 @@ export class BillsController {
   async trade(@Query('date') date: unknown, @Query('type') type: unknown, @Query('subMchid') subMchid: unknown, @Res() res: Response) {
     const merchant = subMchid === undefined ? undefined : { subMchid: this.reconciliations.subMchidOf(subMchid) };
     await send(res, await this.billing.tradeBill(date, type, merchant));
+  }
+
+  @Get('sub-merchant-fundflow')
+  @Audit('bill.sub_merchant_fundflow', (req) => dayTarget(req, String(req.query.account ?? 'BASIC')))
+  @ApiOperation({
+    summary: "Service-provider mode: download a sub-merchant's fund-flow bill of the day as CSV",
+    description:
+      'GET /v3/bill/sub-merchant-fundflowbill (AEAD_AES_256_GCM, GZIP): every part downloaded, its encrypt_key opened with the merchant private key (RSA-OAEP), the part decrypted, gunzipped and its SHA-1 checked; a tampered part is a 502 and nothing is sent. ?subMchid= (default WECHATPAY_SUB_MCHID; it must be registered). Direct mode: 404 PARTNER_MODE_OFF.',
+  })
+  @ApiQuery({ name: 'date', example: '2026-11-23' })
+  @ApiQuery({ name: 'subMchid', required: false, example: '1900000201' })
+  @ApiQuery({ name: 'account', enum: ['BASIC', 'OPERATION', 'FEES'], required: false })
+  @ApiProduces('text/csv')
+  async subMerchantFundflow(@Query('date') date: unknown, @Query('subMchid') subMchid: unknown, @Query('account') account: unknown, @Res() res: Response) {
+    if (!this.subMerchants.partnerMode) throw new PartnerModeOffError('GET /admin/bills/sub-merchant-fundflow');
+    const sub = this.reconciliations.subMchidOf(subMchid);
+    if (!(await this.subMerchants.isRegistered(sub))) {
+      throw new BadRequestError('UNKNOWN_SUB_MERCHANT', `sub-merchant ${sub} is not registered (GET /admin/sub-merchants lists them)`, { subMchid: sub });
+    }
+    await send(res, await this.billing.subMerchantFundFlowBill(date, account, { subMchid: sub }));
   }
 
   @Get('fundflow')

@@ -238,6 +238,26 @@ export class SandboxControlController {
     }
   }
 
+  @Post('bills/tamper')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'The next bill files downloaded (count, default 1; 0 turns it off) come with one byte changed: a tampered download' })
+  tamperBills(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const count = body.count === undefined ? 1 : Number(body.count);
+    if (!Number.isInteger(count) || count < 0 || count > 1000) return bad(res, 'count must be an integer from 0 to 1000');
+    this.pay.tamperBillFiles(count);
+    return { count };
+  }
+
+  @Post('bills/part-size')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cut sub-merchant fund-flow bills into parts of at most bytes (of the plain file) each, as WeChat cuts a huge one; 0 = one part' })
+  billPartSize(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const bytes = Number(body.bytes);
+    if (!Number.isInteger(bytes) || bytes < 0) return bad(res, 'bytes must be an integer, 0 or more');
+    this.pay.setSubMerchantBillPartBytes(bytes);
+    return { bytes };
+  }
+
   @Get('notifications')
   @ApiOperation({ summary: 'Every delivery attempt (?outTradeNo= | ?outRefundNo= | ?target=)' })
   notifications(@Query() query: Json) {

@@ -41,6 +41,7 @@ export const SANDBOX_ENDPOINTS = {
     'v3/certificates',
     'v3/bill/tradebill',
     'v3/bill/fundflowbill',
+    'v3/bill/sub-merchant-fundflowbill',
     'v3/billdownload/file',
   ],
   /** Pay APIv2 (500 → err_code SYSTEMERROR, 429 → FREQUENCY_LIMITED, signed result_code FAIL; the bills: return_code FAIL 系统繁忙 / 频率限制) */

@@ -95,6 +95,15 @@ export class SandboxPayController {
     }));
   }
 
+  /** A provider's fund-flow bill of one sub-merchant: an encrypted download list (see applySubMerchantFundFlowBill). */
+  @Get('bill/sub-merchant-fundflowbill')
+  subMerchantFundFlowBill(@Req() req: RawRequest, @Res() res: Response) {
+    return this.http.pay('v3/bill/sub-merchant-fundflowbill', req, res, () => ({
+      status: 200,
+      body: this.pay.applySubMerchantFundFlowBill(req.query as Record<string, unknown>, sandboxBase(req)),
+    }));
+  }
+
   /** The bill file: the request is signed like any call; the answer is the file itself, not signed. */
   @Get('billdownload/file')
   downloadBill(@Req() req: RawRequest, @Res() res: Response) {

@@ -1,6 +1,6 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { SandboxPartnerInfo, checkRefundSubMchid, partnerView } from './sandbox-partner';
-import { X509Certificate, createHash, randomBytes, randomInt } from 'node:crypto';
+import { SandboxPartnerInfo, checkBound, checkRefundSubMchid, notAProvider, partnerView } from './sandbox-partner';
+import { X509Certificate, constants, createCipheriv, createHash, publicEncrypt, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
@@ -104,6 +104,10 @@ export class SandboxPayService implements OnModuleDestroy {
   private insufficientBalance = false;
   /** Gzip files registered as the ALL trade bill of a date (control API), by date. */
   private readonly externalBills = new Map<string, { path: string; hash: string }>();
+  /** Control API: how many of the next bill files downloaded come with one byte changed (a tampered file). */
+  private tamperNextBillFiles = 0;
+  /** Control API: sub-merchant fund-flow bills are cut into parts of at most this many bytes (0: one part). */
+  private subMerchantBillPartBytes = 0;
   private certificateValidity?: { from: number; to: number };
 
   constructor(
@@ -685,6 +689,89 @@ export class SandboxPayService implements OnModuleDestroy {
     };
   }
 
+  /**
+   * 申请单个子商户资金账单 (GET /v3/bill/sub-merchant-fundflowbill): the provider asks for one bound
+   * sub-merchant's fund flow (its trades' and refunds' movements). The answer is a download list: each
+   * part (bill_sequence from 1; the file is cut when the control API asks for small parts, as WeChat
+   * cuts a file past ~16 GB) is gzipped when tar_type=GZIP, then encrypted with AEAD_AES_256_GCM under
+   * its own random key (32 characters, used as their bytes) and nonce (16 characters, the IV; no
+   * associated data; the 16-byte tag at the end). encrypt_key is that key RSA-OAEP-encrypted (SHA-1,
+   * as WeChat's privacy encryption) with the merchant's API public key, so only its private key opens
+   * it; hash_value is the SHA-1 of the part's plain (decrypted, uncompressed) text.
+   */
+  applySubMerchantFundFlowBill(query: Record<string, unknown>, sandboxBase: string): Json {
+    // A provider's API: a direct merchant has no such product.
+    if (this.settings.merchantKind === 'direct') throw notAProvider();
+    const subMchid = query.sub_mchid;
+    if (typeof subMchid !== 'string' || !subMchid) {
+      throw new SandboxPayError(400, 'PARAM_ERROR', '输入源“/querystring/sub_mchid”映射到字段“子商户号”必填性规则校验失败，此字段为必填项', { field: 'sub_mchid', location: 'query' });
+    }
+    const billDate = this.validateBillDate(query.bill_date);
+    const accountType = query.account_type;
+    if (typeof accountType !== 'string' || !['BASIC', 'OPERATION', 'FEES'].includes(accountType)) {
+      throw new SandboxPayError(400, 'PARAM_ERROR', 'account_type 必填，只能是 BASIC、OPERATION 或 FEES', { field: 'account_type', value: accountType, location: 'query' });
+    }
+    const algorithm = query.algorithm;
+    if (algorithm !== 'AEAD_AES_256_GCM') {
+      throw new SandboxPayError(400, 'PARAM_ERROR', algorithm === 'SM4_GCM' ? '沙箱只支持 AEAD_AES_256_GCM 加密算法' : 'algorithm 必填，只能是 AEAD_AES_256_GCM 或 SM4_GCM', {
+        field: 'algorithm',
+        value: algorithm,
+        location: 'query',
+      });
+    }
+    const tarType = query.tar_type as string | undefined;
+    if (tarType !== undefined && tarType !== 'GZIP') {
+      throw new SandboxPayError(400, 'PARAM_ERROR', 'tar_type 只能是 GZIP', { field: 'tar_type', value: tarType, location: 'query' });
+    }
+    checkBound(subMchid, this.settings.subMchids);
+    const rows = this.fundRows(billDate, subMchid);
+    if (!rows.length) throw new SandboxPayError(400, 'NO_STATEMENT_EXIST', '账单日期没有资金流水，不会生成账单文件');
+    const plain = this.renderFund(rows);
+    const size = this.subMerchantBillPartBytes > 0 ? this.subMerchantBillPartBytes : plain.length;
+    const merchantKey = this.settings.keystore.merchant.publicKeyPem;
+    this.pruneBillTokens();
+    const list: Json[] = [];
+    for (let offset = 0, sequence = 1; offset < plain.length; offset += size, sequence++) {
+      const part = plain.subarray(offset, offset + size);
+      const key = randomBytes(24).toString('base64'); // 32 characters
+      const nonce = randomBytes(8).toString('hex'); // 16 characters
+      const cipher = createCipheriv('aes-256-gcm', Buffer.from(key, 'utf8'), Buffer.from(nonce, 'utf8'));
+      const body = tarType === 'GZIP' ? gzipSync(part) : part;
+      const encrypted = Buffer.concat([cipher.update(body), cipher.final(), cipher.getAuthTag()]);
+      const hash = createHash('sha1').update(part).digest('hex');
+      const token = randomBytes(24).toString('base64url');
+      this.state.billTokens.set(token, {
+        token,
+        kind: 'sub-merchant-fundflow',
+        billDate,
+        billType: accountType,
+        gzip: tarType === 'GZIP',
+        expiresAt: this.clock.now() + this.settings.billUrlTtlMs,
+        hash,
+        encrypted,
+      });
+      list.push({
+        bill_sequence: sequence,
+        download_url: `${sandboxBase}/v3/billdownload/file?token=${token}`,
+        encrypt_key: publicEncrypt({ key: merchantKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(key, 'utf8')).toString('base64'),
+        hash_type: 'SHA1',
+        hash_value: hash,
+        nonce,
+      });
+    }
+    return { download_bill_count: list.length, download_bill_list: list };
+  }
+
+  /** Control API: the next `count` bill files downloaded have one byte changed (0 turns it off). */
+  tamperBillFiles(count: number): void {
+    this.tamperNextBillFiles = count;
+  }
+
+  /** Control API: cut sub-merchant fund-flow bills into parts of at most `bytes` (0: one part). */
+  setSubMerchantBillPartBytes(bytes: number): void {
+    this.subMerchantBillPartBytes = bytes;
+  }
+
   /** Drops expired download tokens (and their frozen files), then the oldest beyond the cap. */
   private pruneBillTokens(): void {
     const now = this.clock.now();
@@ -775,7 +862,14 @@ export class SandboxPayService implements OnModuleDestroy {
       throw new SandboxPayError(400, 'INVALID_REQUEST', '下载地址已过期，请重新申请账单');
     }
     if (entry.externalPath) return entry.gzip ? createReadStream(entry.externalPath) : createReadStream(entry.externalPath).pipe(createGunzip());
-    return entry.gzip ? gzipSync(entry.plain!) : entry.plain!;
+    const file = entry.encrypted ?? (entry.gzip ? gzipSync(entry.plain!) : entry.plain!);
+    if (this.tamperNextBillFiles > 0 && file.length > 0) {
+      this.tamperNextBillFiles--;
+      const tampered = Buffer.from(file);
+      tampered[Math.floor(tampered.length / 2)] ^= 0x01;
+      return tampered;
+    }
+    return file;
   }
 
   private renderTrade(rows: TradeBillRow[]): Buffer {
@@ -852,10 +946,12 @@ export class SandboxPayService implements OnModuleDestroy {
     return rows.sort((a, b) => a.at - b.at);
   }
 
-  private fundRows(billDate: string): FundFlowRow[] {
+  /** `subMchid`: only that sub-merchant's movements (its trades and their refunds). */
+  private fundRows(billDate: string, subMchid?: string): FundFlowRow[] {
     const events: Array<{ at: number; row: Omit<FundFlowRow, 'balance'> }> = [];
+    const included = (tx: SandboxTransaction | undefined) => subMchid === undefined || (tx as (SandboxTransaction & { partner?: SandboxPartnerInfo }) | undefined)?.partner?.subMchid === subMchid;
     for (const tx of this.state.transactions.values()) {
-      if (!tx.successTime || beijingDate(tx.successTime) !== billDate) continue;
+      if (!tx.successTime || beijingDate(tx.successTime) !== billDate || !included(tx)) continue;
       events.push({
         at: tx.successTime,
         row: { time: beijingDateTime(tx.successTime), businessId: tx.transactionId!, flowId: `FL${tx.transactionId}`, name: '交易', type: '交易', direction: '收入', amount: tx.total, applicant: '系统', remark: tx.description, voucher: tx.outTradeNo },
@@ -863,6 +959,7 @@ export class SandboxPayService implements OnModuleDestroy {
     }
     for (const refund of this.state.refunds.values()) {
       if (refund.status !== 'SUCCESS' || !refund.successTime || beijingDate(refund.successTime) !== billDate) continue;
+      if (!included(this.state.transactions.get(refund.outTradeNo))) continue;
       events.push({
         at: refund.successTime,
         row: { time: beijingDateTime(refund.successTime), businessId: refund.refundId, flowId: `FL${refund.refundId}`, name: '退款', type: '退款', direction: '支出', amount: refund.refund, applicant: this.mchid, remark: refund.reason ?? '', voucher: refund.outRefundNo },
@@ -901,13 +998,15 @@ export class SandboxPayService implements OnModuleDestroy {
     };
   }
 
-  /** Control reset: forced refund outcomes, pending refund timers, the balance switch, registered bill files. */
+  /** Control reset: forced refund outcomes, pending refund timers, the balance switch, registered bill files, bill tampering and part size. */
   reset(): void {
     this.nextRefundOutcomes.length = 0;
     for (const timer of this.refundTimers) clearTimeout(timer);
     this.refundTimers.clear();
     this.insufficientBalance = false;
     this.externalBills.clear();
+    this.tamperNextBillFiles = 0;
+    this.subMerchantBillPartBytes = 0;
   }
 
   onModuleDestroy(): void {

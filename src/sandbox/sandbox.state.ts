@@ -130,7 +130,7 @@ export interface SandboxRefund {
 
 export interface BillToken {
   token: string;
-  kind: 'trade' | 'fundflow';
+  kind: 'trade' | 'fundflow' | 'sub-merchant-fundflow';
   billDate: string;
   billType: string;
   gzip: boolean;
@@ -139,6 +139,8 @@ export interface BillToken {
   hash: string;
   /** The plain file, frozen when applied for (generated bills). */
   plain?: Buffer;
+  /** An encrypted part (sub-merchant fund-flow bill): served exactly as it is (gzip, when asked for, is inside). */
+  encrypted?: Buffer;
   /** A registered gzip file (control API), fixed when applied for. */
   externalPath?: string;
 }

@@ -4,6 +4,10 @@ import { BillingJobs } from '../../src/billing/billing.jobs';
 import { Difference } from '../../src/billing/reconciliation.service';
 import { Clock } from '../../src/common/clock';
 import { dbDate } from '../../src/database/transactions';
+import { WechatPayApiError, WechatPayBillHashError } from '../../src/wechat/pay/errors';
+import { WechatPayClient } from '../../src/wechat/pay/wechat-pay.client';
+import { WechatPayHttp } from '../../src/wechat/pay/wechat-pay.http';
+import { readAll } from '../../src/wechat/http/transport';
 import { today } from '../helpers/dates';
 import { Shop } from '../helpers/shop';
 
@@ -120,6 +124,72 @@ describe('service-provider mode: reconciliation per sub-merchant', () => {
     await shop.admin().get(`/admin/bills/trade?date=${date}&subMchid=abc`).expect(400);
   });
 
+  it("downloads sub-merchant B's fund-flow bill (encrypted list: encrypt_key opened with the merchant key, each part decrypted and hash-checked): B's movements only, the same text in one part or many", async () => {
+    const ofB = await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}&subMchid=${B}`).expect(200);
+    expect(ofB.headers['content-type']).toContain('text/csv');
+    expect(ofB.headers['content-disposition']).toContain(`sub-merchant-fundflowbill-${date}-BASIC-${B}.csv`);
+    expect(ofB.text).toContain('记账时间');
+    expect(ofB.text).toContain(paidB[0]);
+    for (const no of paidA) expect(ofB.text).not.toContain(no);
+    // Without subMchid: the default sub-merchant (A).
+    const ofA = await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}`).expect(200);
+    for (const no of paidA) expect(ofA.text).toContain(no);
+    expect(ofA.text).not.toContain(paidB[0]);
+
+    // WeChat cuts a big file into parts (bill_sequence): joined in order, each part checked on its own.
+    await shop.sandbox.setBillPartSize(100);
+    try {
+      const apply = await shop.t.app.get(WechatPayHttp).request<{ download_bill_count: number; download_bill_list: Array<{ bill_sequence: number; encrypt_key: string; nonce: string; hash_type: string }> }>({
+        method: 'GET',
+        path: '/v3/bill/sub-merchant-fundflowbill',
+        query: { sub_mchid: B, bill_date: date, account_type: 'BASIC', algorithm: 'AEAD_AES_256_GCM' },
+      });
+      expect(apply.body!.download_bill_count).toBeGreaterThan(1);
+      expect(apply.body!.download_bill_list.map((p) => p.bill_sequence)).toEqual(Array.from({ length: apply.body!.download_bill_count }, (_, i) => i + 1));
+      expect(apply.body!.download_bill_list[0]).toMatchObject({ hash_type: 'SHA1', nonce: expect.stringMatching(/^[0-9a-f]{16}$/) });
+      const inParts = await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}&subMchid=${B}`).expect(200);
+      expect(inParts.text).toBe(ofB.text);
+    } finally {
+      await shop.sandbox.setBillPartSize(0);
+    }
+  });
+
+  it('a tampered part is refused (GCM tag: 502, nothing sent), so is a part whose plain text does not match its hash_value', async () => {
+    await shop.sandbox.tamperBillFiles(1);
+    const tampered = await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}&subMchid=${B}`).expect(502);
+    expect(tampered.body).toMatchObject({ code: 'WECHATPAY_BILL_DECRYPT_FAILED' });
+    expect(tampered.headers['content-type']).not.toContain('text/csv');
+    // The next download is whole again.
+    await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}&subMchid=${B}`).expect(200);
+
+    const client = shop.t.app.get(WechatPayClient);
+    const list = await client.applySubMerchantFundFlowBill({ subMchid: B, billDate: date, tarType: 'GZIP' });
+    list.download_bill_list[0].hash_value = '0'.repeat(40);
+    await expect(readAll(await client.downloadEncryptedBill(list))).rejects.toBeInstanceOf(WechatPayBillHashError);
+  });
+
+  it("the sandbox checks the provider's request as WeChat does; bad input to the admin route is a 4xx", async () => {
+    const http = shop.t.app.get(WechatPayHttp);
+    const refusal = (query: Record<string, string>) =>
+      http.request({ method: 'GET', path: '/v3/bill/sub-merchant-fundflowbill', query }).then(
+        () => {
+          throw new Error('expected a refusal');
+        },
+        (error: WechatPayApiError) => [error.httpStatus, error.wechatCode],
+      );
+    const base = { sub_mchid: B, bill_date: date, account_type: 'BASIC', algorithm: 'AEAD_AES_256_GCM' };
+    expect(await refusal({ bill_date: date, account_type: 'BASIC', algorithm: 'AEAD_AES_256_GCM' })).toEqual([400, 'PARAM_ERROR']);
+    expect(await refusal({ ...base, algorithm: '' })).toEqual([400, 'PARAM_ERROR']);
+    expect(await refusal({ ...base, sub_mchid: '1900000299' })).toEqual([400, 'INVALID_REQUEST']);
+    expect(await refusal({ ...base, bill_date: '2020-01-01' })).toEqual([400, 'INVALID_REQUEST']);
+
+    const unknown = await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}&subMchid=1900000299`).expect(400);
+    expect(unknown.body).toMatchObject({ code: 'UNKNOWN_SUB_MERCHANT' });
+    await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}&subMchid=abc`).expect(400);
+    await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}&subMchid=${B}&account=ALL`).expect(400);
+    await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=20261123&subMchid=${B}`).expect(400);
+  });
+
   it('the daily job reconciles every enabled sub-merchant, each under its own lease and audit row; a lease held elsewhere skips that sub-merchant only', async () => {
     // Tomorrow (for us and for WeChat): the job's "yesterday" is the day the orders were paid.
     clock.offsetMs = DAY;
@@ -170,6 +240,14 @@ describe('direct mode: reconciliation takes no subMchid', () => {
     expect(res.body).toMatchObject({ code: 'PARTNER_MODE_OFF', message: expect.stringContaining('direct mode') });
     await shop.admin().get(`/admin/reconciliations/${date}?subMchid=1900000201`).expect(400);
     await shop.admin().get(`/admin/bills/trade?date=${date}&subMchid=1900000201`).expect(400);
+    const noSuchBill = await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=${date}`).expect(404);
+    expect(noSuchBill.body).toMatchObject({ code: 'PARTNER_MODE_OFF' });
+    // WeChat (the sandbox, here a direct merchant's) refuses the provider's API to a direct merchant.
+    const direct = await shop.t.app
+      .get(WechatPayHttp)
+      .request({ method: 'GET', path: '/v3/bill/sub-merchant-fundflowbill', query: { sub_mchid: '1900000201', bill_date: date, account_type: 'BASIC', algorithm: 'AEAD_AES_256_GCM' } })
+      .catch((error: WechatPayApiError) => error);
+    expect([(direct as WechatPayApiError).httpStatus, (direct as WechatPayApiError).wechatCode]).toEqual([403, 'NO_AUTH']);
     const result = (await shop.admin().post(`/admin/reconciliations?date=${date}`).expect(200)).body;
     expect(result).toMatchObject({ date, status: 'done' });
     expect(result).not.toHaveProperty('subMchid');

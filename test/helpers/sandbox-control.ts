@@ -30,6 +30,7 @@ export type SandboxEndpoint =
   | 'v3/certificates'
   | 'v3/bill/tradebill'
   | 'v3/bill/fundflowbill'
+  | 'v3/bill/sub-merchant-fundflowbill'
   | 'v3/billdownload/file'
   | 'pay/unifiedorder'
   | 'pay/orderquery'
@@ -198,6 +199,16 @@ export class SandboxControl {
   /** Serves a gzip trade bill file inside the sandbox's DATA_DIR (absolute, or relative to it) as the ALL bill of `date`; answers its path relative to DATA_DIR. */
   async registerTradeBill(date: string, path: string): Promise<{ hash: string; bytes: number; path: string }> {
     return (await this.call<{ hash: string; bytes: number; path: string }>('POST', '/bills', { date, path })).body;
+  }
+
+  /** The next `count` bill files downloaded come with one byte changed (0 turns it off). */
+  async tamperBillFiles(count = 1): Promise<void> {
+    await this.call('POST', '/bills/tamper', { count });
+  }
+
+  /** Sub-merchant fund-flow bills are cut into parts of at most `bytes` of plain text (0: one part). */
+  async setBillPartSize(bytes: number): Promise<void> {
+    await this.call('POST', '/bills/part-size', { bytes });
   }
 
   async dropNotifications(enabled = true): Promise<void> {

@@ -28,6 +28,7 @@ export function payEndpointName(method: string, path: string): string {
     'v3/certificates',
     'v3/bill/tradebill',
     'v3/bill/fundflowbill',
+    'v3/bill/sub-merchant-fundflowbill',
     'v3/billdownload/file',
   ];
   if (known.includes(p)) return p;

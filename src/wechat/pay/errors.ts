@@ -89,6 +89,13 @@ export class WechatPayNetworkError extends AppError {
 }
 
 /** The downloaded bill does not match the hash WeChat announced. */
+/** An encrypted bill part that does not open: its encrypt_key is not for our key, or the part was tampered with (GCM tag). */
+export class WechatPayBillDecryptError extends AppError {
+  constructor(message: string) {
+    super(HttpStatus.BAD_GATEWAY, 'WECHATPAY_BILL_DECRYPT_FAILED', message);
+  }
+}
+
 export class WechatPayBillHashError extends AppError {
   constructor(expected: string, actual: string) {
     super(HttpStatus.BAD_GATEWAY, 'WECHATPAY_BILL_HASH_MISMATCH', `bill hash mismatch: expected ${expected}, got ${actual}`);

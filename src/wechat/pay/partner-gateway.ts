@@ -177,4 +177,10 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
   fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable> {
     return this.refunds.fundFlowBill(date, account);
   }
+
+  /** GET /v3/bill/sub-merchant-fundflowbill (AEAD_AES_256_GCM, GZIP), then every part downloaded, decrypted, gunzipped and hash-checked. */
+  async subMerchantFundFlowBill(date: string, account: FundFlowAccount, merchant: MerchantRef): Promise<Readable> {
+    const list = await this.client.applySubMerchantFundFlowBill({ subMchid: merchant.subMchid, billDate: date, accountType: account, tarType: 'GZIP' });
+    return this.client.downloadEncryptedBill(list);
+  }
 }

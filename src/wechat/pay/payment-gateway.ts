@@ -106,6 +106,12 @@ export interface PaymentGateway {
   tradeBill(date: string, type: TradeBillKind, merchant?: MerchantRef): Promise<Readable>;
   /** The fund-flow bill of a day, as tradeBill. */
   fundFlowBill(date: string, account: FundFlowAccount): Promise<Readable>;
+  /**
+   * Service-provider adapters only (absent from direct ones): a sub-merchant's fund-flow bill of a
+   * day as plain CSV, every part downloaded, decrypted and hash-checked by the adapter (a tampered part
+   * fails the stream); no movements that day = WechatPayApiError NO_STATEMENT_EXIST.
+   */
+  subMerchantFundFlowBill?(date: string, account: FundFlowAccount, merchant: MerchantRef): Promise<Readable>;
 }
 
 export const PAYMENT_GATEWAY = Symbol('PAYMENT_GATEWAY');

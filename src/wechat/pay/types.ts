@@ -211,6 +211,25 @@ export interface BillApplyResponse {
   download_url: string;
 }
 
+/** One part of an encrypted bill (申请单个子商户资金账单): download it, decrypt it, check its hash. */
+export interface EncryptedBillPart {
+  /** From 1: the parts, decrypted, are joined in this order. */
+  bill_sequence: number;
+  download_url: string;
+  /** The part's AES-256-GCM key, RSA-OAEP-encrypted with the merchant's API public key, base64. */
+  encrypt_key: string;
+  hash_type: string;
+  /** Of the part's plain text (decrypted, and gunzipped when applied for as GZIP). */
+  hash_value: string;
+  /** The GCM nonce (IV), as its UTF-8 bytes. */
+  nonce: string;
+}
+
+export interface EncryptedBillList {
+  download_bill_count: number;
+  download_bill_list: EncryptedBillPart[];
+}
+
 export interface CertificateEntry {
   serial_no: string;
   effective_time: string;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { constants, createCipheriv, createHash, publicEncrypt, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
@@ -12,7 +12,7 @@ import { BODY_IDLE_TIMEOUT, readAll } from '../http/transport';
 import { WechatCredentials } from '../wechat-credentials';
 import { CertificateManager } from './certificates';
 import { Logger } from '@nestjs/common';
-import { WechatPayApiError, WechatPayBadAnswerError, WechatPayBillHashError, WechatPayNetworkError } from './errors';
+import { WechatPayApiError, WechatPayBadAnswerError, WechatPayBillDecryptError, WechatPayBillHashError, WechatPayNetworkError } from './errors';
 import { WechatPayNotificationParser } from './notification-parser';
 import { WechatPayClient } from './wechat-pay.client';
 import { loadPublicKey, rsaVerify } from './rsa';
@@ -233,6 +233,57 @@ describe('WechatPayClient over HTTP (public-key mode)', () => {
 
     const bad = await client.downloadBill({ ...apply, hash_value: '0'.repeat(40) });
     await expect(readAll(bad)).rejects.toBeInstanceOf(WechatPayBillHashError);
+  });
+
+  it('downloads an encrypted sub-merchant fund-flow bill: each part decrypted (its key opened with the merchant key), gunzipped, hash-checked, joined in bill_sequence order; a tampered part or a key for another merchant fails', async () => {
+    // Parts of ~100 KB each once gzipped: they arrive in many chunks, so the held-back GCM tag crosses chunk boundaries.
+    const texts = [randomBytes(150_000).toString('hex'), randomBytes(150_000).toString('hex')];
+    const seal = (text: string, publicKeyPem = merchant.publicKeyPem) => {
+      const key = randomBytes(24).toString('base64');
+      const nonce = randomBytes(8).toString('hex');
+      const cipher = createCipheriv('aes-256-gcm', Buffer.from(key), Buffer.from(nonce));
+      const body = Buffer.concat([cipher.update(gzipSync(Buffer.from(text))), cipher.final(), cipher.getAuthTag()]);
+      const encryptKey = publicEncrypt({ key: publicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(key)).toString('base64');
+      return { body, encryptKey, nonce, hash: createHash('sha1').update(text).digest('hex') };
+    };
+    const sealed = texts.map((text) => seal(text));
+    const files = new Map<string, Buffer>(sealed.map((p, i) => [`part${i + 1}`, p.body]));
+    // Listed out of order: joined by bill_sequence.
+    const listing = {
+      download_bill_count: 2,
+      download_bill_list: [1, 0].map((i) => ({
+        bill_sequence: i + 1,
+        download_url: `${fakeBase}/prefix/v3/billdownload/file?token=part${i + 1}`,
+        encrypt_key: sealed[i].encryptKey,
+        hash_type: 'SHA1',
+        hash_value: sealed[i].hash,
+        nonce: sealed[i].nonce,
+      })),
+    };
+    fake.handler = (req) => {
+      if (req.url.startsWith('/prefix/v3/bill/sub-merchant-fundflowbill')) return { status: 200, body: JSON.stringify(listing) };
+      return { status: 200, sign: false, headers: { 'Content-Type': 'application/octet-stream' }, body: files.get(new URL(req.url, fakeBase).searchParams.get('token')!)! };
+    };
+    const list = await client.applySubMerchantFundFlowBill({ subMchid: '1900000201', billDate: '2026-11-23', tarType: 'GZIP' });
+    expect(fake.requests[0].url).toBe('/prefix/v3/bill/sub-merchant-fundflowbill?sub_mchid=1900000201&bill_date=2026-11-23&account_type=BASIC&algorithm=AEAD_AES_256_GCM&tar_type=GZIP');
+    expect((await readAll(await client.downloadEncryptedBill(list))).toString('utf8')).toBe(texts.join(''));
+    expect(fake.requests.slice(1).map((r) => [r.url, r.authorizationValid])).toEqual([
+      ['/prefix/v3/billdownload/file?token=part1', true],
+      ['/prefix/v3/billdownload/file?token=part2', true],
+    ]);
+
+    const tampered = Buffer.from(sealed[1].body);
+    tampered[1000] ^= 0x01;
+    files.set('part2', tampered);
+    await expect(readAll(await client.downloadEncryptedBill(list))).rejects.toBeInstanceOf(WechatPayBillDecryptError);
+    files.set('part2', sealed[1].body);
+
+    const forOther = seal(texts[0], rsaKeyPair().publicKeyPem);
+    const otherList = { ...list, download_bill_list: [{ ...list.download_bill_list[0], encrypt_key: forOther.encryptKey }] , download_bill_count: 1 };
+    await expect(client.downloadEncryptedBill(otherList)).rejects.toBeInstanceOf(WechatPayBillDecryptError);
+
+    fake.handler = () => ({ status: 200, body: JSON.stringify({ download_bill_count: 2, download_bill_list: [listing.download_bill_list[0]] }) });
+    await expect(client.applySubMerchantFundFlowBill({ subMchid: '1900000201', billDate: '2026-11-23' })).rejects.toMatchObject({ wechatCode: 'INVALID_RESPONSE' });
   });
 
   it('queries by transaction_id on its own path, signed, with mchid in the query', async () => {
