@@ -14,17 +14,20 @@ import { startTestApp } from '../helpers/test-app';
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
-describe('daily reconciliation job', () => {
+/* Once per API version (issue 14): the same billing jobs through the payment port (v3 tradebill, or v2 downloadbill). */
+describe.each(['v3', 'v2'] as const)('daily reconciliation job with WECHATPAY_API_VERSION=%s', (version) => {
+  const VERSION = { WECHATPAY_API_VERSION: version };
+
   it('refuses an invalid RECONCILE_CRON at start-up with an error naming the variable', async () => {
     for (const cron of ['61 10 * * *', '0 10 * *', 'at ten']) {
-      const start = startTestApp({ schedules: true, env: { RECONCILE_CRON: cron } });
+      const start = startTestApp({ schedules: true, env: { RECONCILE_CRON: cron, ...VERSION } });
       await expect(start).rejects.toThrow(/RECONCILE_CRON: must be a cron expression such as "0 10 \* \* \*"/);
       await expect(start).rejects.toMatchObject({ name: 'ConfigValidationError' });
     }
   });
 
   it('schedules the run at RECONCILE_CRON, Asia/Shanghai time', async () => {
-    const t = await startTestApp({ schedules: true, env: { RECONCILE_CRON: '30 9 * * *' } });
+    const t = await startTestApp({ schedules: true, env: { RECONCILE_CRON: '30 9 * * *', ...VERSION } });
     try {
       const job = t.app.get(SchedulerRegistry).getCronJob('billing.reconcile');
       const next = job.nextDate().toJSDate();
@@ -36,8 +39,8 @@ describe('daily reconciliation job', () => {
     }
   });
 
-  it.each(['v3', 'v2'] as const)('a quiet day (WeChat answers NO_STATEMENT_EXIST; v2 "No Bill Exist") is "no trades that day": reconciled, not a failure logged at error (the daily job runs the same) (%s)', async (version) => {
-    const shop = await Shop.start({ captureLogs: true, env: { WECHATPAY_API_VERSION: version } });
+  it('a quiet day (WeChat answers NO_STATEMENT_EXIST; v2 "No Bill Exist") is "no trades that day": reconciled, not a failure logged at error (the daily job runs the same)', async () => {
+    const shop = await Shop.start({ captureLogs: true, env: VERSION });
     try {
       // 20 days ago: a day nobody traded on, whatever other suites left in a shared sandbox store.
       const date = new Date(Date.now() + 8 * HOUR - 20 * DAY).toISOString().slice(0, 10);
@@ -63,7 +66,7 @@ describe('daily reconciliation job', () => {
     expect(utcYesterday).not.toBe(yesterday);
 
     const clock = new FixedClock(new Date(at));
-    const shop = await Shop.start({ override: (b) => b.overrideProvider(Clock).useValue(clock) });
+    const shop = await Shop.start({ env: VERSION, override: (b) => b.overrideProvider(Clock).useValue(clock) });
     try {
       // WeChat (the sandbox) lives at the same moment as our clock — for its business time and for the
       // signatures too, since our requests are signed at our (fixed) time: WeChat's own clock is moved
@@ -91,7 +94,12 @@ describe('daily reconciliation job', () => {
       await shop.sandbox.registerTradeBill(yesterday, path);
 
       const jobs = shop.t.app.get(BillingJobs);
+      await shop.sandbox.resetCalls();
       await jobs.reconcileYesterday();
+      // through the configured API version's bill download only
+      if (version === 'v3') expect(await shop.sandbox.callsTo('v3/bill/tradebill')).toBeGreaterThan(0);
+      else expect(await shop.sandbox.calls()).toMatchObject({ 'pay/downloadbill': expect.any(Number) });
+      expect(await shop.sandbox.callsTo(version === 'v3' ? 'pay/downloadbill' : 'v3/bill/tradebill')).toBe(0);
 
       const stored = (await shop.admin().get(`/admin/reconciliations/${yesterday}`).expect(200)).body;
       expect(stored).toMatchObject({ date: yesterday, status: 'done', summary: { billRows: 1, byType: { only_in_wechat: 1 } } });

@@ -35,15 +35,16 @@ function row(input: Partial<TradeBillRow> & { outTradeNo: string; total: number 
   return state === 'SUCCESS' || state === 'REFUND' ? line : line.replace('`SUCCESS,', `\`${state},`);
 }
 
-describe('reconciliation: status and refund differences, crafted bills, storage, concurrency', () => {
+/* Once per API version (issue 14): the v3 tradebill + download, or v2's downloadbill — the same bill layout, parser and reconciliation. */
+describe.each(['v3', 'v2'] as const)('reconciliation with WECHATPAY_API_VERSION=%s: status and refund differences, crafted bills, storage, concurrency', (version) => {
   let shop: Shop;
   let shopper: Login;
   let productId: number;
   let ds: DataSource;
 
   beforeAll(async () => {
-    shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '1s' } });
-    shopper = await shop.login('o_reconcile');
+    shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '1s', WECHATPAY_API_VERSION: version } });
+    shopper = await shop.login(`o_reconcile_${version}`);
     productId = (await shop.product('对账商品', 1234)).id;
     ds = shop.t.app.get<DataSource>(getDataSourceToken());
     Object.assign(merchant, await shop.sandbox.merchant());
@@ -220,6 +221,7 @@ describe('reconciliation: status and refund differences, crafted bills, storage,
     expect(audit.map((x: { outcome: string }) => x.outcome).sort()).toEqual(['error:RECONCILIATION_RUNNING', 'error:RECONCILIATION_RUNNING', 'ok']);
   });
 
+  if (version === 'v3') {
   it('refuses a bill whose hash does not match: nothing applied, the run stored as failed, the download 502', async () => {
     const date = daysAgo(4);
     const waiting = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
@@ -236,6 +238,30 @@ describe('reconciliation: status and refund differences, crafted bills, storage,
     const download = await shop.admin().get(`/admin/bills/trade?date=${date}`).expect(502);
     expect(download.body.code).toBe('WECHATPAY_BILL_HASH_MISMATCH');
   });
+  } else {
+    // APIv2's downloadbill carries no hash: what it can fail with is an error answer in place of the file.
+    it('a downloadbill answered with an error (return_code FAIL, not "No Bill Exist"): nothing applied, the run stored as failed, the download 502', async () => {
+      const date = daysAgo(4);
+      const waiting = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
+      await serveBill(date, [row({ outTradeNo: waiting, total: 1234, time: `${date} 10:00:00` })]);
+      await shop.sandbox.failNext('pay/downloadbill', '500', 10);
+      try {
+        const res = await shop.admin().post(`/admin/reconciliations?date=${date}`);
+        expect({ status: res.status, body: res.body }).toEqual({ status: 502, body: expect.objectContaining({ code: expect.any(String) }) });
+        expect(await shop.status(waiting)).toBe('NOTPAY');
+        const stored = (await shop.admin().get(`/admin/reconciliations/${date}`).expect(200)).body;
+        expect(stored).toMatchObject({ status: 'failed', differences: [] });
+        expect((await shop.admin().get(`/admin/bills/trade?date=${date}`)).status).toBe(502);
+      } finally {
+        await shop.sandbox.reset();
+      }
+      // once WeChat answers again (the control reset forgot the registered bill: serve it again), the day reconciles and the payment in the bill is applied
+      await serveBill(date, [row({ outTradeNo: waiting, total: 1234, time: `${date} 10:00:00` })]);
+      const ok = (await shop.admin().post(`/admin/reconciliations?date=${date}`).expect(200)).body;
+      expect(ok).toMatchObject({ status: 'done', summary: { appliedFromBill: 1 } });
+      expect(await shop.status(waiting)).toBe('PAID');
+    });
+  }
 
   it('answers 400 for a fund-flow bill of an unknown account', async () => {
     const res = await shop.admin().get(`/admin/bills/fundflow?date=${today()}&account=SAVINGS`).expect(400);
