@@ -104,7 +104,7 @@ export class OrderLifecycle {
     const tag = attempt.seq > 1 ? { attempt: attempt.outTradeNo } : {};
     let tx: Transaction;
     try {
-      tx = await this.gateway.query(attempt.outTradeNo, merchantOf(order));
+      tx = await this.gateway.query(attempt.outTradeNo, merchantOf(order), attempt.appid ?? undefined);
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus === 404) {
         await this.timeline.record(order.outTradeNo, `${source}:ORDER_NOT_EXIST`, { requestId: error.requestId, ...tag });
@@ -162,7 +162,7 @@ export class OrderLifecycle {
    */
   async closeAttemptAtWechat(order: Order, attempt: PaymentAttempt, reason: string, source: PaymentSource): Promise<CloseOutcome> {
     try {
-      await withRetries(() => this.gateway.close(attempt.outTradeNo, merchantOf(order)));
+      await withRetries(() => this.gateway.close(attempt.outTradeNo, merchantOf(order), attempt.appid ?? undefined));
       return 'closed';
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500 && !error.isRateLimited) {

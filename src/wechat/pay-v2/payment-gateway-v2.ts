@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { neutralRefund } from '../pay/payment-gateway';
-import type { FundFlowAccount, GatewayChannel, InvokeParams, PaymentGateway, PrepayOrder, PrepayResult, RefundRequest, RefundResult, TradeBillKind } from '../pay/payment-gateway';
+import type { FundFlowAccount, GatewayChannel, InvokeParams, MerchantRef, PaymentGateway, PrepayOrder, PrepayResult, RefundRequest, RefundResult, TradeBillKind } from '../pay/payment-gateway';
 import type { Transaction } from '../pay/types';
 import { V2UnifiedOrderInput, WechatPayV2Client } from './wechat-pay-v2.client';
 
@@ -78,12 +78,22 @@ export class WechatPayV2Gateway implements PaymentGateway {
     return params;
   }
 
-  query(outTradeNo: string): Promise<Transaction> {
-    return this.client.queryByOutTradeNo(outTradeNo);
+  /**
+   * orderquery / closeorder with the appid the attempt was prepaid with (the mini-program's for
+   * miniprogram): v2 names the appid in the request and its answer echoes it, and the business
+   * modules read the answer's appid as the one prepaid with.
+   */
+  query(outTradeNo: string, _merchant?: MerchantRef, appid?: string): Promise<Transaction> {
+    return this.client.queryByOutTradeNo(outTradeNo, this.ours(appid));
   }
 
-  close(outTradeNo: string): Promise<void> {
-    return this.client.closeOrder(outTradeNo);
+  close(outTradeNo: string, _merchant?: MerchantRef, appid?: string): Promise<void> {
+    return this.client.closeOrder(outTradeNo, this.ours(appid));
+  }
+
+  /** One of our own appids (the official account's or the mini-program's), else the configured one. */
+  private ours(appid: string | undefined): string | undefined {
+    return appid && (appid === this.client.appid || appid === this.options.miniprogramAppid) ? appid : undefined;
   }
 
   /** secapi/pay/refund over mutual TLS with the merchant certificate. */

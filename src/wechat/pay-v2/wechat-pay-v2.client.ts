@@ -158,8 +158,8 @@ export class WechatPayV2Client {
   }
 
   /** The order as an APIv3 Transaction (ORDERNOTEXIST → 404 ORDER_NOT_EXIST, as v3 answers). */
-  async queryByOutTradeNo(outTradeNo: string): Promise<Transaction> {
-    const f = await this.call({ path: '/pay/orderquery', idempotent: true, fields: { out_trade_no: outTradeNo } });
+  async queryByOutTradeNo(outTradeNo: string, appid?: string): Promise<Transaction> {
+    const f = await this.call({ path: '/pay/orderquery', idempotent: true, fields: { out_trade_no: outTradeNo }, appid });
     if (!f.trade_state) throw invalid('orderquery', 'trade_state');
     return v2Transaction(f);
   }
@@ -174,9 +174,9 @@ export class WechatPayV2Client {
    * Closes an unpaid order. Closing a closed one succeeds again (as APIv3's close does); a paid one
    * fails with ORDER_PAID.
    */
-  async closeOrder(outTradeNo: string): Promise<void> {
+  async closeOrder(outTradeNo: string, appid?: string): Promise<void> {
     try {
-      await this.call({ path: '/pay/closeorder', idempotent: true, fields: { out_trade_no: outTradeNo } });
+      await this.call({ path: '/pay/closeorder', idempotent: true, fields: { out_trade_no: outTradeNo }, appid });
     } catch (error) {
       if (error instanceof WechatPayApiError && error.wechatCode === 'ORDER_CLOSED') return;
       throw error;

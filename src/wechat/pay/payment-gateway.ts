@@ -87,9 +87,13 @@ export interface PaymentGateway {
   appidFor(channel: GatewayChannel): string | undefined;
   prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult>;
   invokeParams(channel: GatewayChannel, prepay: PrepayResult, appid: string): InvokeParams;
-  /** The answer in the neutral Transaction shape (appid = the one prepaid with, mchid = ours, sub_mchid when a sub-merchant's). */
-  query(outTradeNo: string, merchant?: MerchantRef): Promise<Transaction>;
-  close(outTradeNo: string, merchant?: MerchantRef): Promise<void>;
+  /**
+   * The answer in the neutral Transaction shape (appid = the one prepaid with, mchid = ours, sub_mchid
+   * when a sub-merchant's). `appid` is the one the attempt was prepaid with, for an adapter whose
+   * request names it (APIv2 sends it, and its answer echoes it); others ignore it.
+   */
+  query(outTradeNo: string, merchant?: MerchantRef, appid?: string): Promise<Transaction>;
+  close(outTradeNo: string, merchant?: MerchantRef, appid?: string): Promise<void>;
   /**
    * Asks WeChat to refund (same outRefundNo = the same refund: safe to send again). Refusals are the
    * typed WechatPayApiError (4xx: WeChat's definitive no; 5xx/429/network: outcome unknown).
