@@ -1,13 +1,14 @@
 // Every way to pay one order (issue 13): jsapi, h5, native, miniprogram through POST /orders/:no/pay
 // { channel }, each a payment attempt with its own out_trade_no at the sandbox; switching channel
 // closes the old attempt at WeChat first; a second attempt that is paid too is refunded in full.
-import { createPublicKey, verify } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, verify } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { PaymentJobs } from '../../src/payment/payment.jobs';
 import { AppConfig } from '../../src/config/app-config';
-import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from '../../src/sandbox/keystore';
+import { loadOrCreateSandboxKeystore, sandboxApiV2Key, sandboxMerchantCredentials } from '../../src/sandbox/keystore';
 import { WechatCredentials } from '../../src/wechat/wechat-credentials';
 import { WechatPayHttp } from '../../src/wechat/pay/wechat-pay.http';
+import { v2Sign, v2Xml } from '../helpers/craft-notification';
 import { guestLogin, Login } from '../helpers/login';
 import { Shop } from '../helpers/shop';
 import { WechatProxy } from './wechat-proxy';
@@ -21,9 +22,17 @@ interface Payment {
   createdAt: string;
 }
 
-// Run once per merchant type: a direct merchant (/v3/pay/transactions/…) and a service provider for its
-// default sub-merchant 1900000201 (/v3/pay/partner/transactions/…, sp_* and sub_* fields), one suite.
-describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s merchant)', (merchantType) => {
+// Run once per merchant type and API version (issues 15 and 14): a direct merchant over APIv3
+// (/v3/pay/transactions/…), a service provider for its default sub-merchant 1900000201
+// (/v3/pay/partner/transactions/…, sp_* and sub_* fields), and a direct merchant over APIv2 (XML POSTs
+// to /pay/unifiedorder, /pay/orderquery, /pay/closeorder naming the order in the body), one suite.
+const RUNS = [
+  { merchantType: 'direct', version: 'v3' },
+  { merchantType: 'partner', version: 'v3' },
+  { merchantType: 'direct', version: 'v2' },
+] as const;
+
+describe.each(RUNS)('payment channels and attempts ($merchantType merchant, WECHATPAY_API_VERSION=$version)', ({ merchantType, version }) => {
   const partner = merchantType === 'partner';
   const SUB_MCHID = '1900000201';
   let shop: Shop;
@@ -43,6 +52,7 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
         PAYMENT_QUERY_ON_READ_AFTER: '0s',
         WECHATPAY_H5_APP_NAME: '演示商城H5',
         SANDBOX_MERCHANT_TYPE: merchantType,
+        WECHATPAY_API_VERSION: version,
       },
     });
     proxy.target = shop.baseUrl;
@@ -73,8 +83,42 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
   const count = async (table: string) => Number((await shop.t.app.get(DataSource).query(`SELECT COUNT(*) AS n FROM ${table}`))[0].n);
   /** The prepay route a channel went to: the direct one, or the provider's (mini-program = partner jsapi). */
   const prepayRoute = (channel: string) =>
-    partner ? `/sandbox/v3/pay/partner/transactions/${channel === 'miniprogram' ? 'jsapi' : channel}` : `/sandbox/v3/pay/transactions/${channel === 'miniprogram' ? 'jsapi' : channel}`;
-  const prepaysSent = () => proxy.calls.filter((c) => c.method === 'POST' && !c.path.includes('/out-trade-no/')).map((c) => c.path);
+    version === 'v2'
+      ? '/sandbox/pay/unifiedorder'
+      : partner
+        ? `/sandbox/v3/pay/partner/transactions/${channel === 'miniprogram' ? 'jsapi' : channel}`
+        : `/sandbox/v3/pay/transactions/${channel === 'miniprogram' ? 'jsapi' : channel}`;
+  const prepaysSent = () =>
+    proxy.calls.filter((c) => c.method === 'POST' && (version === 'v2' ? c.path === '/sandbox/pay/unifiedorder' : !c.path.includes('/out-trade-no/'))).map((c) => c.path);
+  /** The proxied calls of WeChat Pay, as `METHOD what`: v3 `GET out-trade-no/<no>`, v2 `POST pay/orderquery`. */
+  const wechatCalls = () =>
+    proxy.calls.map((c) => `${c.method} ${c.path.replace(/\?.*$/, '').replace(version === 'v3' ? /^.*\/v3\/pay\/(partner\/)?transactions\// : /^\/sandbox\//, '')}`);
+  /** Whether a proxied request is the query (or the close) of exactly the attempt `no`, in the version's words (v2 names it in the XML). */
+  const namesOrder = (xml: string, no: string) => new RegExp(`<out_trade_no>(<!\\[CDATA\\[)?${no}(\\]\\]>)?</out_trade_no>`).test(xml);
+  const isQuery = (no: string) => (method: string, path: string, body: string) =>
+    version === 'v3' ? method === 'GET' && path.includes(`/out-trade-no/${no}?`) : path.endsWith('/pay/orderquery') && namesOrder(body, no);
+  const isClose = (no: string) => (method: string, path: string, body: string) =>
+    version === 'v3' ? method === 'POST' && path.includes(`/out-trade-no/${no}/close`) : path.endsWith('/pay/closeorder') && namesOrder(body, no);
+  /** WeChat's "no such order" for a query, in the version's shape (v2: signed with the API key, as WeChat signs it). */
+  const orderNotExist = async () => {
+    if (version === 'v3') return { status: 404, code: 'ORDER_NOT_EXIST', message: '订单不存在' };
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const fields = { return_code: 'SUCCESS', return_msg: 'OK', appid: keystore.appid, mch_id: keystore.mchid, nonce_str: 'proxy0nce', result_code: 'FAIL', err_code: 'ORDERNOTEXIST', err_code_des: '此交易订单号不存在' };
+    return { status: 200, code: 'ORDERNOTEXIST', xml: v2Xml({ ...fields, sign: v2Sign(fields, sandboxApiV2Key(keystore), 'HMAC-SHA256') }) };
+  };
+  /** paySign of invoke parameters over `appId`: v3 RSA with the merchant key; v2 HMAC-SHA256 with the API key over the sorted fields. */
+  const expectPaySign = async (params: Record<string, string>, appId: string) => {
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    if (version === 'v3') {
+      const message = `${appId}\n${params.timeStamp}\n${params.nonceStr}\n${params.package}\n`;
+      expect(verify('sha256', Buffer.from(message), createPublicKey(keystore.merchant.publicKeyPem), Buffer.from(params.paySign, 'base64'))).toBe(true);
+      return;
+    }
+    const key = sandboxApiV2Key(keystore);
+    const text = `appId=${appId}&nonceStr=${params.nonceStr}&package=${params.package}&signType=${params.signType}&timeStamp=${params.timeStamp}&key=${key}`;
+    expect(params).toMatchObject({ signType: 'HMAC-SHA256', paySign: createHmac('sha256', key).update(text).digest('hex').toUpperCase() });
+    expect(createHash('md5').update(text).digest('hex').toUpperCase()).not.toBe(params.paySign);
+  };
   /** A provider's view of the trade (partner query: sp_*, sub_* fields); the direct view for a direct merchant. */
   const atWechatAsMerchant = async (no: string): Promise<Record<string, unknown>> => {
     const merchant = await shop.sandbox.merchant();
@@ -95,7 +139,8 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
   it('jsapi (no body, or { channel: "jsapi" }): getBrandWCPayRequest parameters plus channel and the attempt number, which is the order number', async () => {
     const no = await order(wechatShopper);
     const res = await pay(wechatShopper, no).expect(200);
-    expect(res.body).toMatchObject({ channel: 'jsapi', outTradeNo: no, signType: 'RSA', package: expect.stringMatching(/^prepay_id=wx/) });
+    expect(res.body).toMatchObject({ channel: 'jsapi', outTradeNo: no, signType: version === 'v3' ? 'RSA' : 'HMAC-SHA256', package: expect.stringMatching(/^prepay_id=wx/) });
+    await expectPaySign(res.body, res.body.appId);
     const again = await pay(wechatShopper, no, { channel: 'jsapi' }).expect(200);
     expect(again.body.package).toBe(res.body.package); // the same attempt, its prepay reused
     expect(await payments(no)).toEqual([{ outTradeNo: no, channel: 'jsapi', status: 'NOTPAY', createdAt: expect.any(String) }]);
@@ -148,9 +193,7 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
     const res = await pay(mp, no, { channel: 'miniprogram' }).expect(200);
     expect(Object.keys(res.body).sort()).toEqual(['channel', 'nonceStr', 'outTradeNo', 'package', 'paySign', 'signType', 'timeStamp']);
     const appid = await shop.sandbox.miniprogramAppid();
-    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
-    const message = `${appid}\n${res.body.timeStamp}\n${res.body.nonceStr}\n${res.body.package}\n`;
-    expect(verify('sha256', Buffer.from(message), createPublicKey(keystore.merchant.publicKeyPem), Buffer.from(res.body.paySign, 'base64'))).toBe(true);
+    await expectPaySign(res.body, appid);
     const atWechat = await shop.sandbox.transaction(no);
     expect(atWechat).toMatchObject({ appid, payer: { openid: 'o_mp_channel' } });
     // A provider names the mini-program as sub_appid and its openid as payer.sub_openid.
@@ -215,9 +258,10 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
     proxy.resetStats();
     const res = await pay(wechatShopper, no, { channel: 'native' }).expect(200);
     expect(res.body).toMatchObject({ channel: 'native', outTradeNo: `${no}_2` });
-    const calls = proxy.calls.map((c) => `${c.method} ${c.path.replace(/\?.*$/, '').replace(/^.*\/v3\/pay\/(partner\/)?transactions\//, '')}`);
-    expect(proxy.calls.every((c) => c.path.includes(partner ? '/v3/pay/partner/transactions/' : '/v3/pay/transactions/'))).toBe(true);
-    expect(calls).toEqual([`GET out-trade-no/${no}`, `POST out-trade-no/${no}/close`, 'POST native']);
+    if (version === 'v3') {
+      expect(proxy.calls.every((c) => c.path.includes(partner ? '/v3/pay/partner/transactions/' : '/v3/pay/transactions/'))).toBe(true);
+      expect(wechatCalls()).toEqual([`GET out-trade-no/${no}`, `POST out-trade-no/${no}/close`, 'POST native']);
+    } else expect(wechatCalls()).toEqual(['POST pay/orderquery', 'POST pay/closeorder', 'POST pay/unifiedorder']);
     expect((await shop.sandbox.transaction(no)).trade_state).toBe('CLOSED');
     expect(await payments(no)).toEqual([
       expect.objectContaining({ outTradeNo: no, channel: 'jsapi', status: 'CLOSED' }),
@@ -232,7 +276,7 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
     await shop.sandbox.dropNotifications(true);
     const no = await order(wechatShopper);
     const prepayId = String((await pay(wechatShopper, no).expect(200)).body.package).replace('prepay_id=', '');
-    proxy.on((method, path) => method === 'POST' && path.includes(`/out-trade-no/${no}/close`), { before: async () => void (await shop.sandbox.pay(prepayId)) });
+    proxy.on(isClose(no), { before: async () => void (await shop.sandbox.pay(prepayId)) });
     const res = await pay(wechatShopper, no, { channel: 'h5' }).expect(409);
     expect(res.body).toMatchObject({ code: 'ORDER_PAID' });
     expect(await shop.status(no)).toBe('PAID');
@@ -243,7 +287,7 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
     const no = await order(wechatShopper);
     const first = String((await pay(wechatShopper, no).expect(200)).body.package).replace('prepay_id=', '');
     // The switch's query is lost on the way (WeChat "does not know" the number), so the old attempt stays open at WeChat.
-    proxy.on((method, path) => method === 'GET' && path.includes(`/out-trade-no/${no}?`), { answer: { status: 404, code: 'ORDER_NOT_EXIST', message: '订单不存在' } });
+    proxy.on(isQuery(no), { answer: await orderNotExist() });
     const second = await pay(wechatShopper, no, { channel: 'native' }).expect(200);
     expect(second.body.outTradeNo).toBe(`${no}_2`);
     expect((await shop.sandbox.pay(first)).result).toBe('ok');
@@ -268,7 +312,7 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
   it('a duplicate payment whose automatic refund WeChat refused (NOT_ENOUGH) is refunded by the payment jobs\' sweep under the next number', async () => {
     const no = await order(wechatShopper);
     const first = String((await pay(wechatShopper, no).expect(200)).body.package).replace('prepay_id=', '');
-    proxy.on((method, path) => method === 'GET' && path.includes(`/out-trade-no/${no}?`), { answer: { status: 404, code: 'ORDER_NOT_EXIST', message: '订单不存在' } });
+    proxy.on(isQuery(no), { answer: await orderNotExist() });
     const second = await pay(wechatShopper, no, { channel: 'native' }).expect(200);
     await shop.sandbox.pay(first);
     await shop.waitForStatus(no, 'PAID');
@@ -335,11 +379,13 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
     const ours = (result.differences as Array<{ outTradeNo: string; type: string }>).filter((d) => numbers.some((n) => d.outTradeNo === n || d.outTradeNo.startsWith(`${n}_`)));
     expect(ours).toEqual([]);
     // what the bill itself says about each of them
-    const { WechatPayClient } = await import('../../src/wechat/pay/wechat-pay.client');
-    const client = shop.t.app.get(WechatPayClient);
-    const stream = await client.downloadBill(await client.applyTradeBill({ billDate: date, billType: 'SUCCESS' }));
     let csv = '';
-    for await (const chunk of stream) csv += chunk.toString();
+    if (version === 'v3') {
+      const { WechatPayClient } = await import('../../src/wechat/pay/wechat-pay.client');
+      const client = shop.t.app.get(WechatPayClient);
+      const stream = await client.downloadBill(await client.applyTradeBill({ billDate: date, billType: 'SUCCESS' }));
+      for await (const chunk of stream) csv += chunk.toString();
+    } else csv = (await shop.admin().get(`/admin/bills/trade?date=${date}&type=SUCCESS`).expect(200)).text; // v2 downloadbill through the port
     const typeOf = (no: string) => csv.split('\n').find((line) => line.includes(`\`${no},`))?.split(',')[8]?.replace('`', '');
     expect({ jsapi: typeOf(jsapi), h5: typeOf(h5), native: typeOf(`${switched}_2`), mini: typeOf(mini) }).toEqual({ jsapi: 'JSAPI', h5: 'MWEB', native: 'NATIVE', mini: 'JSAPI' });
     expect(csv.split('\n').find((line) => line.includes(`\`${mini},`))).toContain(await shop.sandbox.miniprogramAppid());
@@ -369,12 +415,13 @@ describe.each(['direct', 'partner'] as const)('payment channels and attempts (%s
   });
 });
 
-describe('payment channels without a mini-program configured', () => {
+describe.each(['v3', 'v2'] as const)('payment channels without a mini-program configured (WECHATPAY_API_VERSION=%s)', (version) => {
   let shop: Shop;
 
   beforeAll(async () => {
     // As a live merchant without WECHAT_MINIPROGRAM_APPID / _APPSECRET: the sandbox's merchant credentials minus the mini-program.
     shop = await Shop.start({
+      env: { WECHATPAY_API_VERSION: version },
       override: (builder) =>
         builder.overrideProvider(WechatCredentials).useFactory({
           inject: [AppConfig],

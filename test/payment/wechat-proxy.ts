@@ -9,13 +9,16 @@ export interface ProxiedCall {
   code?: string;
 }
 
+/** A match on the request line, and on the body when it is needed (APIv2 names the order in its XML, not in the path). */
+type Match = (method: string, path: string, body: string) => boolean;
+
 interface Override {
-  match: (method: string, path: string) => boolean;
+  match: Match;
   remaining: number;
   /** Runs before the call goes on (e.g. "the shopper pays right now"). */
   before?: () => Promise<void>;
-  /** Answer this instead of forwarding. */
-  answer?: { status: number; code: string; message: string };
+  /** Answer this instead of forwarding: an APIv3 error (JSON), or an APIv2 answer (XML, signed by the test as WeChat would). */
+  answer?: { status: number; code: string; message: string } | { status: number; xml: string; code?: string };
 }
 
 /**
@@ -51,7 +54,7 @@ export class WechatProxy {
   }
 
   /** The next `times` calls matching: run `before` first, and/or answer `answer` instead of forwarding. */
-  on(match: (method: string, path: string) => boolean, options: { before?: () => Promise<void>; answer?: Override['answer']; times?: number }): void {
+  on(match: Match, options: { before?: () => Promise<void>; answer?: Override['answer']; times?: number }): void {
     this.overrides.push({ match, remaining: options.times ?? 1, before: options.before, answer: options.answer });
   }
 
@@ -69,13 +72,14 @@ export class WechatProxy {
       for await (const chunk of req) chunks.push(chunk as Buffer);
       const body = Buffer.concat(chunks);
       if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
-      const override = this.overrides.find((o) => o.remaining > 0 && o.match(method, path));
+      const override = this.overrides.find((o) => o.remaining > 0 && o.match(method, path, body.toString('utf8')));
       if (override) override.remaining--;
       if (override?.before) await override.before();
       if (override?.answer) {
-        const { status, code, message } = override.answer;
-        this.calls.push({ method, path, status, code });
-        res.writeHead(status, { 'Content-Type': 'application/json', 'Request-ID': `PROXY${Date.now()}-0` }).end(JSON.stringify({ code, message }));
+        const answer = override.answer;
+        this.calls.push({ method, path, status: answer.status, code: answer.code });
+        if ('xml' in answer) res.writeHead(answer.status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(answer.xml);
+        else res.writeHead(answer.status, { 'Content-Type': 'application/json', 'Request-ID': `PROXY${Date.now()}-0` }).end(JSON.stringify({ code: answer.code, message: answer.message }));
         return;
       }
       const answer = await this.forward(method, path, req.headers, body);
