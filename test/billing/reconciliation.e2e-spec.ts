@@ -222,22 +222,22 @@ describe.each(['v3', 'v2'] as const)('reconciliation with WECHATPAY_API_VERSION=
   });
 
   if (version === 'v3') {
-  it('refuses a bill whose hash does not match: nothing applied, the run stored as failed, the download 502', async () => {
-    const date = daysAgo(4);
-    const waiting = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
-    const path = await serveBill(date, [row({ outTradeNo: waiting, total: 1234, time: `${date} 10:00:00` })]);
-    // the file changes after WeChat announced its hash (a corrupted or swapped download)
-    const other = '\uFEFF' + TRADE_BILL_ALL_HEADER.join(',') + '\r\n' + row({ outTradeNo: waiting, total: 1, time: `${date} 10:00:00` }) + summaryLines(emptyTotals());
-    writeFileSync(path, gzipSync(Buffer.from(other)));
+    it('refuses a bill whose hash does not match: nothing applied, the run stored as failed, the download 502', async () => {
+      const date = daysAgo(4);
+      const waiting = await shop.placeOrder(shopper, [{ productId, quantity: 1 }]);
+      const path = await serveBill(date, [row({ outTradeNo: waiting, total: 1234, time: `${date} 10:00:00` })]);
+      // the file changes after WeChat announced its hash (a corrupted or swapped download)
+      const other = '\uFEFF' + TRADE_BILL_ALL_HEADER.join(',') + '\r\n' + row({ outTradeNo: waiting, total: 1, time: `${date} 10:00:00` }) + summaryLines(emptyTotals());
+      writeFileSync(path, gzipSync(Buffer.from(other)));
 
-    const res = await shop.admin().post(`/admin/reconciliations?date=${date}`).expect(502);
-    expect(res.body).toMatchObject({ code: 'WECHATPAY_BILL_HASH_MISMATCH' });
-    expect(await shop.status(waiting)).toBe('NOTPAY');
-    const stored = (await shop.admin().get(`/admin/reconciliations/${date}`).expect(200)).body;
-    expect(stored).toMatchObject({ status: 'failed', error: expect.stringContaining('bill hash mismatch'), differences: [] });
-    const download = await shop.admin().get(`/admin/bills/trade?date=${date}`).expect(502);
-    expect(download.body.code).toBe('WECHATPAY_BILL_HASH_MISMATCH');
-  });
+      const res = await shop.admin().post(`/admin/reconciliations?date=${date}`).expect(502);
+      expect(res.body).toMatchObject({ code: 'WECHATPAY_BILL_HASH_MISMATCH' });
+      expect(await shop.status(waiting)).toBe('NOTPAY');
+      const stored = (await shop.admin().get(`/admin/reconciliations/${date}`).expect(200)).body;
+      expect(stored).toMatchObject({ status: 'failed', error: expect.stringContaining('bill hash mismatch'), differences: [] });
+      const download = await shop.admin().get(`/admin/bills/trade?date=${date}`).expect(502);
+      expect(download.body.code).toBe('WECHATPAY_BILL_HASH_MISMATCH');
+    });
   } else {
     // APIv2's downloadbill carries no hash: what it can fail with is an error answer in place of the file.
     it('a downloadbill answered with an error (return_code FAIL, not "No Bill Exist"): nothing applied, the run stored as failed, the download 502', async () => {
