@@ -326,8 +326,24 @@ export class ReconciliationService {
 
     const checkRefunds = async (rows: TradeBillRecord[]) => {
       const ours = new Map((await this.refunds.byNumbers(rows.map((r) => r.outRefundNo))).map((r) => [r.outRefundNo, r]));
+      // A provider's sub-merchant bill: a refund of another sub-merchant's order is reported, never settled.
+      const orderSubMchids = subMchid ? await this.orders.subMchidsOf([...ours.values()].map((r) => r.outTradeNo)) : undefined;
       for (const row of rows) {
         const refund = ours.get(row.outRefundNo);
+        const refundOf = refund && orderSubMchids ? (orderSubMchids.get(refund.outTradeNo) ?? '') : subMchid;
+        if (refund && refundOf !== subMchid) {
+          add({
+            type: 'refund_status_mismatch',
+            outTradeNo: row.outTradeNo,
+            outRefundNo: row.outRefundNo,
+            wechatAmount: row.refundAmount,
+            ourAmount: refund.amount,
+            wechatState: row.refundStatus,
+            ourStatus: refund.status,
+            detail: `in the bill of sub-merchant ${subMchid}, a refund of an order of ${refundOf || 'no sub-merchant'} here: check by hand`,
+          });
+          continue;
+        }
         if (!refund) {
           add({
             type: 'refund_only_in_wechat',

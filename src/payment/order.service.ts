@@ -386,6 +386,17 @@ export class OrderService {
     );
   }
 
+  /** Reconciliation (service-provider mode): the sub-merchant of each of these orders (by the order's own number). */
+  async subMchidsOf(outTradeNos: string[]): Promise<Map<string, string | null>> {
+    if (!outTradeNos.length) return new Map();
+    const rows: Array<{ out_trade_no: string; sub_mchid: string | null }> = await this.orders
+      .createQueryBuilder('o')
+      .select(['o.out_trade_no AS out_trade_no', 'o.sub_mchid AS sub_mchid'])
+      .where('o.out_trade_no IN (:...nos)', { nos: [...new Set(outTradeNos)] })
+      .getRawMany();
+    return new Map(rows.map((r) => [String(r.out_trade_no), r.sub_mchid ?? null]));
+  }
+
   /**
    * Reconciliation: every order paid (per WeChat's success time) in [from, to), in id order, a page at a
    * time, by the number of the attempt that paid it; with `subMchid`, only that sub-merchant's orders.

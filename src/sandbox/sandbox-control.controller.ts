@@ -223,14 +223,17 @@ export class SandboxControlController {
 
   @Post('bills')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Serve a gzip file inside DATA_DIR as the ALL trade bill of a date (big-bill tests, benchmarks)' })
+  @ApiOperation({ summary: 'Serve a gzip file inside DATA_DIR as the ALL trade bill of a date (big-bill tests, benchmarks); with subMchid, as that sub-merchant\'s bill (sub_mchid)' })
   async registerBill(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     if (typeof body.date !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(body.date)) return bad(res, 'date must be YYYY-MM-DD');
+    if (body.subMchid !== undefined && (typeof body.subMchid !== 'string' || !this.settings.subMchids.includes(body.subMchid))) {
+      return bad(res, `subMchid must be one of the sandbox's sub-merchants (${this.settings.subMchids.join(', ')})`);
+    }
     if (typeof body.path !== 'string' || !body.path || body.path.includes('\0')) {
       return bad(res, 'path is required: a .gz trade bill inside DATA_DIR, absolute or relative to it');
     }
     try {
-      return { date: body.date, ...(await this.pay.registerTradeBillFile(body.date, body.path)) };
+      return { date: body.date, ...(body.subMchid ? { subMchid: body.subMchid } : {}), ...(await this.pay.registerTradeBillFile(body.date, body.path, body.subMchid as string | undefined)) };
     } catch (error) {
       if (error instanceof SandboxControlError) return bad(res, error.message);
       // Never echo an fs error's message: it carries the resolved absolute path.

@@ -102,7 +102,7 @@ export class SandboxPayService implements OnModuleDestroy {
   private readonly nextRefundOutcomes: Array<Exclude<SandboxRefundStatus, 'PROCESSING'>> = [];
   /** Control API: the merchant's balance cannot cover refunds (403 NOT_ENOUGH) until turned off. */
   private insufficientBalance = false;
-  /** Gzip files registered as the ALL trade bill of a date (control API), by date. */
+  /** Gzip files registered as the ALL trade bill of a date (control API), by date (`<date>/<sub_mchid>`: one sub-merchant's bill). */
   private readonly externalBills = new Map<string, { path: string; hash: string }>();
   /** Control API: how many of the next bill files downloaded come with one byte changed (a tampered file). */
   private tamperNextBillFiles = 0;
@@ -656,7 +656,7 @@ export class SandboxPayService implements OnModuleDestroy {
     if (subMchid !== undefined && !this.settings.subMchids.includes(subMchid)) {
       throw payError.invalid('特约商户号与服务商商户号不存在绑定关系');
     }
-    const external = kind === 'trade' && billType === 'ALL' && subMchid === undefined ? this.externalBills.get(billDate) : undefined;
+    const external = kind === 'trade' && billType === 'ALL' ? this.externalBills.get(subMchid === undefined ? billDate : `${billDate}/${subMchid}`) : undefined;
     let plain: Buffer | undefined;
     if (!external) {
       if (kind === 'trade') {
@@ -796,7 +796,7 @@ export class SandboxPayService implements OnModuleDestroy {
    * is touched, so the answer says nothing about what exists out there, and fs errors (which carry
    * the resolved absolute path) are reduced to their code.
    */
-  async registerTradeBillFile(date: string, requested: string): Promise<{ path: string; hash: string; bytes: number }> {
+  async registerTradeBillFile(date: string, requested: string, subMchid?: string): Promise<{ path: string; hash: string; bytes: number }> {
     const shown = JSON.stringify(requested.length > 200 ? `${requested.slice(0, 200)}…` : requested);
     const outsideError = () =>
       new SandboxControlError(`${shown} is outside DATA_DIR: only bill files inside the data directory can be registered (give a path relative to DATA_DIR)`);
@@ -849,7 +849,7 @@ export class SandboxPayService implements OnModuleDestroy {
       throw new SandboxControlError(`${shown} is not a valid gzip file${code ? ` (${code})` : ''}`);
     }
     const entry = { path: real, hash: hash.digest('hex') };
-    this.externalBills.set(date, entry);
+    this.externalBills.set(subMchid === undefined ? date : `${date}/${subMchid}`, entry);
     return { path: rel.split(sep).join('/'), hash: entry.hash, bytes };
   }
 

@@ -1,4 +1,7 @@
 import { getDataSourceToken } from '@nestjs/typeorm';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { DataSource } from 'typeorm';
 import { BillingJobs } from '../../src/billing/billing.jobs';
 import { Difference } from '../../src/billing/reconciliation.service';
@@ -8,6 +11,7 @@ import { WechatPayApiError, WechatPayBillHashError } from '../../src/wechat/pay/
 import { WechatPayClient } from '../../src/wechat/pay/wechat-pay.client';
 import { WechatPayHttp } from '../../src/wechat/pay/wechat-pay.http';
 import { readAll } from '../../src/wechat/http/transport';
+import { TRADE_BILL_ALL_HEADER, TradeBillRow, addToTotals, emptyTotals, summaryLines, tradeBillLine } from '../../src/sandbox/bills/trade-bill';
 import { today } from '../helpers/dates';
 import { Shop } from '../helpers/shop';
 
@@ -224,6 +228,48 @@ describe('service-provider mode: reconciliation per sub-merchant', () => {
       await shop.sandbox.setWechatSkew(0);
       await shop.admin().patch(`/admin/sub-merchants/${B}`).send({ enabled: true });
     }
+  });
+
+  it("orders never mix: B's payment, unpaid order and refund in a bill served as A's are reported and never applied", async () => {
+    const shopper = await shop.login('o_partner_mix');
+    const productOfB = (await shop.admin().post('/admin/products').send({ name: 'B 店混单', price: 770, subMchid: B }).expect(201)).body.id as number;
+    const unpaidOfB = await shop.placeOrder(shopper, [{ productId: productOfB, quantity: 1 }]);
+    const refundedOfB = await shop.paidOrder(shopper, [{ productId: productOfB, quantity: 1 }]);
+    // The refund succeeds at WeChat; its notification is lost, so it is PROCESSING here (a bill would settle it).
+    await shop.sandbox.dropNotifications(true);
+    let outRefundNo: string;
+    let refundId: string;
+    try {
+      outRefundNo = (await shop.admin().post('/admin/refunds').send({ outTradeNo: refundedOfB, amount: 770, reason: '混单测试' }).expect(201)).body.outRefundNo;
+      refundId = String((await shop.sandbox.refund(outRefundNo)).refund_id);
+    } finally {
+      await shop.sandbox.dropNotifications(false);
+    }
+    const { appid, mchid } = await shop.sandbox.merchant();
+    const txOf = async (no: string) => String((await shop.sandbox.transaction(no)).transaction_id ?? `4200${Date.now()}`);
+    const base = { time: `${date} 10:00:00`, appid, mchid, subMchid: A, openid: 'o_partner_mix', tradeType: 'JSAPI', bankType: 'OTHERS', body: 'crafted' };
+    const rows: TradeBillRow[] = [
+      { ...base, transactionId: await txOf(paidB[0]), outTradeNo: paidB[0], tradeState: 'SUCCESS', total: 880 },
+      { ...base, transactionId: '4200000000000000000000007701', outTradeNo: unpaidOfB, tradeState: 'SUCCESS', total: 770 },
+      { ...base, transactionId: await txOf(refundedOfB), outTradeNo: refundedOfB, tradeState: 'REFUND', total: 770, refundId, outRefundNo: outRefundNo!, refund: 770, refundStatus: 'SUCCESS' },
+    ];
+    const totals = emptyTotals();
+    for (const row of rows) addToTotals(totals, row);
+    mkdirSync(join(shop.t.dataDir, 'bills'), { recursive: true });
+    const path = join(shop.t.dataDir, 'bills', `${date}-${A}-mixed.csv.gz`);
+    writeFileSync(path, gzipSync(Buffer.from('\uFEFF' + TRADE_BILL_ALL_HEADER.join(',') + '\r\n' + rows.map(tradeBillLine).join('') + summaryLines(totals))));
+    await shop.sandbox.registerTradeBill(date, path, A);
+
+    const result = (await shop.admin().post(`/admin/reconciliations?date=${date}&subMchid=${A}`).expect(200)).body;
+    expect(result.summary).toMatchObject({ appliedFromBill: 0, appliedRefundsFromBill: 0 });
+    expect(find(result.differences, paidB[0])).toEqual([expect.objectContaining({ type: 'status_mismatch', detail: expect.stringContaining(`an order of ${B}`) })]);
+    expect(find(result.differences, unpaidOfB)).toEqual([expect.objectContaining({ type: 'status_mismatch', detail: expect.stringContaining(`an order of ${B}`) })]);
+    expect(find(result.differences, refundedOfB)).toEqual([expect.objectContaining({ type: 'refund_status_mismatch', outRefundNo: outRefundNo!, detail: expect.stringContaining(`an order of ${B}`) })]);
+    expect(result.differences.every((d: Difference) => d.action === undefined)).toBe(true);
+    // A's own paid orders, absent from this bill, are only_here; nothing of B's was changed.
+    for (const no of paidA) expect(find(result.differences, no)).toEqual([expect.objectContaining({ type: 'only_here' })]);
+    expect(await shop.status(unpaidOfB)).toBe('NOTPAY');
+    expect(((await shop.admin().get(`/admin/refunds?outTradeNo=${refundedOfB}`).expect(200)).body as Array<{ status: string }>)[0].status).toBe('PROCESSING');
   });
 });
 

@@ -197,8 +197,8 @@ export class SandboxControl {
   }
 
   /** Serves a gzip trade bill file inside the sandbox's DATA_DIR (absolute, or relative to it) as the ALL bill of `date`; answers its path relative to DATA_DIR. */
-  async registerTradeBill(date: string, path: string): Promise<{ hash: string; bytes: number; path: string }> {
-    return (await this.call<{ hash: string; bytes: number; path: string }>('POST', '/bills', { date, path })).body;
+  async registerTradeBill(date: string, path: string, subMchid?: string): Promise<{ hash: string; bytes: number; path: string }> {
+    return (await this.call<{ hash: string; bytes: number; path: string }>('POST', '/bills', { date, path, ...(subMchid ? { subMchid } : {}) })).body;
   }
 
   /** The next `count` bill files downloaded come with one byte changed (0 turns it off). */
