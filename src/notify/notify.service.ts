@@ -12,6 +12,7 @@ import { WechatPayDecryptError, WechatPaySignatureError } from '../wechat/pay/er
 import { WechatPayNotificationParser } from '../wechat/pay/notification-parser';
 import type { NotificationEnvelope, RefundNotificationResource, Transaction } from '../wechat/pay/types';
 import { V2NotificationError, V2NotificationKeys, parseV2PaymentNotification, parseV2RefundNotification } from '../wechat/pay-v2/notifications';
+import { PAYMENT_GATEWAY, type PaymentGateway } from '../wechat/pay/payment-gateway';
 import { WechatCredentials } from '../wechat/wechat-credentials';
 import { PaymentEvent } from './entities/payment-event.entity';
 import { REFUND_NOTIFICATION_SINK, RefundNotificationSink } from './refund-notification.sink';
@@ -47,11 +48,19 @@ export function notificationWarnings(appliedByQuery: number, paymentNotification
       check: [
         `从外网用 https 访问 ${notifyUrl}：证书有效、证书链完整（不是自签名证书），443 端口可达`,
         'PUBLIC_BASE_URL 是微信能访问到的 https 地址（notify_url 由它拼成），不是 localhost 或内网地址',
-        '反向代理（nginx 等）把 POST /notify/wechatpay/transaction 原样转发到本服务：不改写请求体，不要求登录，不跳转',
+        `反向代理（nginx 等）把 POST ${pathOf(notifyUrl)} 原样转发到本服务：不改写请求体，不要求登录，不跳转`,
         '防火墙、安全组或 WAF 放行微信支付回调的来访请求（不按地区或 User-Agent 拦截）',
       ],
     },
   ];
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url;
+  }
 }
 
 /** Signature headers kept for a notification that failed verification (its body is not kept). */
@@ -155,6 +164,7 @@ export class NotifyService {
     @Optional() @Inject(REFUND_NOTIFICATION_SINK) private readonly refundSink?: RefundNotificationSink,
     @Optional() private readonly metrics?: Metrics,
     @Optional() private readonly credentials?: WechatCredentials,
+    @Optional() @Inject(PAYMENT_GATEWAY) private readonly gateway?: PaymentGateway,
   ) {}
 
   /** Writes the raw events of one apply batch, in its transaction, with the outcome each got. */
@@ -429,7 +439,8 @@ export class NotifyService {
       paymentNotificationsLast24h,
       paymentsAppliedLast24h,
       appliedByQueryLast24h,
-      warnings: notificationWarnings(appliedByQueryLast24h, paymentNotificationsLast24h, `${this.config.publicBaseUrl}/notify/wechatpay/transaction`),
+      // the notify_url payments are prepaid with (the adapter's own for APIv2, else the APIv3 route)
+      warnings: notificationWarnings(appliedByQueryLast24h, paymentNotificationsLast24h, this.gateway?.paymentNotifyUrl ?? `${this.config.publicBaseUrl}/notify/wechatpay/transaction`),
       rejectedUnverifiedLast24h,
       redeliveriesLast24h: Number(retries[0]?.n ?? 0),
       recent: recent.map((e) => ({

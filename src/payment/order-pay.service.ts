@@ -105,8 +105,9 @@ export class OrderPayService {
     private readonly clockSkew: ClockSkew,
   ) {}
 
+  /** The payment notify_url: the adapter's own when it has one (APIv2's XML route), else the APIv3 route. */
   get notifyUrl(): string {
-    return `${this.config.publicBaseUrl}/notify/wechatpay/transaction`;
+    return this.gateway.paymentNotifyUrl ?? `${this.config.publicBaseUrl}/notify/wechatpay/transaction`;
   }
 
   /** Where WeChat's H5 cashier sends the shopper back (whether or not they paid): the shop's result page for the order. */

@@ -30,6 +30,11 @@ export class WechatPayV2Gateway implements PaymentGateway {
     },
   ) {}
 
+  /** /notify/wechatpay/v2/transaction: what unifiedorder sends as notify_url. */
+  get paymentNotifyUrl(): string {
+    return this.options.notifyUrl;
+  }
+
   appidFor(channel: GatewayChannel): string | undefined {
     return channel === 'miniprogram' ? this.options.miniprogramAppid : this.client.appid;
   }

@@ -83,6 +83,11 @@ export function neutralRefund(r: V3Refund, outRefundNo = r.out_refund_no): Refun
  * shapes); callers never branch on it.
  */
 export interface PaymentGateway {
+  /**
+   * The notify_url WeChat notifies payments at, when the adapter has its own (APIv2's XML route);
+   * otherwise the one the caller gives in PrepayOrder.notifyUrl (the APIv3 route).
+   */
+  readonly paymentNotifyUrl?: string;
   /** The appid a channel's prepay is made with; undefined when the channel is not configured. */
   appidFor(channel: GatewayChannel): string | undefined;
   prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult>;
