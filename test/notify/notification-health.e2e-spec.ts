@@ -6,14 +6,16 @@ import { Shop } from '../helpers/shop';
  * Issue 12 item 13: a notify_url WeChat cannot reach (https, proxy, firewall) does not turn anything
  * red — the jobs find the payments by querying — so the console's notification health must say so.
  */
-describe('notification health: payments found only by query', () => {
+describe.each(['v3', 'v2'] as const)('notification health with WECHATPAY_API_VERSION=%s: payments found only by query', (version) => {
   let shop: Shop;
   let shopper: Login;
   let productId: number;
+  /** The notify_url WeChat was given: the version's own route. */
+  const notifyPath = version === 'v3' ? '/notify/wechatpay/transaction' : '/notify/wechatpay/v2/transaction';
 
   beforeAll(async () => {
-    shop = await Shop.start({ env: { PAYMENT_RECONCILE_AFTER: '0s' } });
-    shopper = await shop.login('o_health_shopper');
+    shop = await Shop.start({ env: { PAYMENT_RECONCILE_AFTER: '0s', WECHATPAY_API_VERSION: version } });
+    shopper = await shop.login(`o_health_shopper_${version}`);
     productId = (await shop.product('通知健康', 100)).id;
   });
   afterAll(() => shop?.close());
@@ -40,13 +42,14 @@ describe('notification health: payments found only by query', () => {
       expect.objectContaining({
         code: 'NOTIFICATIONS_NOT_ARRIVING',
         appliedByQuery: 2,
-        notifyUrl: `${shop.baseUrl}/notify/wechatpay/transaction`,
+        notifyUrl: `${shop.baseUrl}${notifyPath}`,
         message: expect.stringContaining('2 笔支付是查单才发现的'),
       }),
     ]);
     const check = broken.warnings[0].check.join('\n');
     expect(check).toMatch(/https/);
-    expect(check).toMatch(/反向代理/);
+    expect(check).toContain(`反向代理（nginx 等）把 POST ${notifyPath} 原样转发`);
+    expect((await shop.sandbox.transaction(paid[0])).notify_url).toBe(broken.warnings[0].notifyUrl);
     expect(check).toMatch(/防火墙/);
 
     // notify_url works again: the next payment's notification arrives and the warning goes.
