@@ -4,6 +4,11 @@
 //   (b) a minimal hand-written durable handler: verify, decrypt, one mysql2 transaction per
 //       notification inserting the raw event and running the guarded UPDATE (bench/baselines/notify-mysql2.js)
 // Every notification is distinct, validly signed, for its own NOTPAY order; orders are reset between runs.
+// Then the APIv2 case (issue 14): the app restarted with WECHATPAY_API_VERSION=v2 takes v2 XML payment
+// notifications (HMAC-SHA256) at POST /notify/wechatpay/v2/transaction, beside
+//   (b2) a minimal hand-written v2 handler: parse, verify the sign, one mysql2 transaction, SUCCESS XML
+//        (bench/baselines/notify-v2-mysql2.js)
+// measured in the same run on the same orders. BENCH_VERSIONS=v3 or =v2 runs one case only.
 //   DATABASE_URL=mysql://root@127.0.0.1:3306/whp_bench npx ts-node --transpile-only bench/notify.ts [seconds] [connections]
 import 'reflect-metadata';
 import autocannon from 'autocannon';
@@ -11,7 +16,8 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { loadOrCreateSandboxKeystore } from '../src/sandbox/keystore';
-import { craftNotification, successResource } from '../test/helpers/craft-notification';
+import { craftNotification, craftV2Notification, successResource, v2PaymentFields } from '../test/helpers/craft-notification';
+import { sandboxApiV2Key } from '../src/sandbox/keystore';
 import { freePort, tempDir } from '../test/helpers/test-app';
 import { LoadResult, createScratchDatabase, printTable, waitReady } from './lib';
 
@@ -19,6 +25,7 @@ const SECONDS = Number(process.argv[2] ?? 10);
 const CONNECTIONS = Number(process.argv[3] ?? 32);
 const ORDERS = Number(process.env.BENCH_ORDERS ?? 40_000);
 const ROOT = join(__dirname, '..');
+const VERSIONS = (process.env.BENCH_VERSIONS ?? 'v3,v2').split(',').map((v) => v.trim());
 
 interface Notification {
   headers: Record<string, string>;
@@ -35,26 +42,31 @@ async function main(): Promise<void> {
     const keystore = await loadOrCreateSandboxKeystore(join(dataDir, 'sandbox'));
 
     // Our app (compiled), in sandbox mode on MariaDB: its migrations create the schema.
-    const appPort = await freePort();
-    const app = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof-notify'] : []), 'dist/src/main.js'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'development',
-        LOG_LEVEL: 'warn',
-        PORT: String(appPort),
-        DATA_DIR: dataDir,
-        DATABASE_URL: scratch.url,
-        SEED_DEMO_PRODUCTS: 'false',
-        // keep the jobs out of the measurement
-        PAYMENT_RECONCILE_INTERVAL: '1h',
-        PAYMENT_CLOSE_INTERVAL: '1h',
-        ORDER_CLOSE_AFTER: '1d',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    children.push(app);
-    await waitReady(app, `http://127.0.0.1:${appPort}/health`);
+    const startApp = async (extraEnv: Record<string, string> = {}) => {
+      const port = await freePort();
+      const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof-notify'] : []), 'dist/src/main.js'], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH,
+          NODE_ENV: 'development',
+          LOG_LEVEL: 'warn',
+          PORT: String(port),
+          DATA_DIR: dataDir,
+          DATABASE_URL: scratch.url,
+          SEED_DEMO_PRODUCTS: 'false',
+          // keep the jobs out of the measurement
+          PAYMENT_RECONCILE_INTERVAL: '1h',
+          PAYMENT_CLOSE_INTERVAL: '1h',
+          ORDER_CLOSE_AFTER: '1d',
+          ...extraEnv,
+        },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      children.push(child);
+      await waitReady(child, `http://127.0.0.1:${port}/health`);
+      return { child, base: `http://127.0.0.1:${port}` };
+    };
+    let app = await startApp();
 
     console.log(`creating ${ORDERS} orders and as many signed notifications…`);
     const db = await createConnection({ uri: scratch.url, timezone: 'Z' });
@@ -80,10 +92,11 @@ async function main(): Promise<void> {
       await db.query('DELETE FROM order_events');
     };
 
-    const run = async (name: string, url: string): Promise<LoadResult> => {
+    /** One load run of `list` into `url`; `okStatus` is the acknowledging answer (v3 204, v2 200 SUCCESS XML). */
+    const run = async (name: string, url: string, list: Notification[] = notifications, okStatus = 204): Promise<LoadResult> => {
       await reset();
       let next = 0;
-      let status204 = 0;
+      let acknowledged = 0;
       const result = await autocannon({
         url,
         connections: CONNECTIONS,
@@ -92,18 +105,18 @@ async function main(): Promise<void> {
           {
             method: 'POST',
             setupRequest: (req) => {
-              const n = notifications[next++ % notifications.length];
+              const n = list[next++ % list.length];
               return { ...req, headers: n.headers, body: n.body };
             },
             onResponse: (status) => {
-              if (status === 204) status204++;
+              if (status === okStatus) acknowledged++;
             },
           },
         ],
       });
-      if (next > notifications.length) console.warn(`${name}: ran out of distinct notifications (${next} sent); raise BENCH_ORDERS`);
+      if (next > list.length) console.warn(`${name}: ran out of distinct notifications (${next} sent); raise BENCH_ORDERS`);
       const [[{ paid }]] = (await db.query("SELECT COUNT(*) AS paid FROM orders WHERE status = 'PAID' AND out_trade_no LIKE 'BENCH%'")) as unknown as [[{ paid: number }]];
-      console.log(`${name}: ${status204} answered 204, ${paid} orders PAID`);
+      console.log(`${name}: ${acknowledged} answered ${okStatus}, ${paid} orders PAID`);
       return {
         name,
         requestsPerSec: result.requests.average,
@@ -122,16 +135,6 @@ async function main(): Promise<void> {
       return { child, url: `http://127.0.0.1:${port}/` };
     };
 
-    const publicKeyPath = join(dataDir, 'sandbox', 'wechatpay_public_key.pem');
-    const a = await startBaseline('notify-verify-only.js', publicKeyPath, keystore.apiv3Key);
-    const ra = await run('(a) bare http: verify + decrypt + parse', a.url);
-    a.child.kill();
-    const b = await startBaseline('notify-mysql2.js', publicKeyPath, keystore.apiv3Key, scratch.url);
-    const rb1 = await run('(b) hand-written mysql2, 1 transaction per notification', b.url);
-    const ours1 = await run('wechat-h5-pay POST /notify/wechatpay/transaction', `http://127.0.0.1:${appPort}/notify/wechatpay/transaction`);
-    const rb2 = await run('(b) again', b.url);
-    const ours2 = await run('wechat-h5-pay again', `http://127.0.0.1:${appPort}/notify/wechatpay/transaction`);
-    b.child.kill();
     const mean = (x: LoadResult, y: LoadResult, name: string): LoadResult => ({
       name,
       requestsPerSec: (x.requestsPerSec + y.requestsPerSec) / 2,
@@ -140,10 +143,48 @@ async function main(): Promise<void> {
       errors: x.errors + y.errors,
       non2xx: x.non2xx + y.non2xx,
     });
-    const rb = mean(rb1, rb2, '(b) hand-written mysql2 transaction per notification (mean of 2)');
-    const ours = mean(ours1, ours2, 'wechat-h5-pay notify endpoint (mean of 2)');
-    printTable(`notifications into MariaDB, ${SECONDS}s per run, ${CONNECTIONS} connections, Node ${process.version}`, [rb, ra, ours]);
-    console.log(`\nratio ours : (b) = ${(ours.requestsPerSec / rb.requestsPerSec).toFixed(2)} (target >= 1.0), p99 ${ours.p99Ms} ms vs ${rb.p99Ms} ms (target: lower)`);
+    const ratios: string[] = [];
+
+    if (VERSIONS.includes('v3')) {
+      const publicKeyPath = join(dataDir, 'sandbox', 'wechatpay_public_key.pem');
+      const a = await startBaseline('notify-verify-only.js', publicKeyPath, keystore.apiv3Key);
+      const ra = await run('(a) bare http: verify + decrypt + parse', a.url);
+      a.child.kill();
+      const b = await startBaseline('notify-mysql2.js', publicKeyPath, keystore.apiv3Key, scratch.url);
+      const ourUrl = `${app.base}/notify/wechatpay/transaction`;
+      const rb1 = await run('(b) hand-written mysql2, 1 transaction per notification', b.url);
+      const ours1 = await run('wechat-h5-pay POST /notify/wechatpay/transaction', ourUrl);
+      const rb2 = await run('(b) again', b.url);
+      const ours2 = await run('wechat-h5-pay again', ourUrl);
+      b.child.kill();
+      const rb = mean(rb1, rb2, '(b) hand-written mysql2 transaction per notification (mean of 2)');
+      const ours = mean(ours1, ours2, 'wechat-h5-pay notify endpoint (mean of 2)');
+      printTable(`APIv3 notifications into MariaDB, ${SECONDS}s per run, ${CONNECTIONS} connections, Node ${process.version}`, [rb, ra, ours]);
+      ratios.push(`v3: ratio ours : (b) = ${(ours.requestsPerSec / rb.requestsPerSec).toFixed(2)} (target >= 1.0), p99 ${ours.p99Ms} ms vs ${rb.p99Ms} ms (target: lower)`);
+    }
+
+    if (VERSIONS.includes('v2')) {
+      // The same merchant as an APIv2 deployment (its sandbox keystore's APIv2 key), HMAC-SHA256 as by default.
+      app.child.kill();
+      app = await startApp({ WECHATPAY_API_VERSION: 'v2', WECHATPAY_V2_SIGN_TYPE: 'HMAC-SHA256' });
+      const v2Notifications: Notification[] = numbers.map((no, i) => {
+        const fields = v2PaymentFields(keystore, no, 100, { transaction_id: `42000000002026112400${String(i).padStart(8, '0')}`, openid: 'o_bench' });
+        const crafted = craftV2Notification(keystore, fields, { signType: 'HMAC-SHA256' });
+        return { body: crafted.body.toString('utf8'), headers: crafted.headers };
+      });
+      const b2 = await startBaseline('notify-v2-mysql2.js', sandboxApiV2Key(keystore), keystore.appid, keystore.mchid, scratch.url);
+      const ourUrl = `${app.base}/notify/wechatpay/v2/transaction`;
+      const rb1 = await run('(b2) hand-written v2: sign + mysql2, 1 transaction per notification', b2.url, v2Notifications, 200);
+      const ours1 = await run('wechat-h5-pay POST /notify/wechatpay/v2/transaction', ourUrl, v2Notifications, 200);
+      const rb2 = await run('(b2) again', b2.url, v2Notifications, 200);
+      const ours2 = await run('wechat-h5-pay v2 again', ourUrl, v2Notifications, 200);
+      b2.child.kill();
+      const rb = mean(rb1, rb2, '(b2) hand-written v2 mysql2 transaction per notification (mean of 2)');
+      const ours = mean(ours1, ours2, 'wechat-h5-pay v2 notify endpoint (mean of 2)');
+      printTable(`APIv2 XML notifications into MariaDB, ${SECONDS}s per run, ${CONNECTIONS} connections, Node ${process.version}`, [rb, ours]);
+      ratios.push(`v2: ratio ours : (b2) = ${(ours.requestsPerSec / rb.requestsPerSec).toFixed(2)} (target >= 1.0), p99 ${ours.p99Ms} ms vs ${rb.p99Ms} ms (target: lower)`);
+    }
+    console.log(`\n${ratios.join('\n')}`);
     await db.end();
   } finally {
     for (const child of children) child.kill();
