@@ -18,7 +18,8 @@ import { MetricsModule } from './metrics/metrics.module';
 import { NotifyModule } from './notify/notify.module';
 import { PaymentModule } from './payment/payment.module';
 import { RefundModule } from './refund/refund.module';
-import { loadOrCreateSandboxKeystore, sandboxMerchantCredentials } from './sandbox/keystore';
+import { loadOrCreateSandboxKeystore, loadOrCreateSandboxTls, sandboxMerchantCredentials } from './sandbox/keystore';
+import { SandboxSecapiEndpoint } from './sandbox/sandbox-secapi.server';
 import { SandboxModule } from './sandbox/sandbox.module';
 import { ShopModule } from './shop/shop.module';
 import { WechatCredentials, loadLiveCredentials } from './wechat/wechat-credentials';
@@ -29,7 +30,7 @@ async function resolveCredentials(config: AppConfig): Promise<WechatCredentials>
   if (config.wechatMode === 'live') return loadLiveCredentials(config);
   // The sandbox registers a mini-program of its own unless WECHAT_MINIPROGRAM_APPID/APPSECRET name one.
   const keystore = await loadOrCreateSandboxKeystore(config.sandbox.dataDir);
-  return sandboxMerchantCredentials(keystore, config.sandbox.signMode, config.wechat.miniprogram);
+  return sandboxMerchantCredentials(keystore, config.sandbox.signMode, config.wechat.miniprogram, await loadOrCreateSandboxTls(config.sandbox.dataDir));
 }
 
 export interface AppModuleOptions {
@@ -43,6 +44,10 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
+    // The in-process sandbox's mutual-TLS port (APIv2 /secapi calls), when the app uses its own sandbox's
+    // Pay API and WECHATPAY_SECAPI_BASE does not name another endpoint.
+    const secapiEndpoint = config.wechatMode === 'sandbox' ? new SandboxSecapiEndpoint() : undefined;
+    const ownSecapi = secapiEndpoint && !config.wechat.secapiBase && config.wechat.payApiBase === `${config.publicBaseUrl}/sandbox`;
     return {
       module: AppModule,
       imports: [
@@ -62,8 +67,8 @@ export class AppModule {
         MetricsModule.forRoot(config),
         HealthModule,
         AdminModule,
-        WechatModule.forRoot(resolveCredentials),
-        ...(config.wechatMode === 'sandbox' ? [SandboxModule.forRoot(config)] : []),
+        WechatModule.forRoot(resolveCredentials, { secapiBase: ownSecapi ? () => secapiEndpoint.base : undefined }),
+        ...(config.wechatMode === 'sandbox' ? [SandboxModule.forRoot(config, { secapiEndpoint })] : []),
         AuthModule,
         JssdkModule,
         PaymentModule,

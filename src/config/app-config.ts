@@ -46,6 +46,12 @@ export interface WechatConfig {
   payApiBase: string;
   /** Undefined: no failover (the primary is not WeChat's own domain and no backup was configured). */
   payApiBackupBase?: string;
+  /**
+   * WECHATPAY_SECAPI_BASE: where the APIv2 calls that need the merchant certificate (mutual TLS:
+   * /secapi/pay/refund, /pay/downloadfundflow) go. Undefined = payApiBase (with its backup), except in
+   * sandbox mode with the app's own sandbox, whose mutual-TLS endpoint is on a port of its own.
+   */
+  secapiBase?: string;
   /** Base of api.weixin.qq.com (sns/*, cgi-bin/*). */
   mpApiBase: string;
   /** Base of open.weixin.qq.com (connect/oauth2/authorize). */
@@ -60,6 +66,11 @@ export interface WechatConfig {
 
 export interface SandboxConfig {
   port: number;
+  /**
+   * SANDBOX_SECAPI_PORT: the sandbox's mutual-TLS port for /secapi/… and /pay/downloadfundflow (the
+   * calls WeChat takes only with the merchant certificate); 0 (default) = a free port chosen at start-up.
+   */
+  secapiPort: number;
   /** ./data/sandbox by default: keystore and persisted sandbox state. */
   dataDir: string;
   timeScale: number;

@@ -225,6 +225,10 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
         problems.push({ variable, reason: `points to ${path}, which does not exist or cannot be read` });
       }
     }
+    // The merchant certificate is only presented over TLS: an http secapi base would send refunds without it.
+    if (w.WECHATPAY_SECAPI_BASE !== undefined && /^http:/i.test(w.WECHATPAY_SECAPI_BASE)) {
+      problems.push({ variable: 'WECHATPAY_SECAPI_BASE', reason: 'must be an https URL when WECHAT_MODE=live (the calls sent there present the merchant certificate over mutual TLS)' });
+    }
     if (w.WECHATPAY_CERT_PATH !== undefined && readable(w.WECHATPAY_CERT_PATH) && !isCertificatePem(w.WECHATPAY_CERT_PATH)) {
       problems.push({ variable: 'WECHATPAY_CERT_PATH', reason: `points to ${w.WECHATPAY_CERT_PATH}, which is not a PEM certificate (-----BEGIN CERTIFICATE-----): use apiclient_cert.pem from the merchant portal's API certificate download` });
     }
@@ -326,6 +330,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
         : undefined,
       payApiBase: trimSlash(w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com')),
       payApiBackupBase: backupBase(mode, w.WECHATPAY_API_BASE ?? defaultBase('https://api.mch.weixin.qq.com'), w.WECHATPAY_API_BACKUP_BASE),
+      secapiBase: w.WECHATPAY_SECAPI_BASE === undefined ? undefined : trimSlash(w.WECHATPAY_SECAPI_BASE),
       mpApiBase: trimSlash(w.WECHAT_API_BASE ?? defaultBase('https://api.weixin.qq.com')),
       openBase: trimSlash(w.WECHAT_OPEN_BASE ?? defaultBase('https://open.weixin.qq.com')),
       useStableToken: toBool(w.WECHAT_USE_STABLE_TOKEN, true),
@@ -389,6 +394,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
     },
     sandbox: {
       port: s.SANDBOX_PORT !== undefined ? Number(s.SANDBOX_PORT) : 3100,
+      secapiPort: s.SANDBOX_SECAPI_PORT !== undefined ? Number(s.SANDBOX_SECAPI_PORT) : 0,
       dataDir: resolve(dataDir, 'sandbox'),
       timeScale: s.SANDBOX_TIME_SCALE !== undefined ? Number(s.SANDBOX_TIME_SCALE) : 1,
       payDirectories: parseList(s.SANDBOX_PAY_DIRECTORIES),

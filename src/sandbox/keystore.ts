@@ -4,6 +4,9 @@ import { createHash, generateKeyPairSync, randomBytes, randomInt, webcrypto } fr
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WechatCredentials } from '../wechat/wechat-credentials';
+import { SandboxTls, generateSandboxTls, issuedBy } from './keystore-tls';
+
+export type { SandboxTls } from './keystore-tls';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -130,9 +133,9 @@ function writePrivate(path: string, content: string): void {
  * sharing the directory start at once: the file is written completely under a temporary name and
  * then hard-linked into place, which fails for all but one; the others read the winner's file.
  */
-const loading = new Map<string, Promise<SandboxKeystore>>();
+const loading = new Map<string, Promise<{ keystore: SandboxKeystore; tls: SandboxTls }>>();
 
-export function loadOrCreateSandboxKeystore(dir: string): Promise<SandboxKeystore> {
+function load(dir: string): Promise<{ keystore: SandboxKeystore; tls: SandboxTls }> {
   // One generation per directory per process, however many modules ask at start-up.
   let promise = loading.get(dir);
   if (!promise) {
@@ -143,28 +146,44 @@ export function loadOrCreateSandboxKeystore(dir: string): Promise<SandboxKeystor
   return promise;
 }
 
-async function loadOrCreate(dir: string): Promise<SandboxKeystore> {
-  const file = join(dir, 'keystore.json');
-  let keystore: SandboxKeystore;
-  if (existsSync(file)) {
-    keystore = JSON.parse(readFileSync(file, 'utf8')) as SandboxKeystore;
-  } else {
-    mkdirSync(dir, { recursive: true });
-    const generated = await generate();
-    const tmp = temporaryName(file);
-    writePrivate(tmp, JSON.stringify(generated, null, 2));
-    try {
-      linkSync(tmp, file);
-      keystore = generated;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      keystore = JSON.parse(readFileSync(file, 'utf8')) as SandboxKeystore;
-    } finally {
-      unlinkSync(tmp);
-    }
+export async function loadOrCreateSandboxKeystore(dir: string): Promise<SandboxKeystore> {
+  return (await load(dir)).keystore;
+}
+
+/**
+ * The sandbox's TLS material (its CA, the /secapi server certificate, the CA-issued apiclient_cert.pem),
+ * generated beside the keystore on the first start (DATA_DIR/sandbox/sandbox-tls.json; a keystore made
+ * before it existed gets it on the next start, keeping its merchant key and serial).
+ */
+export async function loadOrCreateSandboxTls(dir: string): Promise<SandboxTls> {
+  return (await load(dir)).tls;
+}
+
+/** Reads `file`, or writes what `generate` makes under a temporary name and links it into place (the first process wins). */
+async function loadOrCreateJson<T>(dir: string, file: string, generate: () => Promise<T>): Promise<T> {
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as T;
+  mkdirSync(dir, { recursive: true });
+  const generated = await generate();
+  const tmp = temporaryName(file);
+  writePrivate(tmp, JSON.stringify(generated, null, 2));
+  try {
+    linkSync(tmp, file);
+    return generated;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } finally {
+    unlinkSync(tmp);
   }
-  await writeMerchantFiles(dir, keystore);
-  return keystore;
+}
+
+async function loadOrCreate(dir: string): Promise<{ keystore: SandboxKeystore; tls: SandboxTls }> {
+  const keystore = await loadOrCreateJson(dir, join(dir, 'keystore.json'), generate);
+  const tls = await loadOrCreateJson(dir, join(dir, 'sandbox-tls.json'), () =>
+    generateSandboxTls({ mchid: keystore.mchid, publicKeyPem: keystore.merchant.publicKeyPem, certSerial: keystore.merchant.certSerial }),
+  );
+  await writeMerchantFiles(dir, keystore, tls);
+  return { keystore, tls };
 }
 
 function temporaryName(file: string): string {
@@ -184,6 +203,12 @@ export function sandboxKeystoreFiles(dir: string) {
     wechatpayPublicKeyId: join(dir, 'wechatpay_public_key_id.txt'),
     /** WeChat Pay's platform certificate (certificate mode; also downloadable from /v3/certificates). */
     platformCertificate: join(dir, 'wechatpay_platform_cert.pem'),
+    /**
+     * The sandbox's own CA: it issued apiclient_cert.pem and the certificate of the mutual-TLS /secapi
+     * endpoint. Trust it to call that endpoint (NODE_EXTRA_CA_CERTS, or an SDK's `ca`); it is valid for
+     * localhost, 127.0.0.0/8 and ::1 only.
+     */
+    tlsCa: join(dir, 'sandbox_ca.pem'),
   };
 }
 
@@ -192,30 +217,23 @@ export function sandboxKeystoreFiles(dir: string) {
  * start). Each is written under a temporary name and renamed into place, so that processes starting
  * together never see half a file.
  */
-async function writeMerchantFiles(dir: string, keystore: SandboxKeystore): Promise<void> {
+async function writeMerchantFiles(dir: string, keystore: SandboxKeystore, tls: SandboxTls): Promise<void> {
   const files = sandboxKeystoreFiles(dir);
-  const put = async (path: string, content: () => string | Promise<string>, secret = false) => {
-    if (existsSync(path)) return;
+  const put = async (path: string, content: () => string | Promise<string>, secret = false, keep: (existing: string) => boolean = () => true) => {
+    if (existsSync(path) && keep(readFileSync(path, 'utf8'))) return;
     const tmp = temporaryName(path);
     if (secret) writePrivate(tmp, await content());
     else writeFileSync(tmp, await content());
     renameSync(tmp, path);
   };
   await put(files.merchantPrivateKey, () => keystore.merchant.privateKeyPem, true);
-  await put(files.merchantCertificate, () => merchantCertificate(keystore));
+  // An older sandbox's apiclient_cert.pem was self-signed: replaced by the CA-issued one (same key and
+  // serial), which the mutual-TLS endpoint accepts.
+  await put(files.merchantCertificate, () => tls.merchantCertificatePem, false, (existing) => issuedBy(existing, tls.ca.certificatePem));
   await put(files.wechatpayPublicKey, () => keystore.publicKey.publicKeyPem);
   await put(files.wechatpayPublicKeyId, () => `${keystore.publicKey.id}\n`);
   await put(files.platformCertificate, () => keystore.platform.certificatePem);
-}
-
-/**
- * The merchant's API certificate (apiclient_cert.pem) for the merchant's own key pair, with the serial
- * the sandbox expects in serial_no. Real ones are issued by Tenpay's CA; this one is self-signed, which
- * is all an SDK needs (it reads the serial and never checks the chain).
- */
-function merchantCertificate(keystore: SandboxKeystore): Promise<string> {
-  const name = `CN=${keystore.mchid},OU=Sandbox merchant,O=WeChat merchant system (sandbox),L=Shenzhen,ST=Guangdong,C=CN`;
-  return selfSigned(keystore.merchant, keystore.merchant.certSerial, name);
+  await put(files.tlsCa, () => tls.ca.certificatePem, false, (existing) => existing === tls.ca.certificatePem);
 }
 
 /**
@@ -229,6 +247,7 @@ export function sandboxMerchantCredentials(
   keystore: SandboxKeystore,
   signMode: SandboxSignMode,
   miniprogram: { appid: string; appsecret: string } = sandboxMiniprogram(keystore),
+  tls?: SandboxTls,
 ): WechatCredentials {
   return {
     appid: keystore.appid,
@@ -241,5 +260,7 @@ export function sandboxMerchantCredentials(
       signMode === 'certificate' ? undefined : { id: keystore.publicKey.id, pem: keystore.publicKey.publicKeyPem },
     miniprogram: { ...miniprogram },
     apiV2Key: sandboxApiV2Key(keystore),
+    // APIv2 /secapi calls: the CA-issued apiclient_cert.pem, and the sandbox's CA trusted for its TLS endpoint.
+    ...(tls ? { merchantCertPem: tls.merchantCertificatePem, trustedCaPem: tls.ca.certificatePem } : {}),
   };
 }

@@ -9,6 +9,7 @@ import { SandboxControlTokenGuard } from './sandbox-control-token.guard';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier, Tamper } from './sandbox-notifier.service';
 import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxSecapiServer } from './sandbox-secapi.server';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxState } from './sandbox.state';
 
@@ -44,6 +45,7 @@ export class SandboxControlController {
     private readonly clock: SandboxClock,
     private readonly state: SandboxState,
     private readonly settings: SandboxSettings,
+    private readonly secapi: SandboxSecapiServer,
   ) {}
 
   @Get('merchant')
@@ -64,13 +66,16 @@ export class SandboxControlController {
       // As a service provider (服务商): what it may call, and the sub-merchants bound to it (SANDBOX_SUB_MERCHANTS).
       merchantKind: this.settings.merchantKind,
       subMchids: this.settings.subMchids,
+      /** The mutual-TLS port's base (/secapi/…, /pay/downloadfundflow need the merchant certificate there). */
+      secapiBase: `${this.secapi.origin}/sandbox`,
     };
   }
 
   @Get('stats')
   @ApiOperation({ summary: 'Calls per endpoint since start or the last reset' })
   stats() {
-    return { calls: this.faults.counts(), pendingFaults: this.faults.pendingFaults() };
+    // secapi: requests on the mutual-TLS port (served, refused without a certificate, refused for the one presented).
+    return { calls: this.faults.counts(), pendingFaults: this.faults.pendingFaults(), secapi: { ...this.secapi.counts } };
   }
 
   @Post('stats/reset')

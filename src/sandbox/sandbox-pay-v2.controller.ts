@@ -9,6 +9,7 @@ import { SandboxPayError } from './sandbox-errors';
 import { SandboxHttp, type RawRequest } from './sandbox-http';
 import type { SandboxEndpoint } from './sandbox-faults';
 import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxSecapiServer, secapiClientOf } from './sandbox-secapi.server';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxRefund, SandboxState, SandboxTradeType, SandboxTransaction } from './sandbox.state';
 import { SandboxV2SignType, sandboxNonce, sandboxParseV2, sandboxV2Sign, sandboxV2SignOk, sandboxV2TimeOf, sandboxXml } from './sandbox-v2-wire';
@@ -77,9 +78,9 @@ function fen(f: Fields, name: string): number {
  * front over the same transaction core as APIv3 (SandboxPayService): an order made here is the
  * same order under /v3, and the other way round.
  *
- * Mutual TLS: WeChat requires the merchant certificate on /secapi/pay/refund. The sandbox listens on
- * plain http, so it accepts the refund without one (documented in the README); the shop's client
- * still presents the certificate whenever the base URL is https.
+ * Mutual TLS: WeChat takes /secapi/pay/refund and /pay/downloadfundflow only with the merchant API
+ * certificate. The sandbox serves them on its mutual-TLS port (SandboxSecapiServer), which checks the
+ * certificate; the same paths on the plain http port are refused with return_code FAIL, nothing done.
  */
 @ApiExcludeController()
 @Controller('sandbox')
@@ -91,6 +92,7 @@ export class SandboxPayV2Controller {
     private readonly state: SandboxState,
     private readonly settings: SandboxSettings,
     private readonly http: SandboxHttp,
+    private readonly secapi: SandboxSecapiServer,
   ) {}
 
   @Post('pay/unifiedorder')
@@ -167,6 +169,7 @@ export class SandboxPayV2Controller {
   @Post('secapi/pay/refund')
   @HttpCode(200)
   refund(@Req() req: RawRequest, @Res() res: Response) {
+    if (!this.overMutualTls(req, res)) return;
     return this.handle('secapi/pay/refund', req, res, (f) => {
       if (!f.transaction_id && !f.out_trade_no) throw new V2ReturnFail('transaction_id 和 out_trade_no 必须二选一');
       const v3Body: Record<string, unknown> = {
@@ -240,12 +243,13 @@ export class SandboxPayV2Controller {
   }
 
   /**
-   * The fund-flow bill: like WeChat, only with sign_type HMAC-SHA256; account_type Basic, Operation or
-   * Fees. (WeChat requires the merchant certificate here too; over plain http the sandbox cannot ask.)
+   * The fund-flow bill: like WeChat, only with sign_type HMAC-SHA256, account_type Basic, Operation or
+   * Fees, and the merchant certificate (the mutual-TLS port).
    */
   @Post('pay/downloadfundflow')
   @HttpCode(200)
   async downloadFundFlow(@Req() req: RawRequest, @Res() res: Response) {
+    if (!this.overMutualTls(req, res)) return;
     await this.sendBill(req, res, 'fundflow', this.fault('pay/downloadfundflow', res));
   }
 
@@ -293,6 +297,23 @@ export class SandboxPayV2Controller {
   }
 
   // ------------------------------------------------------------------ plumbing
+
+  /**
+   * A call WeChat takes only with the merchant certificate must have come through the mutual-TLS port
+   * (whose gate checked the certificate); on the http port it is refused before its body is read.
+   */
+  private overMutualTls(req: RawRequest, res: Response): boolean {
+    if (secapiClientOf(req)) return true;
+    const path = (req.originalUrl ?? req.url).split('?', 1)[0];
+    this.sendXml(
+      res,
+      sandboxXml({
+        return_code: 'FAIL',
+        return_msg: `该接口需要商户API证书（双向TLS）：请带 apiclient_cert.pem 调用 ${this.secapi.origin}${path}`,
+      }),
+    );
+    return false;
+  }
 
   private queryRefund(outRefundNo: string): SandboxRefund {
     try {

@@ -1,6 +1,7 @@
 import { DynamicModule, Module, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
-import { loadOrCreateSandboxKeystore } from './keystore';
+import { loadOrCreateSandboxKeystore, loadOrCreateSandboxTls } from './keystore';
+import { SANDBOX_SECAPI_OPTIONS, SandboxSecapiEndpoint, SandboxSecapiServer } from './sandbox-secapi.server';
 import { SandboxCashierController } from './sandbox-cashier.controller';
 import { SandboxH5Controller } from './sandbox-h5.controller';
 import { SandboxClock } from './sandbox-clock';
@@ -32,7 +33,11 @@ export class SandboxModule implements OnModuleInit {
     private readonly settings: SandboxSettings,
   ) {}
 
-  static forRoot(config: AppConfig, options: { standalone?: boolean } = {}): DynamicModule {
+  /**
+   * `secapiEndpoint`: the app's handle on the mutual-TLS endpoint (filled in once it listens), for its
+   * APIv2 client; the standalone sandbox prints and exposes it instead.
+   */
+  static forRoot(config: AppConfig, options: { standalone?: boolean; secapiEndpoint?: SandboxSecapiEndpoint } = {}): DynamicModule {
     if (config.wechatMode !== 'sandbox') {
       throw new Error('the WeChat sandbox can never be mounted in live mode');
     }
@@ -58,8 +63,14 @@ export class SandboxModule implements OnModuleInit {
           provide: SandboxSettings,
           inject: [AppConfig, STANDALONE],
           useFactory: async (cfg: AppConfig, standalone: boolean) =>
-            SandboxSettings.from(cfg, await loadOrCreateSandboxKeystore(cfg.sandbox.dataDir), standalone),
+            SandboxSettings.from(cfg, await loadOrCreateSandboxKeystore(cfg.sandbox.dataDir), standalone, await loadOrCreateSandboxTls(cfg.sandbox.dataDir)),
         },
+        {
+          provide: SANDBOX_SECAPI_OPTIONS,
+          // The http port's interface: the app's HOST (sandbox mode: 127.0.0.1), all for `npm run sandbox`.
+          useValue: { port: config.sandbox.secapiPort, host: options.standalone ? undefined : config.host, endpoint: options.secapiEndpoint },
+        },
+        SandboxSecapiServer,
         SandboxClock,
         SandboxState,
         SandboxFaults,
@@ -70,7 +81,7 @@ export class SandboxModule implements OnModuleInit {
         // Inside the app only: `npm run sandbox` has no database, and is the one sandbox instances share.
         ...(options.standalone ? [] : [SandboxInstanceLock]),
       ],
-      exports: [SandboxSettings, SandboxMpService, SandboxPayService],
+      exports: [SandboxSettings, SandboxMpService, SandboxPayService, SandboxSecapiServer],
     };
   }
 

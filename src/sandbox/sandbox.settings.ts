@@ -2,7 +2,7 @@ import { siteHosts } from '../common/loopback';
 import { randomInt } from 'node:crypto';
 import { dirname } from 'node:path';
 import { AppConfig } from '../config/app-config';
-import { SandboxKeystore, SandboxSignMode, sandboxMiniprogram, sandboxSubOfficialAccount } from './keystore';
+import { SandboxKeystore, SandboxSignMode, SandboxTls, sandboxMiniprogram, sandboxSubOfficialAccount } from './keystore';
 import { SandboxSigningKey } from './sandbox-crypto';
 import { SANDBOX_SUB_MCHIDS, SandboxMerchantKind, sandboxSubMchids } from './sandbox-partner';
 
@@ -17,6 +17,8 @@ export class SandboxSettings {
   readonly publicKeySigner: SandboxSigningKey;
   /** The app's DATA_DIR (the sandbox keeps its own files in DATA_DIR/sandbox). */
   readonly appDataDir: string;
+  /** The CA, the mutual-TLS server certificate and the CA-issued merchant certificate (set by `from`). */
+  tls!: SandboxTls;
 
   constructor(
     readonly keystore: SandboxKeystore,
@@ -77,7 +79,7 @@ export class SandboxSettings {
     return Math.max(1, Math.round(ms / this.timeScale));
   }
 
-  static from(config: AppConfig, keystore: SandboxKeystore, standalone: boolean): SandboxSettings {
+  static from(config: AppConfig, keystore: SandboxKeystore, standalone: boolean, tls: SandboxTls): SandboxSettings {
     const s = config.sandbox;
     const subMchids = sandboxSubMchids(s.subMerchants);
     // The app's own host (both loopback names when it is one: pages opened on 127.0.0.1 instead of localhost).
@@ -86,7 +88,7 @@ export class SandboxSettings {
     const defaultDirectories = standalone
       ? ['http://localhost/', 'http://127.0.0.1/']
       : defaultHosts.map((host) => `${base.protocol}//${host}${base.port ? `:${base.port}` : ''}/`);
-    return new SandboxSettings(
+    const settings = new SandboxSettings(
       keystore,
       s.signMode,
       s.timeScale,
@@ -109,6 +111,8 @@ export class SandboxSettings {
       subMchids,
       standalone ? 'both' : config.wechat.partner ? 'partner' : 'direct',
     );
+    settings.tls = tls;
+    return settings;
   }
 }
 

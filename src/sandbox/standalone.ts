@@ -13,6 +13,7 @@ import { AppConfigModule } from '../config/config.module';
 import { SandboxKeystore, SandboxSignMode, loadOrCreateSandboxKeystore, sandboxKeystoreFiles, sandboxApiV2Key, sandboxMiniprogram, sandboxSubOfficialAccount } from './keystore';
 import { sandboxSubMchids } from './sandbox-partner';
 import { sandboxRootAlias } from './root-alias';
+import { SandboxSecapiServer } from './sandbox-secapi.server';
 import { SandboxModule } from './sandbox.module';
 
 /** What the backend needs for the sign mode: the public key and its id, the platform certificate, or both. */
@@ -62,10 +63,12 @@ async function main(): Promise<void> {
 
   const ks = await loadOrCreateSandboxKeystore(config.sandbox.dataDir);
   const base = `${config.publicBaseUrl}/sandbox`;
+  const secapi = app.get(SandboxSecapiServer).origin;
   const dir = config.sandbox.dataDir;
   const files = sandboxKeystoreFiles(dir);
   const lines = [
     `WeChat sandbox listening on ${base} (sign mode: ${config.sandbox.signMode}, time scale: ${config.sandbox.timeScale})`,
+    `Mutual-TLS port (the merchant certificate required): ${secapi}/secapi/… and ${secapi}/pay/downloadfundflow (also under /sandbox)`,
     `WeChat's paths also at the root, ${config.publicBaseUrl}/v3/…, /sns/…, /cgi-bin/…, /connect/oauth2/authorize:`,
     `  an SDK only changes its host (api.mch.weixin.qq.com, api.weixin.qq.com, open.weixin.qq.com → ${config.publicBaseUrl}).`,
     '',
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
     `  WECHATPAY_CERT_SERIAL=${ks.merchant.certSerial}`,
     `  WECHATPAY_APIV3_KEY=${ks.apiv3Key}`,
     `  APIv2 merchants: WECHATPAY_API_V2_KEY=${sandboxApiV2Key(ks)}  WECHATPAY_CERT_PATH=${files.merchantCertificate}`,
+    `    mutual TLS (/secapi/…, /pay/downloadfundflow): WECHATPAY_SECAPI_BASE=${secapi}/sandbox  NODE_EXTRA_CA_CERTS=${files.tlsCa}`,
     `  Service providers: WECHATPAY_SUB_MCHID=${sandboxSubMchids(config.sandbox.subMerchants).join(' or ')} (SANDBOX_SUB_MERCHANTS); sub-merchant ${sandboxSubMchids()[0]}'s own official account (sub_openid):`,
     `    WECHAT_SUB_APPID=${(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(ks)).appid}  WECHAT_SUB_APPSECRET=${(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(ks)).appsecret}`,
     ...signModeLines(config.sandbox.signMode, ks, files, base),
@@ -90,6 +94,7 @@ async function main(): Promise<void> {
     `  WeChat Pay public key        ${files.wechatpayPublicKey} (${ks.publicKey.id})`,
     `  WeChat Pay public key id     ${files.wechatpayPublicKeyId}`,
     `  WeChat Pay platform cert.    ${files.platformCertificate} (serial ${ks.platform.serial})`,
+    `  sandbox TLS CA               ${files.tlsCa} (issued apiclient_cert.pem and the mutual-TLS port's certificate)`,
     `  everything (keystore)        ${join(dir, 'keystore.json')}`,
     '',
     `Browser side: ${base}/jweixin.js (JS-SDK + WeixinJSBridge), cashier ${base}/cashier?prepay_id=…`,

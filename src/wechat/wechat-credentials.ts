@@ -29,6 +29,12 @@ export abstract class WechatCredentials {
   apiV2Key?: string;
   /** apiclient_cert.pem (WECHATPAY_CERT_PATH): presented with the private key on APIv2 /secapi calls. */
   merchantCertPem?: string;
+  /**
+   * Sandbox mode only: the sandbox's CA (it signs the certificate of its mutual-TLS /secapi endpoint),
+   * trusted beside Node's default CA store for the /secapi calls. Never set in live mode, where WeChat's
+   * server is checked against Node's default store (NODE_EXTRA_CA_CERTS honoured).
+   */
+  trustedCaPem?: string;
 }
 
 export function loadLiveCredentials(config: AppConfig): WechatCredentials {

@@ -17,7 +17,7 @@ import { WechatPayV2Client } from './pay-v2/wechat-pay-v2.client';
 import { WechatPayV3PartnerGateway } from './pay/partner-gateway';
 
 /** The APIv2 client of the credentials and configuration (also what `npm run check:live` probes with in v2 mode). */
-export function v2Client(c: WechatCredentials, config: AppConfig, clock: Clock, metrics: Metrics | undefined): WechatPayV2Client {
+export function v2Client(c: WechatCredentials, config: AppConfig, clock: Clock, metrics: Metrics | undefined, options: WechatModuleOptions = {}): WechatPayV2Client {
   if (!c.apiV2Key) throw new Error('WECHATPAY_API_VERSION=v2 without an APIv2 key (loadConfig should have refused to start)');
   return new WechatPayV2Client({
     appid: c.appid,
@@ -26,8 +26,9 @@ export function v2Client(c: WechatCredentials, config: AppConfig, clock: Clock, 
     signType: config.wechat.v2SignType,
     baseUrl: config.wechat.payApiBase,
     backupBaseUrl: config.wechat.payApiBackupBase,
+    secureBaseUrl: options.secapiBase ?? config.wechat.secapiBase,
     timeoutMs: config.wechat.httpTimeoutMs,
-    clientCert: c.merchantCertPem ? { certPem: c.merchantCertPem, keyPem: c.merchantPrivateKeyPem } : undefined,
+    clientCert: c.merchantCertPem ? { certPem: c.merchantCertPem, keyPem: c.merchantPrivateKeyPem, trustedCaPem: c.trustedCaPem } : undefined,
     now: () => clock.nowMs(),
     observe: metrics && ((call) => metrics.wechatCall(call)),
   });
@@ -52,6 +53,14 @@ import { ClockSkew } from './clock-skew';
 import { WechatCredentials } from './wechat-credentials';
 
 export type CredentialsFactory = (config: AppConfig) => WechatCredentials | Promise<WechatCredentials>;
+
+export interface WechatModuleOptions {
+  /**
+   * Where the APIv2 calls needing the merchant certificate go, when only known once the app runs (the
+   * in-process sandbox's mutual-TLS port); default WECHATPAY_SECAPI_BASE, else WECHATPAY_API_BASE.
+   */
+  secapiBase?: () => string;
+}
 
 /** Injection token of the verification keys (public key and/or platform certificates). */
 export const WECHATPAY_KEYS = Symbol('WECHATPAY_KEYS');
@@ -92,7 +101,7 @@ function requestSerialFor(c: WechatCredentials, certificates: CertificateManager
 @Global()
 @Module({})
 export class WechatModule {
-  static forRoot(credentialsFactory: CredentialsFactory): DynamicModule {
+  static forRoot(credentialsFactory: CredentialsFactory, options: WechatModuleOptions = {}): DynamicModule {
     return {
       module: WechatModule,
       providers: [
@@ -210,7 +219,7 @@ export class WechatModule {
           // ... and the merchant kind: direct, or service provider (WECHATPAY_SUB_MCHID set; APIv3 only so far).
           useFactory: (client: WechatPayClient, c: WechatCredentials, config: AppConfig, clock: Clock, http: WechatPayHttp, metrics: Metrics | undefined) =>
             config.wechat.apiVersion === 'v2'
-              ? new WechatPayV2Gateway(v2Client(c, config, clock, metrics), {
+              ? new WechatPayV2Gateway(v2Client(c, config, clock, metrics, options), {
                   miniprogramAppid: miniprogramAppid(c),
                   notifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/transaction`,
                   refundNotifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/refund`,

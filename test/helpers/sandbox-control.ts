@@ -103,6 +103,7 @@ export class SandboxControl {
     return { status: res.status, body: parsed };
   }
 
+  /** Who the merchant is; `secapiBase` is the mutual-TLS port's base (/secapi/…, /pay/downloadfundflow). */
   async merchant(): Promise<{
     appid: string;
     mchid: string;
@@ -112,6 +113,7 @@ export class SandboxControl {
     signMode: string;
     merchantKind: 'direct' | 'partner' | 'both';
     subMchids: string[];
+    secapiBase: string;
   }> {
     return (await this.call<Awaited<ReturnType<SandboxControl['merchant']>>>('GET', '/merchant')).body;
   }
@@ -119,6 +121,11 @@ export class SandboxControl {
   /** Calls per endpoint, e.g. { 'cgi-bin/stable_token': 1, 'v3/pay/transactions/jsapi': 3 }. */
   async calls(): Promise<Record<string, number>> {
     return (await this.call<{ calls: Record<string, number> }>('GET', '/stats')).body.calls;
+  }
+
+  /** Requests on the mutual-TLS port since start: served, refused without a certificate, refused for the one presented. */
+  async secapiCounts(): Promise<{ served: number; noCertificate: number; badCertificate: number }> {
+    return (await this.call<{ secapi: { served: number; noCertificate: number; badCertificate: number } }>('GET', '/stats')).body.secapi;
   }
 
   async callsTo(endpoint: string): Promise<number> {

@@ -2,11 +2,13 @@ import { createDecipheriv, createHash } from 'node:crypto';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sandboxApiV2Key } from '../../src/sandbox/keystore';
+import { generateSandboxTls } from '../../src/sandbox/keystore-tls';
 import { WechatPayApiError } from '../../src/wechat/pay/errors';
 import { parseV2PaymentNotification, parseV2RefundNotification, v2NotificationAnswer } from '../../src/wechat/pay-v2/notifications';
 import { signV2 } from '../../src/wechat/pay-v2/sign';
 import { parseV2Xml } from '../../src/wechat/pay-v2/xml';
 import { WechatPayV2Client } from '../../src/wechat/pay-v2/wechat-pay-v2.client';
+import { selfMadeCertificate, tlsPost } from '../helpers/mtls';
 import { SandboxTestApp, startSandboxApp, tradeNo } from './sandbox-app';
 
 /*
@@ -21,8 +23,21 @@ describe('sandbox APIv2 front', () => {
   const received: Array<{ path: string; body: string }> = [];
   let answerOk = true;
 
+  // The calls needing the merchant certificate go to the mutual-TLS port with apiclient_cert.pem, the sandbox CA trusted.
   const client = (signType: 'MD5' | 'HMAC-SHA256' = 'HMAC-SHA256', apiKey = key) =>
-    new WechatPayV2Client({ appid: t.keystore.appid, mchid: t.keystore.mchid, apiKey, signType, baseUrl: `${t.baseUrl}/sandbox`, timeoutMs: 5000, now: () => Date.now() });
+    new WechatPayV2Client({
+      appid: t.keystore.appid,
+      mchid: t.keystore.mchid,
+      apiKey,
+      signType,
+      baseUrl: `${t.baseUrl}/sandbox`,
+      secureBaseUrl: t.secapiBase,
+      clientCert: { certPem: t.tls.merchantCertificatePem, keyPem: t.keystore.merchant.privateKeyPem, trustedCaPem: t.tls.ca.certificatePem },
+      timeoutMs: 5000,
+      now: () => Date.now(),
+    });
+
+  const merchantTls = () => ({ ca: t.tls.ca.certificatePem, cert: t.tls.merchantCertificatePem, key: t.keystore.merchant.privateKeyPem });
 
   async function post(path: string, xml: string): Promise<{ status: number; text: string; fields: Record<string, string> }> {
     const res = await fetch(`${t.baseUrl}${path}`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body: xml });
@@ -233,9 +248,77 @@ describe('sandbox APIv2 front', () => {
     for await (const c of await client('MD5').downloadFundFlow({ billDate: today, accountType: 'BASIC', tarType: 'GZIP' })) chunks.push(c as Buffer);
     expect(Buffer.concat(chunks).toString('utf8')).toContain('记账时间');
     const date = today.replace(/-/g, '');
-    const md5 = await post('/sandbox/pay/downloadfundflow', signedXml({ bill_date: date, account_type: 'Basic' }, 'MD5'));
+    const md5 = await tlsPost(`${t.secapiBase}/pay/downloadfundflow`, signedXml({ bill_date: date, account_type: 'Basic' }, 'MD5'), merchantTls());
     expect(md5.fields).toMatchObject({ return_code: 'FAIL', return_msg: expect.stringContaining('HMAC-SHA256') });
-    const odd = await post('/sandbox/pay/downloadfundflow', signedXml({ bill_date: date, account_type: 'Savings' }, 'HMAC-SHA256'));
+    const odd = await tlsPost(`${t.secapiBase}/pay/downloadfundflow`, signedXml({ bill_date: date, account_type: 'Savings' }, 'HMAC-SHA256'), merchantTls());
     expect(odd.fields).toMatchObject({ return_code: 'FAIL', return_msg: expect.stringContaining('account_type') });
+  });
+
+  describe('mutual TLS: /secapi/pay/refund and /pay/downloadfundflow need the merchant certificate', () => {
+    const refundXml = (no: string, outRefundNo: string) => signedXml({ out_trade_no: no, out_refund_no: outRefundNo, total_fee: '200', refund_fee: '200' }, 'HMAC-SHA256');
+    const paid = async (prefix: string) => {
+      const no = tradeNo(prefix);
+      await t.control.pay((await client().unifiedOrder(order(no, 200))).prepayId);
+      return no;
+    };
+    const refundExists = async (outRefundNo: string) => (await t.merchant.request('GET', `/v3/refund/domestic/refunds/${outRefundNo}`)).status !== 404;
+
+    it('over plain http a signed refund is refused with return_code FAIL naming the mutual-TLS port, and nothing is refunded', async () => {
+      const no = await paid('V2T');
+      const res = await post('/sandbox/secapi/pay/refund', refundXml(no, `${no}R`));
+      expect(res.status).toBe(200);
+      expect(res.fields).toEqual({ return_code: 'FAIL', return_msg: `该接口需要商户API证书（双向TLS）：请带 apiclient_cert.pem 调用 ${t.secapiBase}/secapi/pay/refund` });
+      expect(await refundExists(`${no}R`)).toBe(false);
+      const bill = await post('/sandbox/pay/downloadfundflow', signedXml({ bill_date: '20260101', account_type: 'Basic' }, 'HMAC-SHA256'));
+      expect(bill.fields).toMatchObject({ return_code: 'FAIL', return_msg: expect.stringContaining('双向TLS') });
+      // The same request with the certificate is taken (and the order is still fully refundable).
+      const ok = await tlsPost(`${t.secapiBase}/secapi/pay/refund`, refundXml(no, `${no}R`), merchantTls());
+      expect(ok.fields).toMatchObject({ return_code: 'SUCCESS', result_code: 'SUCCESS', out_refund_no: `${no}R`, refund_fee: '200' });
+      expect(await refundExists(`${no}R`)).toBe(true);
+    });
+
+    it("without a client certificate, or with one the sandbox CA did not issue, the port answers like WeChat's front (HTTP 400) and nothing is refunded", async () => {
+      const no = await paid('V2U');
+      const url = `${t.secapiBase}/secapi/pay/refund`;
+      const none = await tlsPost(url, refundXml(no, `${no}A`), { ca: t.tls.ca.certificatePem });
+      expect(none.status).toBe(400);
+      expect(none.text).toContain('<title>400 No required SSL certificate was sent</title>');
+      // Self-made: the merchant's own key, CN and serial, self-signed.
+      const selfMade = await selfMadeCertificate(t.keystore.mchid, t.keystore.merchant.certSerial, t.keystore.merchant);
+      const forged = await tlsPost(url, refundXml(no, `${no}B`), { ca: t.tls.ca.certificatePem, cert: selfMade.certPem, key: selfMade.keyPem });
+      expect(forged.status).toBe(400);
+      expect(forged.text).toContain('<title>400 The SSL certificate error</title>');
+      // Issued for the merchant by another sandbox's CA.
+      const other = await generateSandboxTls({ mchid: t.keystore.mchid, publicKeyPem: t.keystore.merchant.publicKeyPem, certSerial: t.keystore.merchant.certSerial });
+      const foreign = await tlsPost(url, refundXml(no, `${no}C`), { ca: t.tls.ca.certificatePem, cert: other.merchantCertificatePem, key: t.keystore.merchant.privateKeyPem });
+      expect(foreign.status).toBe(400);
+      expect(foreign.text).toContain('The SSL certificate error');
+      for (const suffix of ['A', 'B', 'C']) expect(await refundExists(`${no}${suffix}`)).toBe(false);
+      // Our client without the certificate gets the same refusal as a typed error.
+      const bare = new WechatPayV2Client({ appid: t.keystore.appid, mchid: t.keystore.mchid, apiKey: key, signType: 'MD5', baseUrl: `${t.baseUrl}/sandbox`, secureBaseUrl: t.secapiBase, timeoutMs: 5000, now: () => Date.now() });
+      await expect(bare.createRefund({ outTradeNo: no, outRefundNo: `${no}D`, totalFee: 200, refundFee: 1 })).rejects.toThrow(/needs the merchant API certificate/);
+      expect((await t.merchant.request('GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${t.keystore.mchid}`)).json.trade_state).toBe('SUCCESS');
+    });
+
+    it('the port serves only the certificate paths, and a client that does not trust the sandbox CA refuses the server (verification is never off)', async () => {
+      const query = await tlsPost(`${t.secapiBase}/pay/orderquery`, signedXml({ out_trade_no: 'X' }), merchantTls());
+      expect(query.status).toBe(404);
+      const untrusting = new WechatPayV2Client({
+        appid: t.keystore.appid,
+        mchid: t.keystore.mchid,
+        apiKey: key,
+        signType: 'MD5',
+        baseUrl: `${t.baseUrl}/sandbox`,
+        secureBaseUrl: t.secapiBase,
+        clientCert: { certPem: t.tls.merchantCertificatePem, keyPem: t.keystore.merchant.privateKeyPem },
+        timeoutMs: 5000,
+        now: () => Date.now(),
+      });
+      const no = await paid('V2V');
+      await expect(untrusting.createRefund({ outTradeNo: no, outRefundNo: `${no}R`, totalFee: 200, refundFee: 1 })).rejects.toMatchObject({ causeCode: 'SELF_SIGNED_CERT_IN_CHAIN', sent: false });
+      expect(await refundExists(`${no}R`)).toBe(false);
+      // The control API names the port for other backends and SDKs.
+      expect((await fetch(`${t.baseUrl}/sandbox/control/merchant`).then((r) => r.json() as Promise<{ secapiBase: string }>)).secapiBase).toBe(t.secapiBase);
+    });
   });
 });

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { sandboxApiV2Key } from '../../src/sandbox/keystore';
+import { sandboxApiV2Key, sandboxKeystoreFiles } from '../../src/sandbox/keystore';
 import type { SandboxKeystore } from '../../src/sandbox/keystore';
 import { WechatPayV2Client } from '../../src/wechat/pay-v2/wechat-pay-v2.client';
 import { today } from '../helpers/dates';
@@ -115,16 +115,36 @@ describe('npm run sandbox: WeChat\'s paths at the root, for an SDK that only cha
     expect(under.json.out_trade_no).toBe(no);
   });
 
-  it('serves Pay APIv2 at /pay/… and /secapi/… (root alias) as well as under /sandbox, over the same orders', async () => {
-    const v2 = (baseUrl: string) =>
-      new WechatPayV2Client({ appid: ks.appid, mchid: ks.mchid, apiKey: sandboxApiV2Key(ks), signType: 'MD5', baseUrl, timeoutMs: 5000, now: () => Date.now() });
+  it('serves Pay APIv2 at /pay/… and /secapi/… (root alias) as well as under /sandbox, over the same orders; /secapi on its mutual-TLS port', async () => {
+    // The mutual-TLS port: printed on start-up and named by the control API.
+    const { secapiBase } = (await fetch(`${base}/sandbox/control/merchant`).then((r) => r.json())) as { secapiBase: string };
+    expect(secapiBase).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/sandbox$/);
+    expect(out).toContain(`WECHATPAY_SECAPI_BASE=${secapiBase}`);
+    const files = sandboxKeystoreFiles(join(dataDir, 'sandbox'));
+    expect(out).toContain(`NODE_EXTRA_CA_CERTS=${files.tlsCa}`);
+    const secapiRoot = secapiBase.replace(/\/sandbox$/, '');
+    const v2 = (baseUrl: string, secureBaseUrl = secapiRoot) =>
+      new WechatPayV2Client({
+        appid: ks.appid,
+        mchid: ks.mchid,
+        apiKey: sandboxApiV2Key(ks),
+        signType: 'MD5',
+        baseUrl,
+        secureBaseUrl,
+        clientCert: { certPem: readFileSync(files.merchantCertificate, 'utf8'), keyPem: readFileSync(files.merchantPrivateKey, 'utf8'), trustedCaPem: readFileSync(files.tlsCa, 'utf8') },
+        timeoutMs: 5000,
+        now: () => Date.now(),
+      });
     const no = `ROOTV2${Date.now()}`;
     const { prepayId } = await v2(base).unifiedOrder({ tradeType: 'JSAPI', description: 'root v2', outTradeNo: no, totalFee: 5, notifyUrl: 'http://127.0.0.1:9/notify', clientIp: '127.0.0.1', openid: 'o_root_v2' });
     expect(prepayId).toMatch(/^wx/);
     expect((await v2(`${base}/sandbox`).queryByOutTradeNo(no)).trade_state).toBe('NOTPAY');
     expect((await rootRequest('GET', `/v3/pay/transactions/out-trade-no/${no}?mchid=${ks.mchid}`)).json.trade_state).toBe('NOTPAY');
-    // /secapi at the root reaches the v2 refund (an unpaid order cannot be refunded: WeChat's signed refusal).
+    // /secapi at the root of the mutual-TLS port reaches the v2 refund (an unpaid order cannot be refunded:
+    // WeChat's signed refusal), and under /sandbox too; on the http port it is refused.
     await expect(v2(base).createRefund({ outTradeNo: no, outRefundNo: `${no}R`, totalFee: 5, refundFee: 1 })).rejects.toMatchObject({ wechatCode: 'ORDER_NOT_EXIST' });
+    await expect(v2(base, secapiBase).createRefund({ outTradeNo: no, outRefundNo: `${no}R`, totalFee: 5, refundFee: 1 })).rejects.toMatchObject({ wechatCode: 'ORDER_NOT_EXIST' });
+    await expect(v2(base, base).createRefund({ outTradeNo: no, outRefundNo: `${no}R`, totalFee: 5, refundFee: 1 })).rejects.toThrow(/双向TLS/);
   });
 
   it('points a bill\'s download_url back at the root when it was applied for there, and the download signs over that path', async () => {

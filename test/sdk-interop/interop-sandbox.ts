@@ -11,6 +11,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
+import tls from 'node:tls';
 import { join } from 'node:path';
 import { SandboxControl } from '../helpers/sandbox-control';
 import { freePort, tempDir } from '../helpers/test-app';
@@ -34,6 +35,8 @@ export interface Sandbox {
   files: { key: string; cert: string; publicKey: string };
   /** WECHATPAY_API_V2_KEY as the sandbox printed it. */
   apiV2Key: string;
+  /** The mutual-TLS port (/secapi/…, /pay/downloadfundflow) and the sandbox CA its certificate chains to, as printed. */
+  secapi: { port: number; ca: string };
   keystore: { appid: string; appsecret: string; mchid: string; apiv3Key: string; merchant: { certSerial: string }; publicKey: { id: string } };
   /** Everything the sandbox printed on start. */
   printed: string;
@@ -64,6 +67,10 @@ export async function startSandbox(env: Record<string, string>): Promise<Sandbox
     dataDir,
     files,
     apiV2Key: /WECHATPAY_API_V2_KEY=(\S+)/.exec(out)?.[1] ?? '',
+    secapi: {
+      port: Number(new URL(/WECHATPAY_SECAPI_BASE=(\S+)/.exec(out)?.[1] ?? 'https://127.0.0.1:0').port),
+      ca: readFileSync(/NODE_EXTRA_CA_CERTS=(\S+)/.exec(out)?.[1] ?? join(dataDir, 'sandbox', 'sandbox_ca.pem'), 'utf8'),
+    },
     keystore,
     printed: out,
     control: new SandboxControl(`http://127.0.0.1:${port}`),
@@ -80,9 +87,15 @@ export async function startSandbox(env: Record<string, string>): Promise<Sandbox
  * port is in the class, not the instance: a client asking for no pooling (`agent: false`, as superagent
  * does) gets `new agent.constructor()`, which must map the same way.
  */
-export function wechatHostsAgent(port: number): https.Agent {
+export function wechatHostsAgent(port: number, mutualTls?: { port: number; ca: string }): https.Agent {
   class WechatHostsAgent extends https.Agent {
-    override createConnection(): ReturnType<typeof connect> {
+    override createConnection(options: tls.ConnectionOptions): ReturnType<typeof connect> {
+      // A request carrying the merchant certificate (the /secapi calls, downloadfundflow) goes to the
+      // sandbox's mutual-TLS port over real TLS: the certificate presented, the server verified against the
+      // sandbox CA (its certificate names 127.0.0.1, not WeChat's host), as WeChat requires it.
+      if (mutualTls && (options.pfx || options.cert)) {
+        return tls.connect({ host: '127.0.0.1', port: mutualTls.port, ca: mutualTls.ca, pfx: options.pfx, passphrase: options.passphrase, cert: options.cert, key: options.key });
+      }
       return connect({ host: '127.0.0.1', port });
     }
   }

@@ -9,7 +9,8 @@
  *
  * tenpay writes `https://api.mch.weixin.qq.com` into its code: WeChat Pay's host is mapped to the sandbox
  * at the connection (its own urllib's https agent), as a hosts-file entry plus a TLS-terminating proxy
- * would do. The refund and fund-flow calls carry the merchant certificate as tenpay wants it, a PKCS#12
+ * would do; the calls carrying the merchant certificate go over real mutual TLS to the sandbox's
+ * mutual-TLS port (the sandbox CA trusted). They carry it as tenpay wants it, a PKCS#12
  * file with the merchant number as password (WeChat's apiclient_cert.p12), built here at run time by the
  * openssl CLI from the apiclient_cert.pem / apiclient_key.pem the sandbox issued.
  */
@@ -57,7 +58,7 @@ describeSdks('tenpay (APIv2 SDK from npm) against the standalone sandbox, WeChat
     // request from lib/urllib.js, which lib/index.js only copies) is the mapping.
     urllib = sdkDependency('tenpay', 'urllib/lib/urllib');
     originalAgent = urllib.httpsAgent;
-    urllib.httpsAgent = wechatHostsAgent(sandbox.port);
+    urllib.httpsAgent = wechatHostsAgent(sandbox.port, sandbox.secapi);
 
     // The merchant's notify_url, as tenpay's README writes it for Express.
     const probe = Tenpay.init({ appid: sandbox.keystore.appid, mchid: sandbox.keystore.mchid, partnerKey: sandbox.apiV2Key });
@@ -134,7 +135,10 @@ describeSdks('tenpay (APIv2 SDK from npm) against the standalone sandbox, WeChat
       const byId = await api.orderQuery({ transaction_id: paid.transactionId, sign_type: signType });
       expect(byId).toMatchObject({ out_trade_no: no, trade_state: 'SUCCESS', transaction_id: paid.transactionId, total_fee: '188', cash_fee: '188', time_end: expect.stringMatching(/^\d{14}$/) });
 
+      const served = (await sandbox.control.secapiCounts()).served;
       const refund = await api.refund({ out_trade_no: no, out_refund_no: `${no}R`, total_fee: 188, refund_fee: 88, sign_type: signType });
+      // It went through the mutual-TLS port with the certificate (the http port refuses /secapi).
+      expect((await sandbox.control.secapiCounts()).served).toBe(served + 1);
       expect(refund).toMatchObject({ result_code: 'SUCCESS', out_trade_no: no, out_refund_no: `${no}R`, refund_fee: '88', total_fee: '188', refund_id: expect.any(String) });
       await sandbox.control.waitForNotification({ outRefundNo: `${no}R` });
       const refundNotified = verified.refund.find((n) => n.req_info?.out_refund_no === `${no}R`);

@@ -8,6 +8,11 @@ export class SandboxEnv {
   @IsIntString(0, 65535)
   SANDBOX_PORT?: string = undefined;
 
+  /** The sandbox's mutual-TLS port (/secapi/…, /pay/downloadfundflow). Default 0: a free port chosen at start-up. */
+  @IsOptional()
+  @IsIntString(0, 65535)
+  SANDBOX_SECAPI_PORT?: string = undefined;
+
   /** Divides every sandbox delay (notification retries, refund completion). Default 1; tests use e.g. 1000. */
   @IsOptional()
   @IsNumberString(0.001, 1_000_000)

@@ -84,6 +84,14 @@ export class WechatEnv {
   @IsBaseUrl()
   WECHATPAY_API_BACKUP_BASE?: string = undefined;
 
+  /**
+   * Where the APIv2 calls needing the merchant certificate go (mutual TLS: /secapi/pay/refund,
+   * /pay/downloadfundflow). Default WECHATPAY_API_BASE; a standalone sandbox's mutual-TLS port otherwise.
+   */
+  @IsOptional()
+  @IsBaseUrl()
+  WECHATPAY_SECAPI_BASE?: string = undefined;
+
   @IsOptional()
   @IsBaseUrl()
   WECHAT_API_BASE?: string = undefined;

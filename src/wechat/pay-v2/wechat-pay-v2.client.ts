@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import https from 'node:https';
+import tls from 'node:tls';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { redactUrl } from '../../common/logging';
@@ -23,12 +24,20 @@ export interface WechatPayV2Options {
   /** WECHATPAY_API_BASE (no trailing slash); the v2 paths are appended to it. */
   baseUrl: string;
   backupBaseUrl?: string;
+  /**
+   * Where the calls needing the merchant certificate go (/secapi/pay/refund, /pay/downloadfundflow):
+   * WECHATPAY_SECAPI_BASE, or a function when it is known only once the app's own sandbox listens.
+   * Absent: baseUrl (and its backup).
+   */
+  secureBaseUrl?: string | (() => string);
   timeoutMs: number;
   /**
-   * The merchant API certificate and its private key (PEM) for /secapi calls: presented whenever the
-   * base is https. WeChat's server is checked against Node's CA store (NODE_EXTRA_CA_CERTS honoured).
+   * The merchant API certificate and its private key (PEM) for those calls: presented whenever their
+   * base is https. WeChat's server is checked against Node's default CA store (NODE_EXTRA_CA_CERTS
+   * honoured); `trustedCaPem` (sandbox mode only: the sandbox's CA) is trusted beside it. Verification
+   * is never turned off.
    */
-  clientCert?: { certPem: string; keyPem: string };
+  clientCert?: { certPem: string; keyPem: string; trustedCaPem?: string };
   /** Milliseconds since the epoch. */
   now: () => number;
   nonce?: () => string;
@@ -110,7 +119,9 @@ export class WechatPayV2Client {
 
   constructor(private readonly options: WechatPayV2Options) {
     if (options.clientCert) {
-      this.secureAgent = new https.Agent({ keepAlive: true, maxSockets: 16, cert: options.clientCert.certPem, key: options.clientCert.keyPem });
+      const { certPem, keyPem, trustedCaPem } = options.clientCert;
+      // An explicit `ca` replaces Node's default store, hence the root certificates beside the sandbox's CA.
+      this.secureAgent = new https.Agent({ keepAlive: true, maxSockets: 16, cert: certPem, key: keyPem, ...(trustedCaPem ? { ca: [...tls.rootCertificates, trustedCaPem] } : {}) });
     }
   }
 
@@ -244,7 +255,7 @@ export class WechatPayV2Client {
 
   private async downloadFile(path: string, fields: Record<string, string | number | undefined>, secure: boolean, gzip: boolean): Promise<Readable> {
     const res = await this.post(path, buildV2Xml(fields), true, secure);
-    if (res.status !== 200) throw new WechatPayApiError(res.status >= 500 ? res.status : 502, `HTTP_${res.status}`, `${path} answered HTTP ${res.status}`);
+    if (res.status !== 200) throw new WechatPayApiError(res.status >= 500 ? res.status : 502, `HTTP_${res.status}`, `${path} answered HTTP ${res.status}${htmlTitle(res.body)}`);
     const head = res.body.subarray(0, 64).toString('utf8').trimStart();
     if (head.startsWith('<xml')) {
       const f = this.parse(res.body, path);
@@ -291,7 +302,7 @@ export class WechatPayV2Client {
     const appid = call.appid ?? this.options.appid;
     const res = await this.post(call.path, buildV2Xml(this.signed(call.fields, appid)), call.idempotent, call.secure ?? false);
     if (res.status >= 500) throw new WechatPayApiError(res.status, 'SYSTEM_ERROR', `${call.path} answered HTTP ${res.status}`);
-    if (res.status !== 200) throw new WechatPayApiError(res.status, `HTTP_${res.status}`, `${call.path} answered HTTP ${res.status}`);
+    if (res.status !== 200) throw new WechatPayApiError(res.status, `HTTP_${res.status}`, `${call.path} answered HTTP ${res.status}${htmlTitle(res.body)}`);
     const f = this.parse(res.body, call.path);
     if (f.return_code !== 'SUCCESS') {
       if (f.return_code !== 'FAIL') throw invalid(call.path, 'return_code');
@@ -332,9 +343,18 @@ export class WechatPayV2Client {
     return new WechatPayBadAnswerError('bad_signature', message);
   }
 
+  /** The bases a call is tried at, in order: the primary (the secapi base for certificate calls), then the backup. */
+  private basesFor(secure: boolean): string[] {
+    const configured = secure ? this.options.secureBaseUrl : undefined;
+    const primary = configured === undefined ? this.options.baseUrl : typeof configured === 'function' ? configured() : configured;
+    const bases = [primary];
+    // A secapi base of its own has no backup; the API base's backup serves both otherwise.
+    if (primary === this.options.baseUrl && this.options.backupBaseUrl && this.options.backupBaseUrl !== primary) bases.push(this.options.backupBaseUrl);
+    return bases;
+  }
+
   private async post(path: string, xml: string, idempotent: boolean, secure: boolean): Promise<TransportResponse> {
-    const bases = [this.options.baseUrl];
-    if (this.options.backupBaseUrl && this.options.backupBaseUrl !== this.options.baseUrl) bases.push(this.options.backupBaseUrl);
+    const bases = this.basesFor(secure);
     const body = Buffer.from(xml, 'utf8');
     for (let i = 0; ; i++) {
       const url = new URL(bases[i] + path);
@@ -366,6 +386,15 @@ export class WechatPayV2Client {
     if (!this.secureAgent) throw new Error(`${path} needs the merchant API certificate (WECHATPAY_CERT_PATH) for mutual TLS`);
     return this.secureAgent;
   }
+}
+
+/**
+ * ` (<title>)` of an HTML error page, e.g. WeChat's front refusing a missing or wrong client certificate
+ * ("400 No required SSL certificate was sent", "400 The SSL certificate error"); '' otherwise.
+ */
+function htmlTitle(body: Buffer): string {
+  const title = /<title>([^<]{1,200})<\/title>/i.exec(body.subarray(0, 1024).toString('utf8'))?.[1]?.trim();
+  return title ? ` (${title})` : '';
 }
 
 function invalid(api: string, field: string): WechatPayApiError {
