@@ -82,6 +82,7 @@ export class SandboxControlController {
   @HttpCode(204)
   resetStats() {
     this.faults.resetCounts();
+    this.secapi.resetCounts();
   }
 
   @Get('faults')
@@ -357,6 +358,7 @@ export class SandboxControlController {
   reset() {
     this.state.reset();
     this.faults.reset();
+    this.secapi.resetCounts();
     this.notifier.reset();
     this.pay.reset();
     this.clock.reset();

@@ -93,6 +93,12 @@ export class SandboxSecapiServer implements OnModuleInit, OnApplicationShutdown 
     @Inject(SANDBOX_SECAPI_OPTIONS) private readonly options: SandboxSecapiOptions,
   ) {}
 
+  resetCounts(): void {
+    this.counts.served = 0;
+    this.counts.noCertificate = 0;
+    this.counts.badCertificate = 0;
+  }
+
   /** `https://127.0.0.1:<port>` (the certificate names 127.0.0.1, localhost and ::1). */
   get origin(): string {
     if (this.port === undefined) throw new Error('the sandbox mutual-TLS endpoint is not listening (yet)');

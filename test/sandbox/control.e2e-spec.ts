@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/load-config';
 import { SandboxModule } from '../../src/sandbox/sandbox.module';
 import { liveEnv, removeLiveEnvKeys } from '../helpers/live-env';
 import { TestMerchant } from '../helpers/merchant-signer';
+import { tlsPost } from '../helpers/mtls';
 import { NotifyReceiver } from '../helpers/receiver';
 import { SandboxControl } from '../helpers/sandbox-control';
 import { freePort, startTestApp, tempDir } from '../helpers/test-app';
@@ -48,10 +49,13 @@ describe('sandbox control: reset', () => {
     await t.control.dropNotifications(true);
     await t.control.shiftClock(60_000);
     expect((await t.control.clock()).offsetMs).toBe(60_000);
+    // A request on the mutual-TLS port without the certificate is counted (and refused).
+    expect((await tlsPost(`${t.secapiBase}/secapi/pay/refund`, '<xml></xml>', { ca: t.tls.ca.certificatePem })).status).toBe(400);
+    expect(await t.control.secapiCounts()).toEqual({ served: 0, noCertificate: 1, badCertificate: 0 });
 
     await t.control.reset();
 
-    expect(await fetch(`${t.baseUrl}/sandbox/control/stats`).then((r) => r.json())).toEqual({ calls: {}, pendingFaults: {} });
+    expect(await fetch(`${t.baseUrl}/sandbox/control/stats`).then((r) => r.json())).toEqual({ calls: {}, pendingFaults: {}, secapi: { served: 0, noCertificate: 0, badCertificate: 0 } });
     expect((await t.control.clock()).offsetMs).toBe(0);
     expect(Math.abs(Date.parse((await t.control.clock()).now) - Date.now())).toBeLessThan(5_000);
     expect((await fetch(`${t.baseUrl}/sandbox/control/users`).then((r) => r.json() as Promise<{ users: unknown[] }>)).users).toEqual([]);
