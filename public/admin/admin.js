@@ -611,18 +611,35 @@
   function renderBills(q) {
     setNav('bills');
     var date = /^\d{4}-\d{2}-\d{2}$/.test(q.date || '') ? q.date : beijingToday();
+    // Service-provider mode: the sub-merchant whose bills and reconciliation are shown ('' = the default one).
+    var sub = /^\d{8,12}$/.test(q.sub || '') ? q.sub : '';
+    var subQuery = function () { return sub ? '&subMchid=' + encodeURIComponent(sub) : ''; };
     view.innerHTML = '<section class="card"><h1>账单与对账</h1>' +
       '<div class="filters"><label>账单日期（北京时间）<input type="date" id="bill-date" value="' + esc(date) + '" max="' + beijingToday() + '"></label>' +
+      '<span id="bill-sub-wrap"></span>' +
       '<button class="btn btn-ghost" id="download-trade">下载交易账单</button>' +
       '<button class="btn btn-ghost" id="download-fund">下载资金账单</button>' +
+      '<button class="btn btn-ghost" id="download-sub-fund" hidden>下载特约商户资金账单</button>' +
       '<button class="btn btn-primary" id="reconcile">开始对账</button></div>' +
       '<p class="muted">对账会下载当日 ALL 交易账单（校验 SHA-1、解压），逐笔与本系统订单和退款比对；微信已支付而本系统未支付的订单会被补记为已支付。</p>' +
       '<div id="recon-status"></div></section>' +
       '<section class="card spaced" id="recon-result" hidden></section>' +
       '<section class="card spaced"><h2>最近对账</h2><div id="recon-list" class="table-wrap"><p class="muted">加载中…</p></div></section>';
     var input = document.getElementById('bill-date');
-    input.onchange = function () { location.hash = '#/bills?date=' + input.value; };
-    /** A button that downloads the selected day's bill of `kind` (trade | fundflow) as CSV. */
+    var target = function (d, s) { return '#/bills?date=' + d + (s ? '&sub=' + encodeURIComponent(s) : ''); };
+    input.onchange = function () { location.hash = target(input.value, sub); };
+    // Sub-merchants exist in service-provider mode only (direct mode: 404 PARTNER_MODE_OFF, no selector).
+    api('/admin/sub-merchants').then(function (list) {
+      var wrap = document.getElementById('bill-sub-wrap');
+      if (!wrap || !list.length) return;
+      var selected = sub || (list.filter(function (m) { return m.isDefault; })[0] || list[0]).subMchid;
+      wrap.innerHTML = '<label>特约商户<select id="bill-sub">' + list.map(function (m) {
+        return '<option value="' + esc(m.subMchid) + '"' + (m.subMchid === selected ? ' selected' : '') + '>' + esc(m.name) + '（' + esc(m.subMchid) + '）' + (m.enabled ? '' : '（已停用）') + '</option>';
+      }).join('') + '</select></label>';
+      document.getElementById('bill-sub').onchange = function (event) { location.hash = target(input.value, event.currentTarget.value); };
+      document.getElementById('download-sub-fund').hidden = false;
+    }, function (error) { if (error.status !== 404) failed(error); });
+    /** A button that downloads the selected day's bill of `kind` (trade | fundflow | sub-merchant-fundflow) as CSV. */
     function billButton(id, kind, query, fileName) {
       document.getElementById(id).onclick = function (event) {
         var b = event.currentTarget;
@@ -632,39 +649,51 @@
           .then(function () { b.disabled = false; });
       };
     }
-    billButton('download-trade', 'trade', 'type=ALL', 'tradebill');
+    billButton('download-trade', 'trade', 'type=ALL' + subQuery(), 'tradebill');
     billButton('download-fund', 'fundflow', 'account=BASIC', 'fundflow');
+    billButton('download-sub-fund', 'sub-merchant-fundflow', 'account=BASIC' + subQuery(), 'sub-merchant-fundflow');
     document.getElementById('reconcile').onclick = function (event) {
       var b = event.currentTarget;
       b.disabled = true;
       document.getElementById('recon-status').innerHTML = '<div class="notice">正在对账 ' + esc(input.value) + '…</div>';
-      api('/admin/reconciliations?date=' + input.value, { method: 'POST' }).then(function (result) {
+      api('/admin/reconciliations?date=' + input.value + subQuery(), { method: 'POST' }).then(function (result) {
         document.getElementById('recon-status').innerHTML = '';
         renderReconciliation(result);
-        loadList(input.value);
+        loadList(input.value, false, sub);
       }, function (error) {
         document.getElementById('recon-status').innerHTML = '<div class="notice bad">对账失败：' + esc(errorText(error)) + '</div>';
         failed(error);
       }).then(function () { b.disabled = false; });
     };
-    loadList(date, true);
+    loadList(date, true, sub);
   }
 
-  /** Recent runs; the selected date's stored result is shown when there is one. */
-  function loadList(date, showStored) {
+  /**
+   * Recent runs; the selected date's stored result is shown when there is one. Service-provider mode:
+   * every sub-merchant's runs (a 特约商户 column); `sub` is the one shown ('' = the default one).
+   */
+  function loadList(date, showStored, sub) {
     api('/admin/reconciliations?limit=14').then(function (list) {
       var el = document.getElementById('recon-list');
       if (!el) return;
+      var partner = list.some(function (r) { return r.subMchid; });
       el.innerHTML = list.length
-        ? '<table><thead><tr><th>日期</th><th>状态</th><th class="num">账单笔数</th><th class="num">差异</th><th>对账时间</th></tr></thead><tbody>' +
+        ? '<table><thead><tr><th>日期</th>' + (partner ? '<th>特约商户</th>' : '') + '<th>状态</th><th class="num">账单笔数</th><th class="num">差异</th><th>对账时间</th></tr></thead><tbody>' +
           list.map(function (r) {
-            return '<tr class="clickable' + (r.differenceCount ? ' diff' : '') + '" data-date="' + esc(r.date) + '"><td>' + esc(r.date) + '</td><td>' + badge(r.status, RECON_STATUS) + '</td><td class="num">' + r.billRows +
+            return '<tr class="clickable' + (r.differenceCount ? ' diff' : '') + '" data-date="' + esc(r.date) + '" data-sub="' + esc(r.subMchid || '') + '"><td>' + esc(r.date) + '</td>' +
+              (partner ? '<td><code>' + esc(r.subMchid || '') + '</code></td>' : '') + '<td>' + badge(r.status, RECON_STATUS) + '</td><td class="num">' + r.billRows +
               '</td><td class="num">' + r.differenceCount + '</td><td>' + esc(time(r.startedAt)) + '</td></tr>';
           }).join('') + '</tbody></table>'
         : '<p class="muted">还没有对账记录</p>';
-      el.querySelectorAll('tr[data-date]').forEach(function (tr) { tr.onclick = function () { location.hash = '#/bills?date=' + tr.getAttribute('data-date'); }; });
-      if (showStored && list.some(function (r) { return r.date === date; })) {
-        api('/admin/reconciliations/' + date).then(renderReconciliation, failed);
+      el.querySelectorAll('tr[data-date]').forEach(function (tr) {
+        tr.onclick = function () {
+          var s = tr.getAttribute('data-sub');
+          location.hash = '#/bills?date=' + tr.getAttribute('data-date') + (s ? '&sub=' + encodeURIComponent(s) : '');
+        };
+      });
+      if (showStored && list.some(function (r) { return r.date === date && (!sub || r.subMchid === sub); })) {
+        // Without a sub-merchant chosen the default one's result is asked for: it may not have run (404) while another did.
+        api('/admin/reconciliations/' + date + (sub ? '?subMchid=' + encodeURIComponent(sub) : '')).then(renderReconciliation, function (error) { if (error.status !== 404) failed(error); });
       }
     }, failed);
   }
@@ -714,7 +743,7 @@
     }).join('');
     var legend = '<div class="legend"><span><i class="matched"></i>已匹配</span><span><i class="diff"></i>差异（单边账）</span>' +
       '<span><i class="mismatch"></i>不一致</span><span><i class="refund"></i>退款</span></div>';
-    el.innerHTML = '<h2>对账结果 ' + esc(r.date) + ' ' + badge(r.status, RECON_STATUS) + '</h2>' +
+    el.innerHTML = '<h2>对账结果 ' + esc(r.date) + (r.subMchid ? ' 特约商户 <code>' + esc(r.subMchid) + '</code>' : '') + ' ' + badge(r.status, RECON_STATUS) + '</h2>' +
       (r.error ? '<div class="notice bad">' + esc(r.error) + '</div>' : '') +
       (s.differenceCount ? '<div class="notice bad" id="recon-verdict">发现 ' + s.differenceCount + ' 处差异' + (s.appliedFromBill ? '，其中 ' + s.appliedFromBill + ' 笔微信已支付的订单已补记为已支付' : '') + '。</div>'
         : '<div class="notice good" id="recon-verdict">账实相符，没有差异。</div>') +
@@ -733,7 +762,7 @@
         ? '<div class="table-wrap"><table id="diff-table"><thead><tr><th>类型</th><th>订单号</th><th class="num">微信金额</th><th class="num">我方金额</th><th>微信状态</th><th>我方状态</th><th>说明</th></tr></thead><tbody>' + diffRows + '</tbody></table></div>'
         : '<p class="muted">无</p>');
     document.getElementById('download-diffs').onclick = function () {
-      download('/admin/reconciliations/' + r.date + '/differences.csv', 'reconciliation-' + r.date + '.csv').then(function (file) { toast('已下载 ' + file.name); }, failed);
+      download('/admin/reconciliations/' + r.date + '/differences.csv' + (r.subMchid ? '?subMchid=' + encodeURIComponent(r.subMchid) : ''), 'reconciliation-' + r.date + (r.subMchid ? '-' + r.subMchid : '') + '.csv').then(function (file) { toast('已下载 ' + file.name); }, failed);
     };
   }
 
