@@ -1,8 +1,9 @@
 import { Metrics, jobName, notificationOutcome } from './metrics.service';
 
 describe('metric labels', () => {
-  it('names a job by its lease without the date', () => {
+  it('names a job by its lease without the date (and sub-merchant)', () => {
     expect(jobName('billing.reconcile.2026-11-30')).toBe('billing.reconcile');
+    expect(jobName('billing.reconcile.2026-11-30.1900000201')).toBe('billing.reconcile');
     expect(jobName('refund.query')).toBe('refund.query');
   });
 

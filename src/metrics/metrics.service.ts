@@ -5,9 +5,13 @@ import type { WechatCall } from '../wechat/http/call-observer';
 /** Every metric name starts with this (the default Node/process metrics too). */
 export const METRIC_PREFIX = 'whp_';
 
-/** A job's lease name with its variable part taken out: `billing.reconcile.2026-11-30` → `billing.reconcile`. */
+/**
+ * A job's lease name with its variable part taken out: `billing.reconcile.2026-11-30` → `billing.reconcile`,
+ * and a provider's per-sub-merchant lease `billing.reconcile.2026-11-30.1900000201` too (one label value
+ * per job, not one per day and sub-merchant).
+ */
 export function jobName(lease: string): string {
-  return lease.replace(/\.\d{4}-\d{2}-\d{2}$/, '');
+  return lease.replace(/\.\d{4}-\d{2}-\d{2}(\.\d+)?$/, '');
 }
 
 /** What a notification came to, as a label pair: rejected ones carry their reason, the rest an empty one. */
