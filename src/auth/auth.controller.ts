@@ -104,7 +104,7 @@ export class AuthController {
     const existing = req.cookies?.[LOGIN_COOKIE];
     const binding = isLoginBinding(existing) ? existing : randomId(16);
     // The host the shopper is on (localhost or 127.0.0.1 in development): WeChat returns there when allowed.
-    const url = await this.auth.beginAuthorize(query.redirect ?? '/', query.scope ?? 'snsapi_base', binding, `${req.protocol}://${req.get('host')}`);
+    const url = await this.auth.beginAuthorize(query.redirect ?? '/', query.scope ?? 'snsapi_base', binding, `${req.protocol}://${req.get('host')}`, query.subMchid);
     res.cookie(LOGIN_COOKIE, binding, {
       httpOnly: true,
       // Lax: sent on the top-level navigation back from WeChat's authorize page, not on cross-site subrequests.

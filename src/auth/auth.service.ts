@@ -21,6 +21,7 @@ import { GUEST_ORDERS_MERGER, GuestOrdersMerger } from './guest-orders-merger';
 import { isSafeRedirect } from './redirect';
 import { allowedRequestOrigin, siteHosts } from '../common/loopback';
 import { SessionKind, SessionUser } from './session-user';
+import { ShopperAccount, ShopperAccounts } from './shopper-accounts';
 
 const STATE_LIFETIME_MS = 10 * 60_000;
 
@@ -60,6 +61,7 @@ export class AuthService {
     private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly moduleRef: ModuleRef,
+    private readonly accounts: ShopperAccounts,
   ) {
     this.crypto = new AuthCrypto(resolveSessionSecret(config));
   }
@@ -80,12 +82,22 @@ export class AuthService {
   }
 
   /** Records a single-use state and returns WeChat's authorize URL. */
-  async beginAuthorize(redirect = '/', scope: OAuthScope = 'snsapi_base', binding: string, requestOrigin?: string): Promise<string> {
+  async beginAuthorize(redirect = '/', scope: OAuthScope = 'snsapi_base', binding: string, requestOrigin?: string, subMchid?: string): Promise<string> {
     if (!isSafeRedirect(redirect, this.config.publicBaseUrl)) throw new InvalidRedirectError(redirect);
+    // The official account to log in through: the default one, or the sub-merchant's (`?subMchid=`).
+    const account = await this.accounts.forSubMerchant(subMchid);
     const now = this.clock.now();
     const nonce = randomId(16);
-    await this.states.insert({ id: nonce, redirect, scope, createdAt: now, expiresAt: new Date(now.getTime() + STATE_LIFETIME_MS), usedAt: null });
-    return this.mp.oauthAuthorizeUrl(this.callbackUrlFor(requestOrigin), scope, this.crypto.signState(nonce, binding));
+    await this.states.insert({
+      id: nonce,
+      redirect,
+      scope,
+      appid: account === this.accounts.default ? null : account.appid,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + STATE_LIFETIME_MS),
+      usedAt: null,
+    });
+    return account.mp.oauthAuthorizeUrl(this.callbackUrlFor(requestOrigin), scope, this.crypto.signState(nonce, binding));
   }
 
   /**
@@ -113,9 +125,11 @@ export class AuthService {
     const used = await this.states.update({ id: nonce, usedAt: IsNull() }, { usedAt: now });
     if (!used.affected) throw new InvalidStateError('was already used');
 
+    // The code is the account's the login started with (the state names it; none: the default).
+    const account = await this.accounts.byAppid(record.appid);
     let token: OAuthAccessToken;
     try {
-      token = await this.mp.exchangeCode(code);
+      token = await account.mp.exchangeCode(code);
     } catch (error) {
       if (error instanceof WechatMpApiError && [40029, 40163, 42003].includes(error.errcode)) {
         const reason = error.errcode === 40163 ? 'the code was already used' : error.errcode === 42003 ? 'the code expired' : 'the code is invalid';
@@ -125,7 +139,7 @@ export class AuthService {
       }
       throw error;
     }
-    const user = await this.upsertUser(token);
+    const user = await this.upsertUser(token, account);
     await this.adoptGuest(previousSessionToken, user.id);
     const sessionToken = await this.startSession(user.id, 'wechat', user.appid, user.openid);
     return { token: sessionToken, redirect: record.redirect, user };
@@ -237,13 +251,14 @@ export class AuthService {
     }
   }
 
-  private async upsertUser(token: OAuthAccessToken): Promise<UserProfile> {
+  /** The user of (account's appid, openid): a sub-merchant's own official account's openid is another identity than the provider's. */
+  private async upsertUser(token: OAuthAccessToken, account: ShopperAccount): Promise<UserProfile> {
     const now = this.clock.now();
     let profile: { nickname?: string; headimgurl?: string; unionid?: string } = {};
     if (token.scope.split(',').includes('snsapi_userinfo')) {
-      profile = await this.mp.getUserInfo(token.access_token, token.openid);
+      profile = await account.mp.getUserInfo(token.access_token, token.openid);
     }
-    const appid = this.mp.appid;
+    const appid = account.appid;
     const values: Partial<User> = {
       appid,
       openid: token.openid,
@@ -358,6 +373,8 @@ export class AuthService {
     const user = await this.users.createQueryBuilder('u').addSelect(['u.accessTokenEnc', 'u.refreshTokenEnc']).where('u.id = :id', { id: userId }).getOne();
     if (!user) throw new LoginRequiredError(ACCOUNT_GONE);
     if (user.scope !== 'snsapi_userinfo' || !user.openid) throw new ReauthRequiredError('this login did not grant access to the WeChat profile');
+    // The official account the user logged in through (a sub-merchant's own, or the default).
+    const mp = (await this.accounts.byAppid(user.appid)).mp;
     const now = this.clock.nowMs();
     let accessToken = user.accessTokenEnc ? this.safeDecrypt(user.accessTokenEnc) : undefined;
     if (!accessToken || !user.accessExpiresAt || user.accessExpiresAt.getTime() - 60_000 <= now) {
@@ -366,7 +383,7 @@ export class AuthService {
         throw new ReauthRequiredError('the WeChat authorization has expired (refresh tokens last 30 days)');
       }
       try {
-        const fresh = await this.mp.refreshUserToken(refreshToken);
+        const fresh = await mp.refreshUserToken(refreshToken);
         accessToken = fresh.access_token;
         await this.users.update(
           { id: user.id },
@@ -385,7 +402,7 @@ export class AuthService {
       }
     }
     try {
-      const info = await this.mp.getUserInfo(accessToken, user.openid);
+      const info = await mp.getUserInfo(accessToken, user.openid);
       await this.users.update({ id: user.id }, { nickname: info.nickname, avatarUrl: info.headimgurl ?? null, updatedAt: new Date(now) });
     } catch (error) {
       if (error instanceof WechatMpApiError && [40001, 42001, 48001].includes(error.errcode)) {

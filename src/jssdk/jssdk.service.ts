@@ -6,6 +6,8 @@ import { BadRequestError } from '../common/errors/app-error';
 import { AppConfig } from '../config/app-config';
 import { jssdkSignature, urlForSignature } from '../wechat/mp/jssdk-signature';
 import { WechatTokenService } from './wechat-token.service';
+import { ModuleRef } from '@nestjs/core';
+import { ShopperAccounts } from '../auth/shopper-accounts';
 
 export interface WxConfig {
   appId: string;
@@ -25,6 +27,7 @@ export class JssdkService implements OnModuleInit {
     private readonly tokens: WechatTokenService,
     private readonly config: AppConfig,
     private readonly clock: Clock,
+    private readonly moduleRef: ModuleRef,
   ) {
     this.allowed = new Set(config.jssdk.allowedDomains);
     // In sandbox mode the app's own pages are a JS-safe domain, as the sandbox registers them.
@@ -41,7 +44,8 @@ export class JssdkService implements OnModuleInit {
     }
   }
 
-  async configFor(pageUrl: string): Promise<WxConfig> {
+  /** `subMchid` (service-provider mode): sign for that sub-merchant's own official account (ShopperAccounts). */
+  async configFor(pageUrl: string, subMchid?: string): Promise<WxConfig> {
     let url: URL;
     try {
       url = new URL(pageUrl);
@@ -52,7 +56,8 @@ export class JssdkService implements OnModuleInit {
     if (!this.allowed.has(url.hostname.toLowerCase())) {
       throw new BadRequestError('URL_NOT_ALLOWED', `${url.hostname} is not in JSSDK_ALLOWED_DOMAINS; wx.config would fail on it`);
     }
-    const ticket = await this.tokens.getJsapiTicket();
+    const tokens = subMchid === undefined ? this.tokens : (await this.moduleRef.get(ShopperAccounts, { strict: false }).forSubMerchant(subMchid)).tokens;
+    const ticket = await tokens.getJsapiTicket();
     // randomUUID draws from a cached entropy pool: far cheaper per call than randomBytes.
     const nonceStr = randomUUID().replace(/-/g, '').slice(0, 16);
     const timestamp = this.clock.nowSeconds();
@@ -60,7 +65,7 @@ export class JssdkService implements OnModuleInit {
     const signedUrl = urlForSignature(pageUrl);
     return {
       // The official account whose ticket signed it (the sub-merchant's with WECHAT_SUB_APPID).
-      appId: this.tokens.appid,
+      appId: tokens.appid,
       timestamp,
       nonceStr,
       signature: jssdkSignature({ jsapiTicket: ticket, nonceStr, timestamp, url: signedUrl }),

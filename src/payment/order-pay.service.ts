@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { merchantOf } from './merchant-ref';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { inTransaction } from '../database/transactions';
@@ -10,7 +9,7 @@ import { AppConfig } from '../config/app-config';
 import { isDuplicateKey } from '../database/lease.service';
 import { ClockSkew } from '../wechat/clock-skew';
 import { WechatPayApiError, WechatPayNetworkError } from '../wechat/pay/errors';
-import { InvokeParams, PAYMENT_GATEWAY, PaymentGateway, PrepayResult } from '../wechat/pay/payment-gateway';
+import { InvokeParams, MerchantRef, PAYMENT_GATEWAY, PaymentGateway, PrepayResult } from '../wechat/pay/payment-gateway';
 import { OrderItem } from './entities/order-item.entity';
 import { Order } from './entities/order.entity';
 import { PAY_CHANNELS, PayChannel, PaymentAttempt } from './entities/payment-attempt.entity';
@@ -18,6 +17,7 @@ import { isPaidOutcome, isRetryable, OrderLifecycle, withRetries } from './order
 import { OrderTimeline } from './order-timeline';
 import { PaymentAttempts } from './payment-attempts';
 import { OrderNotFoundError, OrderStateError, PrepayUnavailableError } from './payment.errors';
+import { SubMerchantsService } from './sub-merchants.service';
 import { beijingRfc3339, timeExpireMs } from './time';
 
 /** How long a prepay is used again: a prepay_id and a code_url live 2 hours, an h5_url 5 minutes (a margin below each). */
@@ -103,6 +103,7 @@ export class OrderPayService {
     private readonly config: AppConfig,
     private readonly clock: Clock,
     private readonly clockSkew: ClockSkew,
+    private readonly subMerchants: SubMerchantsService,
   ) {}
 
   /** The payment notify_url: the adapter's own when it has one (APIv2's XML route), else the APIv3 route. */
@@ -125,7 +126,9 @@ export class OrderPayService {
   async pay(user: SessionUser, outTradeNo: string, channel: PayChannel, clientIp?: string): Promise<PayAnswer> {
     const { order, items, attempts } = await ownOrderWithChildren(this.orders, user, outTradeNo);
     assertPayable(order);
-    const payer = this.payerFor(channel, user);
+    // The order's sub-merchant (service-provider mode), with its own official account when it has one.
+    const merchant = await this.subMerchants.merchantRef(order);
+    const payer = this.payerFor(channel, user, merchant);
     const ip = clientIp && /^[0-9a-fA-F.:]{3,45}$/.test(clientIp) ? clientIp : undefined;
     if (channel === 'h5' && !ip) throw new BadRequestError('CLIENT_IP_UNKNOWN', "H5 pay needs the shopper's IP address, which this request does not show");
     const now = this.clock.now();
@@ -158,7 +161,7 @@ export class OrderPayService {
             payer: payer.openid ? { appid: payer.appid, openid: payer.openid } : undefined,
             clientIp: ip,
             site: this.config.orders.h5,
-            merchant: merchantOf(order),
+            merchant,
           });
         },
         prepayRetries + 1,
@@ -274,8 +277,8 @@ export class OrderPayService {
   }
 
   /** Who pays and under which appid; refuses a channel this session cannot use (nothing written yet). */
-  private payerFor(channel: PayChannel, user: SessionUser): { appid: string; openid: string | null } {
-    const appid = this.gateway.appidFor(channel);
+  private payerFor(channel: PayChannel, user: SessionUser, merchant: MerchantRef | undefined): { appid: string; openid: string | null } {
+    const appid = this.gateway.appidFor(channel, merchant);
     const kind = user.kind;
     if (channel === 'miniprogram') {
       if (!appid) {
@@ -290,6 +293,16 @@ export class OrderPayService {
     if (channel === 'jsapi') {
       if (kind !== 'wechat' || !user.openid) {
         throw new BadRequestError('CHANNEL_NEEDS_WECHAT', 'jsapi pay works inside WeChat only: open the shop in WeChat (or pay with h5 or native)');
+      }
+      // An openid is per official account: the shopper must have logged in through the one this
+      // order is paid under (a sub-merchant's own account, or the merchant's).
+      if (user.appid && user.appid !== appid) {
+        const login = `/auth/wechat/authorize?scope=snsapi_base${merchant ? `&subMchid=${merchant.subMchid}` : ''}`;
+        throw new BadRequestError(
+          'WECHAT_ACCOUNT_MISMATCH',
+          `this order is paid through the official account ${appid}, but this session logged in through ${user.appid}: log in again through ${login}`,
+          { appid, loginUrl: login },
+        );
       }
       return { appid, openid: user.openid };
     }

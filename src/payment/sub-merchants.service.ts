@@ -9,6 +9,7 @@ import { resolveSessionSecret } from '../config/session-secret';
 import { isDuplicateKey } from '../database/lease.service';
 import { CreateSubMerchantDto, SubMerchantDto, UpdateSubMerchantDto } from './dto/sub-merchant.dto';
 import { SubMerchant } from './entities/sub-merchant.entity';
+import type { MerchantRef } from '../wechat/pay/payment-gateway';
 
 /** /admin/sub-merchants and subMchid on products exist in service-provider mode only. */
 export class PartnerModeOffError extends AppError {
@@ -87,7 +88,16 @@ export class SubMerchantsService {
   async seedDefault(): Promise<void> {
     const partner = this.config.wechat.partner;
     if (!partner) return;
-    if (await this.rows.existsBy({ subMchid: partner.subMchid })) return;
+    const existing = await this.rows.findOneBy({ subMchid: partner.subMchid });
+    if (existing) {
+      // WECHAT_SUB_APPID set (or changed) after the first start: the default's account follows it, so
+      // that its orders are paid under the account its shoppers log in through.
+      if (partner.subApp && existing.subAppid !== partner.subApp.appid) {
+        await this.rows.update({ subMchid: partner.subMchid }, { subAppid: partner.subApp.appid, subAppSecretEnc: this.crypto.encrypt(partner.subApp.appsecret), updatedAt: this.clock.now() });
+        this.logger.log(`service-provider mode: default sub-merchant ${partner.subMchid}'s official account is now ${partner.subApp.appid} (WECHAT_SUB_APPID)`);
+      }
+      return;
+    }
     const now = this.clock.now();
     try {
       await this.rows.insert({
@@ -197,6 +207,16 @@ export class SubMerchantsService {
     if (!this.partnerMode) return [];
     const enabled = (await this.rows.find({ select: ['subMchid'], where: { enabled: 1 }, order: { id: 'ASC' } })).map((r) => r.subMchid);
     return [...new Set([this.defaultSubMchid!, ...enabled])];
+  }
+
+  /**
+   * The order's sub-merchant for the payment port, with its own official account (sub_appid) when it
+   * has one registered (jsapi is then paid under it). Direct mode (no subMchid): undefined, no query.
+   */
+  async merchantRef(order: { subMchid: string | null }): Promise<MerchantRef | undefined> {
+    if (!order.subMchid) return undefined;
+    const row = await this.rows.findOne({ select: { subMchid: true, subAppid: true }, where: { subMchid: order.subMchid } });
+    return { subMchid: order.subMchid, ...(row?.subAppid ? { subAppid: row.subAppid } : {}) };
   }
 
   /** The decrypted AppSecret of a sub-merchant's own official account (for its OAuth login). */

@@ -42,12 +42,15 @@ export function sandboxApiV2Key(keystore: SandboxKeystore): string {
  * the file).
  */
 /**
- * The official account of the sandbox's first sub-merchant (1900000201, service-provider mode): its
- * sub_appid, bound to that sub-merchant only. Derived from the keystore's secrets (stable across
- * processes); WECHAT_SUB_APPID/WECHAT_SUB_APPSECRET, when set, name it instead.
+ * The official account of a sandbox sub-merchant (service-provider mode): its sub_appid, bound to that
+ * sub-merchant only. The first one's (no `subMchid`: 1900000201, or the app's default sub-merchant)
+ * is WECHAT_SUB_APPID/WECHAT_SUB_APPSECRET when set; every other bound sub-merchant has one derived
+ * with its number. Derived from the keystore's secrets (stable across processes).
  */
-export function sandboxSubOfficialAccount(keystore: SandboxKeystore): { appid: string; appsecret: string } {
-  const digest = (label: string) => createHash('sha256').update(`${label}:${keystore.appsecret}:${keystore.apiv3Key}`).digest('hex');
+export function sandboxSubOfficialAccount(keystore: SandboxKeystore, subMchid?: string): { appid: string; appsecret: string } {
+  // The first sub-merchant's keeps the labels it always had; any other's names its sub-merchant.
+  const suffix = subMchid ? `:${subMchid}` : '';
+  const digest = (label: string) => createHash('sha256').update(`${label}${suffix}:${keystore.appsecret}:${keystore.apiv3Key}`).digest('hex');
   return { appid: `wx${digest('sub-official-account-appid').slice(0, 16)}`, appsecret: digest('sub-official-account-secret').slice(0, 32) };
 }
 

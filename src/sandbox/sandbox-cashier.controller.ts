@@ -125,7 +125,7 @@ export class SandboxCashierController {
     if (!pageUnderPayDirectory(url, this.settings.payDirectories)) {
       return { ok: false, errDesc: `当前页面的URL未注册：${url}` };
     }
-    if (p.appId !== this.settings.keystore.appid && p.appId !== this.settings.subOfficialAccount.appid) return { ok: false, errDesc: 'appId 与商户号绑定的 appid 不一致' };
+    if (p.appId !== this.settings.keystore.appid && !this.settings.subAccount(p.appId)) return { ok: false, errDesc: 'appId 与商户号绑定的 appid 不一致' };
     for (const field of ['timeStamp', 'nonceStr', 'package', 'paySign']) {
       if (typeof p[field] !== 'string' || !p[field]) return { ok: false, errDesc: `缺少参数 ${field}（必须是字符串）` };
     }

@@ -71,6 +71,25 @@ export class SandboxControlController {
     };
   }
 
+  @Get('sub-merchants')
+  @ApiOperation({ summary: 'The sub-merchants bound to the merchant as a provider, with the appids of their own official accounts (no secrets)' })
+  subMerchants() {
+    return this.settings.subMerchantAccounts();
+  }
+
+  @Post('sub-merchants/:subMchid/official-account')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Register an official account ({ appid, appsecret }) and bind it to a sub-merchant as its sub_appid (服务商平台 → 关联 APPID)" })
+  bindSubOfficialAccount(@Param('subMchid') subMchid: string, @Body() body: Json, @Res({ passthrough: true }) res: Response) {
+    const appid = typeof body.appid === 'string' ? body.appid : '';
+    const appsecret = typeof body.appsecret === 'string' ? body.appsecret : '';
+    if (!/^wx[0-9a-zA-Z]{16}$/.test(appid)) return bad(res, 'appid must be wx followed by 16 letters or digits');
+    if (!/^[0-9a-zA-Z]{32}$/.test(appsecret)) return bad(res, 'appsecret must be 32 letters or digits');
+    const problem = this.settings.bindSubAccount(subMchid, appid, appsecret);
+    if (problem) return bad(res, problem);
+    return { subMchid, appid };
+  }
+
   @Get('stats')
   @ApiOperation({ summary: 'Calls per endpoint since start or the last reset' })
   stats() {

@@ -46,13 +46,12 @@ export class SandboxMpService {
 
   /**
    * The official accounts a shopper can authorize: the merchant's own (the provider's sp_appid in
-   * service-provider mode) and the sub-merchant's (its sub_appid). Each has its own secret, codes,
+   * service-provider mode) and the sub-merchants' own (their sub_appids). Each has its own secret, codes,
    * basic token and jsapi_ticket.
    */
   accountOf(appid: string | undefined): { appid: string; appsecret: string } | undefined {
     if (appid === this.appid) return { appid, appsecret: this.settings.keystore.appsecret };
-    if (appid === this.settings.subOfficialAccount.appid) return this.settings.subOfficialAccount;
-    return undefined;
+    return this.settings.subAccount(appid);
   }
 
   /** Whether `openid` has authorized the official account `appid` (the merchant's own: every test user). */
@@ -60,6 +59,11 @@ export class SandboxMpService {
     const user = this.state.users.get(openid);
     if (!user) return false;
     return appid === this.appid || (user.appids ?? []).includes(appid);
+  }
+
+  /** Whether `openid` is a user of the mini-program (has logged in with wx.login). */
+  miniprogramUser(openid: string): boolean {
+    return this.state.miniprogramUsers.has(openid);
   }
 
   private tokensOf(appid: string | undefined): AppTokens {

@@ -121,14 +121,16 @@ export class SandboxPartnerController {
     }
     // The sub-merchant's own official account is bound to that sub-merchant only, and its payer is
     // one of its own users (an openid is per appid: another account's openid is not a sub_openid).
-    const subAccount = this.settings.subOfficialAccount;
+    const subAccount = this.settings.subAccount(subAppid);
     const alsoBound: string[] = [];
-    if (subAppid === subAccount.appid) {
-      if (subMchid !== subAccount.subMchid) throw new SandboxPayError(400, 'APPID_MCHID_NOT_MATCH', 'sub_appid与sub_mchid不匹配');
+    const wrongOpenid = () => new SandboxPayError(400, 'PARAM_ERROR', 'sub_openid与sub_appid不匹配', { field: '/payer/sub_openid', location: 'body' });
+    if (subAccount && subAppid) {
+      if (!subAccount.subMchids.has(subMchid)) throw new SandboxPayError(400, 'APPID_MCHID_NOT_MATCH', 'sub_appid与sub_mchid不匹配');
       alsoBound.push(subAppid);
-      if (payerKind === 'sub' && openid && !this.mp.openidOf(subAppid, openid)) {
-        throw new SandboxPayError(400, 'PARAM_ERROR', 'sub_openid与sub_appid不匹配', { field: '/payer/sub_openid', location: 'body' });
-      }
+      if (payerKind === 'sub' && openid && !this.mp.openidOf(subAppid, openid)) throw wrongOpenid();
+    } else if (subAppid === this.mp.miniprogram.appid && payerKind === 'sub' && openid && !this.mp.miniprogramUser(openid)) {
+      // The mini-program's sub_openid is one of its own users (wx.login), not an official account's openid.
+      throw wrongOpenid();
     }
     const { sp_appid, sp_mchid: _sp, sub_mchid: _sub, sub_appid: _subApp, payer: _payer, ...rest } = body;
     // The core checks appid/mchid binding: a payer under sub_appid is checked as that appid (the

@@ -11,6 +11,9 @@ import { SANDBOX_SUB_MCHIDS, SandboxMerchantKind, sandboxSubMchids } from './san
  * plus the sandbox's own knobs. Built once from AppConfig and the keystore.
  */
 export class SandboxSettings {
+  /** Sub-merchants' own official accounts (sub_appid → its secret and the sub-merchants it is bound to). */
+  private readonly subAccounts = new Map<string, { appid: string; appsecret: string; subMchids: Set<string> }>();
+
   /** WeChat Pay's platform certificate key (serial = the certificate's). */
   readonly certificateKey: SandboxSigningKey;
   /** The WeChat Pay public key's private half (serial = its PUB_KEY_ID_…). */
@@ -51,9 +54,42 @@ export class SandboxSettings {
     /** Which kinds of merchant it is: in-process the app's, standalone both (see SandboxMerchantKind). */
     readonly merchantKind: SandboxMerchantKind = 'both',
   ) {
+    // Every bound sub-merchant has its own official account: the first (subOfficialAccount), the
+    // others derived; more are bound through the control API (bindSubAccount).
+    this.subAccounts.set(subOfficialAccount.appid, { appid: subOfficialAccount.appid, appsecret: subOfficialAccount.appsecret, subMchids: new Set([subOfficialAccount.subMchid]) });
+    for (const subMchid of subMchids) {
+      if (subMchid === subOfficialAccount.subMchid) continue;
+      const derived = sandboxSubOfficialAccount(keystore, subMchid);
+      this.subAccounts.set(derived.appid, { ...derived, subMchids: new Set([subMchid]) });
+    }
     this.appDataDir = dirname(dataDir);
     this.certificateKey = new SandboxSigningKey(keystore.platform.serial, keystore.platform.privateKeyPem);
     this.publicKeySigner = new SandboxSigningKey(keystore.publicKey.id, keystore.publicKey.privateKeyPem);
+  }
+
+  /** A sub-merchant's own official account by its appid (sub_appid), with the sub-merchants it is bound to. */
+  subAccount(appid: unknown): { appid: string; appsecret: string; subMchids: ReadonlySet<string> } | undefined {
+    return typeof appid === 'string' ? this.subAccounts.get(appid) : undefined;
+  }
+
+  /** Each bound sub-merchant with the appids of its own official accounts. */
+  subMerchantAccounts(): Array<{ subMchid: string; officialAccounts: string[] }> {
+    return this.subMchids.map((subMchid) => ({ subMchid, officialAccounts: [...this.subAccounts.values()].filter((a) => a.subMchids.has(subMchid)).map((a) => a.appid) }));
+  }
+
+  /**
+   * Registers an official account (appid + AppSecret) at "WeChat" and binds it to a sub-merchant (服务商
+   * 平台 → 特约商户 → 关联 APPID). An appid already known must come with its own secret; the merchant's
+   * own official account and mini-program cannot be a sub_appid. Returns a problem, or undefined.
+   */
+  bindSubAccount(subMchid: string, appid: string, appsecret: string): string | undefined {
+    if (!this.subMchids.includes(subMchid)) return `sub-merchant ${subMchid} is not bound to the provider (bound: ${this.subMchids.join(', ')})`;
+    if (appid === this.keystore.appid || appid === this.miniprogram.appid) return `${appid} is the provider's own official account or mini-program`;
+    const known = this.subAccounts.get(appid);
+    if (known && known.appsecret !== appsecret) return `official account ${appid} already exists with another AppSecret`;
+    if (known) known.subMchids.add(subMchid);
+    else this.subAccounts.set(appid, { appid, appsecret, subMchids: new Set([subMchid]) });
+    return undefined;
   }
 
   /**

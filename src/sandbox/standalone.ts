@@ -86,6 +86,10 @@ async function main(): Promise<void> {
     `    mutual TLS (/secapi/…, /pay/downloadfundflow): WECHATPAY_SECAPI_BASE=${secapi}/sandbox  NODE_EXTRA_CA_CERTS=${files.tlsCa}`,
     `  Service providers: WECHATPAY_SUB_MCHID=${sandboxSubMchids(config.sandbox.subMerchants).join(' or ')} (SANDBOX_SUB_MERCHANTS); sub-merchant ${sandboxSubMchids()[0]}'s own official account (sub_openid):`,
     `    WECHAT_SUB_APPID=${(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(ks)).appid}  WECHAT_SUB_APPSECRET=${(config.wechat.partner?.subApp ?? sandboxSubOfficialAccount(ks)).appsecret}`,
+    `    the other sub-merchants' own official accounts (POST /admin/sub-merchants { subMchid, name, subAppid, subAppSecret }):`,
+    ...sandboxSubMchids(config.sandbox.subMerchants)
+      .slice(1)
+      .map((subMchid) => `      ${subMchid}: subAppid=${sandboxSubOfficialAccount(ks, subMchid).appid}  subAppSecret=${sandboxSubOfficialAccount(ks, subMchid).appsecret}`),
     ...signModeLines(config.sandbox.signMode, ks, files, base),
     '',
     'Files (generated on the first start, kept under DATA_DIR/sandbox):',

@@ -44,6 +44,17 @@ export function shopperAccount(c: WechatCredentials, config: AppConfig): { appid
   return config.wechat.partner?.subApp ?? { appid: c.appid, appsecret: c.appsecret };
 }
 
+/** An official-account client for `account` (the shoppers' default one, or a sub-merchant's own: see ShopperAccounts). */
+export function mpClientFor(account: { appid: string; appsecret: string }, config: AppConfig, metrics?: Metrics): WechatMpClient {
+  return new WechatMpClient(account, {
+    apiBase: config.wechat.mpApiBase,
+    openBase: config.wechat.openBase,
+    timeoutMs: config.wechat.httpTimeoutMs,
+    useStableToken: config.wechat.useStableToken,
+    observe: metrics && ((call) => metrics.wechatCall(call)),
+  });
+}
+
 /** The mini-program bound to the merchant (WECHAT_MINIPROGRAM_APPID, or the sandbox's own); undefined = not configured. */
 export function miniprogramAppid(credentials: WechatCredentials): string | undefined {
   return credentials.miniprogram?.appid;
@@ -237,14 +248,7 @@ export class WechatModule {
         {
           provide: WechatMpClient,
           inject: [WechatCredentials, AppConfig, { token: Metrics, optional: true }],
-          useFactory: (c: WechatCredentials, config: AppConfig, metrics: Metrics | undefined) =>
-            new WechatMpClient(shopperAccount(c, config), {
-              apiBase: config.wechat.mpApiBase,
-              openBase: config.wechat.openBase,
-              timeoutMs: config.wechat.httpTimeoutMs,
-              useStableToken: config.wechat.useStableToken,
-              observe: metrics && ((call) => metrics.wechatCall(call)),
-            }),
+          useFactory: (c: WechatCredentials, config: AppConfig, metrics: Metrics | undefined) => mpClientFor(shopperAccount(c, config), config, metrics),
         },
         CertificateLifecycle,
       ],

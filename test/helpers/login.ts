@@ -19,10 +19,12 @@ export async function loginAs(
     nickname?: string;
     /** Cookies this browser already holds for the shop (e.g. a guest session), sent to authorize and callback. */
     cookie?: string;
+    /** Service-provider mode: log in through this sub-merchant's own official account (?subMchid=). */
+    subMchid?: string;
   } = {},
 ): Promise<Login> {
   const start = await fetch(
-    `${baseUrl}/auth/wechat/authorize?redirect=${encodeURIComponent(options.redirect ?? '/')}&scope=${options.scope ?? 'snsapi_base'}`,
+    `${baseUrl}/auth/wechat/authorize?redirect=${encodeURIComponent(options.redirect ?? '/')}&scope=${options.scope ?? 'snsapi_base'}${options.subMchid ? `&subMchid=${options.subMchid}` : ''}`,
     { redirect: 'manual', headers: options.cookie ? { Cookie: options.cookie } : {} },
   );
   if (start.status !== 302) throw new Error(`authorize answered ${start.status}: ${await start.text()}`);

@@ -118,6 +118,17 @@ export class SandboxControl {
     return (await this.call<Awaited<ReturnType<SandboxControl['merchant']>>>('GET', '/merchant')).body;
   }
 
+  /** The sub-merchants bound to the provider and the appids of their own official accounts. */
+  async subMerchants(): Promise<Array<{ subMchid: string; officialAccounts: string[] }>> {
+    return (await this.call<Array<{ subMchid: string; officialAccounts: string[] }>>('GET', '/sub-merchants')).body;
+  }
+
+  /** Registers an official account at "WeChat" and binds it to a sub-merchant (its sub_appid). */
+  async bindSubOfficialAccount(subMchid: string, appid: string, appsecret: string): Promise<void> {
+    const res = await this.call('POST', `/sub-merchants/${subMchid}/official-account`, { appid, appsecret });
+    if (res.status !== 200) throw new Error(`binding failed: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+
   /** Calls per endpoint, e.g. { 'cgi-bin/stable_token': 1, 'v3/pay/transactions/jsapi': 3 }. */
   async calls(): Promise<Record<string, number>> {
     return (await this.call<{ calls: Record<string, number> }>('GET', '/stats')).body.calls;

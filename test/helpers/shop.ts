@@ -52,8 +52,8 @@ export class Shop {
     };
   }
 
-  login(openid: string): Promise<Login> {
-    return loginAs(this.t.baseUrl, openid);
+  login(openid: string, options: Parameters<typeof loginAs>[2] = {}): Promise<Login> {
+    return loginAs(this.t.baseUrl, openid, options);
   }
 
   async product(name: string, price: number, stock: number | null = null): Promise<{ id: number; name: string; price: number; stock: number | null }> {

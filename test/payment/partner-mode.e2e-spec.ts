@@ -313,14 +313,39 @@ describe("service-provider mode with the sub-merchant's own official account (WE
     expect(await bridge('config', { ...config, url, appId: (await shop.sandbox.merchant()).appid })).toMatchObject({ ok: false });
   });
 
-  it("the sub-merchant's official account is bound to its sub-merchant only: B's order cannot be prepaid with A's sub_appid (APPID_MCHID_NOT_MATCH), nothing paid", async () => {
+  it("B (no official account of its own) is paid under the provider's: a shopper logged in through A's sub_appid is told to log in again (400 WECHAT_ACCOUNT_MISMATCH), nothing written; the sandbox binds A's sub_appid to A only (APPID_MCHID_NOT_MATCH)", async () => {
     const pid = (await shop.admin().post('/admin/products').send({ name: 'B 店商品', price: 100, subMchid: B }).expect(201)).body.id;
     const gina = await shop.login('o_sub_gina');
     const no = await shop.placeOrder(gina, [{ productId: pid, quantity: 1 }]);
     const res = await shop.http().post(`/orders/${no}/pay`).set(gina.headers);
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(JSON.stringify(res.body)).toContain('APPID_MCHID_NOT_MATCH');
-    expect(await shop.status(no)).toBe('NOTPAY');
+    const merchant = await shop.sandbox.merchant();
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'WECHAT_ACCOUNT_MISMATCH', details: { appid: merchant.appid, loginUrl: `/auth/wechat/authorize?scope=snsapi_base&subMchid=${B}` } });
+    expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'NOTPAY', payments: [] });
+    // Logged in through the provider's account (B has none of its own), the same order pays with sp_openid.
+    const ginaAtProvider = await shop.login('o_sp_gina', { subMchid: B });
+    const mine = await shop.placeOrder(ginaAtProvider, [{ productId: pid, quantity: 1 }]);
+    const pay = (await shop.http().post(`/orders/${mine}/pay`).set(ginaAtProvider.headers).expect(200)).body;
+    expect(pay.appId).toBe(merchant.appid);
+    const bound = await shop.t.app
+      .get(WechatPayHttp)
+      .request({
+        method: 'POST',
+        path: '/v3/pay/partner/transactions/jsapi',
+        body: {
+          sp_appid: merchant.appid,
+          sp_mchid: merchant.mchid,
+          sub_mchid: B,
+          sub_appid: SUB_APPID,
+          description: '测试',
+          out_trade_no: `SB${Date.now()}`,
+          notify_url: `${shop.baseUrl}/notify/wechatpay/transaction`,
+          amount: { total: 1, currency: 'CNY' },
+          payer: { sub_openid: 'o_sub_gina' },
+        },
+      })
+      .catch((e: WechatPayApiError) => e);
+    expect([(bound as WechatPayApiError).httpStatus, (bound as WechatPayApiError).wechatCode]).toEqual([400, 'APPID_MCHID_NOT_MATCH']);
   });
 
   it('the sandbox refuses a sub_openid that is not a user of that sub_appid (PARAM_ERROR): openids are per official account', async () => {

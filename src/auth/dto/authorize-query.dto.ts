@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 
 export class AuthorizeQueryDto {
   @ApiPropertyOptional({ description: 'Same-site path to return to after login', example: '/orders' })
@@ -12,6 +12,15 @@ export class AuthorizeQueryDto {
   @IsOptional()
   @IsIn(['snsapi_base', 'snsapi_userinfo'], { message: 'scope must be snsapi_base or snsapi_userinfo' })
   scope?: 'snsapi_base' | 'snsapi_userinfo';
+
+  @ApiPropertyOptional({
+    description:
+      "Service-provider mode: log in through this sub-merchant's own official account (its sub_appid; the provider's when it has none). Default: the default sub-merchant's",
+    example: '1900000202',
+  })
+  @IsOptional()
+  @Matches(/^[0-9]{8,12}$/, { message: 'subMchid must be a sub-merchant number (8 to 12 digits)' })
+  subMchid?: string;
 }
 
 export class CallbackQueryDto {

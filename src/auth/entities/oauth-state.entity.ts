@@ -12,6 +12,10 @@ export class OAuthState {
   @Column({ type: 'varchar', length: 32 })
   scope: string;
 
+  /** The official account the login goes through when not the default one (a sub-merchant's own); null: the default. */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  appid: string | null;
+
   @Column({ name: 'created_at', type: 'datetime' })
   createdAt: Date;
 

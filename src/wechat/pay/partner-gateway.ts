@@ -76,10 +76,15 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
     return merchant?.subMchid ?? this.partner.subMchid;
   }
 
-  appidFor(channel: GatewayChannel): string | undefined {
-    // Shoppers log in through the provider's official account (payer.sp_openid) or, with
-    // WECHAT_SUB_APPID, the sub-merchant's own (prepay: sub_appid + payer.sub_openid; paySign over it).
-    return channel === 'miniprogram' ? this.miniprogramAppid : (this.partner.shopperAppid ?? this.credentials.appid);
+  appidFor(channel: GatewayChannel, merchant?: MerchantRef): string | undefined {
+    // Shoppers of a sub-merchant with its own official account log in and pay through it (prepay:
+    // sub_appid + payer.sub_openid; paySign over it), else through the provider's (payer.sp_openid).
+    // Without a sub-merchant named: the default one's (WECHAT_SUB_APPID, else sp_appid). H5 and Native
+    // name no payer: their prepay (and so the trade and its notification) carries sp_appid only.
+    if (channel === 'miniprogram') return this.miniprogramAppid;
+    if (channel !== 'jsapi') return this.credentials.appid;
+    if (merchant) return merchant.subAppid ?? this.credentials.appid;
+    return this.partner.shopperAppid ?? this.credentials.appid;
   }
 
   async prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult> {

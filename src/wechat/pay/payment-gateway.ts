@@ -12,6 +12,11 @@ export type GatewayChannel = 'jsapi' | 'h5' | 'native' | 'miniprogram';
  */
 export interface MerchantRef {
   subMchid: string;
+  /**
+   * The sub-merchant's own official account (sub_appid), when it has one registered: its shoppers log
+   * in and pay under it (payer.sub_openid); without one they pay under the provider's (sp_openid).
+   */
+  subAppid?: string;
 }
 
 /** What a prepay needs to know about an order, protocol-neutral (amounts in fen, times as Date). */
@@ -88,8 +93,12 @@ export interface PaymentGateway {
    * otherwise the one the caller gives in PrepayOrder.notifyUrl (the APIv3 route).
    */
   readonly paymentNotifyUrl?: string;
-  /** The appid a channel's prepay is made with; undefined when the channel is not configured. */
-  appidFor(channel: GatewayChannel): string | undefined;
+  /**
+   * The appid a channel's prepay is made with (the payer's openid must be under it); undefined when the
+   * channel is not configured. `merchant`: the order's sub-merchant (its own official account decides
+   * for jsapi in service-provider mode; direct adapters ignore it).
+   */
+  appidFor(channel: GatewayChannel, merchant?: MerchantRef): string | undefined;
   prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult>;
   invokeParams(channel: GatewayChannel, prepay: PrepayResult, appid: string): InvokeParams;
   /**
