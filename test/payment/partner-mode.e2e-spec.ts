@@ -305,6 +305,25 @@ describe("service-provider mode with the sub-merchant's own official account (WE
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'PAID', subMchid: A, payerOpenid: 'o_sub_frank' });
   });
 
+  it('H5 and Native name sp_appid only (no payer): their notifications match the attempt and the orders are PAID', async () => {
+    const { guestLogin } = await import('../helpers/login');
+    const guest = await guestLogin(shop.baseUrl);
+    const pid = (await shop.product('A 店 H5 商品', 230)).id;
+    const merchant = await shop.sandbox.merchant();
+    for (const channel of ['h5', 'native'] as const) {
+      const no = await shop.placeOrder(guest, [{ productId: pid, quantity: 1 }]);
+      const res = (await shop.http().post(`/orders/${no}/pay`).set(guest.headers).send({ channel }).expect(200)).body;
+      const prepayId = channel === 'h5' ? new URL(res.h5Url).searchParams.get('prepay_id')! : new URL(String(res.codeUrl).replace('weixin://', 'http://')).searchParams.get('pr')!;
+      await shop.sandbox.pay(prepayId, { openid: `o_${channel}_payer` });
+      await shop.waitForStatus(no, 'PAID');
+      const atWechat = await shop.t.app
+        .get(WechatPayHttp)
+        .request<Record<string, unknown>>({ method: 'GET', path: `/v3/pay/partner/transactions/out-trade-no/${no}`, query: { sp_mchid: merchant.mchid, sub_mchid: A } });
+      expect(atWechat.body).toMatchObject({ sp_appid: merchant.appid, sub_mchid: A, trade_state: 'SUCCESS' });
+      expect(atWechat.body).not.toHaveProperty('sub_appid');
+    }
+  });
+
   it("wx.config is signed for the sub-merchant's official account with its own jsapi_ticket (the sandbox's bridge accepts it)", async () => {
     const url = `${shop.baseUrl}/pay.html`;
     const config = (await shop.http().get(`/jssdk/config?url=${encodeURIComponent(url)}`).expect(200)).body;
