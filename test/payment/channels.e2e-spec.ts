@@ -11,6 +11,7 @@ import { WechatPayHttp } from '../../src/wechat/pay/wechat-pay.http';
 import { v2Sign, v2Xml } from '../helpers/craft-notification';
 import { guestLogin, Login } from '../helpers/login';
 import { Shop } from '../helpers/shop';
+import { freePort } from '../helpers/test-app';
 import { WechatProxy } from './wechat-proxy';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,9 +45,14 @@ describe.each(RUNS)('payment channels and attempts ($merchantType merchant, WECH
 
   beforeAll(async () => {
     proxy = await new WechatProxy().start();
+    // The v2 calls needing the merchant certificate cannot pass the plain-http proxy: they go straight to
+    // the sandbox's mutual-TLS port (WECHATPAY_API_BASE names another server, so the app must be told where).
+    const secapiPort = await freePort();
     shop = await Shop.start({
       env: {
         WECHATPAY_API_BASE: `${proxy.baseUrl}/sandbox`,
+        SANDBOX_SECAPI_PORT: String(secapiPort),
+        WECHATPAY_SECAPI_BASE: `https://127.0.0.1:${secapiPort}/sandbox`,
         ORDER_CLOSE_AFTER: '3s',
         PAYMENT_RECONCILE_AFTER: '0s',
         PAYMENT_QUERY_ON_READ_AFTER: '0s',
