@@ -168,6 +168,7 @@ export interface PaymentOverrides {
   appid?: string;
   mchid?: string;
   currency?: string;
+  transactionId?: string;
 }
 
 /**
@@ -187,6 +188,7 @@ export function craftPayment(
       ...(overrides.appid ? { appid: overrides.appid } : {}),
       ...(overrides.mchid ? { mch_id: overrides.mchid } : {}),
       ...(overrides.currency ? { fee_type: overrides.currency } : {}),
+      ...(overrides.transactionId ? { transaction_id: overrides.transactionId } : {}),
     });
     return { path: '/notify/wechatpay/v2/transaction', ...craftV2Notification(keystore, fields) };
   }
@@ -194,6 +196,7 @@ export function craftPayment(
     ...(overrides.appid ? { appid: overrides.appid } : {}),
     ...(overrides.mchid ? { mchid: overrides.mchid } : {}),
     ...(overrides.currency ? { amount: { total, payer_total: total, currency: overrides.currency, payer_currency: overrides.currency } } : {}),
+    ...(overrides.transactionId ? { transaction_id: overrides.transactionId } : {}),
   });
   return { path: '/notify/wechatpay/transaction', ...craftNotification(keystore, resource) };
 }

@@ -6,7 +6,7 @@ import { sandboxReqInfo, sandboxXml } from '../../src/sandbox/sandbox-v2-wire';
 import { OrderLifecycle } from '../../src/payment/order-lifecycle.service';
 import { Refund } from '../../src/refund/entities/refund.entity';
 import { RefundJobs } from '../../src/refund/refund.jobs';
-import { craftNotification } from '../helpers/craft-notification';
+import { acknowledged, craftNotification, craftPayment, craftV2RefundNotification, postNotification } from '../helpers/craft-notification';
 import { TestMerchant } from '../helpers/merchant-signer';
 import { Login } from '../helpers/login';
 import { ADMIN_TOKEN, Shop } from '../helpers/shop';
@@ -172,32 +172,47 @@ describe.each(['v3', 'v2'] as const)('refunds with WECHATPAY_API_VERSION=%s', (v
   });
 });
 
-describe('a v2 refund notification while the database is down', () => {
+describe.each(['v3', 'v2'] as const)('a refund notification while the database is down (WECHATPAY_API_VERSION=%s)', (version) => {
   it('is answered FAIL (HTTP 500) so that WeChat retries, never SUCCESS before a commit', async () => {
-    const shop = await Shop.start({ env: { WECHATPAY_API_VERSION: 'v2' } });
+    const shop = await Shop.start({ env: { WECHATPAY_API_VERSION: version } });
     try {
       const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
-      const root = sandboxXml({ out_refund_no: 'R_DB_DOWN_1', out_trade_no: 'ANY_ORDER_123', refund_id: '50000000000000000000000000002', refund_status: 'SUCCESS', total_fee: 100, refund_fee: 100, success_time: '2026-01-01 10:00:00' }, 'root');
-      const body = sandboxXml({ return_code: 'SUCCESS', appid: keystore.appid, mch_id: keystore.mchid, nonce_str: 'n1', req_info: sandboxReqInfo(root, sandboxApiV2Key(keystore)) });
       await shop.t.app.get<DataSource>(getDataSourceToken()).destroy();
-      const res = await fetch(`${shop.baseUrl}/notify/wechatpay/v2/refund`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body });
-      expect(res.status).toBe(500);
-      expect(await res.text()).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+      if (version === 'v2') {
+        const root = sandboxXml({ out_refund_no: 'R_DB_DOWN_1', out_trade_no: 'ANY_ORDER_123', refund_id: '50000000000000000000000000002', refund_status: 'SUCCESS', total_fee: 100, refund_fee: 100, success_time: '2026-01-01 10:00:00' }, 'root');
+        const body = sandboxXml({ return_code: 'SUCCESS', appid: keystore.appid, mch_id: keystore.mchid, nonce_str: 'n1', req_info: sandboxReqInfo(root, sandboxApiV2Key(keystore)) });
+        const res = await fetch(`${shop.baseUrl}/notify/wechatpay/v2/refund`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body });
+        expect(res.status).toBe(500);
+        expect(await res.text()).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+      } else {
+        const crafted = craftNotification(
+          keystore,
+          { mchid: keystore.mchid, out_trade_no: 'ANY_ORDER_123', transaction_id: '4200000000000000000000000002', refund_id: '50000000000000000000000000002', out_refund_no: 'R_DB_DOWN_1', refund_status: 'SUCCESS', success_time: '2026-01-01T10:00:00+08:00', user_received_account: '支付用户零钱', amount: { total: 100, refund: 100, payer_total: 100, payer_refund: 100 } },
+          { eventType: 'REFUND.SUCCESS', associatedData: 'refund' },
+        );
+        const res = await fetch(`${shop.baseUrl}/notify/wechatpay/refund`, { method: 'POST', headers: crafted.headers, body: crafted.body });
+        expect(res.status).toBe(500);
+        expect(await res.json()).toEqual({ code: 'FAIL', message: expect.any(String) });
+      }
     } finally {
       await shop.close().catch(() => undefined);
     }
   });
 });
 
-describe('refunds', () => {
+/*
+ * The rest of the refund module once per API version too: abnormal and closed refunds, WeChat not
+ * answering (v2: secapi/pay/refund SYSTEMERROR), its refusals (v2 err_code INVALID_REQUEST), bad input.
+ */
+describe.each(['v3', 'v2'] as const)('refunds (WECHATPAY_API_VERSION=%s)', (version) => {
   let shop: Shop;
   let shopper: Login;
   let productId: number;
 
   beforeAll(async () => {
     // refunds complete 10 s / 1000 = 10 ms after WeChat accepts them
-    shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', REFUND_QUERY_AFTER: '0s' } });
-    shopper = await shop.login('o_refund_shopper');
+    shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', REFUND_QUERY_AFTER: '0s', WECHATPAY_API_VERSION: version } });
+    shopper = await shop.login(`o_refund_shopper_${version}`);
     productId = (await shop.product('退款测试', 1000)).id;
   });
   afterAll(() => shop?.close());
@@ -206,10 +221,33 @@ describe('refunds', () => {
 
   const refund = (body: Record<string, unknown>) => shop.admin().post('/admin/refunds').send(body);
 
-  /** A REFUND.* notification as WeChat sends it (signed, encrypted), straight to our notify URL. */
-  async function notifyRefund(outTradeNo: string, outRefundNo: string, status: 'SUCCESS' | 'CLOSED' | 'ABNORMAL', amount: number, total = 1000): Promise<number> {
+  /**
+   * A refund result notification as WeChat sends it, straight to our notify URL: v3 REFUND.* (signed,
+   * encrypted); v2 XML with req_info encrypted with the API key (CHANGE = ABNORMAL, REFUNDCLOSE = CLOSED).
+   * True when acknowledged.
+   */
+  async function notifyRefund(outTradeNo: string, outRefundNo: string, status: 'SUCCESS' | 'CLOSED' | 'ABNORMAL', amount: number, total = 1000): Promise<boolean> {
     const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
     const wechat = await shop.sandbox.refund(outRefundNo);
+    const beijingNow = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 19);
+    if (version === 'v2') {
+      const crafted = craftV2RefundNotification(keystore, {
+        out_refund_no: outRefundNo,
+        out_trade_no: outTradeNo,
+        refund_account: 'REFUND_SOURCE_UNSETTLED_FUNDS',
+        refund_fee: amount,
+        refund_id: String(wechat.refund_id),
+        refund_recv_accout: '支付用户零钱',
+        refund_request_source: 'API',
+        refund_status: status === 'CLOSED' ? 'REFUNDCLOSE' : status === 'ABNORMAL' ? 'CHANGE' : 'SUCCESS',
+        settlement_refund_fee: amount,
+        settlement_total_fee: total,
+        ...(status === 'SUCCESS' ? { success_time: beijingNow.replace('T', ' ') } : {}),
+        total_fee: total,
+        transaction_id: String(wechat.transaction_id),
+      });
+      return acknowledged(version, await postNotification(shop.baseUrl, { path: '/notify/wechatpay/v2/refund', ...crafted }));
+    }
     const crafted = craftNotification(
       keystore,
       {
@@ -219,13 +257,13 @@ describe('refunds', () => {
         refund_id: wechat.refund_id,
         out_refund_no: outRefundNo,
         refund_status: status,
-        ...(status === 'SUCCESS' ? { success_time: new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 19) + '+08:00' } : {}),
+        ...(status === 'SUCCESS' ? { success_time: beijingNow + '+08:00' } : {}),
         user_received_account: '支付用户零钱',
         amount: { total, refund: amount, payer_total: total, payer_refund: amount },
       },
       { eventType: `REFUND.${status}`, associatedData: 'refund' },
     );
-    return (await fetch(`${shop.baseUrl}/notify/wechatpay/refund`, { method: 'POST', headers: crafted.headers, body: crafted.body })).status;
+    return acknowledged(version, await fetch(`${shop.baseUrl}/notify/wechatpay/refund`, { method: 'POST', headers: crafted.headers, body: crafted.body }));
   }
 
   const timelineOf = async (no: string): Promise<Array<{ type: string; detail: Record<string, unknown> | null }>> =>
@@ -247,8 +285,8 @@ describe('refunds', () => {
     await refund({ outTradeNo: no, amount: 1, reason: '一分' }).expect(409);
 
     // the abnormal refund is retried at WeChat (apply-abnormal-refund) and succeeds
-    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 1000)).toBe(204);
-    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 1000)).toBe(204);
+    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 1000)).toBe(true);
+    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 1000)).toBe(true);
     expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', successAt: expect.any(String) });
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'REFUNDED', refundedTotal: 1000 });
     const timeline = await timelineOf(no);
@@ -262,10 +300,10 @@ describe('refunds', () => {
     const r = await refund({ outTradeNo: no, amount: 600, reason: '异常' }).expect(201);
     await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
     expect((await refund({ outTradeNo: no, amount: 401, reason: '超额' }).expect(409)).body.details).toMatchObject({ inFlight: 600, abnormal: 600, remaining: 400 });
-    expect(await notifyRefund(no, r.body.outRefundNo, 'CLOSED', 600)).toBe(204);
+    expect(await notifyRefund(no, r.body.outRefundNo, 'CLOSED', 600)).toBe(true);
     expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body.status).toBe('CLOSED');
     // CLOSED is final: a late SUCCESS does not move it
-    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 600)).toBe(204);
+    expect(await notifyRefund(no, r.body.outRefundNo, 'SUCCESS', 600)).toBe(true);
     expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body.status).toBe('CLOSED');
     await refund({ outTradeNo: no, amount: 1000, reason: '重新退款' }).expect(201);
     expect((await timelineOf(no)).filter((e) => e.type === 'refund_closed')).toEqual([expect.objectContaining({ detail: expect.objectContaining({ previousStatus: 'ABNORMAL' }) })]);
@@ -273,7 +311,7 @@ describe('refunds', () => {
 
   it('answers 502 with the outRefundNo when WeChat does not answer, keeps the refund PROCESSING, and lets the job settle it', async () => {
     const no = await paidOrder();
-    await shop.sandbox.failNext('v3/refund/domestic/refunds', '500', 3); // every retry fails
+    await shop.sandbox.failNext(version === 'v3' ? 'v3/refund/domestic/refunds' : 'secapi/pay/refund', '500', 3); // every retry fails (v2: err_code SYSTEMERROR)
     const res = await refund({ outTradeNo: no, amount: 700, reason: '微信故障' }).expect(502);
     expect(res.body).toMatchObject({ code: 'WECHAT_REFUND_OUTCOME_UNKNOWN', details: { outRefundNo: expect.stringMatching(/^R/), status: 'PROCESSING', wechatStatus: 500, wechatCode: 'SYSTEM_ERROR' } });
     expect(res.body.message).toContain('stays PROCESSING');
@@ -297,6 +335,7 @@ describe('refunds', () => {
     await refund({ outTradeNo: no, amount: 700, reason: '再退一次' }).expect(409);
 
     // ...and the held original request reaching WeChat late changes nothing: same out_refund_no, paid once
+    // (sent as APIv3 whatever the version: WeChat keeps one refund per out_refund_no, whichever API asked)
     const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
     const late = await new TestMerchant(shop.baseUrl, keystore).request('POST', '/v3/refund/domestic/refunds', {
       out_trade_no: no,
@@ -360,7 +399,7 @@ describe('refunds', () => {
   // do so with SANDBOX_OVER_REFUND_ERROR. Runs once the sandbox has that setting.
   const overRefundSetting = 'SANDBOX_OVER_REFUND_ERROR' in new SandboxEnv();
   (overRefundSetting ? it : it.skip)('maps an over-refund answered 400 INVALID_REQUEST (SANDBOX_OVER_REFUND_ERROR) to 422, row FAILED', async () => {
-    const strict = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', SANDBOX_OVER_REFUND_ERROR: 'INVALID_REQUEST' } });
+    const strict = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', SANDBOX_OVER_REFUND_ERROR: 'INVALID_REQUEST', WECHATPAY_API_VERSION: version } });
     try {
       const user = await strict.login('o_over_refund');
       const product = await strict.product('超额退款', 1000);
@@ -405,11 +444,10 @@ describe('refunds', () => {
   });
 });
 
-describe('automatic refund of a payment for a closed order', () => {
+describe.each(['v3', 'v2'] as const)('automatic refund of a payment for a closed order (WECHATPAY_API_VERSION=%s)', (version) => {
   it('refunds it in full once (PAID_AFTER_CLOSE_ACTION=refund, the default)', async () => {
-    const shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s' } });
+    const shop = await Shop.start({ env: { SANDBOX_REFUND_DELAY: '10s', WECHATPAY_API_VERSION: version } });
     try {
-      const { craftNotification, successResource } = await import('../helpers/craft-notification');
       const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
       const user = await shop.login('o_auto_refund');
       const product = await shop.product('关单后支付退款', 600);
@@ -420,9 +458,8 @@ describe('automatic refund of a payment for a closed order', () => {
       await shop.sandbox.pay(prepayId);
       await shop.t.app.get(OrderLifecycle).closeLocally(no, 'test');
       await shop.sandbox.dropNotifications(false);
-      const crafted = craftNotification(keystore, successResource(keystore, no, 600, { transaction_id: (await shop.sandbox.transaction(no)).transaction_id }));
-      const res = await fetch(`${shop.baseUrl}/notify/wechatpay/transaction`, { method: 'POST', headers: crafted.headers, body: crafted.body });
-      expect(res.status).toBe(204);
+      const res = await postNotification(shop.baseUrl, craftPayment(version, keystore, no, 600, { transactionId: (await shop.sandbox.transaction(no)).transaction_id }));
+      expect(await acknowledged(version, res)).toBe(true);
       await shop.waitForStatus(no, 'REFUNDED');
       const refunds = (await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body;
       expect(refunds).toEqual([expect.objectContaining({ outRefundNo: `AC${no}`, amount: 600, status: 'SUCCESS', source: 'auto' })]);
