@@ -7,20 +7,14 @@
 //   npm run bench:flash-sale -- [--units 50] [--shoppers 500] [--rounds 1]
 //   DATABASE_URL=mysql://root@127.0.0.1:3306/x (server; each run makes and drops its own database)
 import 'reflect-metadata';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { createPool } from 'mysql2/promise';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { loginAs } from '../test/helpers/login';
-import { GENEROUS_SHOPPER_LIMITS } from '../test/helpers/shop';
-import { freePort, tempDir } from '../test/helpers/test-app';
-import { arg, createScratchDatabase, percentile, waitReady } from './lib';
+import { arg, BENCH_ADMIN_TOKEN, BenchApp, buildApp, createScratchDatabase, percentile, startApp } from './lib';
 
 const UNITS = Number(arg('units', '50'));
 const SHOPPERS = Number(arg('shoppers', '500'));
 const ROUNDS = Number(arg('rounds', '1'));
-const ROOT = join(__dirname, '..');
-const ADMIN = 'bench-admin-token-0123456789';
 
 interface RaceResult {
   name: string;
@@ -83,37 +77,14 @@ async function handWrittenRace(pool: Pool): Promise<RaceResult> {
 
 async function main(): Promise<void> {
   const scratch = await createScratchDatabase('whp_bench_flash');
-  const children: ChildProcess[] = [];
+  const apps: BenchApp[] = [];
   let pool: Pool | undefined;
   let failed = false;
   try {
-    console.log('building…');
-    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const app = spawn(process.execPath, ['dist/src/main.js'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'development',
-        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-        PORT: String(port),
-        PUBLIC_BASE_URL: base,
-        DATA_DIR: tempDir('whp-bench-flash-'),
-        DATABASE_URL: scratch.url,
-        ADMIN_TOKENS: ADMIN,
-        ADMIN_RATE_LIMIT: '1000000',
-        SEED_DEMO_PRODUCTS: 'false',
-        SANDBOX_PERSIST_STATE: 'false',
-        ...GENEROUS_SHOPPER_LIMITS,
-        AUTH_AUTHORIZE_RATE_LIMIT: '1000000',
-        PAYMENT_RECONCILE_INTERVAL: '1h',
-        PAYMENT_CLOSE_INTERVAL: '1h',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    children.push(app);
-    await waitReady(app, `${base}/health`);
+    buildApp();
+    const app = await startApp({ DATABASE_URL: scratch.url, SANDBOX_PERSIST_STATE: 'false' }, { dataDirPrefix: 'whp-bench-flash-' });
+    apps.push(app);
+    const base = app.base;
 
     pool = createPool({ uri: scratch.url, connectionLimit: 20, timezone: 'Z' });
     await pool.query('CREATE TABLE b_flash_products (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, stock INT NOT NULL)');
@@ -125,7 +96,7 @@ async function main(): Promise<void> {
     const appRace = async (): Promise<RaceResult> => {
       const res = await fetch(`${base}/admin/products`, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+        headers: { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
         body: JSON.stringify({ name: '秒杀商品', price: 100, stock: UNITS }),
       });
       const product = (await res.json()) as { id: number };
@@ -180,7 +151,7 @@ async function main(): Promise<void> {
     console.log(`\nratio ours : (b) = ${(mean(ours) / mean(theirs)).toFixed(2)} answers/s (target >= 0.8), oversold: ${failed ? 'CHECK FAILED' : 'never'}`);
   } finally {
     await pool?.end();
-    for (const child of children) child.kill();
+    for (const app of apps) await app.stop();
     await scratch.drop();
   }
   if (failed) process.exit(1);

@@ -232,10 +232,10 @@ export interface BenchApp {
  * Starts the compiled app (dist/src/main.js) on a free port with what every benchmark needs: development
  * mode, LOG_LEVEL (default warn), a fresh DATA_DIR, an admin token, rate limits and per-shopper limits out
  * of the way, no demo products, the scheduled payment jobs kept out of the measurement (1h); `env` adds
- * or overrides (DATABASE_URL, live-mode WeChat settings, …). Waits until /health answers.
+ * or overrides (DATABASE_URL, live-mode WeChat settings, …; undefined removes one). Waits until /health answers.
  * BENCH_CPU_PROF=<dir>: the app runs under `node --cpu-prof` and writes its V8 profile there on stop().
  */
-export async function startApp(env: Record<string, string>, options: { dataDirPrefix?: string } = {}): Promise<BenchApp> {
+export async function startApp(env: Record<string, string | undefined>, options: { dataDirPrefix?: string } = {}): Promise<BenchApp> {
   const { spawn } = await import('node:child_process');
   const { freePort, tempDir } = await import('../test/helpers/test-app');
   const { GENEROUS_SHOPPER_LIMITS } = await import('../test/helpers/shop');
@@ -243,9 +243,7 @@ export async function startApp(env: Record<string, string>, options: { dataDirPr
   const base = `http://127.0.0.1:${port}`;
   const profileDir = process.env.BENCH_CPU_PROF;
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--require', join(__dirname, 'exit-on-sigterm.js')] : [];
-  const child = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], {
-    cwd: join(__dirname, '..'),
-    env: {
+  const fullEnv: Record<string, string | undefined> = {
       PATH: process.env.PATH,
       NODE_ENV: 'development',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
@@ -260,9 +258,9 @@ export async function startApp(env: Record<string, string>, options: { dataDirPr
       PAYMENT_RECONCILE_INTERVAL: '1h',
       PAYMENT_CLOSE_INTERVAL: '1h',
       ...env,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  };
+  for (const key of Object.keys(fullEnv)) if (fullEnv[key] === undefined) delete fullEnv[key];
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/src/main.js'], { cwd: join(__dirname, '..'), env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
   await waitReady(child, `${base}/health`);
   return {
     child,

@@ -8,21 +8,16 @@
 // second), event-loop p99 < 50 ms.
 //   npm run bench:soak -- [--minutes 10] [--rate 5] [--sample 10] [--out docs/soak.svg]
 import 'reflect-metadata';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loginAs } from '../test/helpers/login';
-import { GENEROUS_SHOPPER_LIMITS } from '../test/helpers/shop';
-import { freePort, tempDir } from '../test/helpers/test-app';
-import { arg, createScratchDatabase, ScratchDatabase, waitReady } from './lib';
+import { arg, BENCH_ADMIN_TOKEN, BenchApp, buildApp, createScratchDatabase, ScratchDatabase, startApp } from './lib';
 
 const MINUTES = Number(arg('minutes', '10'));
 const RATE = Number(arg('rate', '5'));
 const SAMPLE_S = Number(arg('sample', '10'));
 const OUT = resolve(arg('out', join(__dirname, '..', 'docs', 'soak.svg')));
 const SQLITE = process.argv.includes('--sqlite');
-const ROOT = join(__dirname, '..');
-const ADMIN = 'bench-admin-token-0123456789';
 const MIX: Array<[Kind, number]> = [
   ['browse', 50],
   ['checkout', 25],
@@ -83,36 +78,19 @@ function svg(samples: Sample[]): string {
 
 async function main(): Promise<void> {
   const scratch: ScratchDatabase | undefined = SQLITE ? undefined : await createScratchDatabase('whp_bench_soak');
-  const children: ChildProcess[] = [];
+  const apps: BenchApp[] = [];
   try {
-    console.log('building…');
-    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const app = spawn(process.execPath, ['dist/src/main.js'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'development',
-        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-        PORT: String(port),
-        PUBLIC_BASE_URL: base,
-        DATA_DIR: tempDir('whp-bench-soak-'),
-        ...(scratch ? { DATABASE_URL: scratch.url } : {}),
-        ADMIN_TOKENS: ADMIN,
-        ADMIN_RATE_LIMIT: '1000000',
-        SEED_DEMO_PRODUCTS: 'false',
-        SANDBOX_PERSIST_STATE: 'false',
-        ...GENEROUS_SHOPPER_LIMITS,
-        AUTH_AUTHORIZE_RATE_LIMIT: '1000000',
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    children.push(app);
-    await waitReady(app, `${base}/health`);
+    buildApp();
+    // The payment jobs run as in production (the soak includes them), so their 1h default is undone.
+    const app = await startApp(
+      { ...(scratch ? { DATABASE_URL: scratch.url } : {}), SANDBOX_PERSIST_STATE: 'false', PAYMENT_RECONCILE_INTERVAL: undefined, PAYMENT_CLOSE_INTERVAL: undefined },
+      { dataDirPrefix: 'whp-bench-soak-' },
+    );
+    apps.push(app);
+    const base = app.base;
 
     const json = { 'Content-Type': 'application/json' };
-    const admin = { Authorization: `Bearer ${ADMIN}`, ...json };
+    const admin = { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, ...json };
     const post = (path: string, body: unknown, headers: Record<string, string>) => fetch(`${base}${path}`, { method: 'POST', headers: { ...json, ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
     const product = (await (await post('/admin/products', { name: '耐久测试商品', price: 1000, stock: null }, admin)).json()) as { id: number };
     const shoppers = await Promise.all(Array.from({ length: 8 }, (_, i) => loginAs(base, `o_soak_${i}`).then((l) => l.headers)));
@@ -246,7 +224,7 @@ async function main(): Promise<void> {
     writeFileSync(OUT, svg(samples));
     console.log(`plot: ${OUT}`);
   } finally {
-    for (const child of children) child.kill();
+    for (const app of apps) await app.stop();
     await scratch?.drop();
   }
 }
