@@ -109,6 +109,12 @@ export class OrderService {
     // Service-provider mode: one sub-merchant per order (400 mixed, 409 disabled), checked before anything is written.
     const subMchid = await this.subMerchants.forOrder(lines.map((line) => line.product.subMchid));
 
+    // Fail fast (a sale's sold-out product): the stock just read is already short, so the guarded
+    // UPDATE below could only refuse; answer without a transaction or a wait on the product's row lock.
+    // A stock read as enough is still only a hint: the guarded UPDATE decides.
+    for (const line of lines) {
+      if (line.product.stock !== null && line.product.stock < line.quantity) throw new OutOfStockError(line.product.name, line.product.id);
+    }
     const now = this.clock.now();
     const outTradeNo = newOutTradeNo(now);
     let created: { order: Order; items: OrderItem[] } | undefined;
@@ -116,18 +122,6 @@ export class OrderService {
       await inTransaction(this.dataSource, async (_runner, manager) => {
         const wanted = lines.map((l) => ({ productId: l.product.id, name: l.product.name, quantity: l.quantity, stocked: l.product.stock !== null }));
         await assertWithinHoldings(manager, String(user.userId), wanted, this.config.orders.limits, now.getTime());
-        for (const line of lines) {
-          if (line.product.stock === null) continue;
-          // Atomic reservation: two shoppers racing for the last unit cannot both get it.
-          const res = await manager
-            .createQueryBuilder()
-            .update(Product)
-            .set({ stock: () => 'stock - :q' })
-            .where('id = :id AND stock IS NOT NULL AND stock >= :q', { id: line.product.id, q: line.quantity })
-            .setParameter('q', line.quantity)
-            .execute();
-          if (!res.affected) throw new OutOfStockError(line.product.name, line.product.id);
-        }
         const row: Omit<Order, 'id'> = {
           outTradeNo,
           userId: String(user.userId),
@@ -176,6 +170,20 @@ export class OrderService {
           detail: JSON.stringify({ total, items: lines.map((l) => ({ productId: Number(l.product.id), quantity: l.quantity })) }),
           createdAt: now,
         });
+        // Atomic reservation, last: two shoppers racing for the last unit cannot both get it, and the
+        // product's row lock (the hot row of a sale) is held from here to the commit only, not across
+        // the inserts above (a refusal rolls them back). Products in id order: no lock-order deadlock.
+        for (const line of [...lines].sort((a, b) => Number(a.product.id) - Number(b.product.id))) {
+          if (line.product.stock === null) continue;
+          const res = await manager
+            .createQueryBuilder()
+            .update(Product)
+            .set({ stock: () => 'stock - :q' })
+            .where('id = :id AND stock IS NOT NULL AND stock >= :q', { id: line.product.id, q: line.quantity })
+            .setParameter('q', line.quantity)
+            .execute();
+          if (!res.affected) throw new OutOfStockError(line.product.name, line.product.id);
+        }
       });
     } catch (error) {
       if (idempotencyKey && isDuplicateKey(error)) {
