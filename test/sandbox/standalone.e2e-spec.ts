@@ -147,6 +147,55 @@ describe('npm run sandbox: WeChat\'s paths at the root, for an SDK that only cha
     await expect(v2(base, base).createRefund({ outTradeNo: no, outRefundNo: `${no}R`, totalFee: 5, refundFee: 1 })).rejects.toThrow(/双向TLS/);
   });
 
+  it('live mode (WECHATPAY_API_VERSION=v2): the app\'s client trusts the mutual-TLS port through NODE_EXTRA_CA_CERTS only (Node\'s default store), and refuses it without', async () => {
+    const { secapiBase } = (await fetch(`${base}/sandbox/control/merchant`).then((r) => r.json())) as { secapiBase: string };
+    const files = sandboxKeystoreFiles(join(dataDir, 'sandbox'));
+    const no = `LIVEV2${Date.now()}`;
+    // A process of its own: Node reads NODE_EXTRA_CA_CERTS at start-up. The client is the one the app builds
+    // from a live configuration (loadLiveCredentials: no sandbox CA), refunding an unpaid order.
+    const script = `
+      const { loadConfig } = require('./src/config/load-config');
+      const { loadLiveCredentials } = require('./src/wechat/wechat-credentials');
+      const { v2Client } = require('./src/wechat/wechat.module');
+      const { SystemClock } = require('./src/common/clock');
+      const config = loadConfig(process.env);
+      v2Client(loadLiveCredentials(config), config, new SystemClock(), undefined)
+        .createRefund({ outTradeNo: ${JSON.stringify(no)}, outRefundNo: ${JSON.stringify(`${no}R`)}, totalFee: 5, refundFee: 1 })
+        .then(() => 'accepted', (e) => e.wechatCode || e.causeCode || e.message)
+        .then((outcome) => process.stdout.write('OUTCOME=' + outcome + '\\n'));`;
+    const env = {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      WECHAT_MODE: 'live',
+      ALLOW_INSECURE_PUBLIC_URL: 'true',
+      PUBLIC_BASE_URL: 'http://127.0.0.1:9',
+      SESSION_SECRET: 's'.repeat(40),
+      ADMIN_TOKENS: 'a-live-admin-token-of-some-length',
+      WECHATPAY_API_VERSION: 'v2',
+      WECHAT_APPID: ks.appid,
+      WECHAT_APPSECRET: ks.appsecret,
+      WECHATPAY_MCHID: ks.mchid,
+      WECHATPAY_API_V2_KEY: sandboxApiV2Key(ks),
+      WECHATPAY_CERT_PATH: files.merchantCertificate,
+      WECHATPAY_PRIVATE_KEY_PATH: files.merchantPrivateKey,
+      WECHATPAY_API_BASE: `${base}/sandbox`,
+      WECHATPAY_SECAPI_BASE: secapiBase,
+    };
+    const run = (extra: Record<string, string>) =>
+      new Promise<string>((resolve) => {
+        const p = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: `${__dirname}/../..`, env: { ...env, ...extra } });
+        let text = '';
+        p.stdout!.on('data', (c: Buffer) => (text += c.toString()));
+        p.stderr!.on('data', (c: Buffer) => (text += c.toString()));
+        p.on('exit', () => resolve(/OUTCOME=(\S+)/.exec(text)?.[1] ?? text));
+      });
+    // Trusted: the TLS handshake verifies, the certificate is accepted, WeChat's signed refusal of an unpaid order.
+    expect(await run({ NODE_EXTRA_CA_CERTS: files.tlsCa })).toBe('ORDER_NOT_EXIST');
+    // Not trusted: the server is refused, nothing sent.
+    expect(await run({})).toBe('SELF_SIGNED_CERT_IN_CHAIN');
+  }, 60_000);
+
   it('points a bill\'s download_url back at the root when it was applied for there, and the download signs over that path', async () => {
     const no = `ROOTBILL${Date.now()}`;
     const prepay = await rootRequest('POST', '/v3/pay/transactions/jsapi', merchant.prepayBody(no, 'o_root_user', 'http://127.0.0.1:9/notify'));
