@@ -25,12 +25,14 @@ export function randomSerial(): string {
   return randomBytes(20).toString('hex').toUpperCase();
 }
 
-/** A self-signed X.509 certificate for a key pair, like a WeChat Pay platform certificate. */
+/** A self-signed X.509 certificate for a key pair, like a WeChat Pay platform certificate (or `name`, `extensions`). */
 export async function selfSignedCertificate(options: {
-  keys: TestKeyPair;
+  keys: Pick<TestKeyPair, 'privateKeyPem' | 'publicKeyPem'>;
   serial: string;
   notBefore: Date;
   notAfter: Date;
+  name?: string;
+  extensions?: x509.Extension[];
 }): Promise<string> {
   const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
   const der = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
@@ -38,11 +40,12 @@ export async function selfSignedCertificate(options: {
   const publicKey = await webcrypto.subtle.importKey('spki', der(options.keys.publicKeyPem), alg, true, ['verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: options.serial,
-    name: 'CN=Tenpay.com Root CA (test),O=Tenpay.com,C=CN',
+    name: options.name ?? 'CN=Tenpay.com Root CA (test),O=Tenpay.com,C=CN',
     notBefore: options.notBefore,
     notAfter: options.notAfter,
     keys: { privateKey, publicKey } as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
     signingAlgorithm: alg,
+    extensions: options.extensions,
   });
   return cert.toString('pem');
 }

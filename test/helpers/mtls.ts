@@ -1,10 +1,8 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { generateKeyPairSync, webcrypto } from 'node:crypto';
 import https from 'node:https';
 import { parseV2Xml } from '../../src/wechat/pay-v2/xml';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+import { rsaKeyPair, selfSignedCertificate } from './keys';
 
 export interface TlsPostResult {
   status: number;
@@ -39,28 +37,18 @@ export function tlsPost(url: string, body: string, options: { ca: string; cert?:
 }
 
 /**
- * A certificate the merchant could make itself: self-signed, for the merchant's own key, with the
- * merchant's CN and serial (everything like apiclient_cert.pem except the CA that issued it).
+ * A certificate the merchant could make itself: self-signed, for the merchant's own key (or a fresh
+ * one), with the merchant's CN and serial (everything like apiclient_cert.pem except the CA that issued it).
  */
 export async function selfMadeCertificate(subjectCn: string, serialHex: string, keyPair?: { privateKeyPem: string; publicKeyPem: string }): Promise<{ certPem: string; keyPem: string }> {
-  const pair =
-    keyPair ??
-    (() => {
-      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-      return { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
-    })();
-  const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
-  const der = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-  const privateKey = await webcrypto.subtle.importKey('pkcs8', der(pair.privateKeyPem), alg, true, ['sign']);
-  const publicKey = await webcrypto.subtle.importKey('spki', der(pair.publicKeyPem), alg, true, ['verify']);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serialHex,
+  const keys = keyPair ?? rsaKeyPair();
+  const certPem = await selfSignedCertificate({
+    keys,
+    serial: serialHex,
     name: `CN=${subjectCn},OU=Self-made,O=Not issued by the sandbox CA,C=CN`,
     notBefore: new Date(Date.now() - 3600_000),
     notAfter: new Date(Date.now() + 365 * 24 * 3600_000),
-    keys: { privateKey, publicKey } as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
-    signingAlgorithm: alg,
     extensions: [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth])],
   });
-  return { certPem: cert.toString('pem'), keyPem: pair.privateKeyPem };
+  return { certPem, keyPem: keys.privateKeyPem };
 }
