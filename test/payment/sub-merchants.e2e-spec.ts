@@ -69,8 +69,11 @@ describe('service-provider mode: sub-merchants as data', () => {
     expect(unknown.body.code).toBe('UNKNOWN_SUB_MERCHANT');
     const all = await shop.admin().get('/admin/products').expect(200);
     expect(all.body.map((p: { name: string }) => p.name)).not.toContain('无主商品');
-    const moved = await shop.admin().patch(`/admin/products/${mine.body.id}`).send({ subMchid: '1900000199' });
+    const moved = await shop.admin().patch(`/admin/products/${mine.body.id}`).send({ subMchid: '1900000199', name: '改名' });
     expect(moved.status).toBe(400);
+    expect(moved.body.code).toBe('UNKNOWN_SUB_MERCHANT');
+    // Refused whole: neither the sub-merchant nor the name changed.
+    expect((await shop.admin().get('/admin/products').expect(200)).body.find((p: { id: number }) => p.id === mine.body.id)).toMatchObject({ name: '默认店商品', subMchid: DEFAULT });
     const shopList = await shop.http().get('/products').expect(200);
     expect(shopList.body.find((p: { id: number }) => p.id === theirs.body.id).subMchid).toBe(SECOND);
   });
@@ -105,16 +108,41 @@ describe('service-provider mode: sub-merchants as data', () => {
     const bob = await shop.login('o_bob_sub_merchants');
     const off = await shop.admin().patch(`/admin/sub-merchants/${SECOND}`).send({ enabled: false }).expect(200);
     expect(off.body.enabled).toBe(false);
+    const before = await rawQuery(shop, 'SELECT (SELECT COUNT(*) FROM orders) AS orders, (SELECT COUNT(*) FROM order_items) AS items');
     const refused = await shop.order(bob, [{ productId: c.id, quantity: 1 }]);
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('SUB_MERCHANT_DISABLED');
     expect(refused.body.message).toContain(SECOND);
+    expect(await rawQuery(shop, 'SELECT (SELECT COUNT(*) FROM orders) AS orders, (SELECT COUNT(*) FROM order_items) AS items')).toEqual(before);
     const stock = await shop.admin().get('/admin/products').expect(200);
     expect(stock.body.find((p: { id: number }) => p.id === c.id).stock).toBe(2);
     const audit = await shop.admin().get('/admin/audit?action=sub_merchant.update').expect(200);
     expect(JSON.stringify(audit.body)).toContain('"enabled":false');
     await shop.admin().patch(`/admin/sub-merchants/${SECOND}`).send({ enabled: true }).expect(200);
     expect((await shop.order(bob, [{ productId: c.id, quantity: 1 }])).status).toBe(201);
+  });
+});
+
+describe('service-provider mode: a product whose sub-merchant is not registered (data drift)', () => {
+  let shop: Shop;
+  beforeAll(async () => {
+    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: '1900000109' } });
+  });
+  afterAll(() => shop?.close());
+
+  it('cannot be ordered (409 naming the sub-merchant), and nothing is written', async () => {
+    // The API never gives a product an unregistered sub-merchant; a row edited by hand (or restored
+    // from another deployment) can still name one.
+    const p = await shop.product('漂移商品', 100, 3);
+    const { DataSource } = await import('typeorm');
+    await shop.t.app.get(DataSource).query(`UPDATE products SET sub_mchid = '1900000188' WHERE id = ${Number(p.id)}`);
+    const carol = await shop.login('o_carol_drift');
+    const before = await rawQuery(shop, 'SELECT (SELECT COUNT(*) FROM orders) AS orders, (SELECT COUNT(*) FROM order_items) AS items');
+    const refused = await shop.order(carol, [{ productId: p.id, quantity: 1 }]);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ code: 'SUB_MERCHANT_DISABLED', message: expect.stringContaining('1900000188 is not registered') });
+    expect(await rawQuery(shop, 'SELECT (SELECT COUNT(*) FROM orders) AS orders, (SELECT COUNT(*) FROM order_items) AS items')).toEqual(before);
+    expect((await shop.admin().get('/admin/products').expect(200)).body.find((x: { id: number }) => x.id === p.id).stock).toBe(3);
   });
 });
 
