@@ -4,6 +4,16 @@
   'use strict';
 
   var state = { config: null, me: null, products: [], cart: {}, wxReady: null, timers: [] };
+  /**
+   * Service-provider mode: a sub-merchant's storefront link (/?subMchid=…) logs in through that
+   * sub-merchant's own official account and signs wx.config with it (the server falls back to the
+   * provider's when it has none).
+   */
+  var SUB_MCHID = (function () {
+    var value = new URLSearchParams(location.search).get('subMchid');
+    return value && /^[0-9]{8,12}$/.test(value) ? value : null;
+  })();
+  function subMchidParam() { return SUB_MCHID ? '&subMchid=' + SUB_MCHID : ''; }
   var view = document.getElementById('view');
 
   function yuan(fen) { return '¥' + (fen / 100).toFixed(2); }
@@ -66,7 +76,22 @@
 
   function login() {
     var back = location.pathname + location.search + location.hash;
-    location.href = '/auth/wechat/authorize?scope=snsapi_userinfo&redirect=' + encodeURIComponent(back);
+    location.href = '/auth/wechat/authorize?scope=snsapi_userinfo' + subMchidParam() + '&redirect=' + encodeURIComponent(back);
+  }
+
+  /**
+   * The order is paid through another official account than the one this session logged in through
+   * (WECHAT_ACCOUNT_MISMATCH: a sub-merchant's own): log in through that one and come back to this
+   * page as that sub-merchant's storefront.
+   */
+  function loginThrough(loginUrl) {
+    var target = new URL(loginUrl, location.origin);
+    var sub = target.searchParams.get('subMchid');
+    var here = new URL(location.href);
+    if (sub) here.searchParams.set('subMchid', sub);
+    target.searchParams.set('scope', 'snsapi_userinfo');
+    target.searchParams.set('redirect', here.pathname + here.search + here.hash);
+    location.href = target.pathname + target.search;
   }
 
   /** fetch + JSON; a 401 sends the shopper through WeChat login and back. */
@@ -88,6 +113,7 @@
           var error = new Error((data && data.message) || res.statusText);
           error.status = res.status;
           error.code = data && data.code;
+          error.details = data && data.details;
           throw error;
         }
         return data;
@@ -109,7 +135,7 @@
   function ensureWxConfig() {
     if (!state.wxReady) {
       var url = location.href.split('#')[0];
-      state.wxReady = api('/jssdk/config?url=' + encodeURIComponent(url)).then(function (cfg) {
+      state.wxReady = api('/jssdk/config?url=' + encodeURIComponent(url) + subMchidParam()).then(function (cfg) {
         return new Promise(function (resolve, reject) {
           var wx = window.wx;
           if (!wx) { reject(new Error('微信 JS-SDK 未加载，请在微信中打开')); return; }
@@ -151,6 +177,7 @@
     CHANNEL_UNAVAILABLE: '当前登录方式不支持微信支付，请在微信中打开本页面。',
     CHANNEL_NEEDS_WECHAT: '请在微信中打开本页面完成支付，或换一种方式支付。',
     CHANNEL_NEEDS_MINIPROGRAM: '请在小程序中完成支付，或换一种方式支付。',
+    WECHAT_ACCOUNT_MISMATCH: '该商品由另一家店铺的公众号收款，正在通过该公众号重新登录…',
     INVALID_CHANNEL: '不支持该支付方式，请换一种方式支付。',
     PAYMENT_IN_PROGRESS: '该订单正在支付中，请等待支付结果后再换其他方式。',
     CLIENT_IP_UNKNOWN: '无法发起 H5 支付，请换一种方式支付。',
@@ -205,6 +232,11 @@
       })
       .catch(function (error) {
         if (error.message === 'login required') return null;
+        if (error.code === 'WECHAT_ACCOUNT_MISMATCH' && error.details && typeof error.details.loginUrl === 'string') {
+          toast(ERRORS.WECHAT_ACCOUNT_MISMATCH, 2500);
+          loginThrough(error.details.loginUrl);
+          return null;
+        }
         var message = payMessage(error);
         toast(message, 4000);
         return message;
