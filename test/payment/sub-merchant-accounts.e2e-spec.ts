@@ -98,6 +98,14 @@ describe("service-provider mode: a sub-merchant's own official account registere
     await shop.paidOrder(atB, [{ productId: productOfB, quantity: 1 }]);
   });
 
+  it("a snsapi_userinfo login through B's account keeps its profile under B's appid and re-reads it through B's account (GET /auth/me?refresh=1)", async () => {
+    const carol = await shop.login('o_b_carol', { subMchid: B, scope: 'snsapi_userinfo', nickname: '二号店顾客' });
+    const me = (await shop.http().get('/auth/me?refresh=1').set(carol.headers).expect(200)).body;
+    expect(me).toMatchObject({ openid: 'o_b_carol', nickname: '二号店顾客', scope: 'snsapi_userinfo' });
+    const rows = (await shop.t.app.get(DataSource).query(`SELECT appid FROM users WHERE openid = 'o_b_carol'`)) as Array<{ appid: string }>;
+    expect(rows.map((r) => r.appid)).toEqual([B_APPID]);
+  });
+
   it('the sandbox refuses a sub_openid that is not a user of that sub_appid (PARAM_ERROR): not authorized at B, or not a mini-program user', async () => {
     const http = shop.t.app.get(WechatPayHttp);
     const merchant = await shop.sandbox.merchant();
