@@ -31,6 +31,8 @@ const ROUTES: Array<[string, string]> = [
   ['GET', '/auth/wechat/callback'],
   ['POST', '/notify/wechatpay/transaction'],
   ['POST', '/notify/wechatpay/refund'],
+  ['POST', '/notify/wechatpay/v2/transaction'],
+  ['POST', '/notify/wechatpay/v2/refund'],
 ];
 
 describe('malformed query strings and absurd numbers', () => {
