@@ -5,8 +5,18 @@ export interface ProxiedCall {
   method: string;
   path: string;
   status: number;
-  /** WeChat's error code for non-2xx answers. */
+  /** WeChat's error code: of a non-2xx APIv3 answer, or an APIv2 answer's err_code (return_code FAIL: 'FAIL'). */
   code?: string;
+  /** The request body as text (APIv2 names the order there, not in the path). */
+  body?: string;
+}
+
+/** err_code of an APIv2 XML answer (result_code FAIL), 'FAIL' for return_code FAIL, else undefined. */
+function v2Code(text: string): string | undefined {
+  if (!text.startsWith('<xml>')) return undefined;
+  const field = (name: string) => new RegExp(`<${name}>(?:<!\\[CDATA\\[)?([^<\\]]*)`).exec(text)?.[1];
+  if (field('return_code') === 'FAIL') return 'FAIL';
+  return field('result_code') === 'FAIL' ? field('err_code') : undefined;
 }
 
 /** A match on the request line, and on the body when it is needed (APIv2 names the order in its XML, not in the path). */
@@ -77,16 +87,16 @@ export class WechatProxy {
       if (override?.before) await override.before();
       if (override?.answer) {
         const answer = override.answer;
-        this.calls.push({ method, path, status: answer.status, code: answer.code });
+        this.calls.push({ method, path, status: answer.status, code: answer.code, body: body.toString('utf8') });
         if ('xml' in answer) res.writeHead(answer.status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(answer.xml);
         else res.writeHead(answer.status, { 'Content-Type': 'application/json', 'Request-ID': `PROXY${Date.now()}-0` }).end(JSON.stringify({ code: answer.code, message: answer.message }));
         return;
       }
       const answer = await this.forward(method, path, req.headers, body);
       const text = answer.body.toString('utf8');
-      let code: string | undefined;
-      if (answer.status >= 300) code = (JSON.parse(text || '{}') as { code?: string }).code;
-      this.calls.push({ method, path, status: answer.status, code });
+      let code: string | undefined = v2Code(text);
+      if (answer.status >= 300 && code === undefined) code = (JSON.parse(text || '{}') as { code?: string }).code;
+      this.calls.push({ method, path, status: answer.status, code, body: body.toString('utf8') });
       res.writeHead(answer.status, answer.headers).end(answer.body);
     } catch (error) {
       res.writeHead(502).end(String(error));
