@@ -3,12 +3,13 @@
 // requestPayment (paySign checked over the mini-program appid) → notification → PAID.
 import { Shop } from '../helpers/shop';
 
-describe('mini-program pay through wx.requestPayment', () => {
+// Once per API version (issue 14): v2 signs the same parameters with the API key (signType HMAC-SHA256).
+describe.each(['v3', 'v2'] as const)('mini-program pay through wx.requestPayment (WECHATPAY_API_VERSION=%s)', (version) => {
   let shop: Shop;
   let productId: number;
 
   beforeAll(async () => {
-    shop = await Shop.start();
+    shop = await Shop.start({ env: { WECHATPAY_API_VERSION: version } });
     productId = (await shop.product('Mini noodles', 1500)).id;
   });
   afterAll(() => shop?.close());
@@ -24,18 +25,18 @@ describe('mini-program pay through wx.requestPayment', () => {
   };
 
   it('a mini-program session pays its order: parameters signed over the mini-program appid, paid by the mini-program openid, PAID once', async () => {
-    const token = await miniprogramSession('o_mp_pay_e2e');
+    const token = await miniprogramSession(`o_mp_pay_e2e_${version}`);
     const auth = { Authorization: `Bearer ${token}` };
     const order = await shop.http().post('/orders').set(auth).send({ items: [{ productId, quantity: 2 }] }).expect(201);
     const no = order.body.outTradeNo as string;
 
     const pay = await shop.http().post(`/orders/${no}/pay`).set(auth).send({ channel: 'miniprogram' }).expect(200);
-    expect(pay.body).toMatchObject({ channel: 'miniprogram', signType: 'RSA', package: expect.stringMatching(/^prepay_id=/) });
+    expect(pay.body).toMatchObject({ channel: 'miniprogram', signType: version === 'v3' ? 'RSA' : 'HMAC-SHA256', package: expect.stringMatching(/^prepay_id=/) });
     // wx.requestPayment takes no appId: the mini-program's own is implied.
     const { timeStamp, nonceStr, package: pkg, signType, paySign } = pay.body;
     const tx = await shop.sandbox.transaction(pay.body.outTradeNo);
     expect(tx.appid).toBe(await shop.sandbox.miniprogramAppid());
-    expect((tx.payer as { openid: string }).openid).toBe('o_mp_pay_e2e');
+    expect((tx.payer as { openid: string }).openid).toBe(`o_mp_pay_e2e_${version}`);
 
     const paid = await requestPayment({ timeStamp, nonceStr, package: pkg, signType, paySign });
     expect(paid).toMatchObject({ status: 200, body: { errMsg: 'requestPayment:ok' } });
@@ -51,7 +52,7 @@ describe('mini-program pay through wx.requestPayment', () => {
   });
 
   it('a bad paySign pays nothing: the order stays unpaid', async () => {
-    const token = await miniprogramSession('o_mp_pay_badsign');
+    const token = await miniprogramSession(`o_mp_pay_badsign_${version}`);
     const auth = { Authorization: `Bearer ${token}` };
     const no = (await shop.http().post('/orders').set(auth).send({ items: [{ productId, quantity: 1 }] }).expect(201)).body.outTradeNo as string;
     const pay = await shop.http().post(`/orders/${no}/pay`).set(auth).send({ channel: 'miniprogram' }).expect(200);
