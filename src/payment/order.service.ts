@@ -309,14 +309,25 @@ export class OrderService {
 
   /** The out_trade_no a refund of the order's payment goes to: the attempt that paid it. */
   async paidAttemptNumber(order: Order): Promise<string> {
-    return (await this.attempts.paidOf(order))?.outTradeNo ?? order.outTradeNo;
+    return (await this.paidAttempt(order)).outTradeNo;
   }
 
-  /** An attempt paid on top of the order's payment (a duplicate): its number, transaction and state; null otherwise. */
-  async duplicatePayment(order: Order, attemptOutTradeNo: string): Promise<{ outTradeNo: string; transactionId: string; status: string } | null> {
+  /** The attempt that paid the order: its number and the appid it was prepaid with (null: not known, e.g. an order from before attempts). */
+  async paidAttempt(order: Order): Promise<{ outTradeNo: string; appid: string | null }> {
+    const attempt = await this.attempts.paidOf(order);
+    return { outTradeNo: attempt?.outTradeNo ?? order.outTradeNo, appid: attempt?.appid ?? null };
+  }
+
+  /** The appid attempt `outTradeNo` was prepaid with, if known. */
+  async attemptAppid(outTradeNo: string): Promise<string | null> {
+    return (await this.attempts.byNumber(outTradeNo))?.appid ?? null;
+  }
+
+  /** An attempt paid on top of the order's payment (a duplicate): its number, transaction, state and appid; null otherwise. */
+  async duplicatePayment(order: Order, attemptOutTradeNo: string): Promise<{ outTradeNo: string; transactionId: string; status: string; appid: string | null } | null> {
     const attempt = await this.attempts.byNumber(attemptOutTradeNo);
     if (!attempt || String(attempt.orderId) !== String(order.id) || !attempt.transactionId || attempt.transactionId === order.transactionId) return null;
-    return { outTradeNo: attempt.outTradeNo, transactionId: attempt.transactionId, status: attempt.status };
+    return { outTradeNo: attempt.outTradeNo, transactionId: attempt.transactionId, status: attempt.status, appid: attempt.appid ?? null };
   }
 
   /** A duplicate payment's attempt fully refunded → REFUNDED, in the caller's transaction. */

@@ -85,7 +85,7 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     const outRefundNo = dto.outRefundNo ?? newOutRefundNo(now);
     const requestHash = createHash('sha256').update(JSON.stringify([dto.outTradeNo, dto.amount, dto.reason])).digest('hex');
 
-    const reserved: { replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null } = await this.reserve(dto, outRefundNo, requestHash, source, duplicateOf).catch(async (error: unknown) => {
+    const reserved: { replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null; appid?: string | null } = await this.reserve(dto, outRefundNo, requestHash, source, duplicateOf).catch(async (error: unknown) => {
       if (!isDuplicateKey(error)) throw error;
       // The same outRefundNo raced in from another request: answer as its replay.
       return { replay: await this.refunds.findOneByOrFail({ outRefundNo }) };
@@ -107,6 +107,7 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
           amount: dto.amount,
           total: reserved.paidTotal,
           ...(reserved.subMchid ? { merchant: { subMchid: reserved.subMchid } } : {}),
+          ...(reserved.appid ? { appid: reserved.appid } : {}),
         }),
       );
     } catch (error) {
@@ -154,8 +155,8 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     requestHash: string,
     source: string,
     duplicateOf?: string,
-  ): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null }> {
-    return inTransaction(this.dataSource, async (_runner, manager): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null }> => {
+  ): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null; appid?: string | null }> {
+    return inTransaction(this.dataSource, async (_runner, manager): Promise<{ replay: Refund } | { paidTotal: number; paymentOutTradeNo: string; subMchid?: string | null; appid?: string | null }> => {
       // The lock comes first: on MySQL (REPEATABLE READ) the first plain read fixes the snapshot, and it
       // must be taken after a competing refund committed, or its row would be invisible to the sum below.
       const order = await this.orders.lockForUpdate(manager, dto.outTradeNo);
@@ -164,18 +165,20 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
       if (!order) throw new NotFoundError(`order ${dto.outTradeNo}`, 'ORDER_NOT_FOUND');
       let paidTotal: number;
       let paymentOutTradeNo: string;
+      let appid: string | null;
       if (duplicateOf) {
         // A duplicate payment: the attempt's own money (it matched the order's total to be recorded as one).
         const duplicate = await this.orders.duplicatePayment(order, duplicateOf);
         if (!duplicate) throw new AppError(HttpStatus.CONFLICT, 'NOT_A_DUPLICATE_PAYMENT', `${duplicateOf} is not a duplicate payment of order ${dto.outTradeNo}`);
         paidTotal = order.total;
         paymentOutTradeNo = duplicate.outTradeNo;
+        appid = duplicate.appid;
       } else {
         if (!['PAID', 'PAID_AFTER_CLOSE', 'REFUNDED'].includes(order.status)) {
           throw new AppError(HttpStatus.CONFLICT, 'ORDER_NOT_PAID', `order ${dto.outTradeNo} is ${order.status}; only paid orders can be refunded`, { status: order.status });
         }
         paidTotal = order.paidTotal ?? order.total;
-        paymentOutTradeNo = await this.orders.paidAttemptNumber(order);
+        ({ outTradeNo: paymentOutTradeNo, appid } = await this.orders.paidAttempt(order));
       }
       const committed: Array<{ status: string; sum: string | number | null }> = await manager
         .createQueryBuilder(Refund, 'r')
@@ -220,7 +223,7 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
         { outRefundNo, amount: dto.amount, reason: dto.reason, source, ...(paymentOutTradeNo !== dto.outTradeNo ? { attempt: paymentOutTradeNo } : {}) },
         manager,
       );
-      return { paidTotal, paymentOutTradeNo, subMchid: order.subMchid };
+      return { paidTotal, paymentOutTradeNo, subMchid: order.subMchid, appid };
     });
   }
 
@@ -350,13 +353,16 @@ export class RefundService implements RefundNotificationSink, RefundProgress {
     let answer: RefundResult;
     try {
       const duplicate = refund.paymentOutTradeNo ? await this.orders.duplicatePayment(order, refund.paymentOutTradeNo) : null;
+      const paymentOutTradeNo = refund.paymentOutTradeNo ?? refund.outTradeNo;
+      const appid = duplicate ? duplicate.appid : await this.orders.attemptAppid(paymentOutTradeNo);
       answer = await this.gateway.refund({
-        outTradeNo: refund.paymentOutTradeNo ?? refund.outTradeNo,
+        outTradeNo: paymentOutTradeNo,
         outRefundNo: refund.outRefundNo,
         ...(refund.reason ? { reason: refund.reason } : {}),
         amount: refund.amount,
         total: duplicate ? order.total : (order.paidTotal ?? order.total),
         ...(order.subMchid ? { merchant: { subMchid: order.subMchid } } : {}),
+        ...(appid ? { appid } : {}),
       });
     } catch (error) {
       if (error instanceof WechatPayApiError && error.httpStatus >= 400 && error.httpStatus < 500 && !error.isRateLimited) {

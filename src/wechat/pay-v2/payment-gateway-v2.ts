@@ -101,7 +101,7 @@ export class WechatPayV2Gateway implements PaymentGateway {
     return appid && (appid === this.client.appid || appid === this.options.miniprogramAppid) ? appid : undefined;
   }
 
-  /** secapi/pay/refund over mutual TLS with the merchant certificate. */
+  /** secapi/pay/refund over mutual TLS with the merchant certificate, under the appid the attempt was prepaid with. */
   async refund(request: RefundRequest): Promise<RefundResult> {
     const answer = await this.client.createRefund({
       outTradeNo: request.outTradeNo,
@@ -110,6 +110,7 @@ export class WechatPayV2Gateway implements PaymentGateway {
       refundFee: request.amount,
       ...(request.reason ? { reason: [...request.reason].slice(0, 80).join('') } : {}),
       ...(this.options.refundNotifyUrl ? { notifyUrl: this.options.refundNotifyUrl } : {}),
+      appid: this.ours(request.appid),
     });
     return neutralRefund(answer, request.outRefundNo);
   }

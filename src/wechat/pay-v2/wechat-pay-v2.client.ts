@@ -85,6 +85,8 @@ export interface V2RefundInput {
   refundFee: number;
   reason?: string;
   notifyUrl?: string;
+  /** The appid the order was prepaid with (the mini-program's for its orders), when not the configured one. */
+  appid?: string;
 }
 
 /** Parameters for getBrandWCPayRequest / wx.requestPayment with the v2 sign. */
@@ -201,6 +203,7 @@ export class WechatPayV2Client {
       path: '/secapi/pay/refund',
       idempotent: false,
       secure: true,
+      appid: input.appid,
       fields: {
         transaction_id: input.transactionId,
         out_trade_no: input.transactionId ? undefined : input.outTradeNo,

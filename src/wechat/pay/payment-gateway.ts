@@ -58,6 +58,8 @@ export interface RefundRequest {
   total: number;
   reason?: string;
   merchant?: MerchantRef;
+  /** The appid the attempt was prepaid with, for an adapter whose request names it (APIv2: WeChat refuses a refund under another appid); others ignore it. */
+  appid?: string;
 }
 
 /** WeChat's answer about a refund, protocol-neutral. */
