@@ -172,6 +172,9 @@ export class SandboxPayV2Controller {
     if (!this.overMutualTls(req, res)) return;
     return this.handle('secapi/pay/refund', req, res, (f) => {
       if (!f.transaction_id && !f.out_trade_no) throw new V2ReturnFail('transaction_id 和 out_trade_no 必须二选一');
+      // As WeChat: a refund must name the appid the order was paid under (the mini-program's for its orders).
+      const paid = this.findTransaction(f);
+      if (paid.appid && paid.appid !== f.appid) throw new V2ResultFail('INVALID_REQUEST', '您的请求参数与订单信息不一致（appid 与订单的 appid 不一致）');
       const v3Body: Record<string, unknown> = {
         ...(f.transaction_id ? { transaction_id: f.transaction_id } : { out_trade_no: f.out_trade_no }),
         out_refund_no: required(f, 'out_refund_no'),

@@ -49,6 +49,12 @@ describe.each(['v3', 'v2'] as const)('mini-program pay through wx.requestPayment
     const again = await requestPayment({ timeStamp, nonceStr, package: pkg, signType, paySign });
     expect(again.status).toBe(409);
     expect(again.body.errMsg).toMatch(/^requestPayment:fail/);
+
+    // Refunded under the mini-program's appid (v2 names it, and WeChat refuses a refund under another), settled by its notification.
+    const refund = await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 3000, reason: '小程序退款' }).expect(201);
+    await shop.sandbox.waitForNotification({ outRefundNo: refund.body.outRefundNo });
+    await shop.waitForStatus(no, 'REFUNDED');
+    expect((await shop.admin().get(`/admin/refunds/${refund.body.outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', amount: 3000 });
   });
 
   it('a bad paySign pays nothing: the order stays unpaid', async () => {
