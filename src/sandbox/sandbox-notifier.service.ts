@@ -41,8 +41,11 @@ interface Notification {
   resourceType: 'transaction' | 'refund';
   plaintext: string;
   createdAt: number;
-  /** APIv2: sent as signed XML (refunds: req_info), acknowledged by return_code SUCCESS, v2 retry schedule. */
-  v2?: { signType: SandboxV2SignType };
+  /**
+   * APIv2: sent as signed XML (refunds: req_info), acknowledged by return_code SUCCESS, v2 retry
+   * schedule; `appid` of a refund notification: the refunded order's (the mini-program's for its orders).
+   */
+  v2?: { signType: SandboxV2SignType; appid?: string };
   /** Scheduled delivery finished (acknowledged, dropped or retries exhausted). */
   done: boolean;
   timer?: NodeJS.Timeout;
@@ -77,7 +80,7 @@ export class SandboxNotifier implements OnModuleDestroy {
     summary: string;
     resourceType: 'transaction' | 'refund';
     resource: object;
-    v2?: { signType: SandboxV2SignType };
+    v2?: { signType: SandboxV2SignType; appid?: string };
   }): void {
     const notification: Notification = {
       id: randomUUID(),
@@ -257,7 +260,7 @@ export class SandboxNotifier implements OnModuleDestroy {
       );
       let reqInfo = sandboxReqInfo(root, key);
       if (tamper === 'ciphertext') reqInfo = (reqInfo[0] === 'A' ? 'B' : 'A') + reqInfo.slice(1);
-      xml = sandboxXml({ return_code: 'SUCCESS', appid: this.settings.keystore.appid, mch_id: r.mchid, nonce_str: sandboxNonce(), req_info: reqInfo });
+      xml = sandboxXml({ return_code: 'SUCCESS', appid: notification.v2?.appid ?? this.settings.keystore.appid, mch_id: r.mchid, nonce_str: sandboxNonce(), req_info: reqInfo });
     }
     return { body: Buffer.from(xml, 'utf8'), headers: { 'Content-Type': 'text/xml', 'User-Agent': 'Mozilla/4.0' } };
   }

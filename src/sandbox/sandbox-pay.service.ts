@@ -577,7 +577,7 @@ export class SandboxPayService implements OnModuleDestroy {
           user_received_account: '支付用户零钱',
           amount: { total: refund.total, refund: refund.refund, payer_total: refund.total, payer_refund: refund.refund },
         },
-        v2: refund.v2 ? { signType: 'MD5' } : undefined,
+        v2: refund.v2 ? { signType: 'MD5', appid: this.state.transactions.get(refund.outTradeNo)?.appid } : undefined,
       });
     }
   }

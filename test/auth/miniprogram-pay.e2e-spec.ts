@@ -1,6 +1,7 @@
 // A mini-program shopper pays end to end (issue 13): wx.login → POST /auth/miniprogram/login → order →
 // POST /orders/:no/pay { channel: 'miniprogram' } → what wx.requestPayment takes → the sandbox's
 // requestPayment (paySign checked over the mini-program appid) → notification → PAID.
+import { DataSource } from 'typeorm';
 import { Shop } from '../helpers/shop';
 
 // Once per API version (issue 14): v2 signs the same parameters with the API key (signType HMAC-SHA256).
@@ -55,6 +56,11 @@ describe.each(['v3', 'v2'] as const)('mini-program pay through wx.requestPayment
     await shop.sandbox.waitForNotification({ outRefundNo: refund.body.outRefundNo });
     await shop.waitForStatus(no, 'REFUNDED');
     expect((await shop.admin().get(`/admin/refunds/${refund.body.outRefundNo}`).expect(200)).body).toMatchObject({ status: 'SUCCESS', amount: 3000 });
+    if (version === 'v2') {
+      // WeChat's v2 refund notification names the order's appid: the mini-program's, one of ours
+      const [event] = await shop.t.app.get(DataSource).query('SELECT outcome, raw_body FROM payment_events WHERE out_refund_no = ?', [refund.body.outRefundNo]);
+      expect(event).toMatchObject({ outcome: 'refund:applied', raw_body: expect.stringContaining(`<appid><![CDATA[${await shop.sandbox.miniprogramAppid()}]]></appid>`) });
+    }
   });
 
   it('a bad paySign pays nothing: the order stays unpaid', async () => {
