@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, Repository } from 'typeorm';
+import { DataSource, EntityManager, QueryRunner, Repository } from 'typeorm';
 import { inTransaction } from '../database/transactions';
 import type { SessionUser } from '../auth/session-user';
 import { Clock } from '../common/clock';
@@ -197,7 +197,7 @@ export class OrderPayService {
     const planned = attempt.id === undefined;
     let recorded: boolean;
     try {
-      recorded = await inTransaction(this.dataSource, (_runner, manager) => this.writePrepay(manager, order, attempt, previous, stored));
+      recorded = await inTransaction(this.dataSource, (runner, manager) => this.writePrepay(runner, manager, order, attempt, previous, stored));
     } catch (error) {
       if (error instanceof OrderLeftNotpay) {
         recorded = false;
@@ -220,8 +220,13 @@ export class OrderPayService {
     return this.answer(order, attempt, prepay);
   }
 
-  /** pay's one transaction: the attempt (written, or its prepay recorded), the order's prepay, the timeline. False: the attempt was closed meanwhile. */
+  /**
+   * pay's one transaction: the attempt (written guarded on the order being NOTPAY, or its prepay
+   * recorded guarded on the attempt being NOTPAY) and the timeline. False: the attempt was closed
+   * meanwhile. The order's row is not written: its current prepay is its latest attempt's.
+   */
   private async writePrepay(
+    runner: QueryRunner,
     manager: EntityManager,
     order: Order,
     attempt: PaymentAttempt,
@@ -231,13 +236,11 @@ export class OrderPayService {
     const planned = attempt.id === undefined;
     const recordedAt = this.clock.now();
     if (planned) {
-      await this.attempts.insertPrepaid(manager, attempt, stored, recordedAt);
+      // The order left NOTPAY meanwhile (cancelled, closed, paid): nothing of a new attempt is kept.
+      if (!(await this.attempts.insertPrepaid(runner, attempt, stored, recordedAt))) throw new OrderLeftNotpay();
     } else if (!(await this.attempts.recordPrepay(attempt, stored, manager, recordedAt))) {
       return false;
     }
-    const res = await manager.update(Order, { id: order.id, status: 'NOTPAY' }, { prepayId: stored.prepayId ?? null, prepayAt: recordedAt, updatedAt: recordedAt });
-    // The order left NOTPAY meanwhile (cancelled, closed, paid): nothing of a new attempt is kept.
-    if (planned && !res.affected) throw new OrderLeftNotpay();
     if (planned && previous) {
       await this.timeline.record(order.outTradeNo, 'attempt_opened', { attempt: attempt.outTradeNo, channel: attempt.channel, previous: previous.outTradeNo }, manager);
     }

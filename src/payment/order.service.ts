@@ -164,12 +164,7 @@ export class OrderService {
         await manager.insert(OrderItem, items);
         // The answer is built from what was written: no re-read of the order, its items or (none yet) attempts.
         created = { order: Object.assign(new Order(), row, { id: orderId }), items: items as OrderItem[] };
-        await manager.insert(OrderEvent, {
-          outTradeNo,
-          type: 'created',
-          detail: JSON.stringify({ total, items: lines.map((l) => ({ productId: Number(l.product.id), quantity: l.quantity })) }),
-          createdAt: now,
-        });
+        // The timeline's 'created' entry is this order row and its items (OrderTimeline.list): no row of its own.
         // Atomic reservation, last: two shoppers racing for the last unit cannot both get it, and the
         // product's row lock (the hot row of a sale) is held from here to the commit only, not across
         // the inserts above (a refusal rolls them back). Products in id order: no lock-order deadlock.
@@ -496,6 +491,7 @@ function orderView(
   closeReason: 'cancelled' | 'expired' | null,
   admin: boolean,
 ): OrderDto & Record<string, unknown> {
+  const prepaid = admin ? [...attempts].reverse().find((a) => a.prepayAt) : undefined;
   return {
     outTradeNo: o.outTradeNo,
     status: o.status,
@@ -519,10 +515,11 @@ function orderView(
           userId: Number(o.userId),
           paidTotal: o.paidTotal,
           payerOpenid: o.payerOpenid,
-          prepayId: o.prepayId,
+          // the current prepay: the latest attempt's (pay writes it there only); an order from before attempts: its own columns
+          prepayId: prepaid ? prepaid.prepayId : o.prepayId,
           // the attempt whose payment the order holds (refunds go there); other paid ones are duplicates
           paidOutTradeNo: o.transactionId ? (attempts.find((a) => a.transactionId === o.transactionId)?.outTradeNo ?? o.outTradeNo) : null,
-          prepayAt: o.prepayAt ? o.prepayAt.toISOString() : null,
+          prepayAt: prepaid ? prepaid.prepayAt!.toISOString() : o.prepayAt ? o.prepayAt.toISOString() : null,
           anomalyReason: o.anomalyReason,
         }
       : {}),

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, In, LessThanOrEqual, Repository } from 'typeorm';
+import { EntityManager, In, LessThanOrEqual, QueryRunner, Repository } from 'typeorm';
+import { dbDate } from '../database/transactions';
 import { Clock } from '../common/clock';
 import { Order } from './entities/order.entity';
 import { AttemptStatus, PayChannel, PaymentAttempt } from './entities/payment-attempt.entity';
@@ -82,17 +83,45 @@ export class PaymentAttempts {
     return Object.assign(new PaymentAttempt(), row);
   }
 
-  /** Writes a planned attempt with its prepay (throws a duplicate-key error when another request wrote it first). */
+  /**
+   * Writes a planned attempt with its prepay, guarded on its order still being NOTPAY, in one
+   * statement (INSERT … SELECT from the order's row: on MariaDB it share-locks that row until commit,
+   * so a payment or close of the order waits for this transaction). False: the order left NOTPAY
+   * meanwhile and nothing was written. Throws a duplicate-key error when another request wrote this
+   * attempt first (its unique number and (order, seq) are the claim).
+   */
   async insertPrepaid(
-    manager: EntityManager,
+    runner: QueryRunner,
     attempt: PaymentAttempt,
     prepay: { prepayId?: string; prepayUrl?: string; timeExpire: string },
     now = this.clock.now(),
-  ): Promise<void> {
+  ): Promise<boolean> {
     Object.assign(attempt, { prepayId: prepay.prepayId ?? null, prepayUrl: prepay.prepayUrl ?? null, prepayAt: now, timeExpire: prepay.timeExpire, updatedAt: now });
-    const { id: _id, ...row } = attempt;
-    const inserted = await manager.insert(PaymentAttempt, row);
-    attempt.id = String(inserted.identifiers[0].id);
+    const d = (date: Date) => dbDate(runner.connection, date);
+    const res = (await runner.query(
+      `INSERT INTO payment_attempts (order_id, out_trade_no, seq, channel, status, appid, openid, prepay_id, prepay_url, prepay_at, time_expire, created_at, updated_at)
+       SELECT id, ?, ?, ?, 'NOTPAY', ?, ?, ?, ?, ?, ?, ?, ? FROM orders WHERE id = ? AND status = 'NOTPAY'`,
+      [
+        attempt.outTradeNo,
+        attempt.seq,
+        attempt.channel,
+        attempt.appid,
+        attempt.openid,
+        attempt.prepayId,
+        attempt.prepayUrl,
+        d(now),
+        attempt.timeExpire,
+        d(attempt.createdAt),
+        d(now),
+        attempt.orderId,
+      ],
+      true,
+    )) as { raw: unknown; affected?: number };
+    if (!res.affected) return false;
+    const raw = res.raw as { insertId?: number | string } | number | bigint | undefined;
+    const id = typeof raw === 'object' && raw !== null ? raw.insertId : raw;
+    if (id !== undefined) attempt.id = String(id);
+    return true;
   }
 
   /** Records the attempt's prepay, guarded on NOTPAY; in the caller's transaction when given. */

@@ -24,19 +24,19 @@ export interface WantedLine {
  *
  * Creates of one shopper take turns on a row of shopper_order_locks (an upsert takes its row lock
  * until commit), so N parallel requests of one shopper — the hoarding attack — cannot all pass the
- * count before any of them commits. On SQLite transactions take turns anyway. Retry-After is the time
+ * count before any of them commits. On SQLite transactions take turns anyway (no lock row is written). Retry-After is the time
  * until the first of the shopper's holding orders expires (and is closed, freeing its slot).
  */
 export async function assertWithinHoldings(manager: EntityManager, userId: string, lines: WantedLine[], limits: HoldingLimits, nowMs: number): Promise<void> {
   const checksUnits = limits.maxReservedPerProduct > 0 && lines.some((line) => line.stocked);
   if (limits.maxOpenPerUser <= 0 && !checksUnits) return;
   const mysql = manager.connection.options.type === 'mysql' || manager.connection.options.type === 'mariadb';
-  await manager.query(
-    mysql
-      ? 'INSERT INTO shopper_order_locks (user_id, creates) VALUES (?, 1) ON DUPLICATE KEY UPDATE creates = creates + 1'
-      : 'INSERT INTO shopper_order_locks (user_id, creates) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET creates = creates + 1',
-    [userId],
-  );
+  // SQLite needs no lock row: its transactions take turns (inTransaction), and another process's
+  // write between this count and this transaction's first write fails that write (SQLITE_BUSY) rather
+  // than letting both pass.
+  if (mysql) {
+    await manager.query('INSERT INTO shopper_order_locks (user_id, creates) VALUES (?, 1) ON DUPLICATE KEY UPDATE creates = creates + 1', [userId]);
+  }
   const rows: Array<{ id: string | number; expires_at: Date | string; product_id: string | number; quantity: number }> = await manager.query(
     "SELECT o.id, o.expires_at, i.product_id, i.quantity FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.user_id = ? AND o.status = 'NOTPAY'",
     [userId],
