@@ -8,6 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { dbDate, inTransaction, isSqlite } from '../database/transactions';
 import type { Transaction } from '../wechat/pay/types';
 import { WechatCredentials } from '../wechat/wechat-credentials';
+import { attemptNumber } from './payment-attempts';
 
 /** Where a payment report came from. */
 export type PaymentSource = 'notification' | 'query' | 'reconcile' | 'close-check' | 'cancel-check' | 'switch-check' | 'bill';
@@ -190,24 +191,29 @@ export class PaymentApplier implements OnModuleDestroy {
     const now = this.clock.now();
     const d = (date: Date) => dbDate(this.dataSource, date);
 
-    // 0. out_trade_no → attempt → order. A report names an attempt; the order moves once.
+    // 0. out_trade_no → attempt → order. A report names an attempt; the order moves once. When every
+    // report of the batch is a well-formed payment of ours whose order can be told from its number
+    // (an attempt's number is its order's, or that with `_<seq>`), the order is not read first: the
+    // guarded UPDATE of step 1 also checks, in SQL, that the attempt is the order's, not paid yet, and
+    // prepaid with the report's appid, and the order's sub-merchant. If it moved every one of them,
+    // nothing needs reading; otherwise the batch is looked up and applied the usual way below.
     const reported = [...new Set(batch.map((item) => item.tx.out_trade_no).filter((no) => typeof no === 'string'))];
-    const attemptRows: Array<Omit<AttemptRow, 'order_id'>> = reported.length
-      ? await runner.query(
-          `SELECT a.out_trade_no AS attempt_no, a.id AS attempt_id, a.appid AS appid, a.transaction_id AS attempt_tx, o.out_trade_no AS order_no, o.sub_mchid AS sub_mchid
-           FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no IN (${reported.map(() => '?').join(',')})`,
-          reported,
-        )
-      : [];
-    const attempts = new Map<string, AttemptRow>(attemptRows.map((r) => [r.attempt_no, { ...r, order_id: null }]));
-    // An order never prepaid here has no attempt yet: its own number is its first attempt (written when it pays).
-    const missing = reported.filter((no) => !attempts.has(no));
-    if (missing.length) {
-      const orphans: Array<{ id: string | number; out_trade_no: string; sub_mchid: string | null }> = await runner.query(
-        `SELECT id, out_trade_no, sub_mchid FROM orders WHERE out_trade_no IN (${missing.map(() => '?').join(',')})`,
-        missing,
-      );
-      for (const o of orphans) attempts.set(o.out_trade_no, { attempt_no: o.out_trade_no, attempt_id: null, appid: null, attempt_tx: null, order_no: o.out_trade_no, order_id: o.id, sub_mchid: o.sub_mchid });
+    const known = this.knownOrders(batch);
+    let attempts = new Map<string, AttemptRow>();
+    let updated = 0;
+    let candidates = new Map<string, Transaction>();
+    const attemptsPaid = new Set<string>();
+    if (known) {
+      for (const { tx } of batch) {
+        attempts.set(tx.out_trade_no, { attempt_no: tx.out_trade_no, attempt_id: 'known', appid: tx.appid ?? null, attempt_tx: null, order_no: known.get(tx.out_trade_no)!, order_id: null, sub_mchid: tx.sub_mchid ?? null });
+      }
+      candidates = new Map(batch.map(({ tx }) => [known.get(tx.out_trade_no)!, tx]));
+      updated = await this.markPaid(runner, candidates, batchId, now, known, attemptsPaid);
+    }
+    if (!known || updated !== candidates.size) {
+      attemptsPaid.clear();
+      attempts = await this.readAttempts(runner, reported);
+      updated = 0;
     }
     const orderNo = (tx: Transaction) => attempts.get(tx.out_trade_no)?.order_no;
     // Ours: our merchant (the provider's sp_mchid in service-provider mode), the order's own sub-merchant
@@ -217,45 +223,18 @@ export class PaymentApplier implements OnModuleDestroy {
       (tx.sub_mchid ?? null) === (attempts.get(tx.out_trade_no)?.sub_mchid ?? null) &&
       tx.appid === (attempts.get(tx.out_trade_no)?.appid ?? this.credentials.appid);
 
-    // 1. One guarded UPDATE for every order a well-formed report may pay (first report per order).
-    const candidates = new Map<string, Transaction>();
-    for (const item of batch) {
-      const tx = item.tx;
-      const no = orderNo(tx);
-      if (no && tx.trade_state === 'SUCCESS' && ours(tx) && tx.transaction_id && !candidates.has(no)) candidates.set(no, tx);
-    }
-    let updated = 0;
-    if (candidates.size > 0) {
-      const list = [...candidates.entries()];
-      const whenThen = (value: (tx: Transaction) => unknown) => ({
-        sql: `CASE out_trade_no ${list.map(() => 'WHEN ? THEN ?').join(' ')} END`,
-        params: list.flatMap(([no, tx]) => [no, value(tx)]),
-      });
-      const txId = whenThen((tx) => tx.transaction_id);
-      const payer = whenThen((tx) => tx.payer?.openid ?? null);
-      const paidTotal = whenThen((tx) => tx.amount?.total ?? null);
-      const paidAt = whenThen((tx) => d(parseTime(tx.success_time, now)));
-      const expectTotal = whenThen((tx) => tx.amount?.total ?? -1);
-      const expectCurrency = whenThen((tx) => tx.amount?.currency ?? 'CNY');
-      const res = await runner.query(
-        `UPDATE orders SET status = 'PAID', transaction_id = ${txId.sql}, payer_openid = ${payer.sql}, paid_total = ${paidTotal.sql},
-           paid_at = ${paidAt.sql}, paid_batch = ?, updated_at = ?
-         WHERE status = 'NOTPAY' AND out_trade_no IN (${list.map(() => '?').join(',')})
-           AND total = ${expectTotal.sql} AND currency = ${expectCurrency.sql}`,
-        [
-          ...txId.params,
-          ...payer.params,
-          ...paidTotal.params,
-          ...paidAt.params,
-          batchId,
-          d(now),
-          ...list.map(([no]) => no),
-          ...expectTotal.params,
-          ...expectCurrency.params,
-        ],
-        true,
-      );
-      updated = (res as { affected?: number }).affected ?? 0;
+    // 1. One guarded UPDATE for every order a well-formed report may pay (first report per order),
+    // unless step 0's moved them all.
+    if (!known || updated !== candidates.size) {
+      candidates = new Map<string, Transaction>();
+      for (const item of batch) {
+        const tx = item.tx;
+        const no = orderNo(tx);
+        if (no && tx.trade_state === 'SUCCESS' && ours(tx) && tx.transaction_id && !candidates.has(no)) candidates.set(no, tx);
+      }
+      if (candidates.size > 0) updated = await this.markPaid(runner, candidates, batchId, now);
+      // Orders step 0 moved are PAID by this batch already: step 2 reads them so.
+      if (known) updated = -1;
     }
 
     // 2. Where does each order stand now? When the guarded UPDATE moved every order of the batch,
@@ -284,6 +263,8 @@ export class PaymentApplier implements OnModuleDestroy {
     const byNo = new Map(rows.map((r) => [r.out_trade_no, r]));
     /** The attempt took this payment (guarded: once, and only a payment it has not recorded yet). */
     const markAttemptPaid = async (tx: Transaction): Promise<boolean> => {
+      // Already marked by step 0's UPDATE (MariaDB).
+      if (attemptsPaid.has(tx.out_trade_no)) return true;
       const known = attempts.get(tx.out_trade_no);
       if (known && known.attempt_id === null && known.order_id !== null) {
         await runner.query(
@@ -423,6 +404,124 @@ export class PaymentApplier implements OnModuleDestroy {
     });
     for (const [hook, items] of hooks) await hook(manager, items);
     return { results, paid, afterClose, anomalies, duplicates };
+  }
+
+  /**
+   * Per reported number, its order's number, when every report of the batch may pay an order of ours
+   * and no two name one order (an attempt's number is its order's, or that with `_<seq>` appended,
+   * untruncated); otherwise undefined. A wrong guess cannot pay anything: the guarded UPDATE
+   * (markPaid with `known`) matches the attempt and the order together, and the batch then takes the
+   * usual path.
+   */
+  private knownOrders(batch: Pending[]): Map<string, string> | undefined {
+    const known = new Map<string, string>();
+    const orders = new Set<string>();
+    for (const { tx } of batch) {
+      const no = tx.out_trade_no;
+      if (typeof no !== 'string' || known.has(no) || tx.trade_state !== 'SUCCESS' || !tx.transaction_id || tx.mchid !== this.credentials.mchid) return undefined;
+      if (typeof tx.amount?.total !== 'number' || typeof tx.appid !== 'string' || tx.sub_mchid === '') return undefined;
+      const suffixed = /^(.+)_(\d+)$/.exec(no);
+      let order = no;
+      if (suffixed) {
+        const seq = Number(suffixed[2]);
+        // attemptNumber() truncates the order's number only to fit 32 characters: shorter than that, it is whole.
+        if (seq < 2 || attemptNumber(suffixed[1], seq) !== no || no.length >= 32) return undefined;
+        order = suffixed[1];
+      }
+      if (orders.has(order)) return undefined;
+      orders.add(order);
+      known.set(no, order);
+    }
+    return known.size ? known : undefined;
+  }
+
+  /** out_trade_no → attempt → order, read (and an order never prepaid here: its own number as its first attempt). */
+  private async readAttempts(runner: QueryRunner, reported: string[]): Promise<Map<string, AttemptRow>> {
+    const attemptRows: Array<Omit<AttemptRow, 'order_id'>> = reported.length
+      ? await runner.query(
+          `SELECT a.out_trade_no AS attempt_no, a.id AS attempt_id, a.appid AS appid, a.transaction_id AS attempt_tx, o.out_trade_no AS order_no, o.sub_mchid AS sub_mchid
+           FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no IN (${reported.map(() => '?').join(',')})`,
+          reported,
+        )
+      : [];
+    const attempts = new Map<string, AttemptRow>(attemptRows.map((r) => [r.attempt_no, { ...r, order_id: null }]));
+    // An order never prepaid here has no attempt yet: its own number is its first attempt (written when it pays).
+    const missing = reported.filter((no) => !attempts.has(no));
+    if (missing.length) {
+      const orphans: Array<{ id: string | number; out_trade_no: string; sub_mchid: string | null }> = await runner.query(
+        `SELECT id, out_trade_no, sub_mchid FROM orders WHERE out_trade_no IN (${missing.map(() => '?').join(',')})`,
+        missing,
+      );
+      for (const o of orphans) attempts.set(o.out_trade_no, { attempt_no: o.out_trade_no, attempt_id: null, appid: null, attempt_tx: null, order_no: o.out_trade_no, order_id: o.id, sub_mchid: o.sub_mchid });
+    }
+    return attempts;
+  }
+
+  /**
+   * The guarded UPDATE that moves payable orders (by number, each with its report) NOTPAY → PAID,
+   * stamped with the batch id, when total and currency match; with `known` (report number per order
+   * number, not read) also only where that attempt is the order's, has no payment yet and was prepaid
+   * with the report's appid (none recorded: our appid), and the order's sub-merchant is the report's.
+   * Returns how many orders it moved.
+   */
+  private async markPaid(
+    runner: QueryRunner,
+    candidates: Map<string, Transaction>,
+    batchId: string,
+    now: Date,
+    known?: Map<string, string>,
+    /** MariaDB: the reported numbers whose attempts the same statement marked paid (when it moved every order). */
+    attemptsPaid?: Set<string>,
+  ): Promise<number> {
+    const d = (date: Date) => dbDate(this.dataSource, date);
+    const list = [...candidates.entries()];
+    const whenThen = (value: (tx: Transaction) => unknown) => ({
+      sql: `CASE orders.out_trade_no ${list.map(() => 'WHEN ? THEN ?').join(' ')} END`,
+      params: list.flatMap(([no, tx]) => [no, value(tx)]),
+    });
+    const txId = whenThen((tx) => tx.transaction_id);
+    const payer = whenThen((tx) => tx.payer?.openid ?? null);
+    const paidTotal = whenThen((tx) => tx.amount?.total ?? null);
+    const paidAt = whenThen((tx) => d(parseTime(tx.success_time, now)));
+    const expectTotal = whenThen((tx) => tx.amount?.total ?? -1);
+    const expectCurrency = whenThen((tx) => tx.amount?.currency ?? 'CNY');
+    const set = (prefix: string) =>
+      `${prefix}status = 'PAID', ${prefix}transaction_id = ${txId.sql}, ${prefix}payer_openid = ${payer.sql}, ${prefix}paid_total = ${paidTotal.sql},
+         ${prefix}paid_at = ${paidAt.sql}, ${prefix}paid_batch = ?, ${prefix}updated_at = ?`;
+    const setParams = [...txId.params, ...payer.params, ...paidTotal.params, ...paidAt.params, batchId, d(now)];
+    const where = `orders.status = 'NOTPAY' AND orders.out_trade_no IN (${list.map(() => '?').join(',')})
+         AND orders.total = ${expectTotal.sql} AND orders.currency = ${expectCurrency.sql}`;
+    const whereParams = [...list.map(([no]) => no), ...expectTotal.params, ...expectCurrency.params];
+    if (!known) {
+      const res = await runner.query(`UPDATE orders SET ${set('')} WHERE ${where}`, [...setParams, ...whereParams], true);
+      return (res as { affected?: number }).affected ?? 0;
+    }
+    const attemptNo = whenThen((tx) => tx.out_trade_no);
+    const appid = whenThen((tx) => tx.appid);
+    const subMchid = whenThen((tx) => tx.sub_mchid ?? '');
+    const attempt = `a.order_id = orders.id AND a.out_trade_no = ${attemptNo.sql} AND a.transaction_id IS NULL AND COALESCE(a.appid, ?) = ${appid.sql}`;
+    const attemptParams = [...attemptNo.params, this.credentials.appid, ...appid.params];
+    const sub = `COALESCE(orders.sub_mchid, '') = ${subMchid.sql}`;
+    if (isSqlite(this.dataSource)) {
+      const res = await runner.query(
+        `UPDATE orders SET ${set('')} WHERE ${where} AND ${sub} AND EXISTS (SELECT 1 FROM payment_attempts a WHERE ${attempt})`,
+        [...setParams, ...whereParams, ...subMchid.params, ...attemptParams],
+        true,
+      );
+      return (res as { affected?: number }).affected ?? 0;
+    }
+    // MariaDB: the attempt takes the payment in the same statement (a multi-table UPDATE; two rows changed per order).
+    const attemptTx = whenThen((tx) => tx.transaction_id);
+    const res = await runner.query(
+      `UPDATE orders JOIN payment_attempts a ON ${attempt}
+       SET ${set('orders.')}, a.status = 'PAID', a.transaction_id = ${attemptTx.sql}, a.updated_at = ?
+       WHERE ${where} AND ${sub}`,
+      [...attemptParams, ...setParams, ...attemptTx.params, d(now), ...whereParams, ...subMchid.params],
+      true,
+    );
+    const changed = (res as { affected?: number }).affected ?? 0;
+    if (changed === 2 * list.length) for (const [, tx] of list) attemptsPaid?.add(tx.out_trade_no);
+    return changed % 2 === 0 ? changed / 2 : -1;
   }
 
   /**
