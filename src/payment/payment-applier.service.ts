@@ -202,16 +202,14 @@ export class PaymentApplier implements OnModuleDestroy {
     let attempts = new Map<string, AttemptRow>();
     let updated = 0;
     let candidates = new Map<string, Transaction>();
-    const attemptsPaid = new Set<string>();
     if (known) {
       for (const { tx } of batch) {
         attempts.set(tx.out_trade_no, { attempt_no: tx.out_trade_no, attempt_id: 'known', appid: tx.appid ?? null, attempt_tx: null, order_no: known.get(tx.out_trade_no)!, order_id: null, sub_mchid: tx.sub_mchid ?? null });
       }
       candidates = new Map(batch.map(({ tx }) => [known.get(tx.out_trade_no)!, tx]));
-      updated = await this.markPaid(runner, candidates, batchId, now, known, attemptsPaid);
+      updated = await this.markPaid(runner, candidates, batchId, now, known);
     }
     if (!known || updated !== candidates.size) {
-      attemptsPaid.clear();
       attempts = await this.readAttempts(runner, reported);
       updated = 0;
     }
@@ -263,8 +261,6 @@ export class PaymentApplier implements OnModuleDestroy {
     const byNo = new Map(rows.map((r) => [r.out_trade_no, r]));
     /** The attempt took this payment (guarded: once, and only a payment it has not recorded yet). */
     const markAttemptPaid = async (tx: Transaction): Promise<boolean> => {
-      // Already marked by step 0's UPDATE (MariaDB).
-      if (attemptsPaid.has(tx.out_trade_no)) return true;
       const known = attempts.get(tx.out_trade_no);
       if (known && known.attempt_id === null && known.order_id !== null) {
         await runner.query(
@@ -470,8 +466,6 @@ export class PaymentApplier implements OnModuleDestroy {
     batchId: string,
     now: Date,
     known?: Map<string, string>,
-    /** MariaDB: the reported numbers whose attempts the same statement marked paid (when it moved every order). */
-    attemptsPaid?: Set<string>,
   ): Promise<number> {
     const d = (date: Date) => dbDate(this.dataSource, date);
     const list = [...candidates.entries()];
@@ -485,15 +479,14 @@ export class PaymentApplier implements OnModuleDestroy {
     const paidAt = whenThen((tx) => d(parseTime(tx.success_time, now)));
     const expectTotal = whenThen((tx) => tx.amount?.total ?? -1);
     const expectCurrency = whenThen((tx) => tx.amount?.currency ?? 'CNY');
-    const set = (prefix: string) =>
-      `${prefix}status = 'PAID', ${prefix}transaction_id = ${txId.sql}, ${prefix}payer_openid = ${payer.sql}, ${prefix}paid_total = ${paidTotal.sql},
-         ${prefix}paid_at = ${paidAt.sql}, ${prefix}paid_batch = ?, ${prefix}updated_at = ?`;
+    const set = `status = 'PAID', transaction_id = ${txId.sql}, payer_openid = ${payer.sql}, paid_total = ${paidTotal.sql},
+         paid_at = ${paidAt.sql}, paid_batch = ?, updated_at = ?`;
     const setParams = [...txId.params, ...payer.params, ...paidTotal.params, ...paidAt.params, batchId, d(now)];
     const where = `orders.status = 'NOTPAY' AND orders.out_trade_no IN (${list.map(() => '?').join(',')})
          AND orders.total = ${expectTotal.sql} AND orders.currency = ${expectCurrency.sql}`;
     const whereParams = [...list.map(([no]) => no), ...expectTotal.params, ...expectCurrency.params];
     if (!known) {
-      const res = await runner.query(`UPDATE orders SET ${set('')} WHERE ${where}`, [...setParams, ...whereParams], true);
+      const res = await runner.query(`UPDATE orders SET ${set} WHERE ${where}`, [...setParams, ...whereParams], true);
       return (res as { affected?: number }).affected ?? 0;
     }
     const attemptNo = whenThen((tx) => tx.out_trade_no);
@@ -502,26 +495,15 @@ export class PaymentApplier implements OnModuleDestroy {
     const attempt = `a.order_id = orders.id AND a.out_trade_no = ${attemptNo.sql} AND a.transaction_id IS NULL AND COALESCE(a.appid, ?) = ${appid.sql}`;
     const attemptParams = [...attemptNo.params, this.credentials.appid, ...appid.params];
     const sub = `COALESCE(orders.sub_mchid, '') = ${subMchid.sql}`;
-    if (isSqlite(this.dataSource)) {
-      const res = await runner.query(
-        `UPDATE orders SET ${set('')} WHERE ${where} AND ${sub} AND EXISTS (SELECT 1 FROM payment_attempts a WHERE ${attempt})`,
-        [...setParams, ...whereParams, ...subMchid.params, ...attemptParams],
-        true,
-      );
-      return (res as { affected?: number }).affected ?? 0;
-    }
-    // MariaDB: the attempt takes the payment in the same statement (a multi-table UPDATE; two rows changed per order).
-    const attemptTx = whenThen((tx) => tx.transaction_id);
+    // One table: a multi-table UPDATE that also marked the attempt paid (one statement fewer on MariaDB)
+    // deadlocked with a concurrent batch of the same order (it may lock the attempt's row before the
+    // order's, while every other path locks the order's first).
     const res = await runner.query(
-      `UPDATE orders JOIN payment_attempts a ON ${attempt}
-       SET ${set('orders.')}, a.status = 'PAID', a.transaction_id = ${attemptTx.sql}, a.updated_at = ?
-       WHERE ${where} AND ${sub}`,
-      [...attemptParams, ...setParams, ...attemptTx.params, d(now), ...whereParams, ...subMchid.params],
+      `UPDATE orders SET ${set} WHERE ${where} AND ${sub} AND EXISTS (SELECT 1 FROM payment_attempts a WHERE ${attempt})`,
+      [...setParams, ...whereParams, ...subMchid.params, ...attemptParams],
       true,
     );
-    const changed = (res as { affected?: number }).affected ?? 0;
-    if (changed === 2 * list.length) for (const [, tx] of list) attemptsPaid?.add(tx.out_trade_no);
-    return changed % 2 === 0 ? changed / 2 : -1;
+    return (res as { affected?: number }).affected ?? 0;
   }
 
   /**
