@@ -6,10 +6,11 @@
 // monitorEventLoopDelay, reset at each scrape, so each sample covers its interval). Prints a table and
 // writes an SVG plot (--out, default docs/soak.svg). Targets: RSS flat (last minute within 10 % of the
 // second), event-loop p99 < 50 ms.
-//   npm run bench:soak -- [--minutes 10] [--rate 5] [--sample 10] [--out docs/soak.svg]
+//   npm run bench:soak -- [--minutes 10] [--rate 5] [--sample 10] [--out docs/soak.svg] [--md docs/soak.md]
 import 'reflect-metadata';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { loginAs } from '../test/helpers/login';
 import { arg, BENCH_ADMIN_TOKEN, BenchApp, buildApp, createScratchDatabase, ScratchDatabase, startApp } from './lib';
 
@@ -17,6 +18,8 @@ const MINUTES = Number(arg('minutes', '10'));
 const RATE = Number(arg('rate', '5'));
 const SAMPLE_S = Number(arg('sample', '10'));
 const OUT = resolve(arg('out', join(__dirname, '..', 'docs', 'soak.svg')));
+/** The printed table and verdicts, as Markdown beside the plot. */
+const MD = resolve(arg('md', OUT.replace(/\.svg$/, '') + '.md'));
 const SQLITE = process.argv.includes('--sqlite');
 const MIX: Array<[Kind, number]> = [
   ['browse', 50],
@@ -205,11 +208,12 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     samples.push({ atS: (Date.now() - started) / 1000, ...(await scrape()), ops: opsDone - lastOps, errors: errors - lastErrors });
 
-    console.log(`\nsoak: ${MINUTES} min at ${RATE} ops/s on ${scratch ? 'MariaDB' : 'SQLite'}, Node ${process.version}`);
-    console.log(`operations: ${MIX.map(([k]) => `${k} ${counts[k] ?? 0}${errorCounts[k] ? ` (${errorCounts[k]} failed)` : ''}`).join(', ')}`);
-    console.log('| t (s) | RSS MB | heap used MB | event-loop p99 ms | ops | errors |');
-    console.log('|---:|---:|---:|---:|---:|---:|');
-    for (const s of samples) console.log(`| ${s.atS.toFixed(0)} | ${s.rssMb.toFixed(1)} | ${s.heapMb.toFixed(1)} | ${s.loopP99Ms.toFixed(1)} | ${s.ops} | ${s.errors} |`);
+    const out: string[] = [];
+    out.push(`\nsoak: ${MINUTES} min at ${RATE} ops/s on ${scratch ? 'MariaDB' : 'SQLite'}, Node ${process.version}`);
+    out.push(`operations: ${MIX.map(([k]) => `${k} ${counts[k] ?? 0}${errorCounts[k] ? ` (${errorCounts[k]} failed)` : ''}`).join(', ')}`);
+    out.push('| t (s) | RSS MB | heap used MB | event-loop p99 ms | ops | errors |');
+    out.push('|---:|---:|---:|---:|---:|---:|');
+    for (const s of samples) out.push(`| ${s.atS.toFixed(0)} | ${s.rssMb.toFixed(1)} | ${s.heapMb.toFixed(1)} | ${s.loopP99Ms.toFixed(1)} | ${s.ops} | ${s.errors} |`);
     // RSS flat: the last minute's mean within 10 % of the second minute's (of whatever the run has)
     const window = (fromS: number, toS: number) => samples.filter((s) => s.atS > fromS && s.atS <= toS).map((s) => s.rssMb);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / (xs.length || NaN);
@@ -217,12 +221,14 @@ async function main(): Promise<void> {
     const second = mean(window(60, 120));
     const last = mean(window(runS - 60, runS));
     const loopP99 = Math.max(...samples.map((s) => s.loopP99Ms));
-    if (Number.isFinite(second)) console.log(`\nRSS last minute ${last.toFixed(1)} MB vs second minute ${second.toFixed(1)} MB: ${((last / second - 1) * 100).toFixed(1)} % (target within 10 %)`);
-    else console.log('\nRSS trend: the run is under two minutes (no second minute to compare with)');
-    console.log(`worst event-loop delay p99 ${loopP99.toFixed(1)} ms (target < 50 ms)`);
+    if (Number.isFinite(second)) out.push(`\nRSS last minute ${last.toFixed(1)} MB vs second minute ${second.toFixed(1)} MB: ${((last / second - 1) * 100).toFixed(1)} % (target within 10 %)`);
+    else out.push('\nRSS trend: the run is under two minutes (no second minute to compare with)');
+    out.push(`worst event-loop delay p99 ${loopP99.toFixed(1)} ms (target < 50 ms)`);
+    for (const line of out) console.log(line);
     mkdirSync(dirname(OUT), { recursive: true });
     writeFileSync(OUT, svg(samples));
-    console.log(`plot: ${OUT}`);
+    writeFileSync(MD, `# Soak run\n\nWritten by \`npm run bench:soak\` (bench/soak.ts) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${process.env.BENCH_LOAD_NOTE ?? `load average ${loadavg().map((l) => l.toFixed(1)).join(', ')} at the end`} (2-core machine shared with other work). Plot: [soak.svg](${basename(OUT)}).\n\n${out.join('\n').trim()}\n`);
+    console.log(`plot: ${OUT}, table: ${MD}`);
   } finally {
     for (const app of apps) await app.stop();
     await scratch?.drop();
