@@ -28,6 +28,8 @@ interface Server {
   shoppers: Array<Record<string, string>>;
   /** GET /orders/:no answered (the page's status polls), over the measured run. */
   polls: number;
+  /** Milliseconds spent in each step over the measured run (create, pay, WeChat pays, until PAID seen). */
+  steps: Record<'create' | 'pay' | 'wechat' | 'paid', number>;
 }
 
 async function main(): Promise<void> {
@@ -85,10 +87,10 @@ async function main(): Promise<void> {
 
     console.log(`logging ${SHOPPERS} shoppers in…`);
     const openids = Array.from({ length: SHOPPERS }, (_, i) => `o_bench_${i}`);
-    const ours: Server = { name: 'wechat-h5-pay (live mode)', base: appBase, child: app.child, shoppers: [], polls: 0 };
+    const ours: Server = { name: 'wechat-h5-pay (live mode)', base: appBase, child: app.child, shoppers: [], polls: 0, steps: { create: 0, pay: 0, wechat: 0, paid: 0 } };
     for (const openid of openids) ours.shoppers.push((await loginAs(appBase, openid)).headers);
     const appProduct = (await (await post(`${appBase}/admin/products`, { name: 'bench', price: 100, stock: STOCK }, { Authorization: `Bearer ${BENCH_ADMIN_TOKEN}` })).json()) as { id: number };
-    const b: Server = { name: '(b) hand-written node:http + mysql2', base: baselineBase, child: baseline, shoppers: [], polls: 0 };
+    const b: Server = { name: '(b) hand-written node:http + mysql2', base: baselineBase, child: baseline, shoppers: [], polls: 0, steps: { create: 0, pay: 0, wechat: 0, paid: 0 } };
     for (const openid of openids) {
       const { token } = (await (await post(`${baselineBase}/bench/session`, { openid })).json()) as { token: string };
       b.shoppers.push({ Authorization: `Bearer ${token}` });
@@ -96,20 +98,30 @@ async function main(): Promise<void> {
     const bProduct = (await (await post(`${baselineBase}/bench/product`, { name: 'bench', price: 100, stock: STOCK })).json()) as { id: number };
 
     const checkout = async (server: Server, productId: number, auth: Record<string, string>): Promise<void> => {
+      let t = performance.now();
+      const lap = (step: keyof Server['steps']) => {
+        const now = performance.now();
+        server.steps[step] += now - t;
+        t = now;
+      };
       const created = await post(`${server.base}/orders`, { items: [{ productId, quantity: 1 }] }, auth);
       if (created.status !== 201) throw new Error(`order ${created.status} ${await created.text()}`);
       const no = ((await created.json()) as { outTradeNo: string }).outTradeNo;
+      lap('create');
       const pay = await fetch(`${server.base}/orders/${no}/pay`, { method: 'POST', headers: auth });
       if (pay.status !== 200) throw new Error(`pay ${pay.status} ${await pay.text()}`);
       const prepayId = ((await pay.json()) as { package: string }).package.replace('prepay_id=', '');
+      lap('pay');
       const paid = await post(`${sandbox.base}/control/pay`, { prepayId });
       if (!paid.ok) throw new Error(`sandbox pay ${paid.status} ${await paid.text()}`);
+      await paid.arrayBuffer();
+      lap('wechat');
       // the shopper's page polls until the server says PAID (the notification has been applied)
       const giveUp = Date.now() + 30_000;
       for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
         const order = (await fetch(`${server.base}/orders/${no}`, { headers: auth }).then((r) => r.json())) as { status: string };
         server.polls++;
-        if (order.status === 'PAID') return;
+        if (order.status === 'PAID') return lap('paid');
         if (Date.now() > giveUp) throw new Error(`order ${no} stayed ${order.status}`);
         await new Promise((r) => setTimeout(r, wait));
       }
@@ -121,6 +133,7 @@ async function main(): Promise<void> {
       const latencies: number[] = [];
       let errors = 0;
       server.polls = 0;
+      server.steps = { create: 0, pay: 0, wechat: 0, paid: 0 };
       const cpuBefore = cpuSeconds(server.child.pid!);
       const started = performance.now();
       const end = Date.now() + SECONDS * 1000;
@@ -147,6 +160,7 @@ async function main(): Promise<void> {
         errors,
         cpuMsPerCheckout: latencies.length ? (cpu * 1000) / latencies.length : NaN,
         pollsPerCheckout: latencies.length ? server.polls / latencies.length : NaN,
+        steps: Object.entries(server.steps).map(([step, ms]) => `${step} ${(ms / Math.max(1, latencies.length)).toFixed(0)}`).join(', '),
       };
     };
 
@@ -160,6 +174,7 @@ async function main(): Promise<void> {
         `| ${r.name} | ${r.perSecond.toFixed(1)} | ${(r.perSecond / rb.perSecond).toFixed(2)}x | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${r.errors} | ${r.cpuMsPerCheckout.toFixed(2)} | ${(r.cpuMsPerCheckout / rb.cpuMsPerCheckout).toFixed(2)}x | ${r.pollsPerCheckout.toFixed(1)} |`,
       );
     }
+    for (const r of [rb, ro]) console.log(`${r.name}: mean ms per step: ${r.steps}`);
     console.log(
       `\nratio ours : (b) = ${(ro.perSecond / rb.perSecond).toFixed(2)} checkouts/s (target >= 0.8), CPU per checkout ${(ro.cpuMsPerCheckout / rb.cpuMsPerCheckout).toFixed(2)}x (target <= 1.3)`,
     );
