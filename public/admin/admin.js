@@ -178,6 +178,13 @@
 
   function failed(error) { if (error.message !== 'unauthorised') toast(errorText(error), 4000); }
 
+  /** GET /admin/deployment (sandbox/live, API version, direct/partner), asked once per console load. */
+  var deploymentPromise = null;
+  function deployment() {
+    if (!deploymentPromise) deploymentPromise = api('/admin/deployment').catch(function (error) { deploymentPromise = null; throw error; });
+    return deploymentPromise;
+  }
+
   // ------------------------------------------------------------------ session
 
   function showLogin(message) {
@@ -628,8 +635,8 @@
     var input = document.getElementById('bill-date');
     var target = function (d, s) { return '#/bills?date=' + d + (s ? '&sub=' + encodeURIComponent(s) : ''); };
     input.onchange = function () { location.hash = target(input.value, sub); };
-    // Sub-merchants exist in service-provider mode only (direct mode: 404 PARTNER_MODE_OFF, no selector).
-    api('/admin/sub-merchants').then(function (list) {
+    // Sub-merchants exist in service-provider mode only (GET /admin/deployment says which; no selector in direct mode).
+    deployment().then(function (d) { return d.merchantType === 'partner' ? api('/admin/sub-merchants') : []; }).then(function (list) {
       var wrap = document.getElementById('bill-sub-wrap');
       if (!wrap || !list.length) return;
       var selected = sub || (list.filter(function (m) { return m.isDefault; })[0] || list[0]).subMchid;
@@ -638,7 +645,7 @@
       }).join('') + '</select></label>';
       document.getElementById('bill-sub').onchange = function (event) { location.hash = target(input.value, event.currentTarget.value); };
       document.getElementById('download-sub-fund').hidden = false;
-    }, function (error) { if (error.status !== 404) failed(error); });
+    }, failed);
     /** A button that downloads the selected day's bill of `kind` (trade | fundflow | sub-merchant-fundflow) as CSV. */
     function billButton(id, kind, query, fileName) {
       document.getElementById(id).onclick = function (event) {

@@ -14,6 +14,12 @@ describe('service-provider mode: sub-merchants as data', () => {
 
   const adminProduct = async (body: Record<string, unknown>) => shop.admin().post('/admin/products').send(body);
 
+  it('GET /admin/deployment says service provider with its default sub-merchant (admin token required)', async () => {
+    const res = await shop.admin().get('/admin/deployment').expect(200);
+    expect(res.body).toEqual({ wechatMode: 'sandbox', apiVersion: 'v3', merchantType: 'partner', defaultSubMchid: DEFAULT });
+    expect((await shop.http().get('/admin/deployment')).status).toBe(401);
+  });
+
   it('seeds the default sub-merchant from WECHATPAY_SUB_MCHID and lists it camelCase', async () => {
     const res = await shop.admin().get('/admin/sub-merchants').expect(200);
     expect(res.body).toEqual([expect.objectContaining({ subMchid: DEFAULT, isDefault: true, enabled: true, subAppid: null, hasSubAppSecret: false })]);
@@ -166,6 +172,8 @@ describe('direct mode: no sub-merchants', () => {
     const named = await shop.admin().post('/admin/products').send({ name: 'x', price: 1, subMchid: '1900000109' });
     expect(named.status).toBe(404);
     expect(named.body.code).toBe('PARTNER_MODE_OFF');
+    // What the console asks first, so that in direct mode it never calls the sub-merchant routes.
+    expect((await shop.admin().get('/admin/deployment').expect(200)).body).toEqual({ wechatMode: 'sandbox', apiVersion: 'v3', merchantType: 'direct' });
   });
 });
 
