@@ -45,6 +45,15 @@ function liveV3(): Record<string, string> {
   };
 }
 
+/** A live v2 configuration without the certificate and its key (the test adds them). */
+function liveV2Base(): Record<string, string> {
+  const env: Record<string, string> = { ...liveV3(), WECHATPAY_API_VERSION: 'v2', WECHATPAY_API_V2_KEY: 'v'.repeat(32) };
+  delete env.WECHATPAY_APIV3_KEY;
+  delete env.WECHATPAY_CERT_SERIAL;
+  delete env.WECHATPAY_PRIVATE_KEY_PATH;
+  return env;
+}
+
 describe('loadConfig: WECHATPAY_API_VERSION and the APIv2 variables', () => {
   it('defaults to v3 with HMAC-SHA256 as the v2 sign type, and reads the v2 key and certificate path when given', () => {
     const config = loadConfig({});
@@ -103,8 +112,31 @@ describe('loadConfig: WECHATPAY_API_VERSION and the APIv2 variables', () => {
     expect(loadConfig({ WECHATPAY_API_VERSION: 'v2', WECHATPAY_V2_SIGN_TYPE: 'MD5' }).wechat).toMatchObject({ apiVersion: 'v2', v2SignType: 'MD5' });
   });
 
-  it('refuses v2 together with service-provider mode (WECHATPAY_SUB_MCHID), which the v2 client cannot speak yet', () => {
-    expect(problemsOf({ WECHATPAY_API_VERSION: 'v2', WECHATPAY_SUB_MCHID: '1900000109' })).toContain('WECHATPAY_API_VERSION: is v2 while WECHATPAY_SUB_MCHID is set');
+  it('accepts v2 in service-provider mode (WECHATPAY_SUB_MCHID, WECHAT_SUB_APPID), in the sandbox and live', () => {
+    expect(loadConfig({ WECHATPAY_API_VERSION: 'v2', WECHATPAY_SUB_MCHID: '1900000109' }).wechat).toMatchObject({ apiVersion: 'v2', partner: { subMchid: '1900000109' } });
+    expect(loadConfig({ WECHATPAY_API_VERSION: 'v2', SANDBOX_MERCHANT_TYPE: 'partner' }).wechat).toMatchObject({ apiVersion: 'v2', partner: { subMchid: '1900000201' } });
+    const { key, cert } = files();
+    const live = loadConfig({
+      ...liveV2Base(),
+      WECHATPAY_CERT_PATH: cert,
+      WECHATPAY_PRIVATE_KEY_PATH: key,
+      WECHATPAY_SUB_MCHID: '1900000109',
+      WECHAT_SUB_APPID: 'wx00112233445566bb',
+      WECHAT_SUB_APPSECRET: 'c'.repeat(32),
+    });
+    expect(live.wechat).toMatchObject({ apiVersion: 'v2', partner: { subMchid: '1900000109', subApp: { appid: 'wx00112233445566bb' } } });
+  });
+
+  it('names each missing variable of a live v2 service provider, as the provider\'s', () => {
+    const message = problemsOf({ WECHAT_MODE: 'live', NODE_ENV: 'production', WECHATPAY_API_VERSION: 'v2', WECHATPAY_SUB_MCHID: '1900000109' });
+    for (const variable of ['WECHAT_APPID', 'WECHAT_APPSECRET', 'WECHATPAY_MCHID', 'WECHATPAY_API_V2_KEY', 'WECHATPAY_CERT_PATH', 'WECHATPAY_PRIVATE_KEY_PATH', 'PUBLIC_BASE_URL', 'SESSION_SECRET', 'ADMIN_TOKENS']) {
+      expect(message).toContain(`${variable}: is required when WECHAT_MODE=live`);
+    }
+    expect(message).toContain("WECHATPAY_API_V2_KEY: is required when WECHAT_MODE=live (the service provider's 32-character APIv2 key");
+    expect(message).toContain("WECHATPAY_MCHID: is required when WECHAT_MODE=live (the service provider's merchant id");
+    expect(message).not.toContain('WECHATPAY_APIV3_KEY');
+    expect(message).not.toContain('WECHATPAY_CERT_SERIAL');
+    expect(problemsOf({ WECHATPAY_API_VERSION: 'v2', WECHATPAY_SUB_MCHID: '19000001x9' })).toMatch(/WECHATPAY_SUB_MCHID: must be the numeric mchid/);
   });
 
   it('v3 stays as it was: a live v3 configuration without any v2 variable starts', () => {

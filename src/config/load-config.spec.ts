@@ -153,9 +153,7 @@ describe('loadConfig', () => {
     expect(problemsOf({ ...liveEnv(), WECHAT_SUB_APPID: 'wx00112233445566bb', WECHAT_SUB_APPSECRET: 'c'.repeat(32) })).toMatch(
       /WECHATPAY_SUB_MCHID: is required when WECHAT_SUB_APPID is set/,
     );
-    expect(problemsOf({ WECHAT_MODE: 'sandbox', WECHATPAY_API_VERSION: 'v2', WECHATPAY_SUB_MCHID: '1900000109' })).toMatch(
-      /WECHATPAY_SUB_MCHID: is set with WECHATPAY_API_VERSION=v2: service-provider mode \(sub_mch_id\) is only available on APIv3 so far/,
-    );
+    expect(loadConfig({ WECHAT_MODE: 'sandbox', WECHATPAY_API_VERSION: 'v2', WECHATPAY_SUB_MCHID: '1900000109' }).wechat.partner).toEqual({ subMchid: '1900000109' });
     expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_MERCHANT_TYPE: 'partner' }).wechat.partner).toEqual({ subMchid: '1900000201' });
     expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_MERCHANT_TYPE: 'partner', WECHATPAY_SUB_MCHID: '1900000202' }).wechat.partner).toEqual({ subMchid: '1900000202' });
     expect(loadConfig({ WECHAT_MODE: 'sandbox', SANDBOX_MERCHANT_TYPE: 'direct' }).wechat.partner).toBeUndefined();

@@ -194,15 +194,18 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       });
     }
     const v2 = apiVersion === 'v2';
+    // Service-provider mode (WECHATPAY_SUB_MCHID): the same variables, all the provider's, on either API version.
+    const sp = w.WECHATPAY_SUB_MCHID !== undefined;
+    const whose = sp ? "the service provider's " : 'the ';
     type Required = [keyof WechatEnv | keyof CoreEnv, string | undefined, string];
     const required: Required[] = [
-      ['WECHAT_APPID', w.WECHAT_APPID, 'the official-account appid'],
-      ['WECHAT_APPSECRET', w.WECHAT_APPSECRET, 'the official-account AppSecret'],
-      ['WECHATPAY_MCHID', w.WECHATPAY_MCHID, 'the merchant id'],
+      ['WECHAT_APPID', w.WECHAT_APPID, sp ? "the service provider's official-account appid (appid / sp_appid)" : 'the official-account appid'],
+      ['WECHAT_APPSECRET', w.WECHAT_APPSECRET, `${whose}official-account AppSecret`],
+      ['WECHATPAY_MCHID', w.WECHATPAY_MCHID, sp ? "the service provider's merchant id (mch_id / sp_mchid)" : 'the merchant id'],
       ...(v2
         ? ([
-            ['WECHATPAY_API_V2_KEY', w.WECHATPAY_API_V2_KEY, 'the 32-character APIv2 key, with WECHATPAY_API_VERSION=v2'],
-            ['WECHATPAY_CERT_PATH', w.WECHATPAY_CERT_PATH, 'the path of apiclient_cert.pem: APIv2 refunds use mutual TLS, with WECHATPAY_API_VERSION=v2'],
+            ['WECHATPAY_API_V2_KEY', w.WECHATPAY_API_V2_KEY, `${whose}32-character APIv2 key, with WECHATPAY_API_VERSION=v2`],
+            ['WECHATPAY_CERT_PATH', w.WECHATPAY_CERT_PATH, `the path of ${whose}apiclient_cert.pem: APIv2 refunds use mutual TLS, with WECHATPAY_API_VERSION=v2`],
             ['WECHATPAY_PRIVATE_KEY_PATH', w.WECHATPAY_PRIVATE_KEY_PATH, 'the path of apiclient_key.pem, the key of WECHATPAY_CERT_PATH'],
           ] as Required[])
         : ([
@@ -260,25 +263,10 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       });
     }
   }
-  if (w.WECHATPAY_SUB_MCHID !== undefined && apiVersion === 'v2' && !problems.some((p) => p.variable === 'WECHATPAY_SUB_MCHID')) {
-    problems.push({
-      variable: 'WECHATPAY_SUB_MCHID',
-      reason: 'is set with WECHATPAY_API_VERSION=v2: service-provider mode (sub_mch_id) is only available on APIv3 so far (issue 15); use v3 or unset WECHATPAY_SUB_MCHID',
-    });
-  }
   if (w.WECHAT_SUB_APPID !== undefined && w.WECHATPAY_SUB_MCHID === undefined && !problems.some((p) => p.variable === 'WECHATPAY_SUB_MCHID')) {
     problems.push({
       variable: 'WECHATPAY_SUB_MCHID',
       reason: 'is required when WECHAT_SUB_APPID is set: a sub-merchant official account only exists in service-provider mode (WECHATPAY_SUB_MCHID = the default sub-merchant)',
-    });
-  }
-
-  if (apiVersion === 'v2' && w.WECHATPAY_SUB_MCHID !== undefined && !problems.some((p) => p.variable === 'WECHATPAY_API_VERSION')) {
-    // The APIv2 gateway speaks as a direct merchant (no sub_mch_id / sub_appid yet): silently paying
-    // into the service provider's own account would be worse than refusing to start.
-    problems.push({
-      variable: 'WECHATPAY_API_VERSION',
-      reason: 'is v2 while WECHATPAY_SUB_MCHID is set: service-provider mode is only available with v3 for now (the APIv2 client has no sub_mch_id yet)',
     });
   }
 

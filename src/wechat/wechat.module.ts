@@ -227,13 +227,14 @@ export class WechatModule {
           // The one place the API version is chosen (WECHATPAY_API_VERSION); nothing downstream asks.
           provide: PAYMENT_GATEWAY,
           inject: [WechatPayClient, WechatCredentials, AppConfig, Clock, WechatPayHttp, { token: Metrics, optional: true }],
-          // ... and the merchant kind: direct, or service provider (WECHATPAY_SUB_MCHID set; APIv3 only so far).
+          // ... and the merchant kind: direct, or service provider (WECHATPAY_SUB_MCHID set), on either version.
           useFactory: (client: WechatPayClient, c: WechatCredentials, config: AppConfig, clock: Clock, http: WechatPayHttp, metrics: Metrics | undefined) =>
             config.wechat.apiVersion === 'v2'
               ? new WechatPayV2Gateway(v2Client(c, config, clock, metrics, options), {
                   miniprogramAppid: miniprogramAppid(c),
                   notifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/transaction`,
                   refundNotifyUrl: `${config.publicBaseUrl}/notify/wechatpay/v2/refund`,
+                  ...(config.wechat.partner ? { partner: { subMchid: config.wechat.partner.subMchid, shopperAppid: shopperAccount(c, config).appid } } : {}),
                 })
               : config.wechat.partner
                 ? new WechatPayV3PartnerGateway(http, client, c, { subMchid: config.wechat.partner.subMchid, shopperAppid: shopperAccount(c, config).appid }, miniprogramAppid(c), `${config.publicBaseUrl}/notify/wechatpay/refund`)

@@ -28,12 +28,20 @@ function fen(value: string | undefined): number | undefined {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
-/** orderquery answer or payment notification → Transaction. */
+/**
+ * orderquery answer or payment notification → Transaction. A service provider's (sub_mch_id) in the
+ * neutral shape the APIv3 partner adapter gives (neutralTransaction): mchid = the provider's mch_id,
+ * appid = the appid the payer was named under (sub_appid when given, else appid), payer =
+ * sub_openid ?? openid, sub_mchid kept. Decided by the shape, not the mode: a provider-shaped
+ * notification reaching a direct deployment keeps its sub_mchid and fails the order's check.
+ */
 export function v2Transaction(f: V2Fields): Transaction {
   const state = (TRADE_STATES as readonly string[]).includes(f.trade_state) ? (f.trade_state as TradeState) : f.result_code === 'SUCCESS' && !f.trade_state ? 'SUCCESS' : 'PAYERROR';
+  const openid = f.sub_appid ? f.sub_openid || f.openid : f.openid;
   return {
-    appid: f.appid,
+    appid: f.sub_appid || f.appid,
     mchid: f.mch_id,
+    ...(f.sub_mch_id ? { sub_mchid: f.sub_mch_id } : {}),
     out_trade_no: f.out_trade_no,
     transaction_id: f.transaction_id || undefined,
     trade_type: f.trade_type || undefined,
@@ -42,7 +50,7 @@ export function v2Transaction(f: V2Fields): Transaction {
     bank_type: f.bank_type || undefined,
     attach: f.attach || undefined,
     success_time: v2TimeToRfc3339(f.time_end),
-    payer: f.openid ? { openid: f.openid } : undefined,
+    payer: openid ? { openid } : undefined,
     amount: { total: fen(f.total_fee), payer_total: fen(f.cash_fee), currency: f.fee_type || 'CNY', payer_currency: f.cash_fee_type || f.fee_type || 'CNY' },
   };
 }
@@ -92,10 +100,14 @@ export function v2RefundQueried(f: V2Fields, outRefundNo: string): Refund | unde
   return undefined;
 }
 
-/** Decrypted `<root>` of a refund notification → the APIv3 REFUND.* resource. */
-export function v2RefundNotification(root: V2Fields, mchid: string): RefundNotificationResource {
+/**
+ * Decrypted `<root>` of a refund notification → the APIv3 REFUND.* resource. `subMchid`: the
+ * envelope's sub_mch_id (a provider's refund), kept as the APIv3 partner resource has it.
+ */
+export function v2RefundNotification(root: V2Fields, mchid: string, subMchid?: string): RefundNotificationResource {
   return {
     mchid,
+    ...(subMchid ? { sub_mchid: subMchid } : {}),
     transaction_id: root.transaction_id,
     out_trade_no: root.out_trade_no,
     refund_id: root.refund_id,

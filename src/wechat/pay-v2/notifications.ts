@@ -48,6 +48,8 @@ function checkMerchant(f: V2Fields, keys: V2NotificationKeys): void {
  * a signed payment that is not ours or not the order's amount or currency is the applier's ANOMALY
  * (acknowledged, flagged for an operator), as for APIv3 — refusing it here would have WeChat retry
  * it for a day while nobody sees it.
+ * A service provider's (appid, mch_id = the provider's; sub_appid, sub_mch_id, sub_openid) keeps
+ * sub_mchid and the payer's appid for that same one ownership check (PaymentApplier, as APIv3's).
  */
 export function parseV2PaymentNotification(raw: Buffer | string, keys: V2NotificationKeys): { fields: V2Fields; transaction: Transaction } {
   const f = parse(raw);
@@ -78,7 +80,7 @@ export function parseV2RefundNotification(raw: Buffer | string, keys: V2Notifica
   const root = parse(plain, 'root');
   if (!root.out_refund_no || !root.out_trade_no || !root.refund_status) throw new V2NotificationError('malformed', 'req_info lacks out_refund_no, out_trade_no or refund_status');
   if (!/^\d+$/.test(root.refund_fee ?? '') || !/^\d+$/.test(root.total_fee ?? '')) throw new V2NotificationError('bad_amount', 'refund_fee / total_fee are not amounts in fen');
-  return { fields: root, refund: v2RefundNotification(root, f.mch_id) };
+  return { fields: root, refund: v2RefundNotification(root, f.mch_id, f.sub_mch_id || undefined) };
 }
 
 /** The answer WeChat expects: SUCCESS/OK after the commit, FAIL with a message otherwise. */

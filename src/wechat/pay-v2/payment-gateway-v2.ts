@@ -1,8 +1,19 @@
 import type { Readable } from 'node:stream';
 import { neutralRefund } from '../pay/payment-gateway';
-import type { FundFlowAccount, GatewayChannel, InvokeParams, MerchantRef, PaymentGateway, PrepayOrder, PrepayResult, RefundRequest, RefundResult, TradeBillKind } from '../pay/payment-gateway';
+import type {
+  FundFlowAccount,
+  GatewayChannel,
+  InvokeParams,
+  MerchantRef,
+  PaymentGateway,
+  PrepayOrder,
+  PrepayResult,
+  RefundRequest,
+  RefundResult,
+  TradeBillKind,
+} from '../pay/payment-gateway';
 import type { Transaction } from '../pay/types';
-import { V2UnifiedOrderInput, WechatPayV2Client } from './wechat-pay-v2.client';
+import { V2SubMerchant, V2UnifiedOrderInput, WechatPayV2Client } from './wechat-pay-v2.client';
 
 const IP = /^[0-9a-fA-F.:]{3,45}$/;
 
@@ -12,9 +23,16 @@ function body(description: string): string {
 }
 
 /**
- * PaymentGateway over Pay APIv2 (direct merchant): every channel is one unifiedorder with its
- * trade_type — JSAPI for jsapi and the mini-program (its appid), MWEB for h5, NATIVE for native —
- * and the invoke parameters carry the v2 paySign. Answers and errors come out as the APIv3 adapter's.
+ * PaymentGateway over Pay APIv2: every channel is one unifiedorder with its trade_type — JSAPI for
+ * jsapi and the mini-program (its appid), MWEB for h5, NATIVE for native — and the invoke parameters
+ * carry the v2 paySign. Answers and errors come out as the APIv3 adapter's.
+ *
+ * Service provider (服务商, `partner` set: WECHATPAY_SUB_MCHID): every call names the provider
+ * (appid, mch_id: WECHAT_APPID, WECHATPAY_MCHID) and the order's sub-merchant (sub_mch_id; the
+ * default one when an order carries none). A payer under the provider's appid is `openid`; under any
+ * other (the sub-merchant's own official account or mini-program) it is sub_appid + sub_openid, and
+ * paySign is over that appId (WeChat: appId is the account the payment is invoked in), signed with
+ * the provider's API key.
  */
 export class WechatPayV2Gateway implements PaymentGateway {
   constructor(
@@ -27,6 +45,11 @@ export class WechatPayV2Gateway implements PaymentGateway {
       refundNotifyUrl?: string;
       /** spbill_create_ip when the shopper's is unknown (APIv2 requires one on every unifiedorder). */
       fallbackClientIp?: string;
+      /**
+       * Service-provider mode: subMchid = the default sub-merchant; shopperAppid = the official
+       * account shoppers log in through (the provider's, or WECHAT_SUB_APPID).
+       */
+      partner?: { subMchid: string; shopperAppid?: string };
     },
   ) {}
 
@@ -35,12 +58,25 @@ export class WechatPayV2Gateway implements PaymentGateway {
     return this.options.notifyUrl;
   }
 
+  /**
+   * The sub-merchant a call names (service-provider mode), else none; `payerAppid`: the appid the
+   * trade was prepaid with, named as sub_appid when it is not the provider's.
+   */
+  private merchant(ref?: MerchantRef, payerAppid?: string): V2SubMerchant | undefined {
+    const partner = this.options.partner;
+    if (!partner) return undefined;
+    const subAppid = payerAppid && payerAppid !== this.client.appid ? payerAppid : undefined;
+    return { subMchid: ref?.subMchid ?? partner.subMchid, ...(subAppid ? { subAppid } : {}) };
+  }
+
   appidFor(channel: GatewayChannel): string | undefined {
-    return channel === 'miniprogram' ? this.options.miniprogramAppid : this.client.appid;
+    if (channel === 'miniprogram') return this.options.miniprogramAppid;
+    return this.options.partner?.shopperAppid ?? this.client.appid;
   }
 
   async prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult> {
     const clientIp = order.clientIp && IP.test(order.clientIp) ? order.clientIp : (this.options.fallbackClientIp ?? '127.0.0.1');
+    const merchant = this.merchant(order.merchant);
     const base = {
       description: body(order.description),
       outTradeNo: order.outTradeNo,
@@ -48,13 +84,16 @@ export class WechatPayV2Gateway implements PaymentGateway {
       notifyUrl: this.options.notifyUrl,
       clientIp,
       timeExpire: order.expiresAt,
+      ...(merchant ? { merchant } : {}),
     };
     let input: V2UnifiedOrderInput;
     switch (channel) {
       case 'jsapi':
       case 'miniprogram':
         if (!order.payer) throw new Error('a JSAPI prepay needs the payer');
-        input = { ...base, tradeType: 'JSAPI', openid: order.payer.openid, appid: order.payer.appid };
+        if (!merchant) input = { ...base, tradeType: 'JSAPI', openid: order.payer.openid, appid: order.payer.appid };
+        else if (order.payer.appid === this.client.appid) input = { ...base, tradeType: 'JSAPI', openid: order.payer.openid };
+        else input = { ...base, tradeType: 'JSAPI', subAppid: order.payer.appid, subOpenid: order.payer.openid };
         break;
       case 'h5':
         if (!order.clientIp) throw new Error('an H5 prepay needs the payer client ip');
@@ -86,14 +125,18 @@ export class WechatPayV2Gateway implements PaymentGateway {
   /**
    * orderquery / closeorder with the appid the attempt was prepaid with (the mini-program's for
    * miniprogram): v2 names the appid in the request and its answer echoes it, and the business
-   * modules read the answer's appid as the one prepaid with.
+   * modules read the answer's appid as the one prepaid with. A service provider always asks as its
+   * own appid, naming the order's sub-merchant and, when the payer was under another appid (the
+   * sub-merchant's account or the mini-program), that one as sub_appid.
    */
-  query(outTradeNo: string, _merchant?: MerchantRef, appid?: string): Promise<Transaction> {
-    return this.client.queryByOutTradeNo(outTradeNo, this.ours(appid));
+  query(outTradeNo: string, merchant?: MerchantRef, appid?: string): Promise<Transaction> {
+    const sub = this.merchant(merchant, appid);
+    return this.client.queryByOutTradeNo(outTradeNo, sub ? undefined : this.ours(appid), sub);
   }
 
-  close(outTradeNo: string, _merchant?: MerchantRef, appid?: string): Promise<void> {
-    return this.client.closeOrder(outTradeNo, this.ours(appid));
+  close(outTradeNo: string, merchant?: MerchantRef, appid?: string): Promise<void> {
+    const sub = this.merchant(merchant, appid);
+    return this.client.closeOrder(outTradeNo, sub ? undefined : this.ours(appid), sub);
   }
 
   /** One of our own appids (the official account's or the mini-program's), else the configured one. */
@@ -110,18 +153,24 @@ export class WechatPayV2Gateway implements PaymentGateway {
       refundFee: request.amount,
       ...(request.reason ? { reason: [...request.reason].slice(0, 80).join('') } : {}),
       ...(this.options.refundNotifyUrl ? { notifyUrl: this.options.refundNotifyUrl } : {}),
-      appid: this.ours(request.appid),
+      // A provider refunds as its own appid, naming the sub-merchant (and the payer's sub_appid when it had one).
+      ...(this.options.partner ? { merchant: this.merchant(request.merchant, request.appid) } : { appid: this.ours(request.appid) }),
     });
     return neutralRefund(answer, request.outRefundNo);
   }
 
-  async queryRefund(outRefundNo: string): Promise<RefundResult> {
-    return neutralRefund(await this.client.queryRefund(outRefundNo), outRefundNo);
+  async queryRefund(outRefundNo: string, merchant?: MerchantRef): Promise<RefundResult> {
+    return neutralRefund(await this.client.queryRefund(outRefundNo, this.merchant(merchant)), outRefundNo);
   }
 
-  /** downloadbill (GZIP, gunzipped by the client): the same layout as the APIv3 trade bill. */
-  tradeBill(date: string, type: TradeBillKind): Promise<Readable> {
-    return this.client.downloadBill({ billDate: date, billType: type, tarType: 'GZIP' });
+  /**
+   * downloadbill (GZIP, gunzipped by the client): the same layout as the APIv3 trade bill. A
+   * provider's bill of one sub-merchant when `merchant` is given (sub_mch_id); without, the
+   * provider's bill of every sub-merchant (as the APIv3 partner adapter's).
+   */
+  tradeBill(date: string, type: TradeBillKind, merchant?: MerchantRef): Promise<Readable> {
+    const sub = merchant && this.options.partner ? { merchant: { subMchid: merchant.subMchid } } : {};
+    return this.client.downloadBill({ billDate: date, billType: type, tarType: 'GZIP', ...sub });
   }
 
   /** downloadfundflow (HMAC-SHA256, mutual TLS), gunzipped by the client. */

@@ -165,6 +165,77 @@ describe('WechatPayV2Client against a signing test double', () => {
     await expect(client().downloadBill({ billDate: '2026-01-02' })).rejects.toMatchObject({ wechatCode: 'NO_STATEMENT_EXIST' });
   });
 
+  describe('as a service provider (sub_mch_id)', () => {
+    const SUB = '1900000109';
+    const SUB_APPID = 'wx8888888888888888';
+    const sub = { subMchid: SUB };
+
+    it('unifiedorder names the provider (appid, mch_id), sub_mch_id, and the payer as openid under appid or sub_appid + sub_openid', async () => {
+      handler = (_p, f) => ok({ sub_mch_id: f.sub_mch_id, ...(f.sub_appid ? { sub_appid: f.sub_appid } : {}), trade_type: 'JSAPI', prepay_id: 'wx_sp' });
+      const base = { tradeType: 'JSAPI' as const, description: 'd', outTradeNo: 'T9', totalFee: 1, notifyUrl: 'https://n', clientIp: '1.2.3.4', merchant: sub };
+      await client().unifiedOrder({ ...base, openid: 'o_sp' });
+      expect(received[0].fields).toMatchObject({ appid: APPID, mch_id: MCHID, sub_mch_id: SUB, openid: 'o_sp' });
+      expect(received[0].fields.sub_appid).toBeUndefined();
+      expect(received[0].fields.sign).toBe(doubleSign(received[0].fields, 'MD5'));
+      await client().unifiedOrder({ ...base, subAppid: SUB_APPID, subOpenid: 'o_sub' });
+      expect(received[1].fields).toMatchObject({ appid: APPID, mch_id: MCHID, sub_mch_id: SUB, sub_appid: SUB_APPID, sub_openid: 'o_sub' });
+      expect(received[1].fields.openid).toBeUndefined();
+      await expect(client().unifiedOrder({ ...base, merchant: undefined, subAppid: SUB_APPID, subOpenid: 'o_sub' })).rejects.toThrow(/service provider/);
+      await expect(client().unifiedOrder({ ...base, subOpenid: 'o_sub' })).rejects.toThrow(/sub_appid/);
+    });
+
+    it('orderquery, closeorder, refund, refundquery and downloadbill send sub_mch_id; the trade comes back with sub_mchid and the payer under sub_appid', async () => {
+      handler = (path, f) => {
+        if (path === '/pay/downloadbill') return { body: '交易时间\r\n' };
+        if (path === '/pay/orderquery') return ok({ sub_mch_id: f.sub_mch_id, sub_appid: SUB_APPID, trade_state: 'SUCCESS', out_trade_no: 'T9', transaction_id: '4200', total_fee: '1', openid: 'o_sp', sub_openid: 'o_sub', time_end: '20260102110405' });
+        if (path === '/secapi/pay/refund') return ok({ sub_mch_id: f.sub_mch_id, out_trade_no: 'T9', out_refund_no: 'R9', refund_id: '5000', refund_fee: '1', total_fee: '1' });
+        if (path === '/pay/refundquery') return ok({ sub_mch_id: f.sub_mch_id, out_trade_no: 'T9', total_fee: '1', refund_count: '1', out_refund_no_0: 'R9', refund_id_0: '5000', refund_fee_0: '1', refund_status_0: 'PROCESSING' });
+        return ok({ sub_mch_id: f.sub_mch_id });
+      };
+      const tx = await client().queryByOutTradeNo('T9', undefined, sub);
+      expect(tx).toMatchObject({ mchid: MCHID, sub_mchid: SUB, appid: SUB_APPID, payer: { openid: 'o_sub' } });
+      await client().closeOrder('T9', undefined, sub);
+      await client().createRefund({ outTradeNo: 'T9', outRefundNo: 'R9', totalFee: 1, refundFee: 1, merchant: sub });
+      await client().queryRefund('R9', sub);
+      for await (const _ of await client().downloadBill({ billDate: '2026-01-02', merchant: sub })) void _;
+      expect(received.map((r) => [r.path, r.fields.mch_id, r.fields.sub_mch_id])).toEqual(
+        ['/pay/orderquery', '/pay/closeorder', '/secapi/pay/refund', '/pay/refundquery', '/pay/downloadbill'].map((path) => [path, MCHID, SUB]),
+      );
+      // A direct call names no sub-merchant.
+      handler = () => ok({ trade_state: 'NOTPAY', out_trade_no: 'T1' });
+      expect((await client().queryByOutTradeNo('T1')).sub_mchid).toBeUndefined();
+      expect(received.at(-1)!.fields.sub_mch_id).toBeUndefined();
+    });
+
+    it("refuses a signed answer about another sub-merchant, a provider's answer without sub_mch_id, and a sub-merchant's answer to a direct call", async () => {
+      handler = () => ok({ sub_mch_id: '1900000110', trade_state: 'SUCCESS' });
+      await expect(client().queryByOutTradeNo('T9', undefined, sub)).rejects.toThrow(/sub_mch_id 1900000110/);
+      handler = () => ok({ trade_state: 'SUCCESS' });
+      await expect(client().queryByOutTradeNo('T9', undefined, sub)).rejects.toBeInstanceOf(WechatPayBadAnswerError);
+      handler = () => ok({ sub_mch_id: SUB, trade_state: 'SUCCESS' });
+      await expect(client().queryByOutTradeNo('T9')).rejects.toBeInstanceOf(WechatPayBadAnswerError);
+      // A refusal need not name it (WeChat's error answers are about the request).
+      handler = () => fail('ORDERNOTEXIST', '订单不存在');
+      await expect(client().queryByOutTradeNo('T9', undefined, sub)).rejects.toMatchObject({ httpStatus: 404, wechatCode: 'ORDER_NOT_EXIST' });
+    });
+
+    it('orderquery of a trade paid under sub_appid names it; the trade is under that appid even when the answer does not repeat it, and one naming another is refused', async () => {
+      const withSub = { subMchid: SUB, subAppid: SUB_APPID };
+      handler = (_p, f) => ok({ sub_mch_id: f.sub_mch_id, trade_state: 'NOTPAY', out_trade_no: 'T9' });
+      expect(await client().queryByOutTradeNo('T9', undefined, withSub)).toMatchObject({ appid: SUB_APPID, sub_mchid: SUB });
+      expect(received[0].fields).toMatchObject({ appid: APPID, sub_appid: SUB_APPID, sub_mch_id: SUB });
+      handler = (_p, f) => ok({ sub_mch_id: f.sub_mch_id, sub_appid: 'wx0000000000000000', trade_state: 'NOTPAY', out_trade_no: 'T9' });
+      await expect(client().queryByOutTradeNo('T9', undefined, withSub)).rejects.toThrow(/sub_appid wx0000000000000000/);
+    });
+
+    it('paySign over the sub_appid when the payer is a sub_openid, with the same (provider) key', () => {
+      const c = client('HMAC-SHA256');
+      const params = c.buildJsapiInvokeParams('wx_sp', 1395712654, 'nonce', SUB_APPID);
+      const unsigned = { appId: SUB_APPID, timeStamp: '1395712654', nonceStr: 'nonce', package: 'prepay_id=wx_sp', signType: 'HMAC-SHA256' };
+      expect(params).toEqual({ ...unsigned, paySign: doubleSign(unsigned, 'HMAC-SHA256') });
+    });
+  });
+
   it('JSAPI invoke parameters: paySign over appId, nonceStr, package, signType, timeStamp (documented vector)', () => {
     const c = new WechatPayV2Client({ appid: 'wx2421b1c4370ec43b', mchid: MCHID, apiKey: KEY, signType: 'HMAC-SHA256', baseUrl: base, timeoutMs: 1, now: () => 0 });
     expect(c.buildJsapiInvokeParams('wx201410272009395522657a690389285100', 1395712654, 'e61463f8efa94090b1f366cccfbbb444')).toEqual({
@@ -202,6 +273,19 @@ describe('APIv2 notifications', () => {
     expect(parseV2PaymentNotification(doubleXml({ ...usd, sign: doubleSign(usd, 'MD5') }), keys).transaction.amount).toMatchObject({ currency: 'USD' });
     const frac = { ...paid, total_fee: '1.01' };
     expect(() => parseV2PaymentNotification(doubleXml({ ...frac, sign: doubleSign(frac, 'MD5') }), keys)).toThrow(/total_fee/);
+  });
+
+  it("a provider's notification keeps sub_mchid, the payer's appid (sub_appid) and sub_openid for the one ownership check; its refund notification keeps sub_mch_id", () => {
+    const sp = { ...paid, sub_mch_id: '1900000109', sub_appid: 'wx8888888888888888', sub_openid: 'o_sub', sub_is_subscribe: 'N' };
+    const { transaction } = parseV2PaymentNotification(doubleXml({ ...sp, sign: doubleSign(sp, 'MD5') }), keys);
+    expect(transaction).toMatchObject({ mchid: MCHID, sub_mchid: '1900000109', appid: 'wx8888888888888888', payer: { openid: 'o_sub' } });
+    const spOpenid = { ...paid, sub_mch_id: '1900000109' };
+    expect(parseV2PaymentNotification(doubleXml({ ...spOpenid, sign: doubleSign(spOpenid, 'MD5') }), keys).transaction).toMatchObject({ appid: APPID, sub_mchid: '1900000109', payer: { openid: 'o1' } });
+    const root = '<root><out_refund_no>R1</out_refund_no><out_trade_no>T1</out_trade_no><refund_id>5000</refund_id><refund_fee>50</refund_fee><total_fee>101</total_fee><refund_status>SUCCESS</refund_status></root>';
+    const c = createCipheriv('aes-256-ecb', Buffer.from(createHash('md5').update(KEY).digest('hex'), 'utf8'), null);
+    const reqInfo = Buffer.concat([c.update(root, 'utf8'), c.final()]).toString('base64');
+    const { refund } = parseV2RefundNotification(doubleXml({ return_code: 'SUCCESS', appid: APPID, mch_id: MCHID, sub_mch_id: '1900000109', nonce_str: 'n', req_info: reqInfo }), keys);
+    expect(refund).toMatchObject({ mchid: MCHID, sub_mchid: '1900000109', out_refund_no: 'R1' });
   });
 
   it('refuses an XXE notification before reading any field', () => {

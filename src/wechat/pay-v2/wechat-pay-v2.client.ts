@@ -46,6 +46,21 @@ export interface WechatPayV2Options {
 
 export type V2TradeType = 'JSAPI' | 'MWEB' | 'NATIVE';
 
+/**
+ * Service-provider mode (服务商): the sub-merchant a call is for. The request then names the
+ * provider (appid, mch_id: the configured ones) and `sub_mch_id`; answers must name the same
+ * sub_mch_id (one naming another sub-merchant is refused as a bad answer).
+ */
+export interface V2SubMerchant {
+  subMchid: string;
+  /**
+   * orderquery / closeorder: the appid the trade's payer was under when not the provider's (sent as
+   * sub_appid). A trade is the answer's appid = sub_appid ?? appid, so an answer that does not repeat
+   * it is read with the one asked for (as the direct answer's appid is the request's, checked).
+   */
+  subAppid?: string;
+}
+
 export interface V2UnifiedOrderInput {
   tradeType: V2TradeType;
   /** Another appid bound to the merchant (the mini-program's); default the official account's. */
@@ -62,8 +77,14 @@ export interface V2UnifiedOrderInput {
   attach?: string;
   goodsTag?: string;
   limitPay?: 'no_credit';
-  /** JSAPI */
+  /** JSAPI: the payer under `appid` (the provider's in service-provider mode). */
   openid?: string;
+  /** Service-provider mode: the trade's sub-merchant. */
+  merchant?: V2SubMerchant;
+  /** Service-provider mode: the sub-merchant's own official account or mini-program (sub_appid). */
+  subAppid?: string;
+  /** JSAPI in service-provider mode: the payer under `subAppid` (instead of openid). */
+  subOpenid?: string;
   /** NATIVE */
   productId?: string;
   /** MWEB: serialised as the `scene_info` JSON. */
@@ -87,6 +108,7 @@ export interface V2RefundInput {
   notifyUrl?: string;
   /** The appid the order was prepaid with (the mini-program's for its orders), when not the configured one. */
   appid?: string;
+  merchant?: V2SubMerchant;
 }
 
 /** Parameters for getBrandWCPayRequest / wx.requestPayment with the v2 sign. */
@@ -107,10 +129,14 @@ interface V2Call {
   secure?: boolean;
   /** The appid the call is made with (and its answer must name), when not the configured one. */
   appid?: string;
+  /** Service-provider mode: sent as sub_mch_id, and the answer must name it. */
+  merchant?: V2SubMerchant;
 }
 
 /**
- * The Pay APIv2 calls (direct merchant): XML in, XML out, signed with the API key. Every answer is
+ * The Pay APIv2 calls, as a direct merchant or as a service provider (a call with `merchant` names
+ * the sub-merchant: sub_mch_id, and sub_appid/sub_openid on unifiedorder): XML in, XML out, signed
+ * with the API key (the provider's). Every answer is
  * checked in WeChat's order — return_code, then its sign (unsigned or forged answers refused), then
  * result_code/err_code — and failures are the WechatPayApiError the APIv3 client raises for the same
  * situation (see errors.ts), so callers need not know which version answered.
@@ -140,14 +166,18 @@ export class WechatPayV2Client {
   }
 
   async unifiedOrder(input: V2UnifiedOrderInput): Promise<V2UnifiedOrderResult> {
-    if (input.tradeType === 'JSAPI' && !input.openid) throw new Error('unifiedorder JSAPI needs the openid');
+    if (input.tradeType === 'JSAPI' && !input.openid && !input.subOpenid) throw new Error('unifiedorder JSAPI needs the openid (or sub_openid)');
+    if ((input.subAppid || input.subOpenid) && !input.merchant) throw new Error('sub_appid / sub_openid are for a service provider: name the sub-merchant');
+    if (input.subOpenid && !input.subAppid) throw new Error('sub_openid is the payer under sub_appid: it needs the sub_appid');
     if (input.tradeType === 'NATIVE' && !input.productId) throw new Error('unifiedorder NATIVE needs a product_id');
     if (input.tradeType === 'MWEB' && input.sceneInfo === undefined) throw new Error('unifiedorder MWEB needs scene_info');
     const f = await this.call({
       path: '/pay/unifiedorder',
       idempotent: false,
       appid: input.appid,
+      merchant: input.merchant,
       fields: {
+        sub_appid: input.subAppid,
         body: input.description,
         attach: input.attach,
         out_trade_no: input.outTradeNo,
@@ -160,7 +190,8 @@ export class WechatPayV2Client {
         trade_type: input.tradeType,
         product_id: input.productId,
         limit_pay: input.limitPay,
-        openid: input.openid,
+        openid: input.subOpenid ? undefined : input.openid,
+        sub_openid: input.subOpenid,
         scene_info: input.sceneInfo === undefined ? undefined : JSON.stringify(input.sceneInfo),
       },
     });
@@ -171,14 +202,14 @@ export class WechatPayV2Client {
   }
 
   /** The order as an APIv3 Transaction (ORDERNOTEXIST → 404 ORDER_NOT_EXIST, as v3 answers). */
-  async queryByOutTradeNo(outTradeNo: string, appid?: string): Promise<Transaction> {
-    const f = await this.call({ path: '/pay/orderquery', idempotent: true, fields: { out_trade_no: outTradeNo }, appid });
+  async queryByOutTradeNo(outTradeNo: string, appid?: string, merchant?: V2SubMerchant): Promise<Transaction> {
+    const f = await this.call({ path: '/pay/orderquery', idempotent: true, merchant, fields: { out_trade_no: outTradeNo }, appid });
     if (!f.trade_state) throw invalid('orderquery', 'trade_state');
     return v2Transaction(f);
   }
 
-  async queryByTransactionId(transactionId: string): Promise<Transaction> {
-    const f = await this.call({ path: '/pay/orderquery', idempotent: true, fields: { transaction_id: transactionId } });
+  async queryByTransactionId(transactionId: string, merchant?: V2SubMerchant): Promise<Transaction> {
+    const f = await this.call({ path: '/pay/orderquery', idempotent: true, merchant, fields: { transaction_id: transactionId } });
     if (!f.trade_state) throw invalid('orderquery', 'trade_state');
     return v2Transaction(f);
   }
@@ -187,9 +218,9 @@ export class WechatPayV2Client {
    * Closes an unpaid order. Closing a closed one succeeds again (as APIv3's close does); a paid one
    * fails with ORDER_PAID.
    */
-  async closeOrder(outTradeNo: string, appid?: string): Promise<void> {
+  async closeOrder(outTradeNo: string, appid?: string, merchant?: V2SubMerchant): Promise<void> {
     try {
-      await this.call({ path: '/pay/closeorder', idempotent: true, fields: { out_trade_no: outTradeNo }, appid });
+      await this.call({ path: '/pay/closeorder', idempotent: true, merchant, fields: { out_trade_no: outTradeNo }, appid });
     } catch (error) {
       if (error instanceof WechatPayApiError && error.wechatCode === 'ORDER_CLOSED') return;
       throw error;
@@ -204,6 +235,7 @@ export class WechatPayV2Client {
       idempotent: false,
       secure: true,
       appid: input.appid,
+      merchant: input.merchant,
       fields: {
         transaction_id: input.transactionId,
         out_trade_no: input.transactionId ? undefined : input.outTradeNo,
@@ -220,8 +252,8 @@ export class WechatPayV2Client {
   }
 
   /** REFUNDNOTEXIST → 404 RESOURCE_NOT_EXISTS, as APIv3's refund query answers. */
-  async queryRefund(outRefundNo: string): Promise<Refund> {
-    const f = await this.call({ path: '/pay/refundquery', idempotent: true, fields: { out_refund_no: outRefundNo } });
+  async queryRefund(outRefundNo: string, merchant?: V2SubMerchant): Promise<Refund> {
+    const f = await this.call({ path: '/pay/refundquery', idempotent: true, merchant, fields: { out_refund_no: outRefundNo } });
     const refund = v2RefundQueried(f, outRefundNo);
     if (!refund) throw invalid('refundquery', `out_refund_no_$n = ${outRefundNo}`);
     return refund;
@@ -230,10 +262,11 @@ export class WechatPayV2Client {
   /**
    * The trade bill of a day (`yyyy-MM-dd` or `yyyyMMdd`) as plain text (gunzipped when asked for as
    * GZIP). WeChat answers the file unsigned, or an XML error: "No Bill Exist" becomes the APIv3 code
-   * NO_STATEMENT_EXIST (a day without trades), "Bill Creating" STATEMENT_CREATING.
+   * NO_STATEMENT_EXIST (a day without trades), "Bill Creating" STATEMENT_CREATING. A service
+   * provider's bill of one sub-merchant names it (`merchant`: sub_mch_id); without, every one's.
    */
-  async downloadBill(params: { billDate: string; billType?: 'ALL' | 'SUCCESS' | 'REFUND'; tarType?: 'GZIP' }): Promise<Readable> {
-    const fields = this.signed({ bill_date: params.billDate.replace(/-/g, ''), bill_type: params.billType ?? 'ALL', tar_type: params.tarType });
+  async downloadBill(params: { billDate: string; billType?: 'ALL' | 'SUCCESS' | 'REFUND'; tarType?: 'GZIP'; merchant?: V2SubMerchant }): Promise<Readable> {
+    const fields = this.signed({ sub_mch_id: params.merchant?.subMchid, bill_date: params.billDate.replace(/-/g, ''), bill_type: params.billType ?? 'ALL', tar_type: params.tarType });
     return this.downloadFile('/pay/downloadbill', fields, false, params.tarType === 'GZIP');
   }
 
@@ -303,7 +336,9 @@ export class WechatPayV2Client {
 
   private async call(call: V2Call): Promise<V2Fields> {
     const appid = call.appid ?? this.options.appid;
-    const res = await this.post(call.path, buildV2Xml(this.signed(call.fields, appid)), call.idempotent, call.secure ?? false);
+    const subMchid = call.merchant?.subMchid;
+    const subAppid = call.merchant?.subAppid;
+    const res = await this.post(call.path, buildV2Xml(this.signed({ sub_mch_id: subMchid, sub_appid: subAppid, ...call.fields }, appid)), call.idempotent, call.secure ?? false);
     if (res.status >= 500) throw new WechatPayApiError(res.status, 'SYSTEM_ERROR', `${call.path} answered HTTP ${res.status}`);
     if (res.status !== 200) throw new WechatPayApiError(res.status, `HTTP_${res.status}`, `${call.path} answered HTTP ${res.status}${htmlTitle(res.body)}`);
     const f = this.parse(res.body, call.path);
@@ -316,6 +351,12 @@ export class WechatPayV2Client {
     this.verify(f, call.path);
     if (f.appid && f.appid !== appid) throw this.bad(call.path, `answer names appid ${f.appid}, not ours`);
     if (f.mch_id && f.mch_id !== this.options.mchid) throw this.bad(call.path, `answer names mch_id ${f.mch_id}, not ours`);
+    // A provider's answer is about the sub-merchant asked for; a direct merchant's names none.
+    if ((f.sub_mch_id || undefined) !== subMchid && (f.sub_mch_id || f.result_code === 'SUCCESS')) {
+      throw this.bad(call.path, `answer names sub_mch_id ${f.sub_mch_id || '(none)'}, the call was for ${subMchid ?? 'no sub-merchant'}`);
+    }
+    if (subAppid && f.sub_appid && f.sub_appid !== subAppid) throw this.bad(call.path, `answer names sub_appid ${f.sub_appid}, the call was for ${subAppid}`);
+    if (subAppid && !f.sub_appid) f.sub_appid = subAppid;
     if (f.result_code !== 'SUCCESS') {
       const error = v2BusinessError(f.err_code, f.err_code_des);
       const level = error.httpStatus === 404 ? 'log' : 'warn';
