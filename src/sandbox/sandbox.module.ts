@@ -15,6 +15,7 @@ import { SandboxNotifier } from './sandbox-notifier.service';
 import { SandboxPayV2Controller } from './sandbox-pay-v2.controller';
 import { SandboxPayController, SandboxPayNotFoundController } from './sandbox-pay.controller';
 import { SandboxPartnerController } from './sandbox-partner.controller';
+import { SandboxPartnerService } from './sandbox-partner.service';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxState } from './sandbox.state';
@@ -78,6 +79,7 @@ export class SandboxModule implements OnModuleInit {
         SandboxHttp,
         SandboxPayService,
         SandboxMpService,
+        SandboxPartnerService,
         // Inside the app only: `npm run sandbox` has no database, and is the one sandbox instances share.
         ...(options.standalone ? [] : [SandboxInstanceLock]),
       ],
