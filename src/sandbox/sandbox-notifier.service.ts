@@ -201,13 +201,18 @@ export class SandboxNotifier implements OnModuleDestroy {
     const r = JSON.parse(notification.plaintext) as {
       appid?: string;
       mchid: string;
+      /** A provider's trade (the partner view): sp_* and sub_* instead of appid/mchid, payer sp_openid or sub_openid. */
+      sp_appid?: string;
+      sp_mchid?: string;
+      sub_appid?: string;
+      sub_mchid?: string;
       out_trade_no: string;
       transaction_id: string;
       trade_type?: string;
       bank_type?: string;
       attach?: string;
       success_time?: string;
-      payer?: { openid?: string };
+      payer?: { openid?: string; sp_openid?: string; sub_openid?: string };
       refund_id?: string;
       out_refund_no?: string;
       refund_status?: string;
@@ -215,17 +220,22 @@ export class SandboxNotifier implements OnModuleDestroy {
       amount?: { total?: number; payer_total?: number; refund?: number; payer_refund?: number; currency?: string };
     };
     let xml: string;
+    // APIv2 names a provider's trade as appid/mch_id = the provider's, plus sub_appid / sub_mch_id.
+    const merchant = {
+      appid: r.sp_appid ?? r.appid ?? this.settings.keystore.appid,
+      mch_id: r.sp_mchid ?? r.mchid,
+      sub_appid: r.sub_appid,
+      sub_mch_id: r.sub_mchid,
+    };
     if (notification.resourceType === 'transaction') {
       const fields: Record<string, string | undefined> = {
         return_code: 'SUCCESS',
         return_msg: 'OK',
-        appid: r.appid,
-        mch_id: r.mchid,
+        ...merchant,
         nonce_str: sandboxNonce(),
         ...(signType === 'MD5' ? {} : { sign_type: signType }),
         result_code: 'SUCCESS',
-        openid: r.payer?.openid,
-        is_subscribe: 'N',
+        ...(r.payer?.sub_openid ? { sub_openid: r.payer.sub_openid, sub_is_subscribe: 'N' } : { openid: r.payer?.openid ?? r.payer?.sp_openid, is_subscribe: 'N' }),
         trade_type: r.trade_type ?? 'JSAPI',
         bank_type: r.bank_type ?? 'OTHERS',
         total_fee: String(r.amount?.total),
@@ -260,7 +270,13 @@ export class SandboxNotifier implements OnModuleDestroy {
       );
       let reqInfo = sandboxReqInfo(root, key);
       if (tamper === 'ciphertext') reqInfo = (reqInfo[0] === 'A' ? 'B' : 'A') + reqInfo.slice(1);
-      xml = sandboxXml({ return_code: 'SUCCESS', appid: notification.v2?.appid ?? this.settings.keystore.appid, mch_id: r.mchid, nonce_str: sandboxNonce(), req_info: reqInfo });
+      // The refunded order's appid (the mini-program's for its orders); a provider's trade names its own
+      // appid, and the one the payer was under as sub_appid.
+      const orderAppid = notification.v2?.appid;
+      const names = r.sp_mchid
+        ? { ...merchant, appid: this.settings.keystore.appid, sub_appid: orderAppid && orderAppid !== this.settings.keystore.appid ? orderAppid : undefined }
+        : { ...merchant, appid: orderAppid ?? this.settings.keystore.appid };
+      xml = sandboxXml({ return_code: 'SUCCESS', ...names, nonce_str: sandboxNonce(), req_info: reqInfo });
     }
     return { body: Buffer.from(xml, 'utf8'), headers: { 'Content-Type': 'text/xml', 'User-Agent': 'Mozilla/4.0' } };
   }

@@ -8,6 +8,8 @@ import { sandboxPrefixOf } from './root-alias';
 import { SandboxPayError } from './sandbox-errors';
 import { SandboxHttp, type RawRequest } from './sandbox-http';
 import type { SandboxEndpoint } from './sandbox-faults';
+import { checkBound, checkRefundSubMchid } from './sandbox-partner';
+import { SandboxPartnerService, partnerOf } from './sandbox-partner.service';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSecapiServer, secapiClientOf } from './sandbox-secapi.server';
 import { SandboxSettings } from './sandbox.settings';
@@ -78,6 +80,12 @@ function fen(f: Fields, name: string): number {
  * front over the same transaction core as APIv3 (SandboxPayService): an order made here is the
  * same order under /v3, and the other way round.
  *
+ * Service provider (服务商): a request naming sub_mch_id (and sub_appid / sub_openid) is the sandbox
+ * merchant speaking as the provider for that sub-merchant, checked by the same SandboxPartnerService
+ * as the APIv3 partner routes (sub_mch_id bound to the provider, sub_openid only with sub_appid and a
+ * user of it); a partner trade is found only under its own sub_mch_id (omitted → 受理机构必须传入
+ * sub_mch_id), answers name it, and its notifications carry sub_mch_id / sub_appid / sub_openid.
+ *
  * Mutual TLS: WeChat takes /secapi/pay/refund and /pay/downloadfundflow only with the merchant API
  * certificate. The sandbox serves them on its mutual-TLS port (SandboxSecapiServer), which checks the
  * certificate; the same paths on the plain http port are refused with return_code FAIL, nothing done.
@@ -93,6 +101,7 @@ export class SandboxPayV2Controller {
     private readonly settings: SandboxSettings,
     private readonly http: SandboxHttp,
     private readonly secapi: SandboxSecapiServer,
+    private readonly partner: SandboxPartnerService,
   ) {}
 
   @Post('pay/unifiedorder')
@@ -113,8 +122,10 @@ export class SandboxPayV2Controller {
         amount: { total: totalFee, currency: f.fee_type || 'CNY' },
         scene_info: { payer_client_ip: clientIp },
       };
+      const provider = Boolean(f.sub_mch_id || f.sub_appid || f.sub_openid);
       if (tradeType === 'JSAPI') {
-        if (!f.openid) throw new V2ReturnFail('trade_type=JSAPI时（即JSAPI支付），必须传openid');
+        if (!f.openid && !(provider && f.sub_openid)) throw new V2ReturnFail('trade_type=JSAPI时（即JSAPI支付），必须传openid');
+        if (f.openid && f.sub_openid) throw new V2ReturnFail('openid和sub_openid只能传其中之一');
         v3Body.payer = { openid: f.openid };
       }
       if (tradeType === 'NATIVE' && !f.product_id) throw new V2ReturnFail('trade_type=NATIVE时，product_id为必填参数');
@@ -135,7 +146,20 @@ export class SandboxPayV2Controller {
         if (!m) throw new V2ReturnFail('time_expire 参数格式错误（yyyyMMddHHmmss）');
         v3Body.time_expire = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}+08:00`;
       }
-      const answer = this.pay.prepay(v3Body, tradeType as SandboxTradeType, `${req.protocol}://${req.get('host')}${sandboxPrefixOf(req)}`);
+      const base = `${req.protocol}://${req.get('host')}${sandboxPrefixOf(req)}`;
+      let answer: ReturnType<SandboxPayService['prepay']>;
+      if (provider) {
+        // The provider's unifiedorder, in the APIv3 partner shape, through the same checks as /v3/pay/partner.
+        const { appid, mchid, payer: _payer, ...rest } = v3Body;
+        const payer = tradeType !== 'JSAPI' ? undefined : f.sub_openid ? { sub_openid: f.sub_openid } : { sp_openid: f.openid };
+        answer = this.partner.prepay(
+          { ...rest, sp_appid: appid, sp_mchid: mchid, sub_mchid: f.sub_mch_id || undefined, ...(f.sub_appid ? { sub_appid: f.sub_appid } : {}), ...(payer ? { payer } : {}) },
+          tradeType as SandboxTradeType,
+          base,
+        );
+      } else {
+        answer = this.pay.prepay(v3Body, tradeType as SandboxTradeType, base);
+      }
       const tx = this.state.transactions.get(f.out_trade_no)!;
       tx.v2 = { signType };
       this.state.changed();
@@ -159,7 +183,7 @@ export class SandboxPayV2Controller {
   @HttpCode(200)
   closeOrder(@Req() req: RawRequest, @Res() res: Response) {
     return this.handle('pay/closeorder', req, res, (f) => {
-      const tx = this.pay.findByOutTradeNo(required(f, 'out_trade_no'), f.mch_id);
+      const tx = this.findTransaction({ ...f, out_trade_no: required(f, 'out_trade_no'), transaction_id: '' });
       if (tx.state === 'CLOSED') throw new V2ResultFail('ORDERCLOSED', '订单已关闭，无法重复关闭');
       this.pay.close(tx.outTradeNo, { mchid: f.mch_id });
       return {};
@@ -180,6 +204,7 @@ export class SandboxPayV2Controller {
         out_refund_no: required(f, 'out_refund_no'),
         amount: { refund: fen(f, 'refund_fee'), total: fen(f, 'total_fee'), currency: f.refund_fee_type || 'CNY' },
       };
+      if (f.sub_mch_id) v3Body.sub_mchid = f.sub_mch_id;
       if (f.refund_desc) v3Body.reason = f.refund_desc;
       if (f.notify_url) v3Body.notify_url = f.notify_url;
       const refund = this.pay.createRefund(v3Body);
@@ -206,15 +231,16 @@ export class SandboxPayV2Controller {
   refundQuery(@Req() req: RawRequest, @Res() res: Response) {
     return this.handle('pay/refundquery', req, res, (f) => {
       let refunds: SandboxRefund[];
+      const sub = f.sub_mch_id || undefined;
       if (f.out_refund_no) {
-        refunds = [this.queryRefund(f.out_refund_no)];
+        refunds = [this.queryRefund(f.out_refund_no, sub)];
       } else if (f.refund_id) {
         const found = [...this.state.refunds.values()].find((r) => r.refundId === f.refund_id);
         if (!found) throw new V2ResultFail('REFUNDNOTEXIST', '退款单不存在');
-        refunds = [this.queryRefund(found.outRefundNo)];
+        refunds = [this.queryRefund(found.outRefundNo, sub)];
       } else {
         const tx = this.findTransaction(f);
-        refunds = [...this.state.refunds.values()].filter((r) => r.outTradeNo === tx.outTradeNo).map((r) => this.queryRefund(r.outRefundNo));
+        refunds = [...this.state.refunds.values()].filter((r) => r.outTradeNo === tx.outTradeNo).map((r) => this.queryRefund(r.outRefundNo, sub));
         if (refunds.length === 0) throw new V2ResultFail('REFUNDNOTEXIST', '退款单不存在');
       }
       const first = refunds[0];
@@ -276,7 +302,7 @@ export class SandboxPayV2Controller {
       const apply = this.pay.applyBill(
         kind,
         kind === 'trade'
-          ? { bill_date: billDate, bill_type: f.bill_type || 'ALL', tar_type: f.tar_type || undefined }
+          ? { bill_date: billDate, bill_type: f.bill_type || 'ALL', tar_type: f.tar_type || undefined, ...(f.sub_mch_id ? { sub_mchid: f.sub_mch_id } : {}) }
           : { bill_date: billDate, account_type: accounts[f.account_type], tar_type: f.tar_type || undefined },
         `${req.protocol}://${req.get('host')}${sandboxPrefixOf(req)}`,
       );
@@ -318,26 +344,33 @@ export class SandboxPayV2Controller {
     return false;
   }
 
-  private queryRefund(outRefundNo: string): SandboxRefund {
+  private queryRefund(outRefundNo: string, subMchid?: string): SandboxRefund {
     try {
-      return this.pay.queryRefund(outRefundNo);
+      return this.pay.queryRefund(outRefundNo, subMchid);
     } catch (error) {
       if (error instanceof SandboxPayError && error.code === 'RESOURCE_NOT_EXISTS') throw new V2ResultFail('REFUNDNOTEXIST', '退款单不存在');
       throw error;
     }
   }
 
+  /** A trade by either number; a partner trade only under its own sub_mch_id (as WeChat finds a provider's). */
   private findTransaction(f: Fields): SandboxTransaction {
-    if (f.transaction_id) return this.pay.findByTransactionId(f.transaction_id, f.mch_id);
-    if (f.out_trade_no) return this.pay.findByOutTradeNo(f.out_trade_no, f.mch_id);
-    throw new V2ReturnFail('transaction_id 和 out_trade_no 必须二选一');
+    let tx: SandboxTransaction;
+    if (f.transaction_id) tx = this.pay.findByTransactionId(f.transaction_id, f.mch_id);
+    else if (f.out_trade_no) tx = this.pay.findByOutTradeNo(f.out_trade_no, f.mch_id);
+    else throw new V2ReturnFail('transaction_id 和 out_trade_no 必须二选一');
+    checkRefundSubMchid(tx, f.sub_mch_id || undefined, 'body', this.settings.subMchids);
+    return tx;
   }
 
   private transactionFields(tx: SandboxTransaction): Record<string, string | number | undefined> {
     const view = this.pay.transactionView(tx) as { trade_state_desc?: string; trade_type?: string; bank_type?: string; success_time?: string };
     const paid = tx.state === 'SUCCESS' || tx.state === 'REFUND';
+    const partner = partnerOf(tx);
     return {
-      openid: tx.openid,
+      // A provider's trade: its sub-merchant, and the payer under sub_appid (sub_openid) or appid (openid).
+      ...(partner ? { sub_mch_id: partner.subMchid, sub_appid: partner.subAppid } : {}),
+      ...(partner?.payerKind === 'sub' ? { sub_openid: tx.openid, ...(paid ? { sub_is_subscribe: 'N' } : {}) } : { openid: tx.openid }),
       trade_state: tx.state,
       trade_state_desc: view.trade_state_desc,
       out_trade_no: tx.outTradeNo,
@@ -412,6 +445,7 @@ export class SandboxPayV2Controller {
     let result: Record<string, string | number | undefined>;
     try {
       if (fault) throw fault;
+      if (f.sub_mch_id) checkBound(f.sub_mch_id, this.settings.subMchids);
       result = { result_code: 'SUCCESS', ...handler(f, signType) };
     } catch (error) {
       if (error instanceof V2ReturnFail) {
@@ -432,6 +466,9 @@ export class SandboxPayV2Controller {
       return_msg: 'OK',
       appid: f.appid,
       mch_id: f.mch_id,
+      // A provider's answers name the sub-merchant asked for (a trade's own, for orderquery).
+      sub_appid: f.sub_appid || undefined,
+      sub_mch_id: f.sub_mch_id || undefined,
       nonce_str: sandboxNonce(),
       ...result,
     };
