@@ -1,14 +1,22 @@
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { WechatPayApiError } from '../../src/wechat/pay/errors';
 import { WechatPayHttp } from '../../src/wechat/pay/wechat-pay.http';
 import { loadOrCreateSandboxKeystore } from '../../src/sandbox/keystore';
+import { PAYMENT_GATEWAY, PaymentGateway } from '../../src/wechat/pay/payment-gateway';
 import { craftNotification } from '../helpers/craft-notification';
 import { Shop } from '../helpers/shop';
+import { postXml, v2Call, v2RefundNotification } from '../helpers/v2-wire';
 
 /**
- * Service-provider mode end to end against the sandbox (issue 15): the app as a provider
- * (WECHATPAY_SUB_MCHID), the sandbox's partner routes, one transaction core.
+ * Service-provider mode end to end against the sandbox (issue 15), once per API version: the app as
+ * a provider (WECHATPAY_SUB_MCHID) through the one payment port — APIv3's partner routes, or APIv2's
+ * paths with sub_mch_id / sub_appid / sub_openid — over the sandbox's one transaction core. What only
+ * one version can show (its raw answers) is asked in that version's own terms.
  */
-describe('service-provider mode against the sandbox: login, order, pay (sp_openid), notification, query-on-read', () => {
+const VERSIONS = ['v3', 'v2'] as const;
+
+describe.each(VERSIONS)('service-provider mode (%s) against the sandbox: login, order, pay (sp_openid), notification, query-on-read', (version) => {
   const A = '1900000201';
   const B = '1900000202';
   let shop: Shop;
@@ -16,14 +24,14 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
   let productOfB: number;
 
   beforeAll(async () => {
-    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, PAYMENT_QUERY_ON_READ_AFTER: '0s' } });
+    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, PAYMENT_QUERY_ON_READ_AFTER: '0s', WECHATPAY_API_VERSION: version } });
     await shop.admin().post('/admin/sub-merchants').send({ subMchid: B, name: '二号店' }).expect(201);
     productOfA = (await shop.product('A 店杯子', 990)).id;
     productOfB = (await shop.admin().post('/admin/products').send({ name: 'B 店杯子', price: 880, subMchid: B }).expect(201)).body.id;
   });
   afterAll(() => shop?.close());
 
-  it("pays sub-merchant B's order through the partner JSAPI route; the notification names sp_mchid and B; the order is PAID", async () => {
+  it("pays sub-merchant B's order through the provider's JSAPI prepay; the notification names the provider and B; the order is PAID", async () => {
     const alice = await shop.login('o_partner_alice');
     const no = await shop.placeOrder(alice, [{ productId: productOfB, quantity: 1 }]);
     const prepayId = await shop.prepay(alice, no);
@@ -34,6 +42,18 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     await shop.waitForStatus(no, 'PAID');
     const order = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body;
     expect(order).toMatchObject({ status: 'PAID', subMchid: B, payerOpenid: 'o_partner_alice', paidTotal: 880 });
+    const [event] = await shop.t.app
+      .get<DataSource>(getDataSourceToken())
+      .query("SELECT raw_body FROM payment_events WHERE out_trade_no = ? AND kind = 'transaction' AND verified = 1", [no]);
+    if (version === 'v2') {
+      // unifiedorder with sub_mch_id (no APIv3 call), and WeChat's v2 XML notification naming the provider and B.
+      expect(await shop.sandbox.callsTo('v3/pay/transactions/jsapi')).toBe(0);
+      expect(event.raw_body).toMatch(/^<xml>/);
+      expect(event.raw_body).toContain(`<sub_mch_id><![CDATA[${B}]]></sub_mch_id>`);
+      expect(event.raw_body).toContain('<openid><![CDATA[o_partner_alice]]></openid>');
+    } else {
+      expect(event.raw_body.startsWith('{')).toBe(true);
+    }
   });
 
   it("finds a lost notification of A's order by querying the partner route (query-on-read)", async () => {
@@ -67,22 +87,31 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     const created = await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 880, reason: 'B 店全额退款' }).expect(201);
     const outRefundNo = created.body.outRefundNo as string;
     // The sandbox, as WeChat, finds a partner trade's refund only under its own sub_mchid: the refund was created with B.
-    const http = shop.t.app.get(WechatPayHttp);
-    const path = `/v3/refund/domestic/refunds/${outRefundNo}`;
-    const withoutSub = (await http.request({ method: 'GET', path }).catch((e: WechatPayApiError) => e)) as WechatPayApiError;
-    expect([withoutSub.httpStatus, withoutSub.wechatCode]).toEqual([400, 'PARAM_ERROR']);
-    const underA = (await http.request({ method: 'GET', path, query: { sub_mchid: A } }).catch((e: WechatPayApiError) => e)) as WechatPayApiError;
-    expect(underA.httpStatus).toBe(404);
-    const underB = await http.request<Record<string, unknown>>({ method: 'GET', path, query: { sub_mchid: B } });
-    expect(underB.body).toMatchObject({ out_refund_no: outRefundNo, out_trade_no: no, amount: expect.objectContaining({ refund: 880 }) });
+    if (version === 'v3') {
+      const http = shop.t.app.get(WechatPayHttp);
+      const path = `/v3/refund/domestic/refunds/${outRefundNo}`;
+      const withoutSub = (await http.request({ method: 'GET', path }).catch((e: WechatPayApiError) => e)) as WechatPayApiError;
+      expect([withoutSub.httpStatus, withoutSub.wechatCode]).toEqual([400, 'PARAM_ERROR']);
+      const underA = (await http.request({ method: 'GET', path, query: { sub_mchid: A } }).catch((e: WechatPayApiError) => e)) as WechatPayApiError;
+      expect(underA.httpStatus).toBe(404);
+      const underB = await http.request<Record<string, unknown>>({ method: 'GET', path, query: { sub_mchid: B } });
+      expect(underB.body).toMatchObject({ out_refund_no: outRefundNo, out_trade_no: no, amount: expect.objectContaining({ refund: 880 }) });
+    } else {
+      const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+      const query = (extra: Record<string, string>) => v2Call(shop.baseUrl, keystore, '/pay/refundquery', { out_refund_no: outRefundNo, ...extra });
+      expect(await query({})).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'PARAM_ERROR', err_code_des: expect.stringContaining('受理机构必须传入sub_mch_id') });
+      expect(await query({ sub_mch_id: A })).toMatchObject({ result_code: 'FAIL', err_code: 'REFUNDNOTEXIST' });
+      expect(await query({ sub_mch_id: B })).toMatchObject({ result_code: 'SUCCESS', sub_mch_id: B, out_trade_no: no, out_refund_no_0: outRefundNo, refund_fee_0: '880' });
+      // The refund itself went to /secapi/pay/refund naming B.
+      expect(await shop.sandbox.callsTo('v3/refund/domestic/refunds')).toBe(0);
+    }
     await shop.sandbox.waitForNotification({ outRefundNo });
     // Applied from the notification (the list does not ask WeChat): sp_mchid ours, sub_mchid the order's.
     const listed = (await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body as Array<{ outRefundNo: string; status: string }>;
     expect(listed).toEqual([expect.objectContaining({ outRefundNo, status: 'SUCCESS' })]);
     expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'REFUNDED', refundedTotal: 880, subMchid: B });
     // The refund query goes out with ?sub_mchid=B too (GET /admin/refunds/:no of a settled refund answers from here; the gateway's query is what the sweep uses).
-    const { PAYMENT_GATEWAY } = await import('../../src/wechat/pay/payment-gateway');
-    const gateway = shop.t.app.get(PAYMENT_GATEWAY) as import('../../src/wechat/pay/payment-gateway').PaymentGateway;
+    const gateway = shop.t.app.get<PaymentGateway>(PAYMENT_GATEWAY);
     expect(await gateway.queryRefund(outRefundNo, { subMchid: B })).toMatchObject({ outRefundNo, status: 'SUCCESS' });
     await expect(gateway.queryRefund(outRefundNo, { subMchid: A })).rejects.toMatchObject({ httpStatus: 404 });
   });
@@ -110,12 +139,25 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
         ...overrides,
       });
       const post = (r: Record<string, unknown>) => {
+        if (version === 'v2') {
+          // v2: the envelope names mch_id (the provider) and sub_mch_id; req_info the refund result.
+          const { sp_mchid, sub_mchid, amount, success_time: _t, user_received_account: _u, ...rest } = r as Record<string, unknown> & { amount: { total: number; refund: number } };
+          const xml = v2RefundNotification(keystore, { mch_id: sp_mchid as string, sub_mch_id: sub_mchid as string | undefined }, {
+            ...(rest as Record<string, string>),
+            total_fee: amount.total,
+            refund_fee: amount.refund,
+            success_time: '2026-11-24 10:00:00',
+          });
+          return postXml(`${shop.baseUrl}/notify/wechatpay/v2/refund`, xml);
+        }
         const crafted = craftNotification(keystore, r, { eventType: 'REFUND.SUCCESS' });
         return fetch(`${shop.baseUrl}/notify/wechatpay/refund`, { method: 'POST', headers: crafted.headers, body: crafted.body });
       };
       const status = async () => ((await shop.admin().get(`/admin/refunds?outTradeNo=${no}`).expect(200)).body as Array<{ status: string }>)[0].status;
       await post(resource({ sub_mchid: B }));
-      await post(resource({ sp_mchid: '1900009999' }));
+      // v2 refuses another mch_id outright (FAIL, as issue 14's notification checks); v3 leaves it to the refund module.
+      const otherProvider = await post(resource({ sp_mchid: '1900009999' }));
+      if (version === 'v2') expect(otherProvider.status).toBe(400);
       await post(resource({ sub_mchid: undefined }));
       expect(await status()).toBe('PROCESSING');
       expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body).toMatchObject({ status: 'PAID', refundedTotal: 0 });
@@ -126,7 +168,32 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     }
   });
 
-  it("answers a provider's partner calls with WeChat's errors: sub_mchid omitted → PARAM_ERROR, unbound → INVALID_REQUEST, sub_openid without sub_appid → PARAM_ERROR", async () => {
+  if (version === 'v2') it("answers a provider's v2 calls with WeChat's errors: sub_mch_id unbound → INVALID_REQUEST, sub_openid without sub_appid or sub_appid without sub_mch_id → PARAM_ERROR, a partner trade without its sub_mch_id → PARAM_ERROR, under another → ORDERNOTEXIST", async () => {
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const order = (extra: Record<string, string>, outTradeNo = `P${Date.now()}${Math.floor(Math.random() * 1000)}`) =>
+      v2Call(shop.baseUrl, keystore, '/pay/unifiedorder', {
+        body: '测试',
+        out_trade_no: outTradeNo,
+        total_fee: 1,
+        spbill_create_ip: '127.0.0.1',
+        notify_url: `${shop.baseUrl}/notify/wechatpay/v2/transaction`,
+        trade_type: 'JSAPI',
+        ...extra,
+      });
+    expect(await order({ sub_mch_id: '1900000299', openid: 'o_x' })).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'INVALID_REQUEST' });
+    expect(await order({ sub_mch_id: A, sub_openid: 'o_sub' })).toMatchObject({ result_code: 'FAIL', err_code: 'PARAM_ERROR' });
+    expect(await order({ sub_appid: 'wx8888888888888888', sub_openid: 'o_sub' })).toMatchObject({ result_code: 'FAIL', err_code: 'PARAM_ERROR', err_code_des: expect.stringContaining('受理机构必须传入sub_mch_id') });
+    const no = `PV2RAW${Date.now()}`;
+    const ok = await order({ sub_mch_id: B, openid: 'o_partner_v2_raw' }, no);
+    expect(ok).toMatchObject({ result_code: 'SUCCESS', appid: keystore.appid, mch_id: keystore.mchid, sub_mch_id: B, prepay_id: expect.stringMatching(/^wx/) });
+    const query = (extra: Record<string, string>) => v2Call(shop.baseUrl, keystore, '/pay/orderquery', { out_trade_no: no, ...extra });
+    expect(await query({})).toMatchObject({ result_code: 'FAIL', err_code: 'PARAM_ERROR', err_code_des: expect.stringContaining('受理机构必须传入sub_mch_id') });
+    expect(await query({ sub_mch_id: A })).toMatchObject({ result_code: 'FAIL', err_code: 'ORDERNOTEXIST' });
+    expect(await query({ sub_mch_id: B })).toMatchObject({ result_code: 'SUCCESS', sub_mch_id: B, trade_state: 'NOTPAY', openid: 'o_partner_v2_raw' });
+    expect(await v2Call(shop.baseUrl, keystore, '/pay/closeorder', { out_trade_no: no, sub_mch_id: A })).toMatchObject({ result_code: 'FAIL', err_code: 'ORDERNOTEXIST' });
+  });
+
+  if (version === 'v3') it("answers a provider's partner calls with WeChat's errors: sub_mchid omitted → PARAM_ERROR, unbound → INVALID_REQUEST, sub_openid without sub_appid → PARAM_ERROR", async () => {
     const http = shop.t.app.get(WechatPayHttp);
     const merchant = await shop.sandbox.merchant();
     const body = (extra: Record<string, unknown>) => ({
@@ -200,7 +267,29 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
     expect(twice.status).toBe(400);
   });
 
-  it("the sandbox's trade bill of one sub-merchant (sub_mchid) has only that sub-merchant's trades, with 特约商户号; an unbound sub_mchid is INVALID_REQUEST", async () => {
+  if (version === 'v2') it("the trade bill of one sub-merchant (downloadbill with sub_mch_id) has only that sub-merchant's trades, with 特约商户号; an unbound sub_mch_id is refused", async () => {
+    const gateway = shop.t.app.get<PaymentGateway>(PAYMENT_GATEWAY) as PaymentGateway & { tradeBill(date: string, type: 'ALL', merchant?: { subMchid: string }): Promise<NodeJS.ReadableStream> };
+    const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
+    const bill = async (subMchid?: string) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await gateway.tradeBill(today, 'ALL', subMchid ? { subMchid } : undefined)) chunks.push(Buffer.from(chunk as Buffer));
+      return Buffer.concat(chunks).toString('utf8')
+        .split('\r\n')
+        .filter((line) => line.startsWith('`20'))
+        .map((line) => line.split(',').map((f) => f.replace(/^`/, '')));
+    };
+    const ofB = await bill(B);
+    expect(ofB.length).toBeGreaterThanOrEqual(1);
+    expect(ofB.every((r) => r[3] === B)).toBe(true);
+    const ofA = await bill(A);
+    expect(ofA.length).toBeGreaterThanOrEqual(1);
+    expect(ofA.every((r) => r[3] === A)).toBe(true);
+    expect((await bill()).length).toBe(ofA.length + ofB.length);
+    await expect(bill('1900000299')).rejects.toMatchObject({ httpStatus: 400, wechatMessage: expect.stringContaining('绑定关系') });
+    expect(await shop.sandbox.callsTo('v3/bill/tradebill')).toBe(0);
+  });
+
+  if (version === 'v3') it("the sandbox's trade bill of one sub-merchant (sub_mchid) has only that sub-merchant's trades, with 特约商户号; an unbound sub_mchid is INVALID_REQUEST", async () => {
     const { WechatPayClient } = await import('../../src/wechat/pay/wechat-pay.client');
     const http = shop.t.app.get(WechatPayHttp);
     const client = shop.t.app.get(WechatPayClient);
@@ -233,13 +322,13 @@ describe('service-provider mode against the sandbox: login, order, pay (sp_openi
   });
 });
 
-describe('service-provider mode against the sandbox: auto-close', () => {
+describe.each(VERSIONS)('service-provider mode (%s) against the sandbox: auto-close', (version) => {
   const A = '1900000201';
   const B = '1900000202';
   let shop: Shop;
 
   beforeAll(async () => {
-    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, ORDER_CLOSE_AFTER: '3s' } });
+    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, ORDER_CLOSE_AFTER: '3s', WECHATPAY_API_VERSION: version } });
     await shop.admin().post('/admin/sub-merchants').send({ subMchid: B, name: '二号店' }).expect(201);
   });
   afterAll(() => shop?.close());
@@ -261,7 +350,7 @@ describe('service-provider mode against the sandbox: auto-close', () => {
   });
 });
 
-describe("service-provider mode with the sub-merchant's own official account (WECHAT_SUB_APPID): sub_openid", () => {
+describe.each(VERSIONS)("service-provider mode (%s) with the sub-merchant's own official account (WECHAT_SUB_APPID): sub_openid", (version) => {
   const A = '1900000201';
   const B = '1900000202';
   const SUB_APPID = 'wx5ab0c0ffee0sub12';
@@ -269,7 +358,7 @@ describe("service-provider mode with the sub-merchant's own official account (WE
   let shop: Shop;
 
   beforeAll(async () => {
-    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, WECHAT_SUB_APPID: SUB_APPID, WECHAT_SUB_APPSECRET: SUB_SECRET } });
+    shop = await Shop.start({ env: { WECHATPAY_SUB_MCHID: A, WECHAT_SUB_APPID: SUB_APPID, WECHAT_SUB_APPSECRET: SUB_SECRET, WECHATPAY_API_VERSION: version } });
     await shop.admin().post('/admin/sub-merchants').send({ subMchid: B, name: '二号店' }).expect(201);
   });
   afterAll(() => shop?.close());
@@ -294,11 +383,19 @@ describe("service-provider mode with the sub-merchant's own official account (WE
     // The sandbox's JS bridge checks paySign (the provider's key over appId = sub_appid) and that appId is the prepay's.
     expect(await bridge('pay', { url: `${shop.baseUrl}/pay.html`, params: pay })).toMatchObject({ ok: true });
     expect(await bridge('pay', { url: `${shop.baseUrl}/pay.html`, params: { ...pay, appId: merchant.appid } })).toMatchObject({ ok: false });
-    // What the prepay named, as the provider's partner query shows it.
-    const atWechat = await shop.t.app
-      .get(WechatPayHttp)
-      .request<Record<string, unknown>>({ method: 'GET', path: `/v3/pay/partner/transactions/out-trade-no/${no}`, query: { sp_mchid: merchant.mchid, sub_mchid: A } });
-    expect(atWechat.body).toMatchObject({ sp_appid: merchant.appid, sub_appid: SUB_APPID, sub_mchid: A, payer: { sub_openid: 'o_sub_frank' }, trade_state: 'NOTPAY' });
+    // What the prepay named, as the provider's query shows it (v3 partner query, or v2 orderquery with sub_mch_id).
+    if (version === 'v3') {
+      const atWechat = await shop.t.app
+        .get(WechatPayHttp)
+        .request<Record<string, unknown>>({ method: 'GET', path: `/v3/pay/partner/transactions/out-trade-no/${no}`, query: { sp_mchid: merchant.mchid, sub_mchid: A } });
+      expect(atWechat.body).toMatchObject({ sp_appid: merchant.appid, sub_appid: SUB_APPID, sub_mchid: A, payer: { sub_openid: 'o_sub_frank' }, trade_state: 'NOTPAY' });
+    } else {
+      expect(pay).toMatchObject({ signType: 'HMAC-SHA256', paySign: expect.stringMatching(/^[0-9A-F]{64}$/) });
+      const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+      const atWechat = await v2Call(shop.baseUrl, keystore, '/pay/orderquery', { out_trade_no: no, sub_mch_id: A });
+      expect(atWechat).toMatchObject({ appid: merchant.appid, mch_id: merchant.mchid, sub_appid: SUB_APPID, sub_mch_id: A, sub_openid: 'o_sub_frank', trade_state: 'NOTPAY' });
+      expect(atWechat.openid).toBeUndefined();
+    }
     await shop.sandbox.pay(String(pay.package).replace('prepay_id=', ''));
     // PAID proves the notification's appid check: sub_appid is the appid the attempt was prepaid with.
     await shop.waitForStatus(no, 'PAID');
@@ -367,7 +464,23 @@ describe("service-provider mode with the sub-merchant's own official account (WE
     expect([(bound as WechatPayApiError).httpStatus, (bound as WechatPayApiError).wechatCode]).toEqual([400, 'APPID_MCHID_NOT_MATCH']);
   });
 
-  it('the sandbox refuses a sub_openid that is not a user of that sub_appid (PARAM_ERROR): openids are per official account', async () => {
+  if (version === 'v2') it('the sandbox refuses a v2 sub_openid that is not a user of that sub_appid (PARAM_ERROR): openids are per official account', async () => {
+    const keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
+    const refused = await v2Call(shop.baseUrl, keystore, '/pay/unifiedorder', {
+      sub_mch_id: A,
+      sub_appid: SUB_APPID,
+      sub_openid: 'o_never_authorized_sub',
+      body: '测试',
+      out_trade_no: `S${Date.now()}`,
+      total_fee: 1,
+      spbill_create_ip: '127.0.0.1',
+      notify_url: `${shop.baseUrl}/notify/wechatpay/v2/transaction`,
+      trade_type: 'JSAPI',
+    });
+    expect(refused).toMatchObject({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'PARAM_ERROR', err_code_des: expect.stringContaining('sub_openid与sub_appid不匹配') });
+  });
+
+  if (version === 'v3') it('the sandbox refuses a sub_openid that is not a user of that sub_appid (PARAM_ERROR): openids are per official account', async () => {
     const http = shop.t.app.get(WechatPayHttp);
     const merchant = await shop.sandbox.merchant();
     const refused = await http
