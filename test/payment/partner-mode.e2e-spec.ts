@@ -268,11 +268,11 @@ describe.each(VERSIONS)('service-provider mode (%s) against the sandbox: login, 
   });
 
   if (version === 'v2') it("the trade bill of one sub-merchant (downloadbill with sub_mch_id) has only that sub-merchant's trades, with 特约商户号; an unbound sub_mch_id is refused", async () => {
-    const gateway = shop.t.app.get<PaymentGateway>(PAYMENT_GATEWAY) as PaymentGateway & { tradeBill(date: string, type: 'ALL', merchant?: { subMchid: string }): Promise<NodeJS.ReadableStream> };
+    const gateway = shop.t.app.get<PaymentGateway>(PAYMENT_GATEWAY);
     const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
     const bill = async (subMchid?: string) => {
       const chunks: Buffer[] = [];
-      for await (const chunk of await gateway.tradeBill(today, 'ALL', subMchid ? { subMchid } : undefined)) chunks.push(Buffer.from(chunk as Buffer));
+      for await (const chunk of await gateway.tradeBill(today, 'ALL', subMchid ? { subMchid } : undefined)) chunks.push(Buffer.from(chunk));
       return Buffer.concat(chunks).toString('utf8')
         .split('\r\n')
         .filter((line) => line.startsWith('`20'))
