@@ -69,9 +69,15 @@ export class WechatPayV2Gateway implements PaymentGateway {
     return { subMchid: ref?.subMchid ?? partner.subMchid, ...(subAppid ? { subAppid } : {}) };
   }
 
-  appidFor(channel: GatewayChannel): string | undefined {
+  appidFor(channel: GatewayChannel, merchant?: MerchantRef): string | undefined {
     if (channel === 'miniprogram') return this.options.miniprogramAppid;
-    return this.options.partner?.shopperAppid ?? this.client.appid;
+    const partner = this.options.partner;
+    // A provider's JSAPI shopper pays under the sub-merchant's own account when it has one (sub_appid +
+    // sub_openid), else under the provider's (openid); without a sub-merchant named, the default one's.
+    // MWEB and NATIVE name no payer: their trade (and its notification) carries the provider's appid only.
+    if (!partner || channel !== 'jsapi') return this.client.appid;
+    if (merchant) return merchant.subAppid ?? this.client.appid;
+    return partner.shopperAppid ?? this.client.appid;
   }
 
   async prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult> {
