@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppConfig } from '../config/app-config';
-import { NotifyService } from './notify.service';
+import { NotifyAnswer, NotifyService } from './notify.service';
 import { v2NotificationAnswer } from '../wechat/pay-v2/notifications';
 
 /** Express's own client-address resolver (what req.ip uses); it ships no types. */
@@ -10,6 +10,7 @@ const proxyAddr = require('proxy-addr') as (req: IncomingMessage, trust: unknown
 
 export const TRANSACTION_NOTIFY_PATH = '/notify/wechatpay/transaction';
 export const REFUND_NOTIFY_PATH = '/notify/wechatpay/refund';
+export const V2_TRANSACTION_NOTIFY_PATH = '/notify/wechatpay/v2/transaction';
 /** Largest notification body accepted (WeChat's are about 1 KiB). */
 export const NOTIFY_MAX_BODY = 64 * 1024;
 
@@ -73,13 +74,23 @@ export function readNotificationBody(
   req.on('error', () => res.destroy());
 }
 
+/** APIv2's answer: XML, SUCCESS (HTTP 200) only once applied, FAIL with the reason otherwise (429 with Retry-After). */
+export function v2Answer(result: NotifyAnswer): { status: number; headers: Record<string, string>; body: string } {
+  const headers: Record<string, string> = { 'Content-Type': 'text/xml; charset=utf-8' };
+  if (result.status === 429) headers['Retry-After'] = String(result.retryAfterS);
+  if (result.status === 204) return { status: 200, headers, body: v2NotificationAnswer(true) };
+  return { status: result.status, headers, body: v2NotificationAnswer(false, result.message) };
+}
+
 /**
  * The notify routes, at the Node HTTP server, before Express:
  *
  * - POST /notify/wechatpay/transaction is the hottest write path of the shop (WeChat delivers bursts,
  *   and retries them). Express, its middleware and Nest's pipeline cost more per request than
  *   verifying, decrypting and committing the notification (bench/notify.ts), so it is answered right
- *   here by the same NotifyService the controller uses. NOTIFY_FAST_PATH=false turns this off.
+ *   here by the same NotifyService the controller uses. So is POST /notify/wechatpay/v2/transaction,
+ *   APIv2's XML payment notifications (the same apply step; WeChat's XML answer). NOTIFY_FAST_PATH=false
+ *   turns both off.
  * - Otherwise (the refund route always, the payment route with NOTIFY_FAST_PATH=false) the body is
  *   read here as raw bytes, whatever its Content-Type, into `req.rawBody`, and the request then goes
  *   through Express to NotifyController. Express's body parsers skip a request whose body was already
@@ -116,6 +127,11 @@ export class NotifyFastPath implements OnApplicationBootstrap {
           this.handle(req, res, proxyAddr(req, trust));
           return;
         }
+        if (path === V2_TRANSACTION_NOTIFY_PATH && fast) {
+          const trust = (this.adapterHost.httpAdapter.getInstance() as { get(name: string): unknown }).get('trust proxy fn');
+          this.handleV2(req, res, proxyAddr(req, trust));
+          return;
+        }
         if (path === TRANSACTION_NOTIFY_PATH || path === REFUND_NOTIFY_PATH) {
           readNotificationBody(
             req,
@@ -147,5 +163,27 @@ export class NotifyFastPath implements OnApplicationBootstrap {
         },
       );
     }, this.config.orders.notifyBodyTimeoutMs);
+  }
+
+  /** APIv2 payment notifications: the raw XML to NotifyService.transactionV2, its answer as WeChat's XML. */
+  private handleV2(req: IncomingMessage, res: ServerResponse, clientIp: string): void {
+    readNotificationBody(
+      req,
+      res,
+      (body) => {
+        this.notify.transactionV2(body, clientIp).then(
+          (result) => {
+            const answer = v2Answer(result);
+            res.writeHead(answer.status, answer.headers).end(answer.body);
+          },
+          (error: Error) => {
+            this.logger.error(`v2 notification failed: ${error.message}`);
+            res.writeHead(500, { 'Content-Type': 'text/xml; charset=utf-8' }).end(v2NotificationAnswer(false, '系统繁忙，请稍后重试'));
+          },
+        );
+      },
+      this.config.orders.notifyBodyTimeoutMs,
+      'v2-xml',
+    );
   }
 }

@@ -4,9 +4,8 @@ import type { Request, Response } from 'express';
 import { AdminOnly } from '../admin/admin.decorators';
 import { AppConfig } from '../config/app-config';
 import { BadRequestError } from '../common/errors/app-error';
-import { readNotificationBody } from './notify-fast-path';
+import { readNotificationBody, v2Answer } from './notify-fast-path';
 import { NotifyAnswer, NotifyService } from './notify.service';
-import { v2NotificationAnswer } from '../wechat/pay-v2/notifications';
 
 type RawRequest = Request & { rawBody?: Buffer };
 
@@ -35,11 +34,8 @@ function answer(res: Response, result: NotifyAnswer): void {
 
 /** APIv2's answer: XML, SUCCESS (HTTP 200) only once applied, FAIL with the reason otherwise. */
 function answerV2(res: Response, result: NotifyAnswer): void {
-  if (result.status === 429) res.setHeader('Retry-After', String(result.retryAfterS));
-  res
-    .status(result.status === 204 ? 200 : result.status)
-    .type('text/xml; charset=utf-8')
-    .send(result.status === 204 ? v2NotificationAnswer(true) : v2NotificationAnswer(false, result.message));
+  const answer = v2Answer(result);
+  res.status(answer.status).set(answer.headers).send(answer.body);
 }
 
 /** notify_url endpoints. No login: WeChat calls them; the signature is the authentication. */

@@ -383,7 +383,8 @@ describe.each(['v3', 'v2'] as const)('notifications while the database is down (
   });
 });
 
-// The fast path is APIv3's payment route only (the v2 routes always go through the controller, above).
+// The fast path takes both payment routes (APIv3's and APIv2's, the suites above); here every route goes
+// through the controller.
 describe('notifications through the Nest controller (NOTIFY_FAST_PATH=false)', () => {
   let shop: Shop;
   let keystore: SandboxKeystore;
@@ -466,6 +467,20 @@ describe('notifications through the Nest controller (NOTIFY_FAST_PATH=false)', (
     const res = await post({ body: 'x'.repeat(100 * 1024), headers: { 'Content-Type': 'text/plain' } });
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ code: 'FAIL' });
+  });
+
+  it('APIv2: a signed XML payment notification is applied once (SUCCESS XML), a forged one answered FAIL and changes nothing', async () => {
+    const no = await order();
+    const forged = craftV2Notification(keystore, v2PaymentFields(keystore, no, 500), { key: 'f'.repeat(32) });
+    const refused = await postNotification(shop.baseUrl, { path: '/notify/wechatpay/v2/transaction', ...forged });
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+    expect(await shop.status(no)).toBe('NOTPAY');
+    const good = craftPayment('v2', keystore, no, 500);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => postNotification(shop.baseUrl, good)));
+    expect(await Promise.all(answers.map((r) => acknowledged('v2', r)))).toEqual(Array(5).fill(true));
+    expect(answers[0].headers.get('content-type')).toMatch(/^text\/xml/);
+    expect(await shop.status(no)).toBe('PAID');
   });
 });
 
