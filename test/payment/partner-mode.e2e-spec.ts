@@ -267,6 +267,12 @@ describe.each(VERSIONS)('service-provider mode (%s) against the sandbox: login, 
     expect(twice.status).toBe(400);
   });
 
+  if (version === 'v2') it('the sub-merchant fund-flow bill, an APIv3 API, is 404 NOT_ON_APIV2 (not "direct mode")', async () => {
+    const res = await shop.admin().get(`/admin/bills/sub-merchant-fundflow?date=2026-11-20&subMchid=${B}`);
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ code: 'NOT_ON_APIV2', message: expect.stringContaining('WECHATPAY_API_VERSION=v2') });
+  });
+
   if (version === 'v2') it("the trade bill of one sub-merchant (downloadbill with sub_mch_id) has only that sub-merchant's trades, with 特约商户号; an unbound sub_mch_id is refused", async () => {
     const gateway = shop.t.app.get<PaymentGateway>(PAYMENT_GATEWAY);
     const today = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10);
