@@ -198,7 +198,11 @@ export class PaymentApplier implements OnModuleDestroy {
     // prepaid with the report's appid, and the order's sub-merchant. If it moved every one of them,
     // nothing needs reading; otherwise the batch is looked up and applied the usual way below.
     const reported = [...new Set(batch.map((item) => item.tx.out_trade_no).filter((no) => typeof no === 'string'))];
-    const known = this.knownOrders(batch);
+    // SQLite only: on MariaDB the guarded UPDATE's EXISTS over payment_attempts is a locking read
+    // (shared next-key locks on the attempts' order_id index), and concurrent batches of neighbouring
+    // orders then deadlock when each marks its attempts paid (bench/notify.ts: thousands of 500s). The
+    // non-locking read of readAttempts() plus updates by unique key takes record locks only.
+    const known = isSqlite(this.dataSource) ? this.knownOrders(batch) : undefined;
     let attempts = new Map<string, AttemptRow>();
     let updated = 0;
     let candidates = new Map<string, Transaction>();

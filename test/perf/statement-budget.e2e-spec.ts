@@ -30,14 +30,16 @@ interface Budget {
    * NOTPAY (INSERT … SELECT) and no longer copies the prepay onto the order's row (pay 7 -> 6). Notify
    * does not read the attempt and order first when the order can be told from the reported number:
    * its guarded UPDATE checks the attempt in SQL (7 -> 6; marking the attempt paid in the same
-   * multi-table UPDATE on MariaDB deadlocked with concurrent duplicates, so it stays a statement).
+   * multi-table UPDATE on MariaDB deadlocked with concurrent duplicates, so it stays a statement). On
+   * MariaDB that EXISTS is a locking read whose next-key locks deadlocked neighbouring batches under
+   * bench/notify.ts, so MariaDB reads the attempts first again (7).
    */
   today?: { sqlite: number; mysql: number };
 }
 const BUDGETS: Budget[] = [
   { step: 'create', budget: 7, today: { sqlite: 8, mysql: 9 } },
   { step: 'pay', budget: 3, today: { sqlite: 6, mysql: 6 } },
-  { step: 'notify', budget: 4, today: { sqlite: 6, mysql: 6 } },
+  { step: 'notify', budget: 4, today: { sqlite: 6, mysql: 7 } },
   { step: 'status read', budget: 2 },
   { step: 'commits per checkout', budget: 3 },
 ];
