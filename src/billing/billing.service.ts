@@ -8,6 +8,7 @@ import { Clock } from '../common/clock';
 import { AppError } from '../common/errors/app-error';
 import { WechatPayApiError } from '../wechat/pay/errors';
 import { FundFlowAccount, MerchantRef, PAYMENT_GATEWAY, PaymentGateway, TradeBillKind } from '../wechat/pay/payment-gateway';
+import { PartnerModeOffError } from '../payment/sub-merchants.service';
 import { parseBillDate } from './bill-date';
 
 /** WeChat answered that the bill does not exist (yet). */
@@ -57,17 +58,14 @@ export class BillingService {
   /**
    * A provider's fund-flow bill of one sub-merchant (every part decrypted and hash-checked by the
    * adapter, then spooled: a tampered part is a 502, never a partial file). `merchant` is checked by
-   * the caller; an APIv2 provider has no such bill (404 NOT_ON_APIV2).
+   * the caller; a direct deployment has no such bill (PartnerModeOffError, 404); the APIv2 adapter answers 404 NOT_ON_APIV2.
    */
   async subMerchantFundFlowBill(dateText: unknown, account: unknown, merchant: MerchantRef): Promise<DownloadedBill> {
     const { date } = parseBillDate(dateText, this.clock.nowMs());
     const accountType = (account ?? 'BASIC') as FundFlowAccount;
     if (!['BASIC', 'OPERATION', 'FEES'].includes(accountType)) throw new AppError(HttpStatus.BAD_REQUEST, 'INVALID_ACCOUNT', 'account must be BASIC, OPERATION or FEES');
     const download = this.gateway.subMerchantFundFlowBill?.bind(this.gateway);
-    // The caller checked partner mode: a provider without the method is on APIv2, which has no such bill.
-    if (!download) {
-      throw new AppError(HttpStatus.NOT_FOUND, 'NOT_ON_APIV2', 'GET /admin/bills/sub-merchant-fundflow: the sub-merchant fund-flow bill is an APIv3 API (/v3/bill/sub-merchant-fundflowbill); this deployment uses WECHATPAY_API_VERSION=v2');
-    }
+    if (!download) throw new PartnerModeOffError('GET /admin/bills/sub-merchant-fundflow');
     const bill = await this.explain(() => download(date, accountType, merchant));
     return { stream: await this.spool(bill), filename: `sub-merchant-fundflowbill-${date}-${accountType}-${merchant.subMchid}.csv` };
   }

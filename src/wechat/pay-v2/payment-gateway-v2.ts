@@ -1,4 +1,6 @@
+import { HttpStatus } from '@nestjs/common';
 import type { Readable } from 'node:stream';
+import { AppError } from '../../common/errors/app-error';
 import { neutralRefund } from '../pay/payment-gateway';
 import type {
   FundFlowAccount,
@@ -167,6 +169,13 @@ export class WechatPayV2Gateway implements PaymentGateway {
 
   async queryRefund(outRefundNo: string, merchant?: MerchantRef): Promise<RefundResult> {
     return neutralRefund(await this.client.queryRefund(outRefundNo, this.merchant(merchant)), outRefundNo);
+  }
+
+  /** APIv2 has no sub-merchant fund-flow bill: it is an APIv3 API (/v3/bill/sub-merchant-fundflowbill). */
+  subMerchantFundFlowBill(): Promise<Readable> {
+    return Promise.reject(
+      new AppError(HttpStatus.NOT_FOUND, 'NOT_ON_APIV2', 'GET /admin/bills/sub-merchant-fundflow: the sub-merchant fund-flow bill is an APIv3 API (/v3/bill/sub-merchant-fundflowbill); this deployment uses WECHATPAY_API_VERSION=v2'),
+    );
   }
 
   /**
