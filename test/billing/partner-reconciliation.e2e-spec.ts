@@ -241,7 +241,15 @@ describe('service-provider mode: reconciliation per sub-merchant', () => {
     let refundId: string;
     try {
       outRefundNo = (await shop.admin().post('/admin/refunds').send({ outTradeNo: refundedOfB, amount: 770, reason: '混单测试' }).expect(201)).body.outRefundNo;
-      refundId = String((await shop.sandbox.refund(outRefundNo)).refund_id);
+      // Wait until WeChat (the sandbox) has settled it, so its notification is dropped rather than sent
+      // after dropping is turned off again.
+      let atWechat = await shop.sandbox.refund(outRefundNo);
+      for (let i = 0; atWechat.status === 'PROCESSING' && i < 200; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        atWechat = await shop.sandbox.refund(outRefundNo);
+      }
+      expect(atWechat.status).toBe('SUCCESS');
+      refundId = String(atWechat.refund_id);
     } finally {
       await shop.sandbox.dropNotifications(false);
     }
