@@ -1,15 +1,13 @@
 // Mini-program login (issue 13): POST /auth/miniprogram/login { code } → sns/jscode2session → a
 // bearer session for the mini-program openid; WeChat's session_key never leaves the server; one
 // shopper known through the official account and the mini-program is one user when the unionid matches.
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { SandboxMpService } from '../../src/sandbox/sandbox-mp.service';
-import { rsaKeyPair } from '../helpers/keys';
+import { liveEnv, removeLiveEnvKeys } from '../helpers/live-env';
 import { loginAs } from '../helpers/login';
 import { Shop } from '../helpers/shop';
-import { startTestApp, tempDir } from '../helpers/test-app';
+import { startTestApp } from '../helpers/test-app';
 
 describe('mini-program login', () => {
   let shop: Shop;
@@ -151,34 +149,10 @@ describe('mini-program login', () => {
 });
 
 describe('mini-program login when no mini-program is configured (live mode)', () => {
-  const dir = tempDir('whp-live-mp-');
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(removeLiveEnvKeys);
 
   it('answers 400 CHANNEL_UNAVAILABLE naming the two variables, writes nothing and calls nobody', async () => {
-    const merchant = rsaKeyPair();
-    const wechatpay = rsaKeyPair();
-    writeFileSync(join(dir, 'apiclient_key.pem'), merchant.privateKeyPem);
-    writeFileSync(join(dir, 'pub_key.pem'), wechatpay.publicKeyPem);
-    const t = await startTestApp({
-      env: {
-        WECHAT_MODE: 'live',
-        WECHAT_APPID: 'wx1234567890abcdef',
-        WECHAT_APPSECRET: 'a'.repeat(32),
-        WECHATPAY_MCHID: '1900007291',
-        WECHATPAY_PRIVATE_KEY_PATH: join(dir, 'apiclient_key.pem'),
-        WECHATPAY_CERT_SERIAL: '408B07E79B8269FEC3D5D3E6AB8ED163A6A380DB',
-        WECHATPAY_APIV3_KEY: 'k'.repeat(32),
-        WECHATPAY_PUBLIC_KEY_PATH: join(dir, 'pub_key.pem'),
-        WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0112345678',
-        WECHAT_API_BASE: 'http://127.0.0.1:9',
-        WECHATPAY_API_BASE: 'http://127.0.0.1:9',
-        WECHATPAY_API_BACKUP_BASE: 'http://127.0.0.1:9',
-        PUBLIC_BASE_URL: 'https://shop.example.com',
-        ALLOW_INSECURE_PUBLIC_URL: 'true',
-        SESSION_SECRET: 's'.repeat(40),
-        ADMIN_TOKENS: 'a-live-admin-token-of-some-length',
-      },
-    });
+    const t = await startTestApp({ env: liveEnv() });
     try {
       const db = t.app.get(DataSource);
       const before = Number((await db.query('SELECT COUNT(*) AS n FROM sessions'))[0].n);
