@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { Logger, PARAMS_PROVIDER_TOKEN, Params } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module';
 import { crossSiteGuard } from './common/cross-site';
-import { requestIdMiddleware, requestLoggingEnabled, requestLoggingMiddleware, requestRootLogger } from './common/logging';
+import { defineRequestLog, requestIdMiddleware, requestLoggingEnabled, requestLoggingMiddleware, requestRootLogger } from './common/logging';
 import { isHttps, securityHeaders, SecurityHeaderOptions, WECHAT_JSSDK_ORIGINS } from './common/security-headers';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
+import { installFastJsonReply } from './common/json-reply';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
 
@@ -32,16 +33,25 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   express.use(securityHeaders(securityHeaderOptions(config)));
   // Each request's id (X-Request-Id) and, unless LOG_LEVEL=silent, its log context and completion line;
   // before the guards below, so that their refusals carry both.
-  express.use(requestLoggingEnabled(config) ? requestLoggingMiddleware(config, requestRootLogger(app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp)) : requestIdMiddleware(config));
+  if (requestLoggingEnabled(config)) {
+    defineRequestLog((express.getHttpAdapter().getInstance() as { request: object }).request);
+    express.use(requestLoggingMiddleware(config, requestRootLogger(app.get<Params>(PARAMS_PROVIDER_TOKEN).pinoHttp)));
+  } else {
+    express.use(requestIdMiddleware(config));
+  }
   // Before the body parsers: a cross-site or non-JSON state-changing request is refused unread.
   express.use(crossSiteGuard(config.publicBaseUrl));
   express.useBodyParser('json', { limit: '1mb' });
   // HTML forms: only the sandbox's WeChat pages post them (every other state-changing route refuses a
   // non-JSON body above, and the notify routes read raw bytes), so the parser is mounted there alone.
-  express.use('/sandbox', urlencoded({ extended: false, limit: '64kb', verify: keepRawBody }));
+  // (Live mode has no /sandbox routes: no parser, and no layer for every request to pass.)
+  if (config.wechatMode === 'sandbox') express.use('/sandbox', urlencoded({ extended: false, limit: '64kb', verify: keepRawBody }));
   // JSON answers carry no ETag: computing a hash of every body buys nothing for answers that are not
   // cached (orders, payments, admin). Static files keep theirs (serve-static's own).
   express.set('etag', false);
+  // A handler's object is written as Express's res.json() would write it, minus its per-answer header
+  // parsing (see json-reply.ts).
+  installFastJsonReply(app.getHttpAdapter());
   // A malformed % escape in the query string (`/health?%ZZ`) is the client's mistake: 400, before any
   // route, parser or logger trips over it.
   app.use((req: { url?: string }, res: ServerResponse, next: () => void) => {
@@ -58,7 +68,10 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
     }
     next();
   });
-  app.use(cookieParser());
+  // Cookies are parsed only when the request has any (req.cookies stays undefined otherwise; every reader
+  // uses req.cookies?.[name]): an API client's Bearer request does not pay for two empty objects.
+  const parseCookies = cookieParser();
+  app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => (req.headers.cookie ? parseCookies(req as never, res as never, next) : next()));
   // WECHAT_MP_VERIFY_FILE: WeChat fetches /MP_verify_<code>.txt from the 网页授权域名 before accepting it.
   const verify = config.wechat.mpVerifyFile;
   if (verify) {

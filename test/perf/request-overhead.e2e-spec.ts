@@ -56,6 +56,43 @@ describe('per-request machinery skipped where it does nothing (issue 16 item 5)'
       expect(again.body.length).toBeGreaterThan(0);
     });
 
+    it("writes a handler's JSON as Express's res.json() did: same headers and bytes; HEAD and conditional requests as before", async () => {
+      await shop.product('JSON 商品 ☕', 100);
+      const res = await fetch(`${shop.baseUrl}/products`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      const bytes = Buffer.from(await res.arrayBuffer());
+      expect(res.headers.get('content-length')).toBe(String(bytes.length));
+      const parsed = JSON.parse(bytes.toString('utf8')) as Array<{ name: string }>;
+      expect(bytes.toString('utf8')).toBe(JSON.stringify(parsed));
+      expect(parsed.some((p) => p.name === 'JSON 商品 ☕')).toBe(true);
+      // the security headers and the request id are still on it
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      expect(res.headers.get('x-request-id')).toMatch(UUID);
+
+      const head = await fetch(`${shop.baseUrl}/products`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect((await head.arrayBuffer()).byteLength).toBe(0);
+
+      // A conditional request goes through Express's own res.json() (its freshness check): the same answer.
+      const conditional = await fetch(`${shop.baseUrl}/products`, { headers: { 'If-None-Match': '*' } });
+      expect(conditional.status).toBe(200);
+      expect(conditional.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(await conditional.json()).toEqual(parsed);
+
+      // A created order (201, status set by the handler) and an error answer keep their shapes.
+      const product = await shop.product('JSON 下单', 100, 5);
+      const user = await shop.login('o_json_reply');
+      const created = await shop.http().post('/orders').set(user.headers).send({ items: [{ productId: product.id, quantity: 2 }] }).expect(201);
+      expect(created.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(created.body).toMatchObject({ status: 'NOTPAY', total: 200 });
+      const bad = await shop.http().post('/orders').set(user.headers).send({ items: [{ productId: product.id, quantity: 100 }] }).expect(400);
+      expect(bad.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(bad.body).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED', message: 'items.0.quantity must be at most 99' });
+    });
+
     it('a urlencoded body is read on the sandbox pages only: the consent form still works, elsewhere it is left unread', async () => {
       const probe = await shop.http().get('/probe/request').set('Content-Type', 'application/x-www-form-urlencoded').send('a=1');
       expect(probe.status).toBe(200);
