@@ -133,7 +133,24 @@ class RequestLogStore {
   }
 }
 
-type LoggedRequest = IncomingMessage & { id?: string; log?: PinoInstance; originalUrl?: string };
+type LoggedRequest = IncomingMessage & { id?: string; log?: PinoInstance; originalUrl?: string; [REQUEST_LOG_STORE]?: RequestLogStore };
+
+/** Where a request keeps its log store; `req.log` is a getter on the app's request prototype reading it. */
+const REQUEST_LOG_STORE = Symbol('whp.requestLogStore');
+
+/**
+ * Defines `req.log` (the request's child logger, as pino-http offered it) once on the application's
+ * request prototype (Express's app.request), instead of one property with its own closure per request.
+ */
+export function defineRequestLog(requestPrototype: object): void {
+  Object.defineProperty(requestPrototype, 'log', {
+    configurable: true,
+    enumerable: false,
+    get(this: LoggedRequest) {
+      return this[REQUEST_LOG_STORE]?.logger;
+    },
+  });
+}
 
 /**
  * The request logger (what pino-http + nestjs-pino's binding middleware did, with the same lines):
@@ -143,20 +160,24 @@ type LoggedRequest = IncomingMessage & { id?: string; log?: PinoInstance; origin
  * responseTime, at info / warn (4xx) / error (5xx or a failure), unless that level is off. Child
  * loggers are made only when a line is actually written.
  * `logger`: requestRootLogger() of the app's logger module (its options, serializers, redaction, stream).
+ * With defineRequestLog() on the app's request prototype, `req.log` is the request's child logger.
  */
 export function requestLoggingMiddleware(config: Pick<AppConfig, 'trustProxy'>, logger: PinoInstance) {
   const genReqId = requestIdGenerator(config);
   return (req: LoggedRequest, res: ServerResponse, next: () => void): void => {
     const id = (req.id = genReqId(req, res));
     const store = new RequestLogStore(logger, id);
-    Object.defineProperty(req, 'log', { get: () => store.logger, configurable: true, enumerable: false });
+    req[REQUEST_LOG_STORE] = store;
     // The completion line is written at info, warn or error: nothing to watch when even error is off.
+    // 'close' comes once the answer is written (after 'finish') or the connection is gone; 'error' first
+    // for a failed answer. One listener each, left in place (the response is done with), not three
+    // added and three removed per request as pino-http does.
     if (logger.isLevelEnabled('error') && !quietUrl(req.originalUrl ?? req.url)) {
       const started = Date.now();
+      let logged = false;
       const done = (err?: unknown) => {
-        res.removeListener('close', done);
-        res.removeListener('finish', done);
-        res.removeListener('error', done);
+        if (logged) return;
+        logged = true;
         const failed = err instanceof Error ? err : undefined;
         const level = completionLevel(res, failed);
         if (!logger.isLevelEnabled(level)) return;
@@ -166,7 +187,6 @@ export function requestLoggingMiddleware(config: Pick<AppConfig, 'trustProxy'>, 
         else line[level]({ res, responseTime }, 'request completed');
       };
       res.on('close', done);
-      res.on('finish', done);
       res.on('error', done);
     }
     storage.run(store as unknown as Store, next);
