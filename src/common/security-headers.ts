@@ -69,7 +69,37 @@ export function cspHeader(directives: Directives): string {
     .join('; ');
 }
 
+/**
+ * What a helmet middleware does to a response, recorded once: with static options (no per-request
+ * directive functions, no nonces) it sets the same headers on every response, so they are replayed
+ * from a list instead of helmet rebuilding each header value per request.
+ */
+function precomputed(middleware: Middleware): Middleware {
+  const steps: Array<[name: string, value: string | undefined]> = [];
+  const recorder = {
+    setHeader: (name: string, value: unknown) => steps.push([name, String(value)]),
+    removeHeader: (name: string) => steps.push([name, undefined]),
+  };
+  let passed = false;
+  middleware({ method: 'GET', url: '/', headers: {} } as IncomingMessage, recorder as unknown as ServerResponse, (err) => {
+    if (err) throw err;
+    passed = true;
+  });
+  if (!passed) throw new Error('security headers: helmet did not complete synchronously');
+  return (_req, res, next) => {
+    for (const [name, value] of steps) {
+      if (value === undefined) res.removeHeader(name);
+      else res.setHeader(name, value);
+    }
+    next();
+  };
+}
+
 function withHeaders(https: boolean, directives: Directives, resourcePolicy: 'same-origin' | 'cross-origin'): Middleware {
+  return precomputed(helmetFor(https, directives, resourcePolicy));
+}
+
+function helmetFor(https: boolean, directives: Directives, resourcePolicy: 'same-origin' | 'cross-origin'): Middleware {
   return helmet({
     contentSecurityPolicy: { useDefaults: false, directives },
     crossOriginOpenerPolicy: { policy: 'same-origin' },
