@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsIn, IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { FAST_VALIDATE, hasExactlyKeys } from '../../common/validation';
 import { ORDER_STATUSES } from '../entities/order.entity';
 import { ATTEMPT_STATUSES, PAY_CHANNELS } from '../entities/payment-attempt.entity';
 
@@ -28,6 +29,27 @@ export class CreateOrderDto {
   @ValidateNested({ each: true })
   @Type(() => OrderItemInputDto)
   items: OrderItemInputDto[];
+
+  /** The common valid body, checked by hand (the decorators above decide everything else; see FAST_VALIDATE). */
+  static [FAST_VALIDATE](value: unknown): CreateOrderDto | undefined {
+    if (!hasExactlyKeys(value, ['items'])) return undefined;
+    const items = value.items;
+    if (!Array.isArray(items) || items.length < 1 || items.length > 20) return undefined;
+    const dto = new CreateOrderDto();
+    dto.items = [];
+    for (let i = 0; i < items.length; i++) {
+      const item: unknown = items[i];
+      if (!hasExactlyKeys(item, ['productId', 'quantity'])) return undefined;
+      const { productId, quantity } = item;
+      if (!Number.isInteger(productId) || (productId as number) < 1) return undefined;
+      if (!Number.isInteger(quantity) || (quantity as number) < 1 || (quantity as number) > 99) return undefined;
+      const line = new OrderItemInputDto();
+      line.productId = productId as number;
+      line.quantity = quantity as number;
+      dto.items.push(line);
+    }
+    return dto;
+  }
 }
 
 export class ListQueryDto {
