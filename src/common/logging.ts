@@ -108,14 +108,46 @@ function completionLevel(res: ServerResponse, err: unknown): 'error' | 'warn' | 
   return err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
 }
 
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+const FACADE_STORE = Symbol('whp.facadeStore');
+type Facade = PinoInstance & { [FACADE_STORE]: RequestLogStore };
+
+/**
+ * What a request's store hands out before its child logger exists: the root logger's own methods and
+ * fields, but each level method first asks whether that level is on — a line that would be dropped
+ * (`logger.log()` is info; the app runs at warn) makes no child logger — and otherwise writes through
+ * the request's child (`reqId`); `child()` derives from that child. One prototype per root logger.
+ */
+const facadePrototypes = new WeakMap<PinoInstance, PinoInstance>();
+function facadePrototype(root: PinoInstance): PinoInstance {
+  let proto = facadePrototypes.get(root);
+  if (!proto) {
+    proto = Object.create(root) as PinoInstance;
+    const target = proto as unknown as Record<string, unknown>;
+    for (const level of LEVELS) {
+      target[level] = function (this: Facade, ...args: unknown[]) {
+        if (!root.isLevelEnabled(level)) return;
+        (this[FACADE_STORE].child[level] as (...a: unknown[]) => void)(...args);
+      };
+    }
+    target.child = function (this: Facade, ...args: Parameters<PinoInstance['child']>) {
+      return this[FACADE_STORE].child.child(...args);
+    };
+    facadePrototypes.set(root, proto);
+  }
+  return proto;
+}
+
 /**
  * What nestjs-pino's PinoLogger reads (store.logger) for every log line written while a request is
- * handled: the request's child logger (`reqId`), built on first use only. pino-http built two child
- * loggers for every request up front (one serializing the whole request), whether or not anything was
- * logged; most requests log nothing at LOG_LEVEL=warn.
+ * handled: the request's child logger (`reqId`), built when a line is actually written. pino-http
+ * built two child loggers for every request up front (one serializing the whole request), whether or
+ * not anything was logged; most requests log nothing at LOG_LEVEL=warn, and their info lines
+ * (PinoLogger asks for store.logger before pino checks the level) make none either.
  */
 class RequestLogStore {
   private own?: PinoInstance;
+  private facade?: PinoInstance;
   readonly responseLogger = undefined;
 
   constructor(
@@ -123,8 +155,19 @@ class RequestLogStore {
     private readonly id: string,
   ) {}
 
-  get logger(): PinoInstance {
+  /** The request's child logger, made now if it was not yet. */
+  get child(): PinoInstance {
     return (this.own ??= this.root.child({ reqId: this.id }));
+  }
+
+  get logger(): PinoInstance {
+    if (this.own) return this.own;
+    if (!this.facade) {
+      const facade = Object.create(facadePrototype(this.root)) as Facade;
+      facade[FACADE_STORE] = this;
+      this.facade = facade;
+    }
+    return this.facade;
   }
 
   /** PinoLogger.assign() replaces it with a child carrying more fields. */
@@ -147,7 +190,7 @@ export function defineRequestLog(requestPrototype: object): void {
     configurable: true,
     enumerable: false,
     get(this: LoggedRequest) {
-      return this[REQUEST_LOG_STORE]?.logger;
+      return this[REQUEST_LOG_STORE]?.child;
     },
   });
 }

@@ -1,4 +1,4 @@
-import { Controller, Get, Module, Req } from '@nestjs/common';
+import { Controller, Get, Logger, Module, Query, Req } from '@nestjs/common';
 import request from 'supertest';
 import { loginCookie } from '../helpers/login';
 import { Shop } from '../helpers/shop';
@@ -12,7 +12,21 @@ class ProbeController {
   }
 }
 
-@Module({ controllers: [ProbeController] })
+/** An info line (dropped at LOG_LEVEL=warn) and a warn line, with an await between them. */
+@Controller('probe-log')
+class LogProbeController {
+  private readonly logger = new Logger('LogProbe');
+
+  @Get()
+  async log(@Query('marker') marker: string) {
+    this.logger.log(`info ${marker}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    this.logger.warn(`warn ${marker}`);
+    return { marker };
+  }
+}
+
+@Module({ controllers: [ProbeController, LogProbeController] })
 class ProbeModule {}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -108,6 +122,31 @@ describe('per-request machinery skipped where it does nothing (issue 16 item 5)'
       const deny = await fetch(`${shop.baseUrl}${wechat.pathname}`, { method: 'POST', body: form, redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
       expect(deny.status).toBe(302);
       expect(new URL(deny.headers.get('location')!).searchParams.get('code')).toBeNull();
+    });
+  });
+
+  describe('LOG_LEVEL=warn', () => {
+    let shop: Shop;
+    beforeAll(async () => {
+      shop = await Shop.start({ extraModules: [ProbeModule], captureLogs: true, env: { LOG_LEVEL: 'warn' } });
+    });
+    afterAll(() => shop?.close());
+
+    it('a dropped info line makes no request logger; a warn line and a 4xx completion line carry the request id', async () => {
+      const res = await request(shop.baseUrl).get('/probe-log?marker=m-warn-level').expect(200);
+      const id = res.headers['x-request-id'];
+      const deadline = Date.now() + 5_000;
+      while (!shop.t.logs.some((l) => l.msg === 'warn m-warn-level') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      const mine = shop.t.logs.filter((l) => JSON.stringify(l).includes('m-warn-level'));
+      expect(mine.map((l) => l.msg)).toEqual(['warn m-warn-level']);
+      expect(mine[0]).toMatchObject({ reqId: id, level: 40, context: 'LogProbe' });
+      // a 2xx completion line is info: not written at warn
+      expect(shop.t.logs.some((l) => (l.req as { id?: string } | undefined)?.id === id)).toBe(false);
+
+      const missing = await request(shop.baseUrl).get('/orders/NOSUCHORDER').expect(401);
+      const missingId = missing.headers['x-request-id'];
+      while (!shop.t.logs.some((l) => (l.req as { id?: string } | undefined)?.id === missingId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(shop.t.logs.find((l) => (l.req as { id?: string } | undefined)?.id === missingId)).toMatchObject({ level: 40, reqId: missingId, msg: 'request completed', res: { statusCode: 401 } });
     });
   });
 
