@@ -238,23 +238,17 @@ export class OrderService {
   /**
    * GuestOrdersMerger: a guest logged in with WeChat in the same browser, so the guest's orders become
    * that shopper's. Idempotency keys the shopper already used are dropped from the moved orders (the
-   * pair is unique); the guest's create-lock row goes. One transaction that holds the shopper's
-   * create lock, so it cannot interleave with that shopper's order creates.
+   * pair is unique). One transaction that holds the shopper's create lock (their users row, as
+   * assertWithinHoldings takes it), so it cannot interleave with that shopper's order creates; on
+   * SQLite transactions take turns anyway.
    */
   async reassignUser(fromUserId: number, toUserId: number): Promise<void> {
     await inTransaction(this.dataSource, async (_runner, manager) => {
-      const mysql = !isSqlite(this.dataSource);
-      await manager.query(
-        mysql
-          ? 'INSERT INTO shopper_order_locks (user_id, creates) VALUES (?, 0) ON DUPLICATE KEY UPDATE creates = creates'
-          : 'INSERT INTO shopper_order_locks (user_id, creates) VALUES (?, 0) ON CONFLICT (user_id) DO UPDATE SET creates = creates',
-        [String(toUserId)],
-      );
+      if (!isSqlite(this.dataSource)) await manager.query('SELECT id FROM users WHERE id = ? FOR UPDATE', [String(toUserId)]);
       const taken = await manager.find(Order, { select: ['idempotencyKey'], where: { userId: String(toUserId) } });
       const keys = taken.map((o) => o.idempotencyKey).filter((k): k is string => k !== null);
       if (keys.length) await manager.update(Order, { userId: String(fromUserId), idempotencyKey: In(keys) }, { idempotencyKey: null });
       await manager.update(Order, { userId: String(fromUserId) }, { userId: String(toUserId) });
-      await manager.query('DELETE FROM shopper_order_locks WHERE user_id = ?', [String(fromUserId)]);
     });
   }
 
