@@ -151,6 +151,8 @@ export abstract class AppConfig {
     rejectedEventsRetentionMs: number;
     /** H5 pay: the site WeChat's cashier names (WECHATPAY_H5_APP_NAME, WECHATPAY_H5_APP_URL). */
     h5: { appName: string; appUrl: string };
+    /** CATALOG_CACHE_TTL: how old the in-process product copy POST /orders prices from may be (0 = off). */
+    catalogCacheTtlMs: number;
     /** Per-shopper limits against stock hoarding and WeChat call floods (0 = no limit where allowed). */
     limits: {
       maxOpenPerUser: number;

@@ -34,6 +34,14 @@ function liveEnv(): Record<string, string> {
 }
 
 describe('loadConfig', () => {
+  it('CATALOG_CACHE_TTL: 1s by default, 0 turns the catalog copy off, at most 60s', () => {
+    expect(loadConfig({}).orders.catalogCacheTtlMs).toBe(1000);
+    expect(loadConfig({ CATALOG_CACHE_TTL: '0' }).orders.catalogCacheTtlMs).toBe(0);
+    expect(loadConfig({ CATALOG_CACHE_TTL: '250ms' }).orders.catalogCacheTtlMs).toBe(250);
+    expect(problemsOf({ CATALOG_CACHE_TTL: '2m' })).toMatch(/CATALOG_CACHE_TTL.*from 0ms to 60s/);
+    expect(problemsOf({ CATALOG_CACHE_TTL: 'soon' })).toMatch(/CATALOG_CACHE_TTL/);
+  });
+
   it('starts with no variables at all: sandbox mode, SQLite under ./data, port 3000', () => {
     const config = loadConfig({});
     expect(config.wechatMode).toBe('sandbox');

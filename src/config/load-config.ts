@@ -355,6 +355,7 @@ export function loadConfig(env: RawEnv = process.env): AppConfig {
       notifyBodyTimeoutMs: parseDuration(p.NOTIFY_BODY_TIMEOUT ?? '10s')!,
       rejectedEventsRetentionMs: parseDuration(p.PAYMENT_EVENTS_REJECTED_RETENTION ?? '7d')!,
       h5: { appName: p.WECHATPAY_H5_APP_NAME ?? SHOP_NAME, appUrl: p.WECHATPAY_H5_APP_URL ?? publicBaseUrl },
+      catalogCacheTtlMs: parseDuration(p.CATALOG_CACHE_TTL ?? '1s')!,
       limits: {
         maxOpenPerUser: Number(p.ORDER_MAX_OPEN_PER_USER ?? 5),
         maxReservedPerProduct: Number(p.ORDER_MAX_RESERVED_PER_PRODUCT ?? 20),

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, Repository } from 'typeorm';
 import { Clock } from '../common/clock';
+import { AppConfig } from '../config/app-config';
 import { NotFoundError } from '../common/errors/app-error';
 import { CreateProductDto, ProductDto, UpdateProductDto } from './dto/product.dto';
 import { Product } from './entities/product.entity';
@@ -47,16 +48,41 @@ export function productChanges(
   };
 }
 
-/** The catalog. Prices live only here: an order's amount is always computed from it, never taken from a client. */
+interface CachedProduct {
+  /** null: no such active product (a 404 is cached too). */
+  product: Product | null;
+  /** performance.now() when it was read. */
+  readAt: number;
+}
+
+/**
+ * The catalog. Prices live only here: an order's amount is always computed from it, never taken from a client.
+ *
+ * POST /orders reads it through a short-lived in-process cache (CATALOG_CACHE_TTL, default 1s, 0 = off):
+ * an order is priced and permitted by a catalog at most that old, which is the same as the order having
+ * been placed that much earlier. The cached stock is only a hint — the guarded UPDATE in the order's
+ * transaction decides — used to refuse a sold-out product without a transaction. Product writes on this
+ * instance (admin create/update, stock released by a close or cancel) evict their entries; another
+ * instance's writes are seen within the TTL.
+ */
 @Injectable()
 export class CatalogService {
   private readonly logger = new Logger(CatalogService.name);
+  private readonly ttlMs: number;
+  private readonly cache = new Map<string, CachedProduct>();
+  /** Reads under way, by product id: concurrent creates of a cold product share one SELECT. */
+  private readonly reading = new Map<string, Promise<void>>();
+  /** Bumped by every eviction: a read that started before one does not fill the cache. */
+  private generation = 0;
 
   constructor(
     @InjectRepository(Product) private readonly products: Repository<Product>,
     private readonly clock: Clock,
     private readonly subMerchants: SubMerchantsService,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.ttlMs = config.orders.catalogCacheTtlMs;
+  }
 
   private view(p: Product): ProductDto {
     return productView(p, this.subMerchants.defaultSubMchid);
@@ -70,9 +96,87 @@ export class CatalogService {
     return (await this.products.find({ order: { id: 'ASC' } })).map((p) => this.view(p));
   }
 
+  /**
+   * The active products among `ids` (missing or inactive ones are left out), for pricing an order: from
+   * the cache when read less than CATALOG_CACHE_TTL ago. The objects are shared: do not modify them.
+   */
   async findActive(ids: number[]): Promise<Product[]> {
     if (!ids.length) return [];
-    return this.products.find({ where: { id: In(ids.map(String)), active: 1 } });
+    if (this.ttlMs <= 0) return this.products.find({ where: { id: In(ids.map(String)), active: 1 } });
+    const keys = ids.map(String);
+    let missing = this.stale(keys);
+    if (missing.length) {
+      const waits = missing.map((key) => this.reading.get(key)).filter((p): p is Promise<void> => p !== undefined);
+      const unread = missing.filter((key) => !this.reading.has(key));
+      if (unread.length) waits.push(this.read(unread));
+      await Promise.all(waits);
+      // Evicted while we waited (or the read failed to cache): read what is still missing ourselves.
+      missing = this.stale(keys);
+      if (missing.length) {
+        const rows = await this.products.find({ where: { id: In(missing), active: 1 } });
+        const byId = new Map(rows.map((p) => [String(p.id), p]));
+        return keys.flatMap((key) => {
+          const p = byId.get(key) ?? this.cache.get(key)?.product;
+          return p ? [p] : [];
+        });
+      }
+    }
+    return keys.flatMap((key) => {
+      const p = this.cache.get(key)!.product;
+      return p ? [p] : [];
+    });
+  }
+
+  /** The keys without a fresh cache entry. */
+  private stale(keys: string[]): string[] {
+    const now = performance.now();
+    return keys.filter((key) => {
+      const entry = this.cache.get(key);
+      return !entry || now - entry.readAt >= this.ttlMs;
+    });
+  }
+
+  private read(keys: string[]): Promise<void> {
+    const generation = this.generation;
+    const readAt = performance.now();
+    const done = this.products
+      .find({ where: { id: In(keys), active: 1 } })
+      .then((rows) => {
+        if (generation !== this.generation) return;
+        const byId = new Map(rows.map((p) => [String(p.id), p]));
+        for (const key of keys) this.cache.set(key, { product: byId.get(key) ?? null, readAt });
+        if (this.cache.size > 10_000) this.prune();
+      })
+      .finally(() => {
+        for (const key of keys) if (this.reading.get(key) === done) this.reading.delete(key);
+      });
+    for (const key of keys) this.reading.set(key, done);
+    return done;
+  }
+
+  private prune(): void {
+    const now = performance.now();
+    for (const [key, entry] of this.cache) if (now - entry.readAt >= this.ttlMs) this.cache.delete(key);
+  }
+
+  /** Product writes on this instance (after they committed): the next read of these products goes to the database. */
+  evict(productIds: Array<string | number>): void {
+    if (this.ttlMs <= 0) return;
+    this.generation++;
+    for (const id of productIds) this.cache.delete(String(id));
+  }
+
+  /**
+   * What a create learned about a product's stock, kept in its cached entry as a better hint until the
+   * entry expires: `took` units were reserved by a committed order, or a guarded UPDATE found fewer than
+   * `lessThan` units left.
+   */
+  noteStock(productId: string | number, outcome: { took: number } | { lessThan: number }): void {
+    const entry = this.cache.get(String(productId));
+    const p = entry?.product;
+    if (!p || p.stock === null) return;
+    const stock = 'took' in outcome ? Math.max(0, p.stock - outcome.took) : Math.min(p.stock, outcome.lessThan - 1);
+    if (stock !== p.stock) entry.product = Object.assign(new Product(), p, { stock });
   }
 
   async create(dto: CreateProductDto): Promise<ProductDto> {
@@ -90,6 +194,7 @@ export class CatalogService {
       updatedAt: now,
     });
     const id = result.identifiers[0].id as string | number;
+    this.evict([id]);
     return this.view(await this.products.findOneByOrFail({ id: String(id) }));
   }
 
@@ -106,6 +211,7 @@ export class CatalogService {
     if (dto.active !== undefined) changes.active = dto.active ? 1 : 0;
     if (dto.subMchid !== undefined) changes.subMchid = await this.subMerchants.resolveForProduct(dto.subMchid);
     await this.products.update({ id: String(id) }, changes);
+    this.evict([id]);
     return { before: this.view(existing), after: this.view(await this.products.findOneByOrFail({ id: String(id) })) };
   }
 

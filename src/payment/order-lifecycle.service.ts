@@ -15,6 +15,7 @@ import { OrderItem } from './entities/order-item.entity';
 import { Order } from './entities/order.entity';
 import { PaymentAttempt } from './entities/payment-attempt.entity';
 import { Product } from './entities/product.entity';
+import { CatalogService } from './catalog.service';
 import { OrderTimeline } from './order-timeline';
 import { PaymentApplier, PaymentSource } from './payment-applier.service';
 import { PaymentAttempts } from './payment-attempts';
@@ -74,6 +75,7 @@ export class OrderLifecycle {
     private readonly clock: Clock,
     private readonly leases: LeaseService,
     private readonly limits: ShopperLimits,
+    private readonly catalog: CatalogService,
   ) {}
 
   /** For an unpaid order whose latest prepay is a few seconds old: the truth from WeChat, applied. */
@@ -209,20 +211,25 @@ export class OrderLifecycle {
 
   /** NOTPAY → CLOSED (its open attempts too) and the reserved stock back, in one transaction; false when it was no longer NOTPAY. */
   async closeLocally(outTradeNo: string, reason: string): Promise<boolean> {
-    return inTransaction(this.dataSource, async (_runner, manager) => {
+    let released: string[] = [];
+    const closed = await inTransaction(this.dataSource, async (_runner, manager) => {
       const now = this.clock.now();
       const res = await manager.update(Order, { outTradeNo, status: 'NOTPAY' }, { status: 'CLOSED', closedAt: now, updatedAt: now });
       if (!res.affected) return false;
       const order = await manager.findOneByOrFail(Order, { outTradeNo });
       await this.attempts.closeAllOpen(manager, order.id);
-      await this.releaseStock(manager, order.id);
+      released = await this.releaseStock(manager, order.id);
       // `by`: which instance closed it (several may sweep; each order is closed by one).
       await manager.insert(OrderEvent, { outTradeNo, type: 'closed', detail: JSON.stringify({ reason, by: this.leases.owner }), createdAt: now });
       return true;
     });
+    // Committed: the units are back, so this instance's catalog cache must not refuse them from memory.
+    if (closed) this.catalog.evict(released);
+    return closed;
   }
 
-  private async releaseStock(manager: EntityManager, orderId: string): Promise<void> {
+  /** The products whose reserved units went back. */
+  private async releaseStock(manager: EntityManager, orderId: string): Promise<string[]> {
     const lines = await manager.findBy(OrderItem, { orderId });
     for (const line of lines) {
       await manager
@@ -233,6 +240,7 @@ export class OrderLifecycle {
         .setParameter('q', line.quantity)
         .execute();
     }
+    return lines.map((line) => String(line.productId));
   }
 
   /** Reconcile sweep: open attempts whose prepay is older than PAYMENT_RECONCILE_AFTER and not queried since. */

@@ -118,6 +118,7 @@ export class OrderService {
     const now = this.clock.now();
     const outTradeNo = newOutTradeNo(now);
     let created: { order: Order; items: OrderItem[] } | undefined;
+    let short: (typeof lines)[number] | undefined;
     try {
       await inTransaction(this.dataSource, async (_runner, manager) => {
         const wanted = lines.map((l) => ({ productId: l.product.id, name: l.product.name, quantity: l.quantity, stocked: l.product.stock !== null }));
@@ -177,10 +178,15 @@ export class OrderService {
             .where('id = :id AND stock IS NOT NULL AND stock >= :q', { id: line.product.id, q: line.quantity })
             .setParameter('q', line.quantity)
             .execute();
-          if (!res.affected) throw new OutOfStockError(line.product.name, line.product.id);
+          if (!res.affected) {
+            short = line;
+            throw new OutOfStockError(line.product.name, line.product.id);
+          }
         }
       });
     } catch (error) {
+      // The cached catalog's stock hint (CatalogService): the next shopper for a sold-out product is refused from memory.
+      if (short) this.catalog.noteStock(short.product.id, { lessThan: short.quantity });
       if (idempotencyKey && isDuplicateKey(error)) {
         // Another request with the same key won the race; answer with its order.
         const replay = await this.replay(user, idempotencyKey, requestHash);
@@ -188,6 +194,7 @@ export class OrderService {
       }
       throw error;
     }
+    for (const line of lines) if (line.product.stock !== null) this.catalog.noteStock(line.product.id, { took: line.quantity });
     return { order: orderView(created!.order, created!.items, [], null, false), replayed: false };
   }
 

@@ -73,6 +73,11 @@ export class PaymentEnv {
   @IsDuration({ minMs: 100 })
   NOTIFY_BODY_TIMEOUT?: string = undefined;
 
+  /** How long POST /orders may price and permit orders from an in-process copy of a product (0 = off; at most 60s). Default 1s. */
+  @IsOptional()
+  @IsDuration({ minMs: 0, maxMs: 60_000 })
+  CATALOG_CACHE_TTL?: string = undefined;
+
   /** Unpaid orders one shopper may hold at once; past it POST /orders answers 429 TOO_MANY_OPEN_ORDERS. 0 = no limit. Default 5. */
   @IsOptional()
   @IsIntString(0, 1_000_000)

@@ -69,7 +69,7 @@ export function IsRedisUrl(options?: ValidationOptions): PropertyDecorator {
   );
 }
 
-export function IsDuration(options?: ValidationOptions & { minMs?: number }): PropertyDecorator {
+export function IsDuration(options?: ValidationOptions & { minMs?: number; maxMs?: number }): PropertyDecorator {
   return ValidateBy(
     {
       name: 'isDuration',
@@ -77,9 +77,12 @@ export function IsDuration(options?: ValidationOptions & { minMs?: number }): Pr
         validate: (value) => {
           if (typeof value !== 'string') return false;
           const ms = parseDuration(value);
-          return ms !== undefined && ms >= (options?.minMs ?? 1);
+          return ms !== undefined && ms >= (options?.minMs ?? 1) && (options?.maxMs === undefined || ms <= options.maxMs);
         },
-        defaultMessage: buildMessage(() => 'must be a duration such as 90s, 5m or 2h', options),
+        defaultMessage: buildMessage(
+          () => (options?.maxMs !== undefined ? `must be a duration from ${options.minMs ?? 1}ms to ${options.maxMs / 1000}s, such as 500ms or 2s` : 'must be a duration such as 90s, 5m or 2h'),
+          options,
+        ),
       },
     },
     options,
