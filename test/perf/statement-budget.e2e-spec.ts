@@ -32,12 +32,15 @@ interface Budget {
    * its guarded UPDATE checks the attempt in SQL (7 -> 6; marking the attempt paid in the same
    * multi-table UPDATE on MariaDB deadlocked with concurrent duplicates, so it stays a statement). On
    * MariaDB that EXISTS is a locking read whose next-key locks deadlocked neighbouring batches under
-   * bench/notify.ts, so MariaDB reads the attempts first again (7).
+   * bench/notify.ts, so MariaDB reads the attempts first again (7). Create prices from a short-lived
+   * in-process catalog copy (CATALOG_CACHE_TTL; no products read while it is fresh), and on MariaDB
+   * one statement locks the shopper's users row and reads their holdings (no shopper_order_locks
+   * upsert): create 8 -> 7 on SQLite, 9 -> 7 on MariaDB (met).
    */
   today?: { sqlite: number; mysql: number };
 }
 const BUDGETS: Budget[] = [
-  { step: 'create', budget: 7, today: { sqlite: 8, mysql: 9 } },
+  { step: 'create', budget: 7 },
   { step: 'pay', budget: 3, today: { sqlite: 6, mysql: 6 } },
   { step: 'notify', budget: 4, today: { sqlite: 6, mysql: 7 } },
   { step: 'status read', budget: 2 },
@@ -63,8 +66,11 @@ describe(`statement budget per checkout step (${mysql ? 'MariaDB' : 'SQLite'})`,
   const measured = new Map<Budget['step'], StatementCount>();
 
   beforeAll(async () => {
-    // No jobs, no sandbox lease heartbeat: the app sends nothing but what the requests cause.
-    shop = await Shop.start({ env: { SANDBOX_INSTANCE_LOCK: 'false' } });
+    // No jobs, no sandbox lease heartbeat: the app sends nothing but what the requests cause. A product
+    // ordered again within CATALOG_CACHE_TTL (default 1s) is priced from the in-process catalog copy:
+    // the budget counts that path (a product being sold), so the TTL is long enough that a slow
+    // machine's round still finds the copy fresh (a product read is one more statement once per TTL).
+    shop = await Shop.start({ env: { SANDBOX_INSTANCE_LOCK: 'false', CATALOG_CACHE_TTL: '60s' } });
     keystore = await loadOrCreateSandboxKeystore(shop.t.config.sandbox.dataDir);
     const mug = await shop.product('马克杯', 3900, 1000);
     alice = await shop.login('o_alice_budget');
