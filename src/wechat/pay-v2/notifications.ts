@@ -85,5 +85,9 @@ export function parseV2RefundNotification(raw: Buffer | string, keys: V2Notifica
 
 /** The answer WeChat expects: SUCCESS/OK after the commit, FAIL with a message otherwise. */
 export function v2NotificationAnswer(ok: boolean, message = ok ? 'OK' : 'FAIL'): string {
+  if (ok && message === 'OK') return V2_SUCCESS_ANSWER;
   return buildV2Xml({ return_code: ok ? 'SUCCESS' : 'FAIL', return_msg: message });
 }
+
+/** The acknowledgement, built once: every applied notification is answered with it. */
+const V2_SUCCESS_ANSWER = buildV2Xml({ return_code: 'SUCCESS', return_msg: 'OK' });

@@ -39,6 +39,19 @@ describe('APIv2 sign', () => {
     expect(verifyV2({ ...EXAMPLE, sign: 'not hex!' }, KEY, 'MD5')).toBe(false);
     expect(verifyV2({ ...EXAMPLE, sign: '9A0A8659F005D6984697E2CA0A9CF3B7' }, 'another key', 'MD5')).toBe(false);
     expect(verifyV2({ ...EXAMPLE, sign: '9a0a8659f005d6984697e2ca0a9cf3b7' }, KEY, 'MD5')).toBe(true);
+    // the right sign with a digit more or less (hex decoding would drop an odd last digit)
+    expect(verifyV2({ ...EXAMPLE, sign: '9A0A8659F005D6984697E2CA0A9CF3B70' }, KEY, 'MD5')).toBe(false);
+    expect(verifyV2({ ...EXAMPLE, sign: '9A0A8659F005D6984697E2CA0A9CF3B' }, KEY, 'MD5')).toBe(false);
+    expect(verifyV2({ ...EXAMPLE, sign: '9A0A8659F005D6984697E2CA0A9CF3B79A0A8659F005D6984697E2CA0A9CF3B7' }, KEY, 'MD5')).toBe(false);
+  });
+
+  it('verifies HMAC-SHA256 with one key object per API key, whichever key comes (the official vector, then another key, then it again)', () => {
+    const sign = '6A9AE1657590FD6257D693A078E1C3E4BB6BA4DC30B23E0EE2496E54170DACD6';
+    expect(verifyV2({ ...EXAMPLE, sign }, KEY, 'HMAC-SHA256')).toBe(true);
+    expect(verifyV2({ ...EXAMPLE, sign }, 'f'.repeat(32), 'HMAC-SHA256')).toBe(false);
+    for (let i = 0; i < 40; i++) signV2(EXAMPLE, `key${i}`, 'HMAC-SHA256');
+    expect(verifyV2({ ...EXAMPLE, sign: sign.toLowerCase() }, KEY, 'HMAC-SHA256')).toBe(true);
+    expect(signV2(EXAMPLE, KEY, 'HMAC-SHA256')).toBe(sign);
   });
 
   it('takes the algorithm from sign_type, else from the length of the sign; an unknown sign_type gives none', () => {
