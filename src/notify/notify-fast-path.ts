@@ -11,6 +11,7 @@ const proxyAddr = require('proxy-addr') as (req: IncomingMessage, trust: unknown
 export const TRANSACTION_NOTIFY_PATH = '/notify/wechatpay/transaction';
 export const REFUND_NOTIFY_PATH = '/notify/wechatpay/refund';
 export const V2_TRANSACTION_NOTIFY_PATH = '/notify/wechatpay/v2/transaction';
+export const V2_REFUND_NOTIFY_PATH = '/notify/wechatpay/v2/refund';
 /** Largest notification body accepted (WeChat's are about 1 KiB). */
 export const NOTIFY_MAX_BODY = 64 * 1024;
 
@@ -88,10 +89,10 @@ export function v2Answer(result: NotifyAnswer): { status: number; headers: Recor
  * - POST /notify/wechatpay/transaction is the hottest write path of the shop (WeChat delivers bursts,
  *   and retries them). Express, its middleware and Nest's pipeline cost more per request than
  *   verifying, decrypting and committing the notification (bench/notify.ts), so it is answered right
- *   here by the same NotifyService the controller uses. So is POST /notify/wechatpay/v2/transaction,
- *   APIv2's XML payment notifications (the same apply step; WeChat's XML answer). NOTIFY_FAST_PATH=false
- *   turns both off.
- * - Otherwise (the refund route always, the payment route with NOTIFY_FAST_PATH=false) the body is
+ *   here by the same NotifyService the controller uses. So are APIv2's XML notifications, POST
+ *   /notify/wechatpay/v2/transaction (the same apply step) and POST /notify/wechatpay/v2/refund (the
+ *   same refund step), with WeChat's XML answers. NOTIFY_FAST_PATH=false turns all three off.
+ * - Otherwise (the APIv3 refund route always, the payment route with NOTIFY_FAST_PATH=false) the body is
  *   read here as raw bytes, whatever its Content-Type, into `req.rawBody`, and the request then goes
  *   through Express to NotifyController. Express's body parsers skip a request whose body was already
  *   read, so a body that is not JSON (or not declared as JSON) reaches the signature check exactly as
@@ -127,9 +128,9 @@ export class NotifyFastPath implements OnApplicationBootstrap {
           this.handle(req, res, proxyAddr(req, trust));
           return;
         }
-        if (path === V2_TRANSACTION_NOTIFY_PATH && fast) {
+        if ((path === V2_TRANSACTION_NOTIFY_PATH || path === V2_REFUND_NOTIFY_PATH) && fast) {
           const trust = (this.adapterHost.httpAdapter.getInstance() as { get(name: string): unknown }).get('trust proxy fn');
-          this.handleV2(req, res, proxyAddr(req, trust));
+          this.handleV2(path === V2_REFUND_NOTIFY_PATH ? 'refund' : 'transaction', req, res, proxyAddr(req, trust));
           return;
         }
         if (path === TRANSACTION_NOTIFY_PATH || path === REFUND_NOTIFY_PATH) {
@@ -165,19 +166,19 @@ export class NotifyFastPath implements OnApplicationBootstrap {
     }, this.config.orders.notifyBodyTimeoutMs);
   }
 
-  /** APIv2 payment notifications: the raw XML to NotifyService.transactionV2, its answer as WeChat's XML. */
-  private handleV2(req: IncomingMessage, res: ServerResponse, clientIp: string): void {
+  /** APIv2 notifications: the raw XML to NotifyService.transactionV2 or refundV2, its answer as WeChat's XML. */
+  private handleV2(kind: 'transaction' | 'refund', req: IncomingMessage, res: ServerResponse, clientIp: string): void {
     readNotificationBody(
       req,
       res,
       (body) => {
-        this.notify.transactionV2(body, clientIp).then(
+        (kind === 'refund' ? this.notify.refundV2(body, clientIp) : this.notify.transactionV2(body, clientIp)).then(
           (result) => {
             const answer = v2Answer(result);
             res.writeHead(answer.status, answer.headers).end(answer.body);
           },
           (error: Error) => {
-            this.logger.error(`v2 notification failed: ${error.message}`);
+            this.logger.error(`v2 ${kind === 'refund' ? 'refund ' : ''}notification failed: ${error.message}`);
             res.writeHead(500, { 'Content-Type': 'text/xml; charset=utf-8' }).end(v2NotificationAnswer(false, '系统繁忙，请稍后重试'));
           },
         );

@@ -300,6 +300,38 @@ describe.each(['v3', 'v2'] as const)('payment notifications with WECHATPAY_API_V
       expect(await shop.status(no)).toBe('PAID');
     });
 
+    it('takes v2 refund notifications on the notification fast path like v2 payments: raw bytes stored whatever the Content-Type, SUCCESS XML, duplicates harmless', async () => {
+      const no = await shop.paidOrder(shopper, [{ productId, quantity: 1 }]);
+      const r = await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 300, reason: '快速通道' }).expect(201);
+      await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
+      const settled = (await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body;
+      expect(settled.status).toBe('SUCCESS');
+      // WeChat's redelivery of that result, declared as JSON (a body Express's JSON parser would refuse)
+      const result = { out_refund_no: r.body.outRefundNo, out_trade_no: no, refund_id: settled.refundId ?? '50000000000000000000000000010', refund_status: 'SUCCESS', total_fee: 1000, refund_fee: 300, settlement_refund_fee: 300, success_time: '2026-11-24 10:00:00' };
+      const again = craftV2RefundNotification(keystore, result);
+      const answers = await Promise.all(
+        Array.from({ length: 3 }, () => fetch(`${shop.baseUrl}/notify/wechatpay/v2/refund`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: again.body })),
+      );
+      for (const res of answers) {
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/^text\/xml/);
+        expect(await res.text()).toBe('<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>');
+      }
+      const rows = await storedAs(shop, again.body);
+      expect(rows).toHaveLength(3);
+      for (const row of rows) {
+        expect(row).toMatchObject({ verified: 1, outcome: expect.stringMatching(/^refund:/) });
+        expect(storedBytes(row).equals(again.body)).toBe(true);
+      }
+      expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body).toEqual(settled);
+      expect((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.refundedTotal).toBe(300);
+      // answered before Express, as the payment route is: the same headers (none of Express's middleware)
+      const payment = await notifyPaid(no);
+      const names = (res: Response) => [...res.headers.keys()].filter((h) => h !== 'date').sort();
+      expect(names(answers[0])).toEqual(names(payment));
+      expect(answers[0].headers.get('x-request-id')).toBeNull();
+    });
+
     it('a v2 refund notification with tampered, foreign or unencrypted req_info is refused with FAIL and changes no refund', async () => {
       const no = await shop.paidOrder(shopper, [{ productId, quantity: 1 }]);
       const r = await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 100, reason: '篡改' }).expect(201);
