@@ -5,21 +5,11 @@
 // event and runs the guarded UPDATE … WHERE status = 'NOTPAY'; WeChat's SUCCESS XML after COMMIT, FAIL
 // XML otherwise. Default MariaDB durability.
 'use strict';
-const http = require('node:http');
 const crypto = require('node:crypto');
-const mysql = require('mysql2/promise');
+const { applyPayment, createPool, serve } = require('./notify-common');
 
 const [, , port, apiKey, appid, mchid, databaseUrl] = process.argv;
-const url = new URL(databaseUrl);
-const pool = mysql.createPool({
-  host: url.hostname,
-  port: Number(url.port || 3306),
-  user: decodeURIComponent(url.username),
-  password: decodeURIComponent(url.password),
-  database: url.pathname.slice(1),
-  connectionLimit: 16,
-  timezone: 'Z',
-});
+const pool = createPool(databaseUrl);
 
 const SUCCESS = '<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>';
 const failXml = (msg) => `<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[${msg}]]></return_msg></xml>`;
@@ -46,43 +36,16 @@ function signOk(f) {
   return got.length === expected.length && crypto.timingSafeEqual(got, expected);
 }
 
-async function apply(body, f) {
+serve(port, (req, res, raw) => {
+  const body = raw.toString('utf8');
+  const answer = (status, xml) => res.writeHead(status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(xml);
+  const f = parse(body);
+  if (!f || f.return_code !== 'SUCCESS' || f.result_code !== 'SUCCESS') return answer(400, failXml('bad notification'));
+  if (!signOk(f)) return answer(401, failXml('sign does not match'));
+  if (f.appid !== appid || f.mch_id !== mchid || (f.fee_type && f.fee_type !== 'CNY') || !/^[1-9]\d*$/.test(f.total_fee || '')) return answer(400, failXml('not ours'));
   const total = Number(f.total_fee);
-  const conn = await pool.getConnection();
-  try {
-    await conn.beginTransaction();
-    await conn.query(
-      "INSERT INTO payment_events (kind, notification_id, event_type, out_trade_no, verified, outcome, raw_body, received_at) VALUES ('transaction', ?, 'TRANSACTION.SUCCESS', ?, 1, 'received', ?, NOW(3))",
-      [f.transaction_id, f.out_trade_no, body],
-    );
-    await conn.query(
-      "UPDATE orders SET status = 'PAID', transaction_id = ?, paid_total = ?, paid_at = NOW(3), updated_at = NOW(3) WHERE out_trade_no = ? AND status = 'NOTPAY' AND total = ?",
-      [f.transaction_id, total, f.out_trade_no, total],
-    );
-    await conn.commit();
-  } catch (error) {
-    await conn.rollback().catch(() => undefined);
-    throw error;
-  } finally {
-    conn.release();
-  }
-}
-
-http
-  .createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const answer = (status, xml) => res.writeHead(status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(xml);
-      const f = parse(body);
-      if (!f || f.return_code !== 'SUCCESS' || f.result_code !== 'SUCCESS') return answer(400, failXml('bad notification'));
-      if (!signOk(f)) return answer(401, failXml('sign does not match'));
-      if (f.appid !== appid || f.mch_id !== mchid || (f.fee_type && f.fee_type !== 'CNY') || !/^[1-9]\d*$/.test(f.total_fee || '')) return answer(400, failXml('not ours'));
-      apply(body, f).then(
-        () => answer(200, SUCCESS),
-        () => answer(500, failXml('db')),
-      );
-    });
-  })
-  .listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\n'));
+  applyPayment(pool, { notificationId: f.transaction_id, outTradeNo: f.out_trade_no, transactionId: f.transaction_id, total, body }).then(
+    () => answer(200, SUCCESS),
+    () => answer(500, failXml('db')),
+  );
+});
