@@ -147,9 +147,8 @@ export function parseFlatV2Xml(text: string, root = 'xml'): V2Fields | undefined
       i = end;
     }
     // </name>
-    const close = `</${name}>`;
-    if (!text.startsWith(close, i)) return undefined;
-    i += close.length;
+    if (text.charCodeAt(i) !== 60 || text.charCodeAt(i + 1) !== 47 || !text.startsWith(name, i + 2) || text.charCodeAt(i + 2 + name.length) !== 62) return undefined;
+    i += name.length + 3;
     out[name] = value.trim();
   }
   const close = `</${root}>`;
