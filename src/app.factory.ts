@@ -14,8 +14,12 @@ import { defineRequestLog, requestIdMiddleware, requestLoggingEnabled, requestLo
 import { isHttps, securityHeaders, SecurityHeaderOptions, WECHAT_JSSDK_ORIGINS } from './common/security-headers';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter';
 import { installFastJsonReply } from './common/json-reply';
+import { promoteRoutes } from './common/route-order';
 import { createValidationPipe } from './common/validation';
 import { AppConfig } from './config/app-config';
+
+/** The first path segments of the routes every checkout calls (POST /orders, …/pay, GET /orders/:no polls). */
+const HOT_ROUTES = ['orders'];
 
 /** As Nest's own body parsers do with rawBody: true (req.rawBody = the bytes read). */
 function keepRawBody(req: IncomingMessage, _res: unknown, buffer: Buffer): void {
@@ -104,6 +108,20 @@ export function configureApp(app: INestApplication, config: AppConfig): INestApp
   server.headersTimeout = config.http.headersTimeoutMs;
   server.requestTimeout = config.http.requestTimeoutMs;
   server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+  // Once Nest has registered the routes (init, also from listen()), the shopper's checkout routes go
+  // ahead of the admin/sandbox/auth routes Express would otherwise try first on every poll (route-order.ts).
+  // (defineProperty: Nest's application proxy ignores plain assignments; listen() calls this.init().)
+  // Nest calls it on the application itself (`this`), never through the proxy, as its own init.
+  const init = (Reflect.getPrototypeOf(app) as INestApplication).init;
+  Object.defineProperty(app, 'init', {
+    configurable: true,
+    writable: true,
+    value: async function (this: INestApplication) {
+      await init.call(this);
+      promoteRoutes((express.getHttpAdapter().getInstance() as { router: { stack: Parameters<typeof promoteRoutes>[0] } }).router.stack, HOT_ROUTES);
+      return this;
+    },
+  });
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new AllExceptionsFilter());
 
