@@ -9,23 +9,13 @@ import { JWEIXIN_JS } from './pages/jweixin';
 import { publicKeyOf, verifyBase64Signature } from './sandbox-crypto';
 import { SandboxHttp } from './sandbox-http';
 import { SandboxMpService } from './sandbox-mp.service';
-import { PayProblem, SandboxPayService } from './sandbox-pay.service';
+import { PAY_PROBLEM_STATUS, SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings, hostAllowed, pageUnderPayDirectory } from './sandbox.settings';
 import { sandboxApiV2Key } from './keystore';
 import { sandboxInvokeSignType, sandboxV2PaySignProblem } from './sandbox-v2-wire';
 import { yuan } from './bills/trade-bill';
 
 type Json = Record<string, unknown>;
-
-/** HTTP status of a refused POST /sandbox/pay. */
-const PROBLEM_STATUS: Record<PayProblem, number> = {
-  NOT_FOUND: 404,
-  WRONG_PAYER: 403,
-  EXPIRED: 409,
-  PAID: 409,
-  CLOSED: 409,
-  PAYERROR: 409,
-};
 
 const BUSY = '系统繁忙，请稍后再试';
 const TOO_FREQUENT = '操作过于频繁，请稍后再试';
@@ -200,7 +190,7 @@ export class SandboxCashierController {
       return;
     }
     const answer = this.pay.pay(prepayId, openid, outcome);
-    res.status(answer.problem ? PROBLEM_STATUS[answer.problem] : 200).json({
+    res.status(answer.problem ? PAY_PROBLEM_STATUS[answer.problem] : 200).json({
       result: answer.result,
       reason: answer.reason,
       outTradeNo: answer.transaction?.outTradeNo,

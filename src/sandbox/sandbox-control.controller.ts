@@ -9,6 +9,8 @@ import { SandboxControlTokenGuard } from './sandbox-control-token.guard';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxNotifier, Tamper } from './sandbox-notifier.service';
 import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxBillsService } from './sandbox-bills.service';
+import { SandboxRefundsService } from './sandbox-refunds.service';
 import { SandboxSecapiServer } from './sandbox-secapi.server';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxState } from './sandbox.state';
@@ -41,6 +43,8 @@ export class SandboxControlController {
     private readonly faults: SandboxFaults,
     private readonly notifier: SandboxNotifier,
     private readonly pay: SandboxPayService,
+    private readonly refunds: SandboxRefundsService,
+    private readonly bills: SandboxBillsService,
     private readonly mp: SandboxMpService,
     private readonly clock: SandboxClock,
     private readonly state: SandboxState,
@@ -221,8 +225,8 @@ export class SandboxControlController {
   @ApiOperation({ summary: 'Simulate an insufficient merchant balance: refunds answer 403 NOT_ENOUGH while `insufficient` is true' })
   refundBalance(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     if (typeof body.insufficient !== 'boolean') return bad(res, 'insufficient (boolean) is required');
-    this.pay.setInsufficientBalance(body.insufficient);
-    return { insufficient: this.pay.balanceInsufficient };
+    this.refunds.setInsufficientBalance(body.insufficient);
+    return { insufficient: this.refunds.balanceInsufficient };
   }
 
   @Post('refunds/next-outcome')
@@ -232,7 +236,7 @@ export class SandboxControlController {
     const status = body.status;
     if (status !== 'SUCCESS' && status !== 'ABNORMAL' && status !== 'CLOSED') return bad(res, 'status must be SUCCESS, ABNORMAL or CLOSED');
     const count = body.count === undefined ? 1 : Number(body.count);
-    this.pay.forceNextRefundOutcome(status, count);
+    this.refunds.forceNextRefundOutcome(status, count);
     return { status, count };
   }
 
@@ -243,7 +247,7 @@ export class SandboxControlController {
       res.status(404);
       return { statusCode: 404, error: 'Not Found', message: `no sandbox refund ${outRefundNo}` };
     }
-    return this.pay.refundView(refund);
+    return this.refunds.refundView(refund);
   }
 
   @Post('bills')
@@ -258,7 +262,7 @@ export class SandboxControlController {
       return bad(res, 'path is required: a .gz trade bill inside DATA_DIR, absolute or relative to it');
     }
     try {
-      return { date: body.date, ...(body.subMchid ? { subMchid: body.subMchid } : {}), ...(await this.pay.registerTradeBillFile(body.date, body.path, body.subMchid as string | undefined)) };
+      return { date: body.date, ...(body.subMchid ? { subMchid: body.subMchid } : {}), ...(await this.bills.registerTradeBillFile(body.date, body.path, body.subMchid as string | undefined)) };
     } catch (error) {
       if (error instanceof SandboxControlError) return bad(res, error.message);
       // Never echo an fs error's message: it carries the resolved absolute path.
@@ -272,7 +276,7 @@ export class SandboxControlController {
   tamperBills(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     const count = body.count === undefined ? 1 : Number(body.count);
     if (!Number.isInteger(count) || count < 0 || count > 1000) return bad(res, 'count must be an integer from 0 to 1000');
-    this.pay.tamperBillFiles(count);
+    this.bills.tamperBillFiles(count);
     return { count };
   }
 
@@ -282,7 +286,7 @@ export class SandboxControlController {
   billPartSize(@Body() body: Json, @Res({ passthrough: true }) res: Response) {
     const bytes = Number(body.bytes);
     if (!Number.isInteger(bytes) || bytes < 0) return bad(res, 'bytes must be an integer, 0 or more');
-    this.pay.setSubMerchantBillPartBytes(bytes);
+    this.bills.setSubMerchantBillPartBytes(bytes);
     return { bytes };
   }
 
@@ -379,7 +383,8 @@ export class SandboxControlController {
     this.faults.reset();
     this.secapi.resetCounts();
     this.notifier.reset();
-    this.pay.reset();
+    this.refunds.reset();
+    this.bills.reset();
     this.clock.reset();
     this.clock.setWechatSkew(0);
   }

@@ -10,7 +10,7 @@ import { SandboxControlTokenGuard } from './sandbox-control-token.guard';
 import { SandboxHttp } from './sandbox-http';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxMpError } from './sandbox-errors';
-import { PayProblem, SandboxPayService } from './sandbox-pay.service';
+import { PAY_PROBLEM_STATUS, SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
 import { sandboxApiV2Key } from './keystore';
 import { sandboxInvokeSignType, sandboxV2PaySignProblem } from './sandbox-v2-wire';
@@ -201,16 +201,6 @@ export class SandboxMpController {
 
 type Json = Record<string, unknown>;
 
-/** HTTP status of a requestPayment the sandbox's WeChat refuses to pay. */
-const PROBLEM_STATUS: Record<PayProblem, number> = {
-  NOT_FOUND: 404,
-  WRONG_PAYER: 403,
-  EXPIRED: 409,
-  PAID: 409,
-  CLOSED: 409,
-  PAYERROR: 409,
-};
-
 /**
  * Inside the mini-program: wx.requestPayment. Takes what the mini-program passes to it
  * ({ timeStamp, nonceStr, package, signType, paySign }), checks paySign the way WeChat does — RSA
@@ -259,7 +249,7 @@ export class SandboxMiniprogramController {
     if (tx.appid !== appid) return fail(400, `prepay_id 的 appid (${tx.appid}) 与小程序 appid (${appid}) 不一致`);
     const outcome = p.result === 'cancel' || p.result === 'fail' ? p.result : 'success';
     const answer = this.pay.pay(prepayId, typeof p.openid === 'string' ? p.openid : undefined, outcome);
-    if (answer.problem) return fail(PROBLEM_STATUS[answer.problem], answer.reason ?? answer.problem);
+    if (answer.problem) return fail(PAY_PROBLEM_STATUS[answer.problem], answer.reason ?? answer.problem);
     if (answer.result === 'cancel') return { errMsg: 'requestPayment:fail cancel' };
     if (answer.result === 'fail') return fail(200, answer.reason ?? 'fail');
     return { errMsg: 'requestPayment:ok', outTradeNo: answer.transaction?.outTradeNo, transactionId: answer.transaction?.transactionId };

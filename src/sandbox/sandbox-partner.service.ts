@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { payError, SandboxPayError } from './sandbox-errors';
-import { SandboxPartnerInfo, checkBound, notAProvider, partnerView } from './sandbox-partner';
+import { SandboxPartnerInfo, checkBound, notAProvider, partnerOf, partnerView } from './sandbox-partner';
 import { SandboxMpService } from './sandbox-mp.service';
 import { SandboxPayService } from './sandbox-pay.service';
 import { SandboxSettings } from './sandbox.settings';
@@ -98,9 +98,4 @@ export class SandboxPartnerService {
     }
     return answer;
   }
-}
-
-/** What a partner prepay recorded on a transaction; undefined for a direct merchant's. */
-export function partnerOf(tx: SandboxTransaction | undefined): SandboxPartnerInfo | undefined {
-  return (tx as (SandboxTransaction & { partner?: SandboxPartnerInfo }) | undefined)?.partner;
 }

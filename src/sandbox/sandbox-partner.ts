@@ -61,7 +61,7 @@ export function partnerView(view: Json, tx: SandboxTransaction & { partner?: San
  * provider; another sub-merchant's (or a direct trade named under a sub-merchant) is not found there.
  */
 export function checkRefundSubMchid(tx: SandboxTransaction | undefined, subMchid: unknown, location: 'body' | 'query', bound: readonly string[]): void {
-  const partner = (tx as (SandboxTransaction & { partner?: SandboxPartnerInfo }) | undefined)?.partner;
+  const partner = partnerOf(tx);
   if (!partner) {
     if (subMchid !== undefined && tx) throw payError.resourceNotFound('订单不存在（该订单不属于此特约商户）');
     return;
@@ -71,4 +71,9 @@ export function checkRefundSubMchid(tx: SandboxTransaction | undefined, subMchid
   }
   checkBound(subMchid, bound);
   if (subMchid !== partner.subMchid) throw payError.resourceNotFound('订单不存在（该订单不属于此特约商户）');
+}
+
+/** What a partner prepay recorded on a transaction; undefined for a direct merchant's. */
+export function partnerOf(tx: SandboxTransaction | undefined): SandboxPartnerInfo | undefined {
+  return (tx as (SandboxTransaction & { partner?: SandboxPartnerInfo }) | undefined)?.partner;
 }

@@ -8,9 +8,11 @@ import { sandboxPrefixOf } from './root-alias';
 import { SandboxPayError } from './sandbox-errors';
 import { SandboxHttp, type RawRequest } from './sandbox-http';
 import type { SandboxEndpoint } from './sandbox-faults';
-import { checkBound, checkRefundSubMchid } from './sandbox-partner';
-import { SandboxPartnerService, partnerOf } from './sandbox-partner.service';
+import { checkBound, checkRefundSubMchid, partnerOf } from './sandbox-partner';
+import { SandboxPartnerService } from './sandbox-partner.service';
 import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxBillsService } from './sandbox-bills.service';
+import { SandboxRefundsService } from './sandbox-refunds.service';
 import { SandboxSecapiServer, secapiClientOf } from './sandbox-secapi.server';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxRefund, SandboxState, SandboxTradeType, SandboxTransaction } from './sandbox.state';
@@ -97,6 +99,8 @@ export class SandboxPayV2Controller {
 
   constructor(
     private readonly pay: SandboxPayService,
+    private readonly refunds: SandboxRefundsService,
+    private readonly bills: SandboxBillsService,
     private readonly state: SandboxState,
     private readonly settings: SandboxSettings,
     private readonly http: SandboxHttp,
@@ -207,7 +211,7 @@ export class SandboxPayV2Controller {
       if (f.sub_mch_id) v3Body.sub_mchid = f.sub_mch_id;
       if (f.refund_desc) v3Body.reason = f.refund_desc;
       if (f.notify_url) v3Body.notify_url = f.notify_url;
-      const refund = this.pay.createRefund(v3Body);
+      const refund = this.refunds.createRefund(v3Body);
       if (!refund.v2) {
         refund.v2 = true;
         this.state.changed();
@@ -299,7 +303,7 @@ export class SandboxPayV2Controller {
       const accounts: Record<string, string> = { Basic: 'BASIC', Operation: 'OPERATION', Fees: 'FEES' };
       if (kind === 'fundflow' && !accounts[required(f, 'account_type')]) throw new V2ReturnFail('account_type 参数格式错误（Basic、Operation 或 Fees）');
       const billDate = `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6, 8)}`;
-      const apply = this.pay.applyBill(
+      const apply = this.bills.applyBill(
         kind,
         kind === 'trade'
           ? { bill_date: billDate, bill_type: f.bill_type || 'ALL', tar_type: f.tar_type || undefined, ...(f.sub_mch_id ? { sub_mchid: f.sub_mch_id } : {}) }
@@ -307,7 +311,7 @@ export class SandboxPayV2Controller {
         `${req.protocol}://${req.get('host')}${sandboxPrefixOf(req)}`,
       );
       const token = new URL(apply.download_url as string).searchParams.get('token') ?? undefined;
-      const file = this.pay.billFile(token);
+      const file = this.bills.billFile(token);
       res.status(200).setHeader('Content-Type', f.tar_type === 'GZIP' ? 'application/x-gzip' : 'text/plain; charset=utf-8');
       if (Buffer.isBuffer(file)) res.end(file);
       else await pipeline(file as Readable, res);
@@ -346,7 +350,7 @@ export class SandboxPayV2Controller {
 
   private queryRefund(outRefundNo: string, subMchid?: string): SandboxRefund {
     try {
-      return this.pay.queryRefund(outRefundNo, subMchid);
+      return this.refunds.queryRefund(outRefundNo, subMchid);
     } catch (error) {
       if (error instanceof SandboxPayError && error.code === 'RESOURCE_NOT_EXISTS') throw new V2ResultFail('REFUNDNOTEXIST', '退款单不存在');
       throw error;

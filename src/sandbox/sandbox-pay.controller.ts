@@ -3,7 +3,10 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { sandboxBaseOf } from './root-alias';
 import { RawRequest, SandboxHttp } from './sandbox-http';
+import { SandboxBillsService } from './sandbox-bills.service';
+import { SandboxCertificatesService } from './sandbox-certificates.service';
 import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxRefundsService } from './sandbox-refunds.service';
 
 /** Where the client reached the sandbox: download_url points back there (see sandboxBaseOf). */
 function sandboxBase(req: RawRequest): string {
@@ -17,6 +20,9 @@ export class SandboxPayController {
   constructor(
     private readonly http: SandboxHttp,
     private readonly pay: SandboxPayService,
+    private readonly refunds: SandboxRefundsService,
+    private readonly bills: SandboxBillsService,
+    private readonly certs: SandboxCertificatesService,
   ) {}
 
   @Post('pay/transactions/jsapi')
@@ -62,7 +68,7 @@ export class SandboxPayController {
   createRefund(@Req() req: RawRequest, @Res() res: Response) {
     return this.http.pay('v3/refund/domestic/refunds', req, res, (body) => ({
       status: 200,
-      body: this.pay.refundView(this.pay.createRefund(body)),
+      body: this.refunds.refundView(this.refunds.createRefund(body)),
     }));
   }
 
@@ -70,20 +76,20 @@ export class SandboxPayController {
   queryRefund(@Req() req: RawRequest, @Res() res: Response, @Param('outRefundNo') outRefundNo: string) {
     return this.http.pay('v3/refund/domestic/refunds/query', req, res, () => ({
       status: 200,
-      body: this.pay.refundView(this.pay.queryRefund(outRefundNo, req.query.sub_mchid)),
+      body: this.refunds.refundView(this.refunds.queryRefund(outRefundNo, req.query.sub_mchid)),
     }));
   }
 
   @Get('certificates')
   certificates(@Req() req: RawRequest, @Res() res: Response) {
-    return this.http.pay('v3/certificates', req, res, () => ({ status: 200, body: this.pay.certificatesView() }));
+    return this.http.pay('v3/certificates', req, res, () => ({ status: 200, body: this.certs.certificatesView() }));
   }
 
   @Get('bill/tradebill')
   tradeBill(@Req() req: RawRequest, @Res() res: Response) {
     return this.http.pay('v3/bill/tradebill', req, res, () => ({
       status: 200,
-      body: this.pay.applyBill('trade', req.query as Record<string, unknown>, sandboxBase(req)),
+      body: this.bills.applyBill('trade', req.query as Record<string, unknown>, sandboxBase(req)),
     }));
   }
 
@@ -91,7 +97,7 @@ export class SandboxPayController {
   fundFlowBill(@Req() req: RawRequest, @Res() res: Response) {
     return this.http.pay('v3/bill/fundflowbill', req, res, () => ({
       status: 200,
-      body: this.pay.applyBill('fundflow', req.query as Record<string, unknown>, sandboxBase(req)),
+      body: this.bills.applyBill('fundflow', req.query as Record<string, unknown>, sandboxBase(req)),
     }));
   }
 
@@ -100,7 +106,7 @@ export class SandboxPayController {
   subMerchantFundFlowBill(@Req() req: RawRequest, @Res() res: Response) {
     return this.http.pay('v3/bill/sub-merchant-fundflowbill', req, res, () => ({
       status: 200,
-      body: this.pay.applySubMerchantFundFlowBill(req.query as Record<string, unknown>, sandboxBase(req)),
+      body: this.bills.applySubMerchantFundFlowBill(req.query as Record<string, unknown>, sandboxBase(req)),
     }));
   }
 
@@ -109,7 +115,7 @@ export class SandboxPayController {
   downloadBill(@Req() req: RawRequest, @Res() res: Response) {
     return this.http.pay('v3/billdownload/file', req, res, () => ({
       status: 200,
-      file: this.pay.billFile(req.query.token as string | undefined),
+      file: this.bills.billFile(req.query.token as string | undefined),
       contentType: req.query.tartype === 'gzip' ? 'application/x-gzip' : 'text/plain; charset=utf-8',
     }));
   }

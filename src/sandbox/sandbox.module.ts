@@ -2,7 +2,9 @@ import { DynamicModule, Module, OnModuleInit } from '@nestjs/common';
 import { AppConfig } from '../config/app-config';
 import { loadOrCreateSandboxKeystore, loadOrCreateSandboxTls } from './keystore';
 import { SANDBOX_SECAPI_OPTIONS, SandboxSecapiEndpoint, SandboxSecapiServer } from './sandbox-secapi.server';
+import { SandboxBillsService } from './sandbox-bills.service';
 import { SandboxCashierController } from './sandbox-cashier.controller';
+import { SandboxCertificatesService } from './sandbox-certificates.service';
 import { SandboxH5Controller } from './sandbox-h5.controller';
 import { SandboxClock } from './sandbox-clock';
 import { SandboxControlController } from './sandbox-control.controller';
@@ -17,6 +19,7 @@ import { SandboxPayController, SandboxPayNotFoundController } from './sandbox-pa
 import { SandboxPartnerController } from './sandbox-partner.controller';
 import { SandboxPartnerService } from './sandbox-partner.service';
 import { SandboxPayService } from './sandbox-pay.service';
+import { SandboxRefundsService } from './sandbox-refunds.service';
 import { SandboxSettings } from './sandbox.settings';
 import { SandboxState } from './sandbox.state';
 
@@ -78,6 +81,9 @@ export class SandboxModule implements OnModuleInit {
         SandboxNotifier,
         SandboxHttp,
         SandboxPayService,
+        SandboxRefundsService,
+        SandboxBillsService,
+        SandboxCertificatesService,
         SandboxMpService,
         SandboxPartnerService,
         // Inside the app only: `npm run sandbox` has no database, and is the one sandbox instances share.
