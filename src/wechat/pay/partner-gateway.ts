@@ -2,7 +2,6 @@ import type { WechatCredentials } from '../wechat-credentials';
 import { WechatPayApiError } from './errors';
 import type { Readable } from 'node:stream';
 import {
-  beijingRfc3339,
   FundFlowAccount,
   GatewayChannel,
   InvokeParams,
@@ -11,6 +10,7 @@ import {
   PaymentGateway,
   PrepayOrder,
   PrepayResult,
+  prepayBase,
   RefundRequest,
   RefundResult,
   TradeBillKind,
@@ -92,14 +92,7 @@ export class WechatPayV3PartnerGateway implements PaymentGateway {
       sp_appid: this.credentials.appid,
       sp_mchid: this.credentials.mchid,
       sub_mchid: this.subMchid(order.merchant),
-      description: order.description,
-      out_trade_no: order.outTradeNo,
-      notify_url: order.notifyUrl,
-      time_expire: beijingRfc3339(order.expiresAt),
-      amount: { total: order.total, currency: 'CNY' },
-      detail: {
-        goods_detail: order.goods.map((g) => ({ merchant_goods_id: g.id, goods_name: g.name.slice(0, 256), quantity: g.quantity, unit_price: g.unitPrice })),
-      },
+      ...prepayBase(order),
     };
     const ip = order.clientIp && ipPattern.test(order.clientIp) ? order.clientIp : undefined;
     if (channel === 'jsapi' || channel === 'miniprogram') {

@@ -137,7 +137,7 @@ export interface PaymentGateway {
 export const PAYMENT_GATEWAY = Symbol('PAYMENT_GATEWAY');
 
 /** The fields every channel's prepay shares. */
-type PrepayBase = Omit<NativePrepayInput, 'scene_info'>;
+export type PrepayBase = Omit<NativePrepayInput, 'scene_info'>;
 
 interface ChannelAdapter {
   prepay(client: WechatPayClient, order: PrepayOrder, base: PrepayBase): Promise<PrepayResult>;
@@ -150,6 +150,20 @@ export function beijingRfc3339(date: Date): string {
 }
 
 export const ipPattern = /^[0-9a-fA-F.:]{3,45}$/;
+
+/** The APIv3 prepay fields every channel sends alike, for a direct merchant and a provider (partner) alike. */
+export function prepayBase(order: PrepayOrder): PrepayBase {
+  return {
+    description: order.description,
+    out_trade_no: order.outTradeNo,
+    notify_url: order.notifyUrl,
+    time_expire: beijingRfc3339(order.expiresAt),
+    amount: { total: order.total, currency: 'CNY' },
+    detail: {
+      goods_detail: order.goods.map((g) => ({ merchant_goods_id: g.id, goods_name: g.name.slice(0, 256), quantity: g.quantity, unit_price: g.unitPrice })),
+    },
+  };
+}
 
 function prepayIdOf(prepay: PrepayResult): string {
   if (prepay.kind !== 'prepay_id') throw new Error(`a ${prepay.kind} prepay has no prepay_id`);
@@ -267,17 +281,7 @@ export class WechatPayV3Gateway implements PaymentGateway {
   }
 
   prepay(channel: GatewayChannel, order: PrepayOrder): Promise<PrepayResult> {
-    const base: PrepayBase = {
-      description: order.description,
-      out_trade_no: order.outTradeNo,
-      notify_url: order.notifyUrl,
-      time_expire: beijingRfc3339(order.expiresAt),
-      amount: { total: order.total, currency: 'CNY' },
-      detail: {
-        goods_detail: order.goods.map((g) => ({ merchant_goods_id: g.id, goods_name: g.name.slice(0, 256), quantity: g.quantity, unit_price: g.unitPrice })),
-      },
-    };
-    return V3_CHANNELS[channel].prepay(this.client, order, base);
+    return V3_CHANNELS[channel].prepay(this.client, order, prepayBase(order));
   }
 
   invokeParams(channel: GatewayChannel, prepay: PrepayResult, appid: string): InvokeParams {

@@ -326,19 +326,7 @@ export class WechatPayClient {
     const requestId = res.requestId;
     if (res.status < 200 || res.status >= 300) await this.downloadFailure(res);
     const gzip = options.gzip ?? requestedGzip.get(apply) ?? false;
-    const algorithm = (apply.hash_type || 'SHA1').toLowerCase().replace('-', '');
-    const hash = createHash(algorithm);
-    const expected = apply.hash_value.toLowerCase();
-    const check = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-      flush(done) {
-        const actual = hash.digest('hex');
-        done(actual === expected ? undefined : new WechatPayBillHashError(expected, actual));
-      },
-    });
+    const check = hashCheck(apply.hash_type, apply.hash_value);
     // `out` stays outside the pipeline so that it ends with the typed error, not the raw one.
     const out = new PassThrough();
     const done = gzip ? pipeline(res.stream, createGunzip(), check) : pipeline(res.stream, check);
