@@ -4,19 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomSerial, rsaKeyPair, selfSignedCertificate } from '../../test/helpers/keys';
 import { loadLiveCredentials } from '../wechat/wechat-credentials';
-import { ConfigValidationError, loadConfig } from './load-config';
+import { problemsOf } from '../../test/helpers/config-problems';
+import { loadConfig } from './load-config';
 
 /* WECHATPAY_API_VERSION and the APIv2 variables (issue 14). */
-
-function problemsOf(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigValidationError);
-    return (error as Error).message;
-  }
-  throw new Error('expected loadConfig to fail');
-}
 
 function files() {
   const dir = mkdtempSync(join(tmpdir(), 'whp-cfg-v2-'));

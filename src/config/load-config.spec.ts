@@ -1,18 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigValidationError, loadConfig } from './load-config';
+import { problemsOf } from '../../test/helpers/config-problems';
+import { loadConfig } from './load-config';
 import { parseDuration } from './duration';
-
-function problemsOf(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigValidationError);
-    return (error as Error).message;
-  }
-  throw new Error('expected loadConfig to fail');
-}
 
 function liveEnv(): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), 'whp-cfg-'));
