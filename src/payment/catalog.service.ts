@@ -74,6 +74,10 @@ export class CatalogService {
   private readonly reading = new Map<string, Promise<void>>();
   /** Bumped by every eviction: a read that started before one does not fill the cache. */
   private generation = 0;
+  /** Units of a product that creates on this instance are reserving right now (admit → release). */
+  private readonly inFlight = new Map<string, number>();
+  /** Creates waiting in admit() for one of those to settle. */
+  private readonly waiting = new Map<string, Array<() => void>>();
 
   constructor(
     @InjectRepository(Product) private readonly products: Repository<Product>,
@@ -167,14 +171,56 @@ export class CatalogService {
   }
 
   /**
+   * A sale's admission gate for a create of `quantity` units of one stocked product, on this instance,
+   * while its cached entry is fresh: at most the hinted stock's worth of units are reserved by creates
+   * in flight (each then runs its transaction, whose guarded UPDATE decides); a create beyond that
+   * waits until one of them settles — committed (the hint drops: refused from memory once it is
+   * short) or failed for any reason (its units are free again: the waiter goes ahead). So the late
+   * shoppers of a sale cost no transaction, and no one is refused on a guess: only a hint that
+   * committed orders (or a guarded UPDATE) lowered refuses. Answers 'short' (refuse: the hint is below
+   * `quantity`), a release to call once the create has settled (after noteStock), or undefined (no
+   * gate: no fresh entry, or no stock count).
+   */
+  async admit(productId: string | number, quantity: number): Promise<'short' | (() => void) | undefined> {
+    const key = String(productId);
+    for (;;) {
+      const entry = this.cache.get(key);
+      const stock = entry?.product?.stock;
+      if (!entry || stock === null || stock === undefined || performance.now() - entry.readAt >= this.ttlMs) return undefined;
+      if (stock < quantity) return 'short';
+      const reserved = this.inFlight.get(key) ?? 0;
+      if (reserved + quantity <= stock) {
+        this.inFlight.set(key, reserved + quantity);
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          const left = (this.inFlight.get(key) ?? quantity) - quantity;
+          if (left > 0) this.inFlight.set(key, left);
+          else this.inFlight.delete(key);
+          const waiters = this.waiting.get(key);
+          this.waiting.delete(key);
+          for (const wake of waiters ?? []) wake();
+        };
+      }
+      await new Promise<void>((resolve) => {
+        const list = this.waiting.get(key) ?? [];
+        list.push(resolve);
+        this.waiting.set(key, list);
+      });
+    }
+  }
+
+  /**
    * What a create learned about a product's stock, kept in its cached entry as a better hint until the
    * entry expires: `took` units were reserved by a committed order, or a guarded UPDATE found fewer than
-   * `lessThan` units left.
+   * `lessThan` units left. `pricedAt` (performance.now()) is when the create read the catalog: an entry
+   * read after that may already show the outcome, and is left as it is (a higher hint is always safe).
    */
-  noteStock(productId: string | number, outcome: { took: number } | { lessThan: number }): void {
+  noteStock(productId: string | number, pricedAt: number, outcome: { took: number } | { lessThan: number }): void {
     const entry = this.cache.get(String(productId));
     const p = entry?.product;
-    if (!p || p.stock === null) return;
+    if (!p || p.stock === null || entry.readAt > pricedAt) return;
     const stock = 'took' in outcome ? Math.max(0, p.stock - outcome.took) : Math.min(p.stock, outcome.lessThan - 1);
     if (stock !== p.stock) entry.product = Object.assign(new Product(), p, { stock });
   }

@@ -96,6 +96,7 @@ export class OrderService {
       if (quantity > 99) throw new BadRequestError('VALIDATION_FAILED', `quantity of product ${productId} must be at most 99 in total`);
     }
     const products = await this.catalog.findActive([...quantities.keys()]);
+    const pricedAt = performance.now();
     const found = new Map(products.map((p) => [Number(p.id), p]));
     const missing = [...quantities.keys()].filter((id) => !found.has(id));
     if (missing.length) throw new ProductNotFoundError(missing);
@@ -115,6 +116,29 @@ export class OrderService {
     for (const line of lines) {
       if (line.product.stock !== null && line.product.stock < line.quantity) throw new OutOfStockError(line.product.name, line.product.id);
     }
+    // A sale (one stocked product): creates beyond the hinted stock wait here for those in flight to
+    // settle instead of queueing on the product's row lock, and are refused from memory once they sold it.
+    const stocked = lines.filter((line) => line.product.stock !== null);
+    const admitted = stocked.length === 1 ? await this.catalog.admit(stocked[0].product.id, stocked[0].quantity) : undefined;
+    if (admitted === 'short') throw new OutOfStockError(stocked[0].product.name, stocked[0].product.id);
+    try {
+      return await this.insertOrder(user, lines, total, description, subMchid, idempotencyKey, requestHash, pricedAt);
+    } finally {
+      admitted?.();
+    }
+  }
+
+  /** The create transaction: holdings, order, items, then the guarded stock UPDATE; the catalog's stock hint learns from it. */
+  private async insertOrder(
+    user: SessionUser,
+    lines: Array<{ product: Product; quantity: number; subtotal: number }>,
+    total: number,
+    description: string,
+    subMchid: string | null,
+    idempotencyKey: string | undefined,
+    requestHash: string,
+    pricedAt: number,
+  ): Promise<{ order: OrderDto; replayed: boolean }> {
     const now = this.clock.now();
     const outTradeNo = newOutTradeNo(now);
     let created: { order: Order; items: OrderItem[] } | undefined;
@@ -186,7 +210,7 @@ export class OrderService {
       });
     } catch (error) {
       // The cached catalog's stock hint (CatalogService): the next shopper for a sold-out product is refused from memory.
-      if (short) this.catalog.noteStock(short.product.id, { lessThan: short.quantity });
+      if (short) this.catalog.noteStock(short.product.id, pricedAt, { lessThan: short.quantity });
       if (idempotencyKey && isDuplicateKey(error)) {
         // Another request with the same key won the race; answer with its order.
         const replay = await this.replay(user, idempotencyKey, requestHash);
@@ -194,7 +218,7 @@ export class OrderService {
       }
       throw error;
     }
-    for (const line of lines) if (line.product.stock !== null) this.catalog.noteStock(line.product.id, { took: line.quantity });
+    for (const line of lines) if (line.product.stock !== null) this.catalog.noteStock(line.product.id, pricedAt, { took: line.quantity });
     return { order: orderView(created!.order, created!.items, [], null, false), replayed: false };
   }
 

@@ -36,6 +36,20 @@ describe('the catalog copy behind POST /orders', () => {
       expect(await stockOf(badge.id)).toBe(0);
     });
 
+    it('a sale: 12 shoppers at once for 3 units — exactly 3 orders, 9 × 409, and only the 3 admitted creates open a transaction', async () => {
+      const pin = await shop.product('限量徽章', 500, 3);
+      const shoppers = await Promise.all(Array.from({ length: 12 }, (_, i) => shop.login(`o_cc_sale_${i}`)));
+      const race = await counter.measure(() => Promise.all(shoppers.map((s) => shop.order(s, [{ productId: pin.id, quantity: 1 }]))));
+      expect(race.result.filter((r) => r.status === 201)).toHaveLength(3);
+      const refused = race.result.filter((r) => r.status !== 201);
+      expect(refused).toHaveLength(9);
+      for (const r of refused) expect(r.body).toMatchObject({ statusCode: 409, code: 'OUT_OF_STOCK' });
+      // Creates beyond the stock waited for the admitted ones and were refused from memory: 3 transactions, 3 COMMITs, no ROLLBACK.
+      expect(race.sql.filter((sql) => /BEGIN|START TRANSACTION/.test(sql))).toHaveLength(3);
+      expect(race.sql.filter((sql) => /ROLLBACK/.test(sql))).toHaveLength(0);
+      expect(await stockOf(pin.id)).toBe(0);
+    });
+
     it('takes a unit given back by a cancel on this instance at once', async () => {
       const cup = await shop.product('杯子', 3900, 1);
       const first = await shop.login('o_cc_cancel_1');
