@@ -20,6 +20,28 @@ export async function inTransaction<T>(dataSource: DataSource, fn: (runner: Quer
   return current;
 }
 
+/**
+ * Runs fn's statements outside any transaction, each its own autocommit (for a write that is one
+ * statement: atomic by itself, one commit, no BEGIN/COMMIT round trips). On SQLite it waits for its
+ * turn like inTransaction: on the one shared connection a statement sent while another's transaction
+ * is open would become part of it (and be undone by that one's rollback).
+ */
+export async function autocommitted<T>(dataSource: DataSource, fn: (runner: QueryRunner) => Promise<T>): Promise<T> {
+  const go = async () => {
+    const runner = dataSource.createQueryRunner();
+    try {
+      return await fn(runner);
+    } finally {
+      await runner.release();
+    }
+  };
+  if (!isSqlite(dataSource)) return go();
+  const previous = sqliteLocks.get(dataSource) ?? Promise.resolve();
+  const current = previous.catch(() => undefined).then(go);
+  sqliteLocks.set(dataSource, current);
+  return current;
+}
+
 async function run<T>(dataSource: DataSource, fn: (runner: QueryRunner, manager: EntityManager) => Promise<T>): Promise<T> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, QueryRunner, Repository } from 'typeorm';
-import { inTransaction } from '../database/transactions';
+import { DataSource, Repository } from 'typeorm';
+import { autocommitted } from '../database/transactions';
 import type { SessionUser } from '../auth/session-user';
 import { Clock } from '../common/clock';
 import { BadRequestError } from '../common/errors/app-error';
@@ -138,7 +138,7 @@ export class OrderPayService {
     if (timeExpireMs(order.expiresAt) - now.getTime() < margin) {
       throw new OrderStateError('ORDER_EXPIRED', 'the order expired unpaid and is being closed; place a new order', order.status);
     }
-    const { attempt, previous } = await this.attemptFor(order, channel, payer, attempts.length ? attempts[attempts.length - 1] : null);
+    const attempt = await this.attemptFor(order, channel, payer, attempts.length ? attempts[attempts.length - 1] : null);
     if (attempt.prepayAt && (attempt.prepayId || attempt.prepayUrl)) {
       return this.answer(order, attempt, storedPrepay(attempt));
     }
@@ -193,24 +193,20 @@ export class OrderPayService {
       timeExpire: beijingRfc3339(timeExpire),
     };
     // A new attempt is written with its prepay (its unique number is the claim), an existing one's
-    // prepay recorded (guarded on NOTPAY); with the order's and the timeline entries: one transaction, one commit.
+    // prepay recorded (guarded on NOTPAY): one statement, autocommitted (one commit). The timeline's
+    // 'attempt_opened' and 'prepay' entries are that row (OrderTimeline.list), not rows of their own.
     const planned = attempt.id === undefined;
     let recorded: boolean;
     try {
-      recorded = await inTransaction(this.dataSource, (runner, manager) => this.writePrepay(runner, manager, order, attempt, previous, stored));
+      recorded = await this.writePrepay(attempt, stored);
     } catch (error) {
-      if (error instanceof OrderLeftNotpay) {
-        recorded = false;
-      } else if (planned && isDuplicateKey(error)) {
-        // Another request wrote this attempt at the same moment: the same prepay for the same channel and payer.
-        const winner = await this.attempts.latest(order.id);
-        if (winner && winner.outTradeNo === attempt.outTradeNo && winner.prepayAt && winner.channel === channel && winner.appid === payer.appid && winner.openid === payer.openid) {
-          return this.answer(order, winner, storedPrepay(winner));
-        }
-        throw new OrderStateError('ORDER_NOT_PAYABLE', `payment ${attempt.outTradeNo} was started by another request meanwhile; ask to pay again`, order.status);
-      } else {
-        throw error;
+      if (!planned || !isDuplicateKey(error)) throw error;
+      // Another request wrote this attempt at the same moment: the same prepay for the same channel and payer.
+      const winner = await this.attempts.latest(order.id);
+      if (winner && winner.outTradeNo === attempt.outTradeNo && winner.prepayAt && winner.channel === channel && winner.appid === payer.appid && winner.openid === payer.openid) {
+        return this.answer(order, winner, storedPrepay(winner));
       }
+      throw new OrderStateError('ORDER_NOT_PAYABLE', `payment ${attempt.outTradeNo} was started by another request meanwhile; ask to pay again`, order.status);
     }
     if (!recorded) {
       // It changed under us (paid by another tab, closed by the job): say what the order is now.
@@ -221,36 +217,16 @@ export class OrderPayService {
   }
 
   /**
-   * pay's one transaction: the attempt (written guarded on the order being NOTPAY, or its prepay
-   * recorded guarded on the attempt being NOTPAY) and the timeline. False: the attempt was closed
-   * meanwhile. The order's row is not written: its current prepay is its latest attempt's.
+   * pay's one write, a single statement needing no transaction: a new attempt inserted with its prepay,
+   * guarded on its order being NOTPAY (INSERT … SELECT), or an existing attempt's prepay recorded,
+   * guarded on the attempt being NOTPAY. False: the order or attempt left NOTPAY meanwhile, nothing
+   * written. The order's row is not written: its current prepay is its latest attempt's.
    */
-  private async writePrepay(
-    runner: QueryRunner,
-    manager: EntityManager,
-    order: Order,
-    attempt: PaymentAttempt,
-    previous: PaymentAttempt | null,
-    stored: { prepayId?: string; prepayUrl?: string; timeExpire: string },
-  ): Promise<boolean> {
-    const planned = attempt.id === undefined;
+  private writePrepay(attempt: PaymentAttempt, stored: { prepayId?: string; prepayUrl?: string; timeExpire: string }): Promise<boolean> {
     const recordedAt = this.clock.now();
-    if (planned) {
-      // The order left NOTPAY meanwhile (cancelled, closed, paid): nothing of a new attempt is kept.
-      if (!(await this.attempts.insertPrepaid(runner, attempt, stored, recordedAt))) throw new OrderLeftNotpay();
-    } else if (!(await this.attempts.recordPrepay(attempt, stored, manager, recordedAt))) {
-      return false;
-    }
-    if (planned && previous) {
-      await this.timeline.record(order.outTradeNo, 'attempt_opened', { attempt: attempt.outTradeNo, channel: attempt.channel, previous: previous.outTradeNo }, manager);
-    }
-    await this.timeline.record(
-      order.outTradeNo,
-      'prepay',
-      { channel: attempt.channel, attempt: attempt.outTradeNo, ...(stored.prepayId ? { prepayId: stored.prepayId } : {}), reused: false, timeExpire: stored.timeExpire },
-      manager,
+    return autocommitted(this.dataSource, (runner) =>
+      attempt.id === undefined ? this.attempts.insertPrepaid(runner, attempt, stored, recordedAt) : this.attempts.recordPrepay(attempt, stored, runner.manager, recordedAt),
     );
-    return true;
   }
 
   /**
@@ -319,17 +295,17 @@ export class OrderPayService {
     payer: { appid: string; openid: string | null },
     // read with the order; undefined: read it now (after another request opened one)
     known?: PaymentAttempt | null,
-  ): Promise<{ attempt: PaymentAttempt; previous: PaymentAttempt | null }> {
+  ): Promise<PaymentAttempt> {
     const latest = known !== undefined ? known : await this.attempts.latest(order.id);
     if (latest && latest.status === 'NOTPAY' && latest.channel === channel && latest.appid === payer.appid && latest.openid === payer.openid) {
-      if (!latest.prepayAt) return { attempt: latest, previous: null }; // not prepaid yet (or the prepay failed): prepay it, same parameters
-      if (this.clock.nowMs() - latest.prepayAt.getTime() < PREPAY_REUSE_MS[channel]) return { attempt: latest, previous: null };
+      if (!latest.prepayAt) return latest; // not prepaid yet (or the prepay failed): prepay it, same parameters
+      if (this.clock.nowMs() - latest.prepayAt.getTime() < PREPAY_REUSE_MS[channel]) return latest;
     }
     if (latest && latest.status === 'NOTPAY') {
       await this.retire(order, latest, latest.channel !== channel ? 'channel_switch' : 'prepay_unusable');
     }
-    // Written with its prepay (pay), the 'attempt_opened' entry with it.
-    return { attempt: this.attempts.planned(order, (latest?.seq ?? 0) + 1, channel, payer), previous: latest };
+    // Written with its prepay (pay); its 'attempt_opened' timeline entry is that row.
+    return this.attempts.planned(order, (latest?.seq ?? 0) + 1, channel, payer);
   }
 
   /** Query → close at WeChat, then CLOSED here: a paid attempt is applied instead (and the order answered as paid). */
@@ -358,9 +334,6 @@ export class OrderPayService {
     return { channel: attempt.channel, outTradeNo: attempt.outTradeNo, ...params };
   }
 }
-
-/** Thrown inside pay's transaction to undo a new attempt whose order is no longer NOTPAY. */
-class OrderLeftNotpay extends Error {}
 
 function storedPrepay(attempt: PaymentAttempt): PrepayResult {
   if (attempt.prepayId) return { kind: 'prepay_id', prepayId: attempt.prepayId };

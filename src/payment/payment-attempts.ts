@@ -58,7 +58,7 @@ export class PaymentAttempts {
 
   /**
    * Attempt `seq` as it will be written, not written yet: pay writes it with its prepay, in the
-   * transaction that records the prepay (`insertPrepaid`; the unique out_trade_no and (order, seq)
+   * statement that records the prepay (`insertPrepaid`; the unique out_trade_no and (order, seq)
    * keep a racing second one out).
    */
   planned(order: Order, seq: number, channel: PayChannel, payer: { appid: string | null; openid: string | null }): PaymentAttempt {
@@ -85,8 +85,9 @@ export class PaymentAttempts {
 
   /**
    * Writes a planned attempt with its prepay, guarded on its order still being NOTPAY, in one
-   * statement (INSERT … SELECT from the order's row: on MariaDB it share-locks that row until commit,
-   * so a payment or close of the order waits for this transaction). False: the order left NOTPAY
+   * statement (INSERT … SELECT from the order's row: on MariaDB it share-locks that row until commit —
+   * the statement's own when autocommitted, as pay sends it — so a payment or close of the order
+   * waits for it, and then sees the attempt). False: the order left NOTPAY
    * meanwhile and nothing was written. Throws a duplicate-key error when another request wrote this
    * attempt first (its unique number and (order, seq) are the claim).
    */

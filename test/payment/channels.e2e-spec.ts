@@ -276,6 +276,16 @@ describe.each(RUNS)('payment channels and attempts ($merchantType merchant, WECH
     await shop.sandbox.pay(new URL(res.body.codeUrl.replace('weixin://', 'http://')).searchParams.get('pr')!);
     await shop.waitForStatus(no, 'PAID');
     expect((await payments(no)).map((p) => p.status)).toEqual(['CLOSED', 'PAID']);
+    // The timeline in the order things happened: each attempt's 'prepay' (and the second's
+    // 'attempt_opened') between the switch's query and close of the first and the payment.
+    const entries = (await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.timeline as Array<{ type: string; at: string; detail: Record<string, unknown> }>;
+    expect(entries.map((e) => e.type)).toEqual(['created', 'prepay', 'switch-check:NOTPAY', 'attempt_closed', 'attempt_opened', 'prepay', 'notification:applied']);
+    const timeExpire = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$/);
+    expect(entries[1].detail).toEqual({ channel: 'jsapi', attempt: no, prepayId: expect.any(String), reused: false, timeExpire });
+    expect(entries[3].detail).toEqual({ attempt: no, channel: 'jsapi', reason: 'channel_switch' });
+    expect(entries[4].detail).toEqual({ attempt: `${no}_2`, channel: 'native', previous: no });
+    expect(entries[5].detail).toEqual({ channel: 'native', attempt: `${no}_2`, reused: false, timeExpire });
+    expect([...entries].sort((a, b) => Date.parse(a.at) - Date.parse(b.at))).toEqual(entries);
   });
 
   it('a switch when the old attempt was paid meanwhile (WeChat refuses the close) answers ORDER_PAID and opens no attempt', async () => {

@@ -1,6 +1,8 @@
 import { createHash, createHmac, createPublicKey, verify } from 'node:crypto';
 import { OnEvent } from '@nestjs/event-emitter';
 import { Injectable, Module } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { dbDate } from '../../src/database/transactions';
 import { loadOrCreateSandboxKeystore, sandboxApiV2Key } from '../../src/sandbox/keystore';
 import { guestLogin } from '../helpers/login';
 import { Shop } from '../helpers/shop';
@@ -211,6 +213,35 @@ describe.each(CONFIGS)('checkout with WECHATPAY_API_VERSION=$version ($signType)
     expect(await shop.sandbox.callsTo(PREPAY)).toBeGreaterThanOrEqual(1);
     expect(order.prepayId).toBe(pays[0].body.package.replace('prepay_id=', ''));
     expect(order.timeline.filter((e: { type: string }) => e.type === 'prepay')).toHaveLength(1);
+  });
+
+  it("the timeline's prepay entry is the attempt's row; an order whose prepay entry was stored (before) shows that one, not a second", async () => {
+    const product = await shop.product('时间线测试', 800);
+    const gus = await shop.login(who('o_gus_timeline'));
+    const fresh = await shop.placeOrder(gus, [{ productId: product.id, quantity: 1 }]);
+    const paid = (await shop.http().post(`/orders/${fresh}/pay`).set(gus.headers).expect(200)).body;
+    const detail = (await shop.admin().get(`/admin/orders/${fresh}`).expect(200)).body;
+    expect(detail.timeline.map((e: { type: string }) => e.type)).toEqual(['created', 'prepay']);
+    expect(detail.timeline[1]).toEqual({
+      type: 'prepay',
+      at: expect.any(String),
+      detail: { channel: 'jsapi', attempt: fresh, prepayId: paid.package.replace('prepay_id=', ''), reused: false, timeExpire: expect.stringMatching(/\+08:00$/) },
+    });
+    expect(Date.parse(detail.timeline[1].at)).toBeGreaterThanOrEqual(Date.parse(detail.payments[0].createdAt));
+
+    // As the previous version wrote it: a row of its own in the pay's transaction (and one from before attempts, naming none).
+    const db = shop.t.app.get(DataSource);
+    const old = await shop.placeOrder(gus, [{ productId: product.id, quantity: 1 }]);
+    await shop.http().post(`/orders/${old}/pay`).set(gus.headers).expect(200);
+    const storedDetail = { channel: 'jsapi', attempt: old, prepayId: 'wx_stored_before', reused: false, timeExpire: '2026-01-01T00:00:00+08:00' };
+    await db.query('INSERT INTO order_events (out_trade_no, type, detail, created_at) VALUES (?, ?, ?, ?)', [old, 'prepay', JSON.stringify(storedDetail), dbDate(db, new Date())]);
+    const before = await shop.placeOrder(gus, [{ productId: product.id, quantity: 1 }]);
+    await shop.http().post(`/orders/${before}/pay`).set(gus.headers).expect(200);
+    await db.query('INSERT INTO order_events (out_trade_no, type, detail, created_at) VALUES (?, ?, ?, ?)', [before, 'prepay', JSON.stringify({ prepayId: 'wx_pre_attempts', reused: false }), dbDate(db, new Date())]);
+    const prepays = async (no: string) =>
+      ((await shop.admin().get(`/admin/orders/${no}`).expect(200)).body.timeline as Array<{ type: string; detail: unknown }>).filter((e) => e.type === 'prepay').map((e) => e.detail);
+    expect(await prepays(old)).toEqual([storedDetail]);
+    expect(await prepays(before)).toEqual([{ prepayId: 'wx_pre_attempts', reused: false }]);
   });
 
   it('a guest pays through h5 (mweb_url / h5_url as h5Url) and native (code_url), paid at the sandbox → PAID', async () => {
