@@ -514,6 +514,27 @@ describe('notifications through the Nest controller (NOTIFY_FAST_PATH=false)', (
     expect(answers[0].headers.get('content-type')).toMatch(/^text\/xml/);
     expect(await shop.status(no)).toBe('PAID');
   });
+
+  it('APIv2: a refund notification goes through the controller too (SUCCESS XML, raw bytes stored), a tampered one answered FAIL', async () => {
+    const no = await shop.paidOrder(user, [{ productId, quantity: 1 }]);
+    const r = await shop.admin().post('/admin/refunds').send({ outTradeNo: no, amount: 200, reason: '控制器' }).expect(201);
+    await shop.sandbox.waitForNotification({ outRefundNo: r.body.outRefundNo });
+    const settled = (await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body;
+    const result = { out_refund_no: r.body.outRefundNo, out_trade_no: no, refund_id: settled.refundId ?? '50000000000000000000000000011', refund_status: 'SUCCESS', total_fee: 500, refund_fee: 200, settlement_refund_fee: 200, success_time: '2026-11-24 10:00:00' };
+    const genuine = craftV2RefundNotification(keystore, result);
+    const tampered = genuine.body.toString().replace(/<req_info><!\[CDATA\[(.)/, (_m, c: string) => `<req_info><![CDATA[${c === 'A' ? 'B' : 'A'}`);
+    const refused = await fetch(`${shop.baseUrl}/notify/wechatpay/v2/refund`, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body: tampered });
+    expect(refused.status).toBeGreaterThanOrEqual(400);
+    expect(await refused.text()).toContain('<return_code><![CDATA[FAIL]]></return_code>');
+    const res = await fetch(`${shop.baseUrl}/notify/wechatpay/v2/refund`, { method: 'POST', headers: genuine.headers, body: genuine.body });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).not.toBeNull(); // Express's middleware ran
+    expect(await res.text()).toContain('<return_code><![CDATA[SUCCESS]]></return_code>');
+    const [row] = await storedAs(shop, genuine.body);
+    expect(row).toMatchObject({ verified: 1, outcome: expect.stringMatching(/^refund:/) });
+    expect(storedBytes(row).equals(genuine.body)).toBe(true);
+    expect((await shop.admin().get(`/admin/refunds/${r.body.outRefundNo}`).expect(200)).body).toEqual(settled);
+  });
 });
 
 describe('notifications through the Nest controller while the database is down', () => {
