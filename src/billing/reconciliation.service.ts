@@ -229,6 +229,26 @@ export class ReconciliationService {
     let noTradesAtWechat = false;
     const rowSums = { settlement: 0, refund: 0, order: 0, requestedRefund: 0 };
     const applied = { payments: 0, outTradeNos: [] as string[], refunds: 0, outRefundNos: [] as string[] };
+    type Summary = ReconciliationResult['summary'];
+    /** The run's counts as they stand, in the stored key order; `bill` and `stored` are what a done run adds. */
+    const summaryOf = (
+      bill: Pick<Summary, 'billSummary' | 'billSummaryConsistent' | 'billSummaryProblems' | 'noTradesAtWechat'>,
+      stored: Pick<Summary, 'differencesStored'>,
+    ): Summary => ({
+      billRows,
+      payments,
+      refunds: refundStats,
+      otherRows,
+      ...bill,
+      differenceCount,
+      ...stored,
+      byType,
+      amounts,
+      appliedFromBill: applied.payments,
+      appliedOutTradeNos: applied.outTradeNos,
+      appliedRefundsFromBill: applied.refunds,
+      appliedOutRefundNos: applied.outRefundNos,
+    });
 
     /** An order of another sub-merchant in this sub-merchant's bill: reported, never applied. */
     const otherMerchant = (row: TradeBillRecord, order: ReconcileOrder | undefined): boolean => {
@@ -498,24 +518,15 @@ export class ReconciliationService {
         status: 'done',
         startedAt,
         durationMs: Date.now() - started,
-        summary: {
-          billRows,
-          payments,
-          refunds: refundStats,
-          otherRows,
-          billSummary: billSummary ? (({ kind: _k, line: _l, ...rest }) => rest)(billSummary) : null,
-          billSummaryConsistent: problems.length === 0,
-          ...(problems.length ? { billSummaryProblems: problems } : {}),
-          ...(noTradesAtWechat ? { noTradesAtWechat: true } : {}),
-          differenceCount,
-          ...(differenceCount > differences.length ? { differencesStored: differences.length } : {}),
-          byType,
-          amounts,
-          appliedFromBill: applied.payments,
-          appliedOutTradeNos: applied.outTradeNos,
-          appliedRefundsFromBill: applied.refunds,
-          appliedOutRefundNos: applied.outRefundNos,
-        },
+        summary: summaryOf(
+          {
+            billSummary: billSummary ? (({ kind: _k, line: _l, ...rest }) => rest)(billSummary) : null,
+            billSummaryConsistent: problems.length === 0,
+            ...(problems.length ? { billSummaryProblems: problems } : {}),
+            ...(noTradesAtWechat ? { noTradesAtWechat: true } : {}),
+          },
+          differenceCount > differences.length ? { differencesStored: differences.length } : {},
+        ),
         differences,
       };
       // Inside the try: a result that cannot be stored is a failed run (stored as such, below).
@@ -531,21 +542,7 @@ export class ReconciliationService {
         status: 'failed',
         startedAt,
         durationMs: Date.now() - started,
-        summary: {
-          billRows,
-          payments,
-          refunds: refundStats,
-          otherRows,
-          billSummary: null,
-          billSummaryConsistent: false,
-          differenceCount,
-          byType,
-          amounts,
-          appliedFromBill: applied.payments,
-          appliedOutTradeNos: applied.outTradeNos,
-          appliedRefundsFromBill: applied.refunds,
-          appliedOutRefundNos: applied.outRefundNos,
-        },
+        summary: summaryOf({ billSummary: null, billSummaryConsistent: false }, {}),
         differences: [],
         error: (error as Error).message,
       };
