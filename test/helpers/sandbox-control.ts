@@ -1,64 +1,8 @@
-/**
- * Typed client of the sandbox's control API (/sandbox/control/*), for tests. Construct it with the
- * base URL of the app (sandbox mounted) or of `npm run sandbox`, and `{ token }` when the sandbox has a
- * SANDBOX_CONTROL_TOKEN (sent as `Authorization: Bearer <token>`).
- */
-export type FaultKind = '500' | '429' | 'timeout';
-/** Endpoint names the sandbox counts and can fail (GET /sandbox/control/faults lists them). */
-export type SandboxEndpoint =
-  | 'cgi-bin/token'
-  | 'cgi-bin/stable_token'
-  | 'cgi-bin/ticket/getticket'
-  | 'sns/oauth2/access_token'
-  | 'sns/oauth2/refresh_token'
-  | 'sns/userinfo'
-  | 'sns/auth'
-  | 'sns/jscode2session'
-  | 'connect/oauth2/authorize'
-  | 'v3/pay/transactions/jsapi'
-  | 'v3/pay/transactions/out-trade-no'
-  | 'v3/pay/transactions/id'
-  | 'v3/pay/transactions/close'
-  | 'v3/pay/partner/transactions/jsapi'
-  | 'v3/pay/partner/transactions/h5'
-  | 'v3/pay/partner/transactions/native'
-  | 'v3/pay/partner/transactions/out-trade-no'
-  | 'v3/pay/partner/transactions/id'
-  | 'v3/pay/partner/transactions/close'
-  | 'v3/refund/domestic/refunds'
-  | 'v3/refund/domestic/refunds/query'
-  | 'v3/certificates'
-  | 'v3/bill/tradebill'
-  | 'v3/bill/fundflowbill'
-  | 'v3/bill/sub-merchant-fundflowbill'
-  | 'v3/billdownload/file'
-  | 'pay/unifiedorder'
-  | 'pay/orderquery'
-  | 'pay/closeorder'
-  | 'secapi/pay/refund'
-  | 'pay/refundquery'
-  | 'pay/downloadbill'
-  | 'pay/downloadfundflow'
-  | 'jsbridge/config'
-  | 'jsbridge/pay'
-  | 'sandbox/pay';
-export type Tamper = 'signature' | 'timestamp' | 'ciphertext' | 'probe';
+import type { FaultKind, SandboxEndpoint } from '../../src/sandbox/sandbox-faults';
+import type { NotificationAttempt, Tamper } from '../../src/sandbox/sandbox-notifier.service';
 
-export interface NotificationAttempt {
-  notificationId: string;
-  target: string;
-  eventType: string;
-  attempt: number;
-  kind: 'scheduled' | 'manual';
-  tamper?: Tamper;
-  /** Wechatpay-Serial the attempt was signed with. */
-  serial?: string;
-  at: string;
-  status?: number;
-  latencyMs: number;
-  ok: boolean;
-  error?: string;
-}
+// The control API's types are the sandbox's own (type-only imports: none of its code is loaded).
+export type { FaultKind, NotificationAttempt, SandboxEndpoint, Tamper };
 
 export interface PayResult {
   result: 'ok' | 'cancel' | 'fail';
@@ -67,6 +11,11 @@ export interface PayResult {
   transactionId?: string;
 }
 
+/**
+ * Typed client of the sandbox's control API (/sandbox/control/*), for tests. Construct it with the
+ * base URL of the app (sandbox mounted) or of `npm run sandbox`, and `{ token }` when the sandbox has a
+ * SANDBOX_CONTROL_TOKEN (sent as `Authorization: Bearer <token>`).
+ */
 export class SandboxControl {
   private readonly token?: string;
 
