@@ -250,9 +250,8 @@ export class ReconciliationService {
       appliedOutRefundNos: applied.outRefundNos,
     });
 
-    /** An order of another sub-merchant in this sub-merchant's bill: reported, never applied. */
-    const otherMerchant = (row: TradeBillRecord, order: ReconcileOrder | undefined): boolean => {
-      if (!subMchid || !order || (order.subMchid ?? '') === subMchid) return false;
+    /** A trade both sides know whose states disagree (WeChat's row amount and state, our order's). */
+    const statusMismatch = (row: TradeBillRecord, order: ReconcileOrder, detail: string) =>
       add({
         type: 'status_mismatch',
         outTradeNo: row.outTradeNo,
@@ -261,8 +260,13 @@ export class ReconciliationService {
         wechatState: row.tradeState,
         ourStatus: order.status,
         transactionId: row.transactionId,
-        detail: `in the bill of sub-merchant ${subMchid}, an order of ${order.subMchid || 'no sub-merchant'} here: check by hand`,
+        detail,
       });
+
+    /** An order of another sub-merchant in this sub-merchant's bill: reported, never applied. */
+    const otherMerchant = (row: TradeBillRecord, order: ReconcileOrder | undefined): boolean => {
+      if (!subMchid || !order || (order.subMchid ?? '') === subMchid) return false;
+      statusMismatch(row, order, `in the bill of sub-merchant ${subMchid}, an order of ${order.subMchid || 'no sub-merchant'} here: check by hand`);
       return true;
     };
 
@@ -279,16 +283,7 @@ export class ReconciliationService {
           // We know the order and WeChat says it is paid; ours was held as ANOMALY (amount or appid
           // did not match, …): not a payment we missed, a disagreement for a person to settle.
           amounts.mismatched += wechatAmount;
-          add({
-            type: 'status_mismatch',
-            outTradeNo: row.outTradeNo,
-            wechatAmount,
-            ourAmount: order.paidTotal ?? order.total,
-            wechatState: row.tradeState,
-            ourStatus: order.status,
-            transactionId: row.transactionId,
-            detail: `paid at WeChat (${wechatAmount} fen), ANOMALY here (order total ${order.total} fen): check and settle by hand`,
-          });
+          statusMismatch(row, order, `paid at WeChat (${wechatAmount} fen), ANOMALY here (order total ${order.total} fen): check and settle by hand`);
           continue;
         }
         if (!order || !PAID_HERE.has(order.status)) {
@@ -316,7 +311,7 @@ export class ReconciliationService {
           continue;
         }
         if (order.transactionId && row.transactionId && order.transactionId !== row.transactionId) {
-          add({ type: 'status_mismatch', outTradeNo: row.outTradeNo, wechatAmount, ourAmount, wechatState: row.tradeState, ourStatus: order.status, transactionId: row.transactionId, detail: `transaction ${row.transactionId} at WeChat, ${order.transactionId} here` });
+          statusMismatch(row, order, `transaction ${row.transactionId} at WeChat, ${order.transactionId} here`);
           continue;
         }
         payments.matched++;
@@ -331,16 +326,7 @@ export class ReconciliationService {
         const order = ours.get(row.outTradeNo);
         if (!order || (!PAID_HERE.has(order.status) && order.status !== 'ANOMALY')) continue;
         if (otherMerchant(row, order)) continue;
-        add({
-          type: 'status_mismatch',
-          outTradeNo: row.outTradeNo,
-          wechatAmount: row.orderAmount,
-          ourAmount: order.paidTotal ?? order.total,
-          wechatState: row.tradeState,
-          ourStatus: order.status,
-          transactionId: row.transactionId,
-          detail: `${row.tradeState} at WeChat, ${order.status} here`,
-        });
+        statusMismatch(row, order, `${row.tradeState} at WeChat, ${order.status} here`);
       }
     };
 
