@@ -17,6 +17,7 @@ import { isPaidOutcome, isRetryable, OrderLifecycle, withRetries } from './order
 import { OrderTimeline } from './order-timeline';
 import { PaymentAttempts } from './payment-attempts';
 import { OrderNotFoundError, OrderStateError, PrepayUnavailableError } from './payment.errors';
+import { AttemptDirectory } from './attempt-directory';
 import { SubMerchantsService } from './sub-merchants.service';
 import { beijingRfc3339, timeExpireMs } from './time';
 
@@ -104,6 +105,7 @@ export class OrderPayService {
     private readonly clock: Clock,
     private readonly clockSkew: ClockSkew,
     private readonly subMerchants: SubMerchantsService,
+    private readonly directory: AttemptDirectory,
   ) {}
 
   /** The payment notify_url: the adapter's own when it has one (APIv2's XML route), else the APIv3 route. */
@@ -213,6 +215,8 @@ export class OrderPayService {
       assertPayable(await this.orders.findOneByOrFail({ id: order.id }));
       throw new OrderStateError('ORDER_NOT_PAYABLE', `payment ${attempt.outTradeNo} was closed meanwhile; ask to pay again`, order.status);
     }
+    // Committed: its notification can be applied without reading the attempt first (PaymentApplier).
+    this.directory.remember(attempt.outTradeNo, order.outTradeNo, attempt.appid);
     return this.answer(order, attempt, prepay);
   }
 

@@ -8,6 +8,7 @@ import { AppConfig } from '../config/app-config';
 import { dbDate, inTransaction, isSqlite } from '../database/transactions';
 import type { Transaction } from '../wechat/pay/types';
 import { WechatCredentials } from '../wechat/wechat-credentials';
+import { AttemptDirectory } from './attempt-directory';
 import { attemptNumber } from './payment-attempts';
 
 /** Where a payment report came from. */
@@ -129,6 +130,7 @@ export class PaymentApplier implements OnModuleDestroy {
     private readonly clock: Clock,
     private readonly events: EventEmitter2,
     private readonly credentials: WechatCredentials,
+    private readonly directory: AttemptDirectory,
   ) {
     // SQLite has one writer; MySQL overlaps two batches so one commits while the next fills.
     this.maxConcurrent = isSqlite(dataSource) ? 1 : 2;
@@ -198,11 +200,18 @@ export class PaymentApplier implements OnModuleDestroy {
     // prepaid with the report's appid, and the order's sub-merchant. If it moved every one of them,
     // nothing needs reading; otherwise the batch is looked up and applied the usual way below.
     const reported = [...new Set(batch.map((item) => item.tx.out_trade_no).filter((no) => typeof no === 'string'))];
-    // SQLite only: on MariaDB the guarded UPDATE's EXISTS over payment_attempts is a locking read
-    // (shared next-key locks on the attempts' order_id index), and concurrent batches of neighbouring
-    // orders then deadlock when each marks its attempts paid (bench/notify.ts: thousands of 500s). The
-    // non-locking read of readAttempts() plus updates by unique key takes record locks only.
-    const known = isSqlite(this.dataSource) ? this.knownOrders(batch) : undefined;
+    // When every reported attempt is in this instance's AttemptDirectory (written by a pay here, or
+    // read before) with the report's appid, what the EXISTS would check is known already: the attempt
+    // is the order's (immutable) and prepaid with that appid (immutable); that it has no payment yet
+    // follows from its order being NOTPAY (an attempt is only ever paid together with its order
+    // leaving NOTPAY, and no order returns to NOTPAY). The guarded UPDATE then checks the order's own
+    // columns only, on both databases, and nothing is read first.
+    // Otherwise SQLite checks the attempt with EXISTS inside the UPDATE; on MariaDB that EXISTS is a
+    // locking read (shared next-key locks on the attempts' order_id index), and concurrent batches of
+    // neighbouring orders then deadlock when each marks its attempts paid (bench/notify.ts: thousands
+    // of 500s), so MariaDB reads the attempts first (non-locking) and updates by unique key.
+    const cached = this.cachedOrders(batch);
+    const known = cached ?? (isSqlite(this.dataSource) ? this.knownOrders(batch) : undefined);
     let attempts = new Map<string, AttemptRow>();
     let updated = 0;
     let candidates = new Map<string, Transaction>();
@@ -211,7 +220,7 @@ export class PaymentApplier implements OnModuleDestroy {
         attempts.set(tx.out_trade_no, { attempt_no: tx.out_trade_no, attempt_id: 'known', appid: tx.appid ?? null, attempt_tx: null, order_no: known.get(tx.out_trade_no)!, order_id: null, sub_mchid: tx.sub_mchid ?? null });
       }
       candidates = new Map(batch.map(({ tx }) => [known.get(tx.out_trade_no)!, tx]));
-      updated = await this.markPaid(runner, candidates, batchId, now, known);
+      updated = await this.markPaid(runner, candidates, batchId, now, known, cached ? 'known' : 'exists');
     }
     if (!known || updated !== candidates.size) {
       attempts = await this.readAttempts(runner, reported);
@@ -263,16 +272,25 @@ export class PaymentApplier implements OnModuleDestroy {
           )
         : [];
     const byNo = new Map(rows.map((r) => [r.out_trade_no, r]));
-    /** The attempt took this payment (guarded: once, and only a payment it has not recorded yet). */
-    const markAttemptPaid = async (tx: Transaction): Promise<boolean> => {
+    // The attempts of orders this batch paid, marked after the loop in one statement each way (a batch
+    // of N payments: one INSERT and one UPDATE instead of N statements, while the orders' row locks are held).
+    const paidAttempts: Array<[string, string]> = [];
+    const firstAttempts: unknown[][] = [];
+    /** The attempt took this payment (guarded: once, and only a payment it has not recorded yet); `later`: in the batch's one statement. */
+    const markAttemptPaid = async (tx: Transaction, later = false): Promise<boolean> => {
       const known = attempts.get(tx.out_trade_no);
       if (known && known.attempt_id === null && known.order_id !== null) {
-        await runner.query(
-          `INSERT INTO payment_attempts (order_id, out_trade_no, seq, channel, status, appid, transaction_id, created_at, updated_at) VALUES (?, ?, 1, ?, 'PAID', ?, ?, ?, ?)`,
-          [known.order_id, tx.out_trade_no, channelOfTradeType(tx.trade_type), tx.appid ?? null, tx.transaction_id, d(now), d(now)],
-        );
+        const row = [known.order_id, tx.out_trade_no, channelOfTradeType(tx.trade_type), tx.appid ?? null, tx.transaction_id, d(now), d(now)];
+        if (later) firstAttempts.push(row);
+        else await runner.query(`INSERT INTO payment_attempts (order_id, out_trade_no, seq, channel, status, appid, transaction_id, created_at, updated_at) VALUES (?, ?, 1, ?, 'PAID', ?, ?, ?, ?)`, row);
         known.attempt_id = -1;
         known.attempt_tx = tx.transaction_id ?? null;
+        return true;
+      }
+      if (later) {
+        // An order this batch moved from NOTPAY: its attempt has no payment yet (see step 0).
+        paidAttempts.push([tx.out_trade_no, tx.transaction_id!]);
+        if (known) known.attempt_tx = tx.transaction_id ?? null;
         return true;
       }
       const res = await runner.query(
@@ -307,7 +325,7 @@ export class PaymentApplier implements OnModuleDestroy {
       } else if (row.status === 'PAID' && row.paid_batch === batchId && row.transaction_id === tx.transaction_id && !claimed.has(no)) {
         outcome = 'applied';
         claimed.add(no);
-        await markAttemptPaid(tx);
+        await markAttemptPaid(tx, true);
         paid.push({
           outTradeNo: no,
           attemptOutTradeNo: tx.out_trade_no,
@@ -388,7 +406,20 @@ export class PaymentApplier implements OnModuleDestroy {
       }
     }
 
-    // 4. The timeline, then whatever the callers must store in the same transaction.
+    // 4. The paid attempts, the timeline, then whatever the callers must store in the same transaction.
+    if (firstAttempts.length) {
+      await runner.query(
+        `INSERT INTO payment_attempts (order_id, out_trade_no, seq, channel, status, appid, transaction_id, created_at, updated_at) VALUES ${firstAttempts.map(() => "(?, ?, 1, ?, 'PAID', ?, ?, ?, ?)").join(', ')}`,
+        firstAttempts.flat(),
+      );
+    }
+    if (paidAttempts.length) {
+      await runner.query(
+        `UPDATE payment_attempts SET status = 'PAID', transaction_id = CASE out_trade_no ${paidAttempts.map(() => 'WHEN ? THEN ?').join(' ')} END, updated_at = ?
+         WHERE out_trade_no IN (${paidAttempts.map(() => '?').join(',')}) AND transaction_id IS NULL`,
+        [...paidAttempts.flat(), d(now), ...paidAttempts.map(([no]) => no)],
+      );
+    }
     if (timeline.length) {
       await runner.query(
         `INSERT INTO order_events (out_trade_no, type, detail, created_at) VALUES ${timeline.map(() => '(?, ?, ?, ?)').join(', ')}`,
@@ -435,27 +466,55 @@ export class PaymentApplier implements OnModuleDestroy {
     return known.size ? known : undefined;
   }
 
+  /**
+   * Per reported number, its order's number from the AttemptDirectory, when every report of the batch
+   * is well-formed as for knownOrders, its attempt is known there with the report's appid, and no two
+   * name one order; otherwise undefined (a miss, or an appid that is not the attempt's: the batch is
+   * read and classified the usual way).
+   */
+  private cachedOrders(batch: Pending[]): Map<string, string> | undefined {
+    const known = new Map<string, string>();
+    const orders = new Set<string>();
+    for (const { tx } of batch) {
+      const no = tx.out_trade_no;
+      if (typeof no !== 'string' || known.has(no) || tx.trade_state !== 'SUCCESS' || !tx.transaction_id || tx.mchid !== this.credentials.mchid) return undefined;
+      if (typeof tx.amount?.total !== 'number' || typeof tx.appid !== 'string' || tx.sub_mchid === '') return undefined;
+      const entry = this.directory.get(no);
+      if (!entry || (entry.appid ?? this.credentials.appid) !== tx.appid || orders.has(entry.orderNo)) return undefined;
+      orders.add(entry.orderNo);
+      known.set(no, entry.orderNo);
+    }
+    return known.size ? known : undefined;
+  }
+
   /** out_trade_no → attempt → order, read (and an order never prepaid here: its own number as its first attempt). */
   private async readAttempts(runner: QueryRunner, reported: string[]): Promise<Map<string, AttemptRow>> {
-    const attemptRows: Array<Omit<AttemptRow, 'order_id'>> = reported.length
-      ? await runner.query(
-          `SELECT a.out_trade_no AS attempt_no, a.id AS attempt_id, a.appid AS appid, a.transaction_id AS attempt_tx, o.out_trade_no AS order_no, o.sub_mchid AS sub_mchid
-           FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no IN (${reported.map(() => '?').join(',')})`,
-          reported,
-        )
-      : [];
-    const attempts = new Map<string, AttemptRow>(attemptRows.map((r) => [r.attempt_no, { ...r, order_id: null }]));
-    // An order never prepaid here has no attempt yet: its own number is its first attempt (written when it pays).
-    const missing = reported.filter((no) => !attempts.has(no));
-    if (missing.length) {
-      const orphans: Array<{ id: string | number; out_trade_no: string; sub_mchid: string | null }> = await runner.query(
-        `SELECT id, out_trade_no, sub_mchid FROM orders WHERE out_trade_no IN (${missing.map(() => '?').join(',')})`,
-        missing,
-      );
-      for (const o of orphans) attempts.set(o.out_trade_no, { attempt_no: o.out_trade_no, attempt_id: null, appid: null, attempt_tx: null, order_no: o.out_trade_no, order_id: o.id, sub_mchid: o.sub_mchid });
+    if (!reported.length) return new Map();
+    const list = reported.map(() => '?').join(',');
+    // One non-locking read (one snapshot): the reported attempts with their orders, and orders never
+    // prepaid here, whose own number is their first attempt (written when it pays; attempt_id null).
+    const rows: AttemptRow[] = await runner.query(
+      `SELECT a.out_trade_no AS attempt_no, a.id AS attempt_id, a.appid AS appid, a.transaction_id AS attempt_tx, o.out_trade_no AS order_no, NULL AS order_id, o.sub_mchid AS sub_mchid
+       FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no IN (${list})
+       UNION ALL
+       SELECT o.out_trade_no, NULL, NULL, NULL, o.out_trade_no, o.id, o.sub_mchid
+       FROM orders o WHERE o.out_trade_no IN (${list}) AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.out_trade_no = o.out_trade_no)`,
+      [...reported, ...reported],
+    );
+    const attempts = new Map<string, AttemptRow>();
+    for (const r of rows) {
+      if (r.attempt_id === null) {
+        if (!attempts.has(r.attempt_no)) attempts.set(r.attempt_no, { ...r, appid: null, attempt_tx: null });
+        continue;
+      }
+      attempts.set(r.attempt_no, { ...r, order_id: null });
+      // Read in this transaction, so committed (MariaDB reads a REPEATABLE READ snapshot, SQLite has
+      // one writer and this transaction wrote no attempt yet): its identity never changes.
+      this.directory.remember(r.attempt_no, r.order_no, r.appid ?? null);
     }
     return attempts;
   }
+
 
   /**
    * The guarded UPDATE that moves payable orders (by number, each with its report) NOTPAY → PAID,
@@ -470,6 +529,7 @@ export class PaymentApplier implements OnModuleDestroy {
     batchId: string,
     now: Date,
     known?: Map<string, string>,
+    check: 'exists' | 'known' = 'exists',
   ): Promise<number> {
     const d = (date: Date) => dbDate(this.dataSource, date);
     const list = [...candidates.entries()];
@@ -493,12 +553,17 @@ export class PaymentApplier implements OnModuleDestroy {
       const res = await runner.query(`UPDATE orders SET ${set} WHERE ${where}`, [...setParams, ...whereParams], true);
       return (res as { affected?: number }).affected ?? 0;
     }
+    const subMchid = whenThen((tx) => tx.sub_mchid ?? '');
+    const sub = `COALESCE(orders.sub_mchid, '') = ${subMchid.sql}`;
+    if (check === 'known') {
+      // The attempts are known (cachedOrders): only the order's own row is read and written.
+      const res = await runner.query(`UPDATE orders SET ${set} WHERE ${where} AND ${sub}`, [...setParams, ...whereParams, ...subMchid.params], true);
+      return (res as { affected?: number }).affected ?? 0;
+    }
     const attemptNo = whenThen((tx) => tx.out_trade_no);
     const appid = whenThen((tx) => tx.appid);
-    const subMchid = whenThen((tx) => tx.sub_mchid ?? '');
     const attempt = `a.order_id = orders.id AND a.out_trade_no = ${attemptNo.sql} AND a.transaction_id IS NULL AND COALESCE(a.appid, ?) = ${appid.sql}`;
     const attemptParams = [...attemptNo.params, this.credentials.appid, ...appid.params];
-    const sub = `COALESCE(orders.sub_mchid, '') = ${subMchid.sql}`;
     // One table: a multi-table UPDATE that also marked the attempt paid (one statement fewer on MariaDB)
     // deadlocked with a concurrent batch of the same order (it may lock the attempt's row before the
     // order's, while every other path locks the order's first).

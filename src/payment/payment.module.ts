@@ -15,6 +15,7 @@ import { OrderLifecycle } from './order-lifecycle.service';
 import { OrderPayService } from './order-pay.service';
 import { OrderService } from './order.service';
 import { OrderTimeline } from './order-timeline';
+import { AttemptDirectory } from './attempt-directory';
 import { PaymentAttempts } from './payment-attempts';
 import { OrdersController } from './orders.controller';
 import { ORDER_PAID_AFTER_CLOSE, PaidAfterCloseEvent, PaymentApplier } from './payment-applier.service';
@@ -78,6 +79,7 @@ class PaymentLifecycle implements OnApplicationBootstrap {
     OrderLifecycle,
     AfterCloseSettlement,
     PaymentAttempts,
+    AttemptDirectory,
     OrderTimeline,
     PaymentApplier,
     PaymentJobs,

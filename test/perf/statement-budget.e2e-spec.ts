@@ -38,13 +38,18 @@ interface Budget {
    * upsert): create 8 -> 7 on SQLite, 9 -> 7 on MariaDB (met). Pay's timeline entries
    * ('attempt_opened', 'prepay') are read from the attempt's row instead of being stored, which leaves
    * it one write, the guarded INSERT … SELECT, autocommitted without BEGIN/COMMIT (pay 6 -> 3: met).
+   * An attempt's identity (order, appid) never changes once written, so an instance remembers the
+   * attempts it prepaid or read (AttemptDirectory, bounded LRU) and notify's guarded UPDATE checks only
+   * the order's row: no EXISTS, no read first (MariaDB notify 7 -> 6; an attempt this instance never
+   * saw, e.g. after a restart, is read first as before: 7). The attempts a batch paid are marked in one
+   * UPDATE (first attempts inserted in one INSERT) for the whole batch instead of one per payment.
    */
   today?: { sqlite: number; mysql: number };
 }
 const BUDGETS: Budget[] = [
   { step: 'create', budget: 7 },
   { step: 'pay', budget: 3 },
-  { step: 'notify', budget: 4, today: { sqlite: 6, mysql: 7 } },
+  { step: 'notify', budget: 4, today: { sqlite: 6, mysql: 6 } },
   { step: 'status read', budget: 2 },
   { step: 'commits per checkout', budget: 3 },
 ];
