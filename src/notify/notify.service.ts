@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { EntityManager, In, LessThan, MoreThan, Not, Repository } from 'typeorm';
 import { Clock } from '../common/clock';
+import { dbDate } from '../database/transactions';
 import { AppConfig } from '../config/app-config';
 import { Metrics } from '../metrics/metrics.service';
 import { ApplyOutcome, BatchHook, PaymentApplier } from '../payment/payment-applier.service';
@@ -169,12 +170,17 @@ export class NotifyService {
 
   /** Writes the raw events of one apply batch, in its transaction, with the outcome each got. */
   private readonly persist: BatchHook = async (manager: EntityManager, items) => {
-    await manager
-      .createQueryBuilder()
-      .insert()
-      .into(PaymentEvent)
-      .values(items.map(({ outcome, attachment }) => ({ ...(attachment as EventRow), outcome })))
-      .execute();
+    // Hand-written (one multi-row INSERT, as TypeORM's builder sent it, without building it per batch):
+    // this runs inside the batch's transaction, while the orders' row locks are held.
+    const d = (date: Date) => dbDate(manager.connection, date);
+    const params = items.flatMap(({ outcome, attachment }) => {
+      const r = attachment as EventRow;
+      return [r.kind, r.notificationId, r.eventType, r.outTradeNo, r.outRefundNo, r.verified, outcome, r.serial, r.rawBody, r.rawEncoding, r.rawSize, r.rawSha256, d(r.receivedAt)];
+    });
+    await manager.query(
+      `INSERT INTO payment_events (kind, notification_id, event_type, out_trade_no, out_refund_no, verified, outcome, serial, raw_body, raw_encoding, raw_size, raw_sha256, received_at) VALUES ${items.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+      params,
+    );
   };
 
   async transaction(headers: IncomingHttpHeaders, rawBody: Buffer | undefined, clientIp?: string): Promise<NotifyAnswer> {
