@@ -11,7 +11,6 @@ import { PaymentAttempts1764300000000 } from './1764300000000-payment-attempts';
 import { SubMerchants1764400000000 } from './1764400000000-sub-merchants';
 import { ReconciliationSubMerchants1764530150000 } from './1764530150000-reconciliation-sub-merchants';
 import { OAuthStateAppid1764600000000 } from './1764600000000-oauth-state-appid';
-import { DropShopperOrderLocks1764700000000 } from './1764700000000-drop-shopper-order-locks';
 import { DropOrdersStatusPrepayIndex1764750000000 } from './1764750000000-drop-orders-status-prepay-index';
 
 /**
@@ -19,4 +18,4 @@ import { DropOrdersStatusPrepayIndex1764750000000 } from './1764750000000-drop-o
  * that has landed on main. Each must run on both MySQL/MariaDB and SQLite: build tables with
  * TypeORM's schema builder and the helpers in src/database/columns.ts.
  */
-export const migrations = [JobLeases1763900000000, AdminAudit1763900050000, Auth1763900100000, Payment1763900200000, RefundBilling1763900300000, PaymentDurability1763900400000, AdminAuditClient1764000400000, ShopperLimits1764100000000, GuestMiniprogram1764213000000, PaymentAttempts1764300000000, SubMerchants1764400000000, ReconciliationSubMerchants1764530150000, OAuthStateAppid1764600000000, DropShopperOrderLocks1764700000000, DropOrdersStatusPrepayIndex1764750000000];
+export const migrations = [JobLeases1763900000000, AdminAudit1763900050000, Auth1763900100000, Payment1763900200000, RefundBilling1763900300000, PaymentDurability1763900400000, AdminAuditClient1764000400000, ShopperLimits1764100000000, GuestMiniprogram1764213000000, PaymentAttempts1764300000000, SubMerchants1764400000000, ReconciliationSubMerchants1764530150000, OAuthStateAppid1764600000000, DropOrdersStatusPrepayIndex1764750000000];
