@@ -61,8 +61,8 @@ export class SandboxNotifier implements OnModuleDestroy {
   private readonly logger = new Logger(SandboxNotifier.name);
   private readonly notifications = new Map<string, Notification[]>();
   private readonly attempts: NotificationAttempt[] = [];
-  private readonly agentHttp = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  private readonly agentHttps = new https.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly agentHttp = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 30_000 });
+  private readonly agentHttps = new https.Agent({ keepAlive: true, maxSockets: 256, timeout: 30_000 });
   /** When set, results are recorded but never sent: only active queries can find them. */
   dropping = false;
   private destroyed = false;

@@ -144,3 +144,29 @@ describe('transport: streaming body idle timeout', () => {
     expect(error).toMatchObject({ sent: true, timedOut: false });
   });
 });
+
+describe('transport: keep-alive pool and the server\'s Keep-Alive hint', () => {
+  it("closes a pooled idle socket before the server's announced keep-alive timeout, so a request never takes a socket the server is closing", async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    server.keepAliveTimeout = 2000; // announced as Keep-Alive: timeout=2
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const closedByClient: boolean[] = [];
+    server.on('connection', (socket: Socket) => {
+      // the server sees the client end the connection (FIN) before its own 2 s keep-alive timer fires
+      const opened = Date.now();
+      socket.on('end', () => closedByClient.push(Date.now() - opened < 1900));
+    });
+    try {
+      const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const first = await send({ url, method: 'GET', headers: {}, timeoutMs: 5000 });
+      expect(first.headers['keep-alive']).toBe('timeout=2');
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(closedByClient).toEqual([true]);
+      // the next request opens a new connection and succeeds
+      expect((await send({ url, method: 'GET', headers: {}, timeoutMs: 5000 })).body.toString()).toBe('ok');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});

@@ -56,8 +56,17 @@ export interface StreamingResponse {
   stream: Readable;
 }
 
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64, keepAliveMsecs: 15_000 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, keepAliveMsecs: 15_000 });
+/**
+ * Keep-alive pools. `timeout` closes a pooled idle socket after 30 s, and — the reason it is set — only
+ * with a timeout does Node's agent honour the server's `Keep-Alive: timeout=N` hint (it then closes
+ * the idle socket a second before the server would: Node servers announce 5 s). Without one, a socket
+ * the server had just closed could be taken from the pool and the request fail with ECONNRESET (a
+ * flake seen under load against the in-process sandbox). On an active socket the timeout only emits
+ * an event nobody listens to: request deadlines are `timeoutMs` below.
+ */
+const POOL = { keepAlive: true, maxSockets: 64, keepAliveMsecs: 15_000, timeout: 30_000 };
+const httpAgent = new http.Agent(POOL);
+const httpsAgent = new https.Agent(POOL);
 
 export function agentFor(url: URL): http.Agent {
   return url.protocol === 'https:' ? httpsAgent : httpAgent;

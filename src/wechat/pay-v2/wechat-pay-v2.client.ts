@@ -149,7 +149,7 @@ export class WechatPayV2Client {
     if (options.clientCert) {
       const { certPem, keyPem, trustedCaPem } = options.clientCert;
       // An explicit `ca` replaces Node's default store, hence the root certificates beside the sandbox's CA.
-      this.secureAgent = new https.Agent({ keepAlive: true, maxSockets: 16, cert: certPem, key: keyPem, ...(trustedCaPem ? { ca: [...tls.rootCertificates, trustedCaPem] } : {}) });
+      this.secureAgent = new https.Agent({ keepAlive: true, maxSockets: 16, timeout: 30_000, cert: certPem, key: keyPem, ...(trustedCaPem ? { ca: [...tls.rootCertificates, trustedCaPem] } : {}) });
     }
   }
 
