@@ -1,7 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { Test, TestingModuleBuilder } from '@nestjs/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { AddressInfo, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -41,15 +41,39 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * A port for a server the test starts later (its URL must be known first). Chosen outside Linux's
+ * ephemeral range (32768–60999): a port the kernel handed out (listen(0)) and freed can be taken, before
+ * the test listens on it, as the local port of any outgoing connection on the machine (MariaDB, HTTP
+ * clients: CI saw EADDRINUSE that way). Each jest worker draws from its own slice of 20000–32767, at
+ * random, skips ports this process already handed out, and checks the port is free.
+ */
+const handedOut = new Set<number>();
+const PORT_LOW = 20000;
+const PORT_HIGH = 32767;
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const worker = Math.max(1, Number(process.env.JEST_WORKER_ID ?? 1));
+  const slices = 8;
+  const size = Math.floor((PORT_HIGH - PORT_LOW + 1) / slices);
+  const low = PORT_LOW + ((worker - 1) % slices) * size;
+  for (let tries = 0; tries < 200; tries++) {
+    const port = low + Math.floor(Math.random() * size);
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found in ${low}-${low + size - 1}`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
   });
 }
 
