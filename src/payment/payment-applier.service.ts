@@ -445,25 +445,14 @@ export class PaymentApplier implements OnModuleDestroy {
    * usual path.
    */
   private knownOrders(batch: Pending[]): Map<string, string> | undefined {
-    const known = new Map<string, string>();
-    const orders = new Set<string>();
-    for (const { tx } of batch) {
-      const no = tx.out_trade_no;
-      if (typeof no !== 'string' || known.has(no) || tx.trade_state !== 'SUCCESS' || !tx.transaction_id || tx.mchid !== this.credentials.mchid) return undefined;
-      if (typeof tx.amount?.total !== 'number' || typeof tx.appid !== 'string' || tx.sub_mchid === '') return undefined;
+    return this.ordersOfBatch(batch, (no) => {
       const suffixed = /^(.+)_(\d+)$/.exec(no);
-      let order = no;
-      if (suffixed) {
-        const seq = Number(suffixed[2]);
-        // attemptNumber() truncates the order's number only to fit 32 characters: shorter than that, it is whole.
-        if (seq < 2 || attemptNumber(suffixed[1], seq) !== no || no.length >= 32) return undefined;
-        order = suffixed[1];
-      }
-      if (orders.has(order)) return undefined;
-      orders.add(order);
-      known.set(no, order);
-    }
-    return known.size ? known : undefined;
+      if (!suffixed) return no;
+      const seq = Number(suffixed[2]);
+      // attemptNumber() truncates the order's number only to fit 32 characters: shorter than that, it is whole.
+      if (seq < 2 || attemptNumber(suffixed[1], seq) !== no || no.length >= 32) return undefined;
+      return suffixed[1];
+    });
   }
 
   /**
@@ -473,16 +462,27 @@ export class PaymentApplier implements OnModuleDestroy {
    * read and classified the usual way).
    */
   private cachedOrders(batch: Pending[]): Map<string, string> | undefined {
+    return this.ordersOfBatch(batch, (no, tx) => {
+      const entry = this.directory.get(no);
+      return entry && (entry.appid ?? this.credentials.appid) === tx.appid ? entry.orderNo : undefined;
+    });
+  }
+
+  /**
+   * knownOrders' and cachedOrders' common part: every report a well-formed SUCCESS payment of our
+   * merchant, each number once, `orderOf` telling its order, no two reports naming one order; else undefined.
+   */
+  private ordersOfBatch(batch: Pending[], orderOf: (no: string, tx: Transaction) => string | undefined): Map<string, string> | undefined {
     const known = new Map<string, string>();
     const orders = new Set<string>();
     for (const { tx } of batch) {
       const no = tx.out_trade_no;
       if (typeof no !== 'string' || known.has(no) || tx.trade_state !== 'SUCCESS' || !tx.transaction_id || tx.mchid !== this.credentials.mchid) return undefined;
       if (typeof tx.amount?.total !== 'number' || typeof tx.appid !== 'string' || tx.sub_mchid === '') return undefined;
-      const entry = this.directory.get(no);
-      if (!entry || (entry.appid ?? this.credentials.appid) !== tx.appid || orders.has(entry.orderNo)) return undefined;
-      orders.add(entry.orderNo);
-      known.set(no, entry.orderNo);
+      const order = orderOf(no, tx);
+      if (order === undefined || orders.has(order)) return undefined;
+      orders.add(order);
+      known.set(no, order);
     }
     return known.size ? known : undefined;
   }
