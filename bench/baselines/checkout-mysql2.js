@@ -14,23 +14,14 @@ const http = require('node:http');
 const crypto = require('node:crypto');
 const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
-const mysql = require('mysql2/promise');
+const { HttpError, benchSetup, createPool, serveJson, sessionOf, transaction } = require('./common');
 
 const [, , port, databaseUrl, payBase, keystoreDir, publicBase] = process.argv;
 const ks = JSON.parse(readFileSync(join(keystoreDir, 'keystore.json'), 'utf8'));
 const merchantKey = crypto.createPrivateKey(readFileSync(join(keystoreDir, 'apiclient_key.pem')));
 const wechatKey = crypto.createPublicKey(readFileSync(join(keystoreDir, 'wechatpay_public_key.pem')));
 const apiv3Key = Buffer.from(ks.apiv3Key);
-const url = new URL(databaseUrl);
-const pool = mysql.createPool({
-  host: url.hostname,
-  port: Number(url.port || 3306),
-  user: decodeURIComponent(url.username),
-  password: decodeURIComponent(url.password),
-  database: url.pathname.slice(1),
-  connectionLimit: 20,
-  timezone: 'Z',
-});
+const pool = createPool(databaseUrl, 20);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 const SCHEMA = [
@@ -43,36 +34,7 @@ const SCHEMA = [
   'CREATE TABLE IF NOT EXISTS b_payment_events (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, out_trade_no VARCHAR(32) NULL, raw_body MEDIUMTEXT NOT NULL, received_at DATETIME(3) NOT NULL)',
 ];
 
-class HttpError extends Error {
-  constructor(status, code) {
-    super(code);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-async function session(req) {
-  const m = /^Bearer (.+)$/.exec(req.headers.authorization || '');
-  if (!m) throw new HttpError(401, 'UNAUTHENTICATED');
-  const [rows] = await pool.execute('SELECT openid FROM b_sessions WHERE token = ? AND expires_at > NOW(3)', [m[1]]);
-  if (!rows.length) throw new HttpError(401, 'UNAUTHENTICATED');
-  return rows[0].openid;
-}
-
-async function transaction(fn) {
-  const conn = await pool.getConnection();
-  try {
-    await conn.beginTransaction();
-    const result = await fn(conn);
-    await conn.commit();
-    return result;
-  } catch (error) {
-    await conn.rollback().catch(() => undefined);
-    throw error;
-  } finally {
-    conn.release();
-  }
-}
+const session = (req) => sessionOf(pool, 'b_sessions', req);
 
 function newOutTradeNo() {
   return `B${Date.now()}${crypto.randomBytes(6).toString('hex')}`;
@@ -88,7 +50,7 @@ async function createOrder(req, body) {
   const product = products[0];
   const outTradeNo = newOutTradeNo();
   const total = product.price * quantity;
-  await transaction(async (conn) => {
+  await transaction(pool, async (conn) => {
     const [stock] = await conn.execute('UPDATE b_products SET stock = stock - ? WHERE id = ? AND (stock IS NULL OR stock >= ?)', [quantity, product.id, quantity]);
     if (!stock.affectedRows) throw new HttpError(409, 'OUT_OF_STOCK');
     const [order] = await conn.execute(
@@ -172,7 +134,7 @@ async function notify(req, raw) {
   d.setAuthTag(data.subarray(data.length - 16));
   d.setAAD(Buffer.from(r.associated_data || ''));
   const tx = JSON.parse(Buffer.concat([d.update(data.subarray(0, data.length - 16)), d.final()]).toString());
-  await transaction(async (conn) => {
+  await transaction(pool, async (conn) => {
     await conn.execute('INSERT INTO b_payment_events (out_trade_no, raw_body, received_at) VALUES (?, ?, NOW(3))', [tx.out_trade_no, raw.toString()]);
     if (tx.trade_state === 'SUCCESS') {
       await conn.execute(
@@ -191,49 +153,20 @@ async function status(req, no) {
   return [200, { outTradeNo: no, status: rows[0].status, total: rows[0].total }];
 }
 
-async function route(req, raw) {
+async function route(req, raw, json) {
   const path = req.url.split('?', 1)[0];
-  const json = () => (raw.length ? JSON.parse(raw.toString()) : undefined);
   let m;
   if (req.method === 'POST' && path === '/orders') return createOrder(req, json());
   if (req.method === 'POST' && (m = /^\/orders\/([\w-]+)\/pay$/.exec(path))) return pay(req, m[1]);
   if (req.method === 'GET' && (m = /^\/orders\/([\w-]+)$/.exec(path))) return status(req, m[1]);
   if (req.method === 'POST' && path === '/notify') return notify(req, raw);
-  if (req.method === 'POST' && path === '/bench/session') {
-    const token = crypto.randomBytes(32).toString('base64url');
-    await pool.execute('INSERT INTO b_sessions (token, openid, expires_at) VALUES (?, ?, NOW(3) + INTERVAL 1 DAY)', [token, json().openid]);
-    return [201, { token }];
-  }
-  if (req.method === 'POST' && path === '/bench/product') {
-    const body = json();
-    const [r] = await pool.execute('INSERT INTO b_products (name, price, stock) VALUES (?, ?, ?)', [body.name, body.price, body.stock ?? null]);
-    return [201, { id: r.insertId }];
-  }
   if (req.method === 'GET' && path === '/bench/cpu') return [200, process.cpuUsage()];
-  return [404, { code: 'NOT_FOUND' }];
+  return (await benchSetup(pool, 'b_', req, path, json)) ?? [404, { code: 'NOT_FOUND' }];
 }
 
 async function main() {
   for (const sql of SCHEMA) await pool.query(sql);
-  http
-    .createServer((req, res) => {
-      const chunks = [];
-      req.on('data', (c) => chunks.push(c));
-      req.on('end', () => {
-        route(req, Buffer.concat(chunks)).then(
-          ([status, body]) => {
-            if (body === undefined) return res.writeHead(status).end();
-            const text = JSON.stringify(body);
-            res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
-          },
-          (error) => {
-            const status = error instanceof HttpError ? error.status : 500;
-            res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify({ code: error.code || 'INTERNAL', message: String(error.message) }));
-          },
-        );
-      });
-    })
-    .listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\n'));
+  serveJson(port, route);
 }
 
 main().catch((error) => {

@@ -3,7 +3,7 @@
 // UPDATE … WHERE status = 'NOTPAY'; 204 after COMMIT. Default MariaDB durability.
 'use strict';
 const crypto = require('node:crypto');
-const { applyPayment, createPool, serve, verifyAndDecryptV3 } = require('./notify-common');
+const { applyPayment, createPool, serve, verifyAndDecryptV3 } = require('./common');
 
 const [, , port, publicKeyPath, apiv3Key, databaseUrl] = process.argv;
 const publicKey = crypto.createPublicKey(require('node:fs').readFileSync(publicKeyPath));

@@ -6,7 +6,7 @@
 // XML otherwise. Default MariaDB durability.
 'use strict';
 const crypto = require('node:crypto');
-const { applyPayment, createPool, serve } = require('./notify-common');
+const { applyPayment, createPool, serve } = require('./common');
 
 const [, , port, apiKey, appid, mchid, databaseUrl] = process.argv;
 const pool = createPool(databaseUrl);

@@ -2,7 +2,7 @@
 // WeChat Pay notification, then answers 204. No framework, no database. Hand-written, independent.
 'use strict';
 const crypto = require('node:crypto');
-const { serve, verifyAndDecryptV3 } = require('./notify-common');
+const { serve, verifyAndDecryptV3 } = require('./common');
 
 const [, , port, publicKeyPath, apiv3Key] = process.argv;
 const publicKey = crypto.createPublicKey(require('node:fs').readFileSync(publicKeyPath));
